@@ -1,0 +1,105 @@
+# The user's entry points. `make demo` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+STAMP := $(VENV)/.installed
+ENVIRONMENT ?= demo
+ENDPOINT_URL ?=
+DEVICES ?= 20
+SHELF_DEVICES ?= 5
+RATE ?= 1
+DURATION ?= 30
+ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+
+.PHONY: help install system-packages test lint format demo down synth deploy deploy-all destroy diff outputs \
+        simulate load-metadata replay bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+install: $(STAMP) system-packages ## virtual environments and the local servers (idempotent)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	test -x $(CHECKOV_VENV)/bin/checkov || { $(PYTHON) -m venv $(CHECKOV_VENV) && \
+		$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'; }
+	touch $@
+
+system-packages: ## influxd, influx and mosquitto, from the system's packages
+	@missing=""; for b in influxd influx mosquitto; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "missing:$$missing"; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb influxdb-client mosquitto; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb influxdb-client mosquitto; \
+	else \
+		echo "Install them yourself, then run make again:"; \
+		echo "  Debian/Ubuntu: sudo apt-get install influxdb influxdb-client mosquitto"; \
+		echo "  macOS (Homebrew): brew install influxdb@1 mosquitto   (influxdb@1 provides influxd and influx 1.x)"; \
+		exit 1; \
+	fi
+
+test: install ## the whole test suite against real influxd, mosquitto and moto
+	$(PY) -m pytest
+
+lint: install ## ruff, mypy, cfn-lint and checkov on every template
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m infrastructure synth
+	$(VENV)/bin/cfn-lint build/templates/*.json
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -d build/templates
+
+format: install ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: install ## the whole pipeline on this machine, no AWS account needed
+	$(PY) -m sandbox demo --devices $(DEVICES) --shelf-devices $(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION)
+
+down: ## stop every local service
+	@if [ -x $(PY) ]; then $(PY) -m sandbox down; else echo "nothing installed, nothing running"; fi
+
+synth: install ## write every stack's template to build/templates/
+	$(PY) -m infrastructure synth
+
+deploy: install ## deploy one stack: make deploy STACK=network [ENDPOINT_URL=...]
+	@test -n "$(STACK)" || { echo "name the stack: make deploy STACK=network (see: make synth)"; exit 2; }
+	$(PY) -m infrastructure deploy $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+
+deploy-all: install ## deploy every stack in dependency order
+	$(PY) -m infrastructure deploy --all --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+
+destroy: install ## delete one stack (STACK=...) or all of them, in reverse order
+	$(PY) -m infrastructure destroy $(if $(STACK),$(STACK),--all) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+
+diff: install ## what a deploy of STACK would change
+	$(PY) -m infrastructure diff $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+
+outputs: install ## a stack's outputs
+	$(PY) -m infrastructure outputs $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+
+simulate: install ## the default fleet against the local pipeline
+	$(PY) -m simulator run --type pressure --devices $(DEVICES) --rate $(RATE) --duration $(DURATION)
+
+load-metadata: install ## load device metadata: make load-metadata FILE=sample-data/device-metadata.json
+	@test -n "$(FILE)" || { echo "name the file: make load-metadata FILE=sample-data/device-metadata.json"; exit 2; }
+	$(PY) -m ingest_to_influxdb.load_metadata $(FILE)
+
+replay: install ## drain the dead-letter queue back through the ingest code
+	$(PY) -m ingest_to_influxdb.replay $(if $(QUEUE),--queue $(QUEUE))
+
+bench: install ## throughput figures, as ratios against named baselines
+	$(PY) -m benchmarks
+
+clean: down ## remove local state and build output
+	rm -rf .sandbox build

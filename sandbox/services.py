@@ -1,0 +1,298 @@
+"""The local stand-ins for AWS: influxd, mosquitto and moto's server, on 127.0.0.1 and free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+from sandbox import processes
+from sandbox.endpoints import (
+    AwsEndpoint,
+    Endpoints,
+    InfluxEndpoint,
+    InfluxUser,
+    InfluxUsers,
+    MqttEndpoint,
+)
+from sandbox.processes import SandboxError
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+DATABASE = "telemetry"
+SERVICE_NAMES = ("influxdb", "mosquitto", "moto")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INFLUX_INIT_SCRIPT = PROJECT_ROOT / "services" / "influxdb" / "init-influxdb.sh"
+INSTALL_HINT = (
+    "run 'make install' (Debian/Ubuntu: apt-get install influxdb influxdb-client mosquitto; "
+    "macOS: brew install influxdb@1 mosquitto)"
+)
+
+
+class _State(TypedDict):
+    ports: dict[str, int]
+    passwords: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    port: int | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, ValueError):
+        return None
+
+
+def _require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SandboxError(f"'{name}' is not installed: {INSTALL_HINT}")
+    return path
+
+
+class Sandbox:
+    """One set of local services whose state, data, logs and PIDs live under `root`.
+
+    `state.json` keeps the ports and generated passwords, so a restarted service comes back
+    where its clients expect it, with its data.
+    """
+
+    def __init__(self, root: Path, ports: dict[str, int] | None = None, ready_timeout: float = 30.0) -> None:
+        self.root = root.resolve()
+        self.requested_ports = ports or {}
+        self.ready_timeout = ready_timeout
+
+    # -- paths -------------------------------------------------------------------------------------
+    @property
+    def endpoints_path(self) -> Path:
+        return self.root / "endpoints.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def pid_file(self, name: str) -> Path:
+        return self.root / "pids" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    # -- state -------------------------------------------------------------------------------------
+    def _load_state(self) -> _State | None:
+        if self.state_path.exists():
+            state: _State = json.loads(self.state_path.read_text())
+            return state
+        return None
+
+    def _new_state(self) -> _State:
+        def port(name: str) -> int:
+            return self.requested_ports.get(name) or processes.free_port(HOST)
+
+        return {
+            "ports": {
+                "influxdb": port("influxdb"),
+                "influxdb_rpc": port("influxdb_rpc"),
+                "mosquitto": port("mosquitto"),
+                "moto": port("moto"),
+            },
+            "passwords": {role: secrets.token_urlsafe(18) for role in ("admin", "writer", "reader")},
+        }
+
+    def _port(self, name: str) -> int:
+        state = self._load_state()
+        if state is None:
+            raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
+        return state["ports"][name]
+
+    def endpoints(self) -> Endpoints:
+        """Where the services are, from the saved state (whether or not they run now)."""
+        state = self._load_state()
+        if state is None:
+            raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
+        ports, passwords = state["ports"], state["passwords"]
+        saved = Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
+        return Endpoints(
+            mqtt=MqttEndpoint(host=HOST, port=ports["mosquitto"]),
+            influxdb=InfluxEndpoint(
+                url=f"http://{HOST}:{ports['influxdb']}",
+                database=DATABASE,
+                users=InfluxUsers(
+                    admin=InfluxUser(username="admin", password=passwords["admin"]),
+                    writer=InfluxUser(username="writer", password=passwords["writer"]),
+                    reader=InfluxUser(username="reader", password=passwords["reader"]),
+                ),
+            ),
+            aws=AwsEndpoint(
+                endpoint_url=f"http://{HOST}:{ports['moto']}", region=REGION, account_id=ACCOUNT_ID
+            ),
+            queues=saved.queues if saved else {},
+            dashboard_png=saved.dashboard_png if saved else None,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        state = self._load_state()
+        ports = state["ports"] if state else {}
+        result = []
+        for name in SERVICE_NAMES:
+            record = processes.running(self.pid_file(name))
+            result.append(ServiceStatus(name=name, pid=record.pid if record else None, port=ports.get(name)))
+        return result
+
+    def is_up(self) -> bool:
+        return all(service.running for service in self.status())
+
+    def up(self) -> Endpoints:
+        """Start whatever is not running (reusing ports and data of an earlier run) and write endpoints.json."""
+        (self.root / "pids").mkdir(parents=True, exist_ok=True)
+        if not self.state_path.exists():
+            self.state_path.write_text(json.dumps(self._new_state(), indent=2) + "\n")
+            self.state_path.chmod(0o600)  # it holds the generated passwords
+        try:
+            for name in SERVICE_NAMES:
+                if processes.running(self.pid_file(name)) is None:
+                    self.start_service(name)
+        except BaseException:
+            self.down()
+            raise
+        endpoints = self.endpoints()
+        endpoints.save(self.endpoints_path)
+        self.endpoints_path.chmod(0o600)
+        return endpoints
+
+    def down(self) -> list[str]:
+        """Stop every service this sandbox started; returns the names of those that were running."""
+        stopped = []
+        for name in (*SERVICE_NAMES, *self._extra_pid_names()):
+            if processes.stop(name, self.pid_file(name)):
+                stopped.append(name)
+        return stopped
+
+    def _extra_pid_names(self) -> list[str]:
+        """Other processes recorded here (the rule runner), stopped by `down` like the services."""
+        folder = self.root / "pids"
+        if not folder.exists():
+            return []
+        return sorted(p.stem for p in folder.glob("*.pid") if p.stem not in SERVICE_NAMES)
+
+    def stop_service(self, name: str) -> None:
+        processes.stop(name, self.pid_file(name))
+
+    def start_service(self, name: str) -> None:
+        starters: dict[str, Callable[[], None]] = {
+            "influxdb": self._start_influxdb,
+            "mosquitto": self._start_mosquitto,
+            "moto": self._start_moto,
+        }
+        if name not in starters:
+            raise SandboxError(f"unknown service '{name}': choose one of {', '.join(SERVICE_NAMES)}")
+        for port_name in ("influxdb", "influxdb_rpc") if name == "influxdb" else (name,):
+            port = self._port(port_name)
+            if not processes.port_is_free(port, HOST):
+                raise SandboxError(
+                    f"cannot start {name}: port {HOST}:{port} is in use by another process; stop that process, "
+                    f"or run 'python -m sandbox down' and remove {self.state_path} to pick new ports"
+                )
+        starters[name]()
+
+    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> None:
+        processes.start(
+            name,
+            argv,
+            pid_file=self.pid_file(name),
+            log_file=self.log_file(name),
+            ready=ready,
+            timeout=self.ready_timeout,
+        )
+
+    # -- the three services ------------------------------------------------------------------------
+    def _start_influxdb(self) -> None:
+        binary = _require_binary("influxd")
+        _require_binary("influx")  # the start-up script uses the CLI
+        port, rpc_port = self._port("influxdb"), self._port("influxdb_rpc")
+        data = self.root / "influxdb"
+        config = self.root / "config" / "influxdb.conf"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            f'reporting-disabled = true\nbind-address = "{HOST}:{rpc_port}"\n\n'
+            f'[meta]\n  dir = "{data}/meta"\n\n'
+            f'[data]\n  dir = "{data}/data"\n  wal-dir = "{data}/wal"\n  query-log-enabled = false\n\n'
+            f'[http]\n  bind-address = "{HOST}:{port}"\n  auth-enabled = true\n  log-enabled = false\n\n'
+            "[monitor]\n  store-enabled = false\n\n"
+            "[continuous_queries]\n  log-enabled = false\n"
+        )
+        self._start(
+            "influxdb",
+            [binary, "-config", str(config)],
+            lambda: _http_status(f"http://{HOST}:{port}/ping") == 204,
+        )
+        self._init_influxdb()
+
+    def _init_influxdb(self) -> None:
+        """Make the database and users exactly as the ECS task does, with the same script."""
+        endpoints = self.endpoints()
+        users = endpoints.influxdb.users
+        env = {
+            **os.environ,
+            "INFLUXDB_HOST": HOST,
+            "INFLUXDB_PORT": str(self._port("influxdb")),
+            "INFLUXDB_DB": endpoints.influxdb.database,
+            "INFLUXDB_ADMIN_USER": users.admin.username,
+            "INFLUXDB_ADMIN_PASSWORD": users.admin.password,
+            "INFLUXDB_WRITE_USER": users.writer.username,
+            "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
+            "INFLUXDB_READ_USER": users.reader.username,
+            "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
+        }
+        result = subprocess.run(
+            ["sh", str(INFLUX_INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if result.returncode != 0:
+            raise SandboxError(
+                f"{INFLUX_INIT_SCRIPT.name} failed (status {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-800:]}"
+            )
+
+    def _start_mosquitto(self) -> None:
+        binary = _require_binary("mosquitto")
+        port = self._port("mosquitto")
+        config = self.root / "config" / "mosquitto.conf"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
+        config.write_text(
+            f"listener {port} {HOST}\nallow_anonymous true\npersistence false\n"
+            "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+        config.chmod(0o644)  # mosquitto started as root drops to its own user
+        self._start("mosquitto", [binary, "-c", str(config)], lambda: processes.tcp_answers(port, HOST))
+
+    def _start_moto(self) -> None:
+        port = self._port("moto")
+        self._start(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            lambda: _http_status(f"http://{HOST}:{port}/moto-api/data.json") == 200,
+        )

@@ -1,0 +1,46 @@
+"""Session-wide local services for the tests: real influxd, mosquitto and moto server on 127.0.0.1.
+
+They are stopped at the end of the session whatever happens, so a test run leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.endpoints import Endpoints
+from sandbox.services import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    services = Sandbox(tmp_path_factory.mktemp("sandbox"))
+    try:
+        services.up()
+        yield services
+    finally:
+        services.down()
+
+
+@pytest.fixture(scope="session")
+def endpoints(sandbox: Sandbox) -> Endpoints:
+    return sandbox.endpoints()
+
+
+@pytest.fixture
+def aws_env(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Points plain boto3 clients at moto's server (the AWS cloud itself cannot run here)."""
+    env = endpoints.aws.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return env
+
+
+@pytest.fixture
+def moto_reset(endpoints: Endpoints) -> None:
+    request = urllib.request.Request(f"{endpoints.aws.endpoint_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass

@@ -8,6 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sandbox.demo import DemoOptions, run_demo
+from sandbox.deployment import deploy_local
 from sandbox.endpoints import DEFAULT_ROOT
 from sandbox.processes import SandboxError
 from sandbox.services import Sandbox
@@ -33,18 +35,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shelf-devices", type=int, default=5, help="demo: shelf devices")
     parser.add_argument("--rate", type=float, default=1.0, help="demo: readings per second per device")
     parser.add_argument("--duration", type=float, default=30.0, help="demo: seconds")
+    parser.add_argument(
+        "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
+    )
+    parser.add_argument("--services-only", action="store_true", help="up: the services, without the stacks")
     args = parser.parse_args(argv)
     sandbox = Sandbox(args.root)
     try:
         if args.command == "demo":
-            sandbox.up()
-            console.print(_status_table(sandbox))
-            console.print("[yellow]The local services are up; the pipeline itself is not yet available.[/]")
-            return 1
+            options = DemoOptions(
+                args.devices, args.shelf_devices, args.rate, args.duration, args.ingest_path
+            )
+            return run_demo(sandbox, options, console)
         if args.command == "up":
             already = sandbox.is_up()
-            endpoints = sandbox.up()
-            console.print("already running: reusing them" if already else "local services started")
+            if args.services_only:
+                endpoints = sandbox.up()
+            else:
+                with console.status(
+                    "starting the services and deploying every stack to the local AWS endpoint"
+                ):
+                    endpoints = deploy_local(sandbox, ingest_path=args.ingest_path)
+            console.print("services were running: reused them" if already else "local services started")
             console.print(_status_table(sandbox))
             console.print(f"endpoints: {sandbox.endpoints_path} (InfluxDB {endpoints.influxdb.url})")
         elif args.command == "down":

@@ -156,7 +156,7 @@ class Sandbox:
         state = self._load_state()
         ports = state["ports"] if state else {}
         result = []
-        for name in SERVICE_NAMES:
+        for name in (*SERVICE_NAMES, *self._extra_pid_names()):
             record = processes.running(self.pid_file(name))
             result.append(ServiceStatus(name=name, pid=record.pid if record else None, port=ports.get(name)))
         return result

@@ -1,0 +1,136 @@
+"""`make demo`: the whole pipeline on this machine, then where every reading went."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
+from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
+from sandbox.endpoints import Endpoints
+from sandbox.processes import SandboxError
+from sandbox.services import PROJECT_ROOT, Sandbox
+
+PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    pressure_devices: int = 20
+    shelf_devices: int = 5
+    rate: float = 1.0
+    duration: float = 30.0
+    ingest_path: str = "direct"
+    environment: str = "demo"
+
+
+def run_fleet(endpoints_path: Path, options: DemoOptions) -> int:
+    """Publish from the simulated devices; returns how many readings the broker acknowledged."""
+    from simulator.api import (
+        FleetGroup,
+        run_groups,
+    )  # the simulator is heavy to import; only the demo needs it
+
+    summary = run_groups(
+        endpoints_path,
+        [FleetGroup("pressure", options.pressure_devices), FleetGroup("shelf", options.shelf_devices)],
+        rate=options.rate,
+        duration=options.duration,
+    )
+    return summary.acknowledged
+
+
+def account(endpoints: Endpoints, sent: int, since: datetime, before: dict[str, int]) -> Accounting:
+    """Wait for the pipeline to settle, then count where the readings went."""
+    with aws_environment(endpoints):
+
+        def depths() -> tuple[int, int]:
+            return queue_depth(endpoints.queues["rejected"]), queue_depth(endpoints.queues["dead_letter"])
+
+        def progress() -> tuple[object, ...]:
+            until = datetime.now(UTC) + timedelta(minutes=1)
+            return (*depths(), *count_points(endpoints, since, until).values())
+
+        wait_until_settled(progress, timeout=120, quiet=2.0)
+        rejected, dead = depths()
+        written = sum(count_points(endpoints, since, datetime.now(UTC) + timedelta(minutes=1)).values())
+    return Accounting(
+        sent=sent,
+        written=written,
+        rejected=rejected - before["rejected"],
+        dead_letters=dead - before["dead_letter"],
+    )
+
+
+def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
+    table = Table(title="Where every reading went")
+    table.add_column("")
+    table.add_column("readings", justify="right")
+    table.add_row("sent (acknowledged by the broker)", str(accounting.sent))
+    table.add_row("received by the IoT rules", str(stats.get("received", "?")))
+    table.add_row("written to InfluxDB (counted by a query)", str(accounting.written))
+    table.add_row("rejected (kept with their reason)", str(accounting.rejected))
+    table.add_row("dead letters (kept for make replay)", str(accounting.dead_letters))
+    style = "green" if accounting.lost == 0 else "bold red"
+    table.add_row(
+        f"[{style}]lost = sent - written - rejected - dead letters[/]", f"[{style}]{accounting.lost}[/]"
+    )
+    return table
+
+
+def render_picture(endpoints_path: Path, out: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "grafana.render", "--endpoints", str(endpoints_path), "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SandboxError(
+            f"drawing the dashboards failed: {(result.stderr or result.stdout).strip()[-600:]}"
+        )
+
+
+NEXT_STEPS = """[bold]Next[/]
+  look at the dashboards:   {picture}
+  query InfluxDB:           influx -host 127.0.0.1 -port {port} -username reader -password '<see {endpoints}>' \\
+                              -database telemetry -execute 'SELECT mean(pressureValue) FROM pressure GROUP BY sensorID'
+  more devices:             make simulate DEVICES=50 RATE=5 DURATION=60
+  replay dead letters:      make replay
+  stop everything:          make down"""
+
+
+def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
+    with console.status("starting the local services and deploying every stack to the local AWS endpoint"):
+        endpoints = deploy_local(sandbox, environment=options.environment, ingest_path=options.ingest_path)
+    console.print(f"[green]deployed[/] ({options.ingest_path} path); endpoints in {sandbox.endpoints_path}")
+    with aws_environment(endpoints):
+        before = {name: queue_depth(url) for name, url in endpoints.queues.items()}
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    total = options.pressure_devices + options.shelf_devices
+    console.print(
+        f"{total} devices publishing for {options.duration:.0f} s at {options.rate:g} reading/s each"
+    )
+    sent = run_fleet(sandbox.endpoints_path, options)
+    with console.status("waiting for the pipeline to take every reading"):
+        accounting = account(endpoints, sent, since, before)
+    console.print(summary_table(accounting, rule_runner_stats(sandbox)))
+    with console.status("drawing the dashboards from the local InfluxDB"):
+        render_picture(sandbox.endpoints_path, PICTURE)
+    endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)
+    console.print(f"dashboards drawn: {PICTURE}")
+    port = endpoints.influxdb.url.rsplit(":", 1)[1]
+    console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
+    if accounting.lost != 0:
+        console.print(
+            f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
+        )
+        return 1
+    return 0

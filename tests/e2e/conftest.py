@@ -1,0 +1,86 @@
+"""The whole pipeline on real processes: influxd, mosquitto, moto server, and the rule runner.
+
+Only the AWS cloud is played by moto; IoT Core's rules engine and Lambda's invocation are played by
+the sandbox's rule runner, from the same synthesized template that AWS gets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from awscrt import io, mqtt
+
+from sandbox.accounting import influx_query
+from sandbox.deployment import aws_environment, deploy_local
+from sandbox.endpoints import Endpoints
+from sandbox.services import Sandbox
+
+
+class Pipeline:
+    def __init__(self, sandbox: Sandbox, endpoints: Endpoints, templates: Path) -> None:
+        self.sandbox, self.endpoints, self.templates = sandbox, endpoints, templates
+
+    def query(self, q: str) -> list[dict[str, Any]]:
+        result = influx_query(self.endpoints, q)["results"][0]  # type: ignore[index]
+        assert "error" not in result, result
+        return list(result.get("series", []))
+
+    def publish(self, topic: str, payloads: list[bytes]) -> None:
+        """Publish raw payloads at QoS 1 and wait for every PUBACK."""
+        connection = mqtt.Connection(
+            client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
+            host_name=self.endpoints.mqtt.host,
+            port=self.endpoints.mqtt.port,
+            client_id=f"e2e-publisher-{datetime.now(UTC).timestamp()}",
+        )
+        connection.connect().result(timeout=10)
+        try:
+            futures = [connection.publish(topic, p, mqtt.QoS.AT_LEAST_ONCE)[0] for p in payloads]
+            for future in futures:
+                future.result(timeout=30)
+        finally:
+            connection.disconnect().result(timeout=10)
+
+
+def reading(
+    deviceid: str, when: datetime, pressure: int = 800, metakey: str = "123456789", **extra: Any
+) -> bytes:
+    body = {
+        "pressure": pressure,
+        "viscosity": 50,
+        "sensordatetime": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "deviceid": deviceid,
+        "clientid": f"{deviceid}-client",
+        "metakey": metakey,
+    }
+    return json.dumps(body).encode()
+
+
+def recent(minutes: int = 10) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def deploy_pipeline(root: Path, ingest_path: str) -> Iterator[Pipeline]:
+    sandbox = Sandbox(root / "sandbox")
+    templates = root / "templates"
+    try:
+        endpoints = deploy_local(sandbox, ingest_path=ingest_path, templates=templates)
+        with aws_environment(endpoints):
+            yield Pipeline(sandbox, endpoints, templates)
+    finally:
+        sandbox.down()
+
+
+@pytest.fixture(scope="module", params=["direct", "queued"])
+def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    yield from deploy_pipeline(tmp_path_factory.mktemp(f"e2e-{request.param}"), request.param)
+
+
+@pytest.fixture(scope="module")
+def direct_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    yield from deploy_pipeline(tmp_path_factory.mktemp("e2e-direct-faults"), "direct")

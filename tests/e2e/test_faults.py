@@ -1,0 +1,166 @@
+"""The pipeline under faults: a rule's WHERE, an InfluxDB outage and replay, hostile readings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox import processes
+from sandbox.accounting import queue_depth, wait_until_settled
+from sandbox.deployment import RULE_RUNNER, start_rule_runner
+from sandbox.services import PROJECT_ROOT
+from tests.e2e.conftest import Pipeline, reading
+
+WRITER_SECRET = "demo/influxdb/writer"
+
+
+def count_for(pipeline: Pipeline, device_prefix: str) -> int:
+    series = pipeline.query(f"SELECT count(pressureValue) FROM pressure WHERE sensorID =~ /^{device_prefix}/")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def drain(pipeline: Pipeline, queue: str) -> list[dict[str, Any]]:
+    import boto3
+
+    sqs, url, bodies = boto3.client("sqs"), pipeline.endpoints.queues[queue], []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages"
+    ):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def with_where(sql: Any, where: str) -> Any:
+    if isinstance(sql, dict):
+        return {key: with_where(value, where) for key, value in sql.items()}
+    if isinstance(sql, list):
+        return [with_where(value, where) for value in sql]
+    return f"{sql} WHERE {where}" if isinstance(sql, str) and sql.startswith("SELECT") else sql
+
+
+def test_a_rule_with_where_delivers_only_matching_readings(direct_pipeline: Pipeline, tmp_path: Any) -> None:
+    pipeline = direct_pipeline
+    templates = tmp_path / "templates"
+    shutil.copytree(pipeline.templates, templates)
+    template = json.loads((templates / "ingest.json").read_text())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IoT::TopicRule":
+            payload = resource["Properties"]["TopicRulePayload"]
+            payload["Sql"] = with_where(payload["Sql"], "pressure > 1000 AND viscosity >= 50")
+    (templates / "ingest.json").write_text(json.dumps(template))
+    start_rule_runner(pipeline.sandbox, templates, "demo", WRITER_SECRET)
+    try:
+        now = datetime.now(UTC)
+        pressures = [900, 1000, 1001, 1200, 1500, 700]
+        pipeline.publish(
+            "/pressure/data",
+            [reading(f"where{p}", now - timedelta(seconds=i), pressure=p) for i, p in enumerate(pressures)]
+            + [reading("whereviscous", now, pressure=1400, viscosity=1)],
+        )
+        wait_until_settled(lambda: count_for(pipeline, "where"), timeout=30)
+        written = pipeline.query("SELECT pressureValue FROM pressure WHERE sensorID =~ /^where/")
+        assert sorted(v[1] for v in written[0]["values"]) == [1001, 1200, 1500]
+    finally:
+        start_rule_runner(pipeline.sandbox, pipeline.templates, "demo", WRITER_SECRET)
+
+
+def test_an_influxdb_outage_loses_nothing_after_replay(direct_pipeline: Pipeline) -> None:
+    pipeline, sandbox = direct_pipeline, direct_pipeline.sandbox
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    batches = [
+        [reading(f"outage{b}x{i}", start + timedelta(seconds=b * 10 + i)) for i in range(5)] for b in range(3)
+    ]
+    pipeline.publish("/pressure/data", batches[0])
+    wait_until_settled(lambda: count_for(pipeline, "outage"), timeout=30)
+    assert count_for(pipeline, "outage") == 5
+
+    sandbox.stop_service("influxdb")
+    try:
+        pipeline.publish("/pressure/data", batches[1])
+        deadline = time.monotonic() + 120
+        while queue_depth(pipeline.endpoints.queues["dead_letter"]) < 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        sandbox.start_service("influxdb")
+    assert queue_depth(pipeline.endpoints.queues["dead_letter"]) == 5
+
+    pipeline.publish("/pressure/data", batches[2])
+    replay = subprocess.run(
+        [sys.executable, "-m", "ingest_to_influxdb.replay", "--endpoints", str(sandbox.endpoints_path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    wait_until_settled(lambda: count_for(pipeline, "outage"), timeout=30)
+    assert count_for(pipeline, "outage") == 15  # every reading once: replays overwrite, never duplicate
+    assert queue_depth(pipeline.endpoints.queues["dead_letter"]) == 0
+
+
+HOSTILE: list[bytes] = [
+    b"not json at all",
+    b"[1, 2, 3]",
+    b'{"pressure": "NaN", "viscosity": 50, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "h1", "clientid": "c"}',
+    b'{"pressure": true, "viscosity": 50, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "h2", "clientid": "c"}',
+    b'{"viscosity": 50, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "h3", "clientid": "c"}',
+    b'{"pressure": 900, "viscosity": 50, "sensordatetime": "yesterday", "deviceid": "h4", "clientid": "c"}',
+    b'{"pressure": 900, "viscosity": 50, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "", "clientid": "c"}',
+    json.dumps(
+        {
+            "pressure": 1,
+            "viscosity": 2,
+            "sensordatetime": "2026-11-22T10:00:00Z",
+            "deviceid": "x" * 100_000,
+            "clientid": "c",
+        }
+    ).encode(),
+]
+# Written, with their awkward characters intact and nothing else disturbed.
+AWKWARD_IDS = ["hostile a,b=c d", 'hostile "quoted" \\ back', "hostile\nnewline", "hostile ünïcødé ✓"]
+
+
+def test_hostile_readings_are_written_correctly_or_kept_with_a_reason(direct_pipeline: Pipeline) -> None:
+    pipeline = direct_pipeline
+    drain(pipeline, "rejected")
+    drain(pipeline, "dead_letter")
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    awkward = [reading(d, when + timedelta(milliseconds=i)) for i, d in enumerate(AWKWARD_IDS)]
+    pipeline.publish("/pressure/data", HOSTILE + awkward)
+    wait_until_settled(
+        lambda: (
+            queue_depth(pipeline.endpoints.queues["rejected"]),
+            queue_depth(pipeline.endpoints.queues["dead_letter"]),
+        ),
+        timeout=60,
+        quiet=2.0,
+    )
+    rejected = drain(pipeline, "rejected")
+    dead = drain(pipeline, "dead_letter")
+    # Not JSON objects: IoT cannot evaluate the rule's SQL, so its error action keeps them (replayable).
+    assert len(dead) == 2 and all("base64OriginalPayload" in d for d in dead)
+    # The rest of the invalid ones: rejected by the function, each with a reason.
+    assert len(rejected) == len(HOSTILE) - 2
+    assert all(r["reason"] for r in rejected)
+
+    written = pipeline.query(
+        "SELECT pressureValue, viscosity FROM pressure WHERE sensorID =~ /^hostile/ GROUP BY sensorID"
+    )
+    assert sorted(s["tags"]["sensorID"] for s in written) == sorted(f"{d}-{d}-client" for d in AWKWARD_IDS)
+    for series in written:
+        assert series["values"][0][1:] == [800, 50]
+
+    # Both keep running: a good reading after all that still arrives.
+    record = processes.running(pipeline.sandbox.pid_file(RULE_RUNNER))
+    assert record is not None
+    pipeline.publish("/pressure/data", [reading("afterhostile", datetime.now(UTC))])
+    wait_until_settled(lambda: count_for(pipeline, "afterhostile"), timeout=30)
+    assert count_for(pipeline, "afterhostile") == 1

@@ -1,0 +1,54 @@
+"""Simulator -> broker -> IoT rule -> ingest function -> InfluxDB, on both ingest paths, nothing lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from simulator.api import FleetGroup, run_groups
+
+from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
+from sandbox.deployment import rule_runner_stats
+from tests.e2e.conftest import Pipeline
+
+PRESSURE_DEVICES, SHELF_DEVICES, READINGS = 50, 10, 20
+
+
+def test_every_reading_arrives_once_enriched_in_its_measurement(pipeline: Pipeline) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    summary = run_groups(
+        pipeline.sandbox.endpoints_path,
+        [FleetGroup("pressure", PRESSURE_DEVICES), FleetGroup("shelf", SHELF_DEVICES)],
+        rate=20.0,
+        count=READINGS,
+    )
+    expected = (PRESSURE_DEVICES + SHELF_DEVICES) * READINGS
+    assert summary.acknowledged == expected
+
+    until = datetime.now(UTC) + timedelta(minutes=1)
+    wait_until_settled(lambda: count_points(pipeline.endpoints, since, until), timeout=120, quiet=2.0)
+    counts = count_points(pipeline.endpoints, since, until)
+    assert counts == {"pressure": PRESSURE_DEVICES * READINGS, "product_count": SHELF_DEVICES * READINGS}
+
+    # Every device's readings carry its metadata: one series per sensor, tagged by its metadata item.
+    window = f"time >= '{since.isoformat()}'"
+    for measurement, field, devices in (
+        ("pressure", "pressureValue", PRESSURE_DEVICES),
+        ("product_count", "count", SHELF_DEVICES),
+    ):
+        series = pipeline.query(
+            f'SELECT count("{field}") FROM "{measurement}" WHERE {window} GROUP BY sensorID, manufacturer, family'
+        )
+        assert len(series) == devices
+        for one in series:
+            assert one["tags"]["manufacturer"] and one["tags"]["family"], one["tags"]
+            assert one["values"][0][1] == READINGS
+
+    accounting = Accounting(
+        sent=summary.acknowledged,
+        written=sum(counts.values()),
+        rejected=queue_depth(pipeline.endpoints.queues["rejected"]),
+        dead_letters=queue_depth(pipeline.endpoints.queues["dead_letter"]),
+    )
+    assert accounting.lost == 0 and accounting.rejected == 0 and accounting.dead_letters == 0
+    stats = rule_runner_stats(pipeline.sandbox)
+    assert stats["received"] == expected

@@ -65,22 +65,43 @@ def recent(minutes: int = 10) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
 
 
-def deploy_pipeline(root: Path, ingest_path: str) -> Iterator[Pipeline]:
-    sandbox = Sandbox(root / "sandbox")
-    templates = root / "templates"
+@pytest.fixture(scope="session")
+def pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pipeline]]:
+    """One deployment per ingest path, made when first asked for, shared by every e2e test."""
+    made: dict[str, Pipeline] = {}
     try:
-        endpoints = deploy_local(sandbox, ingest_path=ingest_path, templates=templates)
-        with aws_environment(endpoints):
-            yield Pipeline(sandbox, endpoints, templates)
+        yield made
     finally:
-        sandbox.down()
+        for pipeline in made.values():
+            pipeline.sandbox.down()
 
 
-@pytest.fixture(scope="module", params=["direct", "queued"])
-def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    yield from deploy_pipeline(tmp_path_factory.mktemp(f"e2e-{request.param}"), request.param)
+def pipeline_for(pipelines: dict[str, Pipeline], root: Path, ingest_path: str) -> Pipeline:
+    if ingest_path not in pipelines:
+        sandbox = Sandbox(root / "sandbox")
+        templates = root / "templates"
+        try:
+            endpoints = deploy_local(sandbox, ingest_path=ingest_path, templates=templates)
+        except BaseException:
+            sandbox.down()
+            raise
+        pipelines[ingest_path] = Pipeline(sandbox, endpoints, templates)
+    return pipelines[ingest_path]
 
 
-@pytest.fixture(scope="module")
-def direct_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    yield from deploy_pipeline(tmp_path_factory.mktemp("e2e-direct-faults"), "direct")
+@pytest.fixture(params=["direct", "queued"])
+def pipeline(
+    request: pytest.FixtureRequest, pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp(f"e2e-{request.param}"), request.param)
+    with aws_environment(chosen.endpoints):
+        yield chosen
+
+
+@pytest.fixture
+def direct_pipeline(
+    pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp("e2e-direct"), "direct")
+    with aws_environment(chosen.endpoints):
+        yield chosen

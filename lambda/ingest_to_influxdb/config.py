@@ -1,26 +1,26 @@
-"""The function's configuration, read from its environment once, at cold start."""
+"""The function's configuration, read from its environment once per container and checked then."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
+from ingest_to_influxdb.errors import ConfigError
 
-class ConfigurationError(RuntimeError):
-    """An environment variable is missing or wrong; the message names it."""
+DEFAULT_CACHE_TTL_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
 class Config:
-    influxdb_url: str
+    influxdb_url: str  # e.g. http://influx.demo:8086, no credentials
     influxdb_database: str
-    influxdb_secret_arn: str
+    influxdb_secret_arn: str  # the writer's {"username", "password"}
     metadata_table: str
     rejected_queue_url: str
-    metadata_cache_ttl_seconds: float = 300.0
-    influxdb_timeout_seconds: float = 5.0
+    metadata_cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -29,34 +29,29 @@ class Config:
         def required(name: str) -> str:
             value = env.get(name, "").strip()
             if not value:
-                raise ConfigurationError(
-                    f"the environment variable {name} is not set; the ingest stack sets it"
-                )
-            return value
-
-        def positive(name: str, default: float) -> float:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if value < 0:
-                raise ConfigurationError(f"{name} must be a non-negative number of seconds, not {raw!r}")
+                raise ConfigError(f"the environment variable {name} is not set: the ingest stack sets it")
             return value
 
         url = required("INFLUXDB_URL").rstrip("/")
-        if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
-            raise ConfigurationError(
-                f"INFLUXDB_URL must be an http(s) URL such as http://influx.demo:8086, not {url!r}"
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"INFLUXDB_URL must be like http://influx.demo:8086, not {url!r}")
+        if parts.username or parts.password:
+            raise ConfigError("INFLUXDB_URL must not carry credentials: they come from INFLUXDB_SECRET_ARN")
+        ttl_text = env.get("METADATA_CACHE_TTL_SECONDS", "").strip() or str(DEFAULT_CACHE_TTL_SECONDS)
+        try:
+            ttl = float(ttl_text)
+        except ValueError:
+            ttl = math.nan
+        if not math.isfinite(ttl) or ttl < 0:
+            raise ConfigError(
+                f"METADATA_CACHE_TTL_SECONDS must be a number of seconds >= 0, not {ttl_text!r}"
             )
         return cls(
             influxdb_url=url,
-            influxdb_database=env.get("INFLUXDB_DATABASE", "").strip() or "telemetry",
+            influxdb_database=required("INFLUXDB_DATABASE"),
             influxdb_secret_arn=required("INFLUXDB_SECRET_ARN"),
             metadata_table=required("METADATA_TABLE"),
             rejected_queue_url=required("REJECTED_QUEUE_URL"),
-            metadata_cache_ttl_seconds=positive("METADATA_CACHE_TTL_SECONDS", 300.0),
-            influxdb_timeout_seconds=positive("INFLUXDB_TIMEOUT_SECONDS", 5.0) or 5.0,
+            metadata_cache_ttl_seconds=ttl,
         )

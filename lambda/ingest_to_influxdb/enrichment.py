@@ -1,60 +1,80 @@
-"""Which metadata attributes become tags of a point, and which are left out (and why)."""
+"""A reading's point: its own fields and tags plus its device's metadata as tags, never overwriting them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from ingest_to_influxdb.line_protocol import UnwritableValue, check_tag_text
+from ingest_to_influxdb.constants import (
+    MAX_METADATA_TAGS,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    METAKEY,
+    NANOSECONDS_PER_MILLISECOND,
+    SENSOR_ID_TAG,
+)
+from ingest_to_influxdb.line_protocol import format_point, unrepresentable
 from ingest_to_influxdb.validation import Reading
-
-SENSOR_TAG = "sensorID"
-MAX_TAG_LENGTH = 256
-_ALWAYS_RESERVED = frozenset({"time", "metakey", SENSOR_TAG, "_field", "_measurement"})
 
 
 @dataclass
 class Enriched:
-    tags: dict[str, str]
-    dropped: list[str] = field(default_factory=list)  # attribute names left out, for the logs and metrics
+    line: str
+    dropped: Counter[str] = field(default_factory=Counter)  # metadata attributes not used, by reason
 
 
-def _scalar_text(value: Any) -> str | None:
+def _scalar_text(value: object) -> str | None:
+    """The tag text of a scalar attribute (string, number, boolean); None for anything else."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    if isinstance(value, int | Decimal):  # DynamoDB numbers arrive as Decimal
-        text = format(value, "f") if isinstance(value, Decimal) else str(value)
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    if isinstance(value, float):
-        return repr(value)
-    return None  # lists, maps, sets, binary: not a tag
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
 
 
-def tags_for(reading: Reading, metadata: Mapping[str, Any] | None) -> Enriched:
-    """sensorID, the reading's own tags, then every usable scalar metadata attribute."""
-    tags = {SENSOR_TAG: reading.sensor_id, **reading.tags}
-    enriched = Enriched(tags=tags)
-    if not metadata:
-        return enriched
-    reserved = _ALWAYS_RESERVED | set(reading.fields) | set(reading.tags)
-    for name, value in metadata.items():
+def _reserved(name: str, reading: Reading) -> bool:
+    return (
+        name in reading.kind.point_names
+        or name.lower() == "time"
+        or name.startswith("_")  # `_measurement`, `_field`, `_time`, ... : InfluxDB's own names
+    )
+
+
+def metadata_tags(item: Mapping[str, object], reading: Reading) -> tuple[dict[str, str], Counter[str]]:
+    """The item's usable attributes as tags, and a count of the unused ones by reason."""
+    tags: dict[str, str] = {}
+    dropped: Counter[str] = Counter()
+    for name, value in item.items():
+        if name == METAKEY:
+            continue
         text = _scalar_text(value)
-        if name in reserved or text is None or not isinstance(name, str):
-            if name != "metakey":
-                enriched.dropped.append(str(name))
-            continue
-        try:
-            check_tag_text(name, "attribute name")
-            check_tag_text(text, f"attribute {name}")
-        except UnwritableValue:
-            enriched.dropped.append(name)
-            continue
-        if len(text) > MAX_TAG_LENGTH or len(name) > MAX_TAG_LENGTH:
-            enriched.dropped.append(name)
-            continue
-        tags[name] = text
-    return enriched
+        if _reserved(name, reading):
+            dropped["reserved_name"] += 1
+        elif text is None:
+            dropped["not_scalar"] += 1
+        elif len(name) > MAX_TAG_KEY_LENGTH or len(text) > MAX_TAG_VALUE_LENGTH:
+            dropped["too_long"] += 1
+        elif unrepresentable(name) or unrepresentable(text):
+            dropped["unrepresentable"] += 1
+        elif len(tags) >= MAX_METADATA_TAGS:
+            dropped["too_many"] += 1
+        else:
+            tags[name] = text
+    return tags, dropped
+
+
+def to_line(reading: Reading, item: Mapping[str, object] | None) -> Enriched:
+    """The reading's line, at the device's time in nanoseconds (whole milliseconds), so a replay overwrites."""
+    tags, dropped = metadata_tags(item, reading) if item else ({}, Counter[str]())
+    tags.update(reading.tags)
+    tags[SENSOR_ID_TAG] = reading.sensor_id
+    line = format_point(
+        reading.kind.measurement, tags, reading.fields, reading.time_ms * NANOSECONDS_PER_MILLISECOND
+    )
+    return Enriched(line, dropped)

@@ -1,89 +1,115 @@
-"""The ingest function: a thin handler over `processing`, for a single reading or an SQS batch."""
+"""The Lambda entry point: wires the adapters once per container and reports what each invocation did.
+
+Direct invocation (the IoT rule's Lambda action): one reading; raises when it could not be written, so
+Lambda retries it and its on-failure destination keeps it. SQS batch (the queued path): returns the
+records to retry in `batchItemFailures`. An invalid reading never raises: it goes to the rejected queue.
+"""
 
 from __future__ import annotations
 
-import functools
+import os
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ingest_to_influxdb.config import Config
-from ingest_to_influxdb.credentials import fetch_credentials
-from ingest_to_influxdb.errors import TransientError
-from ingest_to_influxdb.influx_writer import InfluxWriter, WriteTarget
+from ingest_to_influxdb.events import records_from_event
+from ingest_to_influxdb.influx_writer import InfluxWriter
+from ingest_to_influxdb.ingestor import BatchResult, Ingestor
 from ingest_to_influxdb.metadata_store import MetadataStore
-from ingest_to_influxdb.processing import Ingestor, Message, Outcome
+from ingest_to_influxdb.rejected_queue import RejectedQueue
+from ingest_to_influxdb.secrets import SecretCredentials
 
-logger = Logger()
-metrics = Metrics()
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ingest")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "IoTTelemetry")
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+_ingestor: Ingestor | None = None
 
 
-@functools.cache
+class IngestFailed(Exception):
+    """The reading could not be written now; Lambda's retries and on-failure destination keep it."""
+
+
+def build_ingestor(config: Config) -> Ingestor:
+    """The adapters for a configuration: one HTTP pool, one client of each AWS service, one cache."""
+    return Ingestor(
+        metadata=MetadataStore(
+            boto3.client("dynamodb"), config.metadata_table, config.metadata_cache_ttl_seconds
+        ),
+        writer=InfluxWriter(
+            config.influxdb_url,
+            config.influxdb_database,
+            SecretCredentials(boto3.client("secretsmanager"), config.influxdb_secret_arn),
+        ),
+        rejects=RejectedQueue(boto3.client("sqs"), config.rejected_queue_url),
+    )
+
+
 def ingestor() -> Ingestor:
-    """Built once per container: configuration, credentials, the HTTP pool and the metadata cache."""
-    config = Config.from_env()
-    credentials = fetch_credentials(boto3.client("secretsmanager"), config.influxdb_secret_arn)
-    writer = InfluxWriter(
-        WriteTarget(config.influxdb_url, config.influxdb_database, credentials),
-        config.influxdb_timeout_seconds,
-    )
-    metadata = MetadataStore(
-        boto3.client("dynamodb"), config.metadata_table, config.metadata_cache_ttl_seconds
-    )
-    return Ingestor(metadata, writer, boto3.client("sqs"), config.rejected_queue_url)
+    """Built on the first invocation of a container (cold start); a bad environment fails it clearly."""
+    global _ingestor
+    if _ingestor is None:
+        _ingestor = build_ingestor(Config.from_env())
+    return _ingestor
 
 
-def is_sqs_batch(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and all(
-        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
-    )
+def reset() -> None:
+    """Forget the container's state, as a new container would (tests and benchmarks)."""
+    global _ingestor
+    _ingestor = None
 
 
-def record_metrics(outcome: Outcome) -> None:
-    metrics.add_metric(name="Written", unit=MetricUnit.Count, value=sum(outcome.written.values()))
+def publish_metrics(result: BatchResult) -> None:
+    for kind, count in result.written.items():
+        with single_metric(
+            name="ReadingsWritten", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
+        ) as metric:
+            metric.add_dimension("service", SERVICE)
+            metric.add_dimension("kind", kind)
+    for reason, count in result.rejected.items():
+        with single_metric(
+            name="ReadingsRejected", unit=MetricUnit.Count, value=count, namespace=NAMESPACE
+        ) as metric:
+            metric.add_dimension("service", SERVICE)
+            metric.add_dimension("reason", reason)
+    metrics.add_metric(name="ReadingsFailed", unit=MetricUnit.Count, value=len(result.failed))
+    metrics.add_metric(name="MetadataMisses", unit=MetricUnit.Count, value=result.metadata_misses)
     metrics.add_metric(
-        name="MetadataMisses", unit=MetricUnit.Count, value=sum(outcome.metadata_misses.values())
+        name="MetadataAttributesDropped", unit=MetricUnit.Count, value=sum(result.dropped_attributes.values())
     )
-    metrics.add_metric(
-        name="DroppedMetadataAttributes", unit=MetricUnit.Count, value=outcome.dropped_attributes
-    )
-    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=len(outcome.failed_ids))
-    if outcome.write_ms is not None:
-        metrics.add_metric(name="WriteLatency", unit=MetricUnit.Milliseconds, value=outcome.write_ms)
-    for (kind, reason), count in outcome.rejected.items():
-        with single_metric(name="Rejected", unit=MetricUnit.Count, value=count) as metric:
-            metric.add_dimension(name="reason", value=reason)
-            metric.add_dimension(name="kind", value=kind)
+    if result.write_seconds is not None:
+        metrics.add_metric(
+            name="WriteLatency", unit=MetricUnit.Milliseconds, value=result.write_seconds * 1000
+        )
 
 
 @metrics.log_metrics
-def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
-    def remaining_seconds() -> float:
-        return float(context.get_remaining_time_in_millis()) / 1000
-
-    batch = is_sqs_batch(event)
-    messages = (
-        [Message(r["messageId"], r.get("body", "")) for r in event["Records"]]
-        if batch
-        else [Message("event", event)]
-    )
-    outcome = ingestor().ingest(messages, remaining_seconds)
-    record_metrics(outcome)
-    if outcome.rejected:
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    records, batch = records_from_event(event)
+    result = ingestor().ingest(records, lambda: context.get_remaining_time_in_millis() / 1000)
+    publish_metrics(result)
+    summary = {
+        "records": len(records),
+        "written": result.total_written,
+        "rejected": sum(result.rejected.values()),
+        "failed": len(result.failed),
+        "metadata_misses": result.metadata_misses,
+    }
+    if result.failed or result.rejected or result.dropped_attributes:
         logger.info(
-            "readings rejected", extra={"rejected": {f"{k}/{r}": n for (k, r), n in outcome.rejected.items()}}
+            "invocation summary",
+            extra={**summary, "rejected_by_reason": dict(result.rejected), "errors": result.errors[:5]},
         )
-    if outcome.failed_ids:
-        logger.warning(
-            "readings not written; they will be retried",
-            extra={"failed": len(outcome.failed_ids), "error": outcome.failure},
-        )
+    else:
+        logger.debug("invocation summary", extra=summary)
     if batch:
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failed_ids]}
-    if outcome.failed_ids:
-        # Raising makes Lambda retry the event, then send it to the on-failure destination.
-        raise TransientError(outcome.failure or "the reading was not written")
-    return {"written": sum(outcome.written.values()), "rejected": sum(outcome.rejected.values())}
+        return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in result.failed]}
+    if result.failed:
+        raise IngestFailed("; ".join(result.errors) or "the reading could not be written")
+    return summary

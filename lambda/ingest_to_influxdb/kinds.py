@@ -1,24 +1,31 @@
-"""Reading kinds as data: which topic, measurement, fields and tags each kind of device has.
-
-A new kind of device is a new entry in `KINDS`, not new code.
-"""
+"""The kinds of reading the function understands, as data: a new kind of device is a new entry here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
+from ingest_to_influxdb.constants import SENSOR_ID_TAG
 
-class FieldType(Enum):
-    NUMBER = "a finite number"
-    COUNT = "a non-negative integer"
+
+class FieldRule(Enum):
+    """How a field's value is checked before it becomes a float field of the point."""
+
+    FINITE_NUMBER = "a finite number"
+    NON_NEGATIVE_INTEGER = "a non-negative integer"
 
 
 @dataclass(frozen=True)
-class Field:
-    name: str  # the InfluxDB field
+class FieldSpec:
+    name: str  # the field key in the point
     source: str  # the reading's attribute
-    type: FieldType
+    rule: FieldRule = FieldRule.FINITE_NUMBER
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    name: str  # the tag key in the point
+    source: str  # the reading's attribute (a non-empty string)
 
 
 @dataclass(frozen=True)
@@ -26,32 +33,37 @@ class ReadingKind:
     name: str
     topic: str
     measurement: str
-    fields: tuple[Field, ...]
-    tags: tuple[str, ...] = ()  # reading attributes that become tags, besides sensorID
+    fields: tuple[FieldSpec, ...]
+    tags: tuple[TagSpec, ...] = ()
+
+    @property
+    def point_names(self) -> frozenset[str]:
+        """Names the reading itself sets in the point: metadata may never use them."""
+        return frozenset({SENSOR_ID_TAG, *(f.name for f in self.fields), *(t.name for t in self.tags)})
 
 
-KINDS: tuple[ReadingKind, ...] = (
-    ReadingKind(
-        name="pressure",
-        topic="/pressure/data",
-        measurement="pressure",
-        fields=(
-            Field("pressureValue", "pressure", FieldType.NUMBER),
-            Field("viscosity", "viscosity", FieldType.NUMBER),
-        ),
-    ),
-    ReadingKind(
-        name="shelf",
-        topic="/shelf/data",
-        measurement="product_count",
-        fields=(Field("count", "count", FieldType.COUNT),),
-        tags=("product_id",),
-    ),
+PRESSURE = ReadingKind(
+    name="pressure",
+    topic="/pressure/data",
+    measurement="pressure",
+    fields=(FieldSpec("pressureValue", "pressure"), FieldSpec("viscosity", "viscosity")),
 )
-DEFAULT_KIND = KINDS[0]  # a reading without a topic (the reference's plain `SELECT *` rule)
+SHELF = ReadingKind(
+    name="shelf",
+    topic="/shelf/data",
+    measurement="product_count",
+    fields=(FieldSpec("count", "count", FieldRule.NON_NEGATIVE_INTEGER),),
+    tags=(TagSpec("product_id", "product_id"),),
+)
+
+KINDS: tuple[ReadingKind, ...] = (PRESSURE, SHELF)
+# A reading without a topic comes from a rule written as plain `SELECT * FROM '/pressure/data'`.
+DEFAULT_KIND = PRESSURE
+_BY_TOPIC = {kind.topic: kind for kind in KINDS}
 
 
 def kind_for_topic(topic: str | None) -> ReadingKind | None:
+    """The kind whose rule delivers `topic`; the default kind without a topic; None for an unknown topic."""
     if topic is None:
         return DEFAULT_KIND
-    return next((kind for kind in KINDS if kind.topic == topic), None)
+    return _BY_TOPIC.get(topic)

@@ -1,40 +1,54 @@
-"""InfluxDB 1.x line protocol, escaped so that no value can break a line or reach into another point."""
+"""InfluxDB 1.x line protocol: escaping and formatting, checked against the real influxd in the tests.
+
+Rules (InfluxDB 1.x): in a measurement, escape commas and spaces; in tag keys, tag values and field keys,
+escape commas, equals signs and spaces. A backslash before anything else stays as it is. Two things
+cannot be carried at all: a line feed or other control character (the line would break or read back
+changed), and a trailing backslash (it would escape the separator after it). An empty tag value is
+refused by InfluxDB. `unrepresentable` says which, so callers can refuse or drop the value.
+"""
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 
-_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
-_KEY_OR_TAG_VALUE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
+_KEY_OR_TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 
 
-class UnwritableValue(ValueError):
-    """A string that line protocol cannot carry as a tag (control characters, empty)."""
-
-
-def check_tag_text(text: str, what: str) -> None:
+def unrepresentable(text: str) -> str | None:
+    """Why `text` cannot be a tag key, tag value or field key exactly as it is; None when it can."""
     if not text:
-        raise UnwritableValue(f"{what} is empty")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise UnwritableValue(f"{what} contains a control character (newline, tab, ...)")
+        return "is empty"
+    for char in text:
+        if unicodedata.category(char) == "Cc":
+            return f"contains a control character (U+{ord(char):04X}), which InfluxDB cannot store in a tag"
     if text.endswith("\\"):
-        raise UnwritableValue(f"{what} ends with a backslash, which would escape the separator after it")
+        return "ends with a backslash, which InfluxDB's line protocol cannot carry at the end of a tag"
+    return None
 
 
-def escape_tag(text: str) -> str:
-    return text.translate(_KEY_OR_TAG_VALUE)
+def escape_measurement(name: str) -> str:
+    return name.translate(_MEASUREMENT)
+
+
+def escape_key(text: str) -> str:
+    """A tag key, tag value or field key."""
+    return text.translate(_KEY_OR_TAG)
+
+
+def format_float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} cannot be an InfluxDB field")
+    return repr(float(value))
 
 
 def format_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, float], time_ns: int) -> str:
-    """One line; tags sorted by key (InfluxDB's preferred order), fields as floats."""
-    parts = [measurement.translate(_MEASUREMENT)]
-    parts.extend(f"{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()))
-    field_text = ",".join(f"{escape_tag(k)}={_float(v)}" for k, v in fields.items())
-    return f"{','.join(parts)} {field_text} {time_ns}"
-
-
-def _float(value: float) -> str:
-    if not math.isfinite(value):
-        raise UnwritableValue(f"{value!r} is not a finite number")
-    return repr(float(value))
+    """One line: tags sorted by key (InfluxDB's preferred order), every field a float."""
+    if not fields:
+        raise ValueError("a point needs at least one field")
+    head = escape_measurement(measurement)
+    tag_text = "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()))
+    field_text = ",".join(f"{escape_key(k)}={format_float(v)}" for k, v in fields.items())
+    return f"{head}{tag_text} {field_text} {time_ns}"

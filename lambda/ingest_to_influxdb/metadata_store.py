@@ -1,72 +1,94 @@
-"""Device metadata from DynamoDB by `metakey`, cached per container with a TTL (misses too)."""
+"""Device metadata from DynamoDB by `metakey`, cached per container for a TTL; misses are cached too."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ingest_to_influxdb.errors import TransientError
+from ingest_to_influxdb.constants import DYNAMODB_MAX_BATCH_GET_KEYS, METAKEY
+from ingest_to_influxdb.errors import MetadataUnavailable
 
-BATCH_GET_LIMIT = 100
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, object]
+MAX_CACHED_KEYS = 50_000
+UNPROCESSED_RETRY_DELAYS = (0.05, 0.2, 0.5)
 _deserialize = TypeDeserializer().deserialize
-
-Item = dict[str, Any]
 
 
 class MetadataStore:
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table: str,
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
-        max_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client, self.table, self.ttl, self.clock = client, table, ttl_seconds, clock
-        self.max_attempts = max_attempts
+        self.client, self.table, self.ttl = client, table, ttl_seconds
+        self.clock, self.sleep = clock, sleep
         self._cache: dict[str, tuple[float, Item | None]] = {}
+        self._lock = threading.Lock()
 
-    def get_many(self, metakeys: Iterable[str]) -> dict[str, Item | None]:
-        """Each key's item, or None for a key with no item. Raises TransientError when DynamoDB fails."""
+    def get_many(self, keys: Collection[str]) -> dict[str, Item | None]:
+        """Each key's item or None; raises MetadataUnavailable when the table cannot be read."""
         now = self.clock()
-        result: dict[str, Item | None] = {}
-        missing = []
-        for key in dict.fromkeys(metakeys):
-            cached = self._cache.get(key)
-            if cached is not None and cached[0] > now:
-                result[key] = cached[1]
-            else:
-                missing.append(key)
-        for start in range(0, len(missing), BATCH_GET_LIMIT):
-            fetched = self._batch_get(missing[start : start + BATCH_GET_LIMIT])
-            for key in missing[start : start + BATCH_GET_LIMIT]:
-                item = fetched.get(key)
-                self._cache[key] = (now + self.ttl, item)
-                result[key] = item
-        return result
+        found: dict[str, Item | None] = {}
+        with self._lock:
+            for key in keys:
+                cached = self._cache.get(key)
+                if cached is not None and cached[0] > now:
+                    found[key] = cached[1]
+        missing = [key for key in keys if key not in found]
+        if missing:
+            fetched = self._fetch(missing)
+            expires = self.clock() + self.ttl
+            with self._lock:
+                if len(self._cache) + len(fetched) > MAX_CACHED_KEYS:
+                    self._cache.clear()
+                for key, item in fetched.items():
+                    self._cache[key] = (expires, item)
+            found.update(fetched)
+        return found
 
-    def _batch_get(self, keys: list[str]) -> dict[str, Item]:
-        found: dict[str, Item] = {}
-        request: dict[str, Any] = {self.table: {"Keys": [{"metakey": {"S": k}} for k in keys]}}
-        for attempt in range(self.max_attempts):
-            try:
-                response = self.client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as error:
-                if attempt + 1 == self.max_attempts:
-                    raise TransientError(f"DynamoDB BatchGetItem on {self.table} failed: {error}") from error
-                time.sleep(0.1 * 2**attempt)
-                continue
-            for raw in response.get("Responses", {}).get(self.table, []):
-                item = {name: _deserialize(value) for name, value in raw.items()}
-                found[str(item["metakey"])] = item
-            request = response.get("UnprocessedKeys") or {}
+    def _fetch(self, keys: list[str]) -> dict[str, Item | None]:
+        try:
+            if len(keys) == 1:
+                response = self.client.get_item(TableName=self.table, Key={METAKEY: {"S": keys[0]}})
+                raw = response.get("Item")
+                return {keys[0]: _item(raw) if raw else None}
+            found: dict[str, Item | None] = dict.fromkeys(keys)
+            for start in range(0, len(keys), DYNAMODB_MAX_BATCH_GET_KEYS):
+                chunk = keys[start : start + DYNAMODB_MAX_BATCH_GET_KEYS]
+                for raw in self._batch_get(chunk):
+                    item = _item(raw)
+                    found[str(item[METAKEY])] = item
+            return found
+        except (ClientError, BotoCoreError) as error:
+            raise MetadataUnavailable(f"cannot read the metadata table {self.table}: {error}") from None
+
+    def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {self.table: {"Keys": [{METAKEY: {"S": k}} for k in keys]}}
+        for delay in (*UNPROCESSED_RETRY_DELAYS, None):
+            response = self.client.batch_get_item(RequestItems=request)
+            items.extend(response.get("Responses", {}).get(self.table, []))
+            request = dict(response.get("UnprocessedKeys") or {})
             if not request:
-                return found
-            time.sleep(0.05 * 2**attempt)  # throttled: back off before asking for the rest
-        raise TransientError(
-            f"DynamoDB left keys of {self.table} unprocessed after {self.max_attempts} attempts"
+                return items
+            if delay is None:
+                break
+            self.sleep(delay)
+        raise MetadataUnavailable(
+            f"the metadata table {self.table} left keys unprocessed (throttled); try again later"
         )
+
+
+def _item(raw: dict[str, Any]) -> Item:
+    return {name: _deserialize(value) for name, value in raw.items()}

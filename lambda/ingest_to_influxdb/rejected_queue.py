@@ -1,52 +1,61 @@
-"""Keeps rejected readings, with their reason, in the rejected-readings queue."""
+"""The rejected-readings queue: SendMessageBatch, within SQS's entry and size limits."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-SEND_BATCH_LIMIT = 10
-MAX_MESSAGE_BYTES = 256 * 1024
+from ingest_to_influxdb.constants import SQS_MAX_BATCH_ENTRIES, SQS_MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RejectedReading:
-    reason: str
-    code: str
-    kind: str | None
-    topic: str | None
-    reading: Any  # the original object, or the raw text when it was not JSON
-
-    def body(self) -> str:
-        document = {
-            "reason": self.reason,
-            "code": self.code,
-            "kind": self.kind,
-            "topic": self.topic,
-            "reading": self.reading,
-            "rejected_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
-        text = json.dumps(document, default=str)
-        if len(text.encode()) > MAX_MESSAGE_BYTES:  # keep the reason, and as much of the reading as fits
-            document["reading"] = json.dumps(self.reading, default=str)[: MAX_MESSAGE_BYTES // 2]
-            document["truncated"] = True
-            text = json.dumps(document, default=str)
-        return text
+def _batches(bodies: Sequence[str]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    size = 0
+    for i, body in enumerate(bodies):
+        length = len(body.encode())
+        if batch and (len(batch) == SQS_MAX_BATCH_ENTRIES or size + length > SQS_MAX_MESSAGE_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(i)
+        size += length
+    if batch:
+        yield batch
 
 
-def send_rejected(client: Any, queue_url: str, rejected: list[RejectedReading]) -> list[int]:
-    """Sends every rejection; returns the indexes that could not be sent (the caller must not drop them)."""
-    failed: list[int] = []
-    for start in range(0, len(rejected), SEND_BATCH_LIMIT):
-        chunk = list(enumerate(rejected[start : start + SEND_BATCH_LIMIT], start))
-        entries = [{"Id": str(i), "MessageBody": r.body()} for i, r in chunk]
+class RejectedQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self.client, self.queue_url = client, queue_url
+
+    def send(self, bodies: Sequence[str]) -> set[int]:
+        """Indices of the messages SQS did not take (after one more try for those it refused)."""
+        unsent: set[int] = set()
+        for batch in _batches(bodies):
+            todo = batch
+            for _ in range(2):
+                todo = self._send(bodies, todo)
+                if not todo:
+                    break
+            unsent.update(todo)
+        return unsent
+
+    def _send(self, bodies: Sequence[str], indices: list[int]) -> list[int]:
         try:
-            response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            failed.extend(int(f["Id"]) for f in response.get("Failed", []))
-        except (ClientError, BotoCoreError):
-            failed.extend(i for i, _ in chunk)
-    return failed
+            response = self.client.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "MessageBody": bodies[i]} for i in indices],
+            )
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("the rejected-readings queue is unavailable: %s", error)
+            return indices
+        failed = response.get("Failed", [])
+        for entry in failed:
+            logger.warning("the rejected-readings queue refused a message: %s", entry.get("Message"))
+        return [int(entry["Id"]) for entry in failed]

@@ -1,55 +1,73 @@
-"""The device's clock: `sensordatetime` as ISO 8601 or epoch seconds/milliseconds, to epoch milliseconds."""
+"""The device's `sensordatetime` as epoch milliseconds: ISO 8601 (no zone means UTC), epoch s or ms."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
-# Epoch values above this are milliseconds (it is 1973 in ms and the year 5138 in s).
-_MS_THRESHOLD = 100_000_000_000
-_EARLIEST_MS = 946_684_800_000  # 2000-01-01: earlier readings come from a device whose clock was never set
-_MAX_FUTURE_MS = 24 * 3600 * 1000
+from ingest_to_influxdb.constants import (
+    EARLIEST_READING_MS,
+    MAX_CLOCK_SKEW_MS,
+    MAX_TIMESTAMP_TEXT_LENGTH,
+    SECONDS_MILLISECONDS_BOUNDARY,
+)
+from ingest_to_influxdb.errors import InvalidReading
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_ONE_MS = timedelta(milliseconds=1)
 
 
-class InvalidTimestamp(ValueError):
-    pass
+def _bad(reason: str) -> InvalidReading:
+    return InvalidReading("bad_timestamp", f"sensordatetime {reason}")
+
+
+def _from_number(value: float) -> int:
+    if not math.isfinite(value):
+        raise _bad("is not a finite number")
+    if abs(value) < SECONDS_MILLISECONDS_BOUNDARY:
+        return round(value * 1000)
+    return round(value)
+
+
+def _from_text(text: str) -> int:
+    if len(text) > MAX_TIMESTAMP_TEXT_LENGTH:
+        raise _bad(f"is longer than {MAX_TIMESTAMP_TEXT_LENGTH} characters")
+    text = text.strip()
+    if _NUMBER.fullmatch(text):
+        return _from_number(float(text))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad(
+            f"{text!r} is neither ISO 8601 (e.g. 2026-11-22T10:00:00.123Z) nor epoch seconds or milliseconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _ONE_MS
 
 
 def to_epoch_ms(value: object, now_ms: int) -> int:
+    """Milliseconds since the epoch, or InvalidReading saying why the value cannot be the reading's time."""
+    if value is None:
+        raise InvalidReading("missing_field", "sensordatetime is missing")
     if isinstance(value, bool):
-        raise InvalidTimestamp("sensordatetime must be ISO 8601 or epoch seconds/milliseconds, not a boolean")
+        raise _bad("is a boolean, not a time")
     if isinstance(value, int | float):
-        ms = _from_epoch(float(value))
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            ms = _from_epoch(float(text))
-        except ValueError:
-            ms = _from_iso(text)
+        ms = _from_number(float(value)) if isinstance(value, float) else _from_int(value)
+    elif isinstance(value, str):
+        ms = _from_text(value)
     else:
-        raise InvalidTimestamp(
-            "sensordatetime is missing; send ISO 8601 (2026-11-22T10:00:00.123Z) or epoch ms"
-        )
-    if ms < _EARLIEST_MS:
-        raise InvalidTimestamp(f"sensordatetime {value!r} is before 2000-01-01: is the device clock set?")
-    if ms > now_ms + _MAX_FUTURE_MS:
-        raise InvalidTimestamp(f"sensordatetime {value!r} is more than a day in the future")
+        raise _bad(f"is a {type(value).__name__}, not an ISO 8601 string or epoch number")
+    if ms < EARLIEST_READING_MS:
+        raise _bad(f"is before 2000-01-01 ({ms} ms since the epoch): the device's clock is not set")
+    if ms > now_ms + MAX_CLOCK_SKEW_MS:
+        raise _bad(f"is more than a day in the future ({ms} ms since the epoch): the device's clock is wrong")
     return ms
 
 
-def _from_epoch(number: float) -> int:
-    if not math.isfinite(number):
-        raise InvalidTimestamp(f"sensordatetime {number!r} is not a finite number")
-    return round(number if abs(number) >= _MS_THRESHOLD else number * 1000)
-
-
-def _from_iso(text: str) -> int:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise InvalidTimestamp(
-            f"sensordatetime {text[:64]!r} is neither ISO 8601 nor an epoch number"
-        ) from error
-    if parsed.tzinfo is None:  # no zone means UTC
-        parsed = parsed.replace(tzinfo=UTC)
-    return round(parsed.timestamp() * 1000)
+def _from_int(value: int) -> int:
+    if abs(value) < SECONDS_MILLISECONDS_BOUNDARY:
+        return value * 1000
+    return value

@@ -1,132 +1,152 @@
-"""Turns a message into a valid reading of its kind, or a rejection with a precise reason."""
+"""A reading, decoded and checked against its kind: a `Reading` ready to write, or `InvalidReading`."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from ingest_to_influxdb.kinds import FieldType, ReadingKind, kind_for_topic
-from ingest_to_influxdb.line_protocol import UnwritableValue, check_tag_text
-from ingest_to_influxdb.timestamps import InvalidTimestamp, to_epoch_ms
+from ingest_to_influxdb.constants import (
+    MAX_IDENTIFIER_LENGTH,
+    MAX_METAKEY_LENGTH,
+    MAX_NUMBER_TEXT_LENGTH,
+    MAX_PAYLOAD_BYTES,
+    MAX_TOPIC_LENGTH,
+    METAKEY,
+)
+from ingest_to_influxdb.errors import InvalidReading
+from ingest_to_influxdb.kinds import FieldRule, FieldSpec, ReadingKind, kind_for_topic
+from ingest_to_influxdb.line_protocol import unrepresentable
+from ingest_to_influxdb.timestamps import to_epoch_ms
 
-MAX_PAYLOAD_BYTES = 128 * 1024  # AWS IoT Core's largest message
-MAX_ID_LENGTH = 128
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_LARGEST_EXACT_INTEGER = 2**53
 
 
 @dataclass(frozen=True)
 class Reading:
     kind: ReadingKind
-    sensor_id: str
+    sensor_id: str  # <deviceid>-<clientid>
     metakey: str | None
     fields: dict[str, float]
-    tags: dict[str, str]  # set by the reading itself (e.g. product_id), besides sensorID
+    tags: dict[str, str]  # tags the reading sets itself (e.g. product_id)
     time_ms: int
 
 
-@dataclass(frozen=True)
-class Rejection:
-    code: str  # short, for metrics and the health series
-    reason: str  # precise, for whoever looks at the rejected reading
-
-
-class _Invalid(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.rejection = Rejection(code, reason)
-
-
-def parse_message(message: Any) -> dict[str, Any]:
-    """A message (object, or JSON text) as a dict; raises _Invalid otherwise."""
-    if isinstance(message, bytes | bytearray):
+def decode(payload: object) -> dict[str, Any]:
+    """The reading as a JSON object, from raw text or bytes (an SQS body) or an already parsed event."""
+    if isinstance(payload, str | bytes | bytearray):
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        if size > MAX_PAYLOAD_BYTES:
+            raise InvalidReading(
+                "too_large", f"the payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+            )
         try:
-            message = message.decode()
-        except UnicodeDecodeError as error:
-            raise _Invalid("not_json", "the payload is not UTF-8 text") from error
-    if isinstance(message, str):
-        if len(message.encode()) > MAX_PAYLOAD_BYTES:
-            raise _Invalid("too_large", f"the payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+            document = json.loads(payload)
+        except (ValueError, RecursionError) as error:
+            raise InvalidReading("not_json", f"the payload is not JSON: {error}") from None
+    else:
+        document = payload
         try:
-            message = json.loads(message)
-        except ValueError as error:
-            raise _Invalid("not_json", f"the payload is not JSON: {error}") from error
-    if not isinstance(message, dict):
-        raise _Invalid(
-            "not_object", f"the payload is JSON but not an object (it is {type(message).__name__})"
+            size = len(json.dumps(document).encode())
+        except (TypeError, ValueError, RecursionError) as error:
+            raise InvalidReading("not_json", f"the event cannot be read as JSON: {error}") from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise InvalidReading(
+                "too_large", f"the payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+            )
+    if not isinstance(document, dict):
+        raise InvalidReading(
+            "not_object", f"the payload is a JSON {type(document).__name__}, not an object of attributes"
         )
-    if len(json.dumps(message, default=str).encode()) > MAX_PAYLOAD_BYTES:
-        raise _Invalid("too_large", f"the payload is larger than {MAX_PAYLOAD_BYTES} bytes")
-    return message
+    return document
 
 
-def _number(payload: dict[str, Any], name: str) -> float:
-    value = payload.get(name)
+def kind_of(document: dict[str, Any], topic: str | None = None) -> ReadingKind:
+    """The kind picked by the reading's `topic` (set by the rule), else by the topic the envelope names."""
+    chosen = document.get("topic", topic)
+    if chosen is not None and (not isinstance(chosen, str) or len(chosen) > MAX_TOPIC_LENGTH):
+        raise InvalidReading(
+            "unknown_topic", f"topic must be a string of at most {MAX_TOPIC_LENGTH} characters"
+        )
+    kind = kind_for_topic(chosen)
+    if kind is None:
+        raise InvalidReading("unknown_topic", f"no reading kind listens on the topic {chosen!r}")
+    return kind
+
+
+def _text(document: dict[str, Any], name: str, limit: int) -> str:
+    value = document.get(name)
     if value is None:
-        raise _Invalid("missing_field", f"{name} is missing")
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _Invalid("invalid_field", f"{name} must be a number, not {type(value).__name__}")
-    try:
-        number = float(value)
-    except ValueError as error:
-        raise _Invalid("invalid_field", f"{name} {str(value)[:64]!r} is not a number") from error
-    if not math.isfinite(number):
-        raise _Invalid("invalid_field", f"{name} must be finite, not {str(value)[:64]!r}")
-    return number
-
-
-def _count(payload: dict[str, Any], name: str) -> float:
-    number = _number(payload, name)
-    if number < 0 or not number.is_integer():
-        raise _Invalid("invalid_field", f"{name} must be a non-negative integer, not {payload[name]!r}")
-    return number
-
-
-def _identifier(payload: dict[str, Any], name: str) -> str:
-    value = payload.get(name)
-    if value is None:
-        raise _Invalid("missing_field", f"{name} is missing")
+        raise InvalidReading("missing_field", f"{name} is missing")
     if not isinstance(value, str):
-        raise _Invalid("invalid_id", f"{name} must be a string, not {type(value).__name__}")
-    if len(value) > MAX_ID_LENGTH:
-        raise _Invalid("invalid_id", f"{name} is longer than {MAX_ID_LENGTH} characters")
-    try:
-        check_tag_text(value, name)
-    except UnwritableValue as error:
-        raise _Invalid("invalid_id", str(error)) from error
+        raise InvalidReading("bad_identifier", f"{name} must be a string, not a {type(value).__name__}")
+    if len(value) > limit:
+        raise InvalidReading(
+            "bad_identifier", f"{name} is {len(value)} characters long; the limit is {limit}"
+        )
+    problem = unrepresentable(value)
+    if problem:
+        raise InvalidReading("bad_identifier", f"{name} {problem}")
     return value
 
 
-def _metakey(payload: dict[str, Any]) -> str | None:
-    value = payload.get("metakey")
-    if value is None or value == "":
+def _metakey(document: dict[str, Any]) -> str | None:
+    value = document.get(METAKEY)
+    if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Invalid("invalid_id", f"metakey must be a string, not {type(value).__name__}")
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise _Invalid("invalid_id", f"metakey is longer than {MAX_ID_LENGTH} characters")
-    return text
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > MAX_METAKEY_LENGTH:
+        raise InvalidReading(
+            "bad_metakey", f"metakey must be a non-empty string of at most {MAX_METAKEY_LENGTH} characters"
+        )
+    return value
 
 
-_READERS = {FieldType.NUMBER: _number, FieldType.COUNT: _count}
-
-
-def validate(message: Any, now_ms: int) -> Reading | Rejection:
-    """The reading in `message`, or why it can never be written as it is."""
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise InvalidReading("bad_field", f"{name} is a boolean, not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_TEXT_LENGTH or not _NUMBER.fullmatch(text):
+            raise InvalidReading("bad_field", f"{name} is the text {value[:40]!r}, not a number")
+        value = float(text)
+    if not isinstance(value, int | float):
+        raise InvalidReading("bad_field", f"{name} must be a number, not a {type(value).__name__}")
     try:
-        payload = parse_message(message)
-        topic = payload.get("topic")
-        kind = kind_for_topic(topic if isinstance(topic, str) else None)
-        if kind is None:
-            raise _Invalid("unknown_topic", f"no reading kind is defined for the topic {str(topic)[:128]!r}")
-        fields = {field.name: _READERS[field.type](payload, field.source) for field in kind.fields}
-        tags = {name: _identifier(payload, name) for name in kind.tags}
-        sensor_id = f"{_identifier(payload, 'deviceid')}-{_identifier(payload, 'clientid')}"
-        try:
-            time_ms = to_epoch_ms(payload.get("sensordatetime"), now_ms)
-        except InvalidTimestamp as error:
-            raise _Invalid("invalid_time", str(error)) from error
-        return Reading(kind, sensor_id, _metakey(payload), fields, tags, time_ms)
-    except _Invalid as invalid:
-        return invalid.rejection
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidReading("bad_field", f"{name} is not a finite number ({value!r})")
+    return number
+
+
+def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
+    if document.get(spec.source) is None:
+        raise InvalidReading("missing_field", f"{spec.source} is missing")
+    number = _number(spec.source, document[spec.source])
+    if spec.rule is FieldRule.NON_NEGATIVE_INTEGER and (
+        number < 0 or not number.is_integer() or number > _LARGEST_EXACT_INTEGER
+    ):
+        raise InvalidReading("bad_field", f"{spec.source} must be {spec.rule.value}, not {number!r}")
+    return number
+
+
+def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
+    """Check a decoded reading against its kind; unknown attributes are ignored."""
+    deviceid = _text(document, "deviceid", MAX_IDENTIFIER_LENGTH)
+    clientid = _text(document, "clientid", MAX_IDENTIFIER_LENGTH)
+    fields = {spec.name: _field(spec, document) for spec in kind.fields}
+    tags = {spec.name: _text(document, spec.source, MAX_IDENTIFIER_LENGTH) for spec in kind.tags}
+    return Reading(
+        kind=kind,
+        sensor_id=f"{deviceid}-{clientid}",
+        metakey=_metakey(document),
+        fields=fields,
+        tags=tags,
+        time_ms=to_epoch_ms(document.get("sensordatetime"), now_ms),
+    )

@@ -1,0 +1,83 @@
+"""The shapes that reach the function, and the dead-letter shapes that replay brings back, as `Record`s."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+DIRECT_RECORD_ID = "direct"
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str  # the SQS messageId (reported back when it fails), or DIRECT_RECORD_ID
+    payload: object  # a decoded reading (direct invocation) or raw text (an SQS body)
+    topic: str | None = None  # the topic the envelope names, when the reading itself may not
+
+
+def is_sqs_event(event: object) -> bool:
+    if not isinstance(event, dict):
+        return False
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    )
+
+
+def records_from_event(event: object) -> tuple[list[Record], bool]:
+    """(records, is_batch): an SQS batch from the queued path, or one reading from the IoT rule."""
+    if is_sqs_event(event):
+        assert isinstance(event, dict)
+        return [Record(str(r["messageId"]), r.get("body", "")) for r in event["Records"]], True
+    return [Record(DIRECT_RECORD_ID, event)], False
+
+
+def record_from_dead_letter(message_id: str, body: str) -> Record:
+    """A dead-letter or rejected-queue message as the reading it holds.
+
+    Understands: a Lambda on-failure destination record (`requestPayload`), an IoT rule error-action
+    message (`base64OriginalPayload`), a rejected-readings message (`reading`), and a plain reading moved
+    by an SQS redrive policy. Anything else goes through as raw text and is rejected with its reason.
+    """
+    try:
+        document: Any = json.loads(body)
+    except ValueError:
+        return Record(message_id, body)
+    if not isinstance(document, dict):
+        return Record(message_id, body)
+    if "requestContext" in document and "requestPayload" in document:
+        return Record(message_id, document["requestPayload"])
+    if "base64OriginalPayload" in document:
+        try:
+            original = base64.b64decode(document["base64OriginalPayload"], validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            return Record(message_id, body)
+        return Record(message_id, _with_topic(original, document.get("topic")), _topic(document))
+    if "reading" in document and "reason" in document and "rejected_at" in document:
+        return Record(message_id, _with_topic(document["reading"], document.get("topic")), _topic(document))
+    return Record(message_id, body)
+
+
+def _topic(document: dict[str, Any]) -> str | None:
+    topic = document.get("topic")
+    return topic if isinstance(topic, str) else None
+
+
+def _with_topic(reading: object, topic: object) -> object:
+    """IoT's error action keeps the payload as published, before the rule added `topic`: add it back."""
+    if isinstance(reading, bytes | str):
+        try:
+            decoded = json.loads(reading)
+        except ValueError:
+            return reading
+        if not isinstance(decoded, dict):
+            return reading
+        reading = decoded
+    if isinstance(reading, dict) and "topic" not in reading and isinstance(topic, str):
+        return {**reading, "topic": topic}
+    return reading

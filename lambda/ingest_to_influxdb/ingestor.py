@@ -1,0 +1,196 @@
+"""One code path for every shape: records in; written, rejected (with reason) or failed (to retry) out."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest_to_influxdb.constants import NANOSECONDS_PER_MILLISECOND
+from ingest_to_influxdb.enrichment import to_line
+from ingest_to_influxdb.errors import InvalidReading, TransientError
+from ingest_to_influxdb.events import Record
+from ingest_to_influxdb.health import Outcome, health_lines
+from ingest_to_influxdb.kinds import ReadingKind
+from ingest_to_influxdb.ports import MetadataLookup, PointWriter, RejectSink, RemainingTime
+from ingest_to_influxdb.rejections import Rejection, message_body
+from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    failed: list[str] = field(default_factory=list)  # ids of records to be retried
+    written: Counter[str] = field(default_factory=Counter)  # by kind
+    rejected: Counter[str] = field(default_factory=Counter)  # by reason code
+    metadata_misses: int = 0
+    dropped_attributes: Counter[str] = field(default_factory=Counter)  # by reason
+    write_seconds: float | None = None
+    errors: list[str] = field(default_factory=list)  # why records failed
+
+    @property
+    def total_written(self) -> int:
+        return sum(self.written.values())
+
+
+@dataclass
+class _Pending:
+    record: Record
+    reading: Reading
+    line: str = ""
+
+
+def _no_deadline() -> float:
+    return 60.0
+
+
+class Ingestor:
+    """Validates, enriches and writes a batch of records; never raises for a record, reports failures."""
+
+    def __init__(
+        self,
+        metadata: MetadataLookup,
+        writer: PointWriter,
+        rejects: RejectSink,
+        instance: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metadata, self.writer, self.rejects = metadata, writer, rejects
+        self.instance = instance or uuid.uuid4().hex[:8]
+        self.clock = clock
+
+    def ingest(self, records: Sequence[Record], remaining: RemainingTime = _no_deadline) -> BatchResult:
+        result = BatchResult()
+        health: Counter[Outcome] = Counter()
+        now_ms = int(self.clock() * 1000)
+        pending: list[_Pending] = []
+        rejections: list[tuple[Record, Rejection]] = []
+        for record in records:
+            checked = self._check(record, now_ms)
+            if isinstance(checked, Rejection):
+                rejections.append((record, checked))
+            else:
+                pending.append(_Pending(record, checked))
+        self._reject(rejections, result, health)
+
+        if pending:
+            try:
+                self._enrich(pending, result, health)
+            except TransientError as error:
+                self._fail(pending, result, f"metadata: {error}")
+                pending = []
+        for item in pending:
+            health[Outcome(item.reading.kind.name, "written")] += 1
+        now_ns = now_ms * NANOSECONDS_PER_MILLISECOND
+        lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
+        if not lines:
+            return result
+        started = time.perf_counter()
+        try:
+            refused = self.writer.write(lines, remaining)
+        except TransientError as error:
+            self._fail(pending, result, f"InfluxDB: {error}")
+            return result
+        result.write_seconds = time.perf_counter() - started
+        refused_readings = {i: reason for i, reason in refused.items() if i < len(pending)}
+        for i, item in enumerate(pending):
+            if i not in refused_readings:
+                result.written[item.reading.kind.name] += 1
+        if refused_readings:
+            self._refused(pending, refused_readings, result, health, remaining, now_ns)
+        return result
+
+    def _check(self, record: Record, now_ms: int) -> Reading | Rejection:
+        kind: ReadingKind | None = None
+        document: Any = record.payload
+        try:
+            document = decode(record.payload)
+            kind = kind_of(document, record.topic)
+            return validate(document, kind, now_ms)
+        except InvalidReading as invalid:
+            topic = document.get("topic", record.topic) if isinstance(document, dict) else record.topic
+            return Rejection(
+                code=invalid.code,
+                reason=invalid.reason,
+                kind=kind.name if kind else "unknown",
+                topic=topic if isinstance(topic, str) else record.topic,
+                original=document,
+            )
+
+    def _reject(
+        self, rejections: Sequence[tuple[Record, Rejection]], result: BatchResult, health: Counter[Outcome]
+    ) -> None:
+        if not rejections:
+            return
+        unsent = self.rejects.send([message_body(r) for _, r in rejections])
+        for i, (record, rejection) in enumerate(rejections):
+            if i in unsent:
+                result.failed.append(record.id)
+                result.errors.append(
+                    f"the rejected-readings queue did not take a reading ({rejection.reason})"
+                )
+            else:
+                result.rejected[rejection.code] += 1
+                health[Outcome(rejection.kind, "rejected", rejection.code)] += 1
+                logger.debug("rejected a reading: %s", rejection.reason)
+
+    def _enrich(self, pending: list[_Pending], result: BatchResult, health: Counter[Outcome]) -> None:
+        keys = {item.reading.metakey for item in pending if item.reading.metakey is not None}
+        items = self.metadata.get_many(keys) if keys else {}
+        for item in pending:
+            found = items.get(item.reading.metakey) if item.reading.metakey is not None else None
+            if found is None:
+                result.metadata_misses += 1
+                health[Outcome(item.reading.kind.name, "metadata_miss")] += 1
+            enriched = to_line(item.reading, found)
+            item.line = enriched.line
+            result.dropped_attributes.update(enriched.dropped)
+
+    def _fail(self, pending: Sequence[_Pending], result: BatchResult, error: str) -> None:
+        result.failed.extend(item.record.id for item in pending)
+        result.errors.append(error)
+
+    def _refused(
+        self,
+        pending: list[_Pending],
+        refused: dict[int, str],
+        result: BatchResult,
+        health: Counter[Outcome],
+        remaining: RemainingTime,
+        now_ns: int,
+    ) -> None:
+        """Points InfluxDB refused for good (e.g. a field type conflict) are kept on the rejected queue."""
+        rejections = []
+        for i, reason in sorted(refused.items()):
+            item = pending[i]
+            kind = item.reading.kind.name
+            health[Outcome(kind, "written")] -= 1
+            rejections.append(
+                (
+                    item.record,
+                    Rejection(
+                        "influxdb_refused",
+                        f"InfluxDB refused the point: {reason}",
+                        kind,
+                        item.reading.kind.topic,
+                        _original(item.record),
+                    ),
+                )
+            )
+        self._reject(rejections, result, health)
+        try:  # same series and time as before: these points replace the first, optimistic counts
+            self.writer.write(health_lines(health, self.instance, now_ns, keep_zero=True), remaining)
+        except TransientError as error:
+            logger.warning("could not correct the ingest health counts: %s", error)
+
+
+def _original(record: Record) -> object:
+    try:
+        return decode(record.payload)
+    except InvalidReading:
+        return record.payload

@@ -1,0 +1,209 @@
+"""`python -m ingest_to_influxdb.replay`: drain the dead letters back through the ingest code.
+
+A message is deleted only after its reading was written, or kept on the rejected-readings queue
+because it can never be written. It understands every dead-letter shape: Lambda's on-failure
+destination records, IoT rule error-action messages, and readings moved by the ingest queue's redrive
+policy. `--queue rejected` re-checks rejected readings after a fix: the valid ones are written, the
+others go back to the rejected queue with their current reason.
+
+Locally the ingest code runs in this process against the sandbox (InfluxDB from endpoints.json, the
+writer's credentials from its secret in moto). On AWS (`--aws`) InfluxDB is reachable only inside the
+VPC, so each reading is handed to the deployed function itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest_to_influxdb.config import Config
+from ingest_to_influxdb.events import Record, record_from_dead_letter
+from ingest_to_influxdb.handler import build_ingestor
+from ingest_to_influxdb.ingestor import Ingestor
+from ingest_to_influxdb.tooling import Deployment, locate
+
+RECEIVE_MAX = 10
+HOLD_SECONDS = 120  # a message left in the queue is not received again during this run
+QUEUES = {"dead-letter": ("dead_letter", "DeadLetterQueueUrl"), "rejected": ("rejected", "RejectedQueueUrl")}
+
+
+@dataclass
+class Outcome:
+    failed: set[str] = field(default_factory=set)
+    written: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+Handle = Callable[[list[Record]], Outcome]
+
+
+@dataclass
+class Summary:
+    received: int = 0
+    written: int = 0
+    rejected: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def ingestor_handle(ingestor: Ingestor) -> Handle:
+    """The ingest code in this process, exactly as the function runs it."""
+
+    def handle(records: list[Record]) -> Outcome:
+        result = ingestor.ingest(records)
+        return Outcome(set(result.failed), result.total_written, sum(result.rejected.values()), result.errors)
+
+    return handle
+
+
+def function_handle(function_name: str) -> Handle:
+    """The deployed function, invoked synchronously with each reading (on AWS)."""
+    client = boto3.client("lambda")
+
+    def handle(records: list[Record]) -> Outcome:
+        outcome = Outcome()
+        for record in records:
+            payload = record.payload if not isinstance(record.payload, bytes) else record.payload.decode()
+            response = client.invoke(FunctionName=function_name, Payload=json.dumps(payload).encode())
+            result = json.loads(response["Payload"].read() or b"{}")
+            if response.get("FunctionError"):
+                outcome.failed.add(record.id)
+                outcome.errors.append(str(result.get("errorMessage", result)))
+            else:
+                outcome.written += int(result.get("written", 0))
+                outcome.rejected += int(result.get("rejected", 0))
+        return outcome
+
+    return handle
+
+
+def _made_by_this_run(body: str, started: datetime) -> bool:
+    """A rejection this run put back on the rejected queue: not to be taken again."""
+    try:
+        rejected_at = json.loads(body).get("rejected_at", "")
+        return datetime.fromisoformat(rejected_at) >= started
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
+    sqs, summary, started = boto3.client("sqs"), Summary(), datetime.now(UTC)
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    depth = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+    failed_handles: list[str] = []
+    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=depth or None)
+        while received := sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=RECEIVE_MAX,
+            VisibilityTimeout=HOLD_SECONDS,
+            WaitTimeSeconds=0,
+        ).get("Messages", []):
+            taken = [m for m in received if not _made_by_this_run(m["Body"], started)]
+            outcome = handle([record_from_dead_letter(m["MessageId"], m["Body"]) for m in taken])
+            done = [m for m in taken if m["MessageId"] not in outcome.failed]
+            if done:
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+            failed_handles += [m["ReceiptHandle"] for m in taken if m["MessageId"] in outcome.failed]
+            summary.received += len(taken)
+            summary.written += outcome.written
+            summary.rejected += outcome.rejected
+            summary.failed += len(outcome.failed)
+            summary.errors += [e for e in outcome.errors if e not in summary.errors]
+            progress.advance(task, len(taken))
+    for start in range(0, len(failed_handles), RECEIVE_MAX):  # back in the queue now, for the next replay
+        chunk = failed_handles[start : start + RECEIVE_MAX]
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)],
+        )
+    return summary
+
+
+def local_config(deployment: Deployment, queues: dict[str, str], table: str | None) -> Config:
+    """The function's configuration pointed at the sandbox, as the local rule runner gives it."""
+    local: dict[str, Any] = deployment.local or {}
+    secret_name = f"{deployment.environment}/influxdb/writer"
+    try:
+        secret_arn = boto3.client("secretsmanager").describe_secret(SecretId=secret_name)["ARN"]
+    except Exception as error:
+        raise SystemExit(
+            f"the writer's secret {secret_name} is not in the sandbox ({error}): run 'make demo'"
+        ) from None
+    metadata_table = table or deployment.outputs.get("MetadataTableName")
+    if not metadata_table:
+        raise SystemExit(
+            f"no metadata table: deploy the {deployment.environment}-ingest stack or pass --table"
+        )
+    return Config(
+        influxdb_url=local["influxdb"]["url"],
+        influxdb_database=local["influxdb"]["database"],
+        influxdb_secret_arn=secret_arn,
+        metadata_table=metadata_table,
+        rejected_queue_url=queues["rejected"],
+    )
+
+
+def print_summary(console: Console, queue: str, summary: Summary) -> None:
+    table = Table(title=f"Replay of the {queue} queue")
+    table.add_column("messages")
+    table.add_column("count", justify="right")
+    table.add_row("received", str(summary.received))
+    table.add_row("written to InfluxDB", str(summary.written))
+    table.add_row("kept on the rejected queue (with reason)", str(summary.rejected))
+    table.add_row("failed again (left in the queue)", str(summary.failed))
+    console.print(table)
+    for error in summary.errors[:5]:
+        console.print(f"[red]error:[/] {error}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest_to_influxdb.replay", description=__doc__)
+    parser.add_argument("--queue", choices=sorted(QUEUES), default="dead-letter")
+    parser.add_argument("--environment", default="demo")
+    parser.add_argument(
+        "--endpoints", type=Path, help="the sandbox's endpoints.json (default .sandbox/endpoints.json)"
+    )
+    parser.add_argument("--table", help="the metadata table (default: the ingest stack's MetadataTableName)")
+    parser.add_argument("--aws", action="store_true", help="replay on AWS through the deployed function")
+    args = parser.parse_args(argv)
+    console = Console()
+    local_name, output_name = QUEUES[args.queue]
+    deployment = locate(args.environment, args.endpoints, args.aws, need_stack=args.aws or not args.table)
+    if args.aws:
+        queue_url = deployment.outputs[output_name]
+        handle = function_handle(deployment.outputs["FunctionName"])
+    else:
+        queues = {**(deployment.local or {}).get("queues", {})}
+        queues.setdefault("rejected", deployment.outputs.get("RejectedQueueUrl", ""))
+        queues.setdefault("dead_letter", deployment.outputs.get("DeadLetterQueueUrl", ""))
+        if not queues[local_name] or not queues["rejected"]:
+            raise SystemExit("the sandbox has no ingest queues yet: run 'make demo' first")
+        queue_url = queues[local_name]
+        handle = ingestor_handle(build_ingestor(local_config(deployment, queues, args.table)))
+    summary = drain(queue_url, handle, console)
+    print_summary(console, args.queue, summary)
+    if summary.failed:
+        console.print("[red]some messages failed again[/]: is InfluxDB up? Run the replay again once it is.")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

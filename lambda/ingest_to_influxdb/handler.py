@@ -62,6 +62,7 @@ def reset() -> None:
     """Forget the container's state, as a new container would (tests and benchmarks)."""
     global _ingestor
     _ingestor = None
+    metrics.clear_metrics()
 
 
 def publish_metrics(result: BatchResult) -> None:

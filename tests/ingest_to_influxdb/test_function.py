@@ -1,0 +1,219 @@
+"""The handler against the real influxd and moto: lands once, enriched, at the device's time; misses; TTL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+from ingest_to_influxdb import handler
+from ingest_to_influxdb.config import Config
+from ingest_to_influxdb.errors import ConfigError
+from ingest_to_influxdb.events import Record
+from ingest_to_influxdb.metadata_store import MetadataStore
+
+from tests.ingest_to_influxdb.conftest import FunctionEnv
+
+ACME = {
+    "manufacturer": "Acme Devices Ltd.",
+    "family": "sensors",
+    "component_id": "a1b2c3d4",
+    "calibration_date": "2020-09-25",
+}
+SHELF_01 = {
+    "manufacturer": "Shelfware Inc.",
+    "family": "smart-shelves",
+    "component_id": "s0000001",
+    "calibration_date": "2026-01-11",
+    "store": "store-1",
+}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def pressure(device: str, when: datetime, **changes: Any) -> dict[str, Any]:
+    reading = {
+        "pressure": 812,
+        "viscosity": 55,
+        "sensordatetime": iso(when),
+        "deviceid": device,
+        "clientid": "client",
+        "metakey": "123456789",
+    }
+    reading.update(changes)
+    return reading
+
+
+def sqs_event(bodies: list[str]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {"messageId": f"m{i}", "body": body, "eventSource": "aws:sqs", "awsRegion": "us-east-1"}
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_a_reading_of_each_kind_lands_once_enriched_at_the_device_time(function: FunctionEnv) -> None:
+    device = f"once{uuid.uuid4().hex[:6]}"
+    when = datetime.now(UTC).replace(microsecond=123000) - timedelta(minutes=3)
+    shelf = {
+        "count": "17",
+        "product_id": "sku 42",
+        "sensordatetime": ms(when) // 1000,  # epoch seconds
+        "deviceid": device,
+        "clientid": "shelfclient",
+        "metakey": "shelf-01",
+        "topic": "/shelf/data",
+    }
+    assert function.invoke(pressure(device, when))["written"] == 1
+    assert function.invoke(pressure(device, when))["written"] == 1  # a retry
+    batch = sqs_event([json.dumps(pressure(device, when)), json.dumps(shelf), json.dumps(shelf)])
+    assert function.invoke(batch) == {"batchItemFailures": []}
+
+    rows = function.rows(f"SELECT * FROM pressure WHERE sensorID = '{device}-client'")
+    assert rows == [
+        {"time": ms(when), "sensorID": f"{device}-client", "pressureValue": 812, "viscosity": 55, **ACME}
+    ]
+    rows = function.rows(f"SELECT * FROM product_count WHERE sensorID = '{device}-shelfclient'")
+    assert rows == [
+        {
+            "time": ms(when) // 1000 * 1000,
+            "sensorID": f"{device}-shelfclient",
+            "product_id": "sku 42",
+            "count": 17,
+            **SHELF_01,
+        }
+    ]
+    assert function.drain(function.rejected_url) == []
+
+
+def test_a_metadata_miss_is_written_without_metadata_and_counted(function: FunctionEnv) -> None:
+    device = f"miss{uuid.uuid4().hex[:6]}"
+    when = datetime.now(UTC) - timedelta(minutes=2)
+    result = function.invoke(pressure(device, when, metakey="no-such-device"))
+    assert result["written"] == 1 and result["metadata_misses"] == 1
+    rows = function.rows(f"SELECT * FROM pressure WHERE sensorID = '{device}-client'")
+    assert rows == [{"time": ms(when), "sensorID": f"{device}-client", "pressureValue": 812, "viscosity": 55}]
+    instance = handler.ingestor().instance
+    health = function.rows(f"SELECT * FROM ingest_health WHERE instance = '{instance}'")
+    outcomes = {(h["kind"], h["outcome"]): h["count"] for h in health}
+    assert outcomes == {("pressure", "written"): 1, ("pressure", "metadata_miss"): 1}
+
+
+def test_changed_metadata_is_picked_up_after_the_ttl_and_not_before(function: FunctionEnv) -> None:
+    now = [1000.0]
+    config = Config.from_env(function.env)
+    ingestor = handler.build_ingestor(config)
+    ingestor.metadata = MetadataStore(
+        boto3.client("dynamodb"), function.table, ttl_seconds=60, clock=lambda: now[0]
+    )
+    device = f"ttl{uuid.uuid4().hex[:6]}"
+    start = datetime.now(UTC) - timedelta(minutes=1)
+
+    def write(second: int, metakey: str = "123456789") -> str:
+        record = Record("r", json.dumps(pressure(device, start + timedelta(seconds=second), metakey=metakey)))
+        assert ingestor.ingest([record]).total_written == 1
+        rows = function.rows(
+            f"SELECT * FROM pressure WHERE sensorID = '{device}-client' AND time = {ms(start) + second * 1000}ms"
+        )
+        return str(rows[0].get("manufacturer"))
+
+    # Each write at its own time: a point with other tags is another series, not an overwrite.
+    assert write(0) == "Acme Devices Ltd."
+    assert write(1, metakey="late-item") == "None"  # a miss, cached too
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.update_item(
+        TableName=function.table,
+        Key={"metakey": {"S": "123456789"}},
+        UpdateExpression="SET manufacturer = :m",
+        ExpressionAttributeValues={":m": {"S": "Acme Renamed"}},
+    )
+    dynamodb.put_item(
+        TableName=function.table, Item={"metakey": {"S": "late-item"}, "manufacturer": {"S": "Late"}}
+    )
+    now[0] += 59
+    assert write(2) == "Acme Devices Ltd."  # still within the TTL
+    assert write(3, metakey="late-item") == "None"
+    now[0] += 2
+    assert write(4) == "Acme Renamed"
+    assert write(5, metakey="late-item") == "Late"
+
+
+def test_the_ttl_comes_from_the_environment(function: FunctionEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METADATA_CACHE_TTL_SECONDS", "7")
+    handler.reset()
+    store = handler.ingestor().metadata
+    assert isinstance(store, MetadataStore) and store.ttl == 7
+
+
+def test_metrics_are_published_in_embedded_metric_format(
+    function: FunctionEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    function.invoke(sqs_event([json.dumps(pressure("metrics", when)), "not json"]))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics = {
+        m["Name"]: (doc.get(m["Name"]), doc.get("reason"))
+        for doc in lines
+        if "_aws" in doc
+        for directive in doc["_aws"]["CloudWatchMetrics"]
+        for m in directive["Metrics"]
+    }
+    assert metrics["ReadingsWritten"] == ([1.0], None)
+    assert metrics["ReadingsRejected"] == ([1.0], "not_json")
+    assert "WriteLatency" in metrics and metrics["MetadataMisses"] == ([0.0], None)
+    assert function.drain(function.rejected_url)[0]["code"] == "not_json"
+
+
+def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: FunctionEnv) -> None:
+    """A field type conflict: InfluxDB refuses that point for good; it goes to the rejected queue."""
+    device = f"conflict{uuid.uuid4().hex[:6]}"
+    old = datetime(2001, 3, 1, tzinfo=UTC)  # a shard of its own, so the conflict touches no other test
+    admin = function.endpoints.influxdb.users.admin
+    response = urllib3.PoolManager().request(
+        "POST",
+        f"{function.endpoints.influxdb.url}/write?db=telemetry&precision=ms",
+        body=f'pressure,sensorID=seed pressureValue="text" {ms(old)}'.encode(),
+        headers=urllib3.make_headers(basic_auth=f"{admin.username}:{admin.password}"),
+    )
+    assert response.status == 204
+    recent = datetime.now(UTC) - timedelta(minutes=1)
+    bodies = [
+        json.dumps(pressure(f"{device}a", recent)),
+        json.dumps(pressure(f"{device}b", old + timedelta(seconds=1))),
+        json.dumps(pressure(f"{device}c", recent)),
+    ]
+    assert function.invoke(sqs_event(bodies)) == {"batchItemFailures": []}
+    written = function.rows(
+        f"SELECT pressureValue FROM pressure WHERE sensorID =~ /^{device}/ GROUP BY sensorID"
+    )
+    assert sorted(r["sensorID"] for r in written) == [f"{device}a-client", f"{device}c-client"]
+    [rejected] = function.drain(function.rejected_url)
+    assert rejected["code"] == "influxdb_refused" and "conflict" in rejected["reason"]
+    assert rejected["reading"]["deviceid"] == f"{device}b"
+    instance = handler.ingestor().instance
+    health = {
+        (h["outcome"], h.get("reason")): h["count"]
+        for h in function.rows(f"SELECT * FROM ingest_health WHERE instance = '{instance}'")
+    }
+    assert health == {("written", None): 2, ("rejected", "influxdb_refused"): 1}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_bad_environment_fails_the_cold_start_naming_the_variable(
+    function: FunctionEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REJECTED_QUEUE_URL")
+    handler.reset()
+    with pytest.raises(ConfigError, match="REJECTED_QUEUE_URL"):
+        function.invoke(pressure("cold", datetime.now(UTC)))

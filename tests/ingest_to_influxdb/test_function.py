@@ -178,7 +178,8 @@ def test_metrics_are_published_in_embedded_metric_format(
 def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: FunctionEnv) -> None:
     """A field type conflict: InfluxDB refuses that point for good; it goes to the rejected queue."""
     device = f"conflict{uuid.uuid4().hex[:6]}"
-    old = datetime(2001, 3, 1, tzinfo=UTC)  # a shard of its own, so the conflict touches no other test
+    # A day's shard of its own (within the 30-day retention), so the conflict touches no other test.
+    old = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=20)
     admin = function.endpoints.influxdb.users.admin
     response = urllib3.PoolManager().request(
         "POST",
@@ -186,7 +187,7 @@ def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: F
         body=f'pressure,sensorID=seed pressureValue="text" {ms(old)}'.encode(),
         headers=urllib3.make_headers(basic_auth=f"{admin.username}:{admin.password}"),
     )
-    assert response.status == 204
+    assert response.status == 204, response.data
     recent = datetime.now(UTC) - timedelta(minutes=1)
     bodies = [
         json.dumps(pressure(f"{device}a", recent)),

@@ -1,6 +1,9 @@
 #!/bin/sh
-# Creates the telemetry database and its three users on a running influxd with authentication on.
-# Idempotent: safe at every start. Used by the ECS task and by the local sandbox alike.
+# Creates the telemetry database, its retention policies, its three users and the continuous queries that keep
+# 1-minute and 1-hour means, on a running influxd with authentication on.
+# Idempotent: safe at every start (a changed duration or query is applied). Used by the ECS task and by the local
+# sandbox alike. Optional, with defaults: INFLUXDB_RAW_RETENTION (30d), INFLUXDB_1M_RETENTION (90d),
+# INFLUXDB_1H_RETENTION (1095d, three years).
 set -eu
 
 : "${INFLUXDB_HOST:=127.0.0.1}"
@@ -12,6 +15,13 @@ set -eu
 : "${INFLUXDB_WRITE_USER_PASSWORD:?set INFLUXDB_WRITE_USER_PASSWORD}"
 : "${INFLUXDB_READ_USER:?set INFLUXDB_READ_USER}"
 : "${INFLUXDB_READ_USER_PASSWORD:?set INFLUXDB_READ_USER_PASSWORD}"
+: "${INFLUXDB_RAW_RETENTION:=30d}"
+: "${INFLUXDB_1M_RETENTION:=90d}"
+: "${INFLUXDB_1H_RETENTION:=1095d}"
+
+# The measurements kept downsampled, with their fields: one line per reading kind ("measurement field field ...").
+DOWNSAMPLED='pressure pressureValue viscosity
+product_count count'
 
 # Passwords go to the CLI through the environment, never on its command line.
 export INFLUX_USERNAME="$INFLUXDB_ADMIN_USER" INFLUX_PASSWORD="$INFLUXDB_ADMIN_PASSWORD"
@@ -37,4 +47,42 @@ ensure_user() { # name password privilege
 }
 ensure_user "$INFLUXDB_WRITE_USER" "$INFLUXDB_WRITE_USER_PASSWORD" WRITE
 ensure_user "$INFLUXDB_READ_USER" "$INFLUXDB_READ_USER_PASSWORD" READ
-echo "init-influxdb: database $INFLUXDB_DB and users ready"
+
+# Retention: raw points in the default policy "autogen" (readings are written without a policy), the means in
+# rp_1m and rp_1h. ALTER when the policy exists, so a changed duration is applied at the next start.
+ensure_rp() { # name duration shard-duration [DEFAULT]
+  if q "SHOW RETENTION POLICIES ON \"$INFLUXDB_DB\"" | awk '{print $1}' | grep -qx "$1"; then
+    q "ALTER RETENTION POLICY \"$1\" ON \"$INFLUXDB_DB\" DURATION $2 REPLICATION 1 SHARD DURATION $3 ${4:-}"
+  else
+    q "CREATE RETENTION POLICY \"$1\" ON \"$INFLUXDB_DB\" DURATION $2 REPLICATION 1 SHARD DURATION $3 ${4:-}"
+  fi
+}
+ensure_rp autogen "$INFLUXDB_RAW_RETENTION" 1d DEFAULT
+ensure_rp rp_1m "$INFLUXDB_1M_RETENTION" 7d
+ensure_rp rp_1h "$INFLUXDB_1H_RETENTION" 30d
+
+# Continuous queries: the mean of every field, grouped by every tag, under the same measurement and field names
+# in rp_1m / rp_1h. Both read the raw points (a mean of means would weigh sparse minutes wrongly). RESAMPLE ...
+# FOR recomputes the last windows, so readings that arrive late (device time, replayed dead letters) still count.
+# Dropped and created again so that a changed definition takes effect.
+ensure_cq() { # name interval resample-every resample-for measurement fields...
+  name=$1 interval=$2 every=$3 window=$4 measurement=$5
+  shift 5
+  select=""
+  for field in "$@"; do
+    select="${select:+$select, }mean(\"$field\") AS \"$field\""
+  done
+  q "DROP CONTINUOUS QUERY \"$name\" ON \"$INFLUXDB_DB\"" >/dev/null 2>&1 || true
+  q "CREATE CONTINUOUS QUERY \"$name\" ON \"$INFLUXDB_DB\" RESAMPLE EVERY $every FOR $window BEGIN \
+SELECT $select INTO \"$INFLUXDB_DB\".\"rp_$interval\".\"$measurement\" \
+FROM \"$INFLUXDB_DB\".\"autogen\".\"$measurement\" GROUP BY time($interval), * END"
+}
+echo "$DOWNSAMPLED" | while read -r measurement fields; do
+  [ -n "$measurement" ] || continue
+  # shellcheck disable=SC2086 # the field list is meant to split into words
+  ensure_cq "cq_${measurement}_1m" 1m 1m 10m "$measurement" $fields
+  # shellcheck disable=SC2086
+  ensure_cq "cq_${measurement}_1h" 1h 1h 3h "$measurement" $fields
+done
+
+echo "init-influxdb: database $INFLUXDB_DB, retention policies, users and continuous queries ready"

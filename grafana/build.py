@@ -1,0 +1,68 @@
+"""`python -m grafana.build [--check]`: writes grafana/dashboards/<name>.json from the dashboards as code.
+
+With --check nothing is written; the exit status is 1 if a committed file differs from what the code generates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from grafana.boards import DASHBOARDS
+
+DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
+
+
+def generate() -> dict[str, str]:
+    """File name -> JSON text, exactly as committed (sorted keys, 2-space indent, final newline)."""
+    files = {}
+    for name, build in DASHBOARDS.items():
+        model = json.loads(JSONEncoder().encode(build().build()))
+        files[f"{name}.json"] = json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return files
+
+
+def stale(directory: Path = DASHBOARDS_DIR) -> list[str]:
+    """Names of the committed files that are missing or differ from the generated ones, or are left over."""
+    generated = generate()
+    names = [
+        n
+        for n, text in generated.items()
+        if not (directory / n).exists() or (directory / n).read_text() != text
+    ]
+    names += [p.name for p in sorted(directory.glob("*.json")) if p.name not in generated]
+    return names
+
+
+def write(directory: Path = DASHBOARDS_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in generate().items():
+        path = directory / name
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="only compare the committed files with the code")
+    args = parser.parse_args(argv)
+    if args.check:
+        names = stale()
+        if names:
+            print(f"out of date: {', '.join(names)}; run 'python -m grafana.build' and commit the result")
+            return 1
+        print("dashboards up to date")
+        return 0
+    for path in write():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Names the dashboards share with the rest of the pipeline, each declared once."""
+
+from __future__ import annotations
+
+# Data sources, as provisioned by services/grafana/provisioning/datasources/datasources.yaml.
+INFLUXDB_DATASOURCE_NAME = "InfluxDB"
+INFLUXDB_DATASOURCE_UID = "influxdb"
+CLOUDWATCH_DATASOURCE_NAME = "CloudWatch"
+CLOUDWATCH_DATASOURCE_UID = "cloudwatch"
+
+# What the ingest function writes (DESIGN.md, "Reading kinds"; CONTRACT.md, "Ingest health").
+PRESSURE = "pressure"
+PRESSURE_FIELD = "pressureValue"
+VISCOSITY_FIELD = "viscosity"
+PRODUCT_COUNT = "product_count"
+COUNT_FIELD = "count"
+PRODUCT_ID_TAG = "product_id"
+SENSOR_ID_TAG = "sensorID"
+MANUFACTURER_TAG = "manufacturer"
+FAMILY_TAG = "family"
+HEALTH = "ingest_health"
+HEALTH_KIND_TAG = "kind"
+HEALTH_OUTCOME_TAG = "outcome"
+HEALTH_REASON_TAG = "reason"
+
+# Retention policies made by services/influxdb/init-influxdb.sh: the continuous queries keep means there under
+# the same measurement and field names.
+RP_1M = "rp_1m"
+RP_1H = "rp_1h"
+
+# Dead letters on AWS: the SQS queue `<env>-ingest-dead-letters`, read through CloudWatch.
+DEAD_LETTER_QUEUE_SUFFIX = "-ingest-dead-letters"

@@ -102,7 +102,7 @@ def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
     sqs, summary, started = boto3.client("sqs"), Summary(), datetime.now(UTC)
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     depth = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-    failed_handles: list[str] = []
+    released: list[str] = []  # failed, or put back by this run: visible again once the run ends
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("replaying", total=depth or None)
@@ -113,6 +113,7 @@ def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
             WaitTimeSeconds=0,
         ).get("Messages", []):
             taken = [m for m in received if not _made_by_this_run(m["Body"], started)]
+            released += [m["ReceiptHandle"] for m in received if m not in taken]
             outcome = handle([record_from_dead_letter(m["MessageId"], m["Body"]) for m in taken])
             done = [m for m in taken if m["MessageId"] not in outcome.failed]
             if done:
@@ -120,15 +121,15 @@ def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
                     QueueUrl=queue_url,
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
-            failed_handles += [m["ReceiptHandle"] for m in taken if m["MessageId"] in outcome.failed]
+            released += [m["ReceiptHandle"] for m in taken if m["MessageId"] in outcome.failed]
             summary.received += len(taken)
             summary.written += outcome.written
             summary.rejected += outcome.rejected
             summary.failed += len(outcome.failed)
             summary.errors += [e for e in outcome.errors if e not in summary.errors]
             progress.advance(task, len(taken))
-    for start in range(0, len(failed_handles), RECEIVE_MAX):  # back in the queue now, for the next replay
-        chunk = failed_handles[start : start + RECEIVE_MAX]
+    for start in range(0, len(released), RECEIVE_MAX):
+        chunk = released[start : start + RECEIVE_MAX]
         sqs.change_message_visibility_batch(
             QueueUrl=queue_url,
             Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)],

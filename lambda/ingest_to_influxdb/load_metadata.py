@@ -30,6 +30,7 @@ from ingest_to_influxdb.tooling import locate
 class Row:
     line: int
     item: object
+    problem: str | None = None  # found while reading the file
 
 
 class FileError(ValueError):
@@ -60,7 +61,7 @@ def read_csv(text: str) -> list[Row]:
     rows = []
     for row in reader:
         if None in row:
-            rows.append(Row(reader.line_num, "more cells than the header has columns"))
+            rows.append(Row(reader.line_num, None, "more cells than the header has columns"))
             continue
         # Empty cells are absent attributes, not empty strings.
         rows.append(Row(reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}))
@@ -74,8 +75,8 @@ def read_rows(path: Path) -> list[Row]:
 
 def problems_of(row: Row, seen: dict[str, int]) -> list[str]:
     item = row.item
-    if isinstance(item, str):
-        return [item]
+    if row.problem:
+        return [row.problem]
     if not isinstance(item, dict):
         return [f"an item must be an object of attributes, not a {type(item).__name__}"]
     found = []
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "--aws", action="store_true", help="load into AWS (standard credentials), not the sandbox"
     )
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(soft_wrap=True)
     if not args.file.exists():
         console.print(f"[red]{args.file} does not exist[/]")
         return 1

@@ -130,7 +130,7 @@ def reference_style(endpoints: Endpoints, readings: Readings, count: int) -> Non
     for _ in range(count):
         reading = readings.next()
         item = dynamodb.get_item(TableName="bench-DeviceMetaData", Key={"metakey": {"S": reading["metakey"]}})
-        tags = {k: next(iter(v.values())) for k, v in item["Item"].items() if k != "metakey"}
+        tags = {k: str(next(iter(v.values()))) for k, v in item["Item"].items() if k != "metakey"}
         tags["sensorID"] = f"{reading['deviceid']}-{reading['clientid']}"
         fields = {"pressureValue": float(reading["pressure"]), "viscosity": float(reading["viscosity"])}
         line = format_point("pressure", tags, fields, time.time_ns())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ingest_to_influxdb.constants import (
@@ -15,14 +14,9 @@ from ingest_to_influxdb.constants import (
     NANOSECONDS_PER_MILLISECOND,
     SENSOR_ID_TAG,
 )
+from ingest_to_influxdb.kinds import ReadingKind
 from ingest_to_influxdb.line_protocol import format_point, unrepresentable
 from ingest_to_influxdb.validation import Reading
-
-
-@dataclass
-class Enriched:
-    line: str
-    dropped: Counter[str] = field(default_factory=Counter)  # metadata attributes not used, by reason
 
 
 def _scalar_text(value: object) -> str | None:
@@ -38,23 +32,23 @@ def _scalar_text(value: object) -> str | None:
     return None
 
 
-def _reserved(name: str, reading: Reading) -> bool:
+def _reserved(name: str, kind: ReadingKind) -> bool:
     return (
-        name in reading.kind.point_names
+        name in kind.point_names
         or name.lower() == "time"
         or name.startswith("_")  # `_measurement`, `_field`, `_time`, ... : InfluxDB's own names
     )
 
 
-def metadata_tags(item: Mapping[str, object], reading: Reading) -> tuple[dict[str, str], Counter[str]]:
-    """The item's usable attributes as tags, and a count of the unused ones by reason."""
+def metadata_tags(item: Mapping[str, object], kind: ReadingKind) -> tuple[dict[str, str], Counter[str]]:
+    """The item's usable attributes as tags for a reading of `kind`, and a count of the unused ones by reason."""
     tags: dict[str, str] = {}
     dropped: Counter[str] = Counter()
     for name, value in item.items():
         if name == METAKEY:
             continue
         text = _scalar_text(value)
-        if _reserved(name, reading):
+        if _reserved(name, kind):
             dropped["reserved_name"] += 1
         elif text is None:
             dropped["not_scalar"] += 1
@@ -69,12 +63,9 @@ def metadata_tags(item: Mapping[str, object], reading: Reading) -> tuple[dict[st
     return tags, dropped
 
 
-def to_line(reading: Reading, item: Mapping[str, object] | None) -> Enriched:
+def to_line(reading: Reading, metadata: Mapping[str, str]) -> str:
     """The reading's line, at the device's time in nanoseconds (whole milliseconds), so a replay overwrites."""
-    tags, dropped = metadata_tags(item, reading) if item else ({}, Counter[str]())
-    tags.update(reading.tags)
-    tags[SENSOR_ID_TAG] = reading.sensor_id
-    line = format_point(
+    tags = {**metadata, **reading.tags, SENSOR_ID_TAG: reading.sensor_id}
+    return format_point(
         reading.kind.measurement, tags, reading.fields, reading.time_ms * NANOSECONDS_PER_MILLISECOND
     )
-    return Enriched(line, dropped)

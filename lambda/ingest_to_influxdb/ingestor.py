@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest_to_influxdb.constants import NANOSECONDS_PER_MILLISECOND
-from ingest_to_influxdb.enrichment import to_line
+from ingest_to_influxdb.enrichment import metadata_tags, to_line
 from ingest_to_influxdb.errors import InvalidReading, TransientError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.health import Outcome, health_lines
@@ -142,14 +142,22 @@ class Ingestor:
     def _enrich(self, pending: list[_Pending], result: BatchResult, health: Counter[Outcome]) -> None:
         keys = {item.reading.metakey for item in pending if item.reading.metakey is not None}
         items = self.metadata.get_many(keys) if keys else {}
+        tags_of: dict[tuple[str, str], tuple[dict[str, str], Counter[str]]] = {}  # per item and kind
         for item in pending:
-            found = items.get(item.reading.metakey) if item.reading.metakey is not None else None
-            if found is None:
+            reading = item.reading
+            found = items.get(reading.metakey) if reading.metakey is not None else None
+            if found is None or reading.metakey is None:
                 result.metadata_misses += 1
-                health[Outcome(item.reading.kind.name, "metadata_miss")] += 1
-            enriched = to_line(item.reading, found)
-            item.line = enriched.line
-            result.dropped_attributes.update(enriched.dropped)
+                health[Outcome(reading.kind.name, "metadata_miss")] += 1
+                item.line = to_line(reading, {})
+                continue
+            key = (reading.metakey, reading.kind.name)
+            if key not in tags_of:
+                tags_of[key] = metadata_tags(found, reading.kind)
+            tags, dropped = tags_of[key]
+            item.line = to_line(reading, tags)
+            if dropped:
+                result.dropped_attributes.update(dropped)
 
     def _fail(self, pending: Sequence[_Pending], result: BatchResult, error: str) -> None:
         result.failed.extend(item.record.id for item in pending)

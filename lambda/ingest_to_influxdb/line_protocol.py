@@ -10,20 +10,21 @@ refused by InfluxDB. `unrepresentable` says which, so callers can refuse or drop
 from __future__ import annotations
 
 import math
-import unicodedata
+import re
 from collections.abc import Mapping
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_OR_TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 
 def unrepresentable(text: str) -> str | None:
     """Why `text` cannot be a tag key, tag value or field key exactly as it is; None when it can."""
     if not text:
         return "is empty"
-    for char in text:
-        if unicodedata.category(char) == "Cc":
-            return f"contains a control character (U+{ord(char):04X}), which InfluxDB cannot store in a tag"
+    control = _CONTROL.search(text)
+    if control:
+        return f"contains a control character (U+{ord(control.group()):04X}), which InfluxDB cannot store in a tag"
     if text.endswith("\\"):
         return "ends with a backslash, which InfluxDB's line protocol cannot carry at the end of a tag"
     return None

@@ -151,6 +151,8 @@ def test_line_protocol_escapes_separators_and_keeps_fields_floats() -> None:
     assert escape_key('quote"s \\ stay') == 'quote"s\\ \\\\ stay'
     assert unrepresentable("fine ünïcødé ✓") is None
     assert unrepresentable("tab\there")
+    assert unrepresentable("c1 control \x85")
+    assert not unrepresentable("no-break\xa0space")
     assert unrepresentable("trailing\\")
     assert unrepresentable("")
 
@@ -171,10 +173,10 @@ def test_metadata_never_overwrites_the_reading_and_only_scalars_become_tags() ->
         "empty": "",
         "long": "x" * 300,
     }
-    tags, dropped = metadata_tags(item, checked)
+    tags, dropped = metadata_tags(item, PRESSURE)
     assert tags == {"manufacturer": "Acme Devices Ltd.", "rating": "4.5", "certified": "true"}
     assert dropped == {"reserved_name": 4, "not_scalar": 2, "unrepresentable": 1, "too_long": 1}
-    line = to_line(checked, item).line
+    line = to_line(checked, tags)
     assert line.startswith(
         "pressure,certified=true,manufacturer=Acme\\ Devices\\ Ltd.,rating=4.5,sensorID=dev-client "
     )

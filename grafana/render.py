@@ -52,6 +52,8 @@ class PanelData:
     panel: model.Panel
     lines: list[Line]
     interval_ms: int
+    start_ms: int
+    end_ms: int
     note: str = ""  # why there is nothing to draw, said on the plot
 
 
@@ -81,7 +83,7 @@ def query_panel(
             for column in series.columns:
                 if column != "time":
                     lines.append(Line(label_for(target.alias, series, column), times, series.column(column)))
-    return PanelData(dashboard.title, panel, lines, interval)
+    return PanelData(dashboard.title, panel, lines, interval, time_range.start_ms, time_range.end_ms)
 
 
 def local_dead_letters(endpoints: Endpoints) -> tuple[int | None, str]:
@@ -124,7 +126,9 @@ def collect(
                 depth, note = dead_letters()
                 now = dashboard_range.end_ms
                 lines = [] if depth is None else [Line("dead letters", [now], [float(depth)])]
-                data.append(PanelData(dashboard.title, panel, lines, 60_000, note))
+                data.append(
+                    PanelData(dashboard.title, panel, lines, 60_000, dashboard_range.start_ms, now, note)
+                )
             else:
                 data.append(query_panel(dashboard, panel, reader, dashboard_range))
     return data
@@ -203,6 +207,7 @@ def draw_time_series(ax: Axes, data: PanelData) -> None:
             ax.plot(times, values, linewidth=1, marker="." if len(times) < 30 else None, label=line.label)
     if panel.minimum is not None:
         ax.set_ylim(bottom=panel.minimum)
+    ax.set_xlim(_date(data.start_ms), _date(data.end_ms))
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -225,7 +230,7 @@ def draw_gauge(ax: Axes, data: PanelData) -> None:
         labels, [n - low for n in numbers], left=low, color=[_colour(n, panel.thresholds) for n in numbers]
     )
     for index, number in enumerate(numbers):
-        ax.text(high, index, f" {number:.0f}", va="center", fontsize=7)
+        ax.text(low + (high - low) * 0.01, index, f"{number:.0f}", va="center", fontsize=8, color="white")
     ax.set_xlim(low, high)
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=6)

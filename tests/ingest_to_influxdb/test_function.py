@@ -218,3 +218,42 @@ def test_a_bad_environment_fails_the_cold_start_naming_the_variable(
     handler.reset()
     with pytest.raises(ConfigError, match="REJECTED_QUEUE_URL"):
         function.invoke(pressure("cold", datetime.now(UTC)))
+
+
+def test_an_unreadable_metadata_table_fails_the_reading_for_a_retry(
+    function: FunctionEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("METADATA_TABLE", "no-such-table")
+    handler.reset()
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    with pytest.raises(handler.IngestFailed, match="no-such-table"):
+        function.invoke(pressure("nometa", when))
+    batch = sqs_event([json.dumps(pressure("nometa1", when)), json.dumps(pressure("nometa2", when))])
+    assert function.invoke(batch) == {
+        "batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]
+    }
+    assert function.drain(function.rejected_url) == []
+
+
+def test_rotated_credentials_are_fetched_again_and_wrong_ones_keep_the_reading(function: FunctionEnv) -> None:
+    device = f"rot{uuid.uuid4().hex[:6]}"
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    assert function.invoke(pressure(device, when))["written"] == 1  # credentials cached
+    secrets = boto3.client("secretsmanager")
+    writer = function.endpoints.influxdb.users.writer
+    secrets.put_secret_value(
+        SecretId=function.secret_arn,
+        SecretString=json.dumps({"username": writer.username, "password": "wrong"}),
+    )
+    assert function.invoke(pressure(device, when))["written"] == 1  # the cached ones still work
+    handler.reset()  # a new container reads the wrong password
+    with pytest.raises(handler.IngestFailed, match="401"):
+        function.invoke(pressure(device, when + timedelta(seconds=1)))
+    secrets.put_secret_value(
+        SecretId=function.secret_arn,
+        SecretString=json.dumps({"username": writer.username, "password": writer.password}),
+    )
+    # The same container: InfluxDB's 401 makes it read the secret again.
+    assert function.invoke(pressure(device, when + timedelta(seconds=1)))["written"] == 1
+    rows = function.rows(f"SELECT * FROM pressure WHERE sensorID = '{device}-client'")
+    assert len(rows) == 2

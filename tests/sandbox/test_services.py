@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -118,10 +119,11 @@ def test_a_recycled_pid_is_not_mistaken_for_the_service(own_sandbox: Sandbox) ->
 def test_restarting_influxdb_keeps_port_and_data(own_sandbox: Sandbox) -> None:
     endpoints = own_sandbox.up()
     writer = endpoints.influxdb.users.writer
+    when = int(time.time()) * 1_000_000_000  # recent: the raw retention policy drops old points
     token = base64.b64encode(f"{writer.username}:{writer.password}".encode()).decode()
     request = urllib.request.Request(
         f"{endpoints.influxdb.url}/write?db=telemetry",
-        data=b"probe value=1 1000000000",
+        data=f"probe value=1 {when}".encode(),
         headers={"Authorization": f"Basic {token}"},
         method="POST",
     )

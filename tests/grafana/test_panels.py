@@ -13,7 +13,7 @@ import pytest
 from grafana import model
 from grafana.expand import TimeRange, expand
 from grafana.influx import InfluxReader
-from grafana.render import Line, PanelData, collect, query_panel
+from grafana.render import Line, PanelData, collect
 from sandbox.endpoints import Endpoints
 from tests.grafana import readings
 from tests.grafana.readings import HEALTH, MINUTE_MS, SENSORS, SHELVES

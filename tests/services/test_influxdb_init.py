@@ -1,0 +1,109 @@
+"""services/influxdb/init-influxdb.sh against the real influxd: retention, grants, continuous queries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from sandbox.endpoints import Endpoints
+from tests.grafana import readings
+from tests.grafana.readings import MINUTE_MS, SENSORS, SHELVES
+
+SCRIPT = Path(__file__).resolve().parents[2] / "services" / "influxdb" / "init-influxdb.sh"
+
+
+@pytest.fixture(scope="module")
+def start(endpoints: Endpoints) -> int:
+    return readings.ensure_written(endpoints)
+
+
+def test_retention_policies(endpoints: Endpoints) -> None:
+    (series,) = readings.query(endpoints, 'SHOW RETENTION POLICIES ON "telemetry"')
+    policies = {row[0]: (row[1], row[4]) for row in series["values"]}
+    assert policies == {
+        "autogen": ("720h0m0s", True),
+        "rp_1m": ("2160h0m0s", False),
+        "rp_1h": ("26280h0m0s", False),
+    }
+
+
+def test_continuous_queries_keep_means_of_every_field_by_every_tag(endpoints: Endpoints) -> None:
+    queries = readings.continuous_queries(endpoints)
+    assert set(queries) == {"cq_pressure_1m", "cq_pressure_1h", "cq_product_count_1m", "cq_product_count_1h"}
+    assert (
+        "mean(pressureValue) AS pressureValue, mean(viscosity) AS viscosity INTO telemetry.rp_1m.pressure"
+        in (queries["cq_pressure_1m"])
+    )
+    assert "GROUP BY time(1h), *" in queries["cq_product_count_1h"]
+
+
+def test_continuous_queries_produce_the_downsampled_series(endpoints: Endpoints, start: int) -> None:
+    window = f"time >= {start}ms AND time < {start + 4 * MINUTE_MS}ms"
+    minute = readings.query(
+        endpoints,
+        f'SELECT "pressureValue", "viscosity" FROM "rp_1m"."pressure" WHERE {window} GROUP BY "sensorID"',
+    )
+    got = {s["tags"]["sensorID"]: [(row[1], row[2]) for row in s["values"]] for s in minute}
+    assert got == {s.sensor_id: list(zip(s.pressure, s.viscosity, strict=True)) for s in SENSORS}
+    # Every tag is kept: the metadata tags are there to filter on, and absent where the reading had none.
+    tags = readings.query(endpoints, 'SHOW TAG VALUES FROM "rp_1m"."pressure" WITH KEY = "manufacturer"')
+    assert {"Acme Devices Ltd.", "Globex"} <= {v[1] for v in tags[0]["values"]}
+    hour = readings.query(
+        endpoints,
+        f'SELECT "count" FROM "rp_1h"."product_count" WHERE time >= {start - 600_000}ms '
+        f'AND time < {start + 3_000_000}ms GROUP BY "sensorID", "product_id"',
+    )
+    got_counts = {(s["tags"]["sensorID"], s["tags"]["product_id"]): [r[1] for r in s["values"]] for s in hour}
+    assert got_counts == {(sensor, product): [sum(c) / 4] for sensor, product, c in SHELVES}
+
+
+def test_users_have_exactly_their_grants(endpoints: Endpoints) -> None:
+    influx = endpoints.influxdb
+    reader, writer = influx.users.reader, influx.users.writer
+    write = requests.post(
+        f"{influx.url}/write",
+        params={"db": influx.database},
+        auth=(reader.username, reader.password),
+        data=b"pressure,sensorID=x pressureValue=1",
+        timeout=10,
+    )
+    assert write.status_code == 403
+    read = requests.get(
+        f"{influx.url}/query",
+        params={"db": influx.database, "q": 'SELECT * FROM "pressure" LIMIT 1'},
+        auth=(writer.username, writer.password),
+        timeout=10,
+    )
+    assert "not authorized" in read.text
+
+
+def test_script_is_idempotent(endpoints: Endpoints, start: int) -> None:
+    before = readings.continuous_queries(endpoints)
+    influx = endpoints.influxdb
+    url = urlparse(influx.url)
+    users = influx.users
+    env = {
+        **os.environ,
+        "INFLUXDB_HOST": url.hostname or "",
+        "INFLUXDB_PORT": str(url.port),
+        "INFLUXDB_DB": influx.database,
+        "INFLUXDB_ADMIN_USER": users.admin.username,
+        "INFLUXDB_ADMIN_PASSWORD": users.admin.password,
+        "INFLUXDB_WRITE_USER": users.writer.username,
+        "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
+        "INFLUXDB_READ_USER": users.reader.username,
+        "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
+    }
+    result = subprocess.run(
+        ["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert readings.continuous_queries(endpoints) == before
+    test_retention_policies(endpoints)
+    # The data is untouched by a second run.
+    assert readings.query(endpoints, f'SELECT count("pressureValue") FROM "pressure" WHERE time = {start}ms')

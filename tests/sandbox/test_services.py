@@ -134,9 +134,7 @@ def test_restarting_influxdb_keeps_port_and_data(own_sandbox: Sandbox) -> None:
     own_sandbox.start_service("influxdb")
     admin = endpoints.influxdb.users.admin
     status, body = _query(endpoints, "SELECT value FROM probe", admin.username, admin.password)
-    assert status == 200 and json.loads(body)["results"][0]["series"][0]["values"] == [
-        ["1970-01-01T00:00:01Z", 1]
-    ]
+    assert status == 200 and [v[1] for v in json.loads(body)["results"][0]["series"][0]["values"]] == [1]
 
 
 def test_a_port_in_use_gives_a_clear_error(tmp_path: Path) -> None:

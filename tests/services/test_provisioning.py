@@ -1,0 +1,176 @@
+"""The provisioning files and task settings agree with each other, with the dashboards, and with the stacks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grafana import build, model
+from grafana.names import CLOUDWATCH_DATASOURCE_UID, INFLUXDB_DATASOURCE_NAME, INFLUXDB_DATASOURCE_UID
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "services"
+DATASOURCES = SERVICES / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
+DASHBOARDS = SERVICES / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml"
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def _task(service: str) -> dict[str, Any]:
+    task: dict[str, Any] = _yaml(SERVICES / service / "task.yaml")
+    return task
+
+
+def test_data_sources_are_the_ones_the_dashboards_use() -> None:
+    sources = {s["uid"]: s for s in _yaml(DATASOURCES)["datasources"]}
+    assert set(sources) == {INFLUXDB_DATASOURCE_UID, CLOUDWATCH_DATASOURCE_UID}
+    influx = sources[INFLUXDB_DATASOURCE_UID]
+    assert (influx["name"], influx["type"], influx["editable"]) == (
+        INFLUXDB_DATASOURCE_NAME,
+        "influxdb",
+        False,
+    )
+    used = {p.datasource_type for d in model.load() for p in d.panels}
+    assert used == {s["type"] for s in sources.values()}
+
+
+def test_every_variable_the_provisioning_reads_is_set_by_the_task() -> None:
+    task = _task("grafana")
+    provided = set(task["environment"]) | set(task["secrets"])
+    text = "\n".join(
+        line for line in DATASOURCES.read_text().splitlines() if not line.lstrip().startswith("#")
+    )
+    referenced = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", text))
+    assert referenced == {
+        "INFLUXDB_URL",
+        "INFLUXDB_READ_USER",
+        "INFLUXDB_DATABASE",
+        "INFLUXDB_READ_USER_PASSWORD",
+        "AWS_REGION",
+    }
+    assert referenced <= provided
+    assert "password" not in json.dumps(task["environment"]).lower(), "passwords come from secrets only"
+
+
+def test_services_reach_influxdb_by_its_cloud_map_name_and_port() -> None:
+    port = _task("influxdb")["port"]
+    assert port == 8086
+    url = f"http://influx.${{EnvironmentName}}:{port}"
+    assert _task("grafana")["environment"]["INFLUXDB_URL"] == url
+    assert _task("chronograf")["environment"]["INFLUXDB_URL"] == url
+    for service in ("grafana", "chronograf"):
+        secrets = _task(service)["secrets"]
+        assert {v.split(":")[0] for k, v in secrets.items() if "INFLUXDB" in k} == {
+            "${EnvironmentName}/influxdb/reader"
+        }
+
+
+def test_sub_paths_and_security() -> None:
+    grafana = _task("grafana")["environment"]
+    assert grafana["GF_SERVER_ROOT_URL"].endswith("/grafana/")
+    assert grafana["GF_SERVER_SERVE_FROM_SUB_PATH"] == "true"
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert "GF_SECURITY_ADMIN_PASSWORD" in _task("grafana")["secrets"]
+    assert _task("chronograf")["environment"]["BASE_PATH"] == "/chronograf"
+    assert _task("influxdb")["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+
+
+def test_grafana_start_writes_provisioning_and_dashboards(tmp_path: Path) -> None:
+    """Runs the container command with the variables the task sets, and a stand-in for the image's /run.sh."""
+    provider = _yaml(DASHBOARDS)["providers"][0]
+    run = tmp_path / "run.sh"
+    run.write_text('#!/bin/sh\necho "grafana started with $*"\n')
+    run.chmod(0o755)
+    dashboards_dir = tmp_path / "dashboards"
+    env = {
+        "PATH": os.environ["PATH"],
+        "GRAFANA_DATASOURCES_YAML": DATASOURCES.read_text(),
+        "GRAFANA_DASHBOARDS_YAML": DASHBOARDS.read_text(),
+        "GF_PATHS_PROVISIONING": str(tmp_path / "provisioning"),
+        "GRAFANA_DASHBOARDS_DIR": str(dashboards_dir),
+        "GRAFANA_RUN": str(run),
+    }
+    for path in sorted(build.DASHBOARDS_DIR.glob("*.json")):
+        minified = json.dumps(json.loads(path.read_text()), separators=(",", ":"))
+        env[f"GRAFANA_DASHBOARD_{path.stem.upper().replace('-', '_')}"] = minified
+    script = SERVICES / "grafana" / "start.sh"
+    result = subprocess.run(
+        ["sh", str(script), "--flag"], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "grafana started with --flag" in result.stdout
+    assert (
+        tmp_path / "provisioning" / "datasources" / "datasources.yaml"
+    ).read_text().strip() == DATASOURCES.read_text().strip()
+    written = {p.name: json.loads(p.read_text()) for p in dashboards_dir.glob("*.json")}
+    assert written == {p.name: json.loads(p.read_text()) for p in build.DASHBOARDS_DIR.glob("*.json")}
+    # The provider reads the folder the script writes to by default on ECS.
+    assert f"dashboards=${{GRAFANA_DASHBOARDS_DIR:-{provider['options']['path']}}}" in script.read_text()
+
+    del env["GRAFANA_DASHBOARD_SHELF_ACTIVITY"], env["GRAFANA_DASHBOARD_INGEST_HEALTH"]
+    del env["GRAFANA_DASHBOARD_PRESSURE_VISCOSITY"]
+    refused = subprocess.run(
+        ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert refused.returncode == 1 and "no GRAFANA_DASHBOARD_" in refused.stderr
+
+
+# -- against the synthesized stacks ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if importlib.util.find_spec("infrastructure.stacks") is None:
+        pytest.skip(
+            "infrastructure.stacks does not exist yet: no templates to check the provisioning against"
+        )
+    out = tmp_path_factory.mktemp("templates")
+    result = subprocess.run(
+        [sys.executable, "-m", "infrastructure", "synth", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+    return loaded
+
+
+def _containers(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        c
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ECS::TaskDefinition"
+        for c in r["Properties"]["ContainerDefinitions"]
+    ]
+
+
+def _template(templates: dict[str, Any], stack: str) -> dict[str, Any]:
+    matches = [t for name, t in templates.items() if name == stack or name.endswith(f"-{stack}")]
+    assert len(matches) == 1, f"no single template for stack {stack}: {sorted(templates)}"
+    found: dict[str, Any] = matches[0]
+    return found
+
+
+@pytest.mark.parametrize("service", ["influxdb", "grafana", "chronograf"])
+def test_task_definitions_set_what_the_services_need(templates: dict[str, Any], service: str) -> None:
+    task = _task(service)
+    (container,) = _containers(_template(templates, service))
+    ports = [m["ContainerPort"] for m in container.get("PortMappings", [])]
+    assert ports == [task["port"]]
+    environment = {e["Name"] for e in container.get("Environment", [])}
+    secrets = {s["Name"] for s in container.get("Secrets", [])}
+    assert set(task["environment"]) <= environment, set(task["environment"]) - environment
+    assert set(task["secrets"]) <= secrets, set(task["secrets"]) - secrets
+
+
+def test_influxdb_is_named_influx_in_cloud_map(templates: dict[str, Any]) -> None:
+    text = json.dumps(_template(templates, "influxdb"))
+    assert '"Name": "influx"' in text and "AWS::ServiceDiscovery::Service" in text

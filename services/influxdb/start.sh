@@ -39,6 +39,12 @@ if ! sh "$script"; then
 fi
 rm -f "$script"
 
-# wait returns early when a signal arrives; wait again for influxd to finish its shutdown.
-wait "$pid" || true
-wait "$pid" 2>/dev/null || true
+# wait returns early when a signal arrives; then wait again for influxd to finish its shutdown. The container
+# exits with influxd's status.
+status=0
+wait "$pid" || status=$?
+if kill -0 "$pid" 2>/dev/null; then
+  status=0
+  wait "$pid" || status=$?
+fi
+exit "$status"

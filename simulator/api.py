@@ -1,0 +1,52 @@
+"""The simulator as a library: run a fleet of one or more device types and get its summary."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.device_types import resolve_type
+from simulator.fleet import Counters, Fleet, FleetSummary, Target
+
+DEFAULT_ENDPOINTS = Path(".sandbox/endpoints.json")
+
+
+@dataclass(frozen=True)
+class FleetGroup:
+    type_name: str  # a built-in type (pressure, shelf) or a type file
+    devices: int
+
+
+def local_target(endpoints_path: Path = DEFAULT_ENDPOINTS) -> Target:
+    """The local broker named in the sandbox's endpoints.json (plain TCP)."""
+    if not endpoints_path.exists():
+        raise FileNotFoundError(f"{endpoints_path} does not exist: start the local pipeline with 'make demo'")
+    mqtt = json.loads(endpoints_path.read_text())["mqtt"]
+    return Target(host=mqtt["host"], port=int(mqtt["port"]))
+
+
+def run_groups(
+    endpoints_path: Path | None,
+    groups: list[FleetGroup],
+    rate: float = 1.0,
+    duration: float | None = None,
+    count: int | None = None,
+    seed: int | None = None,
+    metakey: str | None = None,
+    target: Target | None = None,
+    on_tick: Callable[[Counters], None] | None = None,
+    stop: threading.Event | None = None,
+) -> FleetSummary:
+    """Connect every device, publish, wait for every acknowledgement, disconnect."""
+    chosen = target or local_target(endpoints_path or DEFAULT_ENDPOINTS)
+    fleet = Fleet(
+        [(resolve_type(g.type_name), g.devices) for g in groups], chosen, seed=seed, metakey=metakey
+    )
+    fleet.connect()
+    try:
+        return fleet.run(rate, count=count, duration=duration, on_tick=on_tick, stop=stop)
+    finally:
+        fleet.disconnect()

@@ -1,0 +1,155 @@
+"""`python -m simulator run|provision|deprovision`: simulated devices for the local pipeline or AWS IoT Core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
+from simulator.device_types import DeviceTypeError
+from simulator.fleet import BrokerUnreachable, Counters, FleetSummary, Target
+
+console = Console(stderr=True)
+
+
+class _Progress:
+    """Sent, acknowledged and failed: per second and in total."""
+
+    def __init__(self) -> None:
+        self.last = (time.monotonic(), 0, 0, 0)
+        self.table = self._render(0, 0, 0, 0.0, 0.0, 0.0)
+
+    def _render(self, sent: int, acked: int, failed: int, s: float, a: float, f: float) -> Table:
+        table = Table(title="devices publishing")
+        for column in ("", "sent", "acknowledged", "failed"):
+            table.add_column(column, justify="right")
+        table.add_row("per second", f"{s:,.0f}", f"{a:,.0f}", f"{f:,.0f}")
+        table.add_row("total", f"{sent:,}", f"{acked:,}", f"{failed:,}")
+        return table
+
+    def update(self, counters: Counters) -> Table:
+        now = time.monotonic()
+        then, sent, acked, failed = self.last
+        elapsed = max(now - then, 1e-6)
+        if elapsed >= 0.5:
+            self.table = self._render(
+                counters.sent,
+                counters.acknowledged,
+                counters.failed,
+                (counters.sent - sent) / elapsed,
+                (counters.acknowledged - acked) / elapsed,
+                (counters.failed - failed) / elapsed,
+            )
+            self.last = (now, counters.sent, counters.acknowledged, counters.failed)
+        return self.table
+
+
+def summary_table(summary: FleetSummary) -> Table:
+    table = Table(title="fleet summary" + (" (interrupted)" if summary.interrupted else ""))
+    table.add_column("")
+    table.add_column("", justify="right")
+    for name, value in summary.as_dict().items():
+        if name not in ("by_type", "interrupted"):
+            table.add_row(name, str(value))
+    for type_name, acked in summary.by_type.items():
+        table.add_row(f"acknowledged: {type_name}", str(acked))
+    return table
+
+
+def aws_target(ca_file: Path, keys: Path) -> Target:
+    import boto3
+    from awsiot import mqtt_connection_builder
+
+    endpoint = boto3.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+
+    def connect(client_id: str, thing: str) -> Any:
+        return mqtt_connection_builder.mtls_from_path(
+            endpoint=endpoint,
+            cert_filepath=str(keys / thing / "certificate.pem"),
+            pri_key_filepath=str(keys / thing / "private.key"),
+            ca_filepath=str(ca_file),
+            client_id=client_id,
+            clean_session=False,
+            keep_alive_secs=30,
+        )
+
+    return Target(host=endpoint, port=8883, make_connection=connect)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is None and args.count is None:
+        args.duration = 60.0
+    groups = [FleetGroup(t, args.devices) for t in args.type]
+    target = aws_target(args.ca_file, args.keys) if args.target == "aws" else local_target(args.endpoints)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop publishing, keep the summary
+    progress = _Progress()
+    with Live(progress.table, console=console, refresh_per_second=4, transient=True) as live:
+        summary = run_groups(
+            None,
+            groups,
+            rate=args.rate,
+            duration=args.duration,
+            count=args.count,
+            seed=args.seed,
+            metakey=args.metakey,
+            target=target,
+            on_tick=lambda counters: live.update(progress.update(counters)),
+            stop=stop,
+        )
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        console.print(summary_table(summary))
+    return 0 if summary.failed == 0 and summary.acknowledged == summary.sent else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run_parser = commands.add_parser("run", help="publish readings from a fleet of devices")
+    run_parser.add_argument("--type", action="append", help="pressure, shelf, or a type file (repeatable)")
+    run_parser.add_argument("--devices", type=int, default=20, help="devices of each type")
+    run_parser.add_argument("--rate", type=float, default=1.0, help="readings per second per device")
+    run_parser.add_argument("--duration", type=float, help="seconds (default 60 unless --count)")
+    run_parser.add_argument("--count", type=int, help="readings per device")
+    run_parser.add_argument("--seed", type=int, help="the same readings in every run (but the timestamps)")
+    run_parser.add_argument("--metakey", help="the metadata key every device sends")
+    run_parser.add_argument("--target", choices=("local", "aws"), default="local")
+    run_parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+    run_parser.add_argument("--ca-file", type=Path, default=Path(".devices/AmazonRootCA1.pem"))
+    run_parser.add_argument(
+        "--keys", type=Path, default=Path(".devices"), help="where provision put the keys"
+    )
+    run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    for name in ("provision", "deprovision"):
+        sub = commands.add_parser(name, help=f"{name} things, certificates and policies on AWS IoT")
+        sub.add_argument("--type", default="pressure")
+        sub.add_argument("--devices", type=int, default=20)
+        sub.add_argument("--keys", type=Path, default=Path(".devices"))
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            args.type = args.type or ["pressure"]
+            return run(args)
+        from simulator.provisioning import deprovision, provision
+
+        action = provision if args.command == "provision" else deprovision
+        for line in action(args.type, args.devices, args.keys):
+            console.print(line)
+        return 0
+    except (DeviceTypeError, BrokerUnreachable, FileNotFoundError) as error:
+        console.print(f"[red]error:[/] {error}")
+        return 2

@@ -1,0 +1,248 @@
+"""A fleet of simulated devices: each its own MQTT connection and client id, all in one process.
+
+awscrt is asynchronous: connections and publishes are futures served by its event loop, so a
+thousand devices cost no thousand threads. A reading counts as sent when it is published and as
+acknowledged when its PUBACK arrives (QoS 1). A lost connection is re-established with backoff by
+awscrt; a publish that times out is published again, so a reading is retried, never dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from awscrt import io, mqtt
+
+from simulator.device_types import DeviceType
+from simulator.generators import Clock, Stream
+
+OPERATION_TIMEOUT_MS = 10_000  # a publish not acknowledged by then is published again
+MAX_ATTEMPTS = 20
+CONNECT_TIMEOUT_S = 10
+
+
+class BrokerUnreachable(ConnectionError):
+    """The devices could not connect; the message says where they tried and what to check."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where devices connect: the local broker (plain TCP) or AWS IoT Core (mutual TLS)."""
+
+    host: str
+    port: int
+    make_connection: Callable[[str, str], mqtt.Connection] | None = None  # (client_id, thing) -> connection
+
+    def connection(self, client_id: str, on_resumed: Callable[..., None]) -> mqtt.Connection:
+        if self.make_connection is not None:
+            return self.make_connection(client_id, client_id)
+        return mqtt.Connection(
+            client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
+            host_name=self.host,
+            port=self.port,
+            client_id=client_id,
+            clean_session=False,  # unacknowledged publishes are resent when the connection comes back
+            keep_alive_secs=30,
+            reconnect_min_timeout_secs=1,
+            reconnect_max_timeout_secs=16,
+            protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
+            on_connection_resumed=on_resumed,
+        )
+
+
+@dataclass
+class Counters:
+    sent: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+    retried: int = 0
+    reconnects: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)  # acknowledged, per device type
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **amounts: int) -> None:
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    def acknowledge(self, type_name: str) -> None:
+        with self.lock:
+            self.acknowledged += 1
+            self.by_type[type_name] = self.by_type.get(type_name, 0) + 1
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    devices: int
+    sent: int
+    acknowledged: int
+    failed: int
+    retried: int
+    reconnects: int
+    by_type: dict[str, int]
+    seconds: float
+    interrupted: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__}
+
+
+class Device:
+    def __init__(
+        self, device_type: DeviceType, index: int, rng: random.Random, clock: Clock, metakey: str | None
+    ):
+        self.type = device_type
+        self.client_id = f"{device_type.name}-{index:04d}"
+        self.streams: dict[str, Stream] = {
+            name: spec.stream(rng, clock) for name, spec in device_type.attributes.items()
+        }
+        self.metakey = metakey
+        self.connection: mqtt.Connection | None = None
+
+    def reading(self) -> dict[str, Any]:
+        values = {name: stream() for name, stream in self.streams.items()}
+        if self.metakey is not None:
+            values["metakey"] = self.metakey
+        return values
+
+
+class Fleet:
+    def __init__(
+        self,
+        groups: list[tuple[DeviceType, int]],
+        target: Target,
+        seed: int | None = None,
+        metakey: str | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.target = target
+        self.counters = Counters()
+        self.devices: list[Device] = []
+        for device_type, count in groups:
+            for index in range(count):
+                # With a seed every device draws the same values in every run (timestamps come from the clock).
+                rng = (
+                    random.Random(f"{seed}/{device_type.name}/{index}")
+                    if seed is not None
+                    else random.Random()
+                )
+                self.devices.append(Device(device_type, index, rng, clock, metakey))
+        self._pending = 0
+        self._pending_lock = threading.Condition()
+
+    # -- connections -------------------------------------------------------------------------------
+    def connect(self) -> None:
+        def resumed(*_: Any, **__: Any) -> None:
+            self.counters.add(reconnects=1)
+
+        futures = []
+        for device in self.devices:
+            device.connection = self.target.connection(device.client_id, resumed)
+            futures.append((device, device.connection.connect()))
+        for device, future in futures:
+            try:
+                future.result(timeout=CONNECT_TIMEOUT_S)
+            except Exception as error:
+                self.disconnect()
+                raise BrokerUnreachable(
+                    f"device {device.client_id} cannot connect to {self.target.host}:{self.target.port} "
+                    f"({type(error).__name__}: {error}); is the broker running? Locally: 'make demo' or "
+                    "'python -m sandbox up'"
+                ) from error
+
+    def disconnect(self) -> None:
+        futures = [d.connection.disconnect() for d in self.devices if d.connection is not None]
+        for future in futures:
+            with contextlib.suppress(Exception):  # already gone: nothing more to release
+                future.result(timeout=5)
+
+    # -- publishing --------------------------------------------------------------------------------
+    def _publish(self, device: Device, payload: bytes, attempt: int = 1) -> None:
+        assert device.connection is not None
+        future, _ = device.connection.publish(device.type.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+
+        def done(finished: Future[Any]) -> None:
+            if finished.exception() is None:
+                self.counters.acknowledge(device.type.name)
+                self._settle()
+            elif attempt < MAX_ATTEMPTS:
+                self.counters.add(retried=1)
+                # Published again from a timer, so awscrt's event-loop thread is never blocked.
+                timer = threading.Timer(
+                    min(0.2 * attempt, 2.0), self._publish, (device, payload, attempt + 1)
+                )
+                timer.daemon = True
+                timer.start()
+            else:
+                self.counters.add(failed=1)
+                self._settle()
+
+        future.add_done_callback(done)
+
+    def _settle(self) -> None:
+        with self._pending_lock:
+            self._pending -= 1
+            self._pending_lock.notify_all()
+
+    def run(
+        self,
+        rate: float,
+        count: int | None = None,
+        duration: float | None = None,
+        on_tick: Callable[[Counters], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> FleetSummary:
+        """Every device publishes `rate` readings a second, `count` each or for `duration` seconds."""
+        if rate <= 0:
+            raise ValueError("rate must be positive (readings per second per device)")
+        ticks = count if count is not None else max(1, math.ceil((duration or 0) * rate))
+        started = time.monotonic()
+        interrupted = False
+        try:
+            for tick in range(ticks):
+                if stop is not None and stop.is_set():
+                    interrupted = True
+                    break
+                for device in self.devices:
+                    payload = json.dumps(device.reading()).encode()
+                    with self._pending_lock:
+                        self._pending += 1
+                    self.counters.add(sent=1)
+                    self._publish(device, payload)
+                if on_tick is not None:
+                    on_tick(self.counters)
+                delay = started + (tick + 1) / rate - time.monotonic()
+                if delay > 0 and tick + 1 < ticks:
+                    (stop.wait if stop is not None else time.sleep)(delay)
+        except KeyboardInterrupt:
+            interrupted = True
+        self.wait_for_acknowledgements(on_tick)
+        return FleetSummary(
+            devices=len(self.devices),
+            sent=self.counters.sent,
+            acknowledged=self.counters.acknowledged,
+            failed=self.counters.failed,
+            retried=self.counters.retried,
+            reconnects=self.counters.reconnects,
+            by_type=dict(self.counters.by_type),
+            seconds=round(time.monotonic() - started, 3),
+            interrupted=interrupted,
+        )
+
+    def wait_for_acknowledgements(
+        self, on_tick: Callable[[Counters], None] | None = None, timeout: float = 300.0
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        with self._pending_lock:
+            while self._pending > 0 and time.monotonic() < deadline:
+                self._pending_lock.wait(0.25)
+                if on_tick is not None:
+                    on_tick(self.counters)

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
-from simulator.device_types import DeviceTypeError
+from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import BrokerUnreachable, Counters, FleetSummary, Target
 
 console = Console(stderr=True)
@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is None and args.count is None:
         args.duration = 60.0
     groups = [FleetGroup(t, args.devices) for t in args.type]
+    for group in groups:
+        resolve_type(group.type_name)  # a bad type file is reported before anything connects
     target = aws_target(args.ca_file, args.keys) if args.target == "aws" else local_target(args.endpoints)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop publishing, keep the summary

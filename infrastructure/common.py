@@ -1,0 +1,64 @@
+"""Small building blocks every stack uses: the environment parameter, outputs, log groups, checkov notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Tags, Template, logs
+
+from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
+
+LOG_RETENTION_DAYS = 90
+
+
+def new_template(description: str) -> Template:
+    template = Template(Description=description)
+    template.set_version("2010-09-09")
+    template.add_parameter(
+        Parameter(
+            ENVIRONMENT_PARAMETER,
+            Type="String",
+            Default=DEFAULT_ENVIRONMENT,
+            AllowedPattern=ENVIRONMENT_PATTERN,
+            Description="Prefix of every stack, export and resource name (lower-case letters and digits)",
+        )
+    )
+    return template
+
+
+def env() -> Ref:
+    return Ref(ENVIRONMENT_PARAMETER)
+
+
+def named(suffix: str) -> Sub:
+    """`<EnvironmentName>-<suffix>`: resource names that cannot collide between environments."""
+    return Sub(f"${{{ENVIRONMENT_PARAMETER}}}-{suffix}")
+
+
+def tags(name: str) -> Tags:
+    return Tags(Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-{name}"), Environment=env())
+
+
+def add_output(template: Template, export: Export, value: Any, description: str) -> None:
+    template.add_output(Output(export.output, Description=description, Value=value, Export=export.exported()))
+
+
+def checkov_skip(resource: AWSObject, **reasons: str) -> AWSObject:
+    """Suppress checkov checks that do not apply, each with its one-line reason (id -> comment)."""
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    skips = list(metadata.get("checkov", {}).get("skip", []))
+    skips += [{"id": check, "comment": comment} for check, comment in reasons.items()]
+    metadata["checkov"] = {"skip": skips}
+    resource.Metadata = metadata
+    return resource
+
+
+def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn: Any) -> logs.LogGroup:
+    """A log group that expires and is encrypted with the environment's key."""
+    return template.add_resource(
+        logs.LogGroup(logical_id, LogGroupName=name, RetentionInDays=LOG_RETENTION_DAYS, KmsKeyId=kms_key_arn)
+    )
+
+
+def arn_of(resource: AWSObject) -> GetAtt:
+    return GetAtt(resource, "Arn")

@@ -1,0 +1,206 @@
+"""One ECS service of exactly one task on its own EFS access point, built from a `TaskSpec`.
+
+InfluxDB OSS, Grafana's SQLite and Chronograf's BoltDB must never be opened by two processes: the service keeps
+one task (desired 1) and a deployment stops the old task before it starts the new one (maximum 100 %, minimum
+healthy 0 %). There is no autoscaling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from awacs import logs as logs_actions
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action as AwacsAction
+from awacs.sts import AssumeRole
+from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
+
+from infrastructure.common import checkov_skip, create_log_group
+from infrastructure.service_files import TaskSpec
+from infrastructure.stacks import cluster, network, storage
+
+
+@dataclass(frozen=True)
+class ServiceWiring:
+    secret_arns: Mapping[str, Any]  # secret name template (as in task.yaml) -> its ARN
+    security_groups: Sequence[Any]
+    target_group: Any | None = None
+    registry_arn: Any | None = None
+    substitutions: Mapping[str, Any] | None = None  # extra Fn::Sub variables of the environment values
+    task_statements: Sequence[Statement] = ()
+
+
+def logical(spec: TaskSpec, suffix: str) -> str:
+    return f"{spec.service.capitalize()}{suffix}"
+
+
+def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int) -> None:
+    template.add_parameter(Parameter("Image", Type="String", Default=spec.image, Description="Container image"))
+    template.add_parameter(Parameter("Cpu", Type="Number", Default=cpu, MinValue=128, Description="CPU units"))
+    template.add_parameter(Parameter("Memory", Type="Number", Default=memory, MinValue=256, Description="MiB"))
+
+
+def assume(service: str) -> PolicyDocument:
+    return PolicyDocument(
+        Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])]
+    )
+
+
+def create_roles(template: Template, spec: TaskSpec, wiring: ServiceWiring, log_group: Any) -> tuple[iam.Role, iam.Role]:
+    execution_statements = [
+        Statement(Effect=Allow, Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                  Resource=[GetAtt(log_group, "Arn")]),
+    ]  # fmt: skip
+    if wiring.secret_arns:
+        execution_statements += [
+            Statement(Effect=Allow, Action=[AwacsAction("secretsmanager", "GetSecretValue")],
+                      Resource=sorted(wiring.secret_arns.values(), key=str)),
+            Statement(Effect=Allow, Action=[AwacsAction("kms", "Decrypt")], Resource=[network.DATA_KEY_ARN.imported()]),
+        ]  # fmt: skip
+    execution = template.add_resource(
+        iam.Role(
+            logical(spec, "ExecutionRole"),
+            AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
+            Policies=[iam.Policy(PolicyName="start-task", PolicyDocument=PolicyDocument(Statement=execution_statements))],
+        )
+    )  # fmt: skip
+    mount = Statement(
+        Effect=Allow,
+        Action=[AwacsAction("elasticfilesystem", "ClientMount"), AwacsAction("elasticfilesystem", "ClientWrite")],
+        Resource=[storage.FILE_SYSTEM_ARN.imported()],
+        Condition=Condition(
+            StringEquals("elasticfilesystem:AccessPointArn", storage.access_point_arn(spec.service).imported())
+        ),
+    )
+    task = template.add_resource(
+        iam.Role(
+            logical(spec, "TaskRole"),
+            AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
+            Policies=[
+                iam.Policy(PolicyName="task", PolicyDocument=PolicyDocument(Statement=[mount, *wiring.task_statements]))
+            ],
+        )
+    )
+    return execution, task
+
+
+def environment(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Environment]:
+    variables = []
+    for name, value in sorted(spec.environment.items()):
+        if name in spec.templated:
+            variables.append(ecs.Environment(Name=name, Value=Sub(value, **dict(wiring.substitutions or {}))))
+        else:
+            variables.append(ecs.Environment(Name=name, Value=value))
+    return variables
+
+
+def secrets(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Secret]:
+    """Each variable from one JSON key of a Secrets Manager secret: `<arn>:<key>::`."""
+    return [
+        ecs.Secret(Name=name, ValueFrom=Sub(f"${{Arn}}:{ref.key}::", Arn=wiring.secret_arns[ref.secret]))
+        for name, ref in sorted(spec.secrets.items())
+    ]
+
+
+def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWiring) -> ecs.TaskDefinition:
+    log_group = create_log_group(
+        template, logical(spec, "LogGroup"), Sub(f"/${{EnvironmentName}}/ecs/{spec.service}"),
+        network.DATA_KEY_ARN.imported(),
+    )  # fmt: skip
+    execution, task = create_roles(template, spec, wiring, log_group)
+    health = None
+    if spec.health_check_command:
+        health = ecs.HealthCheck(Command=["CMD-SHELL", spec.health_check_command], Interval=15, Timeout=5,
+                                 Retries=3, StartPeriod=60)  # fmt: skip
+    container = ecs.ContainerDefinition(
+        Name=spec.service,
+        Image=Ref("Image"),
+        Essential=True,
+        Command=spec.command or Ref("AWS::NoValue"),
+        PortMappings=[ecs.PortMapping(ContainerPort=spec.port, Protocol="tcp")],
+        Environment=environment(spec, wiring),
+        Secrets=secrets(spec, wiring),
+        MountPoints=[ecs.MountPoint(SourceVolume="data", ContainerPath=spec.mount, ReadOnly=False)],
+        HealthCheck=health if health else Ref("AWS::NoValue"),
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={"awslogs-group": Ref(log_group), "awslogs-region": Ref("AWS::Region"),
+                     "awslogs-stream-prefix": spec.service},
+        ),  # fmt: skip
+    )
+    definition = template.add_resource(
+        ecs.TaskDefinition(
+            logical(spec, "TaskDefinition"),
+            Family=Sub(f"${{EnvironmentName}}-{spec.service}"),
+            RequiresCompatibilities=["EC2"],
+            NetworkMode="awsvpc",
+            Cpu=Ref("Cpu"),
+            Memory=Ref("Memory"),
+            ExecutionRoleArn=GetAtt(execution, "Arn"),
+            TaskRoleArn=GetAtt(task, "Arn"),
+            ContainerDefinitions=[container],
+            Volumes=[
+                ecs.Volume(
+                    Name="data",
+                    EFSVolumeConfiguration=ecs.EFSVolumeConfiguration(
+                        FilesystemId=storage.FILE_SYSTEM_ID.imported(),
+                        TransitEncryption="ENABLED",
+                        AuthorizationConfig=ecs.AuthorizationConfig(
+                            AccessPointId=storage.access_point_id(spec.service).imported(), IAM="ENABLED"
+                        ),
+                    ),
+                )
+            ],
+        )
+    )
+    return checkov_skip(
+        definition,
+        CKV_AWS_336="the official image gets its configuration written at start (no image build), so its "
+        "root file system stays writable; data lives on the EFS access point",
+    )  # type: ignore[return-value]
+
+
+def create_service(template: Template, spec: TaskSpec, definition: ecs.TaskDefinition, wiring: ServiceWiring,
+                   depends_on: Sequence[str] = ()) -> ecs.Service:  # fmt: skip
+    load_balancers = Ref("AWS::NoValue")
+    if wiring.target_group is not None:
+        load_balancers = [
+            ecs.LoadBalancer(ContainerName=spec.service, ContainerPort=spec.port, TargetGroupArn=wiring.target_group)
+        ]
+    registries = Ref("AWS::NoValue")
+    if wiring.registry_arn is not None:
+        registries = [ecs.ServiceRegistry(RegistryArn=wiring.registry_arn)]
+    service = template.add_resource(
+        ecs.Service(
+            logical(spec, "Service"),
+            ServiceName=spec.service,
+            Cluster=cluster.CLUSTER_NAME.imported(),
+            TaskDefinition=Ref(definition),
+            DesiredCount=1,
+            DeploymentConfiguration=ecs.DeploymentConfiguration(
+                MaximumPercent=100,
+                MinimumHealthyPercent=0,
+                DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+            ),
+            CapacityProviderStrategy=[
+                ecs.CapacityProviderStrategyItem(CapacityProvider=cluster.CAPACITY_PROVIDER.imported(), Weight=1)
+            ],
+            NetworkConfiguration=ecs.NetworkConfiguration(
+                AwsvpcConfiguration=ecs.AwsvpcConfiguration(
+                    AssignPublicIp="DISABLED",
+                    Subnets=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
+                    SecurityGroups=[*wiring.security_groups, storage.CLIENT_SECURITY_GROUP.imported()],
+                )
+            ),
+            LoadBalancers=load_balancers,
+            HealthCheckGracePeriodSeconds=120 if wiring.target_group is not None else Ref("AWS::NoValue"),
+            ServiceRegistries=registries,
+            EnableECSManagedTags=True,
+            PropagateTags="SERVICE",
+        )
+    )
+    if depends_on:
+        service.DependsOn = list(depends_on)
+    return service

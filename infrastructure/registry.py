@@ -1,0 +1,49 @@
+"""The stacks, their dependencies and the order to deploy them in."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+
+from troposphere import Template
+
+STACK_MODULES = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest")
+
+
+class RegistryError(ValueError):
+    """The stacks' declarations do not fit together (unknown stack, cycle, import without dependency)."""
+
+
+@dataclass(frozen=True)
+class StackDefinition:
+    name: str
+    build: Callable[[], Template]
+    depends_on: tuple[str, ...]
+
+
+def all_stacks() -> dict[str, StackDefinition]:
+    stacks: dict[str, StackDefinition] = {}
+    for module_name in STACK_MODULES:
+        module = importlib.import_module(f"infrastructure.stacks.{module_name}")
+        stack: StackDefinition = module.STACK
+        stacks[stack.name] = stack
+    return stacks
+
+
+def deploy_order(stacks: dict[str, StackDefinition]) -> list[str]:
+    """Every stack after the stacks it depends on; a cycle or an unknown dependency is an error."""
+    for stack in stacks.values():
+        unknown = set(stack.depends_on) - set(stacks)
+        if unknown:
+            raise RegistryError(f"stack {stack.name} depends on unknown stacks: {', '.join(sorted(unknown))}")
+    sorter = TopologicalSorter({name: stack.depends_on for name, stack in stacks.items()})
+    try:
+        return list(sorter.static_order())
+    except CycleError as error:
+        raise RegistryError(f"the stacks depend on each other in a cycle: {' -> '.join(error.args[1])}") from error
+
+
+def dependents(stacks: dict[str, StackDefinition], name: str) -> Iterable[str]:
+    return [other.name for other in stacks.values() if name in other.depends_on]

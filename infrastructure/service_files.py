@@ -1,0 +1,111 @@
+"""What each ECS service's task sets, read at synth time from `services/<service>/task.yaml`.
+
+The services' files reach the official images without an image build: `<text of PATH>` in a task.yaml becomes
+the text of PATH (`<text of PATH, minified>`: JSON without spaces), and every dashboard in `grafana/dashboards/`
+becomes a `GRAFANA_DASHBOARD_<NAME>` variable. So a change to any of those files changes the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DASHBOARDS = Path("grafana") / "dashboards"
+_FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
+
+
+class ServiceFilesError(ValueError):
+    """A task.yaml is missing, malformed, or names a file that does not exist."""
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """`<secret name template>:<JSON key>`, e.g. `${EnvironmentName}/influxdb/reader` and `password`."""
+
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    service: str
+    image: str
+    port: int
+    mount: str
+    environment: dict[str, str]
+    secrets: dict[str, SecretRef]
+    command: list[str] = field(default_factory=list)
+    health_check_command: str | None = None
+    health_check_path: str | None = None
+    path_pattern: str | None = None
+    task_role_needs: list[str] = field(default_factory=list)
+    templated: frozenset[str] = frozenset()  # variables whose value is a CloudFormation Fn::Sub template
+
+
+def embed(value: str, root: Path) -> str:
+    """The value itself, or the text of the file it names."""
+    match = _FILE_TEXT.match(value.strip())
+    if not match:
+        return value
+    path = root / match["path"].strip()
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ServiceFilesError(f"{value}: cannot read {path}: {error.strerror}") from error
+    if match["minified"]:
+        return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    return text
+
+
+def dashboard_variables(root: Path) -> dict[str, str]:
+    """`GRAFANA_DASHBOARD_<NAME>` for every `grafana/dashboards/<name>.json` (as services/grafana/start.sh reads them)."""
+    variables = {}
+    for path in sorted((root / DASHBOARDS).glob("*.json")):
+        name = re.sub(r"[^A-Z0-9]", "_", path.stem.upper())
+        variables[f"GRAFANA_DASHBOARD_{name}"] = embed(f"<text of {DASHBOARDS / path.name}, minified>", root)
+    return variables
+
+
+def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
+    path = root / "services" / service / "task.yaml"
+    try:
+        raw: dict[str, Any] = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ServiceFilesError(f"{path} is needed to build the {service} task: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ServiceFilesError(f"{path} is not valid YAML: {error}") from error
+    try:
+        given = {str(k): str(v) for k, v in (raw.get("environment") or {}).items()}
+        environment = {name: embed(value, root) for name, value in given.items()}
+        templated = frozenset(name for name, value in given.items() if environment[name] == value and "${" in value)
+        if service == "grafana":
+            environment.update(dashboard_variables(root))
+        secrets = {}
+        for name, ref in (raw.get("secrets") or {}).items():
+            secret, _, key = str(ref).rpartition(":")
+            if not secret or not key:
+                raise ServiceFilesError(f"{path}: secret {name} must be '<secret name>:<JSON key>', not {ref!r}")
+            secrets[str(name)] = SecretRef(secret, key)
+        health = raw.get("health_check") or {}
+        return TaskSpec(
+            service=service,
+            image=str(raw["image"]),
+            port=int(raw["port"]),
+            mount=str(raw["mount"]),
+            environment=environment,
+            secrets=secrets,
+            command=[embed(str(part), root) for part in raw.get("command") or []],
+            health_check_command=health.get("command") if isinstance(health, dict) else None,
+            health_check_path=raw.get("health_check_path"),
+            path_pattern=raw.get("path_pattern"),
+            task_role_needs=[str(action) for action in raw.get("task_role_needs") or []],
+            templated=templated,
+        )
+    except KeyError as error:
+        raise ServiceFilesError(f"{path} lacks the setting {error.args[0]}") from error

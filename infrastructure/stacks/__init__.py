@@ -1,0 +1,1 @@
+"""One module per CloudFormation stack; each exposes `STACK` (see `infrastructure.registry`)."""

@@ -1,0 +1,171 @@
+"""cluster: ECS on an EC2 Auto Scaling group with a capacity provider, and the Cloud Map namespace `<env>`."""
+
+from __future__ import annotations
+
+from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from awacs.sts import AssumeRole
+from troposphere import Base64, GetAtt, Parameter, Ref, Sub, Template, autoscaling, ec2, ecs, iam, servicediscovery
+
+from infrastructure.common import add_output, new_template, tags
+from infrastructure.names import Export
+from infrastructure.registry import StackDefinition
+from infrastructure.stacks import network
+
+NAME = "cluster"
+CLUSTER_NAME = Export(NAME, "ClusterName")
+CAPACITY_PROVIDER = Export(NAME, "CapacityProviderName")
+HOST_SECURITY_GROUP = Export(NAME, "HostSecurityGroupId")
+NAMESPACE_ID = Export(NAME, "NamespaceId")
+
+ECS_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+
+
+def create_parameters(template: Template) -> None:
+    template.add_parameter(Parameter("InstanceType", Type="String", Default="t3.large",
+                                     AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$"))
+    template.add_parameter(Parameter("DesiredCapacity", Type="Number", Default=2, MinValue=1, MaxValue=10))
+    template.add_parameter(Parameter("MaxSize", Type="Number", Default=4, MinValue=1, MaxValue=10))
+    template.add_parameter(Parameter("EcsAmi", Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                                     Default=ECS_AMI, Description="ECS-optimised Amazon Linux 2023 AMI"))  # fmt: skip
+
+
+def create_host_security_group(template: Template) -> ec2.SecurityGroup:
+    return template.add_resource(
+        ec2.SecurityGroup(
+            "HostSecurityGroup",
+            GroupDescription="ECS container instances: no inbound; tasks have their own groups (awsvpc)",
+            VpcId=network.VPC_ID.imported(),
+            SecurityGroupEgress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+                                      Description="ECS, ECR, SSM and image registries over HTTPS"),
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
+                                      CidrIp=network.VPC_CIDR.imported(), Description="EFS inside the VPC"),
+            ],  # fmt: skip
+            Tags=tags("ecs-hosts"),
+        )
+    )
+
+
+def create_instance_profile(template: Template) -> iam.InstanceProfile:
+    role = template.add_resource(
+        iam.Role(
+            "HostRole",
+            AssumeRolePolicyDocument=PolicyDocument(
+                Statement=[
+                    Statement(Effect=Allow, Principal=Principal("Service", "ec2.amazonaws.com"), Action=[AssumeRole])
+                ]
+            ),
+            ManagedPolicyArns=[
+                Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"),
+                Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+            ],
+        )
+    )
+    return template.add_resource(iam.InstanceProfile("HostInstanceProfile", Roles=[Ref(role)]))
+
+
+def create_cluster(template: Template) -> ecs.Cluster:
+    return template.add_resource(
+        ecs.Cluster(
+            "Cluster",
+            ClusterName=Sub("${EnvironmentName}-cluster"),
+            ClusterSettings=[ecs.ClusterSetting(Name="containerInsights", Value="enabled")],
+        )
+    )
+
+
+def create_hosts(
+    template: Template, cluster: ecs.Cluster, group: ec2.SecurityGroup, profile: iam.InstanceProfile
+) -> autoscaling.AutoScalingGroup:
+    user_data = Sub("#!/bin/bash\necho ECS_CLUSTER=${Cluster} >> /etc/ecs/ecs.config\n")
+    launch_template = template.add_resource(
+        ec2.LaunchTemplate(
+            "HostLaunchTemplate",
+            LaunchTemplateData=ec2.LaunchTemplateData(
+                ImageId=Ref("EcsAmi"),
+                InstanceType=Ref("InstanceType"),
+                IamInstanceProfile=ec2.IamInstanceProfile(Arn=GetAtt(profile, "Arn")),
+                SecurityGroupIds=[Ref(group)],
+                MetadataOptions=ec2.MetadataOptions(HttpTokens="required", HttpPutResponseHopLimit=1,
+                                                    HttpEndpoint="enabled"),
+                BlockDeviceMappings=[
+                    ec2.LaunchTemplateBlockDeviceMapping(
+                        DeviceName="/dev/xvda", Ebs=ec2.EBSBlockDevice(Encrypted=True, VolumeSize=30, VolumeType="gp3")
+                    )
+                ],
+                Monitoring=ec2.Monitoring(Enabled=True),
+                UserData=Base64(user_data),
+            ),  # fmt: skip
+        )
+    )
+    return template.add_resource(
+        autoscaling.AutoScalingGroup(
+            "HostGroup",
+            MinSize="1",
+            MaxSize=Ref("MaxSize"),
+            DesiredCapacity=Ref("DesiredCapacity"),
+            VPCZoneIdentifier=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
+            LaunchTemplate=autoscaling.LaunchTemplateSpecification(
+                LaunchTemplateId=Ref(launch_template), Version=GetAtt(launch_template, "LatestVersionNumber")
+            ),
+            Tags=[autoscaling.Tag("Name", Sub("${EnvironmentName}-ecs-host"), True)],
+        )
+    )
+
+
+def create_capacity_provider(
+    template: Template, cluster: ecs.Cluster, group: autoscaling.AutoScalingGroup
+) -> ecs.CapacityProvider:
+    """Tasks are placed through the capacity provider, which grows the group when they do not fit."""
+    provider = template.add_resource(
+        ecs.CapacityProvider(
+            "CapacityProvider",
+            AutoScalingGroupProvider=ecs.AutoScalingGroupProvider(
+                AutoScalingGroupArn=Ref(group),
+                ManagedScaling=ecs.ManagedScaling(Status="ENABLED", TargetCapacity=100),
+                ManagedTerminationProtection="DISABLED",
+            ),
+        )
+    )
+    template.add_resource(
+        ecs.ClusterCapacityProviderAssociations(
+            "CapacityProviderAssociation",
+            Cluster=Ref(cluster),
+            CapacityProviders=[Ref(provider)],
+            DefaultCapacityProviderStrategy=[
+                ecs.CapacityProviderStrategy(CapacityProvider=Ref(provider), Weight=1, Base=0)
+            ],
+        )
+    )
+    return provider
+
+
+def create_namespace(template: Template) -> servicediscovery.PrivateDnsNamespace:
+    return template.add_resource(
+        servicediscovery.PrivateDnsNamespace(
+            "Namespace",
+            Name=Ref("EnvironmentName"),
+            Vpc=network.VPC_ID.imported(),
+            Description="Private names of the services, e.g. influx.<env>",
+        )
+    )
+
+
+def build() -> Template:
+    template = new_template("ECS cluster on an EC2 Auto Scaling group with a capacity provider; Cloud Map namespace")
+    create_parameters(template)
+    group = create_host_security_group(template)
+    profile = create_instance_profile(template)
+    cluster = create_cluster(template)
+    hosts = create_hosts(template, cluster, group, profile)
+    provider = create_capacity_provider(template, cluster, hosts)
+    namespace = create_namespace(template)
+    add_output(template, CLUSTER_NAME, Ref(cluster), "The ECS cluster")
+    add_output(template, CAPACITY_PROVIDER, Ref(provider), "Capacity provider the services are placed with")
+    add_output(template, HOST_SECURITY_GROUP, Ref(group), "Security group of the container instances")
+    # Ref, not GetAtt: both give the namespace id.
+    add_output(template, NAMESPACE_ID, Ref(namespace), "Cloud Map private DNS namespace <env>")
+    return template
+
+
+STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME,))

@@ -1,0 +1,349 @@
+"""edge: the ALB (reachable only from CloudFront, and only with the origin-verify header), CloudFront (HTTPS
+only) and the private console bucket behind origin access control."""
+
+from __future__ import annotations
+
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action as AwacsAction
+from awacs.s3 import GetObject, PutObject
+from troposphere import FindInMap, GetAtt, Parameter, Ref, Sub, Template, cloudfront, ec2, s3, secretsmanager
+from troposphere import elasticloadbalancingv2 as elb
+
+from infrastructure.common import add_output, checkov_skip, new_template, tags
+from infrastructure.names import Export
+from infrastructure.registry import StackDefinition
+from infrastructure.stacks import network
+
+NAME = "edge"
+LISTENER_ARN = Export(NAME, "ListenerArn")
+LOAD_BALANCER_SECURITY_GROUP = Export(NAME, "LoadBalancerSecurityGroupId")
+DISTRIBUTION_DOMAIN = Export(NAME, "DistributionDomainName")
+DISTRIBUTION_ID = Export(NAME, "DistributionId")
+CONSOLE_BUCKET = Export(NAME, "ConsoleBucketName")
+ORIGIN_VERIFY_SECRET_ARN = Export(NAME, "OriginVerifySecretArn")
+
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
+# AWS managed CloudFront policies (fixed ids, the same in every account).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+# Paths served by the load balancer; everything else is the console page in S3.
+ALB_PATHS = ("/grafana*", "/chronograf*")
+# Accounts of Elastic Load Balancing that write access logs, per region (AWS documentation).
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-central-1": "054676820928",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+}
+
+
+def origin_verify_value(secret_arn: object) -> Sub:
+    """The header's value as a dynamic reference: CloudFormation reads it from the secret at deploy time."""
+    return Sub("{{resolve:secretsmanager:${Secret}:SecretString:token}}", Secret=secret_arn)
+
+
+def create_parameters(template: Template) -> None:
+    template.add_parameter(
+        Parameter(
+            "CloudFrontPrefixListId",
+            Type="String",
+            Default="pl-3b927c52",
+            AllowedPattern="^pl-[0-9a-f]+$",
+            Description="Managed prefix list com.amazonaws.global.cloudfront.origin-facing in this region "
+            "(us-east-1: pl-3b927c52; see docs/deploying.md)",
+        )
+    )
+    template.add_mapping("ElbLogAccounts", {region: {"Account": account} for region, account in ELB_LOG_ACCOUNTS.items()})
+
+
+def create_logs_bucket(template: Template) -> s3.Bucket:
+    """Access logs of CloudFront, the load balancer and the console bucket."""
+    bucket = template.add_resource(
+        s3.Bucket(
+            "LogsBucket",
+            # CloudFront standard logs are written with an ACL; the owner keeps every object.
+            OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerPreferred")]),
+            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+            ),
+            BucketEncryption=s3.BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    # ELB access logs support only S3-managed keys.
+                    s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))
+                ]
+            ),
+            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+            LifecycleConfiguration=s3.LifecycleConfiguration(
+                Rules=[s3.LifecycleRule(Id="expire", Status="Enabled", ExpirationInDays=90,
+                                        NoncurrentVersionExpirationInDays=7)]
+            ),
+            Tags=tags("access-logs"),
+        )
+    )  # fmt: skip
+    checkov_skip(bucket, CKV_AWS_18="this is the access-log bucket itself; logging it into itself would loop")
+    template.add_resource(
+        s3.BucketPolicy(
+            "LogsBucketPolicy",
+            Bucket=Ref(bucket),
+            PolicyDocument=PolicyDocument(
+                Statement=[
+                    Statement(
+                        Sid="LoadBalancerWritesAccessLogs",
+                        Effect=Allow,
+                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${Account}:root",
+                                                       Account=FindInMap("ElbLogAccounts", Ref("AWS::Region"), "Account"))),
+                        Action=[PutObject],
+                        Resource=[Sub("${LogsBucket.Arn}/alb/AWSLogs/${AWS::AccountId}/*")],
+                    ),
+                    deny_insecure_transport("LogsBucket"),
+                ]
+            ),
+        )
+    )  # fmt: skip
+    return bucket
+
+
+def deny_insecure_transport(bucket: str) -> Statement:
+    return Statement(
+        Sid="DenyWithoutTls",
+        Effect=Deny,
+        Principal=Principal("AWS", "*"),
+        Action=[AwacsAction("s3", "*")],
+        Resource=[GetAtt(bucket, "Arn"), Sub(f"${{{bucket}.Arn}}/*")],
+        Condition=Condition(Bool("aws:SecureTransport", "false")),
+    )
+
+
+def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Bucket:
+    bucket = template.add_resource(
+        s3.Bucket(
+            "ConsoleBucket",
+            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+            ),
+            OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+            BucketEncryption=s3.BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))
+                ]
+            ),
+            VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+            LoggingConfiguration=s3.LoggingConfiguration(DestinationBucketName=Ref(logs_bucket), LogFilePrefix="console/"),
+            Tags=tags("console"),
+        )
+    )  # fmt: skip
+    template.add_resource(
+        s3.BucketPolicy(
+            "ConsoleBucketPolicy",
+            Bucket=Ref(bucket),
+            PolicyDocument=PolicyDocument(
+                Statement=[
+                    Statement(
+                        Sid="CloudFrontReadsThroughOriginAccessControl",
+                        Effect=Allow,
+                        Principal=Principal("Service", "cloudfront.amazonaws.com"),
+                        Action=[GetObject],
+                        Resource=[Sub("${ConsoleBucket.Arn}/*")],
+                        Condition=Condition(
+                            StringEquals(
+                                "AWS:SourceArn",
+                                Sub("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"),
+                            )
+                        ),
+                    ),
+                    deny_insecure_transport("ConsoleBucket"),
+                ]
+            ),
+        )
+    )
+    return bucket
+
+
+def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
+    secret = template.add_resource(
+        secretsmanager.Secret(
+            "OriginVerifySecret",
+            Name=Sub("${EnvironmentName}/edge/origin-verify"),
+            Description="Value of the header CloudFront sends and the load balancer requires",
+            KmsKeyId=network.DATA_KEY_ARN.imported(),
+            GenerateSecretString=secretsmanager.GenerateSecretString(
+                SecretStringTemplate="{}", GenerateStringKey="token", PasswordLength=48, ExcludePunctuation=True
+            ),
+        )
+    )
+    return checkov_skip(
+        secret,
+        CKV2_AWS_57="a shared header value: CloudFront and the listener rules read it at deploy time, "
+        "a rotation is a redeploy of edge, grafana and chronograf",
+    )  # type: ignore[return-value]
+
+
+def create_load_balancer(template: Template, logs_bucket: s3.Bucket) -> tuple[elb.LoadBalancer, elb.Listener, ec2.SecurityGroup]:
+    group = template.add_resource(
+        ec2.SecurityGroup(
+            "LoadBalancerSecurityGroup",
+            GroupDescription="Load balancer: HTTP only from the CloudFront origin-facing addresses",
+            VpcId=network.VPC_ID.imported(),
+            SecurityGroupIngress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=80, ToPort=80,
+                                      SourcePrefixListId=Ref("CloudFrontPrefixListId"),
+                                      Description="CloudFront origin-facing servers")
+            ],
+            SecurityGroupEgress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=1024, ToPort=65535,
+                                      CidrIp=network.VPC_CIDR.imported(), Description="to the tasks in the VPC")
+            ],
+            Tags=tags("alb"),
+        )
+    )  # fmt: skip
+    balancer = template.add_resource(
+        elb.LoadBalancer(
+            "LoadBalancer",
+            Scheme="internet-facing",
+            Type="application",
+            Subnets=[subnet.imported() for subnet in network.PUBLIC_SUBNETS],
+            SecurityGroups=[Ref(group)],
+            LoadBalancerAttributes=[
+                elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
+                elb.LoadBalancerAttributes(Key="idle_timeout.timeout_seconds", Value="60"),
+                elb.LoadBalancerAttributes(Key="access_logs.s3.enabled", Value="true"),
+                elb.LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=Ref(logs_bucket)),
+                elb.LoadBalancerAttributes(Key="access_logs.s3.prefix", Value="alb"),
+            ],
+            DependsOn="LogsBucketPolicy",
+            Tags=tags("alb"),
+        )
+    )
+    checkov_skip(
+        balancer,
+        CKV_AWS_150="deletion protection would block `destroy`; the balancer holds no data and is rebuilt by a deploy",
+    )
+    listener = template.add_resource(
+        elb.Listener(
+            "Listener",
+            LoadBalancerArn=Ref(balancer),
+            Port=80,
+            Protocol="HTTP",
+            # Anything without a matching rule (paths and the origin-verify header) is refused.
+            DefaultActions=[
+                elb.Action(Type="fixed-response",
+                           FixedResponseConfig=elb.FixedResponseConfig(StatusCode="403", ContentType="text/plain",
+                                                                        MessageBody="Forbidden"))
+            ],
+        )
+    )  # fmt: skip
+    checkov_skip(
+        listener,
+        CKV_AWS_2="TLS ends at CloudFront (HTTPS only); the listener takes only CloudFront's prefix list and "
+        "requests carrying the origin-verify secret; an HTTPS origin needs a domain of the user's own",
+        CKV_AWS_103="no TLS on this listener, see CKV_AWS_2",
+    )
+    return balancer, listener, group
+
+
+def create_distribution(template: Template, balancer: elb.LoadBalancer, logs_bucket: s3.Bucket,
+                        secret: secretsmanager.Secret) -> cloudfront.Distribution:  # fmt: skip
+    control = template.add_resource(
+        cloudfront.OriginAccessControl(
+            "ConsoleOriginAccessControl",
+            OriginAccessControlConfig=cloudfront.OriginAccessControlConfig(
+                Name=Sub("${EnvironmentName}-console"),
+                OriginAccessControlOriginType="s3",
+                SigningBehavior="always",
+                SigningProtocol="sigv4",
+            ),
+        )
+    )
+    alb_behaviours = [
+        cloudfront.CacheBehavior(
+            PathPattern=path,
+            TargetOriginId="alb",
+            ViewerProtocolPolicy="https-only",
+            AllowedMethods=["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+            CachedMethods=["GET", "HEAD"],
+            CachePolicyId=CACHING_DISABLED,
+            OriginRequestPolicyId=ALL_VIEWER,
+            ResponseHeadersPolicyId=SECURITY_HEADERS,
+            Compress=True,
+        )
+        for path in ALB_PATHS
+    ]
+    distribution = template.add_resource(
+        cloudfront.Distribution(
+            "Distribution",
+            DistributionConfig=cloudfront.DistributionConfig(
+                Enabled=True,
+                Comment=Sub("${EnvironmentName} console, Grafana and Chronograf"),
+                HttpVersion="http2and3",
+                DefaultRootObject="index.html",
+                PriceClass="PriceClass_100",
+                Origins=[
+                    cloudfront.Origin(
+                        Id="console",
+                        DomainName=GetAtt("ConsoleBucket", "RegionalDomainName"),
+                        S3OriginConfig=cloudfront.S3OriginConfig(OriginAccessIdentity=""),
+                        OriginAccessControlId=Ref(control),
+                    ),
+                    cloudfront.Origin(
+                        Id="alb",
+                        DomainName=GetAtt(balancer, "DNSName"),
+                        CustomOriginConfig=cloudfront.CustomOriginConfig(
+                            OriginProtocolPolicy="http-only", HTTPPort=80, OriginReadTimeout=60,
+                            OriginKeepaliveTimeout=5,
+                        ),
+                        OriginCustomHeaders=[
+                            cloudfront.OriginCustomHeader(HeaderName=ORIGIN_VERIFY_HEADER,
+                                                          HeaderValue=origin_verify_value(Ref(secret)))
+                        ],
+                    ),
+                ],
+                DefaultCacheBehavior=cloudfront.DefaultCacheBehavior(
+                    TargetOriginId="console",
+                    ViewerProtocolPolicy="https-only",
+                    CachePolicyId=CACHING_OPTIMIZED,
+                    ResponseHeadersPolicyId=SECURITY_HEADERS,
+                    Compress=True,
+                ),
+                CacheBehaviors=alb_behaviours,
+                Logging=cloudfront.Logging(Bucket=GetAtt(logs_bucket, "DomainName"), Prefix="cloudfront/"),
+                ViewerCertificate=cloudfront.ViewerCertificate(CloudFrontDefaultCertificate=True),
+            ),
+            Tags=tags("cdn"),
+        )
+    )  # fmt: skip
+    return checkov_skip(
+        distribution,
+        CKV_AWS_174="the default *.cloudfront.net certificate fixes the TLS policy; a minimum version needs "
+        "a certificate for a domain of the user's own (docs/deploying.md)",
+        CKV_AWS_68="no WAF by default (monthly cost); Grafana requires a login, Chronograf can only read; "
+        "docs/deploying.md says how to attach a web ACL",
+        CKV_AWS_310="a single origin per path: no failover origin group to configure",
+    )  # type: ignore[return-value]
+
+
+def build() -> Template:
+    template = new_template("Load balancer behind CloudFront (HTTPS only, origin-verify header) and console bucket")
+    create_parameters(template)
+    logs_bucket = create_logs_bucket(template)
+    create_console_bucket(template, logs_bucket)
+    secret = create_origin_verify_secret(template)
+    balancer, listener, group = create_load_balancer(template, logs_bucket)
+    distribution = create_distribution(template, balancer, logs_bucket, secret)
+    add_output(template, LISTENER_ARN, Ref(listener), "Listener the services add their path rules to")
+    add_output(template, LOAD_BALANCER_SECURITY_GROUP, Ref(group), "Security group of the load balancer")
+    add_output(template, DISTRIBUTION_DOMAIN, GetAtt(distribution, "DomainName"), "The public domain name")
+    add_output(template, DISTRIBUTION_ID, Ref(distribution), "The distribution's id")
+    add_output(template, CONSOLE_BUCKET, Ref("ConsoleBucket"), "Bucket holding the console page")
+    add_output(template, ORIGIN_VERIFY_SECRET_ARN, Ref(secret), "Secret holding the origin-verify header's value")
+    return template
+
+
+STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME,))

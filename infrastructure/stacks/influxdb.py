@@ -1,0 +1,140 @@
+"""influxdb: InfluxDB 1.8 as exactly one task on its EFS access point, named `influx.<env>` in Cloud Map, its
+users' credentials generated in Secrets Manager, port 8086 open only to the ingest function, Grafana and
+Chronograf (each carries one of the client groups this stack exports)."""
+
+from __future__ import annotations
+
+import json
+
+from troposphere import Ref, Sub, Template, ec2, secretsmanager, servicediscovery
+
+from infrastructure import service_files
+from infrastructure.common import add_output, checkov_skip, new_template, tags
+from infrastructure.ecs_service import ServiceWiring, create_parameters, create_service, create_task_definition
+from infrastructure.names import Export
+from infrastructure.registry import StackDefinition
+from infrastructure.stacks import cluster, network, storage
+
+NAME = "influxdb"
+PORT = 8086
+ROLES = {"admin": "admin", "writer": "writer", "reader": "reader"}  # role -> InfluxDB user name
+CLIENTS = ("ingest", "grafana", "chronograf")
+URL = Export(NAME, "Url")
+SECURITY_GROUP = Export(NAME, "SecurityGroupId")
+
+
+def secret_arn(role: str) -> Export:
+    return Export(NAME, f"{role.capitalize()}SecretArn")
+
+
+def client_security_group(client: str) -> Export:
+    return Export(NAME, f"{client.capitalize()}ClientSecurityGroupId")
+
+
+def secret_name(role: str) -> str:
+    """As task.yaml and CONTRACT name it: `<env>/influxdb/<role>`."""
+    return f"${{EnvironmentName}}/influxdb/{role}"
+
+
+def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
+    found = {}
+    for role, username in ROLES.items():
+        secret = template.add_resource(
+            secretsmanager.Secret(
+                f"{role.capitalize()}Secret",
+                Name=Sub(secret_name(role)),
+                Description=f"InfluxDB user {username} ({role}); JSON username and password",
+                KmsKeyId=network.DATA_KEY_ARN.imported(),
+                GenerateSecretString=secretsmanager.GenerateSecretString(
+                    SecretStringTemplate=json.dumps({"username": username}),
+                    GenerateStringKey="password",
+                    PasswordLength=32,
+                    ExcludePunctuation=True,  # the password travels in shell variables and URLs
+                ),
+            )
+        )
+        found[role] = checkov_skip(
+            secret,
+            CKV2_AWS_57="rotation needs the InfluxDB user changed too: init-influxdb.sh applies a new password "
+            "at the task's next start (docs/deploying.md)",
+        )
+    return found  # type: ignore[return-value]
+
+
+def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[str, ec2.SecurityGroup]]:
+    clients = {
+        client: template.add_resource(
+            ec2.SecurityGroup(
+                f"{client.capitalize()}ClientSecurityGroup",
+                GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
+                VpcId=network.VPC_ID.imported(),
+                SecurityGroupEgress=[
+                    ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+                                          Description="AWS APIs and image registries over HTTPS"),
+                    ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=PORT, ToPort=PORT,
+                                          CidrIp=network.VPC_CIDR.imported(), Description="InfluxDB in the VPC"),
+                ],  # fmt: skip
+                Tags=tags(f"{client}-influx-client"),
+            )
+        )
+        for client in CLIENTS
+    }
+    server = template.add_resource(
+        ec2.SecurityGroup(
+            "InfluxdbSecurityGroup",
+            GroupDescription=f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
+            VpcId=network.VPC_ID.imported(),
+            SecurityGroupIngress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=PORT, ToPort=PORT, SourceSecurityGroupId=Ref(group),
+                                      Description=f"InfluxDB from {client}")
+                for client, group in clients.items()
+            ],
+            SecurityGroupEgress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+                                      Description="AWS APIs and the image registry over HTTPS"),
+            ],
+            Tags=tags("influxdb"),
+        )
+    )  # fmt: skip
+    return server, clients
+
+
+def create_discovery(template: Template) -> servicediscovery.Service:
+    return template.add_resource(
+        servicediscovery.Service(
+            "DiscoveryService",
+            Name="influx",
+            NamespaceId=cluster.NAMESPACE_ID.imported(),
+            DnsConfig=servicediscovery.DnsConfig(
+                RoutingPolicy="MULTIVALUE", DnsRecords=[servicediscovery.DnsRecord(Type="A", TTL=10)]
+            ),
+            HealthCheckCustomConfig=servicediscovery.HealthCheckCustomConfig(FailureThreshold=1),
+        )
+    )
+
+
+def build() -> Template:
+    template = new_template("InfluxDB 1.8: one task on EFS, credentials in Secrets Manager, 8086 for its clients only")
+    spec = service_files.load("influxdb")
+    create_parameters(template, spec, cpu=1024, memory=2048)
+    secrets = create_secrets(template)
+    server, clients = create_security_groups(template)
+    create_discovery(template)
+    wiring = ServiceWiring(
+        secret_arns={secret_name(role): Ref(secret) for role, secret in secrets.items()},
+        security_groups=[Ref(server)],
+        # The ARN built from the service id: the same value as GetAtt Arn.
+        registry_arn=Sub("arn:${AWS::Partition}:servicediscovery:${AWS::Region}:${AWS::AccountId}:service/${DiscoveryService}"),
+    )  # fmt: skip
+    definition = create_task_definition(template, spec, wiring)
+    create_service(template, spec, definition, wiring)
+    add_output(template, URL, Sub(f"http://influx.${{EnvironmentName}}:{PORT}"), "InfluxDB inside the VPC")
+    add_output(template, SECURITY_GROUP, Ref(server), "InfluxDB's security group")
+    for role, secret in secrets.items():
+        add_output(template, secret_arn(role), Ref(secret), f"Secret of the InfluxDB {role}")
+    for client, group in clients.items():
+        add_output(template, client_security_group(client), Ref(group), f"Group that lets {client} reach InfluxDB")
+    return template
+
+
+STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME, cluster.NAME, storage.NAME))

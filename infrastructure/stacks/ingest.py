@@ -1,0 +1,363 @@
+"""ingest: the device metadata table, the ingest function in the private subnets, an IoT topic rule per reading
+kind with its error action, the dead-letter, rejected-readings and (queued path) ingest queues, and alarms.
+
+`IngestPath` chooses how a rule reaches the function: `direct` (each reading invokes it asynchronously; what
+keeps failing goes to the on-failure destination) or `queued` (the rule sends to the ingest queue, which the
+function consumes in batches, reporting partial failures; the redrive policy moves what keeps failing).
+"""
+
+from __future__ import annotations
+
+from awacs import logs as logs_actions
+from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from awacs.aws import Action as AwacsAction
+from awacs.sts import AssumeRole
+from troposphere import (
+    AWSHelperFn,
+    Equals,
+    GetAtt,
+    If,
+    Not,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    awslambda,
+    cloudwatch,
+    dynamodb,
+    iam,
+    iot,
+    sns,
+    sqs,
+)
+
+from infrastructure.common import add_output, checkov_skip, create_log_group, new_template
+from infrastructure.names import Export
+from infrastructure.registry import StackDefinition
+from infrastructure.stacks import influxdb, network
+
+NAME = "ingest"
+HANDLER = "ingest_to_influxdb.handler.lambda_handler"
+RUNTIME = "python3.12"
+RULE_SQL_VERSION = "2016-03-23"
+FOURTEEN_DAYS = 14 * 24 * 3600
+# Reading kind -> (topic parameter, default topic); DESIGN.md's table of kinds.
+KINDS = {"pressure": ("PressureTopic", "/pressure/data"), "shelf": ("ShelfTopic", "/shelf/data")}
+IS_QUEUED = "IsQueued"
+IS_DIRECT = "IsDirect"
+HAS_ALARM_EMAIL = "HasAlarmEmail"
+
+METADATA_TABLE_NAME = Export(NAME, "MetadataTableName")
+METADATA_TABLE_ARN = Export(NAME, "MetadataTableArn")
+FUNCTION_NAME = Export(NAME, "FunctionName")
+FUNCTION_ARN = Export(NAME, "FunctionArn")
+DEAD_LETTER_QUEUE_URL = Export(NAME, "DeadLetterQueueUrl")
+DEAD_LETTER_QUEUE_ARN = Export(NAME, "DeadLetterQueueArn")
+REJECTED_QUEUE_URL = Export(NAME, "RejectedQueueUrl")
+REJECTED_QUEUE_ARN = Export(NAME, "RejectedQueueArn")
+INGEST_QUEUE_URL = Export(NAME, "IngestQueueUrl")
+ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
+
+
+def create_parameters(template: Template) -> None:
+    template.add_parameter(Parameter("IngestPath", Type="String", Default="direct", AllowedValues=["direct", "queued"],
+                                     Description="direct: the rule invokes the function; queued: through an SQS queue, in batches"))
+    for topic_parameter, default in KINDS.values():
+        template.add_parameter(Parameter(topic_parameter, Type="String", Default=default, MinLength=1,
+                                         Description="MQTT topic of this kind of reading"))
+    template.add_parameter(Parameter("CodeBucket", Type="String", MinLength=3,
+                                     Description="Bucket of the function's zip (the deploy tool fills it in)"))
+    template.add_parameter(Parameter("CodeKey", Type="String", MinLength=1,
+                                     Description="Key of the function's zip (the deploy tool fills it in)"))
+    template.add_parameter(Parameter("ReservedConcurrency", Type="Number", Default=10, MinValue=1,
+                                     Description="Most concurrent invocations, so InfluxDB is not overrun"))
+    template.add_parameter(Parameter("MemorySize", Type="Number", Default=256, MinValue=128, MaxValue=10240))
+    template.add_parameter(Parameter("Timeout", Type="Number", Default=30, MinValue=3, MaxValue=900))
+    template.add_parameter(Parameter("BatchSize", Type="Number", Default=1000, MinValue=1, MaxValue=10000,
+                                     Description="Readings per batch on the queued path"))
+    template.add_parameter(Parameter("BatchWindowSeconds", Type="Number", Default=5, MinValue=0, MaxValue=300,
+                                     Description="How long the queued path gathers a batch"))
+    template.add_parameter(Parameter("MetadataCacheTtlSeconds", Type="Number", Default=300, MinValue=0))
+    template.add_parameter(Parameter("AlarmEmail", Type="String", Default="",
+                                     Description="Address the alarms are sent to (empty: none)"))
+    template.add_condition(IS_QUEUED, Equals(Ref("IngestPath"), "queued"))
+    template.add_condition(IS_DIRECT, Not(Equals(Ref("IngestPath"), "queued")))
+    template.add_condition(HAS_ALARM_EMAIL, Not(Equals(Ref("AlarmEmail"), "")))  # fmt: skip
+
+
+def create_table(template: Template) -> dynamodb.Table:
+    return template.add_resource(
+        dynamodb.Table(
+            "MetadataTable",
+            TableName=Sub("${EnvironmentName}-DeviceMetaData"),
+            AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName="metakey", AttributeType="S")],
+            KeySchema=[dynamodb.KeySchema(AttributeName="metakey", KeyType="HASH")],
+            BillingMode="PAY_PER_REQUEST",
+            PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=True),
+            SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS",
+                                                        KMSMasterKeyId=network.DATA_KEY_ARN.imported()),
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+        )
+    )  # fmt: skip
+
+
+def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
+    dead_letters = template.add_resource(
+        sqs.Queue("DeadLetterQueue", QueueName=Sub("${EnvironmentName}-ingest-dead-letters"),
+                  MessageRetentionPeriod=FOURTEEN_DAYS, SqsManagedSseEnabled=True)
+    )  # fmt: skip
+    rejected = template.add_resource(
+        sqs.Queue("RejectedQueue", QueueName=Sub("${EnvironmentName}-ingest-rejected"),
+                  MessageRetentionPeriod=FOURTEEN_DAYS, SqsManagedSseEnabled=True)
+    )  # fmt: skip
+    ingest = template.add_resource(
+        sqs.Queue(
+            "IngestQueue",
+            Condition=IS_QUEUED,
+            QueueName=Sub("${EnvironmentName}-ingest"),
+            MessageRetentionPeriod=FOURTEEN_DAYS,
+            SqsManagedSseEnabled=True,
+            # Six times the function's timeout plus the batching window, as Lambda advises for SQS sources.
+            VisibilityTimeout=300,
+            RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"), maxReceiveCount=5),
+        )
+    )
+    return dead_letters, rejected, ingest
+
+
+def create_function_role(template: Template, log_group: object, table: dynamodb.Table, dead_letters: sqs.Queue,
+                         rejected: sqs.Queue, ingest: sqs.Queue) -> iam.Role:  # fmt: skip
+    statements = [
+        Statement(Effect=Allow, Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                  Resource=[GetAtt(log_group, "Arn")]),  # type: ignore[arg-type]
+        Statement(Effect=Allow, Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
+                  Resource=[GetAtt(table, "Arn")]),
+        Statement(Effect=Allow, Action=[AwacsAction("secretsmanager", "GetSecretValue")],
+                  Resource=[influxdb.secret_arn("writer").imported()]),
+        Statement(Effect=Allow, Action=[AwacsAction("kms", "Decrypt")], Resource=[network.DATA_KEY_ARN.imported()]),
+        Statement(Effect=Allow, Action=[AwacsAction("sqs", "SendMessage")],
+                  Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")]),
+        # Network interfaces of a VPC function: EC2 offers no resource-level permission for these actions.
+        Statement(Effect=Allow, Action=[AwacsAction("ec2", a) for a in (
+                  "CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface",
+                  "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses")], Resource=["*"]),
+    ]  # fmt: skip
+    role = template.add_resource(
+        iam.Role(
+            "FunctionRole",
+            AssumeRolePolicyDocument=PolicyDocument(
+                Statement=[Statement(Effect=Allow, Principal=Principal("Service", "lambda.amazonaws.com"),
+                                     Action=[AssumeRole])]
+            ),
+            Policies=[iam.Policy(PolicyName="ingest", PolicyDocument=PolicyDocument(Statement=statements))],
+        )
+    )  # fmt: skip
+    template.add_resource(
+        iam.PolicyType(
+            "FunctionQueuePolicy",
+            Condition=IS_QUEUED,
+            PolicyName="consume-ingest-queue",
+            Roles=[Ref(role)],
+            PolicyDocument=PolicyDocument(
+                Statement=[Statement(Effect=Allow, Action=[AwacsAction("sqs", a) for a in (
+                    "ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility")],
+                    Resource=[GetAtt(ingest, "Arn")])]
+            ),
+        )
+    )  # fmt: skip
+    return role
+
+
+def create_function(template: Template, table: dynamodb.Table, dead_letters: sqs.Queue, rejected: sqs.Queue,
+                    ingest: sqs.Queue) -> awslambda.Function:  # fmt: skip
+    log_group = create_log_group(template, "FunctionLogGroup", Sub("/aws/lambda/${EnvironmentName}-ingest"),
+                                 network.DATA_KEY_ARN.imported())  # fmt: skip
+    role = create_function_role(template, log_group, table, dead_letters, rejected, ingest)
+    function = template.add_resource(
+        awslambda.Function(
+            "IngestFunction",
+            FunctionName=Sub("${EnvironmentName}-ingest"),
+            Description="Validates readings, adds device metadata and writes them to InfluxDB",
+            Runtime=RUNTIME,
+            Handler=HANDLER,
+            Architectures=["arm64"],
+            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
+            Role=GetAtt(role, "Arn"),
+            MemorySize=Ref("MemorySize"),
+            Timeout=Ref("Timeout"),
+            ReservedConcurrentExecutions=Ref("ReservedConcurrency"),
+            KmsKeyArn=network.DATA_KEY_ARN.imported(),
+            VpcConfig=awslambda.VPCConfig(
+                SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
+                SecurityGroupIds=[influxdb.client_security_group("ingest").imported()],
+            ),
+            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+            Environment=awslambda.Environment(
+                Variables={
+                    "INFLUXDB_URL": influxdb.URL.imported(),
+                    "INFLUXDB_DATABASE": "telemetry",
+                    "INFLUXDB_SECRET_ARN": influxdb.secret_arn("writer").imported(),
+                    "METADATA_TABLE": Ref(table),
+                    "REJECTED_QUEUE_URL": Ref(rejected),
+                    "METADATA_CACHE_TTL_SECONDS": Ref("MetadataCacheTtlSeconds"),
+                    "POWERTOOLS_SERVICE_NAME": "ingest",
+                    "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
+                    "POWERTOOLS_LOG_LEVEL": "INFO",
+                }
+            ),
+        )
+    )
+    checkov_skip(
+        function,
+        CKV_AWS_116="failed events go to the on-failure destination (EventInvokeConfig) and the queue's redrive "
+        "policy; a dead-letter config as well would deliver every failure twice",
+    )
+    template.add_resource(
+        awslambda.EventInvokeConfig(
+            "FunctionInvokeConfig",
+            FunctionName=Ref(function),
+            Qualifier="$LATEST",
+            MaximumRetryAttempts=2,
+            MaximumEventAgeInSeconds=6 * 3600,
+            DestinationConfig=awslambda.DestinationConfig(
+                OnFailure=awslambda.OnFailure(Destination=GetAtt(dead_letters, "Arn"))
+            ),
+        )
+    )
+    template.add_resource(
+        awslambda.EventSourceMapping(
+            "IngestQueueMapping",
+            Condition=IS_QUEUED,
+            EventSourceArn=GetAtt(ingest, "Arn"),
+            FunctionName=Ref(function),
+            BatchSize=Ref("BatchSize"),
+            MaximumBatchingWindowInSeconds=Ref("BatchWindowSeconds"),
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            Enabled=True,
+            DependsOn=["FunctionQueuePolicy"],
+        )
+    )
+    return function
+
+
+def rule_name(kind: str) -> Sub:
+    return Sub(f"${{EnvironmentName}}_ingest_{kind}")
+
+
+def create_rules(template: Template, function: awslambda.Function, dead_letters: sqs.Queue, ingest: sqs.Queue) -> None:
+    role = template.add_resource(
+        iam.Role(
+            "RuleRole",
+            AssumeRolePolicyDocument=PolicyDocument(
+                Statement=[Statement(Effect=Allow, Principal=Principal("Service", "iot.amazonaws.com"),
+                                     Action=[AssumeRole])]
+            ),
+            Policies=[iam.Policy(PolicyName="send-to-queues", PolicyDocument=PolicyDocument(Statement=[
+                Statement(Effect=Allow, Action=[AwacsAction("sqs", "SendMessage")],
+                          Resource=[GetAtt(dead_letters, "Arn"),
+                                    If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue"))]),
+            ]))],
+        )
+    )  # fmt: skip
+    for kind, (topic_parameter, _default) in KINDS.items():
+        logical = f"{kind.capitalize()}Rule"
+        action: AWSHelperFn = If(
+            IS_QUEUED,
+            iot.Action(Sqs=iot.SqsAction(QueueUrl=Ref(ingest), RoleArn=GetAtt(role, "Arn"), UseBase64=False)),
+            iot.Action(Lambda=iot.LambdaAction(FunctionArn=GetAtt(function, "Arn"))),
+        )
+        template.add_resource(
+            iot.TopicRule(
+                logical,
+                RuleName=rule_name(kind),
+                TopicRulePayload=iot.TopicRulePayload(
+                    Description=f"{kind} readings to the ingest function",
+                    Sql=Sub(f"SELECT *, topic() AS topic FROM '${{{topic_parameter}}}'"),
+                    AwsIotSqlVersion=RULE_SQL_VERSION,
+                    RuleDisabled=False,
+                    Actions=[action],
+                    ErrorAction=iot.Action(
+                        Sqs=iot.SqsAction(QueueUrl=Ref(dead_letters), RoleArn=GetAtt(role, "Arn"), UseBase64=False)
+                    ),
+                ),
+            )
+        )
+        template.add_resource(
+            awslambda.Permission(
+                f"{logical}InvokePermission",
+                Condition=IS_DIRECT,
+                Action="lambda:InvokeFunction",
+                FunctionName=Ref(function),
+                Principal="iot.amazonaws.com",
+                SourceAccount=Ref("AWS::AccountId"),
+                # The rule's ARN from its name (the same value as GetAtt Arn).
+                SourceArn=Sub(f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/${{{logical}}}"),
+            )
+        )
+
+
+def create_alarms(template: Template, function: awslambda.Function, dead_letters: sqs.Queue, rejected: sqs.Queue) -> sns.Topic:
+    topic = template.add_resource(
+        sns.Topic("AlarmTopic", TopicName=Sub("${EnvironmentName}-ingest-alarms"),
+                  KmsMasterKeyId=network.DATA_KEY_ARN.imported())
+    )  # fmt: skip
+    template.add_resource(
+        sns.SubscriptionResource("AlarmEmailSubscription", Condition=HAS_ALARM_EMAIL, TopicArn=Ref(topic),
+                                 Protocol="email", Endpoint=Ref("AlarmEmail"))
+    )  # fmt: skip
+    for logical, description, namespace, metric, dimension, statistic in (
+        ("DeadLettersAlarm", "Readings wait in the dead-letter queue: run `make replay` once the cause is fixed",
+         "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", GetAtt(dead_letters, "QueueName")), "Maximum"),
+        ("RejectedReadingsAlarm", "Readings were rejected as invalid: see their reasons in the rejected queue",
+         "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", GetAtt(rejected, "QueueName")), "Maximum"),
+        ("FunctionErrorsAlarm", "The ingest function failed (InfluxDB or DynamoDB unreachable?)",
+         "AWS/Lambda", "Errors", ("FunctionName", Ref(function)), "Sum"),
+    ):  # fmt: skip
+        template.add_resource(
+            cloudwatch.Alarm(
+                logical,
+                AlarmName=Sub(f"${{EnvironmentName}}-ingest-{logical.removesuffix('Alarm')}"),
+                AlarmDescription=description,
+                Namespace=namespace,
+                MetricName=metric,
+                Dimensions=[cloudwatch.MetricDimension(Name=dimension[0], Value=dimension[1])],
+                Statistic=statistic,
+                Period=300,
+                EvaluationPeriods=1,
+                Threshold=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+                TreatMissingData="notBreaching",
+                AlarmActions=[Ref(topic)],
+                OKActions=[Ref(topic)],
+            )
+        )
+    return topic
+
+
+def build() -> Template:
+    template = new_template("Ingest: metadata table, function, IoT rules per reading kind, queues and alarms")
+    create_parameters(template)
+    table = create_table(template)
+    dead_letters, rejected, ingest = create_queues(template)
+    function = create_function(template, table, dead_letters, rejected, ingest)
+    create_rules(template, function, dead_letters, ingest)
+    topic = create_alarms(template, function, dead_letters, rejected)
+    add_output(template, METADATA_TABLE_NAME, Ref(table), "Device metadata table")
+    add_output(template, METADATA_TABLE_ARN, GetAtt(table, "Arn"), "Device metadata table ARN")
+    add_output(template, FUNCTION_NAME, Ref(function), "The ingest function")
+    add_output(template, FUNCTION_ARN, GetAtt(function, "Arn"), "The ingest function's ARN")
+    add_output(template, DEAD_LETTER_QUEUE_URL, Ref(dead_letters), "Readings that could not be written (replayable)")
+    add_output(template, DEAD_LETTER_QUEUE_ARN, GetAtt(dead_letters, "Arn"), "Dead-letter queue ARN")
+    add_output(template, REJECTED_QUEUE_URL, Ref(rejected), "Invalid readings with their reasons")
+    add_output(template, REJECTED_QUEUE_ARN, GetAtt(rejected, "Arn"), "Rejected-readings queue ARN")
+    add_output(template, ALARM_TOPIC_ARN, Ref(topic), "Topic of the ingest alarms")
+    template.add_output(
+        Output(INGEST_QUEUE_URL.output, Condition=IS_QUEUED, Description="Queue of the queued path",
+               Value=Ref(ingest), Export=INGEST_QUEUE_URL.exported())
+    )  # fmt: skip
+    return template
+
+
+STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME, influxdb.NAME))

@@ -1,0 +1,230 @@
+"""network: VPC, public and private subnets in two AZs, NAT per AZ, flow logs, gateway endpoints, the data key."""
+
+from __future__ import annotations
+
+from awacs import logs as logs_actions
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action as AwacsAction
+from awacs.sts import AssumeRole
+from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
+
+from infrastructure.common import add_output, create_log_group, new_template, tags
+from infrastructure.names import Export
+from infrastructure.registry import StackDefinition
+
+NAME = "network"
+VPC_ID = Export(NAME, "VpcId")
+VPC_CIDR = Export(NAME, "VpcCidr")
+PUBLIC_SUBNETS = (Export(NAME, "PublicSubnet1Id"), Export(NAME, "PublicSubnet2Id"))
+PRIVATE_SUBNETS = (Export(NAME, "PrivateSubnet1Id"), Export(NAME, "PrivateSubnet2Id"))
+DATA_KEY_ARN = Export(NAME, "DataKeyArn")
+
+CIDRS = {
+    "VpcCidr": "10.0.0.0/16",
+    "PublicSubnet1Cidr": "10.0.0.0/24",
+    "PublicSubnet2Cidr": "10.0.1.0/24",
+    "PrivateSubnet1Cidr": "10.0.2.0/24",
+    "PrivateSubnet2Cidr": "10.0.3.0/24",
+}
+
+
+def create_parameters(template: Template) -> None:
+    for name, default in CIDRS.items():
+        template.add_parameter(
+            Parameter(name, Type="String", Default=default, AllowedPattern=r"^\d+\.\d+\.\d+\.\d+/\d+$")
+        )
+
+
+def create_data_key(template: Template) -> kms.Key:
+    """The environment's key for logs, secrets, the table, alarms' topic and the function's environment."""
+    account_root = Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root"))
+    policy = PolicyDocument(
+        Version="2012-10-17",
+        Statement=[
+            # A key policy's "*" resource is this key; the account keeps administering it through IAM.
+            Statement(Sid="AccountAdministers", Effect=Allow, Principal=account_root,
+                      Action=[AwacsAction("kms", "*")], Resource=["*"]),
+            Statement(
+                Sid="CloudWatchLogsEncrypt",
+                Effect=Allow,
+                Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+                Action=[AwacsAction("kms", a) for a in ("Encrypt*", "Decrypt*", "ReEncrypt*", "GenerateDataKey*", "Describe*")],
+                Resource=["*"],
+                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+            ),
+            Statement(
+                Sid="AlarmsPublishToEncryptedTopic",
+                Effect=Allow,
+                Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+                Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey*")],
+                Resource=["*"],
+                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+            ),
+        ],
+    )  # fmt: skip
+    key = template.add_resource(
+        kms.Key("DataKey", Description=Sub("${EnvironmentName} data key"), EnableKeyRotation=True, KeyPolicy=policy)
+    )
+    template.add_resource(kms.Alias("DataKeyAlias", AliasName=Sub("alias/${EnvironmentName}-data"), TargetKeyId=Ref(key)))
+    return key
+
+
+def create_vpc(template: Template) -> ec2.VPC:
+    vpc = template.add_resource(
+        ec2.VPC("Vpc", CidrBlock=Ref("VpcCidr"), EnableDnsHostnames=True, EnableDnsSupport=True, Tags=tags("vpc"))
+    )
+    gateway = template.add_resource(ec2.InternetGateway("InternetGateway", Tags=tags("igw")))
+    template.add_resource(
+        ec2.VPCGatewayAttachment("GatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(gateway))
+    )
+    return vpc
+
+
+def create_subnet(template: Template, vpc: ec2.VPC, kind: str, index: int) -> ec2.Subnet:
+    return template.add_resource(
+        ec2.Subnet(
+            f"{kind}Subnet{index}",
+            VpcId=Ref(vpc),
+            CidrBlock=Ref(f"{kind}Subnet{index}Cidr"),
+            AvailabilityZone=Select(index - 1, GetAZs("")),
+            MapPublicIpOnLaunch=False,  # only the NAT gateways and the load balancer live here, with their own IPs
+            Tags=tags(f"{kind.lower()}-{index}"),
+        )
+    )
+
+
+def create_public_routes(template: Template, vpc: ec2.VPC, subnets: list[ec2.Subnet]) -> None:
+    table = template.add_resource(ec2.RouteTable("PublicRouteTable", VpcId=Ref(vpc), Tags=tags("public")))
+    template.add_resource(
+        ec2.Route(
+            "PublicDefaultRoute",
+            DependsOn="GatewayAttachment",
+            RouteTableId=Ref(table),
+            DestinationCidrBlock="0.0.0.0/0",
+            GatewayId=Ref("InternetGateway"),
+        )
+    )
+    for index, subnet in enumerate(subnets, start=1):
+        template.add_resource(
+            ec2.SubnetRouteTableAssociation(
+                f"PublicSubnet{index}RouteTableAssociation", SubnetId=Ref(subnet), RouteTableId=Ref(table)
+            )
+        )
+
+
+def create_private_routes(
+    template: Template, vpc: ec2.VPC, public: list[ec2.Subnet], private: list[ec2.Subnet]
+) -> list[ec2.RouteTable]:
+    """A NAT gateway per AZ, so one AZ's outage does not cut the other's way out."""
+    tables = []
+    for index, (public_subnet, private_subnet) in enumerate(zip(public, private, strict=True), start=1):
+        eip = template.add_resource(ec2.EIP(f"NatEip{index}", Domain="vpc", DependsOn="GatewayAttachment"))
+        nat = template.add_resource(
+            ec2.NatGateway(
+                f"NatGateway{index}",
+                AllocationId=GetAtt(eip, "AllocationId"),
+                SubnetId=Ref(public_subnet),
+                Tags=tags(f"nat-{index}"),
+            )
+        )
+        table = template.add_resource(
+            ec2.RouteTable(f"PrivateRouteTable{index}", VpcId=Ref(vpc), Tags=tags(f"private-{index}"))
+        )
+        template.add_resource(
+            ec2.Route(
+                f"PrivateDefaultRoute{index}",
+                RouteTableId=Ref(table),
+                DestinationCidrBlock="0.0.0.0/0",
+                NatGatewayId=Ref(nat),
+            )
+        )
+        template.add_resource(
+            ec2.SubnetRouteTableAssociation(
+                f"PrivateSubnet{index}RouteTableAssociation", SubnetId=Ref(private_subnet), RouteTableId=Ref(table)
+            )
+        )
+        tables.append(table)
+    return tables
+
+
+def create_gateway_endpoints(template: Template, vpc: ec2.VPC, tables: list[ec2.RouteTable]) -> None:
+    """DynamoDB and S3 without the NAT gateways: cheaper and private."""
+    for service in ("DynamoDB", "S3"):
+        template.add_resource(
+            ec2.VPCEndpoint(
+                f"{service}Endpoint",
+                VpcId=Ref(vpc),
+                ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service.lower()}"),
+                VpcEndpointType="Gateway",
+                RouteTableIds=[Ref(table) for table in tables],
+            )
+        )
+
+
+def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
+    group = create_log_group(template, "FlowLogGroup", Sub("/${EnvironmentName}/vpc-flow-logs"), GetAtt(key, "Arn"))
+    role = template.add_resource(
+        iam.Role(
+            "FlowLogRole",
+            AssumeRolePolicyDocument=PolicyDocument(
+                Statement=[
+                    Statement(
+                        Effect=Allow,
+                        Principal=Principal("Service", "vpc-flow-logs.amazonaws.com"),
+                        Action=[AssumeRole],
+                    )
+                ]
+            ),
+            Policies=[
+                iam.Policy(
+                    PolicyName="write-flow-logs",
+                    PolicyDocument=PolicyDocument(
+                        Statement=[
+                            Statement(
+                                Effect=Allow,
+                                Action=[
+                                    logs_actions.CreateLogStream,
+                                    logs_actions.PutLogEvents,
+                                    logs_actions.DescribeLogStreams,
+                                ],
+                                Resource=[GetAtt(group, "Arn")],
+                            )
+                        ]
+                    ),
+                )
+            ],
+        )
+    )
+    template.add_resource(
+        ec2.FlowLog(
+            "VpcFlowLog",
+            ResourceId=Ref(vpc),
+            ResourceType="VPC",
+            TrafficType="ALL",
+            LogDestinationType="cloud-watch-logs",
+            LogGroupName=Ref(group),
+            DeliverLogsPermissionArn=GetAtt(role, "Arn"),
+        )
+    )
+
+
+def build() -> Template:
+    template = new_template("VPC with public and private subnets in two AZs, NAT per AZ, flow logs and endpoints")
+    create_parameters(template)
+    key = create_data_key(template)
+    vpc = create_vpc(template)
+    public = [create_subnet(template, vpc, "Public", index) for index in (1, 2)]
+    private = [create_subnet(template, vpc, "Private", index) for index in (1, 2)]
+    create_public_routes(template, vpc, public)
+    tables = create_private_routes(template, vpc, public, private)
+    create_gateway_endpoints(template, vpc, tables)
+    create_flow_logs(template, vpc, key)
+    add_output(template, VPC_ID, Ref(vpc), "The VPC")
+    add_output(template, VPC_CIDR, GetAtt(vpc, "CidrBlock"), "The VPC's address range")
+    for export, subnet in zip(PUBLIC_SUBNETS + PRIVATE_SUBNETS, public + private, strict=True):
+        add_output(template, export, Ref(subnet), f"Subnet {subnet.title}")
+    add_output(template, DATA_KEY_ARN, GetAtt(key, "Arn"), "KMS key for logs, secrets, table and topic")
+    return template
+
+
+STACK = StackDefinition(name=NAME, build=build, depends_on=())

@@ -1,0 +1,140 @@
+"""storage: EFS, encrypted, a mount target per private subnet, an access point per service, reachable only
+from the cluster (its instances, and the tasks that carry the storage client group)."""
+
+from __future__ import annotations
+
+import json
+
+from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.aws import Action as AwacsAction
+from troposphere import GetAtt, Ref, Sub, Tags, Template, ec2, efs
+
+from infrastructure.common import add_output, new_template, tags
+from infrastructure.names import Export
+from infrastructure.registry import StackDefinition
+from infrastructure.stacks import cluster, network
+
+NAME = "storage"
+FILE_SYSTEM_ID = Export(NAME, "FileSystemId")
+FILE_SYSTEM_ARN = Export(NAME, "FileSystemArn")
+CLIENT_SECURITY_GROUP = Export(NAME, "ClientSecurityGroupId")
+
+# Each service's own directory, owned by the user the access point enforces for every file operation.
+ACCESS_POINTS: dict[str, tuple[str, int, int]] = {
+    "influxdb": ("/influxdb", 1000, 1000),
+    "grafana": ("/grafana", 472, 0),
+    "chronograf": ("/chronograf", 999, 999),
+}
+
+
+def access_point_id(service: str) -> Export:
+    return Export(NAME, f"{service.capitalize()}AccessPointId")
+
+
+def access_point_arn(service: str) -> Export:
+    return Export(NAME, f"{service.capitalize()}AccessPointArn")
+
+
+def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
+    client = template.add_resource(
+        ec2.SecurityGroup(
+            "ClientSecurityGroup",
+            GroupDescription="Tasks of the cluster that mount EFS",
+            VpcId=network.VPC_ID.imported(),
+            SecurityGroupEgress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
+                                      CidrIp=network.VPC_CIDR.imported(), Description="NFS to the mount targets")
+            ],  # fmt: skip
+            Tags=tags("efs-clients"),
+        )
+    )
+    mount = template.add_resource(
+        ec2.SecurityGroup(
+            "MountTargetSecurityGroup",
+            GroupDescription="EFS mount targets: NFS only from the cluster",
+            VpcId=network.VPC_ID.imported(),
+            SecurityGroupIngress=[
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
+                                      SourceSecurityGroupId=cluster.HOST_SECURITY_GROUP.imported(),
+                                      Description="NFS from the container instances"),
+                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
+                                      SourceSecurityGroupId=Ref(client), Description="NFS from the cluster's tasks"),
+            ],
+            SecurityGroupEgress=[
+                ec2.SecurityGroupRule(IpProtocol="-1", CidrIp="127.0.0.1/32", Description="no outbound traffic")
+            ],  # fmt: skip
+            Tags=tags("efs-mount-targets"),
+        )
+    )
+    return client, mount
+
+
+def create_file_system(template: Template) -> efs.FileSystem:
+    insecure = Statement(
+        Sid="DenyWithoutTls",
+        Effect=Deny,
+        Principal=Principal("AWS", "*"),
+        Action=[AwacsAction("elasticfilesystem", "*")],
+        Resource=["*"],
+        Condition=Condition(Bool("aws:SecureTransport", "false")),
+    )
+    return template.add_resource(
+        efs.FileSystem(
+            "FileSystem",
+            Encrypted=True,
+            KmsKeyId=network.DATA_KEY_ARN.imported(),
+            PerformanceMode="generalPurpose",
+            ThroughputMode="elastic",
+            BackupPolicy=efs.BackupPolicy(Status="ENABLED"),
+            FileSystemPolicy=json.loads(PolicyDocument(Statement=[insecure]).to_json()),
+            FileSystemTags=Tags(Name=Sub("${EnvironmentName}-services")),
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+        )
+    )
+
+
+def create_mount_targets(template: Template, file_system: efs.FileSystem, group: ec2.SecurityGroup) -> None:
+    for index, subnet in enumerate(network.PRIVATE_SUBNETS, start=1):
+        template.add_resource(
+            efs.MountTarget(
+                f"MountTarget{index}",
+                FileSystemId=Ref(file_system),
+                SubnetId=subnet.imported(),
+                SecurityGroups=[Ref(group)],
+            )
+        )
+
+
+def create_access_points(template: Template, file_system: efs.FileSystem) -> dict[str, efs.AccessPoint]:
+    points = {}
+    for service, (path, uid, gid) in ACCESS_POINTS.items():
+        points[service] = template.add_resource(
+            efs.AccessPoint(
+                f"{service.capitalize()}AccessPoint",
+                FileSystemId=Ref(file_system),
+                PosixUser=efs.PosixUser(Uid=str(uid), Gid=str(gid)),
+                RootDirectory=efs.RootDirectory(
+                    Path=path, CreationInfo=efs.CreationInfo(OwnerUid=str(uid), OwnerGid=str(gid), Permissions="750")
+                ),
+            )
+        )
+    return points
+
+
+def build() -> Template:
+    template = new_template("EFS for the services: encrypted, an access point per service, only from the cluster")
+    client, mount = create_security_groups(template)
+    file_system = create_file_system(template)
+    create_mount_targets(template, file_system, mount)
+    points = create_access_points(template, file_system)
+    add_output(template, FILE_SYSTEM_ID, Ref(file_system), "The file system")
+    add_output(template, FILE_SYSTEM_ARN, GetAtt(file_system, "Arn"), "The file system's ARN")
+    add_output(template, CLIENT_SECURITY_GROUP, Ref(client), "Group a task carries to mount the file system")
+    for service, point in points.items():
+        add_output(template, access_point_id(service), Ref(point), f"{service}'s access point")
+        add_output(template, access_point_arn(service), GetAtt(point, "Arn"), f"{service}'s access point ARN")
+    return template
+
+
+STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME, cluster.NAME))

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ class Counters:
 
     def snapshot(self) -> dict[str, int]:
         with self.lock:
-            return {k: v for k, v in asdict(self).items() if k != "lock"}
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lock"}
 
 
 @dataclass(frozen=True)
@@ -375,13 +375,14 @@ class RuleRunner:
             response = self.sqs.receive_message(
                 QueueUrl=mapping.queue_url,
                 MaxNumberOfMessages=min(SQS_RECEIVE_MAX, mapping.batch_size - len(messages)),
-                WaitTimeSeconds=0 if messages else 1,
+                WaitTimeSeconds=0,  # short polls, so a stop is noticed at once
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
             received: list[dict[str, Any]] = response.get("Messages", [])  # type: ignore[assignment]
             messages.extend(received)
             if not messages:
+                time.sleep(0.1)
                 return messages  # nothing yet: let the caller check whether to stop
             deadline = deadline or time.monotonic() + mapping.window_seconds
             if time.monotonic() >= deadline:

@@ -40,9 +40,24 @@ def deployed_template(template_path: Path, stack_name: str, region: str, account
         region=region,
         account_id=account_id,
         stack_name=stack_name,
-        physical_ids={r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in resources},
+        # moto lists the types it does not model without ids: those have no physical resource to point at.
+        physical_ids={
+            r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r.get("PhysicalResourceId")
+        },
         exports=exports,
     )
+
+
+def take_over_event_source_mappings(function_names: set[str]) -> int:
+    """Disable moto's own SQS event source mappings: it would invoke the function in Docker, which is not
+    here, and each failed try counts as a receive, so messages end in the dead letters. The runner plays them."""
+    client, disabled = boto3.client("lambda"), 0
+    for name in function_names:
+        for mapping in client.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", []):
+            if mapping.get("State") != "Disabled":
+                client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+                disabled += 1
+    return disabled
 
 
 def local_overrides(endpoints: Endpoints, writer_secret_name: str) -> dict[str, str]:
@@ -92,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(endpoints.aws.env())
     deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
     rules, mappings = load_rules(deployed, local_overrides(endpoints, args.writer_secret))
+    take_over_event_source_mappings({mapping.function.name for mapping in mappings})
     runner = RuleRunner(rules, mappings, endpoints.aws.region)
     runner.start()
     connection = connect(endpoints, f"local-rules-{args.stack}", runner.topic_filters, runner)

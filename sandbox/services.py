@@ -185,7 +185,8 @@ class Sandbox:
     def down(self) -> list[str]:
         """Stop every service this sandbox started; returns the names of those that were running."""
         stopped = []
-        for name in (*SERVICE_NAMES, *self._extra_pid_names()):
+        # The rule runner first: it still talks to the services while it finishes.
+        for name in (*self._extra_pid_names(), *SERVICE_NAMES):
             if processes.stop(name, self.pid_file(name)):
                 stopped.append(name)
         return stopped

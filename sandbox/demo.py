@@ -16,6 +16,7 @@ from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
 from sandbox.services import PROJECT_ROOT, Sandbox
+from simulator.api import FleetGroup, run_groups
 
 PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
 
@@ -30,19 +31,45 @@ class DemoOptions:
     environment: str = "demo"
 
 
-def run_fleet(endpoints_path: Path, options: DemoOptions) -> int:
-    """Publish from the simulated devices; returns how many readings the broker acknowledged."""
-    from simulator.api import (
-        FleetGroup,
-        run_groups,
-    )  # the simulator is heavy to import; only the demo needs it
-
-    summary = run_groups(
-        endpoints_path,
-        [FleetGroup("pressure", options.pressure_devices), FleetGroup("shelf", options.shelf_devices)],
-        rate=options.rate,
-        duration=options.duration,
+def live_view(counters: Counters, stats: dict[str, object], elapsed: float, duration: float) -> Table:
+    table = Table(title=f"the pipeline at work: {elapsed:.0f} of {duration:.0f} s")
+    for column in (
+        "devices: sent",
+        "acknowledged",
+        "rules: received",
+        "function: done",
+        "retried",
+        "dead letters",
+    ):
+        table.add_column(column, justify="right")
+    dead = int(str(stats.get("on_failure", 0))) + int(str(stats.get("error_action", 0)))
+    table.add_row(
+        str(counters.sent),
+        str(counters.acknowledged),
+        str(stats.get("received", 0)),
+        str(stats.get("delivered", 0)),
+        str(stats.get("retried", 0)),
+        str(dead),
     )
+    return table
+
+
+def run_fleet(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
+    """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged."""
+    started = time.monotonic()
+    with Live(console=console, refresh_per_second=4, transient=True) as live:
+
+        def on_tick(counters: Counters) -> None:
+            elapsed = time.monotonic() - started
+            live.update(live_view(counters, rule_runner_stats(sandbox), elapsed, options.duration))
+
+        summary = run_groups(
+            sandbox.endpoints_path,
+            [FleetGroup("pressure", options.pressure_devices), FleetGroup("shelf", options.shelf_devices)],
+            rate=options.rate,
+            duration=options.duration,
+            on_tick=on_tick,
+        )
     return summary.acknowledged
 
 
@@ -118,7 +145,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     console.print(
         f"{total} devices publishing for {options.duration:.0f} s at {options.rate:g} reading/s each"
     )
-    sent = run_fleet(sandbox.endpoints_path, options)
+    sent = run_fleet(sandbox, options, console)
     with console.status("waiting for the pipeline to take every reading"):
         accounting = account(endpoints, sent, since, before)
     console.print(summary_table(accounting, rule_runner_stats(sandbox)))

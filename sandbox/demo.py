@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
@@ -17,6 +19,7 @@ from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
 from sandbox.services import PROJECT_ROOT, Sandbox
 from simulator.api import FleetGroup, run_groups
+from simulator.fleet import Counters
 
 PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
 

@@ -1,0 +1,91 @@
+"""`python -m infrastructure`: synth, deploy, destroy, outputs and diff of the stacks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.table import Table
+
+from infrastructure.artifacts import ArtifactError
+from infrastructure.deploy import Deployer, DeployError, synth
+from infrastructure.names import DEFAULT_ENVIRONMENT
+from infrastructure.registry import RegistryError, all_stacks, deploy_order
+from infrastructure.service_files import PROJECT_ROOT, ServiceFilesError
+
+DEFAULT_OUT = PROJECT_ROOT / "build" / "templates"
+
+
+def parse_params(values: list[str]) -> dict[str, str]:
+    params = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key:
+            raise DeployError(f"--param takes Key=Value, not {value!r}")
+        params[key] = setting
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m infrastructure", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--environment", default=DEFAULT_ENVIRONMENT, help="stack name prefix (default: demo)")
+    common.add_argument("--endpoint-url", help="an AWS-compatible endpoint for every client, e.g. the local moto")
+    common.add_argument("--region", help="AWS region (default: the standard configuration chain)")
+    common.add_argument("--param", action="append", default=[], metavar="Key=Value",
+                        help="a parameter value, for every stack that declares it (repeatable)")  # fmt: skip
+    common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    synth_parser = commands.add_parser("synth", help="write every template to build/templates/")
+    synth_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the templates")
+    for command, text in (("deploy", "deploy a stack, or all in dependency order"),
+                          ("destroy", "delete a stack, or all in reverse order")):  # fmt: skip
+        sub = commands.add_parser(command, parents=[common], help=text)
+        target = sub.add_mutually_exclusive_group(required=True)
+        target.add_argument("stack", nargs="?", help="the stack's short name, e.g. network")
+        target.add_argument("--all", action="store_true", help="every stack")
+    for command, text in (("outputs", "a deployed stack's outputs"), ("diff", "what a deploy would change")):
+        sub = commands.add_parser(command, parents=[common], help=text)
+        sub.add_argument("stack")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        if args.command == "synth":
+            for name, path in synth(args.out).items():
+                console.print(f"{name}: {path}")
+            return 0
+        deployer = Deployer(environment=args.environment, endpoint_url=args.endpoint_url, region=args.region,
+                            params=parse_params(args.param), assume_yes=args.yes, console=console)  # fmt: skip
+        if args.command == "deploy":
+            results = deployer.deploy_all() if args.all else {args.stack: deployer.deploy(args.stack)}
+            if args.all and all(result == "no changes" for result in results.values()):
+                console.print("every stack: no changes")
+        elif args.command == "destroy":
+            deployer.destroy_all() if args.all else deployer.destroy(args.stack)
+        elif args.command == "outputs":
+            table = Table(title=deployer.stack_name(args.stack))
+            table.add_column("output")
+            table.add_column("value")
+            for key, value in sorted(deployer.outputs(args.stack).items()):
+                table.add_row(key, value)
+            console.print(table)
+        elif args.command == "diff":
+            deployer.diff(args.stack)
+        return 0
+    except (DeployError, RegistryError, ServiceFilesError, ArtifactError) as error:
+        console.print(f"[red]error:[/] {error}")
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        console.print(f"[red]AWS error:[/] {error}")
+        return 1
+
+
+def stack_names() -> list[str]:
+    return deploy_order(all_stacks())

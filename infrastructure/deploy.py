@@ -1,0 +1,314 @@
+"""Deploys, diffs and destroys the stacks through CloudFormation change sets, on AWS or a local endpoint."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, WaiterError
+from rich.console import Console
+from rich.prompt import Confirm
+from rich.table import Table
+
+from infrastructure import artifacts, compat
+from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
+from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "does not contain changes")
+INGEST = "ingest"
+
+
+class DeployError(RuntimeError):
+    """A deployment step failed; the message says what and what to do."""
+
+
+@dataclass
+class Deployer:
+    environment: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    assume_yes: bool = False
+    console: Console = field(default_factory=Console)
+    stacks: dict[str, StackDefinition] = field(default_factory=all_stacks)
+    poll_seconds: float | None = None
+    confirm: Callable[[str], bool] | None = None
+
+    def __post_init__(self) -> None:
+        session = boto3.Session(region_name=self.region)
+        if session.region_name is None:
+            if not compat.is_local(self.endpoint_url):
+                raise DeployError("no AWS region configured: set AWS_REGION or pass --region")
+            session = boto3.Session(region_name="us-east-1")
+        self.session = session
+        self.cloudformation = self.client("cloudformation")
+        self.local = compat.is_local(self.endpoint_url)
+        if self.poll_seconds is None:
+            self.poll_seconds = 0.2 if self.local else 3.0
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def stack_name(self, name: str) -> str:
+        return stack_name(self.environment, name)
+
+    # -- reading the deployed state -------------------------------------------------------------------------
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            stacks = self.cloudformation.describe_stacks(StackName=self.stack_name(name))["Stacks"]
+        except ClientError as error:
+            if "does not exist" in str(error):
+                return None
+            raise
+        stack: dict[str, Any] | None = stacks[0] if stacks else None
+        if stack is not None and stack["StackStatus"] == "DELETE_COMPLETE":
+            return None
+        return stack
+
+    def outputs(self, name: str) -> dict[str, str]:
+        stack = self.describe(name)
+        if stack is None:
+            raise DeployError(f"{self.stack_name(name)} is not deployed: python -m infrastructure deploy {name}")
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    def check_dependencies(self, definition: StackDefinition) -> None:
+        for dependency in definition.depends_on:
+            stack = self.describe(dependency)
+            if stack is None or stack["StackStatus"] not in DEPLOYED:
+                state = "is not deployed" if stack is None else f"is {stack['StackStatus']}"
+                raise DeployError(
+                    f"{self.stack_name(definition.name)} needs {self.stack_name(dependency)}, which {state}: "
+                    f"deploy {dependency} first (python -m infrastructure deploy {dependency}, or deploy --all)"
+                )
+
+    # -- templates and parameters ---------------------------------------------------------------------------
+
+    def template_body(self, definition: StackDefinition) -> dict[str, Any]:
+        template: dict[str, Any] = json.loads(definition.build().to_json())
+        return compat.local_template(template) if self.local else template
+
+    def parameters(self, definition: StackDefinition, template: dict[str, Any],
+                   existing: dict[str, Any] | None) -> list[dict[str, Any]]:  # fmt: skip
+        """Given values first; then, for a deployed stack, its previous values; else the template's defaults."""
+        values = {ENVIRONMENT_PARAMETER: self.environment, **self.params}
+        if definition.name == INGEST:
+            values.update(self.function_code())
+        previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
+        result = []
+        for key in template.get("Parameters", {}):
+            if key in values:
+                result.append({"ParameterKey": key, "ParameterValue": values[key]})
+            elif key in previous:
+                result.append({"ParameterKey": key, "UsePreviousValue": True})
+        return result
+
+    def function_code(self) -> dict[str, str]:
+        artifact = artifacts.build_zip()
+        identity = self.client("sts").get_caller_identity()
+        bucket = artifacts.artifacts_bucket_name(self.environment, identity["Account"], self.session.region_name)
+        s3 = self.client("s3")
+        artifacts.ensure_bucket(s3, bucket, self.session.region_name)
+        artifacts.upload(s3, bucket, artifact)
+        self.console.print(f"function code: s3://{bucket}/{artifact.key}")
+        return {"CodeBucket": bucket, "CodeKey": artifact.key}
+
+    def unchanged(self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]],
+                  existing: dict[str, Any]) -> bool:  # fmt: skip
+        """The deployed template and parameter values are the ones this deploy would set."""
+        deployed_body = self.cloudformation.get_template(StackName=self.stack_name(name))["TemplateBody"]
+        deployed = json.loads(deployed_body) if isinstance(deployed_body, str) else dict(deployed_body)
+        if deployed != template:
+            return False
+        current = {p["ParameterKey"]: p.get("ParameterValue") for p in existing.get("Parameters", [])}
+        return all(p.get("UsePreviousValue") or current.get(p["ParameterKey"]) == p["ParameterValue"] for p in parameters)
+
+    # -- change sets --------------------------------------------------------------------------------------
+
+    def create_change_set(self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]],
+                          change_type: str) -> str | None:  # fmt: skip
+        """The change set's name, or None when it would change nothing."""
+        change_set = f"deploy-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+        stack = self.stack_name(name)
+        self.cloudformation.create_change_set(
+            StackName=stack, ChangeSetName=change_set, ChangeSetType=change_type, TemplateBody=json.dumps(template),
+            Parameters=parameters, Capabilities=CAPABILITIES,
+            Tags=[{"Key": "Environment", "Value": self.environment}],
+        )  # fmt: skip
+        try:
+            self.cloudformation.get_waiter("change_set_create_complete").wait(
+                StackName=stack, ChangeSetName=change_set, WaiterConfig={"Delay": max(1, int(self.poll_seconds or 1))}
+            )
+        except WaiterError as error:
+            described = self.cloudformation.describe_change_set(StackName=stack, ChangeSetName=change_set)
+            reason = described.get("StatusReason", str(error))
+            if any(text in reason for text in NO_CHANGES):
+                self.cloudformation.delete_change_set(StackName=stack, ChangeSetName=change_set)
+                return None
+            raise DeployError(f"the change set for {stack} failed: {reason}") from error
+        return change_set
+
+    def show_changes(self, name: str, change_set: str) -> int:
+        described = self.cloudformation.describe_change_set(StackName=self.stack_name(name), ChangeSetName=change_set)
+        table = Table(title=f"{self.stack_name(name)}: changes")
+        for column in ("action", "resource", "type", "replacement"):
+            table.add_column(column)
+        colours = {"Add": "green", "Modify": "yellow", "Remove": "red"}
+        changes = [c["ResourceChange"] for c in described.get("Changes", []) if "ResourceChange" in c]
+        for change in changes:
+            action = change.get("Action", "?")
+            table.add_row(f"[{colours.get(action, 'white')}]{action}[/]", change.get("LogicalResourceId", ""),
+                          change.get("ResourceType", ""), str(change.get("Replacement", "")))  # fmt: skip
+        self.console.print(table)
+        return len(changes)
+
+    def confirmed(self, question: str) -> bool:
+        if self.assume_yes or not sys.stdin.isatty():
+            return True
+        if self.confirm is not None:
+            return self.confirm(question)
+        return Confirm.ask(question, console=self.console, default=False)
+
+    def wait_for_stack(self, name: str, since: datetime) -> dict[str, Any] | None:
+        """Prints the stack's events as they come until it is no longer in progress; its final description."""
+        stack_id = self.stack_name(name)
+        seen: set[str] = set()
+        while True:
+            stack = self.describe(name)
+            try:
+                events = self.cloudformation.describe_stack_events(StackName=stack_id)["StackEvents"]
+            except ClientError:
+                events = []
+            for event in reversed(events):
+                if event["EventId"] in seen or event["Timestamp"] < since:
+                    continue
+                seen.add(event["EventId"])
+                status = event.get("ResourceStatus", "")
+                colour = "red" if "FAILED" in status else "green" if status.endswith("COMPLETE") else "cyan"
+                reason = event.get("ResourceStatusReason") or ""
+                self.console.print(f"  {event['Timestamp']:%H:%M:%S} [{colour}]{status:<28}[/] "
+                                   f"{event.get('LogicalResourceId', '')} {reason}")  # fmt: skip
+            if stack is None or not stack["StackStatus"].endswith("IN_PROGRESS"):
+                return stack
+            time.sleep(self.poll_seconds or 1)
+
+    def failure_reasons(self, name: str, since: datetime) -> list[str]:
+        try:
+            events = self.cloudformation.describe_stack_events(StackName=self.stack_name(name))["StackEvents"]
+        except ClientError:
+            return []
+        return [
+            f"{e.get('LogicalResourceId')} ({e.get('ResourceType')}): {e.get('ResourceStatusReason', 'no reason given')}"
+            for e in reversed(events)
+            if "FAILED" in e.get("ResourceStatus", "") and e["Timestamp"] >= since
+        ]
+
+    # -- commands -----------------------------------------------------------------------------------------
+
+    def deploy(self, name: str) -> str:
+        """Deploys one stack; returns "deployed", "no changes" or "cancelled"."""
+        definition = self.definition(name)
+        stack = self.stack_name(name)
+        self.check_dependencies(definition)
+        existing = self.describe(name)
+        if existing is not None and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+            raise DeployError(f"{stack} failed its creation and must be deleted first: "
+                              f"python -m infrastructure destroy {name}")  # fmt: skip
+        if existing is not None and existing["StackStatus"].endswith("IN_PROGRESS"):
+            raise DeployError(f"{stack} is busy ({existing['StackStatus']}); try again when it has finished")
+        template = self.template_body(definition)
+        parameters = self.parameters(definition, template, existing)
+        if existing is not None and self.unchanged(name, template, parameters, existing):
+            self.console.print(f"{stack}: no changes")
+            return "no changes"
+        since = datetime.now(UTC).replace(microsecond=0)
+        change_set = self.create_change_set(name, template, parameters, "UPDATE" if existing else "CREATE")
+        if change_set is None:
+            self.console.print(f"{stack}: no changes")
+            return "no changes"
+        self.show_changes(name, change_set)
+        if not self.confirmed(f"Deploy these changes to {stack}?"):
+            self.cloudformation.delete_change_set(StackName=stack, ChangeSetName=change_set)
+            self.console.print(f"{stack}: cancelled, nothing changed")
+            return "cancelled"
+        self.cloudformation.execute_change_set(StackName=stack, ChangeSetName=change_set)
+        final = self.wait_for_stack(name, since)
+        status = final["StackStatus"] if final else "DELETED"
+        if status not in DEPLOYED or status == "UPDATE_ROLLBACK_COMPLETE":
+            reasons = self.failure_reasons(name, since) or [final.get("StackStatusReason", "") if final else ""]
+            raise DeployError(f"{stack} ended {status}:\n  " + "\n  ".join(r for r in reasons if r))
+        self.console.print(f"[green]{stack}: {status}[/]")
+        return "deployed"
+
+    def deploy_all(self) -> dict[str, str]:
+        return {name: self.deploy(name) for name in deploy_order(self.stacks)}
+
+    def diff(self, name: str) -> int:
+        """Shows what a deploy would change; the number of resource changes."""
+        definition = self.definition(name)
+        existing = self.describe(name)
+        template = self.template_body(definition)
+        parameters = self.parameters(definition, template, existing)
+        if existing is not None and self.unchanged(name, template, parameters, existing):
+            self.console.print(f"{self.stack_name(name)}: no changes")
+            return 0
+        change_set = self.create_change_set(name, template, parameters, "UPDATE" if existing else "CREATE")
+        if change_set is None:
+            self.console.print(f"{self.stack_name(name)}: no changes")
+            return 0
+        count = self.show_changes(name, change_set)
+        self.cloudformation.delete_change_set(StackName=self.stack_name(name), ChangeSetName=change_set)
+        if existing is None:  # a CREATE change set leaves an empty REVIEW_IN_PROGRESS stack behind
+            self.cloudformation.delete_stack(StackName=self.stack_name(name))
+        return count
+
+    def destroy(self, name: str) -> str:
+        self.definition(name)
+        stack = self.stack_name(name)
+        if self.describe(name) is None:
+            self.console.print(f"{stack}: not deployed")
+            return "absent"
+        deployed_dependents = [other for other in dependents(self.stacks, name) if self.describe(other) is not None]
+        if deployed_dependents:
+            names = ", ".join(self.stack_name(other) for other in deployed_dependents)
+            raise DeployError(f"{stack} is used by {names}: destroy those first (or destroy --all)")
+        if not self.confirmed(f"Delete {stack} and its resources?"):
+            self.console.print(f"{stack}: kept")
+            return "cancelled"
+        since = datetime.now(UTC).replace(microsecond=0)
+        self.cloudformation.delete_stack(StackName=stack)
+        final = self.wait_for_stack(name, since)
+        if final is not None and final["StackStatus"] != "DELETE_COMPLETE":
+            reasons = self.failure_reasons(name, since)
+            raise DeployError(f"{stack} ended {final['StackStatus']}:\n  " + "\n  ".join(reasons))
+        self.console.print(f"[green]{stack}: deleted[/]")
+        return "deleted"
+
+    def destroy_all(self) -> dict[str, str]:
+        return {name: self.destroy(name) for name in reversed(deploy_order(self.stacks))}
+
+    def definition(self, name: str) -> StackDefinition:
+        if name not in self.stacks:
+            raise DeployError(f"no stack named {name!r}; the stacks are: {', '.join(deploy_order(self.stacks))}")
+        return self.stacks[name]
+
+
+def synth(out_dir: Path, stacks: dict[str, StackDefinition] | None = None) -> dict[str, Path]:
+    """Writes every stack's template as `<out_dir>/<stack>.json`."""
+    stacks = stacks or all_stacks()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name in deploy_order(stacks):
+        path = out_dir / f"{name}.json"
+        path.write_text(stacks[name].build().to_json(indent=2) + "\n")
+        written[name] = path
+    return written

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from rich.console import Console
 from rich.table import Table
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DeployError, RegistryError, ServiceFilesError, ArtifactError) as error:
         console.print(f"[red]error:[/] {error}")
         return 1
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, ResponseParserError) as error:
         console.print(f"[red]AWS error:[/] {error}")
         return 1
 

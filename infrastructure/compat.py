@@ -3,8 +3,9 @@
 moto skips some resource types (CloudFront, Secrets Manager secrets, Cloud Map, IoT rules, alarms, ECS capacity
 providers, ...): a `Fn::GetAtt` on one of them fails the stack and leaves it stuck in CREATE_IN_PROGRESS. The
 templates already use forms both accept where AWS offers one (ARNs built with `Fn::Sub`, `Ref` for ids); what
-remains (the CloudFront domain name) is replaced by a placeholder text on a local endpoint. AWS always gets the
-template as synthesized.
+remains (the CloudFront domain name) is replaced by a placeholder text on a local endpoint. An output whose value
+is a `Ref` to a skipped resource is silently dropped by moto (and its export with it, so importing stacks fail):
+such a `Ref` becomes a placeholder text too. AWS always gets the template as synthesized.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def is_local(endpoint_url: str | None) -> bool:
 
 
 def local_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The template with every `Fn::GetAtt` on a type moto skips replaced by `<logical id>.<attribute>.local`."""
+    """The template with every `Fn::GetAtt` and `Ref` on a type moto skips replaced by a placeholder text:
+    `<logical id>.<attribute>.local` and `<logical id>.local` (lower case)."""
     resources = template.get("Resources", {})
     skipped = {name for name, resource in resources.items() if resource.get("Type") in MOTO_SKIPPED_TYPES}
 
@@ -47,6 +49,8 @@ def local_template(template: dict[str, Any]) -> dict[str, Any]:
                 logical_id, attribute = target if isinstance(target, list) else str(target).split(".", 1)
                 if logical_id in skipped:
                     return f"{logical_id.lower()}.{str(attribute).lower()}.local"
+            if set(node) == {"Ref"} and node["Ref"] in skipped:
+                return f"{str(node['Ref']).lower()}.local"
             return {key: walk(value) for key, value in node.items()}
         if isinstance(node, list):
             return [walk(item) for item in node]

@@ -171,6 +171,18 @@ class Deployer:
         self.console.print(table)
         return len(changes)
 
+    def create_instead(self, name: str, change_set: str, template: dict[str, Any],
+                       parameters: list[dict[str, Any]]) -> None:  # fmt: skip
+        """Local endpoint only: moto's execution of a CREATE change set makes the resources but no outputs or
+        exports, so the reviewed change set is dropped and the same template created with CreateStack."""
+        stack = self.stack_name(name)
+        self.cloudformation.delete_change_set(StackName=stack, ChangeSetName=change_set)
+        self.cloudformation.delete_stack(StackName=stack)
+        self.cloudformation.create_stack(
+            StackName=stack, TemplateBody=json.dumps(template), Parameters=parameters, Capabilities=CAPABILITIES,
+            Tags=[{"Key": "Environment", "Value": self.environment}],
+        )  # fmt: skip
+
     def confirmed(self, question: str) -> bool:
         if self.assume_yes or not sys.stdin.isatty():
             return True
@@ -240,7 +252,10 @@ class Deployer:
             self.cloudformation.delete_change_set(StackName=stack, ChangeSetName=change_set)
             self.console.print(f"{stack}: cancelled, nothing changed")
             return "cancelled"
-        self.cloudformation.execute_change_set(StackName=stack, ChangeSetName=change_set)
+        if self.local and existing is None:
+            self.create_instead(name, change_set, template, parameters)
+        else:
+            self.cloudformation.execute_change_set(StackName=stack, ChangeSetName=change_set)
         final = self.wait_for_stack(name, since)
         status = final["StackStatus"] if final else "DELETED"
         if status not in DEPLOYED or status == "UPDATE_ROLLBACK_COMPLETE":

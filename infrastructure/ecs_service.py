@@ -56,7 +56,7 @@ def create_roles(template: Template, spec: TaskSpec, wiring: ServiceWiring, log_
     if wiring.secret_arns:
         execution_statements += [
             Statement(Effect=Allow, Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-                      Resource=sorted(wiring.secret_arns.values(), key=str)),
+                      Resource=list(wiring.secret_arns.values())),
             Statement(Effect=Allow, Action=[AwacsAction("kms", "Decrypt")], Resource=[network.DATA_KEY_ARN.imported()]),
         ]  # fmt: skip
     execution = template.add_resource(

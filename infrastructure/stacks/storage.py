@@ -129,11 +129,14 @@ def build() -> Template:
     create_mount_targets(template, file_system, mount)
     points = create_access_points(template, file_system)
     add_output(template, FILE_SYSTEM_ID, Ref(file_system), "The file system")
-    add_output(template, FILE_SYSTEM_ARN, GetAtt(file_system, "Arn"), "The file system's ARN")
+    # ARNs built from ids: the same values as GetAtt Arn, in a form moto also takes.
+    fs_arn = Sub("arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/${FileSystem}")
+    add_output(template, FILE_SYSTEM_ARN, fs_arn, "The file system's ARN")
     add_output(template, CLIENT_SECURITY_GROUP, Ref(client), "Group a task carries to mount the file system")
     for service, point in points.items():
         add_output(template, access_point_id(service), Ref(point), f"{service}'s access point")
-        add_output(template, access_point_arn(service), GetAtt(point, "Arn"), f"{service}'s access point ARN")
+        arn = Sub(f"arn:${{AWS::Partition}}:elasticfilesystem:${{AWS::Region}}:${{AWS::AccountId}}:access-point/${{{point.title}}}")
+        add_output(template, access_point_arn(service), arn, f"{service}'s access point ARN")
     return template
 
 

@@ -300,7 +300,14 @@ class Deployer:
             self.console.print(f"{stack}: kept")
             return "cancelled"
         since = datetime.now(UTC).replace(microsecond=0)
-        self.cloudformation.delete_stack(StackName=stack)
+        try:
+            self.cloudformation.delete_stack(StackName=stack)
+        except ClientError as error:
+            # moto deletes the stack but may refuse the VPC (it keeps the ENIs of the instances it terminated).
+            if not (self.local and "DependencyViolation" in str(error) and self.describe(name) is None):
+                raise
+            self.console.print(f"[yellow]{stack}: deleted; the local endpoint kept some resources: {error}[/]")
+            return "deleted"
         final = self.wait_for_stack(name, since)
         if final is not None and final["StackStatus"] != "DELETE_COMPLETE":
             reasons = self.failure_reasons(name, since)

@@ -1,0 +1,101 @@
+"""deploy --all, again (no changes), and destroy --all against moto's server.
+
+moto plays the AWS APIs here (the cloud itself cannot run in a test). It does not model CloudFront, Secrets
+Manager secrets, Cloud Map, IoT topic rules, CloudWatch alarms or ECS capacity providers: those resources are in
+the templates (asserted in test_security.py / test_ingest_template.py) but cannot be seen through moto's APIs.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from infrastructure import compat
+from infrastructure.cli import main
+from sandbox.endpoints import Endpoints
+
+
+@pytest.fixture
+def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) -> str:
+    return endpoints.aws.endpoint_url
+
+
+def text(capsys: pytest.CaptureFixture[str]) -> str:
+    return " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+
+
+def run(*argv: str) -> int:
+    return main(list(argv))
+
+
+def test_deploy_all_again_and_destroy(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("deploy", "--all", "--yes", "--endpoint-url", endpoint) == 0
+    client = lambda name: boto3.client(name, endpoint_url=endpoint)  # noqa: E731
+    cloudformation = client("cloudformation")
+    stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
+    expected = {f"demo-{n}" for n in ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest")}
+    assert {name: stacks.get(name) for name in expected} == dict.fromkeys(expected, "CREATE_COMPLETE")
+
+    ec2 = client("ec2")
+    (vpc,) = [v for v in ec2.describe_vpcs()["Vpcs"] if v["CidrBlock"] == "10.0.0.0/16"]
+    assert len(ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]) == 4
+    assert client("ecs").describe_clusters(clusters=["demo-cluster"])["clusters"][0]["status"] == "ACTIVE"
+    services = client("ecs").list_services(cluster="demo-cluster")["serviceArns"]
+    assert {arn.rsplit("/", 1)[-1] for arn in services} == {"influxdb", "grafana", "chronograf"}
+    efs = client("efs")
+    (file_system,) = efs.describe_file_systems()["FileSystems"]
+    assert file_system["Encrypted"]
+    assert len(efs.describe_access_points(FileSystemId=file_system["FileSystemId"])["AccessPoints"]) == 3
+    elbv2 = client("elbv2")
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    paths = {
+        value
+        for rule in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        for condition in rule["Conditions"]
+        if condition["Field"] == "path-pattern"
+        for value in condition.get("PathPatternConfig", {}).get("Values", condition.get("Values", []))
+    }
+    assert paths == {"/grafana*", "/chronograf*"}
+    table = client("dynamodb").describe_table(TableName="demo-DeviceMetaData")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "metakey", "KeyType": "HASH"}]
+    function = client("lambda").get_function(FunctionName="demo-ingest")["Configuration"]
+    assert function["Runtime"] == "python3.12"
+    queues = client("sqs").list_queues()["QueueUrls"]
+    assert {url.rsplit("/", 1)[-1] for url in queues} >= {"demo-ingest-dead-letters", "demo-ingest-rejected"}
+    roles = {r["RoleName"] for r in client("iam").list_roles()["Roles"]}
+    assert any("FunctionRole" in name for name in roles) and any("InfluxdbTaskRole" in name for name in roles)
+    capsys.readouterr()
+
+    assert run("deploy", "--all", "--yes", "--endpoint-url", endpoint) == 0
+    assert "every stack: no changes" in text(capsys)
+
+    assert run("destroy", "--all", "--yes", "--endpoint-url", endpoint) == 0
+    left = [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+    assert not [name for name in left if name in expected]
+
+
+def test_a_missing_dependency_names_the_stack_to_deploy_first(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("deploy", "storage", "--yes", "--endpoint-url", endpoint) == 1
+    assert "needs demo-network, which is not deployed: deploy network first" in text(capsys)
+
+
+def test_local_pass_replaces_only_references_to_types_moto_skips() -> None:
+    template = {
+        "Resources": {"D": {"Type": "AWS::CloudFront::Distribution"}, "Q": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "A": {"Value": {"Fn::GetAtt": ["D", "DomainName"]}},
+            "B": {"Value": {"Ref": "D"}},
+            "C": {"Value": {"Fn::GetAtt": ["Q", "Arn"]}},
+        },
+    }
+    local = compat.local_template(template)
+    assert local["Outputs"] == {
+        "A": {"Value": "d.domainname.local"},
+        "B": {"Value": "d.local"},
+        "C": {"Value": {"Fn::GetAtt": ["Q", "Arn"]}},
+    }
+    assert compat.is_local("http://127.0.0.1:45000") and not compat.is_local(None)
+    assert not compat.is_local("https://cloudformation.us-east-1.amazonaws.com")

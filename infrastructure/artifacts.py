@@ -21,8 +21,15 @@ PACKAGE = "ingest_to_influxdb"
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # Lambda's runtime (python3.12 on arm64); only wheels that run there are taken, no sources are built.
-PIP_TARGET = ["--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.12",
-              "--only-binary=:all:"]  # fmt: skip
+PIP_TARGET = [
+    "--platform",
+    "manylinux2014_aarch64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.12",
+    "--only-binary=:all:",
+]
 
 
 class ArtifactError(RuntimeError):
@@ -56,8 +63,20 @@ def inputs_digest(lambda_dir: Path) -> str:
 
 
 def _install_requirements(requirements: Path, target: Path) -> None:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-               "--target", str(target), *PIP_TARGET, "-r", str(requirements)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        *PIP_TARGET,
+        "-r",
+        str(requirements),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ArtifactError(
@@ -106,20 +125,28 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
         return
     except s3.exceptions.ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise ArtifactError(f"the artifacts bucket {bucket} exists but is not readable: {error}") from error
+            raise ArtifactError(
+                f"the artifacts bucket {bucket} exists but is not readable: {error}"
+            ) from error
     if region == "us-east-1":
         s3.create_bucket(Bucket=bucket)
     else:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     s3.put_public_access_block(
         Bucket=bucket,
-        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True,
-                                        "BlockPublicPolicy": True, "RestrictPublicBuckets": True},
-    )  # fmt: skip
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
     s3.put_bucket_encryption(
         Bucket=bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
-    )  # fmt: skip
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
 
 
 def upload(s3: Any, bucket: str, artifact: Artifact) -> None:

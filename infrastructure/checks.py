@@ -40,7 +40,9 @@ def exported_names(template: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def import_problems(stacks: Mapping[str, StackDefinition], templates: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def import_problems(
+    stacks: Mapping[str, StackDefinition], templates: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
     """What is wrong with the stacks' imports: each import must be an export of a declared dependency."""
     problems = []
     prefix = f"${{{ENVIRONMENT_PARAMETER}}}-"
@@ -51,7 +53,9 @@ def import_problems(stacks: Mapping[str, StackDefinition], templates: Mapping[st
                 continue
             source = imported.removeprefix(prefix).split("-", 1)[0]
             if source not in stacks[name].depends_on:
-                problems.append(f"{name}: imports {imported} from {source}, which it does not declare as a dependency")
+                problems.append(
+                    f"{name}: imports {imported} from {source}, which it does not declare as a dependency"
+                )
             elif imported not in exported_names(templates[source]):
                 problems.append(f"{name}: imports {imported}, which {source} does not export")
     return problems

@@ -33,17 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infrastructure", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--environment", default=DEFAULT_ENVIRONMENT, help="stack name prefix (default: demo)")
-    common.add_argument("--endpoint-url", help="an AWS-compatible endpoint for every client, e.g. the local moto")
+    common.add_argument(
+        "--environment", default=DEFAULT_ENVIRONMENT, help="stack name prefix (default: demo)"
+    )
+    common.add_argument(
+        "--endpoint-url", help="an AWS-compatible endpoint for every client, e.g. the local moto"
+    )
     common.add_argument("--region", help="AWS region (default: the standard configuration chain)")
-    common.add_argument("--param", action="append", default=[], metavar="Key=Value",
-                        help="a parameter value, for every stack that declares it (repeatable)")  # fmt: skip
+    common.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="Key=Value",
+        help="a parameter value, for every stack that declares it (repeatable)",
+    )
     common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     synth_parser = commands.add_parser("synth", help="write every template to build/templates/")
     synth_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the templates")
-    for command, text in (("deploy", "deploy a stack, or all in dependency order"),
-                          ("destroy", "delete a stack, or all in reverse order")):  # fmt: skip
+    for command, text in (
+        ("deploy", "deploy a stack, or all in dependency order"),
+        ("destroy", "delete a stack, or all in reverse order"),
+    ):
         sub = commands.add_parser(command, parents=[common], help=text)
         target = sub.add_mutually_exclusive_group(required=True)
         target.add_argument("stack", nargs="?", help="the stack's short name, e.g. network")
@@ -62,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, path in synth(args.out).items():
                 console.print(f"{name}: {path}")
             return 0
-        deployer = Deployer(environment=args.environment, endpoint_url=args.endpoint_url, region=args.region,
-                            params=parse_params(args.param), assume_yes=args.yes, console=console)  # fmt: skip
+        deployer = Deployer(
+            environment=args.environment,
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            params=parse_params(args.param),
+            assume_yes=args.yes,
+            console=console,
+        )
         if args.command == "deploy":
             results = deployer.deploy_all() if args.all else {args.stack: deployer.deploy(args.stack)}
             if args.all and all(result == "no changes" for result in results.values()):

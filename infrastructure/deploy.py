@@ -78,7 +78,9 @@ class Deployer:
     def outputs(self, name: str) -> dict[str, str]:
         stack = self.describe(name)
         if stack is None:
-            raise DeployError(f"{self.stack_name(name)} is not deployed: python -m infrastructure deploy {name}")
+            raise DeployError(
+                f"{self.stack_name(name)} is not deployed: python -m infrastructure deploy {name}"
+            )
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def check_dependencies(self, definition: StackDefinition) -> None:
@@ -97,8 +99,9 @@ class Deployer:
         template: dict[str, Any] = json.loads(definition.build().to_json())
         return compat.local_template(template) if self.local else template
 
-    def parameters(self, definition: StackDefinition, template: dict[str, Any],
-                   existing: dict[str, Any] | None) -> list[dict[str, Any]]:  # fmt: skip
+    def parameters(
+        self, definition: StackDefinition, template: dict[str, Any], existing: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
         """Given values first; then, for a deployed stack, its previous values; else the template's defaults."""
         values = {ENVIRONMENT_PARAMETER: self.environment, **self.params}
         if definition.name == INGEST:
@@ -115,38 +118,51 @@ class Deployer:
     def function_code(self) -> dict[str, str]:
         artifact = artifacts.build_zip()
         identity = self.client("sts").get_caller_identity()
-        bucket = artifacts.artifacts_bucket_name(self.environment, identity["Account"], self.session.region_name)
+        bucket = artifacts.artifacts_bucket_name(
+            self.environment, identity["Account"], self.session.region_name
+        )
         s3 = self.client("s3")
         artifacts.ensure_bucket(s3, bucket, self.session.region_name)
         artifacts.upload(s3, bucket, artifact)
         self.console.print(f"function code: s3://{bucket}/{artifact.key}")
         return {"CodeBucket": bucket, "CodeKey": artifact.key}
 
-    def unchanged(self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]],
-                  existing: dict[str, Any]) -> bool:  # fmt: skip
+    def unchanged(
+        self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]], existing: dict[str, Any]
+    ) -> bool:
         """The deployed template and parameter values are the ones this deploy would set."""
         deployed_body = self.cloudformation.get_template(StackName=self.stack_name(name))["TemplateBody"]
         deployed = json.loads(deployed_body) if isinstance(deployed_body, str) else dict(deployed_body)
         if deployed != template:
             return False
         current = {p["ParameterKey"]: p.get("ParameterValue") for p in existing.get("Parameters", [])}
-        return all(p.get("UsePreviousValue") or current.get(p["ParameterKey"]) == p["ParameterValue"] for p in parameters)
+        return all(
+            p.get("UsePreviousValue") or current.get(p["ParameterKey"]) == p["ParameterValue"]
+            for p in parameters
+        )
 
     # -- change sets --------------------------------------------------------------------------------------
 
-    def create_change_set(self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]],
-                          change_type: str) -> str | None:  # fmt: skip
+    def create_change_set(
+        self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]], change_type: str
+    ) -> str | None:
         """The change set's name, or None when it would change nothing."""
         change_set = f"deploy-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
         stack = self.stack_name(name)
         self.cloudformation.create_change_set(
-            StackName=stack, ChangeSetName=change_set, ChangeSetType=change_type, TemplateBody=json.dumps(template),
-            Parameters=parameters, Capabilities=CAPABILITIES,
+            StackName=stack,
+            ChangeSetName=change_set,
+            ChangeSetType=change_type,
+            TemplateBody=json.dumps(template),
+            Parameters=parameters,
+            Capabilities=CAPABILITIES,
             Tags=[{"Key": "Environment", "Value": self.environment}],
-        )  # fmt: skip
+        )
         try:
             self.cloudformation.get_waiter("change_set_create_complete").wait(
-                StackName=stack, ChangeSetName=change_set, WaiterConfig={"Delay": max(1, int(self.poll_seconds or 1))}
+                StackName=stack,
+                ChangeSetName=change_set,
+                WaiterConfig={"Delay": max(1, int(self.poll_seconds or 1))},
             )
         except WaiterError as error:
             described = self.cloudformation.describe_change_set(StackName=stack, ChangeSetName=change_set)
@@ -158,7 +174,9 @@ class Deployer:
         return change_set
 
     def show_changes(self, name: str, change_set: str) -> int:
-        described = self.cloudformation.describe_change_set(StackName=self.stack_name(name), ChangeSetName=change_set)
+        described = self.cloudformation.describe_change_set(
+            StackName=self.stack_name(name), ChangeSetName=change_set
+        )
         table = Table(title=f"{self.stack_name(name)}: changes")
         for column in ("action", "resource", "type", "replacement"):
             table.add_column(column)
@@ -166,22 +184,30 @@ class Deployer:
         changes = [c["ResourceChange"] for c in described.get("Changes", []) if "ResourceChange" in c]
         for change in changes:
             action = change.get("Action", "?")
-            table.add_row(f"[{colours.get(action, 'white')}]{action}[/]", change.get("LogicalResourceId", ""),
-                          change.get("ResourceType", ""), str(change.get("Replacement", "")))  # fmt: skip
+            table.add_row(
+                f"[{colours.get(action, 'white')}]{action}[/]",
+                change.get("LogicalResourceId", ""),
+                change.get("ResourceType", ""),
+                str(change.get("Replacement", "")),
+            )
         self.console.print(table)
         return len(changes)
 
-    def create_instead(self, name: str, change_set: str, template: dict[str, Any],
-                       parameters: list[dict[str, Any]]) -> None:  # fmt: skip
+    def create_instead(
+        self, name: str, change_set: str, template: dict[str, Any], parameters: list[dict[str, Any]]
+    ) -> None:
         """Local endpoint only: moto's execution of a CREATE change set makes the resources but no outputs or
         exports, so the reviewed change set is dropped and the same template created with CreateStack."""
         stack = self.stack_name(name)
         self.cloudformation.delete_change_set(StackName=stack, ChangeSetName=change_set)
         self.cloudformation.delete_stack(StackName=stack)
         self.cloudformation.create_stack(
-            StackName=stack, TemplateBody=json.dumps(template), Parameters=parameters, Capabilities=CAPABILITIES,
+            StackName=stack,
+            TemplateBody=json.dumps(template),
+            Parameters=parameters,
+            Capabilities=CAPABILITIES,
             Tags=[{"Key": "Environment", "Value": self.environment}],
-        )  # fmt: skip
+        )
 
     def confirmed(self, question: str) -> bool:
         if self.assume_yes or not sys.stdin.isatty():
@@ -207,8 +233,10 @@ class Deployer:
                 status = event.get("ResourceStatus", "")
                 colour = "red" if "FAILED" in status else "green" if status.endswith("COMPLETE") else "cyan"
                 reason = event.get("ResourceStatusReason") or ""
-                self.console.print(f"  {event['Timestamp']:%H:%M:%S} [{colour}]{status:<28}[/] "
-                                   f"{event.get('LogicalResourceId', '')} {reason}")  # fmt: skip
+                self.console.print(
+                    f"  {event['Timestamp']:%H:%M:%S} [{colour}]{status:<28}[/] "
+                    f"{event.get('LogicalResourceId', '')} {reason}"
+                )
             if stack is None or not stack["StackStatus"].endswith("IN_PROGRESS"):
                 return stack
             time.sleep(self.poll_seconds or 1)
@@ -233,8 +261,10 @@ class Deployer:
         self.check_dependencies(definition)
         existing = self.describe(name)
         if existing is not None and existing["StackStatus"] == "ROLLBACK_COMPLETE":
-            raise DeployError(f"{stack} failed its creation and must be deleted first: "
-                              f"python -m infrastructure destroy {name}")  # fmt: skip
+            raise DeployError(
+                f"{stack} failed its creation and must be deleted first: "
+                f"python -m infrastructure destroy {name}"
+            )
         if existing is not None and existing["StackStatus"].endswith("IN_PROGRESS"):
             raise DeployError(f"{stack} is busy ({existing['StackStatus']}); try again when it has finished")
         template = self.template_body(definition)
@@ -259,7 +289,9 @@ class Deployer:
         final = self.wait_for_stack(name, since)
         status = final["StackStatus"] if final else "DELETED"
         if status not in DEPLOYED or status == "UPDATE_ROLLBACK_COMPLETE":
-            reasons = self.failure_reasons(name, since) or [final.get("StackStatusReason", "") if final else ""]
+            reasons = self.failure_reasons(name, since) or [
+                final.get("StackStatusReason", "") if final else ""
+            ]
             raise DeployError(f"{stack} ended {status}:\n  " + "\n  ".join(r for r in reasons if r))
         self.console.print(f"[green]{stack}: {status}[/]")
         return "deployed"
@@ -292,7 +324,9 @@ class Deployer:
         if self.describe(name) is None:
             self.console.print(f"{stack}: not deployed")
             return "absent"
-        deployed_dependents = [other for other in dependents(self.stacks, name) if self.describe(other) is not None]
+        deployed_dependents = [
+            other for other in dependents(self.stacks, name) if self.describe(other) is not None
+        ]
         if deployed_dependents:
             names = ", ".join(self.stack_name(other) for other in deployed_dependents)
             raise DeployError(f"{stack} is used by {names}: destroy those first (or destroy --all)")
@@ -306,7 +340,9 @@ class Deployer:
             # moto deletes the stack but may refuse the VPC (it keeps the ENIs of the instances it terminated).
             if not (self.local and "DependencyViolation" in str(error) and self.describe(name) is None):
                 raise
-            self.console.print(f"[yellow]{stack}: deleted; the local endpoint kept some resources: {error}[/]")
+            self.console.print(
+                f"[yellow]{stack}: deleted; the local endpoint kept some resources: {error}[/]"
+            )
             return "deleted"
         final = self.wait_for_stack(name, since)
         if final is not None and final["StackStatus"] != "DELETE_COMPLETE":
@@ -320,7 +356,9 @@ class Deployer:
 
     def definition(self, name: str) -> StackDefinition:
         if name not in self.stacks:
-            raise DeployError(f"no stack named {name!r}; the stacks are: {', '.join(deploy_order(self.stacks))}")
+            raise DeployError(
+                f"no stack named {name!r}; the stacks are: {', '.join(deploy_order(self.stacks))}"
+            )
         return self.stacks[name]
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import logs as logs_actions
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
@@ -37,9 +37,15 @@ def logical(spec: TaskSpec, suffix: str) -> str:
 
 
 def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int) -> None:
-    template.add_parameter(Parameter("Image", Type="String", Default=spec.image, Description="Container image"))
-    template.add_parameter(Parameter("Cpu", Type="Number", Default=cpu, MinValue=128, Description="CPU units"))
-    template.add_parameter(Parameter("Memory", Type="Number", Default=memory, MinValue=256, Description="MiB"))
+    template.add_parameter(
+        Parameter("Image", Type="String", Default=spec.image, Description="Container image")
+    )
+    template.add_parameter(
+        Parameter("Cpu", Type="Number", Default=cpu, MinValue=128, Description="CPU units")
+    )
+    template.add_parameter(
+        Parameter("Memory", Type="Number", Default=memory, MinValue=256, Description="MiB")
+    )
 
 
 def assume(service: str) -> PolicyDocument:
@@ -48,30 +54,51 @@ def assume(service: str) -> PolicyDocument:
     )
 
 
-def create_roles(template: Template, spec: TaskSpec, wiring: ServiceWiring, log_group: Any) -> tuple[iam.Role, iam.Role]:
+def create_roles(
+    template: Template, spec: TaskSpec, wiring: ServiceWiring, log_group: Any
+) -> tuple[iam.Role, iam.Role]:
     execution_statements = [
-        Statement(Effect=Allow, Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                  Resource=[GetAtt(log_group, "Arn")]),
-    ]  # fmt: skip
+        Statement(
+            Effect=Allow,
+            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+            Resource=[GetAtt(log_group, "Arn")],
+        ),
+    ]
     if wiring.secret_arns:
         execution_statements += [
-            Statement(Effect=Allow, Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-                      Resource=list(wiring.secret_arns.values())),
-            Statement(Effect=Allow, Action=[AwacsAction("kms", "Decrypt")], Resource=[network.DATA_KEY_ARN.imported()]),
-        ]  # fmt: skip
+            Statement(
+                Effect=Allow,
+                Action=[AwacsAction("secretsmanager", "GetSecretValue")],
+                Resource=list(wiring.secret_arns.values()),
+            ),
+            Statement(
+                Effect=Allow,
+                Action=[AwacsAction("kms", "Decrypt")],
+                Resource=[network.DATA_KEY_ARN.imported()],
+            ),
+        ]
     execution = template.add_resource(
         iam.Role(
             logical(spec, "ExecutionRole"),
             AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
-            Policies=[iam.Policy(PolicyName="start-task", PolicyDocument=PolicyDocument(Statement=execution_statements))],
+            Policies=[
+                iam.Policy(
+                    PolicyName="start-task", PolicyDocument=PolicyDocument(Statement=execution_statements)
+                )
+            ],
         )
-    )  # fmt: skip
+    )
     mount = Statement(
         Effect=Allow,
-        Action=[AwacsAction("elasticfilesystem", "ClientMount"), AwacsAction("elasticfilesystem", "ClientWrite")],
+        Action=[
+            AwacsAction("elasticfilesystem", "ClientMount"),
+            AwacsAction("elasticfilesystem", "ClientWrite"),
+        ],
         Resource=[storage.FILE_SYSTEM_ARN.imported()],
         Condition=Condition(
-            StringEquals("elasticfilesystem:AccessPointArn", storage.access_point_arn(spec.service).imported())
+            StringEquals(
+                "elasticfilesystem:AccessPointArn", storage.access_point_arn(spec.service).imported()
+            )
         ),
     )
     task = template.add_resource(
@@ -79,7 +106,10 @@ def create_roles(template: Template, spec: TaskSpec, wiring: ServiceWiring, log_
             logical(spec, "TaskRole"),
             AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
             Policies=[
-                iam.Policy(PolicyName="task", PolicyDocument=PolicyDocument(Statement=[mount, *wiring.task_statements]))
+                iam.Policy(
+                    PolicyName="task",
+                    PolicyDocument=PolicyDocument(Statement=[mount, *wiring.task_statements]),
+                )
             ],
         )
     )
@@ -106,14 +136,21 @@ def secrets(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Secret]:
 
 def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWiring) -> ecs.TaskDefinition:
     log_group = create_log_group(
-        template, logical(spec, "LogGroup"), Sub(f"/${{EnvironmentName}}/ecs/{spec.service}"),
+        template,
+        logical(spec, "LogGroup"),
+        Sub(f"/${{EnvironmentName}}/ecs/{spec.service}"),
         network.DATA_KEY_ARN.imported(),
-    )  # fmt: skip
+    )
     execution, task = create_roles(template, spec, wiring, log_group)
     health = None
     if spec.health_check_command:
-        health = ecs.HealthCheck(Command=["CMD-SHELL", spec.health_check_command], Interval=15, Timeout=5,
-                                 Retries=3, StartPeriod=60)  # fmt: skip
+        health = ecs.HealthCheck(
+            Command=["CMD-SHELL", spec.health_check_command],
+            Interval=15,
+            Timeout=5,
+            Retries=3,
+            StartPeriod=60,
+        )
     container = ecs.ContainerDefinition(
         Name=spec.service,
         Image=Ref("Image"),
@@ -126,9 +163,12 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
         HealthCheck=health if health else Ref("AWS::NoValue"),
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
-            Options={"awslogs-group": Ref(log_group), "awslogs-region": Ref("AWS::Region"),
-                     "awslogs-stream-prefix": spec.service},
-        ),  # fmt: skip
+            Options={
+                "awslogs-group": Ref(log_group),
+                "awslogs-region": Ref("AWS::Region"),
+                "awslogs-stream-prefix": spec.service,
+            },
+        ),
     )
     definition = template.add_resource(
         ecs.TaskDefinition(
@@ -159,15 +199,22 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
         definition,
         CKV_AWS_336="the official image gets its configuration written at start (no image build), so its "
         "root file system stays writable; data lives on the EFS access point",
-    )  # type: ignore[return-value]
+    )
 
 
-def create_service(template: Template, spec: TaskSpec, definition: ecs.TaskDefinition, wiring: ServiceWiring,
-                   depends_on: Sequence[str] = ()) -> ecs.Service:  # fmt: skip
+def create_service(
+    template: Template,
+    spec: TaskSpec,
+    definition: ecs.TaskDefinition,
+    wiring: ServiceWiring,
+    depends_on: Sequence[str] = (),
+) -> ecs.Service:
     load_balancers = Ref("AWS::NoValue")
     if wiring.target_group is not None:
         load_balancers = [
-            ecs.LoadBalancer(ContainerName=spec.service, ContainerPort=spec.port, TargetGroupArn=wiring.target_group)
+            ecs.LoadBalancer(
+                ContainerName=spec.service, ContainerPort=spec.port, TargetGroupArn=wiring.target_group
+            )
         ]
     registries = Ref("AWS::NoValue")
     if wiring.registry_arn is not None:
@@ -185,7 +232,9 @@ def create_service(template: Template, spec: TaskSpec, definition: ecs.TaskDefin
                 DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
             ),
             CapacityProviderStrategy=[
-                ecs.CapacityProviderStrategyItem(CapacityProvider=cluster.CAPACITY_PROVIDER.imported(), Weight=1)
+                ecs.CapacityProviderStrategyItem(
+                    CapacityProvider=cluster.CAPACITY_PROVIDER.imported(), Weight=1
+                )
             ],
             NetworkConfiguration=ecs.NetworkConfiguration(
                 AwsvpcConfiguration=ecs.AwsvpcConfiguration(

@@ -42,7 +42,9 @@ def deploy_order(stacks: dict[str, StackDefinition]) -> list[str]:
     try:
         return list(sorter.static_order())
     except CycleError as error:
-        raise RegistryError(f"the stacks depend on each other in a cycle: {' -> '.join(error.args[1])}") from error
+        raise RegistryError(
+            f"the stacks depend on each other in a cycle: {' -> '.join(error.args[1])}"
+        ) from error
 
 
 def dependents(stacks: dict[str, StackDefinition], name: str) -> Iterable[str]:

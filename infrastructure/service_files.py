@@ -83,14 +83,18 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
     try:
         given = {str(k): str(v) for k, v in (raw.get("environment") or {}).items()}
         environment = {name: embed(value, root) for name, value in given.items()}
-        templated = frozenset(name for name, value in given.items() if environment[name] == value and "${" in value)
+        templated = frozenset(
+            name for name, value in given.items() if environment[name] == value and "${" in value
+        )
         if service == "grafana":
             environment.update(dashboard_variables(root))
         secrets = {}
         for name, ref in (raw.get("secrets") or {}).items():
             secret, _, key = str(ref).rpartition(":")
             if not secret or not key:
-                raise ServiceFilesError(f"{path}: secret {name} must be '<secret name>:<JSON key>', not {ref!r}")
+                raise ServiceFilesError(
+                    f"{path}: secret {name} must be '<secret name>:<JSON key>', not {ref!r}"
+                )
             secrets[str(name)] = SecretRef(secret, key)
         health = raw.get("health_check") or {}
         return TaskSpec(

@@ -12,7 +12,12 @@ from troposphere import elasticloadbalancingv2 as elb
 
 from infrastructure import service_files
 from infrastructure.common import new_template, tags
-from infrastructure.ecs_service import ServiceWiring, create_parameters, create_service, create_task_definition
+from infrastructure.ecs_service import (
+    ServiceWiring,
+    create_parameters,
+    create_service,
+    create_task_definition,
+)
 from infrastructure.stacks import edge, influxdb, network
 
 
@@ -23,20 +28,31 @@ def create_security_group(template: Template, service: str, port: int) -> ec2.Se
             GroupDescription=f"{service}: {port} only from the load balancer",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port,
-                                      SourceSecurityGroupId=edge.LOAD_BALANCER_SECURITY_GROUP.imported(),
-                                      Description="from the load balancer")
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=port,
+                    ToPort=port,
+                    SourceSecurityGroupId=edge.LOAD_BALANCER_SECURITY_GROUP.imported(),
+                    Description="from the load balancer",
+                )
             ],
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
-                                      Description="AWS APIs and the image registry over HTTPS")
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=443,
+                    ToPort=443,
+                    CidrIp="0.0.0.0/0",
+                    Description="AWS APIs and the image registry over HTTPS",
+                )
             ],
             Tags=tags(service),
         )
-    )  # fmt: skip
+    )
 
 
-def create_routing(template: Template, service: str, port: int, health_path: str, path: str) -> elb.TargetGroup:
+def create_routing(
+    template: Template, service: str, port: int, health_path: str, path: str
+) -> elb.TargetGroup:
     target_group = template.add_resource(
         elb.TargetGroup(
             "TargetGroup",
@@ -47,7 +63,9 @@ def create_routing(template: Template, service: str, port: int, health_path: str
             HealthCheckPath=health_path,
             HealthCheckIntervalSeconds=30,
             Matcher=elb.Matcher(HttpCode="200"),
-            TargetGroupAttributes=[elb.TargetGroupAttribute(Key="deregistration_delay.timeout_seconds", Value="10")],
+            TargetGroupAttributes=[
+                elb.TargetGroupAttribute(Key="deregistration_delay.timeout_seconds", Value="10")
+            ],
             Tags=tags(service),
         )
     )
@@ -85,13 +103,21 @@ def build_web_service(
     spec = service_files.load(service)
     create_parameters(template, spec, cpu=256, memory=512)
     template.add_parameter(
-        Parameter("ListenerPriority", Type="Number", Default=priority, MinValue=1, MaxValue=50000,
-                  Description="Priority of the path rule on the shared listener")
-    )  # fmt: skip
+        Parameter(
+            "ListenerPriority",
+            Type="Number",
+            Default=priority,
+            MinValue=1,
+            MaxValue=50000,
+            Description="Priority of the path rule on the shared listener",
+        )
+    )
     if prepare is not None:
         secret_arns = {**secret_arns, **prepare(template)}
     if not spec.path_pattern or not spec.health_check_path:
-        raise service_files.ServiceFilesError(f"services/{service}/task.yaml needs path_pattern and health_check_path")
+        raise service_files.ServiceFilesError(
+            f"services/{service}/task.yaml needs path_pattern and health_check_path"
+        )
     group = create_security_group(template, service, spec.port)
     target_group = create_routing(template, service, spec.port, spec.health_check_path, spec.path_pattern)
     wiring = ServiceWiring(
@@ -108,4 +134,3 @@ def build_web_service(
 
 def reader_secret() -> dict[str, Any]:
     return {influxdb.secret_name("reader"): influxdb.secret_arn("reader").imported()}
-

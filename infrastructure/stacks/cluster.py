@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import Base64, GetAtt, Parameter, Ref, Sub, Template, autoscaling, ec2, ecs, iam, servicediscovery
+from troposphere import (
+    Base64,
+    GetAtt,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    autoscaling,
+    ec2,
+    ecs,
+    iam,
+    servicediscovery,
+)
 
 from infrastructure.common import add_output, new_template, tags
 from infrastructure.names import Export
@@ -21,12 +33,21 @@ ECS_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id
 
 
 def create_parameters(template: Template) -> None:
-    template.add_parameter(Parameter("InstanceType", Type="String", Default="t3.large",
-                                     AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$"))
+    template.add_parameter(
+        Parameter(
+            "InstanceType", Type="String", Default="t3.large", AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$"
+        )
+    )
     template.add_parameter(Parameter("DesiredCapacity", Type="Number", Default=2, MinValue=1, MaxValue=10))
     template.add_parameter(Parameter("MaxSize", Type="Number", Default=4, MinValue=1, MaxValue=10))
-    template.add_parameter(Parameter("EcsAmi", Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-                                     Default=ECS_AMI, Description="ECS-optimised Amazon Linux 2023 AMI"))  # fmt: skip
+    template.add_parameter(
+        Parameter(
+            "EcsAmi",
+            Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+            Default=ECS_AMI,
+            Description="ECS-optimised Amazon Linux 2023 AMI",
+        )
+    )
 
 
 def create_host_security_group(template: Template) -> ec2.SecurityGroup:
@@ -36,11 +57,21 @@ def create_host_security_group(template: Template) -> ec2.SecurityGroup:
             GroupDescription="ECS container instances: no inbound; tasks have their own groups (awsvpc)",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
-                                      Description="ECS, ECR, SSM and image registries over HTTPS"),
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
-                                      CidrIp=network.VPC_CIDR.imported(), Description="EFS inside the VPC"),
-            ],  # fmt: skip
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=443,
+                    ToPort=443,
+                    CidrIp="0.0.0.0/0",
+                    Description="ECS, ECR, SSM and image registries over HTTPS",
+                ),
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=2049,
+                    ToPort=2049,
+                    CidrIp=network.VPC_CIDR.imported(),
+                    Description="EFS inside the VPC",
+                ),
+            ],
             Tags=tags("ecs-hosts"),
         )
     )
@@ -52,7 +83,9 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
             "HostRole",
             AssumeRolePolicyDocument=PolicyDocument(
                 Statement=[
-                    Statement(Effect=Allow, Principal=Principal("Service", "ec2.amazonaws.com"), Action=[AssumeRole])
+                    Statement(
+                        Effect=Allow, Principal=Principal("Service", "ec2.amazonaws.com"), Action=[AssumeRole]
+                    )
                 ]
             ),
             ManagedPolicyArns=[
@@ -86,16 +119,18 @@ def create_hosts(
                 InstanceType=Ref("InstanceType"),
                 IamInstanceProfile=ec2.IamInstanceProfile(Arn=GetAtt(profile, "Arn")),
                 SecurityGroupIds=[Ref(group)],
-                MetadataOptions=ec2.MetadataOptions(HttpTokens="required", HttpPutResponseHopLimit=1,
-                                                    HttpEndpoint="enabled"),
+                MetadataOptions=ec2.MetadataOptions(
+                    HttpTokens="required", HttpPutResponseHopLimit=1, HttpEndpoint="enabled"
+                ),
                 BlockDeviceMappings=[
                     ec2.LaunchTemplateBlockDeviceMapping(
-                        DeviceName="/dev/xvda", Ebs=ec2.EBSBlockDevice(Encrypted=True, VolumeSize=30, VolumeType="gp3")
+                        DeviceName="/dev/xvda",
+                        Ebs=ec2.EBSBlockDevice(Encrypted=True, VolumeSize=30, VolumeType="gp3"),
                     )
                 ],
                 Monitoring=ec2.Monitoring(Enabled=True),
                 UserData=Base64(user_data),
-            ),  # fmt: skip
+            ),
         )
     )
     return template.add_resource(
@@ -152,7 +187,9 @@ def create_namespace(template: Template) -> servicediscovery.PrivateDnsNamespace
 
 
 def build() -> Template:
-    template = new_template("ECS cluster on an EC2 Auto Scaling group with a capacity provider; Cloud Map namespace")
+    template = new_template(
+        "ECS cluster on an EC2 Auto Scaling group with a capacity provider; Cloud Map namespace"
+    )
     create_parameters(template)
     group = create_host_security_group(template)
     profile = create_instance_profile(template)

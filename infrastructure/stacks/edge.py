@@ -3,8 +3,8 @@ only) and the private console bucket behind origin access control."""
 
 from __future__ import annotations
 
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.s3 import GetObject, PutObject
 from troposphere import FindInMap, GetAtt, Parameter, Ref, Sub, Template, cloudfront, ec2, s3, secretsmanager
 from troposphere import elasticloadbalancingv2 as elb
@@ -61,7 +61,9 @@ def create_parameters(template: Template) -> None:
             "(us-east-1: pl-3b927c52; see docs/deploying.md)",
         )
     )
-    template.add_mapping("ElbLogAccounts", {region: {"Account": account} for region, account in ELB_LOG_ACCOUNTS.items()})
+    template.add_mapping(
+        "ElbLogAccounts", {region: {"Account": account} for region, account in ELB_LOG_ACCOUNTS.items()}
+    )
 
 
 def create_logs_bucket(template: Template) -> s3.Bucket:
@@ -70,24 +72,37 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
         s3.Bucket(
             "LogsBucket",
             # CloudFront standard logs are written with an ACL; the owner keeps every object.
-            OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerPreferred")]),
+            OwnershipControls=s3.OwnershipControls(
+                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerPreferred")]
+            ),
             PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+                BlockPublicAcls=True,
+                BlockPublicPolicy=True,
+                IgnorePublicAcls=True,
+                RestrictPublicBuckets=True,
             ),
             BucketEncryption=s3.BucketEncryption(
                 ServerSideEncryptionConfiguration=[
                     # ELB access logs support only S3-managed keys.
-                    s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))
+                    s3.ServerSideEncryptionRule(
+                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
+                    )
                 ]
             ),
             VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
             LifecycleConfiguration=s3.LifecycleConfiguration(
-                Rules=[s3.LifecycleRule(Id="expire", Status="Enabled", ExpirationInDays=90,
-                                        NoncurrentVersionExpirationInDays=7)]
+                Rules=[
+                    s3.LifecycleRule(
+                        Id="expire",
+                        Status="Enabled",
+                        ExpirationInDays=90,
+                        NoncurrentVersionExpirationInDays=7,
+                    )
+                ]
             ),
             Tags=tags("access-logs"),
         )
-    )  # fmt: skip
+    )
     checkov_skip(bucket, CKV_AWS_18="this is the access-log bucket itself; logging it into itself would loop")
     template.add_resource(
         s3.BucketPolicy(
@@ -98,8 +113,13 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
                     Statement(
                         Sid="LoadBalancerWritesAccessLogs",
                         Effect=Allow,
-                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${Account}:root",
-                                                       Account=FindInMap("ElbLogAccounts", Ref("AWS::Region"), "Account"))),
+                        Principal=Principal(
+                            "AWS",
+                            Sub(
+                                "arn:${AWS::Partition}:iam::${Account}:root",
+                                Account=FindInMap("ElbLogAccounts", Ref("AWS::Region"), "Account"),
+                            ),
+                        ),
                         Action=[PutObject],
                         Resource=[Sub("${LogsBucket.Arn}/alb/AWSLogs/${AWS::AccountId}/*")],
                     ),
@@ -107,7 +127,7 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
                 ]
             ),
         )
-    )  # fmt: skip
+    )
     return bucket
 
 
@@ -127,19 +147,28 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
         s3.Bucket(
             "ConsoleBucket",
             PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+                BlockPublicAcls=True,
+                BlockPublicPolicy=True,
+                IgnorePublicAcls=True,
+                RestrictPublicBuckets=True,
             ),
-            OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+            OwnershipControls=s3.OwnershipControls(
+                Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+            ),
             BucketEncryption=s3.BucketEncryption(
                 ServerSideEncryptionConfiguration=[
-                    s3.ServerSideEncryptionRule(ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))
+                    s3.ServerSideEncryptionRule(
+                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
+                    )
                 ]
             ),
             VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-            LoggingConfiguration=s3.LoggingConfiguration(DestinationBucketName=Ref(logs_bucket), LogFilePrefix="console/"),
+            LoggingConfiguration=s3.LoggingConfiguration(
+                DestinationBucketName=Ref(logs_bucket), LogFilePrefix="console/"
+            ),
             Tags=tags("console"),
         )
-    )  # fmt: skip
+    )
     template.add_resource(
         s3.BucketPolicy(
             "ConsoleBucketPolicy",
@@ -155,7 +184,9 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
                         Condition=Condition(
                             StringEquals(
                                 "AWS:SourceArn",
-                                Sub("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"),
+                                Sub(
+                                    "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"
+                                ),
                             )
                         ),
                     ),
@@ -175,7 +206,10 @@ def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
             Description="Value of the header CloudFront sends and the load balancer requires",
             KmsKeyId=network.DATA_KEY_ARN.imported(),
             GenerateSecretString=secretsmanager.GenerateSecretString(
-                SecretStringTemplate="{}", GenerateStringKey="token", PasswordLength=48, ExcludePunctuation=True
+                SecretStringTemplate="{}",
+                GenerateStringKey="token",
+                PasswordLength=48,
+                ExcludePunctuation=True,
             ),
         )
     )
@@ -183,27 +217,38 @@ def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
         secret,
         CKV2_AWS_57="a shared header value: CloudFront and the listener rules read it at deploy time, "
         "a rotation is a redeploy of edge, grafana and chronograf",
-    )  # type: ignore[return-value]
+    )
 
 
-def create_load_balancer(template: Template, logs_bucket: s3.Bucket) -> tuple[elb.LoadBalancer, elb.Listener, ec2.SecurityGroup]:
+def create_load_balancer(
+    template: Template, logs_bucket: s3.Bucket
+) -> tuple[elb.LoadBalancer, elb.Listener, ec2.SecurityGroup]:
     group = template.add_resource(
         ec2.SecurityGroup(
             "LoadBalancerSecurityGroup",
             GroupDescription="Load balancer: HTTP only from the CloudFront origin-facing addresses",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=80, ToPort=80,
-                                      SourcePrefixListId=Ref("CloudFrontPrefixListId"),
-                                      Description="CloudFront origin-facing servers")
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=80,
+                    ToPort=80,
+                    SourcePrefixListId=Ref("CloudFrontPrefixListId"),
+                    Description="CloudFront origin-facing servers",
+                )
             ],
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=1024, ToPort=65535,
-                                      CidrIp=network.VPC_CIDR.imported(), Description="to the tasks in the VPC")
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=1024,
+                    ToPort=65535,
+                    CidrIp=network.VPC_CIDR.imported(),
+                    Description="to the tasks in the VPC",
+                )
             ],
             Tags=tags("alb"),
         )
-    )  # fmt: skip
+    )
     balancer = template.add_resource(
         elb.LoadBalancer(
             "LoadBalancer",
@@ -212,7 +257,9 @@ def create_load_balancer(template: Template, logs_bucket: s3.Bucket) -> tuple[el
             Subnets=[subnet.imported() for subnet in network.PUBLIC_SUBNETS],
             SecurityGroups=[Ref(group)],
             LoadBalancerAttributes=[
-                elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
+                elb.LoadBalancerAttributes(
+                    Key="routing.http.drop_invalid_header_fields.enabled", Value="true"
+                ),
                 elb.LoadBalancerAttributes(Key="idle_timeout.timeout_seconds", Value="60"),
                 elb.LoadBalancerAttributes(Key="access_logs.s3.enabled", Value="true"),
                 elb.LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=Ref(logs_bucket)),
@@ -234,12 +281,15 @@ def create_load_balancer(template: Template, logs_bucket: s3.Bucket) -> tuple[el
             Protocol="HTTP",
             # Anything without a matching rule (paths and the origin-verify header) is refused.
             DefaultActions=[
-                elb.Action(Type="fixed-response",
-                           FixedResponseConfig=elb.FixedResponseConfig(StatusCode="403", ContentType="text/plain",
-                                                                        MessageBody="Forbidden"))
+                elb.Action(
+                    Type="fixed-response",
+                    FixedResponseConfig=elb.FixedResponseConfig(
+                        StatusCode="403", ContentType="text/plain", MessageBody="Forbidden"
+                    ),
+                )
             ],
         )
-    )  # fmt: skip
+    )
     checkov_skip(
         listener,
         CKV_AWS_2="TLS ends at CloudFront (HTTPS only); the listener takes only CloudFront's prefix list and "
@@ -249,8 +299,9 @@ def create_load_balancer(template: Template, logs_bucket: s3.Bucket) -> tuple[el
     return balancer, listener, group
 
 
-def create_distribution(template: Template, balancer: elb.LoadBalancer, logs_bucket: s3.Bucket,
-                        secret: secretsmanager.Secret) -> cloudfront.Distribution:  # fmt: skip
+def create_distribution(
+    template: Template, balancer: elb.LoadBalancer, logs_bucket: s3.Bucket, secret: secretsmanager.Secret
+) -> cloudfront.Distribution:
     control = template.add_resource(
         cloudfront.OriginAccessControl(
             "ConsoleOriginAccessControl",
@@ -296,12 +347,15 @@ def create_distribution(template: Template, balancer: elb.LoadBalancer, logs_buc
                         Id="alb",
                         DomainName=GetAtt(balancer, "DNSName"),
                         CustomOriginConfig=cloudfront.CustomOriginConfig(
-                            OriginProtocolPolicy="http-only", HTTPPort=80, OriginReadTimeout=60,
+                            OriginProtocolPolicy="http-only",
+                            HTTPPort=80,
+                            OriginReadTimeout=60,
                             OriginKeepaliveTimeout=5,
                         ),
                         OriginCustomHeaders=[
-                            cloudfront.OriginCustomHeader(HeaderName=ORIGIN_VERIFY_HEADER,
-                                                          HeaderValue=origin_verify_value(Ref(secret)))
+                            cloudfront.OriginCustomHeader(
+                                HeaderName=ORIGIN_VERIFY_HEADER, HeaderValue=origin_verify_value(Ref(secret))
+                            )
                         ],
                     ),
                 ],
@@ -318,7 +372,7 @@ def create_distribution(template: Template, balancer: elb.LoadBalancer, logs_buc
             ),
             Tags=tags("cdn"),
         )
-    )  # fmt: skip
+    )
     return checkov_skip(
         distribution,
         CKV_AWS_174="the default *.cloudfront.net certificate fixes the TLS policy; a minimum version needs "
@@ -326,11 +380,13 @@ def create_distribution(template: Template, balancer: elb.LoadBalancer, logs_buc
         CKV_AWS_68="no WAF by default (monthly cost); Grafana requires a login, Chronograf can only read; "
         "docs/deploying.md says how to attach a web ACL",
         CKV_AWS_310="a single origin per path: no failover origin group to configure",
-    )  # type: ignore[return-value]
+    )
 
 
 def build() -> Template:
-    template = new_template("Load balancer behind CloudFront (HTTPS only, origin-verify header) and console bucket")
+    template = new_template(
+        "Load balancer behind CloudFront (HTTPS only, origin-verify header) and console bucket"
+    )
     create_parameters(template)
     logs_bucket = create_logs_bucket(template)
     create_console_bucket(template, logs_bucket)
@@ -342,7 +398,9 @@ def build() -> Template:
     add_output(template, DISTRIBUTION_DOMAIN, GetAtt(distribution, "DomainName"), "The public domain name")
     add_output(template, DISTRIBUTION_ID, Ref(distribution), "The distribution's id")
     add_output(template, CONSOLE_BUCKET, Ref("ConsoleBucket"), "Bucket holding the console page")
-    add_output(template, ORIGIN_VERIFY_SECRET_ARN, Ref(secret), "Secret holding the origin-verify header's value")
+    add_output(
+        template, ORIGIN_VERIFY_SECRET_ARN, Ref(secret), "Secret holding the origin-verify header's value"
+    )
     return template
 
 

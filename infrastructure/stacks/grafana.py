@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from awacs.aws import Allow, Statement
 from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, Statement
 from troposphere import Ref, Sub, Template, secretsmanager
 
 from infrastructure.common import add_output, checkov_skip
@@ -36,8 +36,11 @@ def create_admin_secret(template: Template) -> dict[str, Any]:
             ),
         )
     )
-    checkov_skip(secret, CKV2_AWS_57="Grafana keeps the admin password in its database after the first start; "
-                 "change it there, then in the secret (docs/deploying.md)")  # fmt: skip
+    checkov_skip(
+        secret,
+        CKV2_AWS_57="Grafana keeps the admin password in its database after the first start; "
+        "change it there, then in the secret (docs/deploying.md)",
+    )
     add_output(template, ADMIN_SECRET_ARN, Ref(secret), "Secret of Grafana's admin user")
     return {ADMIN_SECRET_NAME: Ref(secret)}
 
@@ -46,7 +49,9 @@ def build() -> Template:
     # CloudWatch's read actions (for the dead-letter panel) have no resource-level permissions: "*" is required.
     read_metrics = Statement(
         Effect=Allow,
-        Action=[AwacsAction("cloudwatch", a) for a in ("GetMetricData", "ListMetrics", "GetMetricStatistics")],
+        Action=[
+            AwacsAction("cloudwatch", a) for a in ("GetMetricData", "ListMetrics", "GetMetricStatistics")
+        ],
         Resource=["*"],
     )
     return build_web_service(

@@ -10,7 +10,12 @@ from troposphere import Ref, Sub, Template, ec2, secretsmanager, servicediscover
 
 from infrastructure import service_files
 from infrastructure.common import add_output, checkov_skip, new_template, tags
-from infrastructure.ecs_service import ServiceWiring, create_parameters, create_service, create_task_definition
+from infrastructure.ecs_service import (
+    ServiceWiring,
+    create_parameters,
+    create_service,
+    create_task_definition,
+)
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, network, storage
@@ -58,7 +63,7 @@ def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
             CKV2_AWS_57="rotation needs the InfluxDB user changed too: init-influxdb.sh applies a new password "
             "at the task's next start (docs/deploying.md)",
         )
-    return found  # type: ignore[return-value]
+    return found
 
 
 def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[str, ec2.SecurityGroup]]:
@@ -69,11 +74,21 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
                 GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
                 VpcId=network.VPC_ID.imported(),
                 SecurityGroupEgress=[
-                    ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
-                                          Description="AWS APIs and image registries over HTTPS"),
-                    ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=PORT, ToPort=PORT,
-                                          CidrIp=network.VPC_CIDR.imported(), Description="InfluxDB in the VPC"),
-                ],  # fmt: skip
+                    ec2.SecurityGroupRule(
+                        IpProtocol="tcp",
+                        FromPort=443,
+                        ToPort=443,
+                        CidrIp="0.0.0.0/0",
+                        Description="AWS APIs and image registries over HTTPS",
+                    ),
+                    ec2.SecurityGroupRule(
+                        IpProtocol="tcp",
+                        FromPort=PORT,
+                        ToPort=PORT,
+                        CidrIp=network.VPC_CIDR.imported(),
+                        Description="InfluxDB in the VPC",
+                    ),
+                ],
                 Tags=tags(f"{client}-influx-client"),
             )
         )
@@ -85,17 +100,27 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
             GroupDescription=f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=PORT, ToPort=PORT, SourceSecurityGroupId=Ref(group),
-                                      Description=f"InfluxDB from {client}")
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=PORT,
+                    ToPort=PORT,
+                    SourceSecurityGroupId=Ref(group),
+                    Description=f"InfluxDB from {client}",
+                )
                 for client, group in clients.items()
             ],
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
-                                      Description="AWS APIs and the image registry over HTTPS"),
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=443,
+                    ToPort=443,
+                    CidrIp="0.0.0.0/0",
+                    Description="AWS APIs and the image registry over HTTPS",
+                ),
             ],
             Tags=tags("influxdb"),
         )
-    )  # fmt: skip
+    )
     return server, clients
 
 
@@ -114,7 +139,9 @@ def create_discovery(template: Template) -> servicediscovery.Service:
 
 
 def build() -> Template:
-    template = new_template("InfluxDB 1.8: one task on EFS, credentials in Secrets Manager, 8086 for its clients only")
+    template = new_template(
+        "InfluxDB 1.8: one task on EFS, credentials in Secrets Manager, 8086 for its clients only"
+    )
     spec = service_files.load("influxdb")
     create_parameters(template, spec, cpu=1024, memory=2048)
     secrets = create_secrets(template)
@@ -124,8 +151,10 @@ def build() -> Template:
         secret_arns={secret_name(role): Ref(secret) for role, secret in secrets.items()},
         security_groups=[Ref(server)],
         # The ARN built from the service id: the same value as GetAtt Arn.
-        registry_arn=Sub("arn:${AWS::Partition}:servicediscovery:${AWS::Region}:${AWS::AccountId}:service/${DiscoveryService}"),
-    )  # fmt: skip
+        registry_arn=Sub(
+            "arn:${AWS::Partition}:servicediscovery:${AWS::Region}:${AWS::AccountId}:service/${DiscoveryService}"
+        ),
+    )
     definition = create_task_definition(template, spec, wiring)
     create_service(template, spec, definition, wiring)
     add_output(template, URL, Sub(f"http://influx.${{EnvironmentName}}:{PORT}"), "InfluxDB inside the VPC")
@@ -133,7 +162,9 @@ def build() -> Template:
     for role, secret in secrets.items():
         add_output(template, secret_arn(role), Ref(secret), f"Secret of the InfluxDB {role}")
     for client, group in clients.items():
-        add_output(template, client_security_group(client), Ref(group), f"Group that lets {client} reach InfluxDB")
+        add_output(
+            template, client_security_group(client), Ref(group), f"Group that lets {client} reach InfluxDB"
+        )
     return template
 
 

@@ -9,8 +9,8 @@ function consumes in batches, reporting partial failures; the redrive policy mov
 from __future__ import annotations
 
 from awacs import logs as logs_actions
-from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
 from troposphere import (
     AWSHelperFn,
@@ -61,29 +61,84 @@ ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
 
 
 def create_parameters(template: Template) -> None:
-    template.add_parameter(Parameter("IngestPath", Type="String", Default="direct", AllowedValues=["direct", "queued"],
-                                     Description="direct: the rule invokes the function; queued: through an SQS queue, in batches"))
+    template.add_parameter(
+        Parameter(
+            "IngestPath",
+            Type="String",
+            Default="direct",
+            AllowedValues=["direct", "queued"],
+            Description="direct: the rule invokes the function; queued: through an SQS queue, in batches",
+        )
+    )
     for topic_parameter, default in KINDS.values():
-        template.add_parameter(Parameter(topic_parameter, Type="String", Default=default, MinLength=1,
-                                         Description="MQTT topic of this kind of reading"))
-    template.add_parameter(Parameter("CodeBucket", Type="String", MinLength=3,
-                                     Description="Bucket of the function's zip (the deploy tool fills it in)"))
-    template.add_parameter(Parameter("CodeKey", Type="String", MinLength=1,
-                                     Description="Key of the function's zip (the deploy tool fills it in)"))
-    template.add_parameter(Parameter("ReservedConcurrency", Type="Number", Default=10, MinValue=1,
-                                     Description="Most concurrent invocations, so InfluxDB is not overrun"))
+        template.add_parameter(
+            Parameter(
+                topic_parameter,
+                Type="String",
+                Default=default,
+                MinLength=1,
+                Description="MQTT topic of this kind of reading",
+            )
+        )
+    template.add_parameter(
+        Parameter(
+            "CodeBucket",
+            Type="String",
+            MinLength=3,
+            Description="Bucket of the function's zip (the deploy tool fills it in)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "CodeKey",
+            Type="String",
+            MinLength=1,
+            Description="Key of the function's zip (the deploy tool fills it in)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "ReservedConcurrency",
+            Type="Number",
+            Default=10,
+            MinValue=1,
+            Description="Most concurrent invocations, so InfluxDB is not overrun",
+        )
+    )
     template.add_parameter(Parameter("MemorySize", Type="Number", Default=256, MinValue=128, MaxValue=10240))
     template.add_parameter(Parameter("Timeout", Type="Number", Default=30, MinValue=3, MaxValue=900))
-    template.add_parameter(Parameter("BatchSize", Type="Number", Default=1000, MinValue=1, MaxValue=10000,
-                                     Description="Readings per batch on the queued path"))
-    template.add_parameter(Parameter("BatchWindowSeconds", Type="Number", Default=5, MinValue=0, MaxValue=300,
-                                     Description="How long the queued path gathers a batch"))
+    template.add_parameter(
+        Parameter(
+            "BatchSize",
+            Type="Number",
+            Default=1000,
+            MinValue=1,
+            MaxValue=10000,
+            Description="Readings per batch on the queued path",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "BatchWindowSeconds",
+            Type="Number",
+            Default=5,
+            MinValue=0,
+            MaxValue=300,
+            Description="How long the queued path gathers a batch",
+        )
+    )
     template.add_parameter(Parameter("MetadataCacheTtlSeconds", Type="Number", Default=300, MinValue=0))
-    template.add_parameter(Parameter("AlarmEmail", Type="String", Default="",
-                                     Description="Address the alarms are sent to (empty: none)"))
+    template.add_parameter(
+        Parameter(
+            "AlarmEmail",
+            Type="String",
+            Default="",
+            Description="Address the alarms are sent to (empty: none)",
+        )
+    )
     template.add_condition(IS_QUEUED, Equals(Ref("IngestPath"), "queued"))
     template.add_condition(IS_DIRECT, Not(Equals(Ref("IngestPath"), "queued")))
-    template.add_condition(HAS_ALARM_EMAIL, Not(Equals(Ref("AlarmEmail"), "")))  # fmt: skip
+    template.add_condition(HAS_ALARM_EMAIL, Not(Equals(Ref("AlarmEmail"), "")))
 
 
 def create_table(template: Template) -> dynamodb.Table:
@@ -94,24 +149,35 @@ def create_table(template: Template) -> dynamodb.Table:
             AttributeDefinitions=[dynamodb.AttributeDefinition(AttributeName="metakey", AttributeType="S")],
             KeySchema=[dynamodb.KeySchema(AttributeName="metakey", KeyType="HASH")],
             BillingMode="PAY_PER_REQUEST",
-            PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=True),
-            SSESpecification=dynamodb.SSESpecification(SSEEnabled=True, SSEType="KMS",
-                                                        KMSMasterKeyId=network.DATA_KEY_ARN.imported()),
+            PointInTimeRecoverySpecification=dynamodb.PointInTimeRecoverySpecification(
+                PointInTimeRecoveryEnabled=True
+            ),
+            SSESpecification=dynamodb.SSESpecification(
+                SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=network.DATA_KEY_ARN.imported()
+            ),
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",
         )
-    )  # fmt: skip
+    )
 
 
 def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
     dead_letters = template.add_resource(
-        sqs.Queue("DeadLetterQueue", QueueName=Sub("${EnvironmentName}-ingest-dead-letters"),
-                  MessageRetentionPeriod=FOURTEEN_DAYS, KmsMasterKeyId=network.DATA_KEY_ARN.imported())
-    )  # fmt: skip
+        sqs.Queue(
+            "DeadLetterQueue",
+            QueueName=Sub("${EnvironmentName}-ingest-dead-letters"),
+            MessageRetentionPeriod=FOURTEEN_DAYS,
+            KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
+        )
+    )
     rejected = template.add_resource(
-        sqs.Queue("RejectedQueue", QueueName=Sub("${EnvironmentName}-ingest-rejected"),
-                  MessageRetentionPeriod=FOURTEEN_DAYS, KmsMasterKeyId=network.DATA_KEY_ARN.imported())
-    )  # fmt: skip
+        sqs.Queue(
+            "RejectedQueue",
+            QueueName=Sub("${EnvironmentName}-ingest-rejected"),
+            MessageRetentionPeriod=FOURTEEN_DAYS,
+            KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
+        )
+    )
     ingest = template.add_resource(
         sqs.Queue(
             "IngestQueue",
@@ -121,43 +187,83 @@ def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
             KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
             # Six times the function's timeout plus the batching window, as Lambda advises for SQS sources.
             VisibilityTimeout=300,
-            RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letters, "Arn"), maxReceiveCount=5),
+            RedrivePolicy=sqs.RedrivePolicy(
+                deadLetterTargetArn=GetAtt(dead_letters, "Arn"), maxReceiveCount=5
+            ),
         )
     )
     return dead_letters, rejected, ingest
 
 
-def create_function_role(template: Template, log_group: object, table: dynamodb.Table, dead_letters: sqs.Queue,
-                         rejected: sqs.Queue, ingest: sqs.Queue) -> iam.Role:  # fmt: skip
+def create_function_role(
+    template: Template,
+    log_group: object,
+    table: dynamodb.Table,
+    dead_letters: sqs.Queue,
+    rejected: sqs.Queue,
+    ingest: sqs.Queue,
+) -> iam.Role:
     statements = [
-        Statement(Effect=Allow, Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                  Resource=[GetAtt(log_group, "Arn")]),  # type: ignore[arg-type]
-        Statement(Effect=Allow, Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
-                  Resource=[GetAtt(table, "Arn")]),
-        Statement(Effect=Allow, Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-                  Resource=[influxdb.secret_arn("writer").imported()]),
+        Statement(
+            Effect=Allow,
+            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+            Resource=[GetAtt(log_group, "Arn")],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
+            Resource=[GetAtt(table, "Arn")],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
+            Resource=[influxdb.secret_arn("writer").imported()],
+        ),
         # The secret, the table, the queues and the environment are encrypted with the environment's key.
-        Statement(Effect=Allow, Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-                  Resource=[network.DATA_KEY_ARN.imported()]),
-        Statement(Effect=Allow, Action=[AwacsAction("sqs", "SendMessage")],
-                  Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")]),
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
+            Resource=[network.DATA_KEY_ARN.imported()],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("sqs", "SendMessage")],
+            Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")],
+        ),
         # Network interfaces of a VPC function: EC2 offers no resource-level permission for these actions.
-        Statement(Effect=Allow, Action=[AwacsAction("ec2", a) for a in (
-                  "CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface",
-                  "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses")], Resource=["*"]),
-    ]  # fmt: skip
-    role = checkov_skip(iam.Role(
+        Statement(
+            Effect=Allow,
+            Action=[
+                AwacsAction("ec2", a)
+                for a in (
+                    "CreateNetworkInterface",
+                    "DescribeNetworkInterfaces",
+                    "DeleteNetworkInterface",
+                    "AssignPrivateIpAddresses",
+                    "UnassignPrivateIpAddresses",
+                )
+            ],
+            Resource=["*"],
+        ),
+    ]
+    role = checkov_skip(
+        iam.Role(
             "FunctionRole",
             AssumeRolePolicyDocument=PolicyDocument(
-                Statement=[Statement(Effect=Allow, Principal=Principal("Service", "lambda.amazonaws.com"),
-                                     Action=[AssumeRole])]
+                Statement=[
+                    Statement(
+                        Effect=Allow,
+                        Principal=Principal("Service", "lambda.amazonaws.com"),
+                        Action=[AssumeRole],
+                    )
+                ]
             ),
             Policies=[iam.Policy(PolicyName="ingest", PolicyDocument=PolicyDocument(Statement=statements))],
         ),
         CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
         "permission for them; every other statement names its resource",
     )
-    template.add_resource(role)  # fmt: skip
+    template.add_resource(role)
     template.add_resource(
         iam.PolicyType(
             "FunctionQueuePolicy",
@@ -165,19 +271,36 @@ def create_function_role(template: Template, log_group: object, table: dynamodb.
             PolicyName="consume-ingest-queue",
             Roles=[Ref(role)],
             PolicyDocument=PolicyDocument(
-                Statement=[Statement(Effect=Allow, Action=[AwacsAction("sqs", a) for a in (
-                    "ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility")],
-                    Resource=[GetAtt(ingest, "Arn")])]
+                Statement=[
+                    Statement(
+                        Effect=Allow,
+                        Action=[
+                            AwacsAction("sqs", a)
+                            for a in (
+                                "ReceiveMessage",
+                                "DeleteMessage",
+                                "GetQueueAttributes",
+                                "ChangeMessageVisibility",
+                            )
+                        ],
+                        Resource=[GetAtt(ingest, "Arn")],
+                    )
+                ]
             ),
         )
-    )  # fmt: skip
+    )
     return role
 
 
-def create_function(template: Template, table: dynamodb.Table, dead_letters: sqs.Queue, rejected: sqs.Queue,
-                    ingest: sqs.Queue) -> awslambda.Function:  # fmt: skip
-    log_group = create_log_group(template, "FunctionLogGroup", Sub("/aws/lambda/${EnvironmentName}-ingest"),
-                                 network.DATA_KEY_ARN.imported())  # fmt: skip
+def create_function(
+    template: Template, table: dynamodb.Table, dead_letters: sqs.Queue, rejected: sqs.Queue, ingest: sqs.Queue
+) -> awslambda.Function:
+    log_group = create_log_group(
+        template,
+        "FunctionLogGroup",
+        Sub("/aws/lambda/${EnvironmentName}-ingest"),
+        network.DATA_KEY_ARN.imported(),
+    )
     role = create_function_role(template, log_group, table, dead_letters, rejected, ingest)
     function = template.add_resource(
         awslambda.Function(
@@ -250,23 +373,43 @@ def rule_name(kind: str) -> Sub:
     return Sub(f"${{EnvironmentName}}_ingest_{kind}")
 
 
-def create_rules(template: Template, function: awslambda.Function, dead_letters: sqs.Queue, ingest: sqs.Queue) -> None:
+def create_rules(
+    template: Template, function: awslambda.Function, dead_letters: sqs.Queue, ingest: sqs.Queue
+) -> None:
     role = template.add_resource(
         iam.Role(
             "RuleRole",
             AssumeRolePolicyDocument=PolicyDocument(
-                Statement=[Statement(Effect=Allow, Principal=Principal("Service", "iot.amazonaws.com"),
-                                     Action=[AssumeRole])]
+                Statement=[
+                    Statement(
+                        Effect=Allow, Principal=Principal("Service", "iot.amazonaws.com"), Action=[AssumeRole]
+                    )
+                ]
             ),
-            Policies=[iam.Policy(PolicyName="send-to-queues", PolicyDocument=PolicyDocument(Statement=[
-                Statement(Effect=Allow, Action=[AwacsAction("sqs", "SendMessage")],
-                          Resource=[GetAtt(dead_letters, "Arn"),
-                                    If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue"))]),
-                Statement(Effect=Allow, Action=[AwacsAction("kms", "GenerateDataKey"), AwacsAction("kms", "Decrypt")],
-                          Resource=[network.DATA_KEY_ARN.imported()]),
-            ]))],
+            Policies=[
+                iam.Policy(
+                    PolicyName="send-to-queues",
+                    PolicyDocument=PolicyDocument(
+                        Statement=[
+                            Statement(
+                                Effect=Allow,
+                                Action=[AwacsAction("sqs", "SendMessage")],
+                                Resource=[
+                                    GetAtt(dead_letters, "Arn"),
+                                    If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue")),
+                                ],
+                            ),
+                            Statement(
+                                Effect=Allow,
+                                Action=[AwacsAction("kms", "GenerateDataKey"), AwacsAction("kms", "Decrypt")],
+                                Resource=[network.DATA_KEY_ARN.imported()],
+                            ),
+                        ]
+                    ),
+                )
+            ],
         )
-    )  # fmt: skip
+    )
     for kind, (topic_parameter, _default) in KINDS.items():
         logical = f"{kind.capitalize()}Rule"
         action: AWSHelperFn = If(
@@ -285,7 +428,9 @@ def create_rules(template: Template, function: awslambda.Function, dead_letters:
                     RuleDisabled=False,
                     Actions=[action],
                     ErrorAction=iot.Action(
-                        Sqs=iot.SqsAction(QueueUrl=Ref(dead_letters), RoleArn=GetAtt(role, "Arn"), UseBase64=False)
+                        Sqs=iot.SqsAction(
+                            QueueUrl=Ref(dead_letters), RoleArn=GetAtt(role, "Arn"), UseBase64=False
+                        )
                     ),
                 ),
             )
@@ -299,28 +444,58 @@ def create_rules(template: Template, function: awslambda.Function, dead_letters:
                 Principal="iot.amazonaws.com",
                 SourceAccount=Ref("AWS::AccountId"),
                 # The rule's ARN from its name (the same value as GetAtt Arn).
-                SourceArn=Sub(f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/${{{logical}}}"),
+                SourceArn=Sub(
+                    f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/${{{logical}}}"
+                ),
             )
         )
 
 
-def create_alarms(template: Template, function: awslambda.Function, dead_letters: sqs.Queue, rejected: sqs.Queue) -> sns.Topic:
+def create_alarms(
+    template: Template, function: awslambda.Function, dead_letters: sqs.Queue, rejected: sqs.Queue
+) -> sns.Topic:
     topic = template.add_resource(
-        sns.Topic("AlarmTopic", TopicName=Sub("${EnvironmentName}-ingest-alarms"),
-                  KmsMasterKeyId=network.DATA_KEY_ARN.imported())
-    )  # fmt: skip
+        sns.Topic(
+            "AlarmTopic",
+            TopicName=Sub("${EnvironmentName}-ingest-alarms"),
+            KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
+        )
+    )
     template.add_resource(
-        sns.SubscriptionResource("AlarmEmailSubscription", Condition=HAS_ALARM_EMAIL, TopicArn=Ref(topic),
-                                 Protocol="email", Endpoint=Ref("AlarmEmail"))
-    )  # fmt: skip
+        sns.SubscriptionResource(
+            "AlarmEmailSubscription",
+            Condition=HAS_ALARM_EMAIL,
+            TopicArn=Ref(topic),
+            Protocol="email",
+            Endpoint=Ref("AlarmEmail"),
+        )
+    )
     for logical, description, namespace, metric, dimension, statistic in (
-        ("DeadLettersAlarm", "Readings wait in the dead-letter queue: run `make replay` once the cause is fixed",
-         "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", GetAtt(dead_letters, "QueueName")), "Maximum"),
-        ("RejectedReadingsAlarm", "Readings were rejected as invalid: see their reasons in the rejected queue",
-         "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", GetAtt(rejected, "QueueName")), "Maximum"),
-        ("FunctionErrorsAlarm", "The ingest function failed (InfluxDB or DynamoDB unreachable?)",
-         "AWS/Lambda", "Errors", ("FunctionName", Ref(function)), "Sum"),
-    ):  # fmt: skip
+        (
+            "DeadLettersAlarm",
+            "Readings wait in the dead-letter queue: run `make replay` once the cause is fixed",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            ("QueueName", GetAtt(dead_letters, "QueueName")),
+            "Maximum",
+        ),
+        (
+            "RejectedReadingsAlarm",
+            "Readings were rejected as invalid: see their reasons in the rejected queue",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            ("QueueName", GetAtt(rejected, "QueueName")),
+            "Maximum",
+        ),
+        (
+            "FunctionErrorsAlarm",
+            "The ingest function failed (InfluxDB or DynamoDB unreachable?)",
+            "AWS/Lambda",
+            "Errors",
+            ("FunctionName", Ref(function)),
+            "Sum",
+        ),
+    ):
         template.add_resource(
             cloudwatch.Alarm(
                 logical,
@@ -354,15 +529,22 @@ def build() -> Template:
     add_output(template, METADATA_TABLE_ARN, GetAtt(table, "Arn"), "Device metadata table ARN")
     add_output(template, FUNCTION_NAME, Ref(function), "The ingest function")
     add_output(template, FUNCTION_ARN, GetAtt(function, "Arn"), "The ingest function's ARN")
-    add_output(template, DEAD_LETTER_QUEUE_URL, Ref(dead_letters), "Readings that could not be written (replayable)")
+    add_output(
+        template, DEAD_LETTER_QUEUE_URL, Ref(dead_letters), "Readings that could not be written (replayable)"
+    )
     add_output(template, DEAD_LETTER_QUEUE_ARN, GetAtt(dead_letters, "Arn"), "Dead-letter queue ARN")
     add_output(template, REJECTED_QUEUE_URL, Ref(rejected), "Invalid readings with their reasons")
     add_output(template, REJECTED_QUEUE_ARN, GetAtt(rejected, "Arn"), "Rejected-readings queue ARN")
     add_output(template, ALARM_TOPIC_ARN, Ref(topic), "Topic of the ingest alarms")
     template.add_output(
-        Output(INGEST_QUEUE_URL.output, Condition=IS_QUEUED, Description="Queue of the queued path",
-               Value=Ref(ingest), Export=INGEST_QUEUE_URL.exported())
-    )  # fmt: skip
+        Output(
+            INGEST_QUEUE_URL.output,
+            Condition=IS_QUEUED,
+            Description="Queue of the queued path",
+            Value=Ref(ingest),
+            Export=INGEST_QUEUE_URL.exported(),
+        )
+    )
     return template
 
 

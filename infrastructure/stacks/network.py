@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from awacs import logs as logs_actions
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
 
@@ -42,13 +42,21 @@ def create_data_key(template: Template) -> kms.Key:
         Version="2012-10-17",
         Statement=[
             # A key policy's "*" resource is this key; the account keeps administering it through IAM.
-            Statement(Sid="AccountAdministers", Effect=Allow, Principal=account_root,
-                      Action=[AwacsAction("kms", "*")], Resource=["*"]),
+            Statement(
+                Sid="AccountAdministers",
+                Effect=Allow,
+                Principal=account_root,
+                Action=[AwacsAction("kms", "*")],
+                Resource=["*"],
+            ),
             Statement(
                 Sid="CloudWatchLogsEncrypt",
                 Effect=Allow,
                 Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-                Action=[AwacsAction("kms", a) for a in ("Encrypt*", "Decrypt*", "ReEncrypt*", "GenerateDataKey*", "Describe*")],
+                Action=[
+                    AwacsAction("kms", a)
+                    for a in ("Encrypt*", "Decrypt*", "ReEncrypt*", "GenerateDataKey*", "Describe*")
+                ],
                 Resource=["*"],
                 Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
             ),
@@ -61,17 +69,26 @@ def create_data_key(template: Template) -> kms.Key:
                 Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
             ),
         ],
-    )  # fmt: skip
-    key = template.add_resource(
-        kms.Key("DataKey", Description=Sub("${EnvironmentName} data key"), EnableKeyRotation=True, KeyPolicy=policy)
     )
-    template.add_resource(kms.Alias("DataKeyAlias", AliasName=Sub("alias/${EnvironmentName}-data"), TargetKeyId=Ref(key)))
+    key = template.add_resource(
+        kms.Key(
+            "DataKey",
+            Description=Sub("${EnvironmentName} data key"),
+            EnableKeyRotation=True,
+            KeyPolicy=policy,
+        )
+    )
+    template.add_resource(
+        kms.Alias("DataKeyAlias", AliasName=Sub("alias/${EnvironmentName}-data"), TargetKeyId=Ref(key))
+    )
     return key
 
 
 def create_vpc(template: Template) -> ec2.VPC:
     vpc = template.add_resource(
-        ec2.VPC("Vpc", CidrBlock=Ref("VpcCidr"), EnableDnsHostnames=True, EnableDnsSupport=True, Tags=tags("vpc"))
+        ec2.VPC(
+            "Vpc", CidrBlock=Ref("VpcCidr"), EnableDnsHostnames=True, EnableDnsSupport=True, Tags=tags("vpc")
+        )
     )
     gateway = template.add_resource(ec2.InternetGateway("InternetGateway", Tags=tags("igw")))
     template.add_resource(
@@ -140,7 +157,9 @@ def create_private_routes(
         )
         template.add_resource(
             ec2.SubnetRouteTableAssociation(
-                f"PrivateSubnet{index}RouteTableAssociation", SubnetId=Ref(private_subnet), RouteTableId=Ref(table)
+                f"PrivateSubnet{index}RouteTableAssociation",
+                SubnetId=Ref(private_subnet),
+                RouteTableId=Ref(table),
             )
         )
         tables.append(table)
@@ -162,7 +181,9 @@ def create_gateway_endpoints(template: Template, vpc: ec2.VPC, tables: list[ec2.
 
 
 def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
-    group = create_log_group(template, "FlowLogGroup", Sub("/${EnvironmentName}/vpc-flow-logs"), GetAtt(key, "Arn"))
+    group = create_log_group(
+        template, "FlowLogGroup", Sub("/${EnvironmentName}/vpc-flow-logs"), GetAtt(key, "Arn")
+    )
     role = template.add_resource(
         iam.Role(
             "FlowLogRole",
@@ -209,7 +230,9 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
 
 
 def build() -> Template:
-    template = new_template("VPC with public and private subnets in two AZs, NAT per AZ, flow logs and endpoints")
+    template = new_template(
+        "VPC with public and private subnets in two AZs, NAT per AZ, flow logs and endpoints"
+    )
     create_parameters(template)
     key = create_data_key(template)
     vpc = create_vpc(template)

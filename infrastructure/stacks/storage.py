@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.aws import Action as AwacsAction
-from troposphere import GetAtt, Ref, Sub, Tags, Template, ec2, efs
+from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from troposphere import Ref, Sub, Tags, Template, ec2, efs
 
 from infrastructure.common import add_output, new_template, tags
 from infrastructure.names import Export
@@ -42,9 +42,14 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.S
             GroupDescription="Tasks of the cluster that mount EFS",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
-                                      CidrIp=network.VPC_CIDR.imported(), Description="NFS to the mount targets")
-            ],  # fmt: skip
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=2049,
+                    ToPort=2049,
+                    CidrIp=network.VPC_CIDR.imported(),
+                    Description="NFS to the mount targets",
+                )
+            ],
             Tags=tags("efs-clients"),
         )
     )
@@ -54,15 +59,26 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.S
             GroupDescription="EFS mount targets: NFS only from the cluster",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
-                                      SourceSecurityGroupId=cluster.HOST_SECURITY_GROUP.imported(),
-                                      Description="NFS from the container instances"),
-                ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=2049, ToPort=2049,
-                                      SourceSecurityGroupId=Ref(client), Description="NFS from the cluster's tasks"),
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=2049,
+                    ToPort=2049,
+                    SourceSecurityGroupId=cluster.HOST_SECURITY_GROUP.imported(),
+                    Description="NFS from the container instances",
+                ),
+                ec2.SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=2049,
+                    ToPort=2049,
+                    SourceSecurityGroupId=Ref(client),
+                    Description="NFS from the cluster's tasks",
+                ),
             ],
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(IpProtocol="-1", CidrIp="127.0.0.1/32", Description="no outbound traffic")
-            ],  # fmt: skip
+                ec2.SecurityGroupRule(
+                    IpProtocol="-1", CidrIp="127.0.0.1/32", Description="no outbound traffic"
+                )
+            ],
             Tags=tags("efs-mount-targets"),
         )
     )
@@ -115,7 +131,8 @@ def create_access_points(template: Template, file_system: efs.FileSystem) -> dic
                 FileSystemId=Ref(file_system),
                 PosixUser=efs.PosixUser(Uid=str(uid), Gid=str(gid)),
                 RootDirectory=efs.RootDirectory(
-                    Path=path, CreationInfo=efs.CreationInfo(OwnerUid=str(uid), OwnerGid=str(gid), Permissions="750")
+                    Path=path,
+                    CreationInfo=efs.CreationInfo(OwnerUid=str(uid), OwnerGid=str(gid), Permissions="750"),
                 ),
             )
         )
@@ -123,19 +140,25 @@ def create_access_points(template: Template, file_system: efs.FileSystem) -> dic
 
 
 def build() -> Template:
-    template = new_template("EFS for the services: encrypted, an access point per service, only from the cluster")
+    template = new_template(
+        "EFS for the services: encrypted, an access point per service, only from the cluster"
+    )
     client, mount = create_security_groups(template)
     file_system = create_file_system(template)
     create_mount_targets(template, file_system, mount)
     points = create_access_points(template, file_system)
     add_output(template, FILE_SYSTEM_ID, Ref(file_system), "The file system")
     # ARNs built from ids: the same values as GetAtt Arn, in a form moto also takes.
-    fs_arn = Sub("arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/${FileSystem}")
+    fs_arn = Sub(
+        "arn:${AWS::Partition}:elasticfilesystem:${AWS::Region}:${AWS::AccountId}:file-system/${FileSystem}"
+    )
     add_output(template, FILE_SYSTEM_ARN, fs_arn, "The file system's ARN")
     add_output(template, CLIENT_SECURITY_GROUP, Ref(client), "Group a task carries to mount the file system")
     for service, point in points.items():
         add_output(template, access_point_id(service), Ref(point), f"{service}'s access point")
-        arn = Sub(f"arn:${{AWS::Partition}}:elasticfilesystem:${{AWS::Region}}:${{AWS::AccountId}}:access-point/${{{point.title}}}")
+        arn = Sub(
+            f"arn:${{AWS::Partition}}:elasticfilesystem:${{AWS::Region}}:${{AWS::AccountId}}:access-point/${{{point.title}}}"
+        )
         add_output(template, access_point_arn(service), arn, f"{service}'s access point ARN")
     return template
 

@@ -7,6 +7,8 @@ the templates (asserted in test_security.py / test_ingest_template.py) but canno
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 
@@ -30,10 +32,16 @@ def run(*argv: str) -> int:
 
 def test_deploy_all_again_and_destroy(endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("deploy", "--all", "--yes", "--endpoint-url", endpoint) == 0
-    client = lambda name: boto3.client(name, endpoint_url=endpoint)  # noqa: E731
+
+    def client(name: str) -> Any:
+        return boto3.client(name, endpoint_url=endpoint)  # type: ignore[call-overload]
+
     cloudformation = client("cloudformation")
     stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
-    expected = {f"demo-{n}" for n in ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest")}
+    expected = {
+        f"demo-{n}"
+        for n in ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest")
+    }
     assert {name: stacks.get(name) for name in expected} == dict.fromkeys(expected, "CREATE_COMPLETE")
 
     ec2 = client("ec2")
@@ -71,7 +79,11 @@ def test_deploy_all_again_and_destroy(endpoint: str, capsys: pytest.CaptureFixtu
     assert "every stack: no changes" in text(capsys)
 
     assert run("destroy", "--all", "--yes", "--endpoint-url", endpoint) == 0
-    left = [s["StackName"] for s in cloudformation.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+    left = [
+        s["StackName"]
+        for s in cloudformation.describe_stacks()["Stacks"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
     assert not [name for name in left if name in expected]
 
 

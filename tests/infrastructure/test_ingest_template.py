@@ -23,20 +23,32 @@ def test_function_as_the_contract_names_it(templates: dict[str, Any]) -> None:
     assert props["Handler"] == "ingest_to_influxdb.handler.lambda_handler"
     assert props["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
     assert set(props["Environment"]["Variables"]) == {
-        "INFLUXDB_URL", "INFLUXDB_DATABASE", "INFLUXDB_SECRET_ARN", "METADATA_TABLE", "REJECTED_QUEUE_URL",
-        "METADATA_CACHE_TTL_SECONDS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
-    }  # fmt: skip
+        "INFLUXDB_URL",
+        "INFLUXDB_DATABASE",
+        "INFLUXDB_SECRET_ARN",
+        "METADATA_TABLE",
+        "REJECTED_QUEUE_URL",
+        "METADATA_CACHE_TTL_SECONDS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
     assert props["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
     invoke = one(templates["ingest"], "AWS::Lambda::EventInvokeConfig")
     assert invoke["MaximumRetryAttempts"] == 2
-    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+    }
 
 
 def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str, Any]) -> None:
     template = templates["ingest"]
     rules = of_type(template, "AWS::IoT::TopicRule")
     sqls = {r["Properties"]["TopicRulePayload"]["Sql"]["Fn::Sub"] for r in rules.values()}
-    assert sqls == {"SELECT *, topic() AS topic FROM '${PressureTopic}'", "SELECT *, topic() AS topic FROM '${ShelfTopic}'"}
+    assert sqls == {
+        "SELECT *, topic() AS topic FROM '${PressureTopic}'",
+        "SELECT *, topic() AS topic FROM '${ShelfTopic}'",
+    }
     assert template["Parameters"]["PressureTopic"]["Default"] == "/pressure/data"
     assert template["Parameters"]["ShelfTopic"]["Default"] == "/shelf/data"
     assert template["Parameters"]["IngestPath"]["Default"] == "direct"
@@ -61,5 +73,7 @@ def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str,
 
 
 def test_alarms_on_dead_letters_and_errors(templates: dict[str, Any]) -> None:
-    metrics = {a["Properties"]["MetricName"] for a in of_type(templates["ingest"], "AWS::CloudWatch::Alarm").values()}
+    metrics = {
+        a["Properties"]["MetricName"] for a in of_type(templates["ingest"], "AWS::CloudWatch::Alarm").values()
+    }
     assert {"ApproximateNumberOfMessagesVisible", "Errors"} <= metrics

@@ -19,31 +19,44 @@ def one(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return resource["Properties"]  # type: ignore[no-any-return]
 
 
-def test_efs_encrypted_an_access_point_per_service_reachable_only_from_the_cluster(templates: dict[str, Any]) -> None:
+def test_efs_encrypted_an_access_point_per_service_reachable_only_from_the_cluster(
+    templates: dict[str, Any],
+) -> None:
     storage = templates["storage"]
     assert one(storage, "AWS::EFS::FileSystem")["Encrypted"] is True
     points = of_type(storage, "AWS::EFS::AccessPoint")
-    assert {p["Properties"]["RootDirectory"]["Path"] for p in points.values()} == {"/influxdb", "/grafana", "/chronograf"}
+    assert {p["Properties"]["RootDirectory"]["Path"] for p in points.values()} == {
+        "/influxdb",
+        "/grafana",
+        "/chronograf",
+    }
     mount = storage["Resources"]["MountTargetSecurityGroup"]["Properties"]
     sources = [rule["SourceSecurityGroupId"] for rule in mount["SecurityGroupIngress"]]
-    assert sources == [{"Fn::ImportValue": {"Fn::Sub": "${EnvironmentName}-cluster-HostSecurityGroupId"}},
-                       {"Ref": "ClientSecurityGroup"}]  # fmt: skip
+    assert sources == [
+        {"Fn::ImportValue": {"Fn::Sub": "${EnvironmentName}-cluster-HostSecurityGroupId"}},
+        {"Ref": "ClientSecurityGroup"},
+    ]
     assert all("CidrIp" not in rule for rule in mount["SecurityGroupIngress"])
     for service in ("influxdb", "grafana", "chronograf"):
         volume = one(templates[service], "AWS::ECS::TaskDefinition")["Volumes"][0]["EFSVolumeConfiguration"]
         assert volume["TransitEncryption"] == "ENABLED"
         assert volume["AuthorizationConfig"]["AccessPointId"] == {
-            "Fn::ImportValue": {"Fn::Sub": f"${{EnvironmentName}}-storage-{service.capitalize()}AccessPointId"}
+            "Fn::ImportValue": {
+                "Fn::Sub": f"${{EnvironmentName}}-storage-{service.capitalize()}AccessPointId"
+            }
         }
 
 
 def test_influxdb_port_only_from_ingest_grafana_and_chronograf(templates: dict[str, Any]) -> None:
     group = templates["influxdb"]["Resources"]["InfluxdbSecurityGroup"]["Properties"]
     assert [(r["FromPort"], r["SourceSecurityGroupId"]) for r in group["SecurityGroupIngress"]] == [
-        (8086, {"Ref": f"{client.capitalize()}ClientSecurityGroup"}) for client in ("ingest", "grafana", "chronograf")
+        (8086, {"Ref": f"{client.capitalize()}ClientSecurityGroup"})
+        for client in ("ingest", "grafana", "chronograf")
     ]
     function = one(templates["ingest"], "AWS::Lambda::Function")
-    assert function["VpcConfig"]["SecurityGroupIds"] == [influxdb.client_security_group("ingest").imported().to_dict()]
+    assert function["VpcConfig"]["SecurityGroupIds"] == [
+        influxdb.client_security_group("ingest").imported().to_dict()
+    ]
     for service in ("grafana", "chronograf"):
         groups = one(templates[service], "AWS::ECS::Service")["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert influxdb.client_security_group(service).imported().to_dict() in groups["SecurityGroups"]
@@ -55,7 +68,10 @@ def test_exactly_one_task_and_no_autoscaling(templates: dict[str, Any], service:
     assert props["DesiredCount"] == 1
     assert props["DeploymentConfiguration"]["MaximumPercent"] == 100
     assert props["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
-    assert not any(r["Type"].startswith("AWS::ApplicationAutoScaling::") for r in templates[service]["Resources"].values())
+    assert not any(
+        r["Type"].startswith("AWS::ApplicationAutoScaling::")
+        for r in templates[service]["Resources"].values()
+    )
 
 
 def test_credentials_generated_in_secrets_manager_and_handed_as_secrets(templates: dict[str, Any]) -> None:
@@ -77,7 +93,9 @@ def test_credentials_generated_in_secrets_manager_and_handed_as_secrets(template
     assert not any("assword" in name for t in templates.values() for name in t["Parameters"])
 
 
-def test_load_balancer_only_from_cloudfront_and_only_with_the_origin_verify_header(templates: dict[str, Any]) -> None:
+def test_load_balancer_only_from_cloudfront_and_only_with_the_origin_verify_header(
+    templates: dict[str, Any],
+) -> None:
     group = templates["edge"]["Resources"]["LoadBalancerSecurityGroup"]["Properties"]
     (rule,) = group["SecurityGroupIngress"]
     assert rule["SourcePrefixListId"] == {"Ref": "CloudFrontPrefixListId"} and "CidrIp" not in rule

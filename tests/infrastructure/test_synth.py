@@ -49,10 +49,14 @@ def test_the_import_check_finds_a_drifted_name_and_an_undeclared_dependency(
     stacks: dict[str, StackDefinition], templates: dict[str, Any]
 ) -> None:
     broken = copy.deepcopy(templates)
-    text = json.dumps(broken["storage"]).replace("${EnvironmentName}-network-VpcId", "${EnvironmentName}-network-Vpc")
+    text = json.dumps(broken["storage"]).replace(
+        "${EnvironmentName}-network-VpcId", "${EnvironmentName}-network-Vpc"
+    )
     broken["storage"] = json.loads(text)
     undeclared = dict(stacks)
-    undeclared["chronograf"] = StackDefinition("chronograf", stacks["chronograf"].build, depends_on=("network",))
+    undeclared["chronograf"] = StackDefinition(
+        "chronograf", stacks["chronograf"].build, depends_on=("network",)
+    )
     problems = import_problems(undeclared, broken)
     assert "storage: imports ${EnvironmentName}-network-Vpc, which network does not export" in problems
     assert any(p.startswith("chronograf: imports ${EnvironmentName}-influxdb-") for p in problems)
@@ -75,7 +79,9 @@ def test_service_files_flow_into_the_task_definitions(templates: dict[str, Any])
 
 def test_a_new_dashboard_file_is_embedded(tmp_path: Path) -> None:
     (tmp_path / "grafana" / "dashboards").mkdir(parents=True)
-    (tmp_path / "grafana" / "dashboards" / "new-board.json").write_text('{"title": "New board",  "panels": []}')
+    (tmp_path / "grafana" / "dashboards" / "new-board.json").write_text(
+        '{"title": "New board",  "panels": []}'
+    )
     assert service_files.dashboard_variables(tmp_path) == {
         "GRAFANA_DASHBOARD_NEW_BOARD": '{"title":"New board","panels":[]}'
     }

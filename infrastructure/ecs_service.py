@@ -17,7 +17,7 @@ from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, St
 from awacs.sts import AssumeRole
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
-from infrastructure.common import checkov_skip, create_log_group
+from infrastructure.common import create_log_group
 from infrastructure.service_files import TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
@@ -170,7 +170,7 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
             },
         ),
     )
-    definition = template.add_resource(
+    return template.add_resource(
         ecs.TaskDefinition(
             logical(spec, "TaskDefinition"),
             Family=Sub(f"${{EnvironmentName}}-{spec.service}"),
@@ -194,11 +194,6 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
                 )
             ],
         )
-    )
-    return checkov_skip(
-        definition,
-        CKV_AWS_336="the official image gets its configuration written at start (no image build), so its "
-        "root file system stays writable; data lives on the EFS access point",
     )
 
 

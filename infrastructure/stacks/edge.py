@@ -199,7 +199,7 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
 
 
 def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
-    secret = template.add_resource(
+    return template.add_resource(
         secretsmanager.Secret(
             "OriginVerifySecret",
             Name=Sub("${EnvironmentName}/edge/origin-verify"),
@@ -212,11 +212,6 @@ def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
                 ExcludePunctuation=True,
             ),
         )
-    )
-    return checkov_skip(
-        secret,
-        CKV2_AWS_57="a shared header value: CloudFront and the listener rules read it at deploy time, "
-        "a rotation is a redeploy of edge, grafana and chronograf",
     )
 
 
@@ -268,10 +263,6 @@ def create_load_balancer(
             DependsOn="LogsBucketPolicy",
             Tags=tags("alb"),
         )
-    )
-    checkov_skip(
-        balancer,
-        CKV_AWS_150="deletion protection would block `destroy`; the balancer holds no data and is rebuilt by a deploy",
     )
     listener = template.add_resource(
         elb.Listener(
@@ -379,7 +370,6 @@ def create_distribution(
         "a certificate for a domain of the user's own (docs/deploying.md)",
         CKV_AWS_68="no WAF by default (monthly cost); Grafana requires a login, Chronograf can only read; "
         "docs/deploying.md says how to attach a web ACL",
-        CKV_AWS_310="a single origin per path: no failover origin group to configure",
     )
 
 

@@ -10,7 +10,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
 from troposphere import Ref, Sub, Template, secretsmanager
 
-from infrastructure.common import add_output, checkov_skip
+from infrastructure.common import add_output
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, edge, influxdb, network, storage
@@ -35,11 +35,6 @@ def create_admin_secret(template: Template) -> dict[str, Any]:
                 ExcludePunctuation=True,
             ),
         )
-    )
-    checkov_skip(
-        secret,
-        CKV2_AWS_57="Grafana keeps the admin password in its database after the first start; "
-        "change it there, then in the secret (docs/deploying.md)",
     )
     add_output(template, ADMIN_SECRET_ARN, Ref(secret), "Secret of Grafana's admin user")
     return {ADMIN_SECRET_NAME: Ref(secret)}

@@ -50,7 +50,8 @@ def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int)
 
 def assume(service: str) -> PolicyDocument:
     return PolicyDocument(
-        Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])]
+        Version="2012-10-17",
+        Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])],
     )
 
 
@@ -83,7 +84,8 @@ def create_roles(
             AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
             Policies=[
                 iam.Policy(
-                    PolicyName="start-task", PolicyDocument=PolicyDocument(Statement=execution_statements)
+                    PolicyName="start-task",
+                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=execution_statements),
                 )
             ],
         )
@@ -108,7 +110,9 @@ def create_roles(
             Policies=[
                 iam.Policy(
                     PolicyName="task",
-                    PolicyDocument=PolicyDocument(Statement=[mount, *wiring.task_statements]),
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17", Statement=[mount, *wiring.task_statements]
+                    ),
                 )
             ],
         )

@@ -82,11 +82,12 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
         iam.Role(
             "HostRole",
             AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Effect=Allow, Principal=Principal("Service", "ec2.amazonaws.com"), Action=[AssumeRole]
                     )
-                ]
+                ],
             ),
             ManagedPolicyArns=[
                 Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"),

@@ -109,6 +109,7 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
             "LogsBucketPolicy",
             Bucket=Ref(bucket),
             PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Sid="LoadBalancerWritesAccessLogs",
@@ -124,7 +125,7 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
                         Resource=[Sub("${LogsBucket.Arn}/alb/AWSLogs/${AWS::AccountId}/*")],
                     ),
                     deny_insecure_transport("LogsBucket"),
-                ]
+                ],
             ),
         )
     )
@@ -174,6 +175,7 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
             "ConsoleBucketPolicy",
             Bucket=Ref(bucket),
             PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Sid="CloudFrontReadsThroughOriginAccessControl",
@@ -191,7 +193,7 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
                         ),
                     ),
                     deny_insecure_transport("ConsoleBucket"),
-                ]
+                ],
             ),
         )
     )

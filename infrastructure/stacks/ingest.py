@@ -250,15 +250,21 @@ def create_function_role(
         iam.Role(
             "FunctionRole",
             AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Effect=Allow,
                         Principal=Principal("Service", "lambda.amazonaws.com"),
                         Action=[AssumeRole],
                     )
-                ]
+                ],
             ),
-            Policies=[iam.Policy(PolicyName="ingest", PolicyDocument=PolicyDocument(Statement=statements))],
+            Policies=[
+                iam.Policy(
+                    PolicyName="ingest",
+                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+                )
+            ],
         ),
         CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
         "permission for them; every other statement names its resource",
@@ -271,6 +277,7 @@ def create_function_role(
             PolicyName="consume-ingest-queue",
             Roles=[Ref(role)],
             PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Effect=Allow,
@@ -285,7 +292,7 @@ def create_function_role(
                         ],
                         Resource=[GetAtt(ingest, "Arn")],
                     )
-                ]
+                ],
             ),
         )
     )
@@ -380,16 +387,18 @@ def create_rules(
         iam.Role(
             "RuleRole",
             AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Effect=Allow, Principal=Principal("Service", "iot.amazonaws.com"), Action=[AssumeRole]
                     )
-                ]
+                ],
             ),
             Policies=[
                 iam.Policy(
                     PolicyName="send-to-queues",
                     PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
                         Statement=[
                             Statement(
                                 Effect=Allow,
@@ -404,7 +413,7 @@ def create_rules(
                                 Action=[AwacsAction("kms", "GenerateDataKey"), AwacsAction("kms", "Decrypt")],
                                 Resource=[network.DATA_KEY_ARN.imported()],
                             ),
-                        ]
+                        ],
                     ),
                 )
             ],

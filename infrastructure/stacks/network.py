@@ -188,18 +188,20 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
         iam.Role(
             "FlowLogRole",
             AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
                 Statement=[
                     Statement(
                         Effect=Allow,
                         Principal=Principal("Service", "vpc-flow-logs.amazonaws.com"),
                         Action=[AssumeRole],
                     )
-                ]
+                ],
             ),
             Policies=[
                 iam.Policy(
                     PolicyName="write-flow-logs",
                     PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
                         Statement=[
                             Statement(
                                 Effect=Allow,
@@ -210,7 +212,7 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
                                 ],
                                 Resource=[GetAtt(group, "Arn")],
                             )
-                        ]
+                        ],
                     ),
                 )
             ],

@@ -102,7 +102,7 @@ def create_file_system(template: Template) -> efs.FileSystem:
             PerformanceMode="generalPurpose",
             ThroughputMode="elastic",
             BackupPolicy=efs.BackupPolicy(Status="ENABLED"),
-            FileSystemPolicy=json.loads(PolicyDocument(Statement=[insecure]).to_json()),
+            FileSystemPolicy=json.loads(PolicyDocument(Version="2012-10-17", Statement=[insecure]).to_json()),
             FileSystemTags=Tags(Name=Sub("${EnvironmentName}-services")),
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",

@@ -48,11 +48,11 @@ class Pipeline:
 
 
 def reading(
-    deviceid: str, when: datetime, pressure: int = 800, metakey: str = "123456789", **extra: Any
+    deviceid: str, when: datetime, pressure: int = 800, viscosity: int = 50, metakey: str = "123456789"
 ) -> bytes:
     body = {
         "pressure": pressure,
-        "viscosity": 50,
+        "viscosity": viscosity,
         "sensordatetime": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "deviceid": deviceid,
         "clientid": f"{deviceid}-client",

@@ -76,25 +76,34 @@ def run_fleet(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     return summary.acknowledged
 
 
-def account(endpoints: Endpoints, sent: int, since: datetime, before: dict[str, int]) -> Accounting:
-    """Wait for the pipeline to settle, then count where the readings went."""
+def account(
+    sandbox: Sandbox, endpoints: Endpoints, sent: int, since: datetime, before: dict[str, int]
+) -> Accounting:
+    """Wait until the pipeline has taken every reading and stands still, then count where they went."""
     with aws_environment(endpoints):
 
-        def depths() -> tuple[int, int]:
-            return queue_depth(endpoints.queues["rejected"]), queue_depth(endpoints.queues["dead_letter"])
+        def depths() -> dict[str, int]:
+            return {name: queue_depth(url) for name, url in endpoints.queues.items()}
 
         def progress() -> tuple[object, ...]:
             until = datetime.now(UTC) + timedelta(minutes=1)
-            return (*depths(), *count_points(endpoints, since, until).values())
+            stats = rule_runner_stats(sandbox)
+            busy = stats.get("received", 0) < sent or not stats.get("idle") or depths().get("ingest", 0) > 0
+            return (
+                busy,
+                sorted(stats.items()),
+                sorted(depths().items()),
+                count_points(endpoints, since, until),
+            )
 
-        wait_until_settled(progress, timeout=120, quiet=2.0)
-        rejected, dead = depths()
+        wait_until_settled(progress, timeout=180, quiet=3.0)
+        queues = depths()
         written = sum(count_points(endpoints, since, datetime.now(UTC) + timedelta(minutes=1)).values())
     return Accounting(
         sent=sent,
         written=written,
-        rejected=rejected - before["rejected"],
-        dead_letters=dead - before["dead_letter"],
+        rejected=queues["rejected"] - before["rejected"],
+        dead_letters=queues["dead_letter"] - before["dead_letter"],
     )
 
 
@@ -150,7 +159,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     )
     sent = run_fleet(sandbox, options, console)
     with console.status("waiting for the pipeline to take every reading"):
-        accounting = account(endpoints, sent, since, before)
+        accounting = account(sandbox, endpoints, sent, since, before)
     console.print(summary_table(accounting, rule_runner_stats(sandbox)))
     with console.status("drawing the dashboards from the local InfluxDB"):
         render_picture(sandbox.endpoints_path, PICTURE)

@@ -42,6 +42,7 @@ from sandbox.template import DeployedTemplate, ResourceRef, TemplateError
 # Asynchronous invocation retries wait about 1 and 2 minutes on AWS; locally a fraction of that.
 LOCAL_RETRY_DELAYS = (0.5, 1.0, 2.0)
 LOCAL_REDELIVERY_SECONDS = 1  # visibility of a failed SQS record before it is received again
+LOCAL_MAX_BATCH_WINDOW = 1.0  # the event source mapping's batching window, capped so local runs stay quick
 SQS_RECEIVE_MAX = 10  # the most one ReceiveMessage call returns
 
 
@@ -220,7 +221,9 @@ def load_rules(
                 queue_arn=str(deployed.physical(source)),
                 function=function(props["FunctionName"]),
                 batch_size=int(props.get("BatchSize", 10)),
-                window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                window_seconds=min(
+                    LOCAL_MAX_BATCH_WINDOW, float(props.get("MaximumBatchingWindowInSeconds", 0))
+                ),
                 report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
             )
         )

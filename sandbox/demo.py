@@ -125,7 +125,17 @@ def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
 
 def render_picture(endpoints_path: Path, out: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "grafana.render", "--endpoints", str(endpoints_path), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "grafana.render",
+            "--endpoints",
+            str(endpoints_path),
+            "--out",
+            str(out),
+            "--range",
+            "15m",
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ from rich.prompt import Confirm
 from rich.table import Table
 
 from infrastructure import artifacts, compat
+from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
 
@@ -25,6 +26,7 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "does not contain changes")
 INGEST = "ingest"
+EDGE = "edge"
 
 
 class DeployError(RuntimeError):
@@ -271,6 +273,7 @@ class Deployer:
         parameters = self.parameters(definition, template, existing)
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{stack}: no changes")
+            self.after_deploy(name)  # the console page may have changed without the template
             return "no changes"
         since = datetime.now(UTC).replace(microsecond=0)
         change_set = self.create_change_set(name, template, parameters, "UPDATE" if existing else "CREATE")
@@ -294,7 +297,16 @@ class Deployer:
             ]
             raise DeployError(f"{stack} ended {status}:\n  " + "\n  ".join(r for r in reasons if r))
         self.console.print(f"[green]{stack}: {status}[/]")
+        self.after_deploy(name)
         return "deployed"
+
+    def after_deploy(self, name: str) -> None:
+        """What a stack needs besides CloudFormation: the edge stack's console page."""
+        if name != EDGE:
+            return
+        outputs = self.outputs(name)
+        keys = publish_console(self.client("s3"), outputs["ConsoleBucketName"])
+        self.console.print(f"console page: {', '.join(keys)} in s3://{outputs['ConsoleBucketName']}")
 
     def deploy_all(self) -> dict[str, str]:
         return {name: self.deploy(name) for name in deploy_order(self.stacks)}

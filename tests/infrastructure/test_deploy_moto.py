@@ -65,6 +65,9 @@ def test_deploy_all_again_and_destroy(endpoint: str, capsys: pytest.CaptureFixtu
         for value in condition.get("PathPatternConfig", {}).get("Values", condition.get("Values", []))
     }
     assert paths == {"/grafana*", "/chronograf*"}
+    console_bucket = next(b["Name"] for b in client("s3").list_buckets()["Buckets"] if "console" in b["Name"])
+    page = client("s3").get_object(Bucket=console_bucket, Key="index.html")
+    assert page["ContentType"] == "text/html" and b'href="/grafana/"' in page["Body"].read()
     table = client("dynamodb").describe_table(TableName="demo-DeviceMetaData")["Table"]
     assert table["KeySchema"] == [{"AttributeName": "metakey", "KeyType": "HASH"}]
     function = client("lambda").get_function(FunctionName="demo-ingest")["Configuration"]

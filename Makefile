@@ -88,8 +88,10 @@ diff: install ## what a deploy of STACK would change
 outputs: install ## a stack's outputs
 	$(PY) -m infrastructure outputs $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
 
-simulate: install ## the default fleet against the local pipeline
+simulate: install ## a fleet against the local pipeline (pressure devices; SHELF_DEVICES shelves)
 	$(PY) -m simulator run --type pressure --devices $(DEVICES) --rate $(RATE) --duration $(DURATION)
+	@if [ "$(SHELF_DEVICES)" -gt 0 ]; then \
+		$(PY) -m simulator run --type shelf --devices $(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION); fi
 
 load-metadata: install ## load device metadata: make load-metadata FILE=sample-data/device-metadata.json
 	@test -n "$(FILE)" || { echo "name the file: make load-metadata FILE=sample-data/device-metadata.json"; exit 2; }

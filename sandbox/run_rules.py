@@ -22,7 +22,8 @@ from awscrt import io, mqtt
 
 from sandbox.endpoints import Endpoints
 from sandbox.rule_runner import RuleRunner, load_rules, write_stats
-from sandbox.template import DeployedTemplate
+from sandbox.iot_sql import RuleSqlError
+from sandbox.template import DeployedTemplate, TemplateError
 
 STATS_FILE = "rule-runner.json"
 
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = Endpoints.load(args.root / "endpoints.json")
     os.environ.update(endpoints.aws.env())
     deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
-    rules, mappings = load_rules(deployed, local_overrides(endpoints, args.writer_secret))
+    try:
+        rules, mappings = load_rules(deployed, local_overrides(endpoints, args.writer_secret))
+    except (RuleSqlError, TemplateError) as error:
+        print(f"rule runner: cannot play the rules: {error}", file=sys.stderr, flush=True)
+        return 2
     take_over_event_source_mappings({mapping.function.name for mapping in mappings})
     runner = RuleRunner(rules, mappings, endpoints.aws.region)
     runner.start()

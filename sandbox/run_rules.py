@@ -21,8 +21,8 @@ import boto3
 from awscrt import io, mqtt
 
 from sandbox.endpoints import Endpoints
-from sandbox.rule_runner import RuleRunner, load_rules, write_stats
 from sandbox.iot_sql import RuleSqlError
+from sandbox.rule_runner import RuleRunner, load_rules, write_stats
 from sandbox.template import DeployedTemplate, TemplateError
 
 STATS_FILE = "rule-runner.json"

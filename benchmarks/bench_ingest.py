@@ -183,7 +183,8 @@ def main() -> int:
 
             handler.reset()
             readings = Readings()
-            through_handler(readings, 20, 1)  # cold start: secret, pool, metadata cache
+            with contextlib.redirect_stdout(io.StringIO()):
+                through_handler(readings, 20, 1)  # cold start: secret, pool, metadata cache
             rates: dict[str, list[float]] = {}
             for run in range(RUNS):
                 for mode in MODES:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Tags, Template, logs
+from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Tags, Template, ec2, logs
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
 
@@ -62,3 +62,10 @@ def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn
 
 def arn_of(resource: AWSObject) -> GetAtt:
     return GetAtt(resource, "Arn")
+
+
+def tcp_rule(port: int, description: str, **peer: Any) -> ec2.SecurityGroupRule:
+    """One TCP port to or from one peer: CidrIp, SourceSecurityGroupId or SourcePrefixListId."""
+    return ec2.SecurityGroupRule(
+        IpProtocol="tcp", FromPort=port, ToPort=port, Description=description, **peer
+    )

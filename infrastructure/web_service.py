@@ -11,7 +11,7 @@ from troposphere import Parameter, Ref, Template, ec2
 from troposphere import elasticloadbalancingv2 as elb
 
 from infrastructure import service_files
-from infrastructure.common import new_template, tags
+from infrastructure.common import new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
     ServiceWiring,
     create_parameters,
@@ -28,22 +28,14 @@ def create_security_group(template: Template, service: str, port: int) -> ec2.Se
             GroupDescription=f"{service}: {port} only from the load balancer",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=port,
-                    ToPort=port,
+                tcp_rule(
+                    port,
+                    "from the load balancer",
                     SourceSecurityGroupId=edge.LOAD_BALANCER_SECURITY_GROUP.imported(),
-                    Description="from the load balancer",
                 )
             ],
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=443,
-                    ToPort=443,
-                    CidrIp="0.0.0.0/0",
-                    Description="AWS APIs and the image registry over HTTPS",
-                )
+                tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0")
             ],
             Tags=tags(service),
         )

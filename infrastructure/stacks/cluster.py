@@ -18,7 +18,7 @@ from troposphere import (
     servicediscovery,
 )
 
-from infrastructure.common import add_output, new_template, tags
+from infrastructure.common import add_output, new_template, tags, tcp_rule
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import network
@@ -57,20 +57,8 @@ def create_host_security_group(template: Template) -> ec2.SecurityGroup:
             GroupDescription="ECS container instances: no inbound; tasks have their own groups (awsvpc)",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=443,
-                    ToPort=443,
-                    CidrIp="0.0.0.0/0",
-                    Description="ECS, ECR, SSM and image registries over HTTPS",
-                ),
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=2049,
-                    ToPort=2049,
-                    CidrIp=network.VPC_CIDR.imported(),
-                    Description="EFS inside the VPC",
-                ),
+                tcp_rule(443, "ECS, ECR, SSM and image registries over HTTPS", CidrIp="0.0.0.0/0"),
+                tcp_rule(2049, "EFS inside the VPC", CidrIp=network.VPC_CIDR.imported()),
             ],
             Tags=tags("ecs-hosts"),
         )

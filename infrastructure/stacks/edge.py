@@ -9,7 +9,7 @@ from awacs.s3 import GetObject, PutObject
 from troposphere import FindInMap, GetAtt, Parameter, Ref, Sub, Template, cloudfront, ec2, s3, secretsmanager
 from troposphere import elasticloadbalancingv2 as elb
 
-from infrastructure.common import add_output, checkov_skip, new_template, tags
+from infrastructure.common import add_output, checkov_skip, new_template, tags, tcp_rule
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import network
@@ -226,12 +226,8 @@ def create_load_balancer(
             GroupDescription="Load balancer: HTTP only from the CloudFront origin-facing addresses",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=80,
-                    ToPort=80,
-                    SourcePrefixListId=Ref("CloudFrontPrefixListId"),
-                    Description="CloudFront origin-facing servers",
+                tcp_rule(
+                    80, "CloudFront origin-facing servers", SourcePrefixListId=Ref("CloudFrontPrefixListId")
                 )
             ],
             SecurityGroupEgress=[

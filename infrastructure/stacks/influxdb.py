@@ -9,7 +9,7 @@ import json
 from troposphere import Ref, Sub, Template, ec2, secretsmanager, servicediscovery
 
 from infrastructure import service_files
-from infrastructure.common import add_output, new_template, tags
+from infrastructure.common import add_output, new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
     ServiceWiring,
     create_parameters,
@@ -70,20 +70,8 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
                 GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
                 VpcId=network.VPC_ID.imported(),
                 SecurityGroupEgress=[
-                    ec2.SecurityGroupRule(
-                        IpProtocol="tcp",
-                        FromPort=443,
-                        ToPort=443,
-                        CidrIp="0.0.0.0/0",
-                        Description="AWS APIs and image registries over HTTPS",
-                    ),
-                    ec2.SecurityGroupRule(
-                        IpProtocol="tcp",
-                        FromPort=PORT,
-                        ToPort=PORT,
-                        CidrIp=network.VPC_CIDR.imported(),
-                        Description="InfluxDB in the VPC",
-                    ),
+                    tcp_rule(443, "AWS APIs and image registries over HTTPS", CidrIp="0.0.0.0/0"),
+                    tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
                 ],
                 Tags=tags(f"{client}-influx-client"),
             )
@@ -96,23 +84,11 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
             GroupDescription=f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=PORT,
-                    ToPort=PORT,
-                    SourceSecurityGroupId=Ref(group),
-                    Description=f"InfluxDB from {client}",
-                )
+                tcp_rule(PORT, f"InfluxDB from {client}", SourceSecurityGroupId=Ref(group))
                 for client, group in clients.items()
             ],
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=443,
-                    ToPort=443,
-                    CidrIp="0.0.0.0/0",
-                    Description="AWS APIs and the image registry over HTTPS",
-                ),
+                tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0"),
             ],
             Tags=tags("influxdb"),
         )

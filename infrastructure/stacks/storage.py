@@ -9,7 +9,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from troposphere import Ref, Sub, Tags, Template, ec2, efs
 
-from infrastructure.common import add_output, new_template, tags
+from infrastructure.common import add_output, new_template, tags, tcp_rule
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, network
@@ -42,13 +42,7 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.S
             GroupDescription="Tasks of the cluster that mount EFS",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=2049,
-                    ToPort=2049,
-                    CidrIp=network.VPC_CIDR.imported(),
-                    Description="NFS to the mount targets",
-                )
+                tcp_rule(2049, "NFS to the mount targets", CidrIp=network.VPC_CIDR.imported())
             ],
             Tags=tags("efs-clients"),
         )
@@ -59,20 +53,12 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.S
             GroupDescription="EFS mount targets: NFS only from the cluster",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=2049,
-                    ToPort=2049,
+                tcp_rule(
+                    2049,
+                    "NFS from the container instances",
                     SourceSecurityGroupId=cluster.HOST_SECURITY_GROUP.imported(),
-                    Description="NFS from the container instances",
                 ),
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=2049,
-                    ToPort=2049,
-                    SourceSecurityGroupId=Ref(client),
-                    Description="NFS from the cluster's tasks",
-                ),
+                tcp_rule(2049, "NFS from the cluster's tasks", SourceSecurityGroupId=Ref(client)),
             ],
             SecurityGroupEgress=[
                 ec2.SecurityGroupRule(

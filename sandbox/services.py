@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
+from urllib.parse import urlparse
 
 from sandbox import processes
 from sandbox.endpoints import (
@@ -70,6 +71,27 @@ def _require_binary(name: str) -> str:
     if path is None:
         raise SandboxError(f"'{name}' is not installed: {INSTALL_HINT}")
     return path
+
+
+def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
+    """Run services/influxdb/init-influxdb.sh against the sandbox's influxd, with the env contract of the task."""
+    influx = endpoints.influxdb
+    url, users = urlparse(influx.url), influx.users
+    env = {
+        **os.environ,
+        "INFLUXDB_HOST": url.hostname or HOST,
+        "INFLUXDB_PORT": str(url.port),
+        "INFLUXDB_DB": influx.database,
+        "INFLUXDB_ADMIN_USER": users.admin.username,
+        "INFLUXDB_ADMIN_PASSWORD": users.admin.password,
+        "INFLUXDB_WRITE_USER": users.writer.username,
+        "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
+        "INFLUXDB_READ_USER": users.reader.username,
+        "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
+    }
+    return subprocess.run(
+        ["sh", str(INFLUX_INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 class Sandbox:
@@ -253,23 +275,7 @@ class Sandbox:
 
     def _init_influxdb(self) -> None:
         """Make the database and users exactly as the ECS task does, with the same script."""
-        endpoints = self.endpoints()
-        users = endpoints.influxdb.users
-        env = {
-            **os.environ,
-            "INFLUXDB_HOST": HOST,
-            "INFLUXDB_PORT": str(self._port("influxdb")),
-            "INFLUXDB_DB": endpoints.influxdb.database,
-            "INFLUXDB_ADMIN_USER": users.admin.username,
-            "INFLUXDB_ADMIN_PASSWORD": users.admin.password,
-            "INFLUXDB_WRITE_USER": users.writer.username,
-            "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
-            "INFLUXDB_READ_USER": users.reader.username,
-            "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
-        }
-        result = subprocess.run(
-            ["sh", str(INFLUX_INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
-        )
+        result = run_influxdb_init(self.endpoints())
         if result.returncode != 0:
             raise SandboxError(
                 f"{INFLUX_INIT_SCRIPT.name} failed (status {result.returncode}): "

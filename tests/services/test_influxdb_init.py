@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import requests
 
 from sandbox.endpoints import Endpoints
+from sandbox.services import run_influxdb_init
 from tests.grafana import readings
 from tests.grafana.readings import MINUTE_MS, SENSORS, SHELVES
 
@@ -84,24 +82,7 @@ def test_users_have_exactly_their_grants(endpoints: Endpoints) -> None:
 
 def test_script_is_idempotent(endpoints: Endpoints, start: int) -> None:
     before = readings.continuous_queries(endpoints)
-    influx = endpoints.influxdb
-    url = urlparse(influx.url)
-    users = influx.users
-    env = {
-        **os.environ,
-        "INFLUXDB_HOST": url.hostname or "",
-        "INFLUXDB_PORT": str(url.port),
-        "INFLUXDB_DB": influx.database,
-        "INFLUXDB_ADMIN_USER": users.admin.username,
-        "INFLUXDB_ADMIN_PASSWORD": users.admin.password,
-        "INFLUXDB_WRITE_USER": users.writer.username,
-        "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
-        "INFLUXDB_READ_USER": users.reader.username,
-        "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
-    }
-    result = subprocess.run(
-        ["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_influxdb_init(endpoints)
     assert result.returncode == 0, result.stderr
     assert readings.continuous_queries(endpoints) == before
     test_retention_policies(endpoints)

@@ -23,6 +23,21 @@ from rich.console import Console
 from sandbox.accounting import influx_query
 from sandbox.endpoints import Endpoints
 
+# The sample metadata items (sample-data/device-metadata.json) that the tests load into the table.
+ACME = {
+    "manufacturer": "Acme Devices Ltd.",
+    "family": "sensors",
+    "component_id": "a1b2c3d4",
+    "calibration_date": "2020-09-25",
+}
+SHELF_01 = {
+    "manufacturer": "Shelfware Inc.",
+    "family": "smart-shelves",
+    "component_id": "s0000001",
+    "calibration_date": "2026-01-11",
+    "store": "store-1",
+}
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_METADATA = PROJECT_ROOT / "sample-data" / "device-metadata.json"
 TABLE = "test-DeviceMetaData"

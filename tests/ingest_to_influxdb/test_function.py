@@ -16,21 +16,7 @@ from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.metadata_store import MetadataStore
 
-from tests.ingest_to_influxdb.conftest import FunctionEnv
-
-ACME = {
-    "manufacturer": "Acme Devices Ltd.",
-    "family": "sensors",
-    "component_id": "a1b2c3d4",
-    "calibration_date": "2020-09-25",
-}
-SHELF_01 = {
-    "manufacturer": "Shelfware Inc.",
-    "family": "smart-shelves",
-    "component_id": "s0000001",
-    "calibration_date": "2026-01-11",
-    "store": "store-1",
-}
+from tests.ingest_to_influxdb.conftest import ACME, SHELF_01, FunctionEnv
 
 
 def iso(moment: datetime) -> str:

@@ -16,21 +16,8 @@ from typing import Any
 
 import boto3
 
-from tests.ingest_to_influxdb.conftest import FunctionEnv
+from tests.ingest_to_influxdb.conftest import ACME, SHELF_01, FunctionEnv
 
-ACME = {
-    "manufacturer": "Acme Devices Ltd.",
-    "family": "sensors",
-    "component_id": "a1b2c3d4",
-    "calibration_date": "2020-09-25",
-}
-SHELF_01 = {
-    "manufacturer": "Shelfware Inc.",
-    "family": "smart-shelves",
-    "component_id": "s0000001",
-    "calibration_date": "2026-01-11",
-    "store": "store-1",
-}
 # Items whose attribute names and values try to break the line or overwrite the point.
 HOSTILE_ITEMS: dict[str, dict[str, Any]] = {
     "hostile-meta": {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import requests
 
@@ -11,8 +9,6 @@ from sandbox.endpoints import Endpoints
 from sandbox.services import run_influxdb_init
 from tests.grafana import readings
 from tests.grafana.readings import MINUTE_MS, SENSORS, SHELVES
-
-SCRIPT = Path(__file__).resolve().parents[2] / "services" / "influxdb" / "init-influxdb.sh"
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -130,3 +133,20 @@ def test_a_broker_that_drops_the_connection_mid_run_loses_nothing(sandbox: Sandb
     # acknowledged by the broker: those in flight or queued while it was down were published again.
     assert summary.reconnects >= 10
     assert summary.acknowledged == summary.sent == 300 and summary.failed == 0
+
+
+def test_ctrl_c_stops_publishing_and_still_prints_the_summary(sandbox: Sandbox) -> None:
+    command = [sys.executable, "-m", "simulator", "run", "--devices", "3", "--rate", "5", "--duration", "60",
+               "--json", "--endpoints", str(sandbox.endpoints_path)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # connected and publishing
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    summary = json.loads(out)
+    assert summary["interrupted"] is True
+    assert 0 < summary["sent"] < 3 * 5 * 60 and summary["acknowledged"] == summary["sent"]
+    assert process.returncode == 0

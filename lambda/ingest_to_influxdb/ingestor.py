@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest_to_influxdb.constants import NANOSECONDS_PER_MILLISECOND
 from ingest_to_influxdb.enrichment import metadata_tags, to_line
 from ingest_to_influxdb.errors import InvalidReading, TransientError
 from ingest_to_influxdb.events import Record
@@ -63,6 +62,7 @@ class Ingestor:
         self.metadata, self.writer, self.rejects = metadata, writer, rejects
         self.instance = instance or uuid.uuid4().hex[:8]
         self.clock = clock
+        self._last_health_ns = 0
 
     def ingest(self, records: Sequence[Record], remaining: RemainingTime = _no_deadline) -> BatchResult:
         result = BatchResult()
@@ -86,7 +86,7 @@ class Ingestor:
                 pending = []
         for item in pending:
             health[Outcome(item.reading.kind.name, "written")] += 1
-        now_ns = now_ms * NANOSECONDS_PER_MILLISECOND
+        now_ns = self._health_time_ns()
         lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
         if not lines:
             return result
@@ -104,6 +104,12 @@ class Ingestor:
         if refused_readings:
             self._refused(pending, refused_readings, result, health, remaining, now_ns)
         return result
+
+    def _health_time_ns(self) -> int:
+        """A distinct timestamp per invocation of this container: health points of one series never overwrite
+        each other, however close together two invocations come."""
+        self._last_health_ns = max(int(self.clock() * 1_000_000_000), self._last_health_ns + 1)
+        return self._last_health_ns
 
     def _check(self, record: Record, now_ms: int) -> Reading | Rejection:
         kind: ReadingKind | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,6 +95,24 @@ def test_a_metadata_miss_is_written_without_metadata_and_counted(function: Funct
     health = function.rows(f"SELECT * FROM ingest_health WHERE instance = '{instance}'")
     outcomes = {(h["kind"], h["outcome"]): h["count"] for h in health}
     assert outcomes == {("pressure", "written"): 1, ("pressure", "metadata_miss"): 1}
+
+
+def test_health_counts_every_invocation_even_at_the_same_instant(function: FunctionEnv) -> None:
+    ingestor = handler.ingestor()
+    frozen = time.time()
+    ingestor.clock = lambda: (
+        frozen
+    )  # every invocation at the same instant, as two can be within a millisecond
+    when = datetime.now(UTC) - timedelta(minutes=2)
+    for i in range(3):
+        assert (
+            function.invoke(pressure(f"same{uuid.uuid4().hex[:6]}", when + timedelta(seconds=i)))["written"]
+            == 1
+        )
+    health = function.rows(
+        f"SELECT sum(count) FROM ingest_health WHERE instance = '{ingestor.instance}' AND outcome = 'written'"
+    )
+    assert health[0]["sum"] == 3
 
 
 def test_changed_metadata_is_picked_up_after_the_ttl_and_not_before(function: FunctionEnv) -> None:

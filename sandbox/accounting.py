@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import boto3
+from ingest_to_influxdb.kinds import KINDS
 
 from sandbox.endpoints import Endpoints
 
 # The measurement of each reading kind, and a field every point of it has (for count()).
-MEASUREMENTS = {"pressure": "pressureValue", "product_count": "count"}
+MEASUREMENTS = {kind.measurement: kind.fields[0].name for kind in KINDS}
 
 
 def influx_query(endpoints: Endpoints, query: str) -> dict[str, object]:

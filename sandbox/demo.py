@@ -87,12 +87,12 @@ def account(
 
         def progress() -> tuple[object, ...]:
             until = datetime.now(UTC) + timedelta(minutes=1)
-            stats = rule_runner_stats(sandbox)
-            busy = stats.get("received", 0) < sent or not stats.get("idle") or depths().get("ingest", 0) > 0
+            stats, queues = rule_runner_stats(sandbox), depths()
+            busy = stats.get("received", 0) < sent or not stats.get("idle") or queues.get("ingest", 0) > 0
             return (
                 busy,
                 sorted(stats.items()),
-                sorted(depths().items()),
+                sorted(queues.items()),
                 count_points(endpoints, since, until),
             )
 

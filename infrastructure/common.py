@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from awacs.sts import AssumeRole
 from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Tags, Template, ec2, logs
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
@@ -68,4 +70,12 @@ def tcp_rule(port: int, description: str, **peer: Any) -> ec2.SecurityGroupRule:
     """One TCP port to or from one peer: CidrIp, SourceSecurityGroupId or SourcePrefixListId."""
     return ec2.SecurityGroupRule(
         IpProtocol="tcp", FromPort=port, ToPort=port, Description=description, **peer
+    )
+
+
+def assume_role(service: str) -> PolicyDocument:
+    """The trust policy that lets one AWS service assume a role."""
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])],
     )

@@ -13,11 +13,10 @@ from typing import Any
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from awacs.sts import AssumeRole
+from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
-from infrastructure.common import create_log_group
+from infrastructure.common import assume_role, create_log_group
 from infrastructure.service_files import TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
@@ -48,13 +47,6 @@ def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int)
     )
 
 
-def assume(service: str) -> PolicyDocument:
-    return PolicyDocument(
-        Version="2012-10-17",
-        Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])],
-    )
-
-
 def create_roles(
     template: Template, spec: TaskSpec, wiring: ServiceWiring, log_group: Any
 ) -> tuple[iam.Role, iam.Role]:
@@ -81,7 +73,7 @@ def create_roles(
     execution = template.add_resource(
         iam.Role(
             logical(spec, "ExecutionRole"),
-            AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
+            AssumeRolePolicyDocument=assume_role("ecs-tasks.amazonaws.com"),
             Policies=[
                 iam.Policy(
                     PolicyName="start-task",
@@ -106,7 +98,7 @@ def create_roles(
     task = template.add_resource(
         iam.Role(
             logical(spec, "TaskRole"),
-            AssumeRolePolicyDocument=assume("ecs-tasks.amazonaws.com"),
+            AssumeRolePolicyDocument=assume_role("ecs-tasks.amazonaws.com"),
             Policies=[
                 iam.Policy(
                     PolicyName="task",

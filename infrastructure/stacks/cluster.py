@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from awacs.aws import Allow, PolicyDocument, Principal, Statement
-from awacs.sts import AssumeRole
 from troposphere import (
     Base64,
     GetAtt,
@@ -18,7 +16,7 @@ from troposphere import (
     servicediscovery,
 )
 
-from infrastructure.common import add_output, new_template, tags, tcp_rule
+from infrastructure.common import add_output, assume_role, new_template, tags, tcp_rule
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import network
@@ -69,14 +67,7 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
     role = template.add_resource(
         iam.Role(
             "HostRole",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow, Principal=Principal("Service", "ec2.amazonaws.com"), Action=[AssumeRole]
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=assume_role("ec2.amazonaws.com"),
             ManagedPolicyArns=[
                 Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"),
                 Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"),

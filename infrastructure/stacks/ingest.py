@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Principal, Statement
-from awacs.sts import AssumeRole
+from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import (
     AWSHelperFn,
     Equals,
@@ -32,7 +31,7 @@ from troposphere import (
     sqs,
 )
 
-from infrastructure.common import add_output, checkov_skip, create_log_group, new_template
+from infrastructure.common import add_output, assume_role, checkov_skip, create_log_group, new_template
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import influxdb, network
@@ -249,16 +248,7 @@ def create_function_role(
     role = checkov_skip(
         iam.Role(
             "FunctionRole",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", "lambda.amazonaws.com"),
-                        Action=[AssumeRole],
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
             Policies=[
                 iam.Policy(
                     PolicyName="ingest",
@@ -386,14 +376,7 @@ def create_rules(
     role = template.add_resource(
         iam.Role(
             "RuleRole",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow, Principal=Principal("Service", "iot.amazonaws.com"), Action=[AssumeRole]
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=assume_role("iot.amazonaws.com"),
             Policies=[
                 iam.Policy(
                     PolicyName="send-to-queues",

@@ -5,10 +5,9 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from awacs.sts import AssumeRole
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
 
-from infrastructure.common import add_output, create_log_group, new_template, tags
+from infrastructure.common import add_output, assume_role, create_log_group, new_template, tags
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 
@@ -187,16 +186,7 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
     role = template.add_resource(
         iam.Role(
             "FlowLogRole",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", "vpc-flow-logs.amazonaws.com"),
-                        Action=[AssumeRole],
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=assume_role("vpc-flow-logs.amazonaws.com"),
             Policies=[
                 iam.Policy(
                     PolicyName="write-flow-logs",

@@ -50,6 +50,22 @@ def origin_verify_value(secret_arn: object) -> Sub:
     return Sub("{{resolve:secretsmanager:${Secret}:SecretString:token}}", Secret=secret_arn)
 
 
+def no_public_access() -> s3.PublicAccessBlockConfiguration:
+    return s3.PublicAccessBlockConfiguration(
+        BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+    )
+
+
+def s3_managed_encryption() -> s3.BucketEncryption:
+    return s3.BucketEncryption(
+        ServerSideEncryptionConfiguration=[
+            s3.ServerSideEncryptionRule(
+                ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
+            )
+        ]
+    )
+
+
 def create_parameters(template: Template) -> None:
     template.add_parameter(
         Parameter(
@@ -75,20 +91,8 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
             OwnershipControls=s3.OwnershipControls(
                 Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerPreferred")]
             ),
-            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True,
-                BlockPublicPolicy=True,
-                IgnorePublicAcls=True,
-                RestrictPublicBuckets=True,
-            ),
-            BucketEncryption=s3.BucketEncryption(
-                ServerSideEncryptionConfiguration=[
-                    # ELB access logs support only S3-managed keys.
-                    s3.ServerSideEncryptionRule(
-                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
-                    )
-                ]
-            ),
+            PublicAccessBlockConfiguration=no_public_access(),
+            BucketEncryption=s3_managed_encryption(),  # ELB access logs support only S3-managed keys
             VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
             LifecycleConfiguration=s3.LifecycleConfiguration(
                 Rules=[
@@ -147,22 +151,11 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
     bucket = template.add_resource(
         s3.Bucket(
             "ConsoleBucket",
-            PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True,
-                BlockPublicPolicy=True,
-                IgnorePublicAcls=True,
-                RestrictPublicBuckets=True,
-            ),
+            PublicAccessBlockConfiguration=no_public_access(),
             OwnershipControls=s3.OwnershipControls(
                 Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
             ),
-            BucketEncryption=s3.BucketEncryption(
-                ServerSideEncryptionConfiguration=[
-                    s3.ServerSideEncryptionRule(
-                        ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256")
-                    )
-                ]
-            ),
+            BucketEncryption=s3_managed_encryption(),
             VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
             LoggingConfiguration=s3.LoggingConfiguration(
                 DestinationBucketName=Ref(logs_bucket), LogFilePrefix="console/"

@@ -102,7 +102,7 @@ class Device:
         self.type = device_type
         self.client_id = f"{device_type.name}-{index:04d}"
         self.streams: dict[str, Stream] = {
-            name: spec.stream(rng, clock) for name, spec in device_type.attributes.items()
+            name: spec.stream(rng, clock, index) for name, spec in device_type.attributes.items()
         }
         self.metakey = metakey
         self.connection: mqtt.Connection | None = None

@@ -1,7 +1,7 @@
 """Attribute generators: each spec is data (from a device type file) and makes one value stream per device.
 
-A generator's `stream(rng, clock)` returns a function that gives the attribute's next value. Static
-values (ids fixed per device) are drawn once when the stream is made.
+A generator's `stream(rng, clock, index)` returns a function that gives the attribute's next value for the
+device numbered `index`. Static values (ids fixed per device) are drawn once when the stream is made.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class IntRange(_Spec):
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         return lambda: rng.randint(self.min, self.max)
 
 
@@ -52,7 +52,7 @@ class FloatRange(_Spec):
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         return lambda: round(rng.uniform(self.min, self.max), self.decimals)
 
 
@@ -74,7 +74,7 @@ class RandomWalk(_Spec):
             raise ValueError(f"start {self.start} is outside [{self.min}, {self.max}]")
         return self
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         state = {"value": self.start if self.start is not None else rng.uniform(self.min, self.max)}
 
         def next_value() -> Value:
@@ -94,7 +94,7 @@ class Sine(_Spec):
     period_seconds: float = Field(gt=0)
     noise: float = Field(default=0, ge=0)
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         phase = rng.uniform(0, 2 * math.pi)
 
         def next_value() -> Value:
@@ -110,8 +110,12 @@ class Choice(_Spec):
     type: Literal["choice"]
     values: list[Any] = Field(min_length=1)
     static: bool = False  # one value per device, drawn once
+    by_device: bool = False  # device n takes values[n], round robin: distinct while there are enough values
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
+        if self.by_device:
+            assigned = self.values[index % len(self.values)]
+            return lambda: assigned
         if self.static:
             fixed = rng.choice(self.values)
             return lambda: fixed
@@ -122,7 +126,7 @@ class Timestamp(_Spec):
     type: Literal["timestamp"]
     format: Literal["iso_ms", "epoch_s", "epoch_ms"] = "iso_ms"
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         def next_value() -> Value:
             now = clock()
             if self.format == "epoch_s":
@@ -139,7 +143,7 @@ class ShortId(_Spec):
     length: int = Field(default=7, ge=1, le=64)
     static: bool = True
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         def draw() -> str:
             return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(self.length))
 
@@ -153,7 +157,7 @@ class Uuid(_Spec):
     type: Literal["uuid"]
     static: bool = True
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         def draw() -> str:
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -167,7 +171,7 @@ class Constant(_Spec):
     type: Literal["constant"]
     value: Any
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         return lambda: self.value
 
 
@@ -175,7 +179,7 @@ class Boolean(_Spec):
     type: Literal["boolean"]
     probability: float = Field(default=0.5, ge=0, le=1)
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         return lambda: rng.random() < self.probability
 
 
@@ -184,7 +188,7 @@ class Counter(_Spec):
     start: int = 0
     step: int = 1
 
-    def stream(self, rng: random.Random, clock: Clock) -> Stream:
+    def stream(self, rng: random.Random, clock: Clock, index: int = 0) -> Stream:
         state = {"next": self.start}
 
         def next_value() -> Value:

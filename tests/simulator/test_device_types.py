@@ -42,6 +42,12 @@ def test_shelf_counts_never_go_negative_and_move_by_small_steps() -> None:
     assert all(r["metakey"].startswith("shelf-0") for r in readings)
 
 
+def test_each_shelf_holds_its_own_product_and_metadata_item() -> None:
+    shelves = [device("shelf", i, seed=f"s{i}").reading() for i in range(5)]
+    assert len({r["product_id"] for r in shelves}) == 5
+    assert [r["metakey"] for r in shelves] == ["shelf-01", "shelf-02", "shelf-03", "shelf-04", "shelf-05"]
+
+
 def test_a_fixed_seed_gives_the_same_readings() -> None:
     first = [device("pressure", seed="7").reading() for _ in range(3)]
     again = [device("pressure", seed="7").reading() for _ in range(3)]

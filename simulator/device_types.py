@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from simulator.generators import GeneratorSpec
+from simulator.generators import GENERATOR_NAMES, GeneratorSpec
 
 BUILT_IN = Path(__file__).parent / "types"
 
@@ -29,24 +29,7 @@ class DeviceType(BaseModel):
 def _where(location: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in location]
     if len(parts) >= 2 and parts[0] == "attributes":
-        rest = [
-            p
-            for p in parts[2:]
-            if p
-            not in {
-                "int_range",
-                "float_range",
-                "random_walk",
-                "sine",
-                "choice",
-                "timestamp",
-                "short_id",
-                "uuid",
-                "constant",
-                "boolean",
-                "counter",
-            }
-        ]
+        rest = [p for p in parts[2:] if p not in GENERATOR_NAMES]  # pydantic names the union member
         return f"attribute '{parts[1]}'" + (f", field '{'.'.join(rest)}'" if rest else "")
     return f"'{'.'.join(parts)}'" if parts else "the file"
 

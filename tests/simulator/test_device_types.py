@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.device_types import DeviceTypeError, load_device_type, parse_device_type, resolve_type
+from simulator.device_types import DeviceTypeError, load_device_type, resolve_type
 from simulator.fleet import Device
 
 
@@ -34,12 +34,14 @@ def test_pressure_readings_have_the_reference_shape() -> None:
 
 
 def test_shelf_counts_never_go_negative_and_move_by_small_steps() -> None:
-    readings = [device("shelf", i).reading() for i in range(5) for _ in range(1)]
-    one = device("shelf", seed="low")
-    counts = [one.reading()["count"] for _ in range(2000)]
-    assert (min(counts) >= 0 and max(counts) <= 60 and 0 in counts) or min(counts) >= 0
-    assert max(abs(a - b) for a, b in itertools.pairwise(counts)) <= 3
-    assert all(r["metakey"].startswith("shelf-0") for r in readings)
+    lowest = []
+    for index in range(5):
+        shelf = device("shelf", index, seed=f"low{index}")
+        counts = [shelf.reading()["count"] for _ in range(2000)]
+        assert min(counts) >= 0 and max(counts) <= 60
+        assert max(abs(a - b) for a, b in itertools.pairwise(counts)) <= 3
+        lowest.append(min(counts))
+    assert 0 in lowest  # the walks do reach the floor: the bound is exercised, not just never approached
 
 
 def test_each_shelf_holds_its_own_product_and_metadata_item() -> None:
@@ -53,43 +55,6 @@ def test_a_fixed_seed_gives_the_same_readings() -> None:
     again = [device("pressure", seed="7").reading() for _ in range(3)]
     other = [device("pressure", seed="8").reading() for _ in range(3)]
     assert first == again and first != other
-
-
-@pytest.mark.parametrize(
-    ("spec", "check"),
-    [
-        ({"type": "int_range", "min": 1, "max": 3}, lambda v: v in (1, 2, 3)),
-        (
-            {"type": "float_range", "min": 0, "max": 1, "decimals": 1},
-            lambda v: 0 <= v <= 1 and round(v, 1) == v,
-        ),
-        (
-            {"type": "sine", "mean": 10, "amplitude": 2, "period_seconds": 60, "noise": 0.5},
-            lambda v: 7.5 <= v <= 12.5,
-        ),
-        ({"type": "choice", "values": ["a", "b"]}, lambda v: v in ("a", "b")),
-        ({"type": "timestamp", "format": "epoch_s"}, lambda v: v == 1_790_000_000),
-        ({"type": "timestamp", "format": "epoch_ms"}, lambda v: v == 1_790_000_000_000),
-        ({"type": "short_id", "length": 5, "static": False}, lambda v: len(v) == 5 and v.isalnum()),
-        ({"type": "uuid", "static": False}, lambda v: uuid.UUID(v).version == 4),
-        ({"type": "constant", "value": "x"}, lambda v: v == "x"),
-        ({"type": "boolean", "probability": 1}, lambda v: v is True),
-        ({"type": "random_walk", "min": 0, "max": 1, "step": 0.1, "integer": False}, lambda v: 0 <= v <= 1),
-    ],
-)
-def test_every_generator(spec: dict[str, object], check: object) -> None:
-    kind = parse_device_type({"name": "t", "topic": "/t", "attributes": {"a": spec}}, "inline")
-    one = Device(kind, 0, random.Random(1), lambda: 1_790_000_000.0, None)
-    assert all(check(one.reading()["a"]) for _ in range(50))  # type: ignore[operator]
-
-
-def test_counter_counts() -> None:
-    kind = parse_device_type(
-        {"name": "t", "topic": "/t", "attributes": {"n": {"type": "counter", "start": 5, "step": 2}}},
-        "inline",
-    )
-    one = Device(kind, 0, random.Random(1), lambda: 0.0, None)
-    assert [one.reading()["n"] for _ in range(3)] == [5, 7, 9]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
 from simulator.device_types import DeviceTypeError, resolve_type
-from simulator.fleet import BrokerUnreachable, Counters, FleetSummary, Target
+from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
 
 console = Console(stderr=True)
 
@@ -66,20 +67,36 @@ def summary_table(summary: FleetSummary) -> Table:
 
 
 def aws_target(ca_file: Path, keys: Path) -> Target:
+    """AWS IoT Core: the account's ATS data endpoint, mutual TLS with the keys that `provision` stored."""
     import boto3
     from awsiot import mqtt_connection_builder
 
+    if not ca_file.is_file():
+        raise FileNotFoundError(
+            f"{ca_file}: no Amazon root CA there; download it with 'curl -o {ca_file} "
+            "https://www.amazontrust.com/repository/AmazonRootCA1.pem' or give --ca-file"
+        )
     endpoint = boto3.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
 
-    def connect(client_id: str, thing: str) -> Any:
+    def connect(client_id: str, on_resumed: Callable[..., None]) -> Any:
+        folder = keys / client_id  # the thing is named like the client id (simulator.provisioning)
+        if not (folder / "certificate.pem").is_file():
+            raise FileNotFoundError(
+                f"{folder}: no certificate for device {client_id}; run 'python -m simulator provision' "
+                "with at least as many --devices of this --type"
+            )
         return mqtt_connection_builder.mtls_from_path(
             endpoint=endpoint,
-            cert_filepath=str(keys / thing / "certificate.pem"),
-            pri_key_filepath=str(keys / thing / "private.key"),
+            cert_filepath=str(folder / "certificate.pem"),
+            pri_key_filepath=str(folder / "private.key"),
             ca_filepath=str(ca_file),
             client_id=client_id,
             clean_session=False,
             keep_alive_secs=30,
+            reconnect_min_timeout_secs=1,
+            reconnect_max_timeout_secs=16,
+            protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
+            on_connection_resumed=on_resumed,
         )
 
     return Target(host=endpoint, port=8883, make_connection=connect)

@@ -3,7 +3,9 @@
 awscrt is asynchronous: connections and publishes are futures served by its event loop, so a
 thousand devices cost no thousand threads. A reading counts as sent when it is published and as
 acknowledged when its PUBACK arrives (QoS 1). A lost connection is re-established with backoff by
-awscrt; a publish that times out is published again, so a reading is retried, never dropped.
+awscrt, which publishes again what was not acknowledged; a publish that still fails (times out) is
+queued and published again by the publishing thread, so a reading is retried, never dropped.
+Only the caller's thread publishes: awscrt's event-loop threads only count and queue.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -25,25 +28,31 @@ from simulator.device_types import DeviceType
 from simulator.generators import Clock, Stream
 
 OPERATION_TIMEOUT_MS = 10_000  # a publish not acknowledged by then is published again
-MAX_ATTEMPTS = 20
+MAX_ATTEMPTS = 20  # with the timeout above: a reading is given up after several minutes without a PUBACK
 CONNECT_TIMEOUT_S = 10
+POLL_S = 0.05  # how often the publishing thread looks for readings due to be published again
 
 
 class BrokerUnreachable(ConnectionError):
     """The devices could not connect; the message says where they tried and what to check."""
 
 
+ConnectionFactory = Callable[[str, Callable[..., None]], mqtt.Connection]
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where devices connect: the local broker (plain TCP) or AWS IoT Core (mutual TLS)."""
+    """Where devices connect: the local broker (plain TCP) or AWS IoT Core (mutual TLS, `make_connection`)."""
 
     host: str
     port: int
-    make_connection: Callable[[str, str], mqtt.Connection] | None = None  # (client_id, thing) -> connection
+    make_connection: ConnectionFactory | None = None  # (client_id, on_resumed) -> connection
+    reconnect_min_seconds: int = 1  # awscrt doubles the wait after each failed attempt, up to the max
+    reconnect_max_seconds: int = 16
 
     def connection(self, client_id: str, on_resumed: Callable[..., None]) -> mqtt.Connection:
         if self.make_connection is not None:
-            return self.make_connection(client_id, client_id)
+            return self.make_connection(client_id, on_resumed)
         return mqtt.Connection(
             client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
             host_name=self.host,
@@ -51,8 +60,8 @@ class Target:
             client_id=client_id,
             clean_session=False,  # unacknowledged publishes are resent when the connection comes back
             keep_alive_secs=30,
-            reconnect_min_timeout_secs=1,
-            reconnect_max_timeout_secs=16,
+            reconnect_min_timeout_secs=self.reconnect_min_seconds,
+            reconnect_max_timeout_secs=self.reconnect_max_seconds,
             protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
             on_connection_resumed=on_resumed,
         )
@@ -90,6 +99,7 @@ class FleetSummary:
     by_type: dict[str, int]
     seconds: float
     interrupted: bool = False
+    unacknowledged: int = 0  # neither acknowledged nor given up when the wait for acknowledgements ended
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__}
@@ -137,6 +147,9 @@ class Fleet:
                 self.devices.append(Device(device_type, index, rng, clock, metakey))
         self._pending = 0
         self._pending_lock = threading.Condition()
+        # Readings whose publish failed: (when to publish again, device, payload, attempt), appended by awscrt's
+        # threads and published again by the publishing thread.
+        self._retries: deque[tuple[float, Device, bytes, int]] = deque()
 
     # -- connections -------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -175,17 +188,33 @@ class Fleet:
                 self._settle()
             elif attempt < MAX_ATTEMPTS:
                 self.counters.add(retried=1)
-                # Published again from a timer, so awscrt's event-loop thread is never blocked.
-                timer = threading.Timer(
-                    min(0.2 * attempt, 2.0), self._publish, (device, payload, attempt + 1)
+                self._retries.append(
+                    (time.monotonic() + min(0.2 * attempt, 2.0), device, payload, attempt + 1)
                 )
-                timer.daemon = True
-                timer.start()
             else:
                 self.counters.add(failed=1)
                 self._settle()
 
         future.add_done_callback(done)
+
+    def _publish_due_retries(self) -> None:
+        now = time.monotonic()
+        for _ in range(len(self._retries)):
+            due, device, payload, attempt = self._retries.popleft()
+            if due <= now:
+                self._publish(device, payload, attempt)
+            else:
+                self._retries.append((due, device, payload, attempt))
+
+    def _wait(self, seconds: float, stop: threading.Event | None) -> None:
+        """Sleep, publishing again whatever falls due meanwhile; returns early when `stop` is set."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop.is_set()):
+            self._publish_due_retries()
+            if stop is not None:
+                stop.wait(min(left, POLL_S))
+            else:
+                time.sleep(min(left, POLL_S))
 
     def _settle(self) -> None:
         with self._pending_lock:
@@ -219,9 +248,9 @@ class Fleet:
                     self._publish(device, payload)
                 if on_tick is not None:
                     on_tick(self.counters)
-                delay = started + (tick + 1) / rate - time.monotonic()
-                if delay > 0 and tick + 1 < ticks:
-                    (stop.wait if stop is not None else time.sleep)(delay)
+                self._publish_due_retries()
+                if tick + 1 < ticks:
+                    self._wait(started + (tick + 1) / rate - time.monotonic(), stop)
         except KeyboardInterrupt:
             interrupted = True
         self.wait_for_acknowledgements(on_tick)
@@ -235,14 +264,21 @@ class Fleet:
             by_type=dict(self.counters.by_type),
             seconds=round(time.monotonic() - started, 3),
             interrupted=interrupted,
+            unacknowledged=self._pending,
         )
 
     def wait_for_acknowledgements(
         self, on_tick: Callable[[Counters], None] | None = None, timeout: float = 300.0
     ) -> None:
+        """Until every reading is acknowledged or given up (publishing again what fails meanwhile)."""
         deadline = time.monotonic() + timeout
-        with self._pending_lock:
-            while self._pending > 0 and time.monotonic() < deadline:
-                self._pending_lock.wait(0.25)
-                if on_tick is not None:
-                    on_tick(self.counters)
+        last_tick = 0.0
+        while time.monotonic() < deadline:
+            with self._pending_lock:
+                if self._pending <= 0:
+                    return
+                self._pending_lock.wait(POLL_S)
+            self._publish_due_retries()
+            if on_tick is not None and time.monotonic() - last_tick >= 0.25:
+                on_tick(self.counters)
+                last_tick = time.monotonic()

@@ -1,0 +1,115 @@
+"""Reads the device kinds folder: one YAML file per kind, validated, with errors that name the file and the key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from catalog.schema import DeviceKind
+from simulator.generators import GENERATOR_NAMES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FOLDER = PROJECT_ROOT / "device-kinds"
+# Points every tool (synth, deploy, sandbox, simulator, dashboards) at another folder of kinds.
+FOLDER_VARIABLE = "DEVICE_KINDS_DIR"
+
+
+class CatalogError(ValueError):
+    """A kind file is unreadable or wrong, or two kinds clash; the message says which file and which key."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    folder: Path
+    kinds: tuple[DeviceKind, ...]  # sorted by name
+
+    def __iter__(self) -> Iterator[DeviceKind]:
+        return iter(self.kinds)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(kind.name for kind in self.kinds)
+
+    def kind(self, name: str) -> DeviceKind:
+        for kind in self.kinds:
+            if kind.name == name:
+                return kind
+        raise CatalogError(f"no device kind {name!r} in {self.folder}; there are: {', '.join(self.names)}")
+
+
+def default_folder() -> Path:
+    configured = os.environ.get(FOLDER_VARIABLE)
+    return Path(configured) if configured else DEFAULT_FOLDER
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    # pydantic names the member of a tagged union (the generator's type) in the path: it says nothing to the user.
+    parts = [str(p) for p in loc if p not in GENERATOR_NAMES]
+    return ".".join(parts) if parts else "the file"
+
+
+def parse_kind(data: Any, source: str) -> DeviceKind:
+    """A kind from already parsed YAML; `source` names it in errors (normally the file's path)."""
+    if not isinstance(data, dict):
+        raise CatalogError(
+            f"{source}: expected a mapping of keys (name, topic, fields, ...), not {type(data).__name__}"
+        )
+    try:
+        return DeviceKind.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise CatalogError(f"{source}: {problems}") from None
+
+
+def load_kind(path: Path) -> DeviceKind:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot read it: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise CatalogError(f"{path}: not valid YAML: {error}") from None
+    kind = parse_kind(data, str(path))
+    if kind.name != path.stem:
+        raise CatalogError(f"{path}: name: {kind.name!r} must match the file's name ({path.stem!r})")
+    return kind
+
+
+def _check_unique(kinds: list[DeviceKind], folder: Path) -> None:
+    for attribute in ("topic", "measurement", "topic_parameter"):
+        seen: dict[str, str] = {}
+        for kind in kinds:
+            value = getattr(kind, attribute)
+            if value in seen:
+                raise CatalogError(
+                    f"{folder}: kinds {seen[value]!r} and {kind.name!r} both use the {attribute.replace('_', ' ')} "
+                    f"{value!r}; each kind needs its own"
+                )
+            seen[value] = kind.name
+    uids: dict[str, str] = {}
+    for kind in kinds:
+        if kind.dashboard is not None:
+            if kind.dashboard.uid in uids:
+                raise CatalogError(
+                    f"{folder}: kinds {uids[kind.dashboard.uid]!r} and {kind.name!r} both use the dashboard uid "
+                    f"{kind.dashboard.uid!r}"
+                )
+            uids[kind.dashboard.uid] = kind.name
+
+
+def load_catalog(folder: Path | None = None) -> Catalog:
+    """Every `*.yaml` of the folder (default: device-kinds/, or $DEVICE_KINDS_DIR), checked together."""
+    folder = folder if folder is not None else default_folder()
+    if not folder.is_dir():
+        raise CatalogError(f"{folder}: no such folder of device kinds (set {FOLDER_VARIABLE} or create it)")
+    paths = sorted(folder.glob("*.yaml"))
+    if not paths:
+        raise CatalogError(f"{folder}: no device kind files (*.yaml) in it")
+    kinds = [load_kind(path) for path in paths]
+    _check_unique(kinds, folder)
+    return Catalog(folder=folder, kinds=tuple(kinds))

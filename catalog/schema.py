@@ -1,0 +1,226 @@
+"""What a device kind file (device-kinds/<name>.yaml) may say: one pydantic model per section.
+
+Every model forbids unknown keys, so a misspelt key is an error naming the file and the key, never silently
+ignored. Optional sections default to None: a new section is one more optional field on `DeviceKind`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from simulator.generators import GeneratorSpec
+
+# Kind names become CloudFormation logical ids (PressureTopic), rule names and file names.
+KIND_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+# Measurement, field and tag keys go into InfluxQL and line protocol unescaped: keep them plain.
+POINT_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+# The tag every point gets from the sensor id; metadata tags (manufacturer, family, ...) come from DynamoDB.
+SENSOR_ID_TAG = "sensorID"
+
+Name = Annotated[str, Field(pattern=POINT_NAME)]
+Attribute = Annotated[str, Field(min_length=1, max_length=128)]
+Minutes = Annotated[int, Field(ge=1, le=7 * 24 * 60)]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldType(StrEnum):
+    """How the function checks a field's value before it becomes a float field of the point."""
+
+    NUMBER = "number"  # any finite number (or its text)
+    NON_NEGATIVE_INTEGER = "non_negative_integer"  # 0, 1, 2, ... (counts)
+
+
+class Range(Section):
+    """The values a healthy device reports: the dashboards' scale. Readings outside it are still written."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class Alert(Section):
+    """Alert when the field stays above and/or below a value for `for_minutes` minutes."""
+
+    above: float | None = None
+    below: float | None = None
+    for_minutes: Minutes
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.above is None and self.below is None:
+            raise ValueError("give 'above', 'below' or both")
+        if self.above is not None and self.below is not None and self.below >= self.above:
+            raise ValueError(
+                f"below ({self.below}) must be less than above ({self.above}), or nothing is normal"
+            )
+        return self
+
+
+class PointField(Section):
+    """One field of the point, read from one attribute of the payload."""
+
+    attribute: Attribute  # the payload's attribute
+    type: FieldType = FieldType.NUMBER
+    unit: str = Field(min_length=1, max_length=64)  # a Grafana unit id ("pressurehpa", "short", "suffix: cP")
+    label: str = Field(min_length=1, max_length=64)  # how people call it ("Pressure")
+    range: Range | None = None
+    alert: Alert | None = None
+
+
+class Tag(Section):
+    """A tag of the point taken from the payload (a non-empty string)."""
+
+    attribute: Attribute
+
+
+class Aggregate(StrEnum):
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    SUM = "sum"
+    COUNT = "count"
+    LAST = "last"
+
+
+class Downsampling(Section):
+    """Which fields the continuous queries keep, aggregated per minute (rp_1m) and per hour (rp_1h).
+
+    The mean keeps the field's own name (dashboards read it like the raw field); another aggregate is written
+    as `<field>_<aggregate>`.
+    """
+
+    fields: tuple[Name, ...] = Field(min_length=1)
+    aggregates: tuple[Aggregate, ...] = Field(default=(Aggregate.MEAN,), min_length=1)
+
+    @staticmethod
+    def column(field: str, aggregate: Aggregate) -> str:
+        return field if aggregate is Aggregate.MEAN else f"{field}_{aggregate.value}"
+
+
+class Simulator(Section):
+    """The simulated device: a generator per payload attribute (see docs/simulator.md)."""
+
+    attributes: dict[Attribute, GeneratorSpec] = Field(min_length=1)
+
+
+class PanelShow(StrEnum):
+    """What a panel draws from its field."""
+
+    MEAN_PER_SENSOR = "mean_per_sensor"  # time series: the mean of each sensor per interval
+    CURRENT_PER_SENSOR = "current_per_sensor"  # gauge: each sensor's latest value, on the field's range
+    HOURLY_MEAN_PER_SENSOR = "hourly_mean_per_sensor"  # time series over 7 days from the 1-hour means
+    LATEST_PER_TAG = "latest_per_tag"  # time series: each sensor's latest value, summed per `group_by` tag
+    INCREASE_PER_TAG = "increase_per_tag"  # bars: a counter's increase per interval, summed per tag
+    INCREASE_IN_RANGE = "increase_in_range"  # bar gauge: a counter's increase over the time range, per tag
+
+
+class Threshold(Section):
+    """A colour band of a gauge, from `from` upwards (the first band has no `from`)."""
+
+    from_: float | None = Field(default=None, alias="from")
+    color: str = Field(min_length=1, max_length=32)
+
+
+class Panel(Section):
+    field: Name
+    show: PanelShow
+    title: str | None = None  # default: "<label> per sensor" and the like
+    description: str | None = None
+    width: int = Field(default=12, ge=1, le=24)  # panels flow left to right on Grafana's 24-column grid
+    height: int = Field(default=8, ge=2, le=40)
+    thresholds: tuple[Threshold, ...] = ()
+
+
+class Filter(StrEnum):
+    """A dashboard variable: by a metadata tag of the device, or by sensor."""
+
+    MANUFACTURER = "manufacturer"
+    FAMILY = "family"
+    SENSOR = "sensor"
+
+
+class Dashboard(Section):
+    uid: str = Field(pattern=r"^[a-z0-9-]{1,40}$")
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    filters: tuple[Filter, ...] = ()  # metadata variables, in this order
+    group_by: Name | None = None  # a tag of the kind: a variable of its own, and what *_per_tag panels sum by
+    panels: tuple[Panel, ...] = Field(min_length=1)
+
+
+class DeviceKind(Section):
+    """One kind of device: everything the pipeline needs to know about it, in one file."""
+
+    name: str = Field(pattern=KIND_NAME)
+    description: str = Field(min_length=1)
+    topic: str = Field(
+        pattern=r"^[^#+\s][^#+]{0,255}$"
+    )  # the default MQTT topic; the stack's parameter may change it
+    measurement: Name
+    sensor_id: tuple[Attribute, ...] = Field(min_length=1)  # attributes joined with "-" into the sensorID tag
+    fields: dict[Name, PointField] = Field(min_length=1)
+    tags: dict[Name, Tag] = Field(default_factory=dict)
+    silent_after_minutes: Minutes | None = (
+        None  # a device that sends nothing for this long is reported silent
+    )
+    downsampling: Downsampling | None = None
+    simulator: Simulator | None = None
+    dashboard: Dashboard | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        clashes = (set(self.fields) & set(self.tags)) | (
+            {SENSOR_ID_TAG} & (set(self.fields) | set(self.tags))
+        )
+        if clashes:
+            raise ValueError(
+                f"{', '.join(sorted(clashes))}: a field and a tag (or the sensorID tag) share a name"
+            )
+        if self.downsampling is not None:
+            unknown = [f for f in self.downsampling.fields if f not in self.fields]
+            if unknown:
+                raise ValueError(f"downsampling names fields the kind does not have: {', '.join(unknown)}")
+        if self.dashboard is not None:
+            self._check_dashboard(self.dashboard)
+        return self
+
+    def _check_dashboard(self, board: Dashboard) -> None:
+        if board.group_by is not None and board.group_by not in self.tags:
+            raise ValueError(f"dashboard.group_by: {board.group_by!r} is not one of the kind's tags")
+        hourly = set(self.downsampling.fields) if self.downsampling else set()
+        for number, panel in enumerate(board.panels, 1):
+            where = f"dashboard.panels[{number}]"
+            if panel.field not in self.fields:
+                raise ValueError(f"{where}: {panel.field!r} is not one of the kind's fields")
+            by_tag = panel.show.value.endswith("_per_tag") or panel.show is PanelShow.INCREASE_IN_RANGE
+            if by_tag and board.group_by is None:
+                raise ValueError(f"{where}: {panel.show.value} needs dashboard.group_by (a tag)")
+            if panel.show is PanelShow.CURRENT_PER_SENSOR and self.fields[panel.field].range is None:
+                raise ValueError(
+                    f"{where}: a current_per_sensor gauge needs a range on field {panel.field!r}"
+                )
+            if panel.show is PanelShow.HOURLY_MEAN_PER_SENSOR and panel.field not in hourly:
+                raise ValueError(f"{where}: hourly means of {panel.field!r} need it in downsampling.fields")
+
+    @property
+    def topic_parameter(self) -> str:
+        """The ingest stack's parameter holding this kind's topic (PressureTopic, ColdRoomTopic)."""
+        return "".join(part.capitalize() for part in self.name.split("_")) + "Topic"
+
+    @property
+    def point_names(self) -> frozenset[str]:
+        """Keys the reading itself sets in the point: metadata may never use them."""
+        return frozenset({SENSOR_ID_TAG, *self.fields, *self.tags})

@@ -1,4 +1,5 @@
-"""The ingest function's zip: its package plus the pure-Python packages of lambda/requirements.txt, built
+"""The ingest function's zip: its package, the reading kinds of the catalog it reads (device_kinds.json, from
+catalog.export) and the pure-Python packages of lambda/requirements.txt, built
 reproducibly (same inputs, same bytes) and stored under a key holding its content hash, so an unchanged
 function means an unchanged stack."""
 
@@ -14,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog import load_catalog
+from catalog.export import function_kinds
 from infrastructure.service_files import PROJECT_ROOT
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
+KINDS_FILE = f"{PACKAGE}/device_kinds.json"  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # Lambda's runtime (python3.12 on arm64); only wheels that run there are taken, no sources are built.
 PIP_TARGET = [
@@ -54,8 +58,8 @@ def _source_files(lambda_dir: Path) -> list[Path]:
     )
 
 
-def inputs_digest(lambda_dir: Path) -> str:
-    digest = hashlib.sha256()
+def inputs_digest(lambda_dir: Path, kinds: str) -> str:
+    digest = hashlib.sha256(kinds.encode() + b"\0")
     requirements = lambda_dir / "requirements.txt"
     for path in [*_source_files(lambda_dir), *([requirements] if requirements.exists() else [])]:
         digest.update(str(path.relative_to(lambda_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -93,9 +97,20 @@ def _add_tree(archive: zipfile.ZipFile, files: list[Path], base: Path) -> None:
         archive.writestr(info, path.read_bytes())
 
 
-def build_zip(lambda_dir: Path = LAMBDA_DIR, cache_dir: Path = CACHE_DIR) -> Artifact:
-    """The zip for the current sources, from the cache when they have not changed."""
-    cached = cache_dir / f"{inputs_digest(lambda_dir)}.zip"
+def _add_text(archive: zipfile.ZipFile, name: str, text: str) -> None:
+    info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, text)
+
+
+def build_zip(
+    lambda_dir: Path = LAMBDA_DIR, cache_dir: Path = CACHE_DIR, kinds: str | None = None
+) -> Artifact:
+    """The zip for the current sources and catalog (`kinds`: catalog.export.function_kinds, by default of
+    device-kinds/ or $DEVICE_KINDS_DIR), from the cache when they have not changed."""
+    kinds = function_kinds(load_catalog()) if kinds is None else kinds
+    cached = cache_dir / f"{inputs_digest(lambda_dir, kinds)}.zip"
     if cached.exists():
         data = cached.read_bytes()
         return Artifact(data, hashlib.sha256(data).hexdigest())
@@ -108,6 +123,7 @@ def build_zip(lambda_dir: Path = LAMBDA_DIR, cache_dir: Path = CACHE_DIR) -> Art
             installed = sorted(p for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
             _add_tree(archive, installed, target)
         _add_tree(archive, _source_files(lambda_dir), lambda_dir)
+        _add_text(archive, KINDS_FILE, kinds)
     data = buffer.getvalue()
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(data)

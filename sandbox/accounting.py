@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import boto3
-from ingest_to_influxdb.kinds import KINDS
 
+from catalog import Catalog, load_catalog
 from sandbox.endpoints import Endpoints
 
-# The measurement of each reading kind, and a field every point of it has (for count()).
-MEASUREMENTS = {kind.measurement: kind.fields[0].name for kind in KINDS}
+
+def measurements(catalog: Catalog) -> dict[str, str]:
+    """The measurement of each device kind, and a field every point of it has (for count())."""
+    return {kind.measurement: next(iter(kind.fields)) for kind in catalog}
 
 
 def influx_query(endpoints: Endpoints, query: str) -> dict[str, object]:
@@ -32,11 +34,13 @@ def influx_query(endpoints: Endpoints, query: str) -> dict[str, object]:
     return result
 
 
-def count_points(endpoints: Endpoints, since: datetime, until: datetime) -> dict[str, int]:
-    """Points per measurement whose device time lies in [since, until]."""
+def count_points(
+    endpoints: Endpoints, since: datetime, until: datetime, catalog: Catalog | None = None
+) -> dict[str, int]:
+    """Points per measurement of the catalog's kinds whose device time lies in [since, until]."""
     window = f"time >= {int(since.timestamp() * 1000)}ms AND time <= {int(until.timestamp() * 1000)}ms"
     counts = {}
-    for measurement, field in MEASUREMENTS.items():
+    for measurement, field in measurements(catalog or load_catalog()).items():
         result = influx_query(endpoints, f'SELECT count("{field}") FROM "{measurement}" WHERE {window}')
         series = result["results"][0].get("series", [])  # type: ignore[index]
         counts[measurement] = int(series[0]["values"][0][1]) if series else 0

@@ -19,8 +19,10 @@ from typing import Any
 
 import boto3
 from awscrt import io, mqtt
+from ingest_to_influxdb.kinds import FILE_VARIABLE
 
 from sandbox.endpoints import Endpoints
+from sandbox.function_code import write_packed_kinds
 from sandbox.iot_sql import RuleSqlError
 from sandbox.rule_runner import RuleRunner, load_rules, write_stats
 from sandbox.template import DeployedTemplate, TemplateError
@@ -110,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(endpoints.aws.env())
     deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
     try:
-        rules, mappings = load_rules(deployed, local_overrides(endpoints, args.writer_secret))
+        overrides = local_overrides(endpoints, args.writer_secret)
+        overrides[FILE_VARIABLE] = str(write_packed_kinds(deployed, args.root))
+        rules, mappings = load_rules(deployed, overrides)
     except (RuleSqlError, TemplateError) as error:
         print(f"rule runner: cannot play the rules: {error}", file=sys.stderr, flush=True)
         return 2

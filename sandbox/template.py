@@ -124,6 +124,14 @@ class DeployedTemplate:
         if key == "Fn::Select":
             index, items = value
             return self.resolve(items)[int(self.resolve(index))]
+        if key == "Fn::FindInMap":
+            mapping, first, second = (str(self.resolve(item)) for item in value)
+            try:
+                return self.template["Mappings"][mapping][first][second]
+            except KeyError:
+                raise TemplateError(
+                    f"Fn::FindInMap: {mapping}.{first}.{second} is not in the template"
+                ) from None
         if key == "Fn::ImportValue":
             name = self.resolve(value)
             if name not in self.exports:

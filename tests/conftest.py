@@ -5,13 +5,37 @@ They are stopped at the end of the session whatever happens, so a test run leave
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from ingest_to_influxdb import kinds
 
+from catalog import load_catalog
+from catalog.export import function_kinds
 from sandbox.endpoints import Endpoints
 from sandbox.services import Sandbox
+
+
+@pytest.fixture(scope="session", autouse=True)
+def packed_kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The catalog's reading kinds as the deploy tool packs them into the function's zip, for the function
+    when it runs in the test process."""
+    path = tmp_path_factory.mktemp("kinds") / "device_kinds.json"
+    path.write_text(function_kinds(load_catalog()))
+    previous = os.environ.get(kinds.FILE_VARIABLE)
+    os.environ[kinds.FILE_VARIABLE] = str(path)
+    kinds.reset()
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(kinds.FILE_VARIABLE, None)
+        else:
+            os.environ[kinds.FILE_VARIABLE] = previous
+        kinds.reset()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import (
     AWSHelperFn,
     Equals,
+    FindInMap,
     GetAtt,
     If,
     Not,
@@ -31,6 +32,7 @@ from troposphere import (
     sqs,
 )
 
+from catalog import Catalog, DeviceKind, load_catalog
 from infrastructure.common import add_output, assume_role, checkov_skip, create_log_group, new_template
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
@@ -41,8 +43,11 @@ HANDLER = "ingest_to_influxdb.handler.lambda_handler"
 RUNTIME = "python3.12"
 RULE_SQL_VERSION = "2016-03-23"
 FOURTEEN_DAYS = 14 * 24 * 3600
-# Reading kind -> (topic parameter, default topic); DESIGN.md's table of kinds.
-KINDS = {"pressure": ("PressureTopic", "/pressure/data"), "shelf": ("ShelfTopic", "/shelf/data")}
+# The function's timeout, in seconds: a list, so the ingest queue's visibility timeout can be derived from it.
+TIMEOUTS = (10, 30, 60, 120, 300, 600, 900)
+MAX_BATCH_WINDOW_SECONDS = 300
+# A topic goes into the rule's SQL ('...') and the function's KIND_TOPICS (JSON): no quote, backslash or wildcard.
+TOPIC_PATTERN = r"^[^#+'\"\\\s]+$"
 IS_QUEUED = "IsQueued"
 IS_DIRECT = "IsDirect"
 HAS_ALARM_EMAIL = "HasAlarmEmail"
@@ -59,7 +64,13 @@ INGEST_QUEUE_URL = Export(NAME, "IngestQueueUrl")
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
 
 
-def create_parameters(template: Template) -> None:
+def visibility_timeout(function_timeout: int) -> int:
+    """Six times the function's timeout plus the longest batching window, as Lambda advises for SQS sources
+    (and it refuses a queue whose visibility timeout is below the function's timeout)."""
+    return 6 * function_timeout + MAX_BATCH_WINDOW_SECONDS
+
+
+def create_parameters(template: Template, catalog: Catalog) -> None:
     template.add_parameter(
         Parameter(
             "IngestPath",
@@ -69,14 +80,15 @@ def create_parameters(template: Template) -> None:
             Description="direct: the rule invokes the function; queued: through an SQS queue, in batches",
         )
     )
-    for topic_parameter, default in KINDS.values():
+    for kind in catalog:
         template.add_parameter(
             Parameter(
-                topic_parameter,
+                kind.topic_parameter,
                 Type="String",
-                Default=default,
-                MinLength=1,
-                Description="MQTT topic of this kind of reading",
+                Default=kind.topic,
+                AllowedPattern=TOPIC_PATTERN,
+                ConstraintDescription="an MQTT topic without wildcards, quotes, backslashes or spaces",
+                Description=f"MQTT topic of the {kind.name} readings (device-kinds/{kind.name}.yaml)",
             )
         )
     template.add_parameter(
@@ -105,7 +117,16 @@ def create_parameters(template: Template) -> None:
         )
     )
     template.add_parameter(Parameter("MemorySize", Type="Number", Default=256, MinValue=128, MaxValue=10240))
-    template.add_parameter(Parameter("Timeout", Type="Number", Default=30, MinValue=3, MaxValue=900))
+    template.add_parameter(
+        Parameter(
+            "Timeout",
+            Type="Number",
+            Default=30,
+            AllowedValues=[str(t) for t in TIMEOUTS],
+            Description="The function's timeout in seconds (the ingest queue's visibility timeout follows it)",
+        )
+    )
+    template.add_mapping("QueueVisibility", {str(t): {"Seconds": visibility_timeout(t)} for t in TIMEOUTS})
     template.add_parameter(
         Parameter(
             "BatchSize",
@@ -184,8 +205,7 @@ def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
             QueueName=Sub("${EnvironmentName}-ingest"),
             MessageRetentionPeriod=FOURTEEN_DAYS,
             KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
-            # Six times the function's timeout plus the batching window, as Lambda advises for SQS sources.
-            VisibilityTimeout=300,
+            VisibilityTimeout=FindInMap("QueueVisibility", Ref("Timeout"), "Seconds"),
             RedrivePolicy=sqs.RedrivePolicy(
                 deadLetterTargetArn=GetAtt(dead_letters, "Arn"), maxReceiveCount=5
             ),
@@ -289,8 +309,19 @@ def create_function_role(
     return role
 
 
+def kind_topics(catalog: Catalog) -> Sub:
+    """The function's KIND_TOPICS: each kind's topic as the stack's parameter has it."""
+    pairs = ", ".join(f'"{kind.name}": "${{{kind.topic_parameter}}}"' for kind in catalog)
+    return Sub("{" + pairs + "}")
+
+
 def create_function(
-    template: Template, table: dynamodb.Table, dead_letters: sqs.Queue, rejected: sqs.Queue, ingest: sqs.Queue
+    template: Template,
+    catalog: Catalog,
+    table: dynamodb.Table,
+    dead_letters: sqs.Queue,
+    rejected: sqs.Queue,
+    ingest: sqs.Queue,
 ) -> awslambda.Function:
     log_group = create_log_group(
         template,
@@ -326,6 +357,7 @@ def create_function(
                     "METADATA_TABLE": Ref(table),
                     "REJECTED_QUEUE_URL": Ref(rejected),
                     "METADATA_CACHE_TTL_SECONDS": Ref("MetadataCacheTtlSeconds"),
+                    "KIND_TOPICS": kind_topics(catalog),
                     "POWERTOOLS_SERVICE_NAME": "ingest",
                     "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
                     "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -370,8 +402,16 @@ def rule_name(kind: str) -> Sub:
     return Sub(f"${{EnvironmentName}}_ingest_{kind}")
 
 
+def rule_logical_id(kind: DeviceKind) -> str:
+    return kind.topic_parameter.removesuffix("Topic") + "Rule"
+
+
 def create_rules(
-    template: Template, function: awslambda.Function, dead_letters: sqs.Queue, ingest: sqs.Queue
+    template: Template,
+    catalog: Catalog,
+    function: awslambda.Function,
+    dead_letters: sqs.Queue,
+    ingest: sqs.Queue,
 ) -> None:
     role = template.add_resource(
         iam.Role(
@@ -402,8 +442,8 @@ def create_rules(
             ],
         )
     )
-    for kind, (topic_parameter, _default) in KINDS.items():
-        logical = f"{kind.capitalize()}Rule"
+    for kind in catalog:
+        logical = rule_logical_id(kind)
         action: AWSHelperFn = If(
             IS_QUEUED,
             iot.Action(Sqs=iot.SqsAction(QueueUrl=Ref(ingest), RoleArn=GetAtt(role, "Arn"), UseBase64=False)),
@@ -412,10 +452,10 @@ def create_rules(
         template.add_resource(
             iot.TopicRule(
                 logical,
-                RuleName=rule_name(kind),
+                RuleName=rule_name(kind.name),
                 TopicRulePayload=iot.TopicRulePayload(
-                    Description=f"{kind} readings to the ingest function",
-                    Sql=Sub(f"SELECT *, topic() AS topic FROM '${{{topic_parameter}}}'"),
+                    Description=f"{kind.name} readings to the ingest function",
+                    Sql=Sub(f"SELECT *, topic() AS topic FROM '${{{kind.topic_parameter}}}'"),
                     AwsIotSqlVersion=RULE_SQL_VERSION,
                     RuleDisabled=False,
                     Actions=[action],
@@ -510,12 +550,15 @@ def create_alarms(
 
 
 def build() -> Template:
+    """The stack for the catalog of device kinds (device-kinds/, or $DEVICE_KINDS_DIR): a topic parameter and a
+    rule per kind."""
+    catalog = load_catalog()
     template = new_template("Ingest: metadata table, function, IoT rules per reading kind, queues and alarms")
-    create_parameters(template)
+    create_parameters(template, catalog)
     table = create_table(template)
     dead_letters, rejected, ingest = create_queues(template)
-    function = create_function(template, table, dead_letters, rejected, ingest)
-    create_rules(template, function, dead_letters, ingest)
+    function = create_function(template, catalog, table, dead_letters, rejected, ingest)
+    create_rules(template, catalog, function, dead_letters, ingest)
     topic = create_alarms(template, function, dead_letters, rejected)
     add_output(template, METADATA_TABLE_NAME, Ref(table), "Device metadata table")
     add_output(template, METADATA_TABLE_ARN, GetAtt(table, "Arn"), "Device metadata table ARN")

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ingest_to_influxdb import kinds
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.events import records_from_event
 from ingest_to_influxdb.influx_writer import InfluxWriter
@@ -54,6 +55,7 @@ def ingestor() -> Ingestor:
     """Built on the first invocation of a container (cold start); a bad environment fails it clearly."""
     global _ingestor
     if _ingestor is None:
+        kinds.table()  # the packed reading kinds and the stack's topics, checked before the first reading
         _ingestor = build_ingestor(Config.from_env())
     return _ingestor
 

@@ -1,11 +1,30 @@
-"""The kinds of reading the function understands, as data: a new kind of device is a new entry here."""
+"""The kinds of reading the function understands, as data from the catalog (device-kinds/ in the repository).
+
+The deploy tool packs what the function needs of each kind into `device_kinds.json` inside the zip
+(`catalog.export`); `DEVICE_KINDS_FILE` points elsewhere (the local sandbox, tests). Which topic delivers which
+kind comes from the stack's topic parameters through `KIND_TOPICS` ({"pressure": "/plant1/pressure", ...}), so a
+deployment with its own topics works; a kind it does not name listens on the catalog's default topic.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
+from typing import Any
 
 from ingest_to_influxdb.constants import SENSOR_ID_TAG
+from ingest_to_influxdb.errors import ConfigError
+
+PACKAGED_FILE = Path(__file__).with_name("device_kinds.json")
+FILE_VARIABLE = "DEVICE_KINDS_FILE"
+TOPICS_VARIABLE = "KIND_TOPICS"
+# A reading without a topic comes from a rule written as plain `SELECT * FROM '/pressure/data'` (the deployment
+# this one replaces): it is read as one from that topic.
+TOPIC_OF_READINGS_WITHOUT_ONE = "/pressure/data"
 
 
 class FieldRule(Enum):
@@ -13,6 +32,10 @@ class FieldRule(Enum):
 
     FINITE_NUMBER = "a finite number"
     NON_NEGATIVE_INTEGER = "a non-negative integer"
+
+
+# The catalog's `type` of a field (catalog/schema.py, FieldType) -> the function's check.
+RULES = {"number": FieldRule.FINITE_NUMBER, "non_negative_integer": FieldRule.NON_NEGATIVE_INTEGER}
 
 
 @dataclass(frozen=True)
@@ -35,6 +58,7 @@ class ReadingKind:
     measurement: str
     fields: tuple[FieldSpec, ...]
     tags: tuple[TagSpec, ...] = ()
+    sensor_id: tuple[str, ...] = ("deviceid", "clientid")  # attributes joined with "-" into the sensorID tag
 
     @property
     def point_names(self) -> frozenset[str]:
@@ -42,28 +66,90 @@ class ReadingKind:
         return frozenset({SENSOR_ID_TAG, *(f.name for f in self.fields), *(t.name for t in self.tags)})
 
 
-PRESSURE = ReadingKind(
-    name="pressure",
-    topic="/pressure/data",
-    measurement="pressure",
-    fields=(FieldSpec("pressureValue", "pressure"), FieldSpec("viscosity", "viscosity")),
-)
-SHELF = ReadingKind(
-    name="shelf",
-    topic="/shelf/data",
-    measurement="product_count",
-    fields=(FieldSpec("count", "count", FieldRule.NON_NEGATIVE_INTEGER),),
-    tags=(TagSpec("product_id", "product_id"),),
-)
+@dataclass(frozen=True)
+class KindTable:
+    kinds: tuple[ReadingKind, ...]
 
-KINDS: tuple[ReadingKind, ...] = (PRESSURE, SHELF)
-# A reading without a topic comes from a rule written as plain `SELECT * FROM '/pressure/data'`.
-DEFAULT_KIND = PRESSURE
-_BY_TOPIC = {kind.topic: kind for kind in KINDS}
+    def __post_init__(self) -> None:
+        topics = [kind.topic for kind in self.kinds]
+        if len(set(topics)) != len(topics):
+            raise ConfigError(
+                f"two reading kinds listen on the same topic: {sorted(topics)}; give each its own"
+            )
+
+    def for_topic(self, topic: str | None) -> ReadingKind | None:
+        """The kind whose rule delivers `topic`; None for an unknown topic."""
+        wanted = TOPIC_OF_READINGS_WITHOUT_ONE if topic is None else topic
+        return next((kind for kind in self.kinds if kind.topic == wanted), None)
+
+    def named(self, name: str) -> ReadingKind:
+        return next(kind for kind in self.kinds if kind.name == name)
+
+
+def _kind(entry: Mapping[str, Any], topics: Mapping[str, str]) -> ReadingKind:
+    return ReadingKind(
+        name=entry["name"],
+        topic=topics.get(entry["name"], entry["topic"]),
+        measurement=entry["measurement"],
+        fields=tuple(
+            FieldSpec(name, f["attribute"], RULES[f["type"]]) for name, f in entry["fields"].items()
+        ),
+        tags=tuple(TagSpec(name, t["attribute"]) for name, t in entry["tags"].items()),
+        sensor_id=tuple(entry["sensor_id"]),
+    )
+
+
+def parse_table(text: str, topics_text: str = "", source: str = "device_kinds.json") -> KindTable:
+    """The table from the packed catalog and the stack's topics (both JSON); a broken file fails clearly."""
+    try:
+        entries = json.loads(text)["kinds"]
+        topics = json.loads(topics_text) if topics_text.strip() else {}
+        if not isinstance(topics, dict) or not all(isinstance(v, str) and v for v in topics.values()):
+            raise ConfigError(
+                f"{TOPICS_VARIABLE} must be a JSON object of kind -> topic, not {topics_text!r}"
+            )
+        unknown = sorted(set(topics) - {entry["name"] for entry in entries})
+        if unknown:
+            raise ConfigError(
+                f"{TOPICS_VARIABLE} names kinds that {source} does not have: {', '.join(unknown)}"
+            )
+        return KindTable(tuple(_kind(entry, topics) for entry in entries))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"{source} or {TOPICS_VARIABLE} cannot be read: {error!r}") from None
+
+
+def load_table(env: Mapping[str, str] | None = None) -> KindTable:
+    env = os.environ if env is None else env
+    path = Path(env.get(FILE_VARIABLE) or PACKAGED_FILE)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(
+            f"{path}: cannot read the reading kinds ({error.strerror}): the deploy tool packs them into the "
+            f"function's zip; set {FILE_VARIABLE} to run the function elsewhere"
+        ) from None
+    return parse_table(text, env.get(TOPICS_VARIABLE, ""), str(path))
+
+
+_table: KindTable | None = None
+
+
+def table() -> KindTable:
+    """The kinds of this container, read once."""
+    global _table
+    if _table is None:
+        _table = load_table()
+    return _table
+
+
+def reset() -> None:
+    """Read the kinds again at the next use (after the environment changed: the sandbox and tests)."""
+    global _table
+    _table = None
 
 
 def kind_for_topic(topic: str | None) -> ReadingKind | None:
-    """The kind whose rule delivers `topic`; the default kind without a topic; None for an unknown topic."""
-    if topic is None:
-        return DEFAULT_KIND
-    return _BY_TOPIC.get(topic)
+    """The kind whose rule delivers `topic`; None for an unknown topic."""
+    return table().for_topic(topic)

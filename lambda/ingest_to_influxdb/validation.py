@@ -28,7 +28,7 @@ _LARGEST_EXACT_INTEGER = 2**53
 @dataclass(frozen=True)
 class Reading:
     kind: ReadingKind
-    sensor_id: str  # <deviceid>-<clientid>
+    sensor_id: str  # the kind's sensor_id attributes joined with "-" (<deviceid>-<clientid>)
     metakey: str | None
     fields: dict[str, float]
     tags: dict[str, str]  # tags the reading sets itself (e.g. product_id)
@@ -138,13 +138,12 @@ def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
 
 def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
     """Check a decoded reading against its kind; unknown attributes are ignored."""
-    deviceid = _text(document, "deviceid", MAX_IDENTIFIER_LENGTH)
-    clientid = _text(document, "clientid", MAX_IDENTIFIER_LENGTH)
+    sensor_id = "-".join(_text(document, attribute, MAX_IDENTIFIER_LENGTH) for attribute in kind.sensor_id)
     fields = {spec.name: _field(spec, document) for spec in kind.fields}
     tags = {spec.name: _text(document, spec.source, MAX_IDENTIFIER_LENGTH) for spec in kind.tags}
     return Reading(
         kind=kind,
-        sensor_id=f"{deviceid}-{clientid}",
+        sensor_id=sensor_id,
         metakey=_metakey(document),
         fields=fields,
         tags=tags,

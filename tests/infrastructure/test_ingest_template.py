@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog import load_catalog
+from infrastructure.stacks.ingest import MAX_BATCH_WINDOW_SECONDS
 from tests.infrastructure.test_security import of_type, one
 
 
@@ -29,6 +31,7 @@ def test_function_as_the_contract_names_it(templates: dict[str, Any]) -> None:
         "METADATA_TABLE",
         "REJECTED_QUEUE_URL",
         "METADATA_CACHE_TTL_SECONDS",
+        "KIND_TOPICS",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
@@ -77,3 +80,30 @@ def test_alarms_on_dead_letters_and_errors(templates: dict[str, Any]) -> None:
         a["Properties"]["MetricName"] for a in of_type(templates["ingest"], "AWS::CloudWatch::Alarm").values()
     }
     assert {"ApproximateNumberOfMessagesVisible", "Errors"} <= metrics
+
+
+def test_every_kind_of_the_catalog_gets_a_topic_parameter_and_a_rule(templates: dict[str, Any]) -> None:
+    template = templates["ingest"]
+    catalog = load_catalog()
+    rules = of_type(template, "AWS::IoT::TopicRule")
+    assert len(rules) == len(catalog.kinds)
+    for kind in catalog:
+        assert template["Parameters"][kind.topic_parameter]["Default"] == kind.topic
+    # The function learns each kind's topic from the same parameters the rules listen on.
+    variables = one(template, "AWS::Lambda::Function")["Environment"]["Variables"]
+    assert variables["KIND_TOPICS"] == {
+        "Fn::Sub": ", ".join(f'"{k.name}": "${{{k.topic_parameter}}}"' for k in catalog).join("{}")
+    }
+
+
+def test_the_ingest_queue_stays_invisible_longer_than_six_function_timeouts(
+    templates: dict[str, Any],
+) -> None:
+    template = templates["ingest"]
+    timeouts = template["Parameters"]["Timeout"]["AllowedValues"]
+    seconds = {t: template["Mappings"]["QueueVisibility"][t]["Seconds"] for t in timeouts}
+    assert template["Parameters"]["BatchWindowSeconds"]["MaxValue"] == MAX_BATCH_WINDOW_SECONDS
+    for timeout, visibility in seconds.items():
+        assert 6 * int(timeout) + MAX_BATCH_WINDOW_SECONDS <= visibility <= 12 * 3600  # SQS's upper limit
+    queue = template["Resources"]["IngestQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] == {"Fn::FindInMap": ["QueueVisibility", {"Ref": "Timeout"}, "Seconds"]}

@@ -12,14 +12,21 @@ from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.enrichment import metadata_tags, to_line
 from ingest_to_influxdb.errors import ConfigError, InvalidReading
 from ingest_to_influxdb.events import DIRECT_RECORD_ID, record_from_dead_letter, records_from_event
-from ingest_to_influxdb.kinds import PRESSURE, SHELF, kind_for_topic
+from ingest_to_influxdb.kinds import RULES, kind_for_topic, parse_table
 from ingest_to_influxdb.line_protocol import escape_key, format_point, unrepresentable
 from ingest_to_influxdb.rejections import Rejection, message_body
 from ingest_to_influxdb.timestamps import to_epoch_ms
 from ingest_to_influxdb.validation import decode, kind_of, validate
 
+from catalog import load_catalog
+from catalog.export import function_kinds
+from sandbox.iot_sql import parse_rule
+
 EVENTS = Path(__file__).parent.parent / "events"
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
+PACKED = function_kinds(load_catalog())  # what the deploy tool packs into the zip
+PRESSURE = parse_table(PACKED).named("pressure")
+SHELF = parse_table(PACKED).named("shelf")
 
 
 def event(name: str) -> Any:
@@ -121,13 +128,54 @@ def test_a_shelf_count_is_a_non_negative_integer(count: object, ok: bool) -> Non
             validate(document, SHELF, NOW_MS)
 
 
-def test_the_topic_picks_the_kind_and_no_topic_means_pressure() -> None:
-    assert kind_of({"topic": "/shelf/data"}) is SHELF
-    assert kind_of({}) is PRESSURE
-    assert kind_of({}, "/shelf/data") is SHELF  # the envelope's topic, e.g. an IoT error action
+def test_the_topic_the_rule_sets_picks_the_kind() -> None:
+    assert kind_of({"topic": "/shelf/data"}) == SHELF
+    assert kind_of({}, "/shelf/data") == SHELF  # the envelope's topic, e.g. an IoT error action
     assert kind_for_topic("/nothing/here") is None
     with pytest.raises(InvalidReading, match="no reading kind"):
         kind_of({"topic": "/nothing/here"})
+    assert kind_of({}) == PRESSURE  # from a rule of the replaced deployment, on /pressure/data
+
+
+def test_the_catalog_packed_for_the_function_is_the_catalog() -> None:
+    catalog = load_catalog()
+    table = parse_table(PACKED)
+    for entry in catalog:
+        kind = table.named(entry.name)
+        assert (kind.topic, kind.measurement, kind.sensor_id) == (
+            entry.topic,
+            entry.measurement,
+            entry.sensor_id,
+        )
+        assert [(f.name, f.source, f.rule) for f in kind.fields] == [
+            (name, f.attribute, RULES[f.type.value]) for name, f in entry.fields.items()
+        ]
+        assert [(t.name, t.source) for t in kind.tags] == [(n, t.attribute) for n, t in entry.tags.items()]
+        assert kind.point_names == entry.point_names
+
+
+def test_the_stack_s_topics_choose_which_topic_delivers_which_kind() -> None:
+    table = parse_table(PACKED, '{"pressure": "/plant1/pressure"}')
+    assert table.for_topic("/plant1/pressure") == table.named("pressure")
+    assert table.for_topic("/pressure/data") is None  # the default topic no longer delivers pressure
+    assert table.for_topic(None) is None
+    assert table.for_topic("/shelf/data") == table.named("shelf")  # a kind not named keeps its default
+    with pytest.raises(ConfigError, match=r"KIND_TOPICS names kinds that .* does not have: boiler"):
+        parse_table(PACKED, '{"boiler": "/b"}')
+    with pytest.raises(ConfigError, match="KIND_TOPICS must be a JSON object"):
+        parse_table(PACKED, '["/b"]')
+    with pytest.raises(ConfigError, match="two reading kinds listen on the same topic"):
+        parse_table(PACKED, '{"pressure": "/shelf/data"}')
+    with pytest.raises(ConfigError, match="cannot be read"):
+        parse_table("{}")
+
+
+def test_a_payload_cannot_choose_another_kind() -> None:
+    """The rule's topic() column replaces a `topic` the payload brings (AWS and the local runner alike)."""
+    table = parse_table(PACKED)
+    rule = parse_rule("SELECT *, topic() AS topic FROM '/pressure/data'", "pressure")
+    forged = rule.apply({"topic": "/shelf/data", "count": 3}, "/pressure/data")
+    assert forged is not None and table.for_topic(forged["topic"]) == table.named("pressure")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """What each ECS service's task sets, read at synth time from `services/<service>/task.yaml`.
 
 The services' files reach the official images without an image build: `<text of PATH>` in a task.yaml becomes
-the text of PATH (`<text of PATH, minified>`: JSON without spaces), and every dashboard in `grafana/dashboards/`
+the text of PATH (`<text of PATH, minified>`: JSON without spaces), `<downsampling of the device kinds>` becomes
+what the catalog's kinds keep downsampled (catalog/export.py), and every dashboard in `grafana/dashboards/`
 becomes a `GRAFANA_DASHBOARD_<NAME>` variable. So a change to any of those files changes the template.
 """
 
@@ -15,9 +16,13 @@ from typing import Any
 
 import yaml
 
+from catalog import load_catalog
+from catalog.export import downsampled
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = Path("grafana") / "dashboards"
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
+DOWNSAMPLING = "<downsampling of the device kinds>"
 
 
 class ServiceFilesError(ValueError):
@@ -49,7 +54,9 @@ class TaskSpec:
 
 
 def embed(value: str, root: Path) -> str:
-    """The value itself, or the text of the file it names."""
+    """The value itself, the text of the file it names, or the catalog's downsampling."""
+    if value.strip() == DOWNSAMPLING:
+        return downsampled(load_catalog())
     match = _FILE_TEXT.match(value.strip())
     if not match:
         return value

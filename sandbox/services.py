@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlparse
 
+from catalog import load_catalog
+from catalog.export import downsampled
 from sandbox import processes
 from sandbox.endpoints import (
     AwsEndpoint,
@@ -88,6 +90,7 @@ def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
         "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
         "INFLUXDB_READ_USER": users.reader.username,
         "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
+        "INFLUXDB_DOWNSAMPLED": downsampled(load_catalog()),
     }
     return subprocess.run(
         ["sh", str(INFLUX_INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False

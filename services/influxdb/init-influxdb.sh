@@ -2,7 +2,8 @@
 # Creates the telemetry database, its retention policies, its three users and the continuous queries that keep
 # 1-minute and 1-hour means, on a running influxd with authentication on.
 # Idempotent: safe at every start (a changed duration or query is applied). Used by the ECS task and by the local
-# sandbox alike. Optional, with defaults: INFLUXDB_RAW_RETENTION (30d), INFLUXDB_1M_RETENTION (90d),
+# sandbox alike. INFLUXDB_DOWNSAMPLED says what the continuous queries keep, one line per device kind of the catalog
+# (device-kinds/, written by catalog/export.py): "measurement aggregate:field:column ...". Optional, with defaults: INFLUXDB_RAW_RETENTION (30d), INFLUXDB_1M_RETENTION (90d),
 # INFLUXDB_1H_RETENTION (1095d, three years).
 set -eu
 
@@ -18,10 +19,7 @@ set -eu
 : "${INFLUXDB_RAW_RETENTION:=30d}"
 : "${INFLUXDB_1M_RETENTION:=90d}"
 : "${INFLUXDB_1H_RETENTION:=1095d}"
-
-# The measurements kept downsampled, with their fields: one line per reading kind ("measurement field field ...").
-DOWNSAMPLED='pressure pressureValue viscosity
-product_count count'
+: "${INFLUXDB_DOWNSAMPLED:?set INFLUXDB_DOWNSAMPLED to the catalog's downsampling (catalog/export.py)}"
 
 # Passwords go to the CLI through the environment, never on its command line.
 export INFLUX_USERNAME="$INFLUXDB_ADMIN_USER" INFLUX_PASSWORD="$INFLUXDB_ADMIN_PASSWORD"
@@ -61,28 +59,29 @@ ensure_rp autogen "$INFLUXDB_RAW_RETENTION" 1d DEFAULT
 ensure_rp rp_1m "$INFLUXDB_1M_RETENTION" 7d
 ensure_rp rp_1h "$INFLUXDB_1H_RETENTION" 30d
 
-# Continuous queries: the mean of every field, grouped by every tag, under the same measurement and field names
-# in rp_1m / rp_1h. Both read the raw points (a mean of means would weigh sparse minutes wrongly). RESAMPLE ...
+# Continuous queries: each kind's aggregates (the mean under the field's own name), grouped by every tag, under the
+# same measurement in rp_1m / rp_1h. Both read the raw points (a mean of means would weigh sparse minutes wrongly). RESAMPLE ...
 # FOR recomputes the last windows, so readings that arrive late (device time, replayed dead letters) still count.
 # Dropped and created again so that a changed definition takes effect.
-ensure_cq() { # name interval resample-every resample-for measurement fields...
+ensure_cq() { # name interval resample-every resample-for measurement aggregate:field:column...
   name=$1 interval=$2 every=$3 window=$4 measurement=$5
   shift 5
   select=""
-  for field in "$@"; do
-    select="${select:+$select, }mean(\"$field\") AS \"$field\""
+  for column in "$@"; do
+    aggregate=${column%%:*} rest=${column#*:}
+    select="${select:+$select, }$aggregate(\"${rest%%:*}\") AS \"${rest#*:}\""
   done
   q "DROP CONTINUOUS QUERY \"$name\" ON \"$INFLUXDB_DB\"" >/dev/null 2>&1 || true
   q "CREATE CONTINUOUS QUERY \"$name\" ON \"$INFLUXDB_DB\" RESAMPLE EVERY $every FOR $window BEGIN \
 SELECT $select INTO \"$INFLUXDB_DB\".\"rp_$interval\".\"$measurement\" \
 FROM \"$INFLUXDB_DB\".\"autogen\".\"$measurement\" GROUP BY time($interval), * END"
 }
-echo "$DOWNSAMPLED" | while read -r measurement fields; do
+echo "$INFLUXDB_DOWNSAMPLED" | while read -r measurement columns; do
   [ -n "$measurement" ] || continue
-  # shellcheck disable=SC2086 # the field list is meant to split into words
-  ensure_cq "cq_${measurement}_1m" 1m 1m 10m "$measurement" $fields
+  # shellcheck disable=SC2086 # the column list is meant to split into words
+  ensure_cq "cq_${measurement}_1m" 1m 1m 10m "$measurement" $columns
   # shellcheck disable=SC2086
-  ensure_cq "cq_${measurement}_1h" 1h 1h 3h "$measurement" $fields
+  ensure_cq "cq_${measurement}_1h" 1h 1h 3h "$measurement" $columns
 done
 
 echo "init-influxdb: database $INFLUXDB_DB, retention policies, users and continuous queries ready"

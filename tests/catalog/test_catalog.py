@@ -10,6 +10,7 @@ import yaml
 
 from catalog import CatalogError, load_catalog, parse_kind
 from catalog.__main__ import main
+from catalog.export import downsampled
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from catalog.schema import Aggregate, Downsampling, FieldType
 
@@ -210,3 +211,17 @@ def test_the_command_lists_the_kinds_or_says_what_is_wrong(
     write_kind(tmp_path, {**MINIMAL, "colour": "red"})
     assert main([str(tmp_path)]) == 1
     assert "temperature.yaml: colour: Extra inputs are not permitted" in capsys.readouterr().err
+
+
+def test_downsampling_as_the_start_up_script_reads_it() -> None:
+    assert downsampled(load_catalog(DEFAULT_FOLDER)) == (
+        "pressure mean:pressureValue:pressureValue mean:viscosity:viscosity\nproduct_count mean:count:count"
+    )
+    kind = parse_kind(
+        {**MINIMAL, "downsampling": {"fields": ["temperature"], "aggregates": ["mean", "max"]}}, "t.yaml"
+    )
+    assert kind.downsampling is not None
+    assert [kind.downsampling.column("temperature", a) for a in kind.downsampling.aggregates] == [
+        "temperature",
+        "temperature_max",
+    ]

@@ -174,3 +174,13 @@ def test_task_definitions_set_what_the_services_need(templates: dict[str, Any], 
 def test_influxdb_is_named_influx_in_cloud_map(templates: dict[str, Any]) -> None:
     text = json.dumps(_template(templates, "influxdb"))
     assert '"Name": "influx"' in text and "AWS::ServiceDiscovery::Service" in text
+
+
+def test_the_influxdb_task_passes_the_catalog_s_downsampling_to_the_start_up_script() -> None:
+    from catalog import load_catalog
+    from catalog.export import downsampled
+    from infrastructure import service_files
+
+    environment = service_files.load("influxdb").environment
+    assert environment["INFLUXDB_DOWNSAMPLED"] == downsampled(load_catalog())
+    assert "INFLUXDB_DOWNSAMPLED" in (SERVICES / "influxdb" / "init-influxdb.sh").read_text()

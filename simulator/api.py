@@ -16,8 +16,9 @@ DEFAULT_ENDPOINTS = Path(".sandbox/endpoints.json")
 
 @dataclass(frozen=True)
 class FleetGroup:
-    type_name: str  # a built-in type (pressure, shelf) or a type file
+    type_name: str  # a kind of the catalog (pressure, shelf, ...) or a type file
     devices: int
+    topic: str | None = None  # instead of the type's own topic
 
 
 def local_target(endpoints_path: Path = DEFAULT_ENDPOINTS) -> Target:
@@ -43,7 +44,7 @@ def run_groups(
     """Connect every device, publish, wait for every acknowledgement, disconnect."""
     chosen = target or local_target(endpoints_path or DEFAULT_ENDPOINTS)
     fleet = Fleet(
-        [(resolve_type(g.type_name), g.devices) for g in groups], chosen, seed=seed, metakey=metakey
+        [(resolve_type(g.type_name, g.topic), g.devices) for g in groups], chosen, seed=seed, metakey=metakey
     )
     fleet.connect()
     try:

@@ -102,10 +102,25 @@ def aws_target(ca_file: Path, keys: Path) -> Target:
     return Target(host=endpoint, port=8883, make_connection=connect)
 
 
+def topic_overrides(pairs: list[str]) -> dict[str, str]:
+    """`--topic pressure=/plant1/pressure` pairs as a mapping."""
+    topics = {}
+    for pair in pairs:
+        name, _, topic = pair.partition("=")
+        if not name or not topic:
+            raise DeviceTypeError(f"--topic {pair!r}: give TYPE=TOPIC, e.g. pressure=/plant1/pressure")
+        topics[name] = topic
+    return topics
+
+
 def run(args: argparse.Namespace) -> int:
     if args.duration is None and args.count is None:
         args.duration = 60.0
-    groups = [FleetGroup(t, args.devices) for t in args.type]
+    topics = topic_overrides(args.topic or [])
+    unknown = sorted(set(topics) - set(args.type))
+    if unknown:
+        raise DeviceTypeError(f"--topic names types that are not run (no --type): {', '.join(unknown)}")
+    groups = [FleetGroup(t, args.devices, topics.get(t)) for t in args.type]
     for group in groups:
         resolve_type(group.type_name)  # a bad type file is reported before anything connects
     target = aws_target(args.ca_file, args.keys) if args.target == "aws" else local_target(args.endpoints)
@@ -137,7 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run_parser = commands.add_parser("run", help="publish readings from a fleet of devices")
-    run_parser.add_argument("--type", action="append", help="pressure, shelf, or a type file (repeatable)")
+    run_parser.add_argument(
+        "--type",
+        action="append",
+        help="a kind of device-kinds/ (pressure, shelf, ...) or a type file (repeatable)",
+    )
+    run_parser.add_argument(
+        "--topic",
+        action="append",
+        metavar="TYPE=TOPIC",
+        help="publish a type's readings to another topic, as the deployed stack's topic parameter (repeatable)",
+    )
     run_parser.add_argument("--devices", type=int, default=20, help="devices of each type")
     run_parser.add_argument("--rate", type=float, default=1.0, help="readings per second per device")
     run_parser.add_argument("--duration", type=float, help="seconds (default 60 unless --count)")

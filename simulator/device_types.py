@@ -1,4 +1,5 @@
-"""Device types as data: a YAML or JSON file naming a topic and a generator per attribute."""
+"""Device types as data: the catalog's kinds (device-kinds/, their `simulator` section), or for an ad-hoc fleet a
+YAML or JSON file naming a topic and a generator per attribute."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from catalog import Catalog, CatalogError, load_catalog
 from simulator.generators import GENERATOR_NAMES, GeneratorSpec
-
-BUILT_IN = Path(__file__).parent / "types"
 
 
 class DeviceTypeError(ValueError):
@@ -56,13 +56,32 @@ def load_device_type(path: Path) -> DeviceType:
     return parse_device_type(data, str(path))
 
 
-def resolve_type(name_or_path: str) -> DeviceType:
-    """A built-in type by name (pressure, shelf), or a type file by path."""
-    built_in = BUILT_IN / f"{name_or_path}.yaml"
-    if built_in.exists():
-        return load_device_type(built_in)
-    path = Path(name_or_path)
-    if path.exists():
-        return load_device_type(path)
-    names = ", ".join(sorted(p.stem for p in BUILT_IN.glob("*.yaml")))
-    raise DeviceTypeError(f"{name_or_path}: no such device type; built in: {names}; or give a YAML/JSON file")
+def from_catalog(catalog: Catalog, name: str) -> DeviceType | None:
+    """The simulated device of a kind of the catalog; None if there is no such kind."""
+    if name not in catalog.names:
+        return None
+    kind = catalog.kind(name)
+    if kind.simulator is None:
+        raise DeviceTypeError(
+            f"{catalog.folder / name}.yaml: the kind has no 'simulator' section to simulate it"
+        )
+    return DeviceType(name=kind.name, topic=kind.topic, attributes=kind.simulator.attributes)
+
+
+def resolve_type(name_or_path: str, topic: str | None = None, catalog: Catalog | None = None) -> DeviceType:
+    """A kind of the catalog by name (pressure, shelf, ...), or a type file by path; `topic` replaces its topic
+    (for a deployment whose stack gives the kind another one)."""
+    try:
+        catalog = catalog or load_catalog()
+    except CatalogError as error:
+        raise DeviceTypeError(str(error)) from None
+    device_type = from_catalog(catalog, name_or_path)
+    if device_type is None:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise DeviceTypeError(
+                f"{name_or_path}: no such device type; the catalog ({catalog.folder}) has: "
+                f"{', '.join(catalog.names)}; or give a YAML/JSON file"
+            )
+        device_type = load_device_type(path)
+    return device_type if topic is None else device_type.model_copy(update={"topic": topic})

@@ -1,4 +1,4 @@
-"""Device types as data: the built-in ones, every generator, and clear errors for bad files."""
+"""Device types as data: the catalog's kinds, every generator, and clear errors for bad files."""
 
 from __future__ import annotations
 
@@ -83,6 +83,15 @@ def test_a_bad_type_file_names_the_file_and_the_attribute(tmp_path: Path, text: 
         load_device_type(path)
 
 
-def test_an_unknown_type_lists_the_built_in_ones() -> None:
-    with pytest.raises(DeviceTypeError, match="built in: pressure, shelf"):
+def test_an_unknown_type_lists_the_catalog_s_kinds() -> None:
+    with pytest.raises(DeviceTypeError, match=r"the catalog \(.*device-kinds\) has: pressure, shelf"):
         resolve_type("thermostat")
+
+
+def test_the_catalog_s_kinds_are_the_device_types_and_a_topic_can_be_replaced(tmp_path: Path) -> None:
+    pressure = resolve_type("pressure")
+    assert (pressure.name, pressure.topic) == ("pressure", "/pressure/data")
+    assert resolve_type("pressure", "/plant1/pressure").topic == "/plant1/pressure"
+    path = tmp_path / "pump.yaml"
+    path.write_text("name: pump\ntopic: /pump\nattributes:\n  rpm: {type: constant, value: 1}\n")
+    assert resolve_type(str(path)).topic == "/pump"  # an ad-hoc type file still works

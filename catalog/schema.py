@@ -152,12 +152,20 @@ class Filter(StrEnum):
     SENSOR = "sensor"
 
 
+class GroupBy(Section):
+    """A tag of the kind the dashboard filters on (its own variable) and sums the *_per_tag panels by."""
+
+    tag: Name
+    variable: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")  # the Grafana variable's name ("product")
+    label: str = Field(min_length=1, max_length=64)  # how the variable and the titles call it ("Product")
+
+
 class Dashboard(Section):
     uid: str = Field(pattern=r"^[a-z0-9-]{1,40}$")
     title: str = Field(min_length=1)
     description: str = Field(min_length=1)
     filters: tuple[Filter, ...] = ()  # metadata variables, in this order
-    group_by: Name | None = None  # a tag of the kind: a variable of its own, and what *_per_tag panels sum by
+    group_by: GroupBy | None = None
     panels: tuple[Panel, ...] = Field(min_length=1)
 
 
@@ -198,8 +206,8 @@ class DeviceKind(Section):
         return self
 
     def _check_dashboard(self, board: Dashboard) -> None:
-        if board.group_by is not None and board.group_by not in self.tags:
-            raise ValueError(f"dashboard.group_by: {board.group_by!r} is not one of the kind's tags")
+        if board.group_by is not None and board.group_by.tag not in self.tags:
+            raise ValueError(f"dashboard.group_by.tag: {board.group_by.tag!r} is not one of the kind's tags")
         hourly = set(self.downsampling.fields) if self.downsampling else set()
         for number, panel in enumerate(board.panels, 1):
             where = f"dashboard.panels[{number}]"

@@ -12,15 +12,17 @@ from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from grafana.boards import DASHBOARDS
+from catalog import Catalog
+from grafana.boards import dashboards
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
 
-def generate() -> dict[str, str]:
-    """File name -> JSON text, exactly as committed (sorted keys, 2-space indent, final newline)."""
+def generate(catalog: Catalog | None = None) -> dict[str, str]:
+    """File name -> JSON text, exactly as committed (sorted keys, 2-space indent, final newline), for the
+    catalog's kinds (by default device-kinds/, or $DEVICE_KINDS_DIR)."""
     files = {}
-    for name, build in DASHBOARDS.items():
+    for name, build in dashboards(catalog).items():
         model = json.loads(JSONEncoder().encode(build().build()))
         files[f"{name}.json"] = json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return files

@@ -8,13 +8,9 @@ INFLUXDB_DATASOURCE_UID = "influxdb"
 CLOUDWATCH_DATASOURCE_NAME = "CloudWatch"
 CLOUDWATCH_DATASOURCE_UID = "cloudwatch"
 
-# What the ingest function writes (DESIGN.md, "Reading kinds"; CONTRACT.md, "Ingest health").
-PRESSURE = "pressure"
-PRESSURE_FIELD = "pressureValue"
-VISCOSITY_FIELD = "viscosity"
-PRODUCT_COUNT = "product_count"
-COUNT_FIELD = "count"
-PRODUCT_ID_TAG = "product_id"
+# What the ingest function writes besides the kinds' own measurements (those are in device-kinds/): the sensor
+# and metadata tags of every point, and its health points (lambda/ingest_to_influxdb/health.py).
+COUNT_FIELD = "count"  # of a health point
 SENSOR_ID_TAG = "sensorID"
 MANUFACTURER_TAG = "manufacturer"
 FAMILY_TAG = "family"

@@ -2,8 +2,8 @@
 
 The services' files reach the official images without an image build: `<text of PATH>` in a task.yaml becomes
 the text of PATH (`<text of PATH, minified>`: JSON without spaces), `<downsampling of the device kinds>` becomes
-what the catalog's kinds keep downsampled (catalog/export.py), and every dashboard in `grafana/dashboards/`
-becomes a `GRAFANA_DASHBOARD_<NAME>` variable. So a change to any of those files changes the template.
+what the catalog's kinds keep downsampled (catalog/export.py), and every dashboard (ingest health and one per
+kind, grafana/boards/) becomes a `GRAFANA_DASHBOARD_<NAME>` variable. So a change to any of those files changes the template.
 """
 
 from __future__ import annotations
@@ -70,12 +70,17 @@ def embed(value: str, root: Path) -> str:
     return text
 
 
-def dashboard_variables(root: Path) -> dict[str, str]:
-    """`GRAFANA_DASHBOARD_<NAME>` for every `grafana/dashboards/<name>.json` (as services/grafana/start.sh reads them)."""
+def dashboard_variables() -> dict[str, str]:
+    """`GRAFANA_DASHBOARD_<NAME>` for every dashboard of the catalog in use (as services/grafana/start.sh reads
+    them): for device-kinds/ the same text as the committed `grafana/dashboards/<name>.json`, minified."""
+    from grafana.build import generate  # the dashboards as code; imported here so synth alone needs it
+
     variables = {}
-    for path in sorted((root / DASHBOARDS).glob("*.json")):
-        name = re.sub(r"[^A-Z0-9]", "_", path.stem.upper())
-        variables[f"GRAFANA_DASHBOARD_{name}"] = embed(f"<text of {DASHBOARDS / path.name}, minified>", root)
+    for file_name, text in sorted(generate().items()):
+        name = re.sub(r"[^A-Z0-9]", "_", Path(file_name).stem.upper())
+        variables[f"GRAFANA_DASHBOARD_{name}"] = json.dumps(
+            json.loads(text), separators=(",", ":"), ensure_ascii=False
+        )
     return variables
 
 
@@ -94,7 +99,7 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
             name for name, value in given.items() if environment[name] == value and "${" in value
         )
         if service == "grafana":
-            environment.update(dashboard_variables(root))
+            environment.update(dashboard_variables())
         secrets = {}
         for name, ref in (raw.get("secrets") or {}).items():
             secret, _, key = str(ref).rpartition(":")

@@ -7,20 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ingest_to_influxdb import constants, kinds
+from ingest_to_influxdb import constants
 
+from catalog import load_catalog
+from catalog.schema import SENSOR_ID_TAG as CATALOG_SENSOR_ID_TAG
 from grafana import build, model
 from grafana.expand import TimeRange, duration_ms, expand, interval_ms
-from grafana.names import (
-    COUNT_FIELD,
-    HEALTH,
-    PRESSURE,
-    PRESSURE_FIELD,
-    PRODUCT_COUNT,
-    PRODUCT_ID_TAG,
-    SENSOR_ID_TAG,
-    VISCOSITY_FIELD,
-)
+from grafana.names import HEALTH, SENSOR_ID_TAG
 
 
 def test_committed_json_is_up_to_date() -> None:
@@ -37,13 +30,20 @@ def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
 
 
 def test_names_are_the_ones_the_ingest_function_writes() -> None:
-    assert (kinds.PRESSURE.measurement, [f.name for f in kinds.PRESSURE.fields]) == (
-        PRESSURE,
-        [PRESSURE_FIELD, VISCOSITY_FIELD],
-    )
-    assert (kinds.SHELF.measurement, [f.name for f in kinds.SHELF.fields]) == (PRODUCT_COUNT, [COUNT_FIELD])
-    assert [t.name for t in kinds.SHELF.tags] == [PRODUCT_ID_TAG]
     assert (constants.HEALTH_MEASUREMENT, constants.SENSOR_ID_TAG) == (HEALTH, SENSOR_ID_TAG)
+    assert CATALOG_SENSOR_ID_TAG == SENSOR_ID_TAG
+
+
+def test_every_kind_with_a_dashboard_section_gets_its_dashboard() -> None:
+    catalog = load_catalog()
+    files = build.generate(catalog)
+    for kind in catalog:
+        assert kind.dashboard is not None
+        board = model.parse(json.loads(files[f"{kind.dashboard.uid}.json"]))
+        queries = [str(target.query) for panel in board.panels for target in panel.targets]
+        assert all(f'"{kind.measurement}"' in query for query in queries)
+        shown = {panel.field for panel in kind.dashboard.panels}
+        assert all(any(f'"{field}"' in query for query in queries) for field in shown)
 
 
 @pytest.mark.parametrize("path", sorted(build.DASHBOARDS_DIR.glob("*.json")), ids=lambda p: p.stem)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from infrastructure import service_files
 from infrastructure.checks import import_problems, imported_names
 from infrastructure.registry import STACK_MODULES, RegistryError, StackDefinition, deploy_order
@@ -77,14 +80,22 @@ def test_service_files_flow_into_the_task_definitions(templates: dict[str, Any])
     assert influx["INIT_INFLUXDB_SH"] == (root / "services" / "influxdb" / "init-influxdb.sh").read_text()
 
 
-def test_a_new_dashboard_file_is_embedded(tmp_path: Path) -> None:
-    (tmp_path / "grafana" / "dashboards").mkdir(parents=True)
-    (tmp_path / "grafana" / "dashboards" / "new-board.json").write_text(
-        '{"title": "New board",  "panels": []}'
-    )
-    assert service_files.dashboard_variables(tmp_path) == {
-        "GRAFANA_DASHBOARD_NEW_BOARD": '{"title":"New board","panels":[]}'
+def test_a_new_kind_s_dashboard_is_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for path in DEFAULT_FOLDER.glob("*.yaml"):
+        shutil.copy(path, tmp_path)
+    kind = yaml.safe_load((DEFAULT_FOLDER / "pressure.yaml").read_text())
+    kind.update(name="boiler", topic="/boiler/data", measurement="boiler")
+    kind["dashboard"].update(uid="boiler", title="Boiler")
+    (tmp_path / "boiler.yaml").write_text(yaml.safe_dump(kind))
+    monkeypatch.setenv(FOLDER_VARIABLE, str(tmp_path))
+    variables = service_files.dashboard_variables()
+    assert set(variables) == {
+        "GRAFANA_DASHBOARD_BOILER",
+        "GRAFANA_DASHBOARD_INGEST_HEALTH",
+        "GRAFANA_DASHBOARD_PRESSURE_VISCOSITY",
+        "GRAFANA_DASHBOARD_SHELF_ACTIVITY",
     }
+    assert json.loads(variables["GRAFANA_DASHBOARD_BOILER"])["title"] == "Boiler"
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

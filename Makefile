@@ -64,7 +64,7 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 demo: install ## the whole pipeline on this machine, no AWS account needed
-	$(PY) -m sandbox demo --devices $(DEVICES) --shelf-devices $(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION)
+	$(PY) -m sandbox demo --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION)
 
 down: ## stop every local service
 	@if [ -x $(PY) ]; then $(PY) -m sandbox down; else echo "nothing installed, nothing running"; fi

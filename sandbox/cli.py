@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from catalog import load_catalog
 from sandbox.demo import DemoOptions, run_demo
 from sandbox.deployment import deploy_local
 from sandbox.endpoints import DEFAULT_ROOT
@@ -27,12 +28,31 @@ def _status_table(sandbox: Sandbox) -> Table:
     return table
 
 
+def devices_per_kind(pairs: list[str]) -> dict[str, int]:
+    """`--devices pressure=20` pairs as a mapping; a kind the catalog does not have is refused."""
+    names = load_catalog().names
+    devices = {}
+    for pair in pairs:
+        name, _, count = pair.partition("=")
+        if name not in names or not count.isdigit():
+            raise SandboxError(
+                f"--devices {pair!r}: give KIND=N with a kind of the catalog ({', '.join(names)})"
+            )
+        devices[name] = int(count)
+    return devices
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status", "demo"))
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
-    parser.add_argument("--devices", type=int, default=20, help="demo: pressure devices")
-    parser.add_argument("--shelf-devices", type=int, default=5, help="demo: shelf devices")
+    parser.add_argument(
+        "--devices",
+        action="append",
+        default=[],
+        metavar="KIND=N",
+        help="demo: devices of a kind (repeatable; default shelf=5 and 20 of every other kind, 0 leaves it out)",
+    )
     parser.add_argument("--rate", type=float, default=1.0, help="demo: readings per second per device")
     parser.add_argument("--duration", type=float, default=30.0, help="demo: seconds")
     parser.add_argument(
@@ -44,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             options = DemoOptions(
-                args.devices, args.shelf_devices, args.rate, args.duration, args.ingest_path
+                {**DemoOptions().devices, **devices_per_kind(args.devices)},
+                args.rate,
+                args.duration,
+                args.ingest_path,
             )
             return run_demo(sandbox, options, console)
         if args.command == "up":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from catalog import Catalog, load_catalog
 from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
@@ -22,16 +23,26 @@ from simulator.api import FleetGroup, run_groups
 from simulator.fleet import Counters
 
 PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
+DEFAULT_DEVICES = 20
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    pressure_devices: int = 20
-    shelf_devices: int = 5
+    devices: dict[str, int] = field(
+        default_factory=lambda: {"shelf": 5}
+    )  # per kind; DEFAULT_DEVICES otherwise
     rate: float = 1.0
     duration: float = 30.0
     ingest_path: str = "direct"
     environment: str = "demo"
+
+    def fleet(self, catalog: Catalog) -> dict[str, int]:
+        """Devices of every kind of the catalog that can be simulated (0 leaves a kind out)."""
+        return {
+            kind.name: self.devices.get(kind.name, DEFAULT_DEVICES)
+            for kind in catalog
+            if kind.simulator is not None
+        }
 
 
 def live_view(counters: Counters, stats: dict[str, object], elapsed: float, duration: float) -> Table:
@@ -57,8 +68,11 @@ def live_view(counters: Counters, stats: dict[str, object], elapsed: float, dura
     return table
 
 
-def run_fleet(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
-    """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged."""
+def run_fleet(
+    sandbox: Sandbox, fleet: dict[str, int], options: DemoOptions, console: Console
+) -> dict[str, int]:
+    """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged,
+    per kind."""
     started = time.monotonic()
     with Live(console=console, refresh_per_second=4, transient=True) as live:
 
@@ -68,17 +82,18 @@ def run_fleet(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
 
         summary = run_groups(
             sandbox.endpoints_path,
-            [FleetGroup("pressure", options.pressure_devices), FleetGroup("shelf", options.shelf_devices)],
+            [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0],
             rate=options.rate,
             duration=options.duration,
             on_tick=on_tick,
         )
-    return summary.acknowledged
+    return {name: summary.by_type.get(name, 0) for name in fleet}
 
 
 def account(
     sandbox: Sandbox, endpoints: Endpoints, sent: int, since: datetime, before: dict[str, int]
-) -> Accounting:
+) -> tuple[Accounting, dict[str, int]]:
+    """... and the points written per measurement."""
     """Wait until the pipeline has taken every reading and stands still, then count where they went."""
     with aws_environment(endpoints):
 
@@ -98,28 +113,42 @@ def account(
 
         wait_until_settled(progress, timeout=180, quiet=3.0)
         queues = depths()
-        written = sum(count_points(endpoints, since, datetime.now(UTC) + timedelta(minutes=1)).values())
-    return Accounting(
+        points = count_points(endpoints, since, datetime.now(UTC) + timedelta(minutes=1))
+    accounting = Accounting(
         sent=sent,
-        written=written,
+        written=sum(points.values()),
         rejected=queues["rejected"] - before["rejected"],
         dead_letters=queues["dead_letter"] - before["dead_letter"],
     )
+    return accounting, points
 
 
-def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
+def summary_table(
+    accounting: Accounting,
+    stats: dict[str, object],
+    sent: dict[str, int] | None = None,
+    written: dict[str, int] | None = None,
+) -> Table:
+    """The totals, and a column per kind (`sent` by kind, `written` by kind) where they are counted per kind."""
+    sent, written = sent or {}, written or {}
     table = Table(title="Where every reading went")
     table.add_column("")
     table.add_column("readings", justify="right")
-    table.add_row("sent (acknowledged by the broker)", str(accounting.sent))
-    table.add_row("received by the IoT rules", str(stats.get("received", "?")))
-    table.add_row("written to InfluxDB (counted by a query)", str(accounting.written))
-    table.add_row("rejected (kept with their reason)", str(accounting.rejected))
-    table.add_row("dead letters (kept for make replay)", str(accounting.dead_letters))
+    for name in sent:
+        table.add_column(name, justify="right")
+
+    def row(label: str, total: object, by_kind: dict[str, int] | None = None) -> None:
+        table.add_row(
+            label, str(total), *(str(by_kind.get(n, 0)) if by_kind is not None else "" for n in sent)
+        )
+
+    row("sent (acknowledged by the broker)", accounting.sent, sent)
+    row("received by the IoT rules", stats.get("received", "?"))
+    row("written to InfluxDB (counted by a query)", accounting.written, written)
+    row("rejected (kept with their reason)", accounting.rejected)
+    row("dead letters (kept for make replay)", accounting.dead_letters)
     style = "green" if accounting.lost == 0 else "bold red"
-    table.add_row(
-        f"[{style}]lost = sent - written - rejected - dead letters[/]", f"[{style}]{accounting.lost}[/]"
-    )
+    row(f"[{style}]lost = sent - written - rejected - dead letters[/]", f"[{style}]{accounting.lost}[/]")
     return table
 
 
@@ -163,14 +192,17 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     with aws_environment(endpoints):
         before = {name: queue_depth(url) for name, url in endpoints.queues.items()}
     since = datetime.now(UTC) - timedelta(seconds=1)
-    total = options.pressure_devices + options.shelf_devices
+    catalog = load_catalog()
+    fleet = options.fleet(catalog)
     console.print(
-        f"{total} devices publishing for {options.duration:.0f} s at {options.rate:g} reading/s each"
+        f"{', '.join(f'{n} {k}' for k, n in fleet.items())} devices publishing for {options.duration:.0f} s "
+        f"at {options.rate:g} reading/s each"
     )
-    sent = run_fleet(sandbox, options, console)
+    sent = run_fleet(sandbox, fleet, options, console)
     with console.status("waiting for the pipeline to take every reading"):
-        accounting = account(sandbox, endpoints, sent, since, before)
-    console.print(summary_table(accounting, rule_runner_stats(sandbox)))
+        accounting, points = account(sandbox, endpoints, sum(sent.values()), since, before)
+    written = {kind.name: points.get(kind.measurement, 0) for kind in catalog if kind.name in sent}
+    console.print(summary_table(accounting, rule_runner_stats(sandbox), sent, written))
     with console.status("drawing the dashboards from the local InfluxDB"):
         render_picture(sandbox.endpoints_path, PICTURE)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)

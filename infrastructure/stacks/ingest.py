@@ -120,8 +120,10 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
     template.add_parameter(
         Parameter(
             "Timeout",
-            Type="Number",
-            Default=30,
+            # A String of listed values: it keys the QueueVisibility mapping (moto's FindInMap, unlike
+            # CloudFormation, looks a Number parameter up as an integer and misses the mapping's keys).
+            Type="String",
+            Default="30",
             AllowedValues=[str(t) for t in TIMEOUTS],
             Description="The function's timeout in seconds (the ingest queue's visibility timeout follows it)",
         )

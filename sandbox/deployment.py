@@ -47,14 +47,21 @@ def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise SandboxError(f"{what} failed (status {result.returncode}):\n" + "\n".join(output[-25:]))
 
 
-def deploy_stacks(endpoints: Endpoints, environment: str, ingest_path: str, templates: Path) -> None:
+def deploy_stacks(
+    endpoints: Endpoints,
+    environment: str,
+    ingest_path: str,
+    templates: Path,
+    parameters: dict[str, str] | None = None,
+) -> None:
     python = [sys.executable, "-m", "infrastructure"]
+    extra = [f"--param={name}={value}" for name, value in (parameters or {}).items()]
     env = {**os.environ, **endpoints.aws.env()}
     _run([*python, "synth", "--out", str(templates)], "synthesizing the stacks", env)
     _run(
         [
             *python, "deploy", "--all", "--yes", "--environment", environment,
-            "--endpoint-url", endpoints.aws.endpoint_url, "--param", f"IngestPath={ingest_path}",
+            "--endpoint-url", endpoints.aws.endpoint_url, "--param", f"IngestPath={ingest_path}", *extra,
         ],
         "deploying the stacks to the local AWS endpoint (moto)",
         env,
@@ -141,11 +148,13 @@ def deploy_local(
     ingest_path: str = "direct",
     templates: Path = TEMPLATES,
     metadata: Path = SAMPLE_METADATA,
+    parameters: dict[str, str] | None = None,
 ) -> Endpoints:
-    """Everything `make demo` needs running: the local stand-in for a deployment on AWS."""
+    """Everything `make demo` needs running: the local stand-in for a deployment on AWS. `parameters` are
+    more stack parameters (e.g. a kind's topic: PressureTopic=/plant1/pressure)."""
     endpoints = sandbox.up()
     with aws_environment(endpoints):
-        deploy_stacks(endpoints, environment, ingest_path, templates)
+        deploy_stacks(endpoints, environment, ingest_path, templates, parameters)
         secrets = create_secrets(endpoints, templates, environment)
         outputs = stack_outputs(f"{environment}-ingest")
         _run(

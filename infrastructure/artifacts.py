@@ -166,9 +166,19 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 
 
 def upload(s3: Any, bucket: str, artifact: Artifact) -> None:
+    put_once(s3, bucket, artifact.key, artifact.data)
+
+
+def put_once(s3: Any, bucket: str, key: str, data: bytes) -> None:
+    """Stores `data` under `key` unless it is there: keys hold a content hash, so the same key is the same data."""
     try:
-        s3.head_object(Bucket=bucket, Key=artifact.key)
-        return  # same hash, same content
+        s3.head_object(Bucket=bucket, Key=key)
+        return
     except s3.exceptions.ClientError:
         pass
-    s3.put_object(Bucket=bucket, Key=artifact.key, Body=artifact.data, ServerSideEncryption="AES256")
+    s3.put_object(Bucket=bucket, Key=key, Body=data, ServerSideEncryption="AES256")
+
+
+def content_key(prefix: str, name: str, data: bytes, suffix: str) -> str:
+    """`<prefix>/<name>-<sha256, 20 hex digits><suffix>`: a new key for new content, the same for the same."""
+    return f"{prefix}/{name}-{hashlib.sha256(data).hexdigest()[:20]}{suffix}"

@@ -27,6 +27,8 @@ DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "I
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "does not contain changes")
 INGEST = "ingest"
 EDGE = "edge"
+# CloudFormation takes a template of at most this many bytes inline (TemplateBody); a larger one through S3.
+INLINE_TEMPLATE_LIMIT = 51_200
 
 
 class DeployError(RuntimeError):
@@ -117,17 +119,33 @@ class Deployer:
                 result.append({"ParameterKey": key, "UsePreviousValue": True})
         return result
 
-    def function_code(self) -> dict[str, str]:
-        artifact = artifacts.build_zip()
+    def artifacts_bucket(self) -> str:
+        """The environment's artifacts bucket (function code, large templates), made when missing."""
         identity = self.client("sts").get_caller_identity()
         bucket = artifacts.artifacts_bucket_name(
             self.environment, identity["Account"], self.session.region_name
         )
-        s3 = self.client("s3")
-        artifacts.ensure_bucket(s3, bucket, self.session.region_name)
-        artifacts.upload(s3, bucket, artifact)
+        artifacts.ensure_bucket(self.client("s3"), bucket, self.session.region_name)
+        return bucket
+
+    def function_code(self) -> dict[str, str]:
+        artifact = artifacts.build_zip()
+        bucket = self.artifacts_bucket()
+        artifacts.upload(self.client("s3"), bucket, artifact)
         self.console.print(f"function code: s3://{bucket}/{artifact.key}")
         return {"CodeBucket": bucket, "CodeKey": artifact.key}
+
+    def template_source(self, name: str, template: dict[str, Any]) -> dict[str, str]:
+        """`TemplateBody` when CloudFormation takes the template inline, else `TemplateURL` of a copy stored
+        in the artifacts bucket under its content hash."""
+        body = json.dumps(template).encode()
+        if len(body) <= INLINE_TEMPLATE_LIMIT:
+            return {"TemplateBody": body.decode()}
+        bucket = self.artifacts_bucket()
+        key = artifacts.content_key("templates", self.stack_name(name), body, ".json")
+        artifacts.put_once(self.client("s3"), bucket, key, body)
+        self.console.print(f"template ({len(body)} bytes, above the inline limit): s3://{bucket}/{key}")
+        return {"TemplateURL": f"https://{bucket}.s3.{self.session.region_name}.amazonaws.com/{key}"}
 
     def unchanged(
         self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]], existing: dict[str, Any]
@@ -155,7 +173,7 @@ class Deployer:
             StackName=stack,
             ChangeSetName=change_set,
             ChangeSetType=change_type,
-            TemplateBody=json.dumps(template),
+            **self.template_source(name, template),
             Parameters=parameters,
             Capabilities=CAPABILITIES,
             Tags=[{"Key": "Environment", "Value": self.environment}],
@@ -205,7 +223,7 @@ class Deployer:
         self.cloudformation.delete_stack(StackName=stack)
         self.cloudformation.create_stack(
             StackName=stack,
-            TemplateBody=json.dumps(template),
+            **self.template_source(name, template),
             Parameters=parameters,
             Capabilities=CAPABILITIES,
             Tags=[{"Key": "Environment", "Value": self.environment}],

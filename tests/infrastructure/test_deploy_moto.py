@@ -7,13 +7,19 @@ the templates (asserted in test_security.py / test_ingest_template.py) but canno
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import boto3
 import pytest
+from rich.console import Console
+from troposphere import Template, ssm
 
 from infrastructure import compat
 from infrastructure.cli import main
+from infrastructure.deploy import INLINE_TEMPLATE_LIMIT, Deployer
+from infrastructure.registry import StackDefinition
 from sandbox.endpoints import Endpoints
 
 
@@ -114,3 +120,36 @@ def test_local_pass_replaces_only_references_to_types_moto_skips() -> None:
     }
     assert compat.is_local("http://127.0.0.1:45000") and not compat.is_local(None)
     assert not compat.is_local("https://cloudformation.us-east-1.amazonaws.com")
+
+
+def large_template() -> Template:
+    """A template above CloudFormation's 51,200-byte inline limit (SSM parameters moto can create)."""
+    template = Template(Description="more than fifty kilobytes of template")
+    for number in range(16):
+        template.add_resource(
+            ssm.Parameter(f"Large{number}", Name=f"/large/{number}", Type="String", Value="x" * 4000)
+        )
+    return template
+
+
+def test_a_template_above_the_inline_limit_deploys_through_s3(endpoint: str) -> None:
+    assert len(json.dumps(json.loads(large_template().to_json())).encode()) > INLINE_TEMPLATE_LIMIT
+    deployer = Deployer(
+        environment="large",
+        endpoint_url=endpoint,
+        assume_yes=True,
+        stacks={"large": StackDefinition(name="large", build=large_template, depends_on=())},
+        console=Console(file=io.StringIO()),
+    )
+    assert deployer.deploy("large") == "deployed"
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint)
+    assert (
+        cloudformation.describe_stacks(StackName="large-large")["Stacks"][0]["StackStatus"]
+        == "CREATE_COMPLETE"
+    )
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    bucket = deployer.artifacts_bucket()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="templates/")["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("templates/large-large-")
+    assert deployer.deploy("large") == "no changes"  # the stored copy is what is deployed
+    assert deployer.template_source("small", {"Resources": {}}) == {"TemplateBody": '{"Resources": {}}'}

@@ -15,7 +15,7 @@ RATE ?= 1
 DURATION ?= 30
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
-.PHONY: help install system-packages test lint format demo down synth deploy deploy-all destroy diff outputs \
+.PHONY: help install system-packages test test-fast lint format demo down synth deploy deploy-all destroy diff outputs \
         simulate load-metadata replay bench clean
 
 help: ## list the targets
@@ -50,6 +50,9 @@ system-packages: ## influxd, influx and mosquitto, from the system's packages
 
 test: install ## the whole test suite against real influxd, mosquitto and moto
 	$(PY) -m pytest
+
+test-fast: install ## the pure tests only: no service is started (seconds)
+	$(PY) -m pytest -q -m pure -p no:cacheprovider
 
 lint: install ## ruff, mypy, cfn-lint and checkov on every template
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,8 @@
 """Session-wide local services for the tests: real influxd, mosquitto and moto server on 127.0.0.1.
 
-They are stopped at the end of the session whatever happens, so a test run leaves no process behind.
+They are stopped at the end of the session whatever happens, so a test run leaves no process behind. Every test
+gets a tier marker from what it uses: `e2e` (tests/e2e/, whole deployments), `services` (the session's services,
+through the `sandbox` fixture) or `pure` (nothing but the Python process: `make test-fast`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,21 @@ from catalog import load_catalog
 from catalog.export import function_kinds
 from sandbox.endpoints import Endpoints
 from sandbox.services import Sandbox
+
+
+SERVICE_FIXTURES = {"sandbox", "own_sandbox"}  # the fixtures that start influxd, mosquitto and moto
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "e2e" in Path(str(item.path)).parts:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.services)
+        elif fixtures & SERVICE_FIXTURES:
+            item.add_marker(pytest.mark.services)
+        else:
+            item.add_marker(pytest.mark.pure)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -98,10 +98,10 @@ simulate: install ## a fleet against the local pipeline (pressure devices; SHELF
 
 load-metadata: install ## load device metadata: make load-metadata FILE=sample-data/device-metadata.json
 	@test -n "$(FILE)" || { echo "name the file: make load-metadata FILE=sample-data/device-metadata.json"; exit 2; }
-	$(PY) -m ingest_to_influxdb.load_metadata $(FILE)
+	$(PY) -m ingest_tools.load_metadata $(FILE)
 
 replay: install ## drain the dead-letter queue back through the ingest code
-	$(PY) -m ingest_to_influxdb.replay $(if $(QUEUE),--queue $(QUEUE))
+	$(PY) -m ingest_tools.replay $(if $(QUEUE),--queue $(QUEUE))
 
 bench: install ## throughput figures, as ratios against named baselines
 	$(PY) -m benchmarks

@@ -1,4 +1,4 @@
-"""`python -m ingest_to_influxdb.load_metadata FILE`: device metadata from JSON or CSV into the table.
+"""`python -m ingest_tools.load_metadata FILE`: device metadata from JSON or CSV into the table.
 
 Every row is checked first; if any is bad, the bad rows are listed with their line numbers and
 nothing is loaded, so a table is never left half-loaded by a file with a mistake in it.
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from rich.console import Console
-
 from ingest_to_influxdb.constants import MAX_METAKEY_LENGTH, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH, METAKEY
 from ingest_to_influxdb.line_protocol import unrepresentable
-from ingest_to_influxdb.tooling import locate
+from rich.console import Console
+
+from ingest_tools.tooling import locate
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def load(path: Path, table_name: str, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest_to_influxdb.load_metadata", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ingest_tools.load_metadata", description=__doc__)
     parser.add_argument("file", type=Path, help="a JSON list of items, or a CSV file with a header row")
     parser.add_argument("--table", help="the table (default: the ingest stack's MetadataTableName)")
     parser.add_argument("--environment", default="demo")

@@ -1,4 +1,4 @@
-"""`python -m ingest_to_influxdb.replay`: drain the dead letters back through the ingest code.
+"""`python -m ingest_tools.replay`: drain the dead letters back through the ingest code.
 
 A message is deleted only after its reading was written, or kept on the rejected-readings queue
 because it can never be written. It understands every dead-letter shape: Lambda's on-failure
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
+from ingest_to_influxdb import kinds
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.events import Record, record_from_dead_letter
 from ingest_to_influxdb.handler import build_ingestor
 from ingest_to_influxdb.ingestor import Ingestor
-from ingest_to_influxdb.tooling import Deployment, locate
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest_tools.tooling import DEFAULT_ENDPOINTS, Deployment, locate
 
 RECEIVE_MAX = 10
 HOLD_SECONDS = 120  # a message left in the queue is not received again during this run
@@ -137,6 +139,24 @@ def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
     return summary
 
 
+def use_deployed_kinds(deployment: Deployment, endpoints: Path | None) -> None:
+    """The ingest code run here reads the kinds the deployed function carries (written next to endpoints.json
+    by the rule runner, from the function's zip) and the topics its environment gives them."""
+    packed = (endpoints or DEFAULT_ENDPOINTS).parent / "device_kinds.json"
+    if not packed.exists():
+        raise SystemExit(
+            f"{packed} does not exist: the rule runner writes it when it starts; run 'make demo'"
+        )
+    os.environ[kinds.FILE_VARIABLE] = str(packed)
+    function = deployment.outputs.get("FunctionName")
+    if function:
+        variables = boto3.client("lambda").get_function_configuration(FunctionName=function)
+        topics = variables.get("Environment", {}).get("Variables", {}).get(kinds.TOPICS_VARIABLE)
+        if topics:
+            os.environ[kinds.TOPICS_VARIABLE] = topics
+    kinds.reset()
+
+
 def local_config(deployment: Deployment, queues: dict[str, str], table: str | None) -> Config:
     """The function's configuration pointed at the sandbox, as the local rule runner gives it."""
     local: dict[str, Any] = deployment.local or {}
@@ -175,7 +195,7 @@ def print_summary(console: Console, queue: str, summary: Summary) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest_to_influxdb.replay", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ingest_tools.replay", description=__doc__)
     parser.add_argument("--queue", choices=sorted(QUEUES), default="dead-letter")
     parser.add_argument("--environment", default="demo")
     parser.add_argument(
@@ -197,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         if not queues[local_name] or not queues["rejected"]:
             raise SystemExit("the sandbox has no ingest queues yet: run 'make demo' first")
         queue_url = queues[local_name]
+        use_deployed_kinds(deployment, args.endpoints)
         handle = ingestor_handle(build_ingestor(local_config(deployment, queues, args.table)))
     summary = drain(queue_url, handle, console)
     print_summary(console, args.queue, summary)

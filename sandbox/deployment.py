@@ -159,7 +159,7 @@ def deploy_local(
         outputs = stack_outputs(f"{environment}-ingest")
         _run(
             [
-                sys.executable, "-m", "ingest_to_influxdb.load_metadata", str(metadata),
+                sys.executable, "-m", "ingest_tools.load_metadata", str(metadata),
                 "--table", outputs["MetadataTableName"],
             ],
             f"loading {metadata.name} into {outputs['MetadataTableName']}",

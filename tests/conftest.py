@@ -20,7 +20,6 @@ from catalog.export import function_kinds
 from sandbox.endpoints import Endpoints
 from sandbox.services import Sandbox
 
-
 SERVICE_FIXTURES = {"sandbox", "own_sandbox"}  # the fixtures that start influxd, mosquitto and moto
 
 
@@ -30,8 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "e2e" in Path(str(item.path)).parts:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.services)
-        elif fixtures & SERVICE_FIXTURES:
-            item.add_marker(pytest.mark.services)
+        elif fixtures & SERVICE_FIXTURES or item.get_closest_marker("services"):
+            item.add_marker(pytest.mark.services)  # (again, for a module marked by hand: harmless)
         else:
             item.add_marker(pytest.mark.pure)
 

@@ -93,7 +93,7 @@ def test_an_influxdb_outage_loses_nothing_after_replay(direct_pipeline: Pipeline
 
     pipeline.publish("/pressure/data", batches[2])
     replay = subprocess.run(
-        [sys.executable, "-m", "ingest_to_influxdb.replay", "--endpoints", str(sandbox.endpoints_path)],
+        [sys.executable, "-m", "ingest_tools.replay", "--endpoints", str(sandbox.endpoints_path)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pytest
 from ingest_to_influxdb import handler
-from ingest_to_influxdb.load_metadata import load
 from rich.console import Console
 
+from ingest_tools.load_metadata import load
 from sandbox.accounting import influx_query
 from sandbox.endpoints import Endpoints
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from ingest_to_influxdb.load_metadata import main
 
+from ingest_tools.load_metadata import main
 from tests.ingest_to_influxdb.conftest import PROJECT_ROOT, create_table
 
 TABLE = "loader-DeviceMetaData"

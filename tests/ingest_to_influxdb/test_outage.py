@@ -16,6 +16,8 @@ import boto3
 import pytest
 from ingest_to_influxdb.handler import IngestFailed
 
+from catalog import load_catalog
+from catalog.export import function_kinds
 from sandbox.services import Sandbox
 from tests.ingest_to_influxdb.conftest import PROJECT_ROOT, FunctionEnv
 
@@ -70,10 +72,13 @@ def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.Comp
         update={"queues": {"dead_letter": function.dead_letter_url, "rejected": function.rejected_url}}
     )
     endpoints.save(tmp_path / "endpoints.json")
+    (tmp_path / "device_kinds.json").write_text(
+        function_kinds(load_catalog())
+    )  # as the rule runner leaves it
     command = [
         sys.executable,
         "-m",
-        "ingest_to_influxdb.replay",
+        "ingest_tools.replay",
         "--endpoints",
         str(tmp_path / "endpoints.json"),
     ]
@@ -161,7 +166,7 @@ def test_replay_of_rejected_readings_writes_the_fixed_and_keeps_the_rest_once(
 
 def test_replay_without_a_sandbox_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ingest_to_influxdb.replay", "--endpoints", str(tmp_path / "none.json")],
+        [sys.executable, "-m", "ingest_tools.replay", "--endpoints", str(tmp_path / "none.json")],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -1,0 +1,32 @@
+"""The function's zip holds what runs in Lambda and nothing else: its package, its requirements, its kinds."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from catalog import load_catalog
+from catalog.export import function_kinds
+from infrastructure import artifacts
+
+TOOLS = ("replay", "load_metadata", "tooling")
+# Building the zip runs pip against the package registry: not a pure test.
+pytestmark = pytest.mark.services
+
+
+def test_the_zip_holds_the_function_and_its_kinds_and_no_operator_tool() -> None:
+    artifact = artifacts.build_zip()  # cached under build/lambda/ after the first build
+    with zipfile.ZipFile(io.BytesIO(artifact.data)) as archive:
+        names = archive.namelist()
+        kinds = archive.read(artifacts.KINDS_FILE).decode()
+    assert kinds == function_kinds(load_catalog())
+    assert json.loads(kinds)["kinds"][0]["name"] == "pressure"
+    ours = [n for n in names if n.startswith(f"{artifacts.PACKAGE}/")]
+    assert f"{artifacts.PACKAGE}/handler.py" in ours
+    assert not [n for n in ours if n.rsplit("/", 1)[-1].removesuffix(".py") in TOOLS]
+    assert not [n for n in names if n.startswith(("ingest_tools/", "rich/", "sandbox/", "catalog/"))]
+    # The same sources and catalog give the same bytes, so an unchanged function leaves the stack unchanged.
+    assert artifacts.build_zip().sha256 == artifact.sha256

@@ -107,3 +107,15 @@ def container(template: dict[str, Any]) -> dict[str, Any]:
     (definition,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
     (found,) = definition["Properties"]["ContainerDefinitions"]
     return found  # type: ignore[no-any-return]
+
+
+def test_every_task_definition_stays_well_under_ecs_s_limit(templates: dict[str, Any]) -> None:
+    """ECS refuses a task definition above 64 KiB; 48 KiB leaves room to grow."""
+    sizes = {
+        f"{stack}.{logical}": len(json.dumps(resource["Properties"]).encode())
+        for stack, template in templates.items()
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::ECS::TaskDefinition"
+    }
+    assert len(sizes) == 3
+    assert {name: size for name, size in sizes.items() if size >= 48 * 1024} == {}

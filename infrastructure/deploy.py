@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.prompt import Confirm
 from rich.table import Table
 
-from infrastructure import artifacts, compat
+from infrastructure import artifacts, compat, service_files
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
@@ -27,6 +28,7 @@ DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "I
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "does not contain changes")
 INGEST = "ingest"
 EDGE = "edge"
+GRAFANA = "grafana"
 # CloudFormation takes a template of at most this many bytes inline (TemplateBody); a larger one through S3.
 INLINE_TEMPLATE_LIMIT = 51_200
 
@@ -110,6 +112,8 @@ class Deployer:
         values = {ENVIRONMENT_PARAMETER: self.environment, **self.params}
         if definition.name == INGEST:
             values.update(self.function_code())
+        if definition.name == GRAFANA:
+            values.update(self.dashboards())
         previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
         result = []
         for key in template.get("Parameters", {}):
@@ -134,6 +138,19 @@ class Deployer:
         artifacts.upload(self.client("s3"), bucket, artifact)
         self.console.print(f"function code: s3://{bucket}/{artifact.key}")
         return {"CodeBucket": bucket, "CodeKey": artifact.key}
+
+    def dashboards(self) -> dict[str, str]:
+        """Stores the dashboards under a prefix named by their content hash; the grafana task copies them
+        from there at start (infrastructure/stacks/grafana.py)."""
+        files = service_files.dashboard_files()
+        digest = hashlib.sha256(
+            b"".join(n.encode() + b"\0" + d + b"\0" for n, d in files.items())
+        ).hexdigest()
+        bucket, prefix = self.artifacts_bucket(), f"grafana/dashboards/{digest[:20]}/"
+        for name, data in files.items():
+            artifacts.put_once(self.client("s3"), bucket, prefix + name, data)
+        self.console.print(f"dashboards: {len(files)} in s3://{bucket}/{prefix}")
+        return {"ProvisioningBucket": bucket, "DashboardsPrefix": prefix}
 
     def template_source(self, name: str, template: dict[str, Any]) -> dict[str, str]:
         """`TemplateBody` when CloudFormation takes the template inline, else `TemplateURL` of a copy stored

@@ -8,17 +8,33 @@ healthy 0 %). There is no autoscaling.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals
+from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
 from infrastructure.common import assume_role, create_log_group
 from infrastructure.service_files import TaskSpec
 from infrastructure.stacks import cluster, network, storage
+
+# The official AWS CLI image: the init container that copies provisioning files from S3 into the task.
+FETCH_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
+FETCH_CONTAINER = "fetch-files"
+FETCHED_VOLUME = "fetched"
+
+
+@dataclass(frozen=True)
+class FetchedFiles:
+    """Files the deploy tool stored in S3 (`s3://<bucket>/<prefix>`), copied at every start into a task volume
+    that the service's container reads at `path`: they do not ride in the task definition, so it stays small
+    whatever their size."""
+
+    bucket: Any  # a parameter reference, filled in by the deploy tool
+    prefix: Any  # ends with "/"; holds a content hash, so new files make a new task definition
+    path: str
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,7 @@ class ServiceWiring:
     registry_arn: Any | None = None
     substitutions: Mapping[str, Any] | None = None  # extra Fn::Sub variables of the environment values
     task_statements: Sequence[Statement] = ()
+    fetched: FetchedFiles | None = None
 
 
 def logical(spec: TaskSpec, suffix: str) -> str:
@@ -130,6 +147,55 @@ def secrets(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Secret]:
     ]
 
 
+def fetch_statements(fetched: FetchedFiles) -> list[Statement]:
+    """Read access to the fetched files only: the objects under the prefix, and listing that prefix."""
+    return [
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("s3", "GetObject")],
+            Resource=[
+                Sub(
+                    "arn:${AWS::Partition}:s3:::${Bucket}/${Prefix}*",
+                    Bucket=fetched.bucket,
+                    Prefix=fetched.prefix,
+                )
+            ],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("s3", "ListBucket")],
+            Resource=[Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=fetched.bucket)],
+            Condition=Condition(StringLike("s3:prefix", [Sub("${Prefix}*", Prefix=fetched.prefix)])),
+        ),
+    ]
+
+
+def fetch_container(fetched: FetchedFiles, log_group: Any) -> ecs.ContainerDefinition:
+    """Runs once before the service's container: `aws s3 cp --recursive` into the task volume, then exits."""
+    return ecs.ContainerDefinition(
+        Name=FETCH_CONTAINER,
+        Image=FETCH_IMAGE,
+        Essential=False,
+        Command=[
+            "s3",
+            "cp",
+            Sub("s3://${Bucket}/${Prefix}", Bucket=fetched.bucket, Prefix=fetched.prefix),
+            "/fetched",
+            "--recursive",
+            "--only-show-errors",
+        ],
+        MountPoints=[ecs.MountPoint(SourceVolume=FETCHED_VOLUME, ContainerPath="/fetched", ReadOnly=False)],
+        LogConfiguration=ecs.LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref(log_group),
+                "awslogs-region": Ref("AWS::Region"),
+                "awslogs-stream-prefix": FETCH_CONTAINER,
+            },
+        ),
+    )
+
+
 def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWiring) -> ecs.TaskDefinition:
     log_group = create_log_group(
         template,
@@ -137,6 +203,8 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
         Sub(f"/${{EnvironmentName}}/ecs/{spec.service}"),
         network.DATA_KEY_ARN.imported(),
     )
+    if wiring.fetched is not None:
+        wiring = replace(wiring, task_statements=[*wiring.task_statements, *fetch_statements(wiring.fetched)])
     execution, task = create_roles(template, spec, wiring, log_group)
     health = None
     if spec.health_check_command:
@@ -155,7 +223,21 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
         PortMappings=[ecs.PortMapping(ContainerPort=spec.port, Protocol="tcp")],
         Environment=environment(spec, wiring),
         Secrets=secrets(spec, wiring),
-        MountPoints=[ecs.MountPoint(SourceVolume="data", ContainerPath=spec.mount, ReadOnly=False)],
+        MountPoints=[
+            ecs.MountPoint(SourceVolume="data", ContainerPath=spec.mount, ReadOnly=False),
+            *(
+                [
+                    ecs.MountPoint(
+                        SourceVolume=FETCHED_VOLUME, ContainerPath=wiring.fetched.path, ReadOnly=True
+                    )
+                ]
+                if wiring.fetched
+                else []
+            ),
+        ],
+        DependsOn=[ecs.ContainerDependency(ContainerName=FETCH_CONTAINER, Condition="SUCCESS")]
+        if wiring.fetched
+        else Ref("AWS::NoValue"),
         HealthCheck=health if health else Ref("AWS::NoValue"),
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
@@ -176,7 +258,10 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
             Memory=Ref("Memory"),
             ExecutionRoleArn=GetAtt(execution, "Arn"),
             TaskRoleArn=GetAtt(task, "Arn"),
-            ContainerDefinitions=[container],
+            ContainerDefinitions=[
+                container,
+                *([fetch_container(wiring.fetched, log_group)] if wiring.fetched else []),
+            ],
             Volumes=[
                 ecs.Volume(
                     Name="data",
@@ -187,7 +272,9 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
                             AccessPointId=storage.access_point_id(spec.service).imported(), IAM="ENABLED"
                         ),
                     ),
-                )
+                ),
+                # A Docker volume of this task only (EC2 launch type): empty at every start.
+                *([ecs.Volume(Name=FETCHED_VOLUME)] if wiring.fetched else []),
             ],
         )
     )

@@ -2,8 +2,8 @@
 
 The services' files reach the official images without an image build: `<text of PATH>` in a task.yaml becomes
 the text of PATH (`<text of PATH, minified>`: JSON without spaces), `<downsampling of the device kinds>` becomes
-what the catalog's kinds keep downsampled (catalog/export.py), and every dashboard (ingest health and one per
-kind, grafana/boards/) becomes a `GRAFANA_DASHBOARD_<NAME>` variable. So a change to any of those files changes the template.
+what the catalog's kinds keep downsampled (catalog/export.py). The dashboards go through S3 instead
+(`dashboard_files`), so the task definition does not grow with them. So a change to any of those files changes the template.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from catalog import load_catalog
 from catalog.export import downsampled
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DASHBOARDS = Path("grafana") / "dashboards"
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
 DOWNSAMPLING = "<downsampling of the device kinds>"
 
@@ -70,18 +69,13 @@ def embed(value: str, root: Path) -> str:
     return text
 
 
-def dashboard_variables() -> dict[str, str]:
-    """`GRAFANA_DASHBOARD_<NAME>` for every dashboard of the catalog in use (as services/grafana/start.sh reads
-    them): for device-kinds/ the same text as the committed `grafana/dashboards/<name>.json`, minified."""
+def dashboard_files() -> dict[str, bytes]:
+    """The dashboards Grafana provisions (ingest health and one per kind of the catalog in use), by file name:
+    the deploy tool stores them in S3 (stacks/grafana.py). For device-kinds/ they are the committed
+    grafana/dashboards/*.json."""
     from grafana.build import generate  # the dashboards as code; imported here so synth alone needs it
 
-    variables = {}
-    for file_name, text in sorted(generate().items()):
-        name = re.sub(r"[^A-Z0-9]", "_", Path(file_name).stem.upper())
-        variables[f"GRAFANA_DASHBOARD_{name}"] = json.dumps(
-            json.loads(text), separators=(",", ":"), ensure_ascii=False
-        )
-    return variables
+    return {name: text.encode() for name, text in sorted(generate().items())}
 
 
 def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
@@ -98,8 +92,6 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
         templated = frozenset(
             name for name, value in given.items() if environment[name] == value and "${" in value
         )
-        if service == "grafana":
-            environment.update(dashboard_variables())
         secrets = {}
         for name, ref in (raw.get("secrets") or {}).items():
             secret, _, key = str(ref).rpartition(":")

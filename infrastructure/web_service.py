@@ -13,6 +13,7 @@ from troposphere import elasticloadbalancingv2 as elb
 from infrastructure import service_files
 from infrastructure.common import new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
+    FetchedFiles,
     ServiceWiring,
     create_parameters,
     create_service,
@@ -90,6 +91,7 @@ def build_web_service(
     substitutions: Mapping[str, Any] | None = None,
     task_statements: Sequence[Statement] = (),
     prepare: Any = None,
+    fetched: FetchedFiles | None = None,
 ) -> Template:
     template = new_template(description)
     spec = service_files.load(service)
@@ -118,6 +120,7 @@ def build_web_service(
         target_group=Ref(target_group),
         substitutions=substitutions,
         task_statements=task_statements,
+        fetched=fetched,
     )
     definition = create_task_definition(template, spec, wiring)
     create_service(template, spec, definition, wiring, depends_on=["ListenerRule"])

@@ -1,5 +1,13 @@
 """grafana: Grafana at /grafana behind the load balancer, its admin password generated in Secrets Manager,
-the InfluxDB data source and the dashboards provisioned from the repository's files."""
+the InfluxDB data source provisioned from the repository's files and the dashboards from S3.
+
+The dashboards (ingest health and one per device kind) do not ride in the task definition, whose size ECS
+limits to 64 KiB: the deploy tool stores them in the artifacts bucket under a prefix holding their content hash
+(`DashboardsPrefix`), and an init container of the official AWS CLI image copies them into a task volume that
+Grafana's dashboard provider reads. It is the standard ECS pattern for files a stock image needs at start (no
+image to build and push, nothing on the instance; EFS would keep stale files between deploys). New dashboards
+mean a new prefix, hence a new task definition and a rolling of the one task.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +16,43 @@ from typing import Any
 
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
-from troposphere import Ref, Sub, Template, secretsmanager
+from troposphere import Parameter, Ref, Sub, Template, secretsmanager
 
 from infrastructure.common import add_output
+from infrastructure.ecs_service import FetchedFiles
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, edge, influxdb, network, storage
 from infrastructure.web_service import build_web_service, reader_secret
 
 NAME = "grafana"
+DASHBOARDS_PATH = "/var/lib/grafana/dashboards/iot-telemetry"  # options.path of provisioning/dashboards.yaml
 ADMIN_SECRET_NAME = "${EnvironmentName}/grafana/admin"
 ADMIN_SECRET_ARN = Export(NAME, "AdminSecretArn")
+
+
+def create_file_parameters(template: Template) -> None:
+    template.add_parameter(
+        Parameter(
+            "ProvisioningBucket",
+            Type="String",
+            MinLength=3,
+            Description="Bucket of the dashboards (the deploy tool fills it in: the artifacts bucket)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "DashboardsPrefix",
+            Type="String",
+            AllowedPattern=r"^[A-Za-z0-9/_.-]+/$",
+            Description="Key prefix of the dashboards, ending in / (the deploy tool fills it in)",
+        )
+    )
+
+
+def prepare(template: Template) -> dict[str, Any]:
+    create_file_parameters(template)
+    return create_admin_secret(template)
 
 
 def create_admin_secret(template: Template) -> dict[str, Any]:
@@ -56,7 +90,8 @@ def build() -> Template:
         secret_arns=reader_secret(),
         substitutions={"PublicDomain": edge.DISTRIBUTION_DOMAIN.imported()},
         task_statements=[read_metrics],
-        prepare=create_admin_secret,
+        prepare=prepare,
+        fetched=FetchedFiles(Ref("ProvisioningBucket"), Ref("DashboardsPrefix"), DASHBOARDS_PATH),
     )
 
 

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Command of the grafana container (official image grafana/grafana-oss): writes the provisioning files and the
-# dashboards that the task delivers in environment variables, then runs Grafana's own start script. No image build.
+# Command of the grafana container (official image grafana/grafana-oss): writes the provisioning files that the
+# task delivers in environment variables, checks the dashboards are there, then runs Grafana's own start script.
+# No image build.
 #   GRAFANA_DATASOURCES_YAML  text of services/grafana/provisioning/datasources/datasources.yaml
 #   GRAFANA_DASHBOARDS_YAML   text of services/grafana/provisioning/dashboards/dashboards.yaml
-#   GRAFANA_DASHBOARD_<NAME>  text of grafana/dashboards/<name>.json, one variable per dashboard
-#                             (name upper-cased, "-" as "_": GRAFANA_DASHBOARD_PRESSURE_VISCOSITY)
+# The dashboards (grafana/dashboards/<name>.json and one per device kind) are copied from S3 into the dashboards
+# folder by the task's init container before this starts (infrastructure/stacks/grafana.py), fresh at every start.
 set -eu
 
 : "${GRAFANA_DATASOURCES_YAML:?set GRAFANA_DATASOURCES_YAML}"
@@ -12,19 +13,15 @@ set -eu
 provisioning=${GF_PATHS_PROVISIONING:-/etc/grafana/provisioning}
 dashboards=${GRAFANA_DASHBOARDS_DIR:-/var/lib/grafana/dashboards/iot-telemetry}  # options.path of dashboards.yaml
 
-mkdir -p "$provisioning/datasources" "$provisioning/dashboards" "$dashboards"
+mkdir -p "$provisioning/datasources" "$provisioning/dashboards"
 printf '%s\n' "$GRAFANA_DATASOURCES_YAML" >"$provisioning/datasources/datasources.yaml"
 printf '%s\n' "$GRAFANA_DASHBOARDS_YAML" >"$provisioning/dashboards/dashboards.yaml"
 
-# Dashboards are replaced as a whole at every start, so one removed from the code disappears too.
-rm -f "$dashboards"/*.json
-count=0
-for name in $(env | sed -n 's/^GRAFANA_DASHBOARD_\([A-Z0-9_]*\)=.*/\1/p'); do
-  file=$(printf '%s' "$name" | tr 'A-Z_' 'a-z-')
-  eval "printf '%s\n' \"\$GRAFANA_DASHBOARD_$name\"" >"$dashboards/$file.json"
-  count=$((count + 1))
-done
-[ "$count" -gt 0 ] || { echo "start: no GRAFANA_DASHBOARD_* variable: no dashboard to provision" >&2; exit 1; }
-echo "start: $count dashboards and the provisioning files written"
+count=$(find "$dashboards" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l | tr -d ' ')
+[ "$count" -gt 0 ] || {
+  echo "start: no dashboard in $dashboards: the task's fetch-files container copies them from S3 (see its log)" >&2
+  exit 1
+}
+echo "start: provisioning files written; $count dashboards in $dashboards"
 
 exec "${GRAFANA_RUN:-/run.sh}" "$@"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
@@ -156,7 +157,11 @@ def test_a_third_kind_and_a_custom_topic_go_end_to_end(third_kind: Pipeline, sta
         "Current temperature",
         "Humidity per sensor",
     ]
-    grafana = json.loads((third_kind.templates / "grafana.json").read_text())
-    assert "GRAFANA_DASHBOARD_ROOM_CLIMATE" in json.dumps(grafana)
+    stack = boto3.client("cloudformation").describe_stacks(StackName="demo-grafana")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    stored = boto3.client("s3").get_object(
+        Bucket=parameters["ProvisioningBucket"], Key=parameters["DashboardsPrefix"] + "room-climate.json"
+    )
+    assert json.loads(stored["Body"].read())["title"] == "Room climate"
 
     assert git_status() == status_before, "adding a kind touched files of the repository"

@@ -73,14 +73,14 @@ def test_service_files_flow_into_the_task_definitions(templates: dict[str, Any])
     provisioning = root / "services" / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
     assert env["GRAFANA_DATASOURCES_YAML"] == provisioning.read_text()
     assert grafana["Command"] == ["sh", "-c", (root / "services" / "grafana" / "start.sh").read_text()]
-    for path in (root / "grafana" / "dashboards").glob("*.json"):
-        name = "GRAFANA_DASHBOARD_" + path.stem.upper().replace("-", "_")
-        assert json.loads(env[name]) == json.loads(path.read_text())
+    assert not [name for name in env if name.startswith("GRAFANA_DASHBOARD_")]  # they come from S3
     influx = {item["Name"]: item["Value"] for item in container(templates["influxdb"])["Environment"]}
     assert influx["INIT_INFLUXDB_SH"] == (root / "services" / "influxdb" / "init-influxdb.sh").read_text()
 
 
-def test_a_new_kind_s_dashboard_is_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_kind_s_dashboard_is_among_the_files_the_deploy_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for path in DEFAULT_FOLDER.glob("*.yaml"):
         shutil.copy(path, tmp_path)
     kind = yaml.safe_load((DEFAULT_FOLDER / "pressure.yaml").read_text())
@@ -88,14 +88,14 @@ def test_a_new_kind_s_dashboard_is_embedded(tmp_path: Path, monkeypatch: pytest.
     kind["dashboard"].update(uid="boiler", title="Boiler")
     (tmp_path / "boiler.yaml").write_text(yaml.safe_dump(kind))
     monkeypatch.setenv(FOLDER_VARIABLE, str(tmp_path))
-    variables = service_files.dashboard_variables()
-    assert set(variables) == {
-        "GRAFANA_DASHBOARD_BOILER",
-        "GRAFANA_DASHBOARD_INGEST_HEALTH",
-        "GRAFANA_DASHBOARD_PRESSURE_VISCOSITY",
-        "GRAFANA_DASHBOARD_SHELF_ACTIVITY",
+    files = service_files.dashboard_files()
+    assert set(files) == {
+        "boiler.json",
+        "ingest-health.json",
+        "pressure-viscosity.json",
+        "shelf-activity.json",
     }
-    assert json.loads(variables["GRAFANA_DASHBOARD_BOILER"])["title"] == "Boiler"
+    assert json.loads(files["boiler.json"])["title"] == "Boiler"
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
@@ -104,9 +104,35 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def container(template: dict[str, Any]) -> dict[str, Any]:
+    """The service's own container (not the init container that fetches files)."""
     (definition,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
-    (found,) = definition["Properties"]["ContainerDefinitions"]
+    (found,) = [c for c in definition["Properties"]["ContainerDefinitions"] if c["Essential"]]
     return found  # type: ignore[no-any-return]
+
+
+def test_grafana_copies_its_dashboards_from_s3_before_it_starts(templates: dict[str, Any]) -> None:
+    (definition,) = [
+        r["Properties"]
+        for r in templates["grafana"]["Resources"].values()
+        if r["Type"] == "AWS::ECS::TaskDefinition"
+    ]
+    grafana, fetch = definition["ContainerDefinitions"]
+    assert (fetch["Name"], fetch["Essential"]) == ("fetch-files", False)
+    assert fetch["Image"].startswith("public.ecr.aws/aws-cli/aws-cli:")
+    assert fetch["Command"][:2] == ["s3", "cp"] and "--recursive" in fetch["Command"]
+    assert grafana["DependsOn"] == [{"ContainerName": "fetch-files", "Condition": "SUCCESS"}]
+    mounts = {m["SourceVolume"]: m for m in grafana["MountPoints"]}
+    assert mounts["fetched"] == {
+        "SourceVolume": "fetched",
+        "ContainerPath": "/var/lib/grafana/dashboards/iot-telemetry",
+        "ReadOnly": True,
+    }
+    provider = yaml.safe_load(
+        (service_files.PROJECT_ROOT / "services/grafana/provisioning/dashboards/dashboards.yaml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == mounts["fetched"]["ContainerPath"]
+    assert {"Name": "fetched"} in definition["Volumes"]
+    assert set(templates["grafana"]["Parameters"]) >= {"ProvisioningBucket", "DashboardsPrefix"}
 
 
 def test_every_task_definition_stays_well_under_ecs_s_limit(templates: dict[str, Any]) -> None:

@@ -86,8 +86,9 @@ def test_sub_paths_and_security() -> None:
     assert _task("influxdb")["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
 
 
-def test_grafana_start_writes_provisioning_and_dashboards(tmp_path: Path) -> None:
-    """Runs the container command with the variables the task sets, and a stand-in for the image's /run.sh."""
+def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_path: Path) -> None:
+    """Runs the container command with the variables the task sets, the dashboards as the init container leaves
+    them, and a stand-in for the image's /run.sh."""
     provider = _yaml(DASHBOARDS)["providers"][0]
     run = tmp_path / "run.sh"
     run.write_text('#!/bin/sh\necho "grafana started with $*"\n')
@@ -101,9 +102,9 @@ def test_grafana_start_writes_provisioning_and_dashboards(tmp_path: Path) -> Non
         "GRAFANA_DASHBOARDS_DIR": str(dashboards_dir),
         "GRAFANA_RUN": str(run),
     }
+    dashboards_dir.mkdir()
     for path in sorted(build.DASHBOARDS_DIR.glob("*.json")):
-        minified = json.dumps(json.loads(path.read_text()), separators=(",", ":"))
-        env[f"GRAFANA_DASHBOARD_{path.stem.upper().replace('-', '_')}"] = minified
+        (dashboards_dir / path.name).write_text(path.read_text())
     script = SERVICES / "grafana" / "start.sh"
     result = subprocess.run(
         ["sh", str(script), "--flag"], env=env, capture_output=True, text=True, timeout=30, check=False
@@ -113,17 +114,16 @@ def test_grafana_start_writes_provisioning_and_dashboards(tmp_path: Path) -> Non
     assert (
         tmp_path / "provisioning" / "datasources" / "datasources.yaml"
     ).read_text().strip() == DATASOURCES.read_text().strip()
-    written = {p.name: json.loads(p.read_text()) for p in dashboards_dir.glob("*.json")}
-    assert written == {p.name: json.loads(p.read_text()) for p in build.DASHBOARDS_DIR.glob("*.json")}
-    # The provider reads the folder the script writes to by default on ECS.
+    assert "3 dashboards in" in result.stdout
+    # The provider reads the folder the script checks by default on ECS.
     assert f"dashboards=${{GRAFANA_DASHBOARDS_DIR:-{provider['options']['path']}}}" in script.read_text()
 
-    del env["GRAFANA_DASHBOARD_SHELF_ACTIVITY"], env["GRAFANA_DASHBOARD_INGEST_HEALTH"]
-    del env["GRAFANA_DASHBOARD_PRESSURE_VISCOSITY"]
+    for path in dashboards_dir.glob("*.json"):
+        path.unlink()
     refused = subprocess.run(
         ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
     )
-    assert refused.returncode == 1 and "no GRAFANA_DASHBOARD_" in refused.stderr
+    assert refused.returncode == 1 and "fetch-files container copies them from S3" in refused.stderr
 
 
 # -- against the synthesized stacks ---------------------------------------------------------------------------------
@@ -149,6 +149,7 @@ def _containers(template: dict[str, Any]) -> list[dict[str, Any]]:
         for r in template["Resources"].values()
         if r["Type"] == "AWS::ECS::TaskDefinition"
         for c in r["Properties"]["ContainerDefinitions"]
+        if c["Essential"]  # not an init container
     ]
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 LOG_TAIL_LINES = 15
 
 
@@ -22,32 +24,31 @@ class SandboxError(RuntimeError):
 
 @dataclass(frozen=True)
 class PidRecord:
-    """A PID with its kernel start time, so a recycled PID is never mistaken for our process."""
+    """A PID with its start time (psutil's create_time, on Linux and macOS alike), so a recycled PID is never
+    mistaken for our process."""
 
     pid: int
-    start_ticks: int
+    started: float
 
     @classmethod
     def read(cls, path: Path) -> PidRecord | None:
         try:
             data = json.loads(path.read_text())
-            return cls(pid=int(data["pid"]), start_ticks=int(data["start_ticks"]))
+            return cls(pid=int(data["pid"]), started=float(data["started"]))
         except (OSError, ValueError, KeyError, TypeError):
-            return None
+            return None  # unreadable, or written by an older version: treated as stale
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps({"pid": self.pid, "start_ticks": self.start_ticks}) + "\n")
+        path.write_text(json.dumps({"pid": self.pid, "started": self.started}) + "\n")
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, start time in clock ticks) of a process, or None when it does not exist."""
+def _process_state(pid: int) -> tuple[str, float] | None:
+    """(status, start time) of a process, or None when it does not exist."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        return process.status(), round(process.create_time(), 2)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    # The command name may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return fields[0], int(fields[19])
 
 
 def _reap(pid: int) -> None:
@@ -58,8 +59,12 @@ def _reap(pid: int) -> None:
 
 def is_running(record: PidRecord) -> bool:
     _reap(record.pid)
-    stat = _proc_stat(record.pid)
-    return stat is not None and stat[0] not in ("Z", "X") and stat[1] == record.start_ticks
+    state = _process_state(record.pid)
+    return (
+        state is not None
+        and state[0] not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+        and state[1] == record.started
+    )
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -116,8 +121,8 @@ def start(
             start_new_session=True,  # Ctrl-C in the terminal must not kill the services behind `make demo`
             env=env,
         )
-    stat = _proc_stat(proc.pid)
-    record = PidRecord(pid=proc.pid, start_ticks=stat[1] if stat else 0)
+    state = _process_state(proc.pid)
+    record = PidRecord(pid=proc.pid, started=state[1] if state else 0.0)
     record.write(pid_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

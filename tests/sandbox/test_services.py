@@ -111,7 +111,7 @@ def test_a_killed_service_leaves_a_stale_pid_file_that_up_cleans_and_restarts(ow
 def test_a_recycled_pid_is_not_mistaken_for_the_service(own_sandbox: Sandbox) -> None:
     own_sandbox.root.joinpath("pids").mkdir(parents=True)
     # Our own PID with another start time: a process exists, but it is not the one that was recorded.
-    processes.PidRecord(pid=os.getpid(), start_ticks=1).write(own_sandbox.pid_file("moto"))
+    processes.PidRecord(pid=os.getpid(), started=1.0).write(own_sandbox.pid_file("moto"))
     assert processes.running(own_sandbox.pid_file("moto")) is None
     assert not own_sandbox.pid_file("moto").exists()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from awacs.aws import Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Tags, Template, ec2, logs
+from troposphere import AWSObject, Output, Parameter, Ref, Sub, Tags, Template, ec2, logs
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
 
@@ -32,11 +32,6 @@ def env() -> Ref:
     return Ref(ENVIRONMENT_PARAMETER)
 
 
-def named(suffix: str) -> Sub:
-    """`<EnvironmentName>-<suffix>`: resource names that cannot collide between environments."""
-    return Sub(f"${{{ENVIRONMENT_PARAMETER}}}-{suffix}")
-
-
 def tags(name: str) -> Tags:
     return Tags(Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-{name}"), Environment=env())
 
@@ -60,10 +55,6 @@ def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn
     return template.add_resource(
         logs.LogGroup(logical_id, LogGroupName=name, RetentionInDays=LOG_RETENTION_DAYS, KmsKeyId=kms_key_arn)
     )
-
-
-def arn_of(resource: AWSObject) -> GetAtt:
-    return GetAtt(resource, "Arn")
 
 
 def tcp_rule(port: int, description: str, **peer: Any) -> ec2.SecurityGroupRule:

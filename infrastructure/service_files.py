@@ -48,7 +48,6 @@ class TaskSpec:
     health_check_command: str | None = None
     health_check_path: str | None = None
     path_pattern: str | None = None
-    task_role_needs: list[str] = field(default_factory=list)
     templated: frozenset[str] = frozenset()  # variables whose value is a CloudFormation Fn::Sub template
 
 
@@ -112,7 +111,6 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
             health_check_command=health.get("command") if isinstance(health, dict) else None,
             health_check_path=raw.get("health_check_path"),
             path_pattern=raw.get("path_pattern"),
-            task_role_needs=[str(action) for action in raw.get("task_role_needs") or []],
             templated=templated,
         )
     except KeyError as error:

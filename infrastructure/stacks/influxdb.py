@@ -37,7 +37,7 @@ def client_security_group(client: str) -> Export:
 
 
 def secret_name(role: str) -> str:
-    """As task.yaml and CONTRACT name it: `<env>/influxdb/<role>`."""
+    """As services/influxdb/task.yaml names it: `<env>/influxdb/<role>`."""
     return f"${{EnvironmentName}}/influxdb/{role}"
 
 

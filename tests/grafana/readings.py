@@ -1,4 +1,4 @@
-"""Readings the dashboard tests write themselves, in the point form of DESIGN.md, and the values they expect."""
+"""Readings the dashboard tests write themselves, in the point form the ingest function writes, and the values they expect."""
 
 from __future__ import annotations
 

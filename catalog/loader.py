@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,11 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) if parts else "the file"
 
 
+def problems(error: ValidationError, where: Callable[[tuple[int | str, ...]], str]) -> str:
+    """pydantic's errors as one line: "<where the key is>: <what is wrong>; ...", for messages naming the file."""
+    return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in error.errors())
+
+
 def parse_kind(data: Any, source: str) -> DeviceKind:
     """A kind from already parsed YAML; `source` names it in errors (normally the file's path)."""
     if not isinstance(data, dict):
@@ -63,8 +68,7 @@ def parse_kind(data: Any, source: str) -> DeviceKind:
     try:
         return DeviceKind.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in error.errors())
-        raise CatalogError(f"{source}: {problems}") from None
+        raise CatalogError(f"{source}: {problems(error, _location)}") from None
 
 
 def load_kind(path: Path) -> DeviceKind:

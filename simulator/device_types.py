@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog import Catalog, CatalogError, load_catalog
+from catalog.loader import problems
 from simulator.generators import GENERATOR_NAMES, GeneratorSpec
 
 
@@ -38,8 +39,7 @@ def parse_device_type(data: Any, source: str) -> DeviceType:
     try:
         return DeviceType.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
-        raise DeviceTypeError(f"{source}: {problems}") from error
+        raise DeviceTypeError(f"{source}: {problems(error, _where)}") from error
 
 
 def load_device_type(path: Path) -> DeviceType:

@@ -66,23 +66,21 @@ class _Queries:
         assert self.group is not None  # the schema requires group_by for these panels
         return self.group.tag, f'"{self.group.tag}" =~ /^${self.group.variable}$/'
 
-    def latest_per_tag(self, field: str) -> InfluxQL:
+    def _summed_per_tag(self, inner: str, column: str, fill: str) -> InfluxQL:
+        """`inner` per interval and device first, then summed per tag: devices neither mix nor hide."""
         tag, matches = self._tag()
         return InfluxQL(
-            f'SELECT sum("{field}") AS "{field}" FROM ('
-            f'SELECT last("{field}") AS "{field}" FROM {self.measurement} WHERE {matches} AND $timeFilter '
+            f'SELECT sum("{column}") AS "{column}" FROM ('
+            f'SELECT {inner} AS "{column}" FROM {self.measurement} WHERE {matches} AND $timeFilter '
             f'GROUP BY time($__interval), "{SENSOR_ID_TAG}", "{tag}") '
-            f'WHERE $timeFilter GROUP BY time($__interval), "{tag}" fill(null)'
+            f'WHERE $timeFilter GROUP BY time($__interval), "{tag}" fill({fill})'
         ).alias(f"$tag_{tag}")
 
+    def latest_per_tag(self, field: str) -> InfluxQL:
+        return self._summed_per_tag(f'last("{field}")', field, "null")
+
     def increase_per_tag(self, field: str) -> InfluxQL:
-        tag, matches = self._tag()
-        return InfluxQL(
-            f'SELECT sum("increase") AS "increase" FROM ('
-            f'SELECT non_negative_difference(last("{field}")) AS "increase" FROM {self.measurement} '
-            f'WHERE {matches} AND $timeFilter GROUP BY time($__interval), "{SENSOR_ID_TAG}", "{tag}") '
-            f'WHERE $timeFilter GROUP BY time($__interval), "{tag}" fill(0)'
-        ).alias(f"$tag_{tag}")
+        return self._summed_per_tag(f'non_negative_difference(last("{field}"))', "increase", "0")
 
     def increase_in_range(self, field: str) -> InfluxQL:
         tag, matches = self._tag()

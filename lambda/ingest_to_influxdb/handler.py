@@ -7,11 +7,13 @@ records to retry in `batchItemFailures`. An invalid reading never raises: it goe
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,10 +26,14 @@ from ingest_to_influxdb.metadata_store import MetadataStore
 from ingest_to_influxdb.rejected_queue import RejectedQueue
 from ingest_to_influxdb.secrets import SecretCredentials
 
+PACKAGE_LOGGER = "ingest_to_influxdb"
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ingest")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "IoTTelemetry")
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# The package's standard-library loggers (ingestor, rejected_queue) log through Powertools' handler: one JSON format.
+logging.getLogger(PACKAGE_LOGGER)
+copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})
 
 _ingestor: Ingestor | None = None
 

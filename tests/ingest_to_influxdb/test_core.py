@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -280,3 +283,22 @@ def test_configuration_is_read_once_and_names_what_is_wrong() -> None:
         Config.from_env({**ENV, "INFLUXDB_URL": "http://writer:secret@influx.demo:8086"})
     with pytest.raises(ConfigError, match="METADATA_CACHE_TTL_SECONDS"):
         Config.from_env({**ENV, "METADATA_CACHE_TTL_SECONDS": "soon"})
+
+
+def test_the_package_s_standard_loggers_log_in_powertools_json(tmp_path: Path) -> None:
+    """In a fresh interpreter, as a Lambda container starts: a line of the ingestor's logger is Powertools JSON."""
+    code = (
+        "import logging, ingest_to_influxdb.handler\n"
+        "logging.getLogger('ingest_to_influxdb.ingestor').warning('from the ingestor')\n"
+    )
+    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "ingest", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [
+        json.loads(text)
+        for text in (result.stdout + result.stderr).splitlines()
+        if "from the ingestor" in text
+    ]
+    assert (line["level"], line["message"], line["service"]) == ("WARNING", "from the ingestor", "ingest")

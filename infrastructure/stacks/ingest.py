@@ -11,6 +11,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
+from ingest_to_influxdb.identity import CONNECTION_FIELD
 from troposphere import (
     AWSHelperFn,
     Equals,
@@ -370,6 +371,13 @@ def rule_name(kind: str) -> Sub:
     return Sub(f"${{EnvironmentName}}_ingest_{kind}")
 
 
+def rule_sql(topic_parameter: str) -> Sub:
+    """Every rule's SQL: the reading, the topic it came on, and the MQTT client id of the connection that
+    published it (which the device policy pins to the thing name; the function binds the reading to it, see
+    lambda/ingest_to_influxdb/identity.py). The columns after `*` overwrite what the payload says."""
+    return Sub(f"SELECT *, topic() AS topic, clientid() AS {CONNECTION_FIELD} FROM '${{{topic_parameter}}}'")
+
+
 def create_rules(
     template: Template, function: awslambda.Function, dead_letters: sqs.Queue, ingest: sqs.Queue
 ) -> None:
@@ -415,7 +423,7 @@ def create_rules(
                 RuleName=rule_name(kind),
                 TopicRulePayload=iot.TopicRulePayload(
                     Description=f"{kind} readings to the ingest function",
-                    Sql=Sub(f"SELECT *, topic() AS topic FROM '${{{topic_parameter}}}'"),
+                    Sql=rule_sql(topic_parameter),
                     AwsIotSqlVersion=RULE_SQL_VERSION,
                     RuleDisabled=False,
                     Actions=[action],

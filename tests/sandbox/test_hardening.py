@@ -90,7 +90,7 @@ def test_no_password_on_any_command_line_while_sandbox_up_creates_the_users(fres
         state_written.set()
         return state  # type: ignore[return-value]
 
-    fresh_sandbox._new_state = new_state  # type: ignore[method-assign]
+    fresh_sandbox._new_state = new_state  # type: ignore[method-assign,assignment]
     try:
         endpoints = fresh_sandbox.up()
         # Again on a running influxd: the users exist, so their passwords are set again (SET PASSWORD).

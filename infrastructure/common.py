@@ -55,6 +55,26 @@ def checkov_skip(resource: AWSObject, **reasons: str) -> AWSObject:
     return resource
 
 
+def cfn_nag_skip(resource: AWSObject, **reasons: str) -> AWSObject:
+    """Suppress cfn_nag rules that do not apply, each with its reason (cfn_nag's `rules_to_suppress`)."""
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    rules = list(metadata.get("cfn_nag", {}).get("rules_to_suppress", []))
+    rules += [{"id": rule, "reason": reason} for rule, reason in reasons.items()]
+    metadata["cfn_nag"] = {"rules_to_suppress": rules}
+    resource.Metadata = metadata
+    return resource
+
+
+def guard_skip(resource: AWSObject, *rules: str) -> AWSObject:
+    """Suppress AWS Guard Rules Registry rules (cfn-guard's `SuppressedRules`); the reason sits beside them in the
+    resource's cfn_nag or checkov note."""
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    suppressed = list(metadata.get("guard", {}).get("SuppressedRules", []))
+    metadata["guard"] = {"SuppressedRules": [*suppressed, *rules]}
+    resource.Metadata = metadata
+    return resource
+
+
 def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn: Any) -> logs.LogGroup:
     """A log group that expires and is encrypted with the environment's key."""
     return template.add_resource(

@@ -31,6 +31,9 @@ class ServiceWiring:
     task_statements: Sequence[Statement] = ()
 
 
+TMPFS_MIB = 64  # each scratch path's size, from the task's memory
+
+
 def logical(spec: TaskSpec, suffix: str) -> str:
     return f"{spec.service.capitalize()}{suffix}"
 
@@ -157,6 +160,13 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
         Secrets=secrets(spec, wiring),
         MountPoints=[ecs.MountPoint(SourceVolume="data", ContainerPath=spec.mount, ReadOnly=False)],
         HealthCheck=health if health else Ref("AWS::NoValue"),
+        # Not root, and nothing written but the EFS mount and the scratch paths task.yaml names (tmpfs): the
+        # user is the one the service's access point enforces on its files.
+        User=":".join(str(n) for n in storage.ACCESS_POINTS[spec.service][1:]),
+        ReadonlyRootFilesystem=True,
+        LinuxParameters=ecs.LinuxParameters(
+            Tmpfs=[ecs.Tmpfs(ContainerPath=path, Size=TMPFS_MIB) for path in spec.writable]
+        ),
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
             Options={

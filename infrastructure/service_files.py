@@ -45,6 +45,9 @@ class TaskSpec:
     health_check_path: str | None = None
     path_pattern: str | None = None
     task_role_needs: list[str] = field(default_factory=list)
+    writable: list[str] = field(
+        default_factory=list
+    )  # written outside the mount: tmpfs (the root is read-only)
     templated: frozenset[str] = frozenset()  # variables whose value is a CloudFormation Fn::Sub template
 
 
@@ -109,6 +112,7 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
             health_check_path=raw.get("health_check_path"),
             path_pattern=raw.get("path_pattern"),
             task_role_needs=[str(action) for action in raw.get("task_role_needs") or []],
+            writable=[str(path) for path in raw.get("writable") or []],
             templated=templated,
         )
     except KeyError as error:

@@ -11,6 +11,12 @@ from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Tags, Te
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
 
 LOG_RETENTION_DAYS = 90
+# Why a security group may send HTTPS anywhere (cfn_nag W5): the AWS APIs (Secrets Manager, CloudWatch, ECS, SSM)
+# and the public image registries have no fixed addresses; only 443 leaves, and only through the NAT gateways.
+OPEN_HTTPS_EGRESS = (
+    "443 only, through the NAT gateways: the AWS APIs and the public image registries have no fixed addresses "
+    "(interface endpoints for each would cost about 7 USD a month per zone each)"
+)
 
 
 def new_template(description: str) -> Template:

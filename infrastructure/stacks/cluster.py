@@ -19,6 +19,7 @@ from troposphere import (
 )
 
 from infrastructure.common import (
+    OPEN_HTTPS_EGRESS,
     add_output,
     assume_role,
     cfn_nag_skip,
@@ -71,11 +72,7 @@ def create_host_security_group(template: Template) -> ec2.SecurityGroup:
             Tags=tags("ecs-hosts"),
         )
     )
-    return cfn_nag_skip(
-        group,
-        W5="443 only, through the NAT gateways: the ECS and SSM endpoints and the public image registries have "
-        "no fixed addresses",
-    )
+    return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
 
 
 def host_statements() -> list[Statement]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tempfile
@@ -119,7 +120,7 @@ def artifacts_bucket_name(environment: str, account_id: str, region: str) -> str
 
 
 def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
-    """The artifacts bucket, created when missing: encrypted, public access blocked."""
+    """The artifacts bucket, created when missing: encrypted, public access blocked, TLS only."""
     try:
         s3.head_bucket(Bucket=bucket)
         return
@@ -147,6 +148,24 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
+
+
+def tls_only_policy(bucket: str) -> dict[str, Any]:
+    """Every request without TLS is refused, as the stacks' own buckets do."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyWithoutTls",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def upload(s3: Any, bucket: str, artifact: Artifact) -> None:

@@ -71,14 +71,20 @@ def cfn_nag_skip(resource: AWSObject, **reasons: str) -> AWSObject:
     return resource
 
 
-def guard_skip(resource: AWSObject, *rules: str) -> AWSObject:
-    """Suppress AWS Guard Rules Registry rules (cfn-guard's `SuppressedRules`); the reason sits beside them in the
-    resource's cfn_nag or checkov note."""
+def guard_skip(resource: AWSObject, **reasons: str) -> AWSObject:
+    """Suppress rules of the AWS Guard Rules Registry (cfn-guard reads `SuppressedRules`), each with its reason."""
     metadata = dict(getattr(resource, "Metadata", {}) or {})
-    suppressed = list(metadata.get("guard", {}).get("SuppressedRules", []))
-    metadata["guard"] = {"SuppressedRules": [*suppressed, *rules]}
+    guard = dict(metadata.get("guard", {}))
+    guard["SuppressedRules"] = [*guard.get("SuppressedRules", []), *reasons]
+    guard["Reasons"] = {**guard.get("Reasons", {}), **reasons}
+    metadata["guard"] = guard
     resource.Metadata = metadata
     return resource
+
+
+INLINE_POLICY = (
+    "the role's policy is its own, not shared: it lives and is reviewed with the role, in the same template"
+)
 
 
 def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn: Any) -> logs.LogGroup:

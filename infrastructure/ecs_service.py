@@ -16,7 +16,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
-from infrastructure.common import assume_role, create_log_group
+from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, create_log_group, guard_skip
 from infrastructure.service_files import TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
@@ -112,6 +112,14 @@ def create_roles(
             ],
         )
     )
+    for role in (execution, task):
+        guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    if any(statement.Resource == ["*"] for statement in wiring.task_statements):
+        cfn_nag_skip(
+            task,
+            W11=f"the {spec.service} task's actions on '*' (task_role_needs in services/{spec.service}/task.yaml) "
+            "have no resource-level permissions",
+        )
     return execution, task
 
 

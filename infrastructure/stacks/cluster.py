@@ -19,11 +19,13 @@ from troposphere import (
 )
 
 from infrastructure.common import (
+    INLINE_POLICY,
     OPEN_HTTPS_EGRESS,
     add_output,
     assume_role,
     cfn_nag_skip,
     checkov_skip,
+    guard_skip,
     new_template,
     tags,
     tcp_rule,
@@ -151,6 +153,7 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
         "neither has resource-level permissions; every other statement names the cluster or its instances",
     )
     cfn_nag_skip(role, W11="see the checkov note: the actions on '*' have no resource-level permissions")
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     return template.add_resource(iam.InstanceProfile("HostInstanceProfile", Roles=[Ref(role)]))
 
 

@@ -119,8 +119,9 @@ def artifacts_bucket_name(environment: str, account_id: str, region: str) -> str
     return f"{environment}-artifacts-{account_id}-{region}"
 
 
-def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
-    """The artifacts bucket, created when missing: encrypted, public access blocked, TLS only."""
+def ensure_bucket(s3: Any, bucket: str, region: str, tls_only: bool = True) -> None:
+    """The artifacts bucket, created when missing: encrypted, public access blocked, TLS only (not on a local
+    endpoint, which speaks plain HTTP on 127.0.0.1)."""
     try:
         s3.head_bucket(Bucket=bucket)
         return
@@ -148,7 +149,8 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
+    if tls_only:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
 
 
 def tls_only_policy(bucket: str) -> dict[str, Any]:

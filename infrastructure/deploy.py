@@ -124,7 +124,7 @@ class Deployer:
             self.environment, identity["Account"], self.session.region_name
         )
         s3 = self.client("s3")
-        artifacts.ensure_bucket(s3, bucket, self.session.region_name)
+        artifacts.ensure_bucket(s3, bucket, self.session.region_name, tls_only=not self.local)
         artifacts.upload(s3, bucket, artifact)
         self.console.print(f"function code: s3://{bucket}/{artifact.key}")
         return {"CodeBucket": bucket, "CodeKey": artifact.key}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 import tempfile
@@ -134,8 +135,9 @@ def artifacts_bucket_name(environment: str, account_id: str, region: str) -> str
     return f"{environment}-artifacts-{account_id}-{region}"
 
 
-def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
-    """The artifacts bucket, created when missing: encrypted, public access blocked."""
+def ensure_bucket(s3: Any, bucket: str, region: str, tls_only: bool = True) -> None:
+    """The artifacts bucket, created when missing: encrypted, public access blocked, TLS only (not on a local
+    endpoint, which speaks plain HTTP on 127.0.0.1)."""
     try:
         s3.head_bucket(Bucket=bucket)
         return
@@ -163,6 +165,25 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
+    if tls_only:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
+
+
+def tls_only_policy(bucket: str) -> dict[str, Any]:
+    """Every request without TLS is refused, as the stacks' own buckets do."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyWithoutTls",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def upload(s3: Any, bucket: str, artifact: Artifact) -> None:

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command == "deploy":
             results = deployer.deploy_all() if args.all else {args.stack: deployer.deploy(args.stack)}
-            if args.all and all(result == "no changes" for result in results.values()):
+            if args.all and all(result in ("no changes", "left out") for result in results.values()):
                 console.print("every stack: no changes")
         elif args.command == "destroy":
             deployer.destroy_all() if args.all else deployer.destroy(args.stack)

@@ -11,6 +11,12 @@ from troposphere import AWSObject, Output, Parameter, Ref, Sub, Tags, Template, 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
 
 LOG_RETENTION_DAYS = 90
+# Why a security group may send HTTPS anywhere (cfn_nag W5): the AWS APIs (Secrets Manager, CloudWatch, ECS, SSM)
+# and the public image registries have no fixed addresses; only 443 leaves, and only through the NAT gateways.
+OPEN_HTTPS_EGRESS = (
+    "443 only, through the NAT gateways: the AWS APIs and the public image registries have no fixed addresses "
+    "(interface endpoints for each would cost about 7 USD a month per zone each)"
+)
 
 
 def new_template(description: str) -> Template:
@@ -48,6 +54,32 @@ def checkov_skip(resource: AWSObject, **reasons: str) -> AWSObject:
     metadata["checkov"] = {"skip": skips}
     resource.Metadata = metadata
     return resource
+
+
+def cfn_nag_skip(resource: AWSObject, **reasons: str) -> AWSObject:
+    """Suppress cfn_nag rules that do not apply, each with its reason (cfn_nag's `rules_to_suppress`)."""
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    rules = list(metadata.get("cfn_nag", {}).get("rules_to_suppress", []))
+    rules += [{"id": rule, "reason": reason} for rule, reason in reasons.items()]
+    metadata["cfn_nag"] = {"rules_to_suppress": rules}
+    resource.Metadata = metadata
+    return resource
+
+
+def guard_skip(resource: AWSObject, **reasons: str) -> AWSObject:
+    """Suppress rules of the AWS Guard Rules Registry (cfn-guard reads `SuppressedRules`), each with its reason."""
+    metadata = dict(getattr(resource, "Metadata", {}) or {})
+    guard = dict(metadata.get("guard", {}))
+    guard["SuppressedRules"] = [*guard.get("SuppressedRules", []), *reasons]
+    guard["Reasons"] = {**guard.get("Reasons", {}), **reasons}
+    metadata["guard"] = guard
+    resource.Metadata = metadata
+    return resource
+
+
+INLINE_POLICY = (
+    "the role's policy is its own, not shared: it lives and is reviewed with the role, in the same template"
+)
 
 
 def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn: Any) -> logs.LogGroup:

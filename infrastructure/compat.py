@@ -18,6 +18,8 @@ MOTO_SKIPPED_TYPES = frozenset(
     {
         "AWS::CloudFront::Distribution",
         "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::VpcOrigin",
+        "AWS::WAFv2::WebACL",
         "AWS::SecretsManager::Secret",
         "AWS::ServiceDiscovery::PrivateDnsNamespace",
         "AWS::ServiceDiscovery::Service",

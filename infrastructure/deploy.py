@@ -129,7 +129,7 @@ class Deployer:
         bucket = artifacts.artifacts_bucket_name(
             self.environment, identity["Account"], self.session.region_name
         )
-        artifacts.ensure_bucket(self.client("s3"), bucket, self.session.region_name)
+        artifacts.ensure_bucket(self.client("s3"), bucket, self.session.region_name, tls_only=not self.local)
         return bucket
 
     def function_code(self) -> dict[str, str]:
@@ -344,7 +344,17 @@ class Deployer:
         self.console.print(f"console page: {', '.join(keys)} in s3://{outputs['ConsoleBucketName']}")
 
     def deploy_all(self) -> dict[str, str]:
-        return {name: self.deploy(name) for name in deploy_order(self.stacks)}
+        """Every stack in dependency order, except those deployed only when named (said so, with why)."""
+        results = {}
+        for name in deploy_order(self.stacks):
+            if self.stacks[name].left_out:
+                self.console.print(
+                    f"[yellow]{self.stack_name(name)}: left out: {self.stacks[name].left_out}[/]"
+                )
+                results[name] = "left out"
+            else:
+                results[name] = self.deploy(name)
+        return results
 
     def diff(self, name: str) -> int:
         """Shows what a deploy would change; the number of resource changes."""

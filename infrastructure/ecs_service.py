@@ -16,7 +16,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
-from infrastructure.common import assume_role, create_log_group
+from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, create_log_group, guard_skip
 from infrastructure.service_files import TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
@@ -46,6 +46,9 @@ class ServiceWiring:
     substitutions: Mapping[str, Any] | None = None  # extra Fn::Sub variables of the environment values
     task_statements: Sequence[Statement] = ()
     fetched: FetchedFiles | None = None
+
+
+TMPFS_MIB = 64  # each scratch path's size, from the task's memory
 
 
 def logical(spec: TaskSpec, suffix: str) -> str:
@@ -126,6 +129,14 @@ def create_roles(
             ],
         )
     )
+    for role in (execution, task):
+        guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    if any(statement.Resource == ["*"] for statement in wiring.task_statements):
+        cfn_nag_skip(
+            task,
+            W11=f"the {spec.service} task's actions on '*' (task_role_needs in services/{spec.service}/task.yaml) "
+            "have no resource-level permissions",
+        )
     return execution, task
 
 
@@ -239,6 +250,13 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
         if wiring.fetched
         else Ref("AWS::NoValue"),
         HealthCheck=health if health else Ref("AWS::NoValue"),
+        # Not root, and nothing written but the EFS mount and the scratch paths task.yaml names (tmpfs): the
+        # user is the one the service's access point enforces on its files.
+        User=":".join(str(n) for n in storage.ACCESS_POINTS[spec.service][1:]),
+        ReadonlyRootFilesystem=True,
+        LinuxParameters=ecs.LinuxParameters(
+            Tmpfs=[ecs.Tmpfs(ContainerPath=path, Size=TMPFS_MIB) for path in spec.writable]
+        ),
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
             Options={

@@ -48,6 +48,9 @@ class TaskSpec:
     health_check_command: str | None = None
     health_check_path: str | None = None
     path_pattern: str | None = None
+    writable: list[str] = field(
+        default_factory=list
+    )  # written outside the mount: tmpfs (the root is read-only)
     templated: frozenset[str] = frozenset()  # variables whose value is a CloudFormation Fn::Sub template
 
 
@@ -111,6 +114,7 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
             health_check_command=health.get("command") if isinstance(health, dict) else None,
             health_check_path=raw.get("health_check_path"),
             path_pattern=raw.get("path_pattern"),
+            writable=[str(path) for path in raw.get("writable") or []],
             templated=templated,
         )
     except KeyError as error:

@@ -11,7 +11,7 @@ from troposphere import Parameter, Ref, Template, ec2
 from troposphere import elasticloadbalancingv2 as elb
 
 from infrastructure import service_files
-from infrastructure.common import new_template, tags, tcp_rule
+from infrastructure.common import OPEN_HTTPS_EGRESS, cfn_nag_skip, new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
     FetchedFiles,
     ServiceWiring,
@@ -23,7 +23,7 @@ from infrastructure.stacks import edge, influxdb, network
 
 
 def create_security_group(template: Template, service: str, port: int) -> ec2.SecurityGroup:
-    return template.add_resource(
+    group = template.add_resource(
         ec2.SecurityGroup(
             "ServiceSecurityGroup",
             GroupDescription=f"{service}: {port} only from the load balancer",
@@ -41,6 +41,7 @@ def create_security_group(template: Template, service: str, port: int) -> ec2.Se
             Tags=tags(service),
         )
     )
+    return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
 
 
 def create_routing(

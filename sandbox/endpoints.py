@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -67,9 +68,13 @@ class Endpoints(_Model):
         return cls.model_validate_json(path.read_text())
 
     def save(self, path: Path) -> None:
+        """Written 0600 from the first byte (it holds every InfluxDB password), whoever writes it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.model_dump_json(indent=2) + "\n")
+        tmp.unlink(missing_ok=True)  # a leftover may have other permissions: O_CREAT would keep them
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.model_dump_json(indent=2) + "\n")
         tmp.replace(path)
 
 

@@ -1,6 +1,6 @@
 """The part of AWS IoT's rule SQL that the local rule runner plays.
 
-Supported: `SELECT *`, a list of expressions with `AS`, the functions `topic()` and `topic(n)`,
+Supported: `SELECT *`, a list of expressions with `AS`, the functions `topic()`, `topic(n)` and `clientid()`,
 attribute paths (`a`, `a.b`), string and number literals, `true`/`false`/`null`, and a `WHERE` of
 comparisons (`=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`) joined by `AND`, `OR`, `NOT` and parentheses.
 Anything else is refused when the rule is parsed, naming the rule, so a rule that the sandbox
@@ -42,8 +42,19 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": lambda a, b: a >= b,
 }
 
-# An expression is evaluated against (payload, topic).
-Expression = Callable[[JsonObject, str], Any]
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the broker knows about a message besides its payload."""
+
+    topic: str
+    # The publishing connection's MQTT client id; None when the broker does not say (mosquitto never tells a
+    # subscriber who published), and then `clientid()` is null.
+    client_id: str | None = None
+
+
+# An expression is evaluated against (payload, delivery).
+Expression = Callable[[JsonObject, Delivery], Any]
 
 
 @dataclass(frozen=True)
@@ -67,13 +78,15 @@ class RuleQuery:
     projection: Projection
     condition: Expression | None
 
-    def apply(self, payload: JsonObject, topic: str) -> JsonObject | None:
-        """The message the rule's actions receive, or None when the WHERE clause does not match."""
-        if self.condition is not None and self.condition(payload, topic) is not True:
+    def apply(self, payload: JsonObject, topic: str, client_id: str | None = None) -> JsonObject | None:
+        """The message the rule's actions receive, or None when the WHERE clause does not match. Columns
+        overwrite attributes of the same name that `*` took from the payload."""
+        delivery = Delivery(topic, client_id)
+        if self.condition is not None and self.condition(payload, delivery) is not True:
             return None
         result: JsonObject = dict(payload) if self.projection.star else {}
         for name, expression in self.projection.columns:
-            value = expression(payload, topic)
+            value = expression(payload, delivery)
             if value is not _UNDEFINED:  # AWS leaves out a column whose value is undefined
                 result[name] = value
         return result
@@ -104,7 +117,7 @@ class _Parser:
     def error(self, message: str) -> RuleSqlError:
         return RuleSqlError(
             f"rule {self.rule}: {message} in {self.sql!r}; the local rule runner plays SELECT * or a list of "
-            "attributes with AS, topic(), and a WHERE of comparisons with AND/OR"
+            "attributes with AS, topic(), clientid(), and a WHERE of comparisons with AND/OR"
         )
 
     def peek(self, offset: int = 0) -> _Token | None:
@@ -178,7 +191,7 @@ class _Parser:
     def negation(self) -> Expression:
         if self.accept("NOT"):
             inner = self.negation()
-            return lambda p, t: inner(p, t) is not True
+            return lambda p, d: inner(p, d) is not True
         if self.accept("("):
             inner = self.condition()
             self.expect(")")
@@ -193,8 +206,8 @@ class _Parser:
         self.position += 1
         right, compare = self.operand(), _COMPARISONS[token.text]
 
-        def evaluate(payload: JsonObject, topic: str) -> bool:
-            a, b = left(payload, topic), right(payload, topic)
+        def evaluate(payload: JsonObject, delivery: Delivery) -> bool:
+            a, b = left(payload, delivery), right(payload, delivery)
             if a is _UNDEFINED or b is _UNDEFINED:
                 return False
             try:
@@ -211,13 +224,13 @@ class _Parser:
         self.position += 1
         if token.kind == "string":
             text = _unquote(token.text)
-            return lambda p, t: text
+            return lambda p, d: text
         if token.kind == "number":
             number = float(token.text) if any(c in token.text for c in ".eE") else int(token.text)
-            return lambda p, t: number
+            return lambda p, d: number
         if token.kind == "keyword" and token.text in ("TRUE", "FALSE", "NULL"):
             constant = {"TRUE": True, "FALSE": False, "NULL": None}[token.text]
-            return lambda p, t: constant
+            return lambda p, d: constant
         if token.kind == "word" and self.accept("("):
             return self.function(token.text)
         if token.kind == "word":
@@ -228,14 +241,17 @@ class _Parser:
                     raise self.error("an attribute path needs a name after '.'")
                 self.position += 1
                 path.append(part.text)
-            return lambda p, t: _lookup(p, path)
+            return lambda p, d: _lookup(p, path)
         raise self.error(f"unsupported {token.text!r}")
 
     def function(self, name: str) -> Expression:
+        if name.lower() == "clientid":
+            self.expect(")")
+            return lambda p, d: d.client_id
         if name.lower() != "topic":
             raise self.error(f"the function {name}() is not supported")
         if self.accept(")"):
-            return lambda p, t: t
+            return lambda p, d: d.topic
         token = self.peek()
         if token is None or token.kind != "number" or not token.text.isdigit():
             raise self.error("topic() takes no argument or a segment number")
@@ -243,19 +259,19 @@ class _Parser:
         self.expect(")")
         index = int(token.text)
 
-        def segment(payload: JsonObject, topic: str) -> Any:
-            parts = topic.split("/")
+        def segment(payload: JsonObject, delivery: Delivery) -> Any:
+            parts = delivery.topic.split("/")
             return parts[index - 1] if 1 <= index <= len(parts) else _UNDEFINED
 
         return segment
 
 
 def _either(a: Expression, b: Expression) -> Expression:
-    return lambda p, t: a(p, t) is True or b(p, t) is True
+    return lambda p, d: a(p, d) is True or b(p, d) is True
 
 
 def _both(a: Expression, b: Expression) -> Expression:
-    return lambda p, t: a(p, t) is True and b(p, t) is True
+    return lambda p, d: a(p, d) is True and b(p, d) is True
 
 
 def _unquote(text: str) -> str:

@@ -268,16 +268,18 @@ class RuleRunner:
         return self._invocations.empty() and self.counters.snapshot()["in_flight"] == 0
 
     # -- receiving ---------------------------------------------------------------------------------
-    def on_message(self, topic: str, payload: bytes) -> None:
+    def on_message(self, topic: str, payload: bytes, client_id: str | None = None) -> None:
+        """One message from the broker; `client_id` is the publisher's, when the broker says (mosquitto does
+        not: then the rules' clientid() is null)."""
         self.counters.add(received=1, in_flight=1)
         try:
             for rule in self.rules:
                 if topic_matches(rule.query.topic_filter, topic):
-                    self._apply(rule, topic, payload)
+                    self._apply(rule, topic, payload, client_id)
         finally:
             self.counters.add(in_flight=-1)
 
-    def _apply(self, rule: Rule, topic: str, payload: bytes) -> None:
+    def _apply(self, rule: Rule, topic: str, payload: bytes, client_id: str | None = None) -> None:
         try:
             document = json.loads(payload)
             if not isinstance(document, dict):
@@ -285,9 +287,9 @@ class RuleRunner:
                     "the payload is JSON but not an object, so SELECT cannot read its attributes"
                 )
         except ValueError as error:  # AWS cannot evaluate the SQL either: its error action runs
-            self._error_action(rule, topic, payload, f"SQL evaluation failed: {error}")
+            self._error_action(rule, topic, payload, f"SQL evaluation failed: {error}", client_id)
             return
-        message = rule.query.apply(document, topic)
+        message = rule.query.apply(document, topic, client_id)
         if message is None:
             self.counters.add(filtered=1)
             return
@@ -299,16 +301,18 @@ class RuleRunner:
                 self.sqs.send_message(QueueUrl=rule.queue_url, MessageBody=json.dumps(message))
                 self.counters.add(queued=1)
             except Exception as error:  # the queue refused the message: IoT runs the error action
-                self._error_action(rule, topic, payload, f"SQS SendMessage failed: {error}")
+                self._error_action(rule, topic, payload, f"SQS SendMessage failed: {error}", client_id)
 
-    def _error_action(self, rule: Rule, topic: str, payload: bytes, reason: str) -> None:
+    def _error_action(
+        self, rule: Rule, topic: str, payload: bytes, reason: str, client_id: str | None = None
+    ) -> None:
         if rule.error_queue_url is None:
             raise RuntimeError(f"rule {rule.name} has no error action and could not deliver: {reason}")
         body = {
             "ruleName": rule.name,
             "topic": topic,
             "cloudwatchTraceId": str(uuid.uuid4()),
-            "clientId": "local",
+            "clientId": client_id,
             "base64OriginalPayload": base64.b64encode(payload).decode(),
             "failures": [
                 {"failedAction": "LambdaAction" if rule.function else "SqsAction", "errorMessage": reason}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -73,6 +74,27 @@ def _require_binary(name: str) -> str:
     if path is None:
         raise SandboxError(f"'{name}' is not installed: {INSTALL_HINT}")
     return path
+
+
+def _influx_version(binary: str) -> tuple[int, int]:
+    """(major, minor) of `influxd version` ("InfluxDB v1.6.7~rc0 (git: ...)"); (0, 0) when unreadable."""
+    result = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10, check=False)
+    match = re.search(r"v(\d+)\.(\d+)", result.stdout)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _influx_debug_settings(binary: str) -> str:
+    """The [http] lines that close the /debug endpoints to anyone without the admin's credentials.
+
+    From 1.8 on, `pprof-auth-enabled` puts /debug/pprof, /debug/vars and /debug/requests behind an admin login
+    (it needs `pprof-enabled`); without it /debug/vars and /debug/requests answer anyone whatever pprof-enabled
+    says. Earlier releases (Debian's 1.6.7) know only `pprof-enabled`, which turns /debug/pprof off; their
+    /debug/vars and /debug/requests cannot be closed (statistics and request counts, no data; the sandbox's
+    influxd listens on 127.0.0.1 only). services/influxdb/task.yaml sets the same for the ECS task.
+    """
+    if _influx_version(binary) >= (1, 8):
+        return "  pprof-enabled = true\n  pprof-auth-enabled = true\n  debug-pprof-enabled = false\n"
+    return "  pprof-enabled = false\n"
 
 
 def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
@@ -265,7 +287,8 @@ class Sandbox:
             f'reporting-disabled = true\nbind-address = "{HOST}:{rpc_port}"\n\n'
             f'[meta]\n  dir = "{data}/meta"\n\n'
             f'[data]\n  dir = "{data}/data"\n  wal-dir = "{data}/wal"\n  query-log-enabled = false\n\n'
-            f'[http]\n  bind-address = "{HOST}:{port}"\n  auth-enabled = true\n  log-enabled = false\n\n'
+            f'[http]\n  bind-address = "{HOST}:{port}"\n  auth-enabled = true\n  log-enabled = false\n'
+            f"{_influx_debug_settings(binary)}\n"
             "[monitor]\n  store-enabled = false\n\n"
             "[continuous_queries]\n  log-enabled = false\n"
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import (
     Base64,
     GetAtt,
@@ -16,7 +18,18 @@ from troposphere import (
     servicediscovery,
 )
 
-from infrastructure.common import add_output, assume_role, new_template, tags, tcp_rule
+from infrastructure.common import (
+    INLINE_POLICY,
+    OPEN_HTTPS_EGRESS,
+    add_output,
+    assume_role,
+    cfn_nag_skip,
+    checkov_skip,
+    guard_skip,
+    new_template,
+    tags,
+    tcp_rule,
+)
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import network
@@ -49,18 +62,76 @@ def create_parameters(template: Template) -> None:
 
 
 def create_host_security_group(template: Template) -> ec2.SecurityGroup:
-    return template.add_resource(
+    group = template.add_resource(
         ec2.SecurityGroup(
             "HostSecurityGroup",
             GroupDescription="ECS container instances: no inbound; tasks have their own groups (awsvpc)",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                tcp_rule(443, "ECS, ECR, SSM and image registries over HTTPS", CidrIp="0.0.0.0/0"),
+                tcp_rule(443, "ECS, SSM and the public image registries over HTTPS", CidrIp="0.0.0.0/0"),
                 tcp_rule(2049, "EFS inside the VPC", CidrIp=network.VPC_CIDR.imported()),
             ],
             Tags=tags("ecs-hosts"),
         )
     )
+    return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
+
+
+def host_statements() -> list[Statement]:
+    """What the ECS agent and Session Manager need, and nothing else (the AWS-managed policies allow every
+    cluster, ECR, CloudWatch Logs and all of Systems Manager). Images come from public registries and logs go
+    through each task's execution role, so neither ECR nor CloudWatch Logs is here."""
+    cluster_arn = Sub(
+        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${EnvironmentName}-cluster"
+    )
+    instances = Sub(
+        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:container-instance/${EnvironmentName}-cluster/*"
+    )
+    return [
+        Statement(
+            Sid="AgentJoinsItsCluster",
+            Effect=Allow,
+            Action=[
+                AwacsAction("ecs", a)
+                for a in (
+                    "RegisterContainerInstance",
+                    "DeregisterContainerInstance",
+                    "SubmitContainerStateChange",
+                    "SubmitTaskStateChange",
+                    "SubmitAttachmentStateChanges",
+                )
+            ],
+            Resource=[cluster_arn],
+        ),
+        Statement(
+            Sid="AgentReportsAsItsInstance",
+            Effect=Allow,
+            Action=[
+                AwacsAction("ecs", a)
+                for a in ("Poll", "StartTelemetrySession", "UpdateContainerInstancesState", "TagResource")
+            ],
+            Resource=[instances],
+        ),
+        Statement(
+            Sid="NoResourceLevelPermissions",
+            Effect=Allow,
+            # ECS's endpoint discovery and Session Manager's channels cannot be limited to a resource.
+            Action=[
+                AwacsAction("ecs", "DiscoverPollEndpoint"),
+                AwacsAction("ssmmessages", "CreateControlChannel"),
+                AwacsAction("ssmmessages", "CreateDataChannel"),
+                AwacsAction("ssmmessages", "OpenControlChannel"),
+                AwacsAction("ssmmessages", "OpenDataChannel"),
+            ],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="SessionManagerRegistersThisInstance",
+            Effect=Allow,
+            Action=[AwacsAction("ssm", "UpdateInstanceInformation")],
+            Resource=[Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*")],
+        ),
+    ]
 
 
 def create_instance_profile(template: Template) -> iam.InstanceProfile:
@@ -68,12 +139,21 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
         iam.Role(
             "HostRole",
             AssumeRolePolicyDocument=assume_role("ec2.amazonaws.com"),
-            ManagedPolicyArns=[
-                Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"),
-                Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+            Policies=[
+                iam.Policy(
+                    PolicyName="ecs-agent-and-session-manager",
+                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=host_statements()),
+                )
             ],
         )
     )
+    checkov_skip(
+        role,
+        CKV_AWS_111="only ecs:DiscoverPollEndpoint and Session Manager's ssmmessages channels are on '*': "
+        "neither has resource-level permissions; every other statement names the cluster or its instances",
+    )
+    cfn_nag_skip(role, W11="see the checkov note: the actions on '*' have no resource-level permissions")
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     return template.add_resource(iam.InstanceProfile("HostInstanceProfile", Roles=[Ref(role)]))
 
 
@@ -90,7 +170,10 @@ def create_cluster(template: Template) -> ecs.Cluster:
 def create_hosts(
     template: Template, cluster: ecs.Cluster, group: ec2.SecurityGroup, profile: iam.InstanceProfile
 ) -> autoscaling.AutoScalingGroup:
-    user_data = Sub("#!/bin/bash\necho ECS_CLUSTER=${Cluster} >> /etc/ecs/ecs.config\n")
+    # ECS_AWSVPC_BLOCK_IMDS: tasks (all awsvpc) cannot reach the instance metadata service, so not the host's role.
+    user_data = Sub(
+        "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<EOF\nECS_CLUSTER=${Cluster}\nECS_AWSVPC_BLOCK_IMDS=true\nEOF\n"
+    )
     launch_template = template.add_resource(
         ec2.LaunchTemplate(
             "HostLaunchTemplate",

@@ -1,15 +1,38 @@
-"""edge: the ALB (reachable only from CloudFront, and only with the origin-verify header), CloudFront (HTTPS
-only) and the private console bucket behind origin access control."""
+"""edge: an internal ALB in the private subnets, which CloudFront reaches through a VPC origin (the load balancer
+has no public address; it also requires the origin-verify header), CloudFront (HTTPS only, a WAF web ACL with
+rate limits by default) and the private console bucket behind origin access control."""
 
 from __future__ import annotations
 
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.s3 import GetObject, PutObject
-from troposphere import FindInMap, GetAtt, Parameter, Ref, Sub, Template, cloudfront, ec2, s3, secretsmanager
+from troposphere import (
+    Equals,
+    FindInMap,
+    GetAtt,
+    If,
+    Parameter,
+    Ref,
+    Sub,
+    Template,
+    cloudfront,
+    ec2,
+    s3,
+    secretsmanager,
+    wafv2,
+)
 from troposphere import elasticloadbalancingv2 as elb
 
-from infrastructure.common import add_output, checkov_skip, new_template, tags, tcp_rule
+from infrastructure.common import (
+    add_output,
+    cfn_nag_skip,
+    checkov_skip,
+    guard_skip,
+    new_template,
+    tags,
+    tcp_rule,
+)
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import network
@@ -30,6 +53,9 @@ ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
 SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 # Paths served by the load balancer; everything else is the console page in S3.
 ALB_PATHS = ("/grafana*", "/chronograf*")
+# Where a password or an OAuth exchange is tried: Grafana's login form and API, Chronograf's OAuth callbacks.
+LOGIN_PATHS = ("/grafana/login", "/grafana/api/login", "/chronograf/oauth")
+HAS_WAF = "HasWaf"
 # Accounts of Elastic Load Balancing that write access logs, per region (AWS documentation).
 ELB_LOG_ACCOUNTS = {
     "us-east-1": "127311923021",
@@ -77,6 +103,35 @@ def create_parameters(template: Template) -> None:
             "(us-east-1: pl-3b927c52; see docs/deploying.md)",
         )
     )
+    template.add_parameter(
+        Parameter(
+            "Waf",
+            Type="String",
+            Default="enabled",
+            AllowedValues=["enabled", "disabled"],
+            Description="A WAF web ACL on the distribution: rate limits per address, strict on the login paths "
+            "(about 8 USD a month plus 0.60 USD per million requests; CloudFront web ACLs exist only in us-east-1)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "LoginRateLimit",
+            Type="Number",
+            Default=100,
+            MinValue=10,
+            Description="Requests to the login paths one address may make in 5 minutes before it is blocked",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "RequestRateLimit",
+            Type="Number",
+            Default=3000,
+            MinValue=100,
+            Description="Requests of any kind one address may make in 5 minutes before it is blocked",
+        )
+    )
+    template.add_condition(HAS_WAF, Equals(Ref("Waf"), "enabled"))
     template.add_mapping(
         "ElbLogAccounts", {region: {"Account": account} for region, account in ELB_LOG_ACCOUNTS.items()}
     )
@@ -107,7 +162,14 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
             Tags=tags("access-logs"),
         )
     )
-    checkov_skip(bucket, CKV_AWS_18="this is the access-log bucket itself; logging it into itself would loop")
+    no_self_logging = "this is the access-log bucket itself; logging it into itself would loop"
+    checkov_skip(bucket, CKV_AWS_18=no_self_logging)
+    cfn_nag_skip(bucket, W35=no_self_logging)
+    guard_skip(
+        bucket,
+        S3_BUCKET_LOGGING_ENABLED=no_self_logging,
+        S3_DEFAULT_ENCRYPTION_KMS="Elastic Load Balancing writes access logs only to buckets with S3-managed keys",
+    )
     template.add_resource(
         s3.BucketPolicy(
             "LogsBucketPolicy",
@@ -163,6 +225,11 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
             Tags=tags("console"),
         )
     )
+    guard_skip(
+        bucket,
+        S3_DEFAULT_ENCRYPTION_KMS="the console page is served to anyone through CloudFront: a KMS key would guard "
+        "nothing secret and CloudFront's origin access control would need its own key grant",
+    )
     template.add_resource(
         s3.BucketPolicy(
             "ConsoleBucketPolicy",
@@ -216,7 +283,7 @@ def create_load_balancer(
     group = template.add_resource(
         ec2.SecurityGroup(
             "LoadBalancerSecurityGroup",
-            GroupDescription="Load balancer: HTTP only from the CloudFront origin-facing addresses",
+            GroupDescription="Load balancer: HTTP only from CloudFront (its VPC origin, origin-facing prefix list)",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
                 tcp_rule(
@@ -238,9 +305,10 @@ def create_load_balancer(
     balancer = template.add_resource(
         elb.LoadBalancer(
             "LoadBalancer",
-            Scheme="internet-facing",
+            # No public address: CloudFront reaches it through the VPC origin, nothing else from outside can.
+            Scheme="internal",
             Type="application",
-            Subnets=[subnet.imported() for subnet in network.PUBLIC_SUBNETS],
+            Subnets=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
             SecurityGroups=[Ref(group)],
             LoadBalancerAttributes=[
                 elb.LoadBalancerAttributes(
@@ -272,11 +340,17 @@ def create_load_balancer(
             ],
         )
     )
-    checkov_skip(
-        listener,
-        CKV_AWS_2="TLS ends at CloudFront (HTTPS only); the listener takes only CloudFront's prefix list and "
-        "requests carrying the origin-verify secret; an HTTPS origin needs a domain of the user's own",
-        CKV_AWS_103="no TLS on this listener, see CKV_AWS_2",
+    reason = (
+        "HTTP inside the VPC only: the load balancer is internal (no public address) and CloudFront, where TLS "
+        "ends, reaches it through its VPC origin on AWS's network; HTTPS here would need a domain of the user's own"
+    )
+    checkov_skip(listener, CKV_AWS_2=reason, CKV_AWS_103="no TLS on this listener, see CKV_AWS_2")
+    cfn_nag_skip(listener, W56=reason, W55="no TLS on this listener, so no SSL policy: see W56")
+    guard_skip(listener, ELB_TLS_HTTPS_LISTENERS_ONLY=reason, ELBV2_ACM_CERTIFICATE_REQUIRED=reason)
+    guard_skip(
+        balancer,
+        ELB_DELETION_PROTECTION_ENABLED="off so that destroy can remove the stack: the load balancer holds no "
+        "data and a deploy re-creates it identically",
     )
     return balancer, listener, group
 
@@ -293,6 +367,19 @@ def create_distribution(
                 SigningBehavior="always",
                 SigningProtocol="sigv4",
             ),
+        )
+    )
+    vpc_origin = template.add_resource(
+        cloudfront.VpcOrigin(
+            "LoadBalancerVpcOrigin",
+            VpcOriginEndpointConfig=cloudfront.VpcOriginEndpointConfig(
+                Name=Sub("${EnvironmentName}-alb"),
+                Arn=Ref(balancer),
+                HTTPPort=80,
+                HTTPSPort=443,
+                OriginProtocolPolicy="http-only",
+            ),
+            Tags=tags("alb-origin"),
         )
     )
     alb_behaviours = [
@@ -328,9 +415,8 @@ def create_distribution(
                     cloudfront.Origin(
                         Id="alb",
                         DomainName=GetAtt(balancer, "DNSName"),
-                        CustomOriginConfig=cloudfront.CustomOriginConfig(
-                            OriginProtocolPolicy="http-only",
-                            HTTPPort=80,
+                        VpcOriginConfig=cloudfront.VpcOriginConfig(
+                            VpcOriginId=GetAtt(vpc_origin, "Id"),
                             OriginReadTimeout=60,
                             OriginKeepaliveTimeout=5,
                         ),
@@ -351,6 +437,7 @@ def create_distribution(
                 CacheBehaviors=alb_behaviours,
                 Logging=cloudfront.Logging(Bucket=GetAtt(logs_bucket, "DomainName"), Prefix="cloudfront/"),
                 ViewerCertificate=cloudfront.ViewerCertificate(CloudFrontDefaultCertificate=True),
+                WebACLId=If(HAS_WAF, GetAtt("WebAcl", "Arn"), Ref("AWS::NoValue")),
             ),
             Tags=tags("cdn"),
         )
@@ -359,8 +446,81 @@ def create_distribution(
         distribution,
         CKV_AWS_174="the default *.cloudfront.net certificate fixes the TLS policy; a minimum version needs "
         "a certificate for a domain of the user's own (docs/deploying.md)",
-        CKV_AWS_68="no WAF by default (monthly cost); Grafana requires a login, Chronograf can only read; "
-        "docs/deploying.md says how to attach a web ACL",
+        CKV_AWS_68="the web ACL is attached unless the Waf parameter is disabled (checkov does not follow the "
+        "condition)",
+    )
+
+
+def rate_rule(
+    name: str, priority: int, limit: object, scope_down: wafv2.Statement | None = None
+) -> wafv2.WebACLRule:
+    rate = wafv2.RateBasedStatement(AggregateKeyType="IP", Limit=limit, EvaluationWindowSec=300)
+    if scope_down is not None:
+        rate.ScopeDownStatement = scope_down
+    return wafv2.WebACLRule(
+        Name=name,
+        Priority=priority,
+        Action=wafv2.RuleAction(Block=wafv2.BlockAction()),
+        Statement=wafv2.Statement(RateBasedStatement=rate),
+        VisibilityConfig=wafv2.VisibilityConfig(
+            CloudWatchMetricsEnabled=True, MetricName=name, SampledRequestsEnabled=True
+        ),
+    )
+
+
+def login_paths() -> wafv2.Statement:
+    """Requests whose path starts with one of the login paths (any case)."""
+    matches = [
+        wafv2.Statement(
+            ByteMatchStatement=wafv2.ByteMatchStatement(
+                FieldToMatch=wafv2.FieldToMatch(UriPath={}),
+                PositionalConstraint="STARTS_WITH",
+                SearchString=path,
+                TextTransformations=[wafv2.TextTransformation(Priority=0, Type="LOWERCASE")],
+            )
+        )
+        for path in LOGIN_PATHS
+    ]
+    return wafv2.Statement(OrStatement=wafv2.OrStatement(Statements=matches))
+
+
+def create_web_acl(template: Template) -> wafv2.WebACL:
+    """Rate limits per client address, strict on the login paths (password guessing), and AWS's rules against
+    known exploit patterns."""
+    return template.add_resource(
+        wafv2.WebACL(
+            "WebAcl",
+            Condition=HAS_WAF,
+            Name=Sub("${EnvironmentName}-edge"),
+            Scope="CLOUDFRONT",
+            DefaultAction=wafv2.DefaultAction(Allow=wafv2.AllowAction()),
+            Rules=[
+                rate_rule("login-rate", 0, Ref("LoginRateLimit"), login_paths()),
+                rate_rule("request-rate", 1, Ref("RequestRateLimit")),
+                # Request patterns known to exploit software (Log4j lookups, ...): few false positives.
+                wafv2.WebACLRule(
+                    Name="known-bad-inputs",
+                    Priority=2,
+                    OverrideAction=wafv2.OverrideAction(**{"None": {}}),
+                    Statement=wafv2.Statement(
+                        ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(
+                            VendorName="AWS", Name="AWSManagedRulesKnownBadInputsRuleSet"
+                        )
+                    ),
+                    VisibilityConfig=wafv2.VisibilityConfig(
+                        CloudWatchMetricsEnabled=True,
+                        MetricName="known-bad-inputs",
+                        SampledRequestsEnabled=True,
+                    ),
+                ),
+            ],
+            VisibilityConfig=wafv2.VisibilityConfig(
+                CloudWatchMetricsEnabled=True,
+                MetricName=Sub("${EnvironmentName}-edge"),
+                SampledRequestsEnabled=True,
+            ),
+            Tags=tags("edge"),
+        )
     )
 
 
@@ -373,6 +533,7 @@ def build() -> Template:
     create_console_bucket(template, logs_bucket)
     secret = create_origin_verify_secret(template)
     balancer, listener, group = create_load_balancer(template, logs_bucket)
+    create_web_acl(template)
     distribution = create_distribution(template, balancer, logs_bucket, secret)
     add_output(template, LISTENER_ARN, Ref(listener), "Listener the services add their path rules to")
     add_output(template, LOAD_BALANCER_SECURITY_GROUP, Ref(group), "Security group of the load balancer")

@@ -9,7 +9,7 @@ import json
 from troposphere import Ref, Sub, Template, ec2, secretsmanager, servicediscovery
 
 from infrastructure import service_files
-from infrastructure.common import add_output, new_template, tags, tcp_rule
+from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
     ServiceWiring,
     create_parameters,
@@ -64,17 +64,20 @@ def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
 
 def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[str, ec2.SecurityGroup]]:
     clients = {
-        client: template.add_resource(
-            ec2.SecurityGroup(
-                f"{client.capitalize()}ClientSecurityGroup",
-                GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
-                VpcId=network.VPC_ID.imported(),
-                SecurityGroupEgress=[
-                    tcp_rule(443, "AWS APIs and image registries over HTTPS", CidrIp="0.0.0.0/0"),
-                    tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
-                ],
-                Tags=tags(f"{client}-influx-client"),
-            )
+        client: cfn_nag_skip(
+            template.add_resource(
+                ec2.SecurityGroup(
+                    f"{client.capitalize()}ClientSecurityGroup",
+                    GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
+                    VpcId=network.VPC_ID.imported(),
+                    SecurityGroupEgress=[
+                        tcp_rule(443, "AWS APIs and image registries over HTTPS", CidrIp="0.0.0.0/0"),
+                        tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
+                    ],
+                    Tags=tags(f"{client}-influx-client"),
+                )
+            ),
+            W5=OPEN_HTTPS_EGRESS,
         )
         for client in CLIENTS
     }
@@ -93,6 +96,7 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
             Tags=tags("influxdb"),
         )
     )
+    cfn_nag_skip(server, W5=OPEN_HTTPS_EGRESS)
     return server, clients
 
 

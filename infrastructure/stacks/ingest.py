@@ -11,6 +11,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
+from ingest_to_influxdb.identity import CONNECTION_FIELD
 from troposphere import (
     AWSHelperFn,
     Equals,
@@ -33,7 +34,16 @@ from troposphere import (
 )
 
 from catalog import Catalog, DeviceKind, load_catalog
-from infrastructure.common import add_output, assume_role, checkov_skip, create_log_group, new_template
+from infrastructure.common import (
+    INLINE_POLICY,
+    add_output,
+    assume_role,
+    cfn_nag_skip,
+    checkov_skip,
+    create_log_group,
+    guard_skip,
+    new_template,
+)
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import influxdb, network
@@ -281,6 +291,10 @@ def create_function_role(
         CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
         "permission for them; every other statement names its resource",
     )
+    cfn_nag_skip(
+        role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
+    )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     template.add_resource(role)
     template.add_resource(
         iam.PolicyType(
@@ -408,6 +422,13 @@ def rule_logical_id(kind: DeviceKind) -> str:
     return kind.topic_parameter.removesuffix("Topic") + "Rule"
 
 
+def rule_sql(topic_parameter: str) -> Sub:
+    """Every rule's SQL: the reading, the topic it came on, and the MQTT client id of the connection that
+    published it (which the device policy pins to the thing name; the function binds the reading to it, see
+    lambda/ingest_to_influxdb/identity.py). The columns after `*` overwrite what the payload says."""
+    return Sub(f"SELECT *, topic() AS topic, clientid() AS {CONNECTION_FIELD} FROM '${{{topic_parameter}}}'")
+
+
 def create_rules(
     template: Template,
     catalog: Catalog,
@@ -444,6 +465,7 @@ def create_rules(
             ],
         )
     )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     for kind in catalog:
         logical = rule_logical_id(kind)
         action: AWSHelperFn = If(
@@ -457,7 +479,7 @@ def create_rules(
                 RuleName=rule_name(kind.name),
                 TopicRulePayload=iot.TopicRulePayload(
                     Description=f"{kind.name} readings to the ingest function",
-                    Sql=Sub(f"SELECT *, topic() AS topic FROM '${{{kind.topic_parameter}}}'"),
+                    Sql=rule_sql(kind.topic_parameter),
                     AwsIotSqlVersion=RULE_SQL_VERSION,
                     RuleDisabled=False,
                     Actions=[action],

@@ -7,7 +7,15 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
 
-from infrastructure.common import add_output, assume_role, create_log_group, new_template, tags
+from infrastructure.common import (
+    INLINE_POLICY,
+    add_output,
+    assume_role,
+    create_log_group,
+    guard_skip,
+    new_template,
+    tags,
+)
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 
@@ -208,6 +216,7 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
             ],
         )
     )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     template.add_resource(
         ec2.FlowLog(
             "VpcFlowLog",

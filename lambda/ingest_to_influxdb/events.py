@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ingest_to_influxdb.identity import CONNECTION_FIELD
+
 DIRECT_RECORD_ID = "direct"
 
 
@@ -57,7 +59,8 @@ def record_from_dead_letter(message_id: str, body: str) -> Record:
             original = base64.b64decode(document["base64OriginalPayload"], validate=True)
         except (binascii.Error, ValueError, TypeError):
             return Record(message_id, body)
-        return Record(message_id, _with_topic(original, document.get("topic")), _topic(document))
+        reading = _with_connection(_with_topic(original, document.get("topic")), document.get("clientId"))
+        return Record(message_id, reading, _topic(document))
     if "reading" in document and "reason" in document and "rejected_at" in document:
         return Record(message_id, _with_topic(document["reading"], document.get("topic")), _topic(document))
     return Record(message_id, body)
@@ -81,3 +84,11 @@ def _with_topic(reading: object, topic: object) -> object:
     if isinstance(reading, dict) and "topic" not in reading and isinstance(topic, str):
         return {**reading, "topic": topic}
     return reading
+
+
+def _with_connection(reading: object, client_id: object) -> object:
+    """The error action keeps the payload as the device sent it: the connection's client id is the message's
+    `clientId` (the broker's word), never a `connection_clientid` the payload itself carries."""
+    if not isinstance(reading, dict):
+        return reading
+    return {**reading, CONNECTION_FIELD: client_id if isinstance(client_id, str) else None}

@@ -17,6 +17,7 @@ from ingest_to_influxdb.constants import (
     METAKEY,
 )
 from ingest_to_influxdb.errors import InvalidReading
+from ingest_to_influxdb.identity import connection_client_id
 from ingest_to_influxdb.kinds import FieldRule, FieldSpec, ReadingKind, kind_for_topic
 from ingest_to_influxdb.line_protocol import unrepresentable
 from ingest_to_influxdb.timestamps import to_epoch_ms
@@ -28,7 +29,7 @@ _LARGEST_EXACT_INTEGER = 2**53
 @dataclass(frozen=True)
 class Reading:
     kind: ReadingKind
-    sensor_id: str  # the kind's sensor_id attributes joined with "-" (<deviceid>-<clientid>)
+    sensor_id: str  # the connection's client id, else <deviceid>-<clientid> (ingest_to_influxdb.identity)
     metakey: str | None
     fields: dict[str, float]
     tags: dict[str, str]  # tags the reading sets itself (e.g. product_id)
@@ -138,7 +139,11 @@ def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
 
 def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
     """Check a decoded reading against its kind; unknown attributes are ignored."""
-    sensor_id = "-".join(_text(document, attribute, MAX_IDENTIFIER_LENGTH) for attribute in kind.sensor_id)
+    sensor_id = connection_client_id(document)  # the connection's thing, when a broker vouches for one
+    if sensor_id is None:
+        sensor_id = "-".join(
+            _text(document, attribute, MAX_IDENTIFIER_LENGTH) for attribute in kind.sensor_id
+        )
     fields = {spec.name: _field(spec, document) for spec in kind.fields}
     tags = {spec.name: _text(document, spec.source, MAX_IDENTIFIER_LENGTH) for spec in kind.tags}
     return Reading(

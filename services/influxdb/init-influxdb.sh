@@ -21,25 +21,30 @@ set -eu
 : "${INFLUXDB_1H_RETENTION:=1095d}"
 : "${INFLUXDB_DOWNSAMPLED:?set INFLUXDB_DOWNSAMPLED to the catalog's downsampling (catalog/export.py)}"
 
-# Passwords go to the CLI through the environment, never on its command line.
+# Passwords never appear on a command line (every process's is readable by everyone in /proc): the CLI takes the
+# admin's from the environment, and a statement holding a password reaches it on its standard input, written by
+# the shell's built-in printf.
 export INFLUX_USERNAME="$INFLUXDB_ADMIN_USER" INFLUX_PASSWORD="$INFLUXDB_ADMIN_PASSWORD"
 
 q() { influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -execute "$1"; }
+q_secret() { printf '%s\n' "$1" | influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT"; }
 quote() { printf "%s" "$1" | sed "s/'/\\\\'/g"; }
 
 # With auth on and no user yet, influxd accepts exactly one unauthenticated CREATE USER ... WITH ALL PRIVILEGES.
 if ! q "SHOW DATABASES" >/dev/null 2>&1; then
-  env -u INFLUX_USERNAME -u INFLUX_PASSWORD influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" \
-    -execute "CREATE USER \"$INFLUXDB_ADMIN_USER\" WITH PASSWORD '$(quote "$INFLUXDB_ADMIN_PASSWORD")' WITH ALL PRIVILEGES"
+  (
+    unset INFLUX_USERNAME INFLUX_PASSWORD
+    q_secret "CREATE USER \"$INFLUXDB_ADMIN_USER\" WITH PASSWORD '$(quote "$INFLUXDB_ADMIN_PASSWORD")' WITH ALL PRIVILEGES"
+  )
 fi
 
 q "CREATE DATABASE \"$INFLUXDB_DB\""
 
 ensure_user() { # name password privilege
   if q "SHOW USERS" | awk '{print $1}' | grep -qx "$1"; then
-    q "SET PASSWORD FOR \"$1\" = '$(quote "$2")'"
+    q_secret "SET PASSWORD FOR \"$1\" = '$(quote "$2")'"
   else
-    q "CREATE USER \"$1\" WITH PASSWORD '$(quote "$2")'"
+    q_secret "CREATE USER \"$1\" WITH PASSWORD '$(quote "$2")'"
   fi
   q "GRANT $3 ON \"$INFLUXDB_DB\" TO \"$1\""
 }

@@ -44,6 +44,16 @@ def test_deploy_all_again_and_destroy(endpoint: str, capsys: pytest.CaptureFixtu
 
     cloudformation = client("cloudformation")
     stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
+    assert "demo-chronograf" not in stacks  # no login given: --all leaves it out
+    login = [
+        "--param=OAuthSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:demo/chronograf/oauth-AbCdEf",
+        *(
+            f"--param=OAuth{n}Url=https://login.example.com/oauth2/{n.lower()}"
+            for n in ("Auth", "Token", "Api")
+        ),
+    ]
+    assert run("deploy", "chronograf", "--yes", "--endpoint-url", endpoint, *login) == 0
+    stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}
     expected = {
         f"demo-{n}"
         for n in ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest")

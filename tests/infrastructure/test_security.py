@@ -89,7 +89,9 @@ def test_credentials_generated_in_secrets_manager_and_handed_as_secrets(template
         assert not {n for n in plain if "PASSWORD" in n}, service
         assert {n for n in handed if "PASSWORD" in n}, service
         for secret in container["Secrets"]:
-            assert secret["ValueFrom"]["Fn::Sub"][0].endswith(("username::", "password::"))
+            assert secret["ValueFrom"]["Fn::Sub"][0].endswith(
+                ("username::", "password::", "client_id::", "client_secret::", "token_secret::")
+            )
     assert not any("assword" in name for t in templates.values() for name in t["Parameters"])
 
 

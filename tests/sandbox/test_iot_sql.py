@@ -67,3 +67,17 @@ def test_unsupported_sql_is_refused_naming_the_rule(sql: str, message: str) -> N
 )
 def test_topic_filters(topic_filter: str, topic: str, matches: bool) -> None:
     assert topic_matches(topic_filter, topic) is matches
+
+
+def test_clientid_is_the_publishers_and_overwrites_what_the_payload_claims() -> None:
+    query = parse_rule("SELECT *, clientid() AS connection_clientid FROM '/pressure/data'", "r")
+    claiming = {**READING, "connection_clientid": "someone-else"}
+    assert query.apply(claiming, "/pressure/data", "pressure-0001") == {
+        **READING,
+        "connection_clientid": "pressure-0001",
+    }
+    # A broker that does not say who published (mosquitto): null, still overwriting the payload's claim.
+    assert query.apply(claiming, "/pressure/data")["connection_clientid"] is None  # type: ignore[index]
+    where = parse_rule("SELECT * FROM '/pressure/data' WHERE clientid() = 'pressure-0001'", "r")
+    assert where.apply(READING, "/pressure/data", "pressure-0001") is not None
+    assert where.apply(READING, "/pressure/data", "pressure-0002") is None

@@ -196,6 +196,11 @@ def fetch_container(fetched: FetchedFiles, log_group: Any) -> ecs.ContainerDefin
             "--only-show-errors",
         ],
         MountPoints=[ecs.MountPoint(SourceVolume=FETCHED_VOLUME, ContainerPath="/fetched", ReadOnly=False)],
+        # It writes only into the task volume (and the CLI's scratch under /tmp); the copies stay root-owned and
+        # world-readable, which is what the service's own unprivileged user needs.
+        ReadonlyRootFilesystem=True,
+        LinuxParameters=ecs.LinuxParameters(Tmpfs=[ecs.Tmpfs(ContainerPath="/tmp", Size=TMPFS_MIB)]),
+        Environment=[ecs.Environment(Name="HOME", Value="/tmp")],
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
             Options={

@@ -122,7 +122,9 @@ def test_tasks_cannot_reach_the_metadata_service_and_the_host_role_is_trimmed(
 @pytest.mark.parametrize("service", SERVICES)
 def test_containers_run_unprivileged_on_a_read_only_root(templates: dict[str, Any], service: str) -> None:
     (definition,) = resources(templates[service], "AWS::ECS::TaskDefinition").values()
-    (container,) = definition["Properties"]["ContainerDefinitions"]
+    containers = definition["Properties"]["ContainerDefinitions"]
+    (container,) = [c for c in containers if c["Name"] == service]
+    assert all(c["ReadonlyRootFilesystem"] is True for c in containers)  # the init container's too
     uid, gid = storage.ACCESS_POINTS[service][1:]
     assert container["User"] == f"{uid}:{gid}" and uid != 0
     assert container["ReadonlyRootFilesystem"] is True

@@ -89,8 +89,9 @@ class Ingestor:
             except TransientError as error:
                 self._fail(pending, result, f"metadata: {error}")
                 pending = []
-        for item in pending:
-            health[Outcome(item.reading.kind.name, "written")] += 1
+        kinds = Counter(item.reading.kind.name for item in pending)
+        for kind, count in kinds.items():
+            health[Outcome(kind, "written")] += count
         now_ns = self._health_time_ns()
         lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
         if not lines:
@@ -103,9 +104,9 @@ class Ingestor:
             return result
         result.write_seconds = time.perf_counter() - started
         refused_readings = {i: reason for i, reason in refused.items() if i < len(pending)}
-        for i, item in enumerate(pending):
-            if i not in refused_readings:
-                result.written[item.reading.kind.name] += 1
+        written = kinds.copy()
+        written.subtract(pending[i].reading.kind.name for i in refused_readings)
+        result.written.update(+written)  # kinds with nothing written are left out
         if refused_readings:
             self._refused(pending, refused_readings, result, health, remaining, now_ns)
         return result

@@ -72,28 +72,27 @@ class LineFormat:
         if not fields:
             raise ValueError("a point needs at least one field")
         self._tag_names: list[str] = []  # the variable tags, in line order
-        self._tag_heads: list[str] = []  # the constant text before each variable tag's value
-        text = escape_measurement(measurement)
+        template = escape_measurement(measurement).replace("{", "{{").replace("}", "}}")
         for name in sorted({*constant_tags, *variable_tags}):
+            key = _braces(escape_key(name))
             if name in variable_tags:  # the point's own tag wins over a constant of the same name
                 self._tag_names.append(name)
-                self._tag_heads.append(f"{text},{escape_key(name)}=")
-                text = ""
+                template += f",{key}={{}}"
             else:
-                text += f",{escape_key(name)}={escape_key(constant_tags[name])}"
-        self._tags_tail = text + " "
+                template += f",{key}={_braces(escape_key(constant_tags[name]))}"
         self._field_names = list(fields)
-        self._field_heads = [("," if i else "") + f"{escape_key(name)}=" for i, name in enumerate(fields)]
+        template += " " + ",".join(f"{_braces(escape_key(name))}={{}}" for name in fields) + " {}"
+        self._template = template  # str.format fills the tag values, field values and time in one call
 
     def line(self, tags: Mapping[str, str], fields: Mapping[str, float], time_ns: int) -> str:
         """The point's line; `tags` and `fields` hold (at least) the names given to the format."""
-        parts = [
-            head + escape_key(tags[name]) for head, name in zip(self._tag_heads, self._tag_names, strict=True)
-        ]
-        parts.append(self._tags_tail)
-        parts.extend(
-            head + format_float(fields[name])
-            for head, name in zip(self._field_heads, self._field_names, strict=True)
+        return self._template.format(
+            *[escape_key(tags[name]) for name in self._tag_names],
+            *[format_float(fields[name]) for name in self._field_names],
+            time_ns,
         )
-        parts.append(f" {time_ns}")
-        return "".join(parts)
+
+
+def _braces(text: str) -> str:
+    """Text as it stands in a str.format template."""
+    return text.replace("{", "{{").replace("}", "}}")

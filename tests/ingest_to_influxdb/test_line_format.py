@@ -11,9 +11,9 @@ NOW_MS = 1_795_388_884_000
 
 
 def test_a_line_format_writes_what_format_point_writes_with_escaping_and_sorting() -> None:
-    constant = {"zone": "hall 2", "a=b": "c,d", "model": "P 100"}
+    constant = {"zone": "hall 2", "a=b": "c,d", "model": "P {100}"}
     form = LineFormat("press ure", constant, {"sensorID", "product_id", "zone"}, ["value x", "count"])
-    tags = {"sensorID": "dev 1,x=y", "product_id": "SKU\\1", "zone": "own"}
+    tags = {"sensorID": "dev 1,x=y {0}", "product_id": "SKU\\1", "zone": "own"}
     fields = {"value x": 1.5, "count": 3.0}
     expected = format_point("press ure", {**constant, **tags}, fields, 42)
     assert form.line(tags, fields, 42) == expected  # the point's own `zone` wins over the constant one

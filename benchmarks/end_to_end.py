@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 
 from sandbox.accounting import count_points, queue_depth
-from sandbox.deployment import RULE_RUNNER, aws_environment, deploy_local
+from sandbox.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import running
 from sandbox.services import Sandbox
@@ -46,7 +46,7 @@ class Plan:
     windows: int = 3  # the step's throughput is measured in this many equal windows
 
 
-FULL = Plan(rates=(250, 500, 1_000, 2_000, 5_000, 10_000), seconds=30.0)
+FULL = Plan(rates=(50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000), seconds=30.0)
 QUICK = Plan(rates=(40,), seconds=3.0)
 
 
@@ -58,6 +58,7 @@ class Step:
     written: int = 0
     rejected: int = 0
     dead_letters: int = 0
+    in_flight: int = 0  # still on its way when the wait ended: on the broker, in the runner, in the queue
     lag_at_end_seconds: float | None = None  # None: not drained within DRAIN_TIMEOUT
     window_rates: list[float] = field(default_factory=list)  # readings/s written, per window
     latency_ms: dict[str, float] | None = None
@@ -65,12 +66,13 @@ class Step:
 
     @property
     def lost(self) -> int:
-        return self.acknowledged - self.written - self.rejected - self.dead_letters
+        return self.acknowledged - self.written - self.rejected - self.dead_letters - self.in_flight
 
     @property
     def sustained(self) -> bool:
         return (
             self.lost == 0
+            and self.in_flight == 0
             and self.acknowledged > 0
             and self.lag_at_end_seconds is not None
             and self.lag_at_end_seconds <= MAX_LAG_SECONDS
@@ -85,6 +87,7 @@ class Step:
             "written": self.written,
             "rejected": self.rejected,
             "dead_letters": self.dead_letters,
+            "in_flight": self.in_flight,
             "lost": self.lost,
             "sustained": self.sustained,
             "lag_at_end_seconds": self.lag_at_end_seconds,
@@ -199,12 +202,24 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
     step.written = written
     step.rejected = queue_depth(endpoints.queues["rejected"]) - depths["rejected"]
     step.dead_letters = queue_depth(endpoints.queues["dead_letter"]) - depths["dead_letter"]
+    step.in_flight = (
+        _in_flight(sandbox, endpoints, summary.acknowledged) if written < summary.acknowledged else 0
+    )
     step.window_rates = _window_rates(curves, published, windows)
     step.latency_ms = curves.latency_ms(min(written, summary.acknowledged))
     cpu_after = _runner_cpu_seconds(sandbox)
     if cpu_before is not None and cpu_after is not None and written:
         step.cpu_seconds_per_1000 = round((cpu_after - cpu_before) / written * 1000, 3)
     return step
+
+
+def _in_flight(sandbox: Sandbox, endpoints: Endpoints, acknowledged: int) -> int:
+    """Readings not yet through: not yet received by the rule runner, in its hands, or in the ingest queue."""
+    stats = rule_runner_stats(sandbox)
+    waiting = max(0, acknowledged - int(stats.get("received", 0))) + int(stats.get("in_flight", 0))
+    if "ingest" in endpoints.queues:
+        waiting += queue_depth(endpoints.queues["ingest"])
+    return waiting
 
 
 def _window_rates(curves: Curves, published: float, windows: int) -> list[float]:
@@ -241,7 +256,8 @@ def run_path(root: Path, ingest_path: str, plan: Plan, say: Callable[[str], None
                 steps.append(step)
                 say(
                     f"  offered {rate:,}/s for {plan.seconds:.0f} s: written {step.written:,} of "
-                    f"{step.acknowledged:,}, lost {step.lost}, lag at end {step.lag_at_end_seconds} s"
+                    f"{step.acknowledged:,}, in flight {step.in_flight:,}, lost {step.lost},"
+                    f" lag at end {step.lag_at_end_seconds} s"
                     f" -> {'sustained' if step.sustained else 'not sustained'}"
                 )
                 if not step.sustained:

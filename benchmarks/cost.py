@@ -341,8 +341,9 @@ def markdown(model: Model) -> str:
         f"metadata cached {s.cache_ttl_seconds:g} s per container, {s.hosts} `{s.instance_type}` hosts,"
         f" {s.resources['AWS::EC2::NatGateway']} NAT gateways. Free tiers are left out.",
         "",
-        "Basic Ingest: devices publish to `$aws/rules/<rule name>` and the rule gets the reading with no",
-        "messaging charge; the columns show what that saves, everything else equal.",
+        "The Basic Ingest columns price the same pipeline with devices publishing to `$aws/rules/<rule name>`,",
+        "which hands the reading straight to the rule with no messaging charge (the stacks do not give devices",
+        "that topic yet); everything else is equal.",
         "",
     ]
     for title, header, rows in tables(model):

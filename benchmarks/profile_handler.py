@@ -1,7 +1,7 @@
 """`python -m benchmarks.profile_handler` (`make profile`): where the handler's time goes on the queued path.
 
 Runs SQS batches of 1,000 readings through `lambda_handler` (as `make bench` does) under pyinstrument, prints
-the call tree and writes it as HTML to build/bench/profile-queued.html.
+the call tree and writes it as HTML to build/bench/ (`--batch 1`: the direct path).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             run()
             profiler.stop()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "profile-queued.html").write_text(profiler.output_html())
+    name = "profile-direct.html" if args.batch == 1 else f"profile-queued-{args.batch}.html"
+    (OUT / name).write_text(profiler.output_html())
     print(profiler.output_text(unicode=True, color=False, show_all=False))
-    print(f"call tree as HTML: {OUT / 'profile-queued.html'}")
+    print(f"call tree as HTML: {OUT / name}")
     return 0
 
 

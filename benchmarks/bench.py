@@ -89,8 +89,10 @@ def _measure(run: Callable[[], None]) -> tuple[float, float, int]:
     return elapsed, cpu, len(output.getvalue().encode())
 
 
-def run_handler_cases(chosen: list[Case], runs: int, say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Each run takes every case in `SLICES` slices, round robin: a busy moment of the machine is shared out
+def run_handler_cases(
+    chosen: list[Case], runs: int, say: Callable[[str], None], slices: int = SLICES
+) -> list[dict[str, Any]]:
+    """Each run takes every case in `slices` slices, round robin: a busy moment of the machine is shared out
     between the cases instead of falling on one, so the ratios of one run stay comparable."""
     rates: dict[str, list[float]] = {c.name: [] for c in chosen}
     cpu: dict[str, list[float]] = {c.name: [] for c in chosen}
@@ -99,9 +101,9 @@ def run_handler_cases(chosen: list[Case], runs: int, say: Callable[[str], None])
         readings = Readings()
         for run in range(runs):
             totals = {c.name: [0.0, 0.0, 0.0] for c in chosen}  # seconds, CPU seconds, bytes logged
-            for _ in range(SLICES):
+            for _ in range(slices):
                 for case in chosen:
-                    part = replace(case, readings=case.readings // SLICES)
+                    part = replace(case, readings=case.readings // slices)
                     seconds, cpu_seconds, log_bytes = _measure(prepare_case(part, endpoints, readings))
                     total = totals[case.name]
                     total[0], total[1], total[2] = (
@@ -111,7 +113,7 @@ def run_handler_cases(chosen: list[Case], runs: int, say: Callable[[str], None])
                     )
             for case in chosen:
                 elapsed, used, output = totals[case.name]
-                done = case.readings // SLICES * SLICES
+                done = case.readings // slices * slices
                 rates[case.name].append(done / elapsed)
                 cpu[case.name].append(used / done * case.readings)
                 logged[case.name].append(int(output / done * case.readings))
@@ -251,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = RUNS
     started = datetime.now(UTC)
     header = machine()
-    handler = run_handler_cases(cases(args.quick), runs, console.print)
+    handler = run_handler_cases(cases(args.quick), runs, console.print, 1 if args.quick else SLICES)
     e2e: list[dict[str, Any]] = []
     if not args.no_end_to_end:
         plan = end_to_end.QUICK if args.quick else end_to_end.FULL

@@ -54,7 +54,7 @@ BATCHED_CEILING = "ceiling: 5,000 points per request"
 
 def cases(quick: bool) -> list[Case]:
     """Every handler case; `quick` runs a fraction of the readings (a smoke run, not a measurement)."""
-    scale = 20 if quick else 1
+    scale = 50 if quick else 1
     return [
         Case(BASELINE, "baseline", 1, 400 // scale, SINGLE_CEILING),
         Case("direct", "direct", 1, 2_000 // scale, SINGLE_CEILING),

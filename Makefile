@@ -15,8 +15,8 @@ RATE ?= 1
 DURATION ?= 30
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
-.PHONY: help install system-packages test test-fast lint format demo down synth deploy deploy-all destroy diff outputs \
-        simulate load-metadata replay bench clean
+.PHONY: help install system-packages test test-fast lint format demo down synth deploy deploy-all destroy diff \
+        outputs simulate load-metadata replay bench cost profile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -103,8 +103,14 @@ load-metadata: install ## load device metadata: make load-metadata FILE=sample-d
 replay: install ## drain the dead-letter queue back through the ingest code
 	$(PY) -m ingest_tools.replay $(if $(QUEUE),--queue $(QUEUE))
 
-bench: install ## throughput figures, as ratios against named baselines
-	$(PY) -m benchmarks
+bench: install ## every case beside its ceiling, end to end too: a table and build/bench/results.json (BENCH_ARGS=--quick)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+cost: install ## cost per million readings and per month, from prices.yaml and the measured handler time
+	$(PY) -m benchmarks.cost --write-doc
+
+profile: install ## where the handler's time goes on the queued path (pyinstrument call tree)
+	$(PY) -m benchmarks.profile_handler
 
 clean: down ## remove local state and build output
 	rm -rf .sandbox build

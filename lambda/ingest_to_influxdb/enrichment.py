@@ -15,7 +15,7 @@ from ingest_to_influxdb.constants import (
     SENSOR_ID_TAG,
 )
 from ingest_to_influxdb.kinds import ReadingKind
-from ingest_to_influxdb.line_protocol import format_point, unrepresentable
+from ingest_to_influxdb.line_protocol import LineFormat, format_point, unrepresentable
 from ingest_to_influxdb.validation import Reading
 
 
@@ -68,4 +68,23 @@ def to_line(reading: Reading, metadata: Mapping[str, str]) -> str:
     tags = {**metadata, **reading.tags, SENSOR_ID_TAG: reading.sensor_id}
     return format_point(
         reading.kind.measurement, tags, reading.fields, reading.time_ms * NANOSECONDS_PER_MILLISECOND
+    )
+
+
+def line_format(metadata: Mapping[str, str], kind: ReadingKind) -> LineFormat:
+    """The lines of `kind`'s readings with these metadata tags: `format_line` gives what `to_line` does."""
+    return LineFormat(
+        kind.measurement,
+        metadata,
+        {SENSOR_ID_TAG, *(tag.name for tag in kind.tags)},
+        [field.name for field in kind.fields],
+    )
+
+
+def format_line(line_format: LineFormat, reading: Reading) -> str:
+    """The reading's line in a format made by `line_format` for its kind (the same line as `to_line`)."""
+    return line_format.line(
+        {**reading.tags, SENSOR_ID_TAG: reading.sensor_id},
+        reading.fields,
+        reading.time_ms * NANOSECONDS_PER_MILLISECOND,
     )

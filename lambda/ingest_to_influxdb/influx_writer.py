@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import urllib3
 from urllib3.exceptions import HTTPError
+from urllib3.util import parse_url
 
 from ingest_to_influxdb.errors import InfluxUnavailable
 from ingest_to_influxdb.ports import RemainingTime
@@ -62,6 +63,11 @@ class InfluxWriter:
         self.endpoint = f"{url.rstrip('/')}/write?{urlencode({'db': database, 'precision': 'ns'})}"
         self.credentials = credentials
         self.pool = pool or urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+        # The one host's keep-alive pool, looked up once rather than per request.
+        self._connections = self.pool.connection_from_url(self.endpoint)
+        self._path = parse_url(self.endpoint).request_uri
+        self._cached_headers: dict[str, str] = {}
+        self._headers_for: Credentials | None = None
         self.retry_delays, self.sleep = retry_delays, sleep
 
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
@@ -105,16 +111,22 @@ class InfluxWriter:
             attempt += 1
 
     def _request(self, body: bytes, remaining: RemainingTime) -> _Answer:
-        user = self.credentials.get()
-        headers = urllib3.make_headers(basic_auth=f"{user.username}:{user.password}", keep_alive=True)
-        headers["Content-Type"] = "text/plain; charset=utf-8"
         read = max(0.5, min(READ_TIMEOUT, remaining() - SAFETY_MARGIN))
-        response = self.pool.request(
+        response = self._connections.urlopen(
             "POST",
-            self.endpoint,
+            self._path,
             body=body,
-            headers=headers,
+            headers=self._headers(self.credentials.get()),
             timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read),
             retries=False,
+            redirect=False,
         )
         return _Answer(response.status, response.data.decode("utf-8", errors="replace"))
+
+    def _headers(self, user: Credentials) -> dict[str, str]:
+        """The request headers, made again only when the credentials change (rotation)."""
+        if self._headers_for is not user:
+            headers = urllib3.make_headers(basic_auth=f"{user.username}:{user.password}", keep_alive=True)
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+            self._cached_headers, self._headers_for = headers, user
+        return self._cached_headers

@@ -6,20 +6,22 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest_to_influxdb.enrichment import metadata_tags, to_line
+from ingest_to_influxdb.enrichment import format_line, line_format, metadata_tags
 from ingest_to_influxdb.errors import InvalidReading, TransientError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.health import Outcome, health_lines
 from ingest_to_influxdb.kinds import ReadingKind
+from ingest_to_influxdb.line_protocol import LineFormat
 from ingest_to_influxdb.ports import MetadataLookup, PointWriter, RejectSink, RemainingTime
 from ingest_to_influxdb.rejections import Rejection, message_body
 from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
 
 logger = logging.getLogger(__name__)
+MAX_CACHED_FORMATS = 50_000  # (metadata item, kind) pairs whose line format a container keeps
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Ingestor:
         self.instance = instance or uuid.uuid4().hex[:8]
         self.clock = clock
         self._last_health_ns = 0
+        # Per metakey and kind: the metadata item it was made from, its line format and the unused attributes.
+        # The metadata store hands out the same item object until its cache entry expires.
+        self._formats: dict[tuple[str | None, str], tuple[object, LineFormat, Counter[str]]] = {}
 
     def ingest(self, records: Sequence[Record], remaining: RemainingTime = _no_deadline) -> BatchResult:
         result = BatchResult()
@@ -84,8 +89,9 @@ class Ingestor:
             except TransientError as error:
                 self._fail(pending, result, f"metadata: {error}")
                 pending = []
-        for item in pending:
-            health[Outcome(item.reading.kind.name, "written")] += 1
+        kinds = Counter(item.reading.kind.name for item in pending)
+        for kind, count in kinds.items():
+            health[Outcome(kind, "written")] += count
         now_ns = self._health_time_ns()
         lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
         if not lines:
@@ -98,9 +104,9 @@ class Ingestor:
             return result
         result.write_seconds = time.perf_counter() - started
         refused_readings = {i: reason for i, reason in refused.items() if i < len(pending)}
-        for i, item in enumerate(pending):
-            if i not in refused_readings:
-                result.written[item.reading.kind.name] += 1
+        written = kinds.copy()
+        written.subtract(pending[i].reading.kind.name for i in refused_readings)
+        result.written.update(+written)  # kinds with nothing written are left out
         if refused_readings:
             self._refused(pending, refused_readings, result, health, remaining, now_ns)
         return result
@@ -148,22 +154,31 @@ class Ingestor:
     def _enrich(self, pending: list[_Pending], result: BatchResult, health: Counter[Outcome]) -> None:
         keys = {item.reading.metakey for item in pending if item.reading.metakey is not None}
         items = self.metadata.get_many(keys) if keys else {}
-        tags_of: dict[tuple[str, str], tuple[dict[str, str], Counter[str]]] = {}  # per item and kind
         for item in pending:
             reading = item.reading
             found = items.get(reading.metakey) if reading.metakey is not None else None
-            if found is None or reading.metakey is None:
+            if found is None:
                 result.metadata_misses += 1
                 health[Outcome(reading.kind.name, "metadata_miss")] += 1
-                item.line = to_line(reading, {})
-                continue
-            key = (reading.metakey, reading.kind.name)
-            if key not in tags_of:
-                tags_of[key] = metadata_tags(found, reading.kind)
-            tags, dropped = tags_of[key]
-            item.line = to_line(reading, tags)
+            form, dropped = self._format(None if found is None else reading.metakey, found, reading.kind)
+            item.line = format_line(form, reading)
             if dropped:
                 result.dropped_attributes.update(dropped)
+
+    def _format(
+        self, metakey: str | None, found: Mapping[str, object] | None, kind: ReadingKind
+    ) -> tuple[LineFormat, Counter[str]]:
+        """The line format of `kind`'s readings enriched with `found` (None: no metadata), made once per item."""
+        key = (metakey, kind.name)
+        cached = self._formats.get(key)
+        if cached is not None and cached[0] is found:
+            return cached[1], cached[2]
+        tags, dropped = metadata_tags(found, kind) if found is not None else ({}, Counter[str]())
+        form = line_format(tags, kind)
+        if len(self._formats) >= MAX_CACHED_FORMATS:
+            self._formats.clear()
+        self._formats[key] = (found, form, dropped)
+        return form, dropped
 
     def _fail(self, pending: Sequence[_Pending], result: BatchResult, error: str) -> None:
         result.failed.extend(item.record.id for item in pending)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_OR_TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
@@ -22,6 +22,8 @@ def unrepresentable(text: str) -> str | None:
     """Why `text` cannot be a tag key, tag value or field key exactly as it is; None when it can."""
     if not text:
         return "is empty"
+    if text.isprintable() and not text.endswith("\\"):  # the common case, without a regular expression
+        return None
     control = _CONTROL.search(text)
     if control:
         return f"contains a control character (U+{ord(control.group()):04X}), which InfluxDB cannot store in a tag"
@@ -53,3 +55,44 @@ def format_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str,
     tag_text = "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()))
     field_text = ",".join(f"{escape_key(k)}={format_float(v)}" for k, v in fields.items())
     return f"{head}{tag_text} {field_text} {time_ns}"
+
+
+class LineFormat:
+    """Lines of points whose measurement, constant tags and names of the other tags and fields are known
+    beforehand (a device's metadata and its kind): the constant part is escaped and sorted once, so each
+    point escapes only its own tag values. The line is the one `format_point` gives for the same point."""
+
+    def __init__(
+        self,
+        measurement: str,
+        constant_tags: Mapping[str, str],
+        variable_tags: Collection[str],
+        fields: Collection[str],
+    ) -> None:
+        if not fields:
+            raise ValueError("a point needs at least one field")
+        self._tag_names: list[str] = []  # the variable tags, in line order
+        template = escape_measurement(measurement).replace("{", "{{").replace("}", "}}")
+        for name in sorted({*constant_tags, *variable_tags}):
+            key = _braces(escape_key(name))
+            if name in variable_tags:  # the point's own tag wins over a constant of the same name
+                self._tag_names.append(name)
+                template += f",{key}={{}}"
+            else:
+                template += f",{key}={_braces(escape_key(constant_tags[name]))}"
+        self._field_names = list(fields)
+        template += " " + ",".join(f"{_braces(escape_key(name))}={{}}" for name in fields) + " {}"
+        self._template = template  # str.format fills the tag values, field values and time in one call
+
+    def line(self, tags: Mapping[str, str], fields: Mapping[str, float], time_ns: int) -> str:
+        """The point's line; `tags` and `fields` hold (at least) the names given to the format."""
+        return self._template.format(
+            *[escape_key(tags[name]) for name in self._tag_names],
+            *[format_float(fields[name]) for name in self._field_names],
+            time_ns,
+        )
+
+
+def _braces(text: str) -> str:
+    """Text as it stands in a str.format template."""
+    return text.replace("{", "{{").replace("}", "}}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -108,6 +109,10 @@ def _metakey(document: dict[str, Any]) -> str | None:
 
 
 def _number(name: str, value: object) -> float:
+    if type(value) is float or type(value) is int:  # the common case, checked first (a bool is neither)
+        with contextlib.suppress(OverflowError):
+            if math.isfinite(number := float(value)):
+                return number
     if isinstance(value, bool):
         raise InvalidReading("bad_field", f"{name} is a boolean, not a number")
     if isinstance(value, str):
@@ -127,9 +132,10 @@ def _number(name: str, value: object) -> float:
 
 
 def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
-    if document.get(spec.source) is None:
+    value = document.get(spec.source)
+    if value is None:
         raise InvalidReading("missing_field", f"{spec.source} is missing")
-    number = _number(spec.source, document[spec.source])
+    number = _number(spec.source, value)
     if spec.rule is FieldRule.NON_NEGATIVE_INTEGER and (
         number < 0 or not number.is_integer() or number > _LARGEST_EXACT_INTEGER
     ):

@@ -1,0 +1,281 @@
+"""`make bench`: every case side by side with its ceiling, as a table and as build/bench/results.json.
+
+Handler cases (see benchmarks.handler_cases) run in this process, each a median of `RUNS` runs, interleaved so
+that a slow moment of the (shared) machine falls on every case alike; then the end-to-end ladder on each path
+(benchmarks.end_to_end). Ratios are taken within the one run, which is what compares across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import end_to_end
+from benchmarks.handler_cases import (
+    BASELINE,
+    BATCHED_CEILING,
+    SINGLE_CEILING,
+    Case,
+    Readings,
+    cases,
+    local_services,
+)
+from benchmarks.handler_cases import prepare as prepare_case
+
+RUNS = 3
+SLICES = 5  # per case and run, taken round robin
+OUT = Path(__file__).resolve().parent.parent / "build" / "bench" / "results.json"
+# The issue's targets, each a ratio measured in the same run.
+TARGETS = (
+    ("queued, batches of 1,000 / batched ceiling", "queued, batches of 1,000", "vs_ceiling", 0.5),
+    ("direct / single-point ceiling", "direct", "vs_ceiling", 0.7),
+    ("direct / baseline", "direct", "vs_baseline", 5.0),
+)
+E2E_TARGET_PER_SECOND = 10_000
+
+
+def _version(argv: list[str]) -> str | None:
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"\d+\.\d+(\.\d+)?", result.stdout + result.stderr)
+    return match.group() if match else None
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "influxd": _version(["influxd", "version"]),
+        "mosquitto": _version(["mosquitto", "-h"]),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "note": "every service, the simulator and the handler share these cores; other work on the machine too",
+    }
+
+
+def _measure(run: Callable[[], None]) -> tuple[float, float, int]:
+    """(seconds, CPU seconds of this process, bytes the handler logged) of one slice."""
+    output = io.StringIO()
+    with contextlib.redirect_stdout(
+        output
+    ):  # the metrics' EMF lines, as Lambda would ship them to CloudWatch
+        cpu, started = time.process_time(), time.perf_counter()
+        run()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return elapsed, cpu, len(output.getvalue().encode())
+
+
+def run_handler_cases(
+    chosen: list[Case], runs: int, say: Callable[[str], None], slices: int = SLICES
+) -> list[dict[str, Any]]:
+    """Each run takes every case in `slices` slices, round robin: a busy moment of the machine is shared out
+    between the cases instead of falling on one, so the ratios of one run stay comparable."""
+    rates: dict[str, list[float]] = {c.name: [] for c in chosen}
+    cpu: dict[str, list[float]] = {c.name: [] for c in chosen}
+    logged: dict[str, list[int]] = {c.name: [] for c in chosen}
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder, local_services(Path(folder)) as endpoints:
+        readings = Readings()
+        for run in range(runs):
+            totals = {c.name: [0.0, 0.0, 0.0] for c in chosen}  # seconds, CPU seconds, bytes logged
+            for _ in range(slices):
+                for case in chosen:
+                    part = replace(case, readings=case.readings // slices)
+                    seconds, cpu_seconds, log_bytes = _measure(prepare_case(part, endpoints, readings))
+                    total = totals[case.name]
+                    total[0], total[1], total[2] = (
+                        total[0] + seconds,
+                        total[1] + cpu_seconds,
+                        total[2] + log_bytes,
+                    )
+            for case in chosen:
+                elapsed, used, output = totals[case.name]
+                done = case.readings // slices * slices
+                rates[case.name].append(done / elapsed)
+                cpu[case.name].append(used / done * case.readings)
+                logged[case.name].append(int(output / done * case.readings))
+            say(f"handler cases: run {run + 1} of {runs} done")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    results = []
+    for case in chosen:
+        invocations = -(-case.readings // case.per_request)
+        ceiling = medians.get(case.ceiling) if case.ceiling else None
+        results.append(
+            {
+                "name": case.name,
+                "path": case.path,
+                "per_request": case.per_request,
+                "readings_per_run": case.readings,
+                "runs": runs,
+                "readings_per_second": {
+                    "median": round(medians[case.name], 1),
+                    "min": round(min(rates[case.name]), 1),
+                    "max": round(max(rates[case.name]), 1),
+                },
+                "latency_ms": None,
+                "cpu_seconds_per_1000": round(statistics.median(cpu[case.name]) / case.readings * 1000, 4),
+                "seconds_per_invocation": round(case.per_request / medians[case.name], 6)
+                if case.path in ("direct", "queued")
+                else None,
+                "log_bytes_per_invocation": round(statistics.median(logged[case.name]) / invocations)
+                if case.path in ("direct", "queued")
+                else None,
+                "ceiling": case.ceiling,
+                "vs_baseline": round(medians[case.name] / medians[BASELINE], 2)
+                if case.path in ("direct", "queued") and BASELINE in medians
+                else None,
+                "vs_ceiling": round(medians[case.name] / ceiling, 3) if ceiling else None,
+            }
+        )
+    return results
+
+
+def targets(handler: list[dict[str, Any]], e2e: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_name = {c["name"]: c for c in handler}
+    found = []
+    for label, name, ratio, wanted in TARGETS:
+        measured = by_name.get(name, {}).get(ratio)
+        found.append(
+            {
+                "target": label,
+                "wanted": wanted,
+                "measured": measured,
+                "reached": measured is not None and measured >= wanted,
+            }
+        )
+    for path in e2e:
+        if path["path"] == "queued":
+            best = path["highest_sustained_per_second"]
+            found.append(
+                {
+                    "target": "end to end, queued: readings/s sustained with lost = 0",
+                    "wanted": E2E_TARGET_PER_SECOND,
+                    "measured": best,
+                    "reached": best is not None and best >= E2E_TARGET_PER_SECOND,
+                }
+            )
+    return found
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _ratio(value: float | None, suffix: str = " x") -> str:
+    return "-" if value is None else f"{value:,.2f}{suffix}"
+
+
+def render(results: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Readings per second, this machine ({results['machine']['cores']} cores, shared)")
+    for column in ("case", "per request", "readings/s (median)", "min - max", "CPU s / 1,000", "÷ baseline"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    table.add_column("÷ ceiling", justify="right")
+    table.add_column("p50 / p99 ms", justify="right")
+    for case in results["cases"]:
+        speed = case["readings_per_second"]
+        ceiling = (
+            f"{case['vs_ceiling']:.1%} of {case['ceiling'].removeprefix('ceiling: ')}"
+            if case["vs_ceiling"]
+            else "-"
+        )
+        table.add_row(
+            case["name"],
+            f"{case['per_request']:,}",
+            _rate(speed["median"]),
+            f"{_rate(speed['min'])} - {_rate(speed['max'])}",
+            f"{case['cpu_seconds_per_1000']:.3f}",
+            _ratio(case["vs_baseline"]),
+            ceiling,
+            "-",
+        )
+    for path in results["end_to_end"]:
+        for step in path["steps"]:
+            speed, latency = step["readings_per_second"], step["latency_ms"]
+            table.add_row(
+                f"end to end, {path['path']}, offered {step['offered_per_second']:,.0f}/s"
+                + (
+                    ""
+                    if step["sustained"]
+                    else f" [red](not sustained: {step['in_flight']:,} in flight after the wait, lost {step['lost']},"
+                    f" lag {step['lag_at_end_seconds']} s)[/]"
+                ),
+                "-",
+                _rate(speed["median"]),
+                f"{_rate(speed['min'])} - {_rate(speed['max'])}",
+                "-" if step["cpu_seconds_per_1000"] is None else f"{step['cpu_seconds_per_1000']:.3f}",
+                "-",
+                "-",
+                "-" if latency is None else f"{latency['p50']:,.0f} / {latency['p99']:,.0f}",
+            )
+    console.print(table)
+    for target in results["targets"]:
+        mark = "[green]reached[/]" if target["reached"] else "[red]not reached[/]"
+        console.print(f"  {target['target']}: {target['measured']} (wanted >= {target['wanted']}) {mark}")
+    console.print(
+        "baseline = per reading an uncached GetItem and one write on a new connection; handler cases = lambda_handler"
+        " in this process (CPU s includes its AWS and HTTP clients); end to end CPU s = the rule runner's process"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: few readings, one short end-to-end step"
+    )
+    parser.add_argument("--no-end-to-end", action="store_true", help="the handler cases only")
+    parser.add_argument("--paths", default="direct,queued", help="end to end: the ingest paths to drive")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=170)  # a log keeps the table whole
+    runs = RUNS
+    started = datetime.now(UTC)
+    header = machine()
+    handler = run_handler_cases(cases(args.quick), runs, console.print, 1 if args.quick else SLICES)
+    e2e: list[dict[str, Any]] = []
+    if not args.no_end_to_end:
+        plan = end_to_end.QUICK if args.quick else end_to_end.FULL
+        for ingest_path in [p for p in args.paths.split(",") if p]:
+            with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{ingest_path}-") as folder:
+                e2e.append(end_to_end.run_path(Path(folder) / "sandbox", ingest_path, plan, console.print))
+    results = {
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "quick": args.quick,
+        "machine": header,
+        "cases": handler,
+        "end_to_end": e2e,
+        "ceilings": {"batched": BATCHED_CEILING, "single_point": SINGLE_CEILING},
+    }
+    results["targets"] = targets(handler, e2e)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    render(results, console)
+    console.print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

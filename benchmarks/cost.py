@@ -1,0 +1,443 @@
+"""`python -m benchmarks.cost` (`make cost`): what the pipeline costs per million readings and per month.
+
+Inputs, each from one place: the prices (benchmarks/prices.yaml, with the date they were read), the stacks'
+own defaults and resources (the templates `make synth` writes: memory, batch size, NAT gateways, hosts, ...),
+and the handler's time per invocation measured by `make bench` (benchmarks/measured.json, refreshed from
+build/bench/results.json with `--update-measured`). `--write-doc` writes docs/cost.md from the same numbers.
+
+Lambda's duration on AWS is modelled from the bench: the CPU time of an invocation, scaled by the share of a
+vCPU the function's memory buys (a full one at 1,769 MB), plus the time it waits on InfluxDB, billed per ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+PRICES = Path(__file__).with_name("prices.yaml")
+MEASURED = Path(__file__).with_name("measured.json")
+RESULTS = ROOT / "build" / "bench" / "results.json"
+DOC = ROOT / "docs" / "cost.md"
+INFLUX_INIT = ROOT / "services" / "influxdb" / "init-influxdb.sh"
+SECONDS_PER_HOUR = 3600
+FLEETS = (20, 1_000, 100_000)  # devices, one reading a second each
+PER_MILLION_FLEET = 1_000  # the fleet the per-million table is worked out for
+SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage and per DeleteMessageBatch
+EMF_METRICS_PER_KIND = 1  # ReadingsWritten, per kind
+EMF_METRICS_FIXED = 4  # ReadingsFailed, MetadataMisses, MetadataAttributesDropped, WriteLatency (handler.py)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Price(_Model):
+    usd: float
+    unit: str
+    source: str
+    tiers: list[tuple[float | None, float]] | None = (
+        None  # (millions a month in this tier or None: the rest, usd)
+    )
+
+    def for_millions(self, millions_a_month: float) -> float:
+        """The average price per million when `millions_a_month` are used in a month."""
+        if not self.tiers or millions_a_month <= 0:
+            return self.usd
+        left, total = millions_a_month, 0.0
+        for size, usd in self.tiers:
+            used = left if size is None else min(left, size)
+            total, left = total + used * usd, left - used
+            if left <= 0:
+                break
+        return total / millions_a_month
+
+
+class Assumptions(_Model):
+    lambda_full_vcpu_mb: int
+    lambda_platform_log_bytes: int
+    influxdb_bytes_per_reading: float
+    efs_base_gb: float
+    devices_per_metadata_item: int
+
+
+class PriceList(_Model):
+    region: str
+    read: str
+    hours_per_month: int
+    prices: dict[str, Price]
+    assumptions: Assumptions
+
+    def usd(self, name: str) -> float:
+        return self.prices[name].usd
+
+
+class HandlerTiming(_Model):
+    """One handler case of `make bench`: wall and CPU seconds per invocation, bytes logged per invocation."""
+
+    readings_per_invocation: int
+    seconds_per_invocation: float
+    cpu_seconds_per_invocation: float
+    log_bytes_per_invocation: int
+
+
+class Measured(_Model):
+    measured: str  # when the bench ran
+    machine: str
+    direct: HandlerTiming
+    queued: list[HandlerTiming]  # by batch size
+
+
+@dataclass(frozen=True)
+class Stacks:
+    """What the templates say, at their defaults."""
+
+    memory_mb: int
+    batch_size: int
+    batch_window_seconds: float
+    cache_ttl_seconds: float
+    reserved_concurrency: int
+    architecture: str
+    instance_type: str
+    hosts: int
+    resources: Counter[str]
+    kinds: int
+    raw_retention_days: float
+    waf_rules: int = 0  # in the web ACLs, on by default (the edge stack's Waf parameter)
+
+
+def load_prices(path: Path = PRICES) -> PriceList:
+    return PriceList.model_validate(yaml.safe_load(path.read_text()))
+
+
+def load_measured(path: Path = MEASURED) -> Measured:
+    return Measured.model_validate_json(path.read_text())
+
+
+def _default(template: Any, name: str) -> Any:
+    return template.parameters[name].properties["Default"]
+
+
+def _raw_retention_days(script: Path = INFLUX_INIT) -> float:
+    match = re.search(r"INFLUXDB_RAW_RETENTION:=(\d+)([dhw])", script.read_text())
+    if not match:
+        raise ValueError(f"{script} sets no default INFLUXDB_RAW_RETENTION")
+    return int(match.group(1)) * {"h": 1 / 24, "d": 1, "w": 7}[match.group(2)]
+
+
+def read_stacks() -> Stacks:
+    from catalog import load_catalog
+    from infrastructure.registry import all_stacks
+
+    stacks = all_stacks()
+    resources: Counter[str] = Counter()
+    for stack in stacks.values():
+        resources.update(r.resource_type for r in stack.build().resources.values())
+    ingest, cluster = stacks["ingest"].build(), stacks["cluster"].build()
+    functions = [r for r in ingest.resources.values() if r.resource_type == "AWS::Lambda::Function"]
+    return Stacks(
+        memory_mb=int(_default(ingest, "MemorySize")),
+        batch_size=int(_default(ingest, "BatchSize")),
+        batch_window_seconds=float(_default(ingest, "BatchWindowSeconds")),
+        cache_ttl_seconds=float(_default(ingest, "MetadataCacheTtlSeconds")),
+        reserved_concurrency=int(_default(ingest, "ReservedConcurrency")),
+        architecture=str(functions[0].properties.get("Architectures", ["x86_64"])[0]),
+        instance_type=str(_default(cluster, "InstanceType")),
+        hosts=int(_default(cluster, "DesiredCapacity")),
+        resources=resources,
+        kinds=len(load_catalog().kinds),
+        waf_rules=sum(
+            len(r.properties.get("Rules", []))
+            for stack in stacks.values()
+            for r in stack.build().resources.values()
+            if r.resource_type == "AWS::WAFv2::WebACL"
+        ),
+        raw_retention_days=_raw_retention_days(),
+    )
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    queued: bool
+    basic_ingest: bool  # devices publish to $aws/rules/<rule>: no messaging charge
+
+
+PATHS = (
+    Route("direct", False, False),
+    Route("queued", True, False),
+    Route("direct, Basic Ingest", False, True),
+    Route("queued, Basic Ingest", True, True),
+)
+
+
+class Model:
+    """The arithmetic: every figure in US dollars, for `devices` devices at one reading a second."""
+
+    def __init__(self, prices: PriceList, stacks: Stacks, measured: Measured) -> None:
+        self.prices, self.stacks, self.measured = prices, stacks, measured
+        if stacks.architecture != "arm64":
+            raise ValueError(
+                f"the function runs on {stacks.architecture}: prices.yaml prices arm64 GB-seconds"
+            )
+        if stacks.instance_type != "t3.large":
+            raise ValueError(f"the cluster runs {stacks.instance_type}: prices.yaml prices t3.large hours")
+
+    @property
+    def seconds_per_month(self) -> float:
+        return self.prices.hours_per_month * SECONDS_PER_HOUR
+
+    def readings_per_batch(self, devices: int) -> float:
+        """The event source mapping fills a batch up to BatchSize or for the batching window, whichever first."""
+        return max(1.0, min(float(self.stacks.batch_size), devices * self.stacks.batch_window_seconds))
+
+    def _timing(self, path: Route, per_invocation: float) -> tuple[float, float]:
+        """(wall, CPU) seconds of one invocation carrying `per_invocation` readings, from the bench."""
+        if not path.queued:
+            return (
+                self.measured.direct.seconds_per_invocation,
+                self.measured.direct.cpu_seconds_per_invocation,
+            )
+        cases = sorted(self.measured.queued, key=lambda t: t.readings_per_invocation)
+        small, large = cases[0], cases[-1]  # a straight line through the smallest and largest batches
+        span = large.readings_per_invocation - small.readings_per_invocation
+
+        def line(a: float, b: float) -> float:
+            slope = (b - a) / span if span else 0.0
+            return max(0.0, a + slope * (per_invocation - small.readings_per_invocation))
+
+        return (
+            line(small.seconds_per_invocation, large.seconds_per_invocation),
+            line(small.cpu_seconds_per_invocation, large.cpu_seconds_per_invocation),
+        )
+
+    def billed_seconds(self, path: Route, per_invocation: float) -> float:
+        """Lambda's billed duration: CPU time at the memory's share of a vCPU, plus the wait, per whole ms."""
+        wall, cpu = self._timing(path, per_invocation)
+        share = min(1.0, self.stacks.memory_mb / self.prices.assumptions.lambda_full_vcpu_mb)
+        return math.ceil(round((cpu / share + max(0.0, wall - cpu)) * 1000, 6)) / 1000  # round: float noise
+
+    def per_million(self, path: Route, devices: int) -> dict[str, float]:
+        """The per-reading charges, for a million readings from a fleet of `devices`."""
+        p, n = self.prices, 1_000_000
+        per_invocation = self.readings_per_batch(devices) if path.queued else 1.0
+        invocations = n / per_invocation
+        billed = self.billed_seconds(path, per_invocation)
+        timing = (
+            self.measured.direct
+            if not path.queued
+            else max(self.measured.queued, key=lambda t: t.readings_per_invocation)
+        )
+        log_bytes = timing.log_bytes_per_invocation + p.assumptions.lambda_platform_log_bytes
+        sqs_requests = (
+            n * (1 + 2 / SQS_RECEIVE_MAX) if path.queued else 0.0
+        )  # send; receive and delete batches
+        rate = float(devices)  # readings a second
+        concurrency = min(self.stacks.reserved_concurrency, max(1, math.ceil(rate / per_invocation * billed)))
+        items = math.ceil(devices / p.assumptions.devices_per_metadata_item)
+        reads_per_second = (
+            concurrency * items / self.stacks.cache_ttl_seconds
+        )  # each container, each item, per TTL
+        read_units = reads_per_second * (n / rate) * 0.5  # eventually consistent, items under 4 KB
+        return {
+            "IoT Core messages": 0.0
+            if path.basic_ingest
+            else n
+            / 1e6
+            * p.prices["iot_message_per_million"].for_millions(rate * self.seconds_per_month / 1e6),
+            "IoT Core rules and actions": n
+            / 1e6
+            * (p.usd("iot_rule_triggered_per_million") + p.usd("iot_action_per_million")),
+            "SQS requests": sqs_requests / 1e6 * p.usd("sqs_request_per_million"),
+            "Lambda requests": invocations / 1e6 * p.usd("lambda_request_per_million"),
+            "Lambda duration": invocations
+            * billed
+            * self.stacks.memory_mb
+            / 1024
+            * p.usd("lambda_gb_second_arm64"),
+            "DynamoDB reads (cached)": read_units / 1e6 * p.usd("dynamodb_read_request_unit_per_million"),
+            "CloudWatch logs": invocations * log_bytes / 1e9 * p.usd("cloudwatch_log_ingestion_per_gb"),
+        }
+
+    def fixed_per_month(self, devices: int) -> dict[str, float]:
+        p, s, hours = self.prices, self.stacks, self.prices.hours_per_month
+        readings = devices * self.seconds_per_month
+        stored_gb = (
+            p.assumptions.efs_base_gb
+            + readings * (s.raw_retention_days * 24 / hours) * p.assumptions.influxdb_bytes_per_reading / 1e9
+        )
+        metrics = s.kinds * EMF_METRICS_PER_KIND + EMF_METRICS_FIXED
+        return {
+            "NAT gateways": s.resources["AWS::EC2::NatGateway"] * hours * p.usd("nat_gateway_hour"),
+            f"ECS hosts ({s.instance_type})": s.hosts * hours * p.usd("ec2_instance_hour"),
+            "Application Load Balancer": s.resources["AWS::ElasticLoadBalancingV2::LoadBalancer"]
+            * hours
+            * (p.usd("alb_hour") + p.usd("alb_lcu_hour")),
+            "EFS (InfluxDB's raw retention and the apps)": stored_gb * p.usd("efs_gb_month"),
+            "Secrets Manager": s.resources["AWS::SecretsManager::Secret"] * p.usd("secret_per_month"),
+            "KMS keys": s.resources["AWS::KMS::Key"] * p.usd("kms_key_per_month"),
+            "CloudWatch metrics and alarms": metrics * p.usd("cloudwatch_metric_per_month")
+            + s.resources["AWS::CloudWatch::Alarm"] * p.usd("cloudwatch_alarm_per_month"),
+            "WAF web ACL (Waf=enabled, the default)": s.resources["AWS::WAFv2::WebACL"]
+            * p.usd("waf_web_acl_per_month")
+            + s.waf_rules * p.usd("waf_rule_per_month"),
+            "CloudFront (a small team's viewing)": 0.0,
+        }
+
+    def per_month(self, path: Route, devices: int) -> dict[str, float]:
+        """Per-reading charges for the month's readings, and the fixed part."""
+        millions = devices * self.seconds_per_month / 1e6
+        variable = sum(self.per_million(path, devices).values()) * millions
+        fixed = sum(self.fixed_per_month(devices).values())
+        return {"readings": variable, "fixed": fixed, "total": variable + fixed}
+
+
+def _usd(value: float) -> str:
+    if value == 0:
+        return "-"
+    if value < 0.01:
+        return "< $0.01"
+    return f"${value:,.2f}" if value < 1_000 else f"${value:,.0f}"
+
+
+def tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of every table the command prints and the doc shows."""
+    fleet = PER_MILLION_FLEET
+    per_million = {path.name: model.per_million(path, fleet) for path in PATHS}
+    parts = list(per_million[PATHS[0].name])
+    rows = [[part, *(_usd(per_million[p.name][part]) for p in PATHS)] for part in parts]
+    rows.append(["**total**", *(f"**{_usd(sum(per_million[p.name].values()))}**" for p in PATHS)])
+    month = [
+        [f"{devices:,}", *(_usd(model.per_month(p, devices)["total"]) for p in PATHS)] for devices in FLEETS
+    ]
+    fixed = model.fixed_per_month(FLEETS[1])
+    fixed_rows = [[name, _usd(value)] for name, value in fixed.items()]
+    fixed_rows.append(["**total**", f"**{_usd(sum(fixed.values()))}**"])
+    names = [p.name for p in PATHS]
+    return [
+        (f"Per million readings ({fleet:,} devices at one reading a second)", ["part", *names], rows),
+        ("Per month, everything (devices at one reading a second)", ["devices", *names], month),
+        (f"The fixed part, per month ({FLEETS[1]:,} devices)", ["part", "per month"], fixed_rows),
+    ]
+
+
+def markdown(model: Model) -> str:
+    p, s, m = model.prices, model.stacks, model.measured
+    lines = [
+        "# What it costs",
+        "",
+        "<!-- Generated by `make cost` (python -m benchmarks.cost --write-doc); edit benchmarks/cost.py or",
+        "     benchmarks/prices.yaml instead: a test fails when this file and the model disagree. -->",
+        "",
+        f"On-demand prices in {p.region}, read on {p.read} (each price's source is in `benchmarks/prices.yaml`).",
+        f"The handler's time per invocation is the one `make bench` measured on {m.measured} ({m.machine}):",
+        f"Lambda's duration is that invocation's CPU time at the share of a vCPU that {s.memory_mb} MB buys",
+        f"({s.memory_mb} / {p.assumptions.lambda_full_vcpu_mb} of one), plus its wait on InfluxDB, billed per ms.",
+        f"The stacks' defaults: {s.memory_mb} MB {s.architecture} function, SQS batches of up to {s.batch_size:,}"
+        f" gathered for up to {s.batch_window_seconds:g} s,",
+        f"metadata cached {s.cache_ttl_seconds:g} s per container, {s.hosts} `{s.instance_type}` hosts,"
+        f" {s.resources['AWS::EC2::NatGateway']} NAT gateways. Free tiers are left out.",
+        "",
+        "The Basic Ingest columns price the same pipeline with devices publishing to `$aws/rules/<rule name>`,",
+        "which hands the reading straight to the rule with no messaging charge (the stacks do not give devices",
+        "that topic yet); everything else is equal.",
+        "",
+    ]
+    for title, header, rows in tables(model):
+        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    direct = model.billed_seconds(PATHS[0], 1) * 1000
+    queued = model.billed_seconds(PATHS[1], model.readings_per_batch(PER_MILLION_FLEET)) * 1000
+    lines += [
+        "## How to read it",
+        "",
+        f"- Lambda duration: one reading per invocation bills about {direct:,.0f} ms each on the direct path;"
+        f" a batch of {model.readings_per_batch(PER_MILLION_FLEET):,.0f} bills about {queued:,.0f} ms on the"
+        " queued path, so per reading the queued path costs a fraction.",
+        "- SQS: each reading is one SendMessage (the rule's action); the function's event source mapping"
+        f" receives and deletes them {SQS_RECEIVE_MAX} at a time. Its idle long polls are a few cents a month.",
+        f"- DynamoDB: each warm container reads each metadata item once per {s.cache_ttl_seconds:g} s"
+        f" (one item per {p.assumptions.devices_per_metadata_item} devices assumed), so reads follow the"
+        " number of containers and items, not readings.",
+        "- The fixed part dominates small fleets; IoT Core's messaging and rules dominate large ones,"
+        " which is where Basic Ingest pays.",
+        f"- EFS holds InfluxDB's raw points for {s.raw_retention_days:g} days at about"
+        f" {p.assumptions.influxdb_bytes_per_reading:g} bytes a reading, plus {p.assumptions.efs_base_gb:g} GB"
+        " for the applications; NAT gateways also charge per GB processed (the gateway endpoints keep"
+        " DynamoDB and S3 off them).",
+        "",
+        "Use `direct` (the default) for a few readings a second; `queued` beyond a few hundred a second or whenever",
+        "InfluxDB must be able to stop for a while without a single reading going to the dead letters.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def measured_from_results(results: dict[str, Any]) -> Measured:
+    """The handler's timings out of a `make bench` results.json."""
+
+    def timing(case: dict[str, Any]) -> HandlerTiming:
+        per = int(case["per_request"])
+        rate = float(case["readings_per_second"]["median"])
+        return HandlerTiming(
+            readings_per_invocation=per,
+            seconds_per_invocation=round(per / rate, 6),
+            cpu_seconds_per_invocation=round(float(case["cpu_seconds_per_1000"]) * per / 1000, 6),
+            log_bytes_per_invocation=int(case["log_bytes_per_invocation"]),
+        )
+
+    cases = results["cases"]
+    machine = results["machine"]
+    return Measured(
+        measured=str(results["started"])[:10],
+        machine=f"{machine['cores']} shared cores, Python {machine['python']}, influxd {machine['influxd']}",
+        direct=timing(next(c for c in cases if c["path"] == "direct")),
+        queued=[timing(c) for c in cases if c["path"] == "queued"],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cost", description=__doc__)
+    parser.add_argument(
+        "--update-measured", action="store_true", help=f"take the handler timings from {RESULTS}"
+    )
+    parser.add_argument("--write-doc", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
+    console = Console()
+    if args.update_measured:
+        if not RESULTS.exists():
+            console.print(f"[red]error:[/] {RESULTS} does not exist: run 'make bench' first")
+            return 2
+        measured = measured_from_results(json.loads(RESULTS.read_text()))
+        MEASURED.write_text(measured.model_dump_json(indent=2) + "\n")
+        console.print(f"handler timings of {measured.measured} written to {MEASURED}")
+    model = Model(load_prices(), read_stacks(), load_measured())
+    for title, header, rows in tables(model):
+        table = Table(title=title)
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*(cell.replace("**", "") for cell in row))
+        console.print(table)
+    console.print(f"prices read {model.prices.read} ({model.prices.region}); see benchmarks/prices.yaml")
+    if args.write_doc:
+        DOC.write_text(markdown(model))
+        console.print(f"written: {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,6 +47,8 @@ class Target:
     host: str
     port: int
     make_connection: ConnectionFactory | None = None  # (client_id, on_resumed) -> connection
+    username: str | None = None  # the local broker's login (its plain listener refuses anonymous clients)
+    password: str | None = None
     reconnect_min_seconds: int = 1  # awscrt doubles the wait after each failed attempt, up to the max
     reconnect_max_seconds: int = 16
 
@@ -58,6 +60,9 @@ class Target:
             host_name=self.host,
             port=self.port,
             client_id=client_id,
+            username=self.username,
+            password=self.password,
+            disable_metrics=True,  # awscrt would append its metrics to the user name
             clean_session=False,  # unacknowledged publishes are resent when the connection comes back
             keep_alive_secs=30,
             reconnect_min_timeout_secs=self.reconnect_min_seconds,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict
 
+from sandbox.endpoints import AwsEndpoint, Endpoints
 from sandbox.iot_policy import Connection, client_arn, is_allowed, topic_arn, topic_filter_arn
 
 ACCESS_FILE = "iot-access.json"
@@ -108,9 +111,15 @@ def fingerprint(certificate_pem: str) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def snapshot(region: str, account: str) -> Access:
-    """The registry as it is now: certificates, their status, things and policy documents (boto3's endpoint)."""
-    iot = boto3.client("iot", region_name=region)
+def snapshot(aws: AwsEndpoint) -> Access:
+    """The registry as it is now: certificates, their status, things and policy documents."""
+    iot = boto3.client(
+        "iot",
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region,
+        aws_access_key_id=aws.access_key_id,
+        aws_secret_access_key=aws.secret_access_key,
+    )
     principals: dict[str, Principal] = {}
     documents: dict[str, dict[str, Any]] = {}
     for page in iot.get_paginator("list_certificates").paginate():
@@ -135,10 +144,32 @@ def snapshot(region: str, account: str) -> Access:
                 things=sorted(things),
                 policies=policies,
             )
-    return Access(region=region, account=account, principals=principals)
+    return Access(region=aws.region, account=aws.account_id, principals=principals)
 
 
-def sync(path: Path, region: str, account: str) -> Access:
-    access = snapshot(region, account)
+def sync(path: Path, aws: AwsEndpoint) -> Access:
+    """Write the access file from the registry; the local IoT endpoint applies it within a second."""
+    access = snapshot(aws)
     access.write(path)
     return access
+
+
+@contextmanager
+def local_registry(endpoints_path: Path) -> Iterator[Path]:
+    """Point boto3 at the sandbox's IoT registry (moto) for the duration, then bring the broker's access rules
+    up to date with what was changed; yields the folder of the sandbox's certificate authority."""
+    endpoints = Endpoints.load(endpoints_path)
+    if endpoints.mqtt.ca_file is None:
+        raise FileNotFoundError(f"{endpoints_path} names no local CA: restart the sandbox with 'python -m sandbox up'")
+    names = endpoints.aws.env()
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    try:
+        yield Path(endpoints.mqtt.ca_file).parent
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        sync(endpoints_path.parent / ACCESS_FILE, endpoints.aws)

@@ -46,13 +46,6 @@ def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def certificate_signing_request(key: ec.EllipticCurvePrivateKey, common_name: str) -> str:
-    """A CSR for a device: what a device sends to get a certificate, keeping its private key to itself."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
-
-
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 

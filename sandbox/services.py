@@ -17,7 +17,7 @@ from typing import TypedDict
 from urllib.parse import urlparse
 
 from sandbox import processes
-from sandbox.broker_access import ACCESS_FILE
+from sandbox.broker_access import ACCESS_FILE, sync
 from sandbox.local_ca import LocalCa
 from sandbox.mosquitto_users import write_password_file
 from sandbox.endpoints import (
@@ -237,6 +237,7 @@ class Sandbox:
         endpoints = self.endpoints()
         endpoints.save(self.endpoints_path)
         self.endpoints_path.chmod(0o600)
+        sync(self.access_path, endpoints.aws)  # moto keeps no state across a restart: neither may the broker
         return endpoints
 
     def down(self) -> list[str]:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import pwd
 from pathlib import Path
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's own default
-BROKER_USER = "mosquitto"  # mosquitto started as root drops to this user (sandbox/services.py)
 
 
 def password_line(username: str, password: str, salt: bytes | None = None) -> str:
@@ -23,22 +21,11 @@ def password_line(username: str, password: str, salt: bytes | None = None) -> st
     return f"{username}:$7${PBKDF2_ITERATIONS}${encoded[0]}${encoded[1]}\n"
 
 
-def write_for_broker(path: Path, text: str) -> None:
-    """Write a file only the broker (and its owner) can read: mode 0600, owned by mosquitto's user when root."""
+def write_password_file(path: Path, users: dict[str, str]) -> None:
+    """Mode 0600: mosquitto runs as the sandbox's own user (sandbox/services.py), so only that user reads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    if os.geteuid() == 0:
-        try:
-            broker = pwd.getpwnam(BROKER_USER)
-        except KeyError:
-            pass  # no such user: mosquitto keeps running as root and reads the file as it is
-        else:
-            os.chown(tmp, broker.pw_uid, broker.pw_gid)
+        handle.write("".join(password_line(name, password) for name, password in sorted(users.items())))
     tmp.replace(path)
-
-
-def write_password_file(path: Path, users: dict[str, str]) -> None:
-    write_for_broker(path, "".join(password_line(name, password) for name, password in sorted(users.items())))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import secrets
@@ -329,14 +330,16 @@ class Sandbox:
         password_file = self.root / "config" / "mosquitto.passwd"
         write_password_file(password_file, {user: passwords[user] for user in (MQTT_USER, GATEWAY_USER)})
         # No anonymous client: a user and password from endpoints.json (devices come in through the
-        # mutual-TLS endpoint, sandbox/iot_gateway.py, under its own user).
+        # mutual-TLS endpoint, sandbox/iot_gateway.py, under its own user). mosquitto runs as the sandbox's own
+        # user, like influxd and moto: started as root it would drop to 'mosquitto', which cannot read the
+        # 0600 password file in a private sandbox folder.
         # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
         config.write_text(
+            f"user {getpass.getuser()}\n"
             f"listener {port} {HOST}\nallow_anonymous false\npassword_file {password_file}\npersistence false\n"
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
-        config.chmod(0o644)  # mosquitto started as root drops to its own user
         self._start("mosquitto", [binary, "-c", str(config)], lambda: processes.tcp_answers(port, HOST))
 
     def _start_gateway(self) -> None:

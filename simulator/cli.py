@@ -84,7 +84,7 @@ def aws_target(ca_file: Path, keys: Path, endpoint: str | None = None) -> Target
         endpoint, _, port_text = endpoint.rpartition(":")
         port = int(port_text)
 
-    def connect(client_id: str, on_resumed: Callable[..., None]) -> Any:
+    def connect(client_id: str, on_resumed: Callable[..., None], on_interrupted: Callable[..., None]) -> Any:
         folder = keys / client_id  # the thing is named like the client id (simulator.provisioning)
         if not (folder / "certificate.pem").is_file():
             raise FileNotFoundError(
@@ -104,6 +104,7 @@ def aws_target(ca_file: Path, keys: Path, endpoint: str | None = None) -> Target
             reconnect_max_timeout_secs=16,
             protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
             on_connection_resumed=on_resumed,
+            on_connection_interrupted=on_interrupted,
         )
 
     return Target(host=endpoint, port=port, make_connection=connect)

@@ -31,13 +31,18 @@ OPERATION_TIMEOUT_MS = 10_000  # a publish not acknowledged by then is published
 MAX_ATTEMPTS = 20  # with the timeout above: a reading is given up after several minutes without a PUBACK
 CONNECT_TIMEOUT_S = 10
 POLL_S = 0.05  # how often the publishing thread looks for readings due to be published again
+# IoT Core answers a publish its policy denies by closing the connection (MQTT 3.1.1 has no way to say why). A device
+# whose connection is closed this many times in a row with no acknowledgement in between counts its failed
+# publishes as denied rather than retrying them: a broker restart or a network cut closes a connection once.
+DENIED_AFTER_HANGUPS = 3
 
 
 class BrokerUnreachable(ConnectionError):
     """The devices could not connect; the message says where they tried and what to check."""
 
 
-ConnectionFactory = Callable[[str, Callable[..., None]], mqtt.Connection]
+# (client_id, on_resumed, on_interrupted) -> connection
+ConnectionFactory = Callable[[str, Callable[..., None], Callable[..., None]], mqtt.Connection]
 
 
 @dataclass(frozen=True)
@@ -46,15 +51,17 @@ class Target:
 
     host: str
     port: int
-    make_connection: ConnectionFactory | None = None  # (client_id, on_resumed) -> connection
+    make_connection: ConnectionFactory | None = None
     username: str | None = None  # the local broker's login (its plain listener refuses anonymous clients)
     password: str | None = None
     reconnect_min_seconds: int = 1  # awscrt doubles the wait after each failed attempt, up to the max
     reconnect_max_seconds: int = 16
 
-    def connection(self, client_id: str, on_resumed: Callable[..., None]) -> mqtt.Connection:
+    def connection(
+        self, client_id: str, on_resumed: Callable[..., None], on_interrupted: Callable[..., None]
+    ) -> mqtt.Connection:
         if self.make_connection is not None:
-            return self.make_connection(client_id, on_resumed)
+            return self.make_connection(client_id, on_resumed, on_interrupted)
         return mqtt.Connection(
             client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
             host_name=self.host,
@@ -69,6 +76,7 @@ class Target:
             reconnect_max_timeout_secs=self.reconnect_max_seconds,
             protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
             on_connection_resumed=on_resumed,
+            on_connection_interrupted=on_interrupted,
         )
 
 
@@ -79,6 +87,8 @@ class Counters:
     failed: int = 0
     retried: int = 0
     reconnects: int = 0
+    disconnects: int = 0  # connections the broker or the network closed
+    denied: int = 0  # publishes the broker refused (it closed the connection each time): not delivered
     by_type: dict[str, int] = field(default_factory=dict)  # acknowledged, per device type
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -105,6 +115,8 @@ class FleetSummary:
     seconds: float
     interrupted: bool = False
     unacknowledged: int = 0  # neither acknowledged nor given up when the wait for acknowledgements ended
+    denied: int = 0  # refused by the broker (IoT Core closes the connection on a publish its policy denies)
+    disconnects: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__}
@@ -121,6 +133,7 @@ class Device:
         }
         self.metakey = metakey
         self.connection: mqtt.Connection | None = None
+        self.hangups = 0  # connections closed since the last acknowledgement
 
     def reading(self) -> dict[str, Any]:
         values = {name: stream() for name, stream in self.streams.items()}
@@ -161,9 +174,16 @@ class Fleet:
         def resumed(*_: Any, **__: Any) -> None:
             self.counters.add(reconnects=1)
 
+        def interrupted_for(device: Device) -> Callable[..., None]:
+            def interrupted(*_: Any, **__: Any) -> None:
+                device.hangups += 1
+                self.counters.add(disconnects=1)
+
+            return interrupted
+
         futures = []
         for device in self.devices:
-            device.connection = self.target.connection(device.client_id, resumed)
+            device.connection = self.target.connection(device.client_id, resumed, interrupted_for(device))
             futures.append((device, device.connection.connect()))
         for device, future in futures:
             try:
@@ -189,7 +209,11 @@ class Fleet:
 
         def done(finished: Future[Any]) -> None:
             if finished.exception() is None:
+                device.hangups = 0
                 self.counters.acknowledge(device.type.name)
+                self._settle()
+            elif device.hangups >= DENIED_AFTER_HANGUPS:
+                self.counters.add(denied=1)
                 self._settle()
             elif attempt < MAX_ATTEMPTS:
                 self.counters.add(retried=1)
@@ -267,6 +291,8 @@ class Fleet:
             retried=self.counters.retried,
             reconnects=self.counters.reconnects,
             by_type=dict(self.counters.by_type),
+            denied=self.counters.denied,
+            disconnects=self.counters.disconnects,
             seconds=round(time.monotonic() - started, 3),
             interrupted=interrupted,
             unacknowledged=self._pending,

@@ -6,6 +6,11 @@ acknowledged when its PUBACK arrives (QoS 1). A lost connection is re-establishe
 awscrt, which publishes again what was not acknowledged; a publish that still fails (times out) is
 queued and published again by the publishing thread, so a reading is retried, never dropped.
 Only the caller's thread publishes: awscrt's event-loop threads only count and queue.
+
+A publish the broker's policy denies is answered as IoT Core answers it over MQTT 3.1.1: the broker
+closes the connection, and awscrt would reconnect and publish it again without end. A device whose
+connection is closed DENIED_AFTER_HANGUPS times in a row with nothing acknowledged is cut off: its
+readings in flight and to come count as denied (not delivered), and it disconnects.
 """
 
 from __future__ import annotations
@@ -31,9 +36,7 @@ OPERATION_TIMEOUT_MS = 10_000  # a publish not acknowledged by then is published
 MAX_ATTEMPTS = 20  # with the timeout above: a reading is given up after several minutes without a PUBACK
 CONNECT_TIMEOUT_S = 10
 POLL_S = 0.05  # how often the publishing thread looks for readings due to be published again
-# IoT Core answers a publish its policy denies by closing the connection (MQTT 3.1.1 has no way to say why). A device
-# whose connection is closed this many times in a row with no acknowledgement in between counts its failed
-# publishes as denied rather than retrying them: a broker restart or a network cut closes a connection once.
+# A broker restart or a network cut closes a connection once; a denied publish closes it at every resend.
 DENIED_AFTER_HANGUPS = 3
 
 
@@ -134,6 +137,8 @@ class Device:
         self.metakey = metakey
         self.connection: mqtt.Connection | None = None
         self.hangups = 0  # connections closed since the last acknowledgement
+        self.cut_off = False  # the broker keeps refusing its publishes (see the module's docstring)
+        self.in_flight: set[int] = set()  # publishes awaiting their PUBACK
 
     def reading(self) -> dict[str, Any]:
         values = {name: stream() for name, stream in self.streams.items()}
@@ -165,6 +170,7 @@ class Fleet:
                 self.devices.append(Device(device_type, index, rng, clock, metakey))
         self._pending = 0
         self._pending_lock = threading.Condition()
+        self._lock = threading.Lock()  # each device's publishes in flight, and whether it is cut off
         # Readings whose publish failed: (when to publish again, device, payload, attempt), appended by awscrt's
         # threads and published again by the publishing thread.
         self._retries: deque[tuple[float, Device, bytes, int]] = deque()
@@ -176,8 +182,18 @@ class Fleet:
 
         def interrupted_for(device: Device) -> Callable[..., None]:
             def interrupted(*_: Any, **__: Any) -> None:
-                device.hangups += 1
                 self.counters.add(disconnects=1)
+                with self._lock:
+                    device.hangups += 1
+                    if device.cut_off or device.hangups < DENIED_AFTER_HANGUPS:
+                        return
+                    device.cut_off = True
+                    denied, device.in_flight = len(device.in_flight), set()
+                self.counters.add(denied=denied)
+                for _ in range(denied):
+                    self._settle()
+                if device.connection is not None:
+                    device.connection.disconnect()  # stop publishing what the broker refuses
 
             return interrupted
 
@@ -205,15 +221,24 @@ class Fleet:
     # -- publishing --------------------------------------------------------------------------------
     def _publish(self, device: Device, payload: bytes, attempt: int = 1) -> None:
         assert device.connection is not None
-        future, _ = device.connection.publish(device.type.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+        with self._lock:
+            if device.cut_off:
+                self.counters.add(denied=1)
+                self._settle()
+                return
+            future, _ = device.connection.publish(device.type.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+            token = id(future)
+            device.in_flight.add(token)
 
         def done(finished: Future[Any]) -> None:
+            with self._lock:
+                if token not in device.in_flight:
+                    return  # already counted as denied
+                device.in_flight.discard(token)
+                if finished.exception() is None:
+                    device.hangups = 0
             if finished.exception() is None:
-                device.hangups = 0
                 self.counters.acknowledge(device.type.name)
-                self._settle()
-            elif device.hangups >= DENIED_AFTER_HANGUPS:
-                self.counters.add(denied=1)
                 self._settle()
             elif attempt < MAX_ATTEMPTS:
                 self.counters.add(retried=1)

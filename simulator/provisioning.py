@@ -160,6 +160,9 @@ def deprovision(type_name: str, devices: int, keys: Path) -> Iterator[str]:
         yield f"{name}: removed"
     try:
         if not iot.list_targets_for_policy(policyName=policy).get("targets"):
+            for version in iot.list_policy_versions(policyName=policy)["policyVersions"]:
+                if not version["isDefaultVersion"]:  # AWS refuses to delete a policy that has others
+                    iot.delete_policy_version(policyName=policy, policyVersionId=version["versionId"])
             iot.delete_policy(policyName=policy)
     except iot.exceptions.ResourceNotFoundException:
         pass

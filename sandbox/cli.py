@@ -38,13 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
     )
+    parser.add_argument(
+        "--device-tls",
+        action="store_true",
+        help="demo: provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core",
+    )
     parser.add_argument("--services-only", action="store_true", help="up: the services, without the stacks")
     args = parser.parse_args(argv)
     sandbox = Sandbox(args.root)
     try:
         if args.command == "demo":
             options = DemoOptions(
-                args.devices, args.shelf_devices, args.rate, args.duration, args.ingest_path
+                args.devices,
+                args.shelf_devices,
+                args.rate,
+                args.duration,
+                args.ingest_path,
+                device_tls=args.device_tls,
             )
             return run_demo(sandbox, options, console)
         if args.command == "up":

@@ -114,6 +114,17 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
+def _still_registered(iot: Any, name: str, folder: Path) -> bool:
+    """Whether the registry still has this device's certificate, active and attached to its thing."""
+    certificate_id, certificate_arn = (folder / "certificate.id").read_text().split()
+    try:
+        status = iot.describe_certificate(certificateId=certificate_id)["certificateDescription"]["status"]
+        things = iot.list_principal_things(principal=certificate_arn).get("things", [])
+    except iot.exceptions.ResourceNotFoundException:
+        return False
+    return bool(status == "ACTIVE" and name in things)
+
+
 def provision(
     type_name: str, devices: int, keys: Path, issuer: CertificateIssuer | None = None
 ) -> Iterator[str]:
@@ -129,9 +140,12 @@ def provision(
         name = thing_name(device_type.name, index)
         folder = keys / name
         if (folder / "certificate.id").exists():
-            yield f"{name}: already provisioned"
-            continue
-        iot.create_thing(thingName=name)
+            if _still_registered(iot, name, folder):
+                yield f"{name}: already provisioned"
+                continue
+            shutil.rmtree(folder)  # keys of a registry that forgot them (a restarted local sandbox): start again
+        with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
+            iot.create_thing(thingName=name)
         cert, private_key = _new_certificate(iot, name, issuer)
         _write_private(folder / "certificate.pem", cert["certificatePem"])
         _write_private(folder / "private.key", private_key)

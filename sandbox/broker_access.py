@@ -62,7 +62,9 @@ class Access(_Model):
         tmp.replace(path)
 
     # -- the checks IoT Core makes -----------------------------------------------------------------
-    def connect(self, fingerprint: str, client_id: str, common_name: str | None) -> tuple[Connection | None, str]:
+    def connect(
+        self, fingerprint: str, client_id: str, common_name: str | None
+    ) -> tuple[Connection | None, str]:
         """The connection if iot:Connect is allowed for this certificate and client id, else (None, why)."""
         principal = self.principals.get(fingerprint)
         if principal is None:
@@ -75,12 +77,16 @@ class Access(_Model):
             certificate_id=principal.certificate_id,
             common_name=common_name,
         )
-        if not is_allowed(principal.policies, "iot:Connect", client_arn(self.region, self.account, client_id), connection):
+        if not is_allowed(
+            principal.policies, "iot:Connect", client_arn(self.region, self.account, client_id), connection
+        ):
             return None, f"no policy of the certificate allows iot:Connect as client id '{client_id}'"
         return connection, ""
 
     def _principal(self, connection: Connection) -> Principal | None:
-        return next((p for p in self.principals.values() if p.certificate_id == connection.certificate_id), None)
+        return next(
+            (p for p in self.principals.values() if p.certificate_id == connection.certificate_id), None
+        )
 
     def still_connects(self, connection: Connection) -> bool:
         principal = self._principal(connection)
@@ -103,7 +109,9 @@ class Access(_Model):
         return self.may(connection, "iot:Publish", topic_arn(self.region, self.account, topic))
 
     def may_subscribe(self, connection: Connection, topic_filter: str) -> bool:
-        return self.may(connection, "iot:Subscribe", topic_filter_arn(self.region, self.account, topic_filter))
+        return self.may(
+            connection, "iot:Subscribe", topic_filter_arn(self.region, self.account, topic_filter)
+        )
 
 
 def fingerprint(certificate_pem: str) -> str:
@@ -160,7 +168,9 @@ def local_registry(endpoints_path: Path) -> Iterator[Path]:
     up to date with what was changed; yields the folder of the sandbox's certificate authority."""
     endpoints = Endpoints.load(endpoints_path)
     if endpoints.mqtt.ca_file is None:
-        raise FileNotFoundError(f"{endpoints_path} names no local CA: restart the sandbox with 'python -m sandbox up'")
+        raise FileNotFoundError(
+            f"{endpoints_path} names no local CA: restart the sandbox with 'python -m sandbox up'"
+        )
     names = endpoints.aws.env()
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update(names)

@@ -20,7 +20,8 @@ class MqttEndpoint(_Model):
     username: str
     password: str
     tls_port: int | None = None
-    ca_file: str | None = None  # the local certificate authority that signs the broker's and the devices' certificates
+    # The local certificate authority that signs the endpoint's and the devices' certificates.
+    ca_file: str | None = None
 
 
 def mqtt_login(endpoints: Endpoints) -> tuple[str, str]:

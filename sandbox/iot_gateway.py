@@ -188,7 +188,12 @@ class Connect:
         """The same CONNECT under another user name and password (the device's own are dropped)."""
         flags = (self.flags & 0x3E) | 0xC0
         body = self.header + bytes([flags]) + self.keep_alive + self.properties
-        body += _string(self.client_id.encode()) + self.will + _string(username.encode()) + _string(password.encode())
+        body += (
+            _string(self.client_id.encode())
+            + self.will
+            + _string(username.encode())
+            + _string(password.encode())
+        )
         return Packet(CONNECT << 4, body)
 
     def refusal(self) -> bytes:
@@ -264,7 +269,7 @@ class Gateway:
                 self._device_to_broker(reader, upstream_writer, writer, connection, level),
                 _copy(upstream_reader, writer),
             )
-        except (ProtocolError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, ProtocolError, OSError) as error:
             log(f"connection from {writer.get_extra_info('peername')}: {type(error).__name__}: {error}")
         finally:
             self._sessions.pop(writer, None)
@@ -358,7 +363,9 @@ async def serve(config: GatewayConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     watcher = asyncio.create_task(gateway.watch_access())
-    log(f"listening on {config.host}:{config.port} (mutual TLS), relaying to {config.upstream_host}:{config.upstream_port}")
+    log(
+        f"listening on {config.host}:{config.port} (mutual TLS), relaying to {config.upstream_host}:{config.upstream_port}"
+    )
     async with server:
         await stop.wait()
     watcher.cancel()
@@ -366,7 +373,9 @@ async def serve(config: GatewayConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.iot_gateway", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="the gateway's JSON configuration (mode 0600)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="the gateway's JSON configuration (mode 0600)"
+    )
     args = parser.parse_args(argv)
     config = GatewayConfig.model_validate(json.loads(args.config.read_text()))
     asyncio.run(serve(config))

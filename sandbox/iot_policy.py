@@ -107,7 +107,9 @@ def _conditions_hold(conditions: Mapping[str, Any], variables: Mapping[str, str]
     return True
 
 
-def _statement_matches(statement: Mapping[str, Any], action: str, resource: str, variables: Mapping[str, str]) -> bool:
+def _statement_matches(
+    statement: Mapping[str, Any], action: str, resource: str, variables: Mapping[str, str]
+) -> bool:
     if "NotAction" in statement or "NotResource" in statement:
         return False  # not used by IoT device policies; never read as a grant
     if not any(action_matches(a, action) for a in _as_list(statement.get("Action", []))):
@@ -117,7 +119,9 @@ def _statement_matches(statement: Mapping[str, Any], action: str, resource: str,
     return _conditions_hold(statement.get("Condition", {}), variables)
 
 
-def is_allowed(policies: Iterable[Mapping[str, Any]], action: str, resource: str, connection: Connection) -> bool:
+def is_allowed(
+    policies: Iterable[Mapping[str, Any]], action: str, resource: str, connection: Connection
+) -> bool:
     """Whether the policies allow `action` (e.g. iot:Publish) on `resource` (an ARN) for this connection."""
     variables = connection.variables()
     allowed = False

@@ -114,7 +114,9 @@ class LocalCa:
         certificate = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
         key = serialization.load_pem_private_key(self.ca_key_file.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{self.ca_key_file} is not an EC private key: remove {self.folder} to make a new CA")
+            raise ValueError(
+                f"{self.ca_key_file} is not an EC private key: remove {self.folder} to make a new CA"
+            )
         return certificate, key
 
     def _issue(

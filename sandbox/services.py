@@ -19,8 +19,6 @@ from urllib.parse import urlparse
 
 from sandbox import processes
 from sandbox.broker_access import ACCESS_FILE, sync
-from sandbox.local_ca import LocalCa
-from sandbox.mosquitto_users import write_password_file
 from sandbox.endpoints import (
     AwsEndpoint,
     Endpoints,
@@ -29,6 +27,8 @@ from sandbox.endpoints import (
     InfluxUsers,
     MqttEndpoint,
 )
+from sandbox.local_ca import LocalCa
+from sandbox.mosquitto_users import write_password_file
 from sandbox.processes import SandboxError
 
 HOST = "127.0.0.1"
@@ -142,7 +142,9 @@ class Sandbox:
             state: _State = json.loads(self.state_path.read_text())
             # State written before the broker had logins and a TLS endpoint: add them once.
             if "mqtts" not in state["ports"] or MQTT_USER not in state["passwords"]:
-                state["ports"].setdefault("mqtts", self.requested_ports.get("mqtts") or processes.free_port(HOST))
+                state["ports"].setdefault(
+                    "mqtts", self.requested_ports.get("mqtts") or processes.free_port(HOST)
+                )
                 for user in (MQTT_USER, GATEWAY_USER):
                     state["passwords"].setdefault(user, secrets.token_urlsafe(18))
                 self._save_state(state)
@@ -162,7 +164,8 @@ class Sandbox:
                 "mqtts": port("mqtts"),
             },
             "passwords": {
-                role: secrets.token_urlsafe(18) for role in ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)
+                role: secrets.token_urlsafe(18)
+                for role in ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)
             },
         }
 

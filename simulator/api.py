@@ -26,7 +26,10 @@ def local_target(endpoints_path: Path = DEFAULT_ENDPOINTS) -> Target:
         raise FileNotFoundError(f"{endpoints_path} does not exist: start the local pipeline with 'make demo'")
     mqtt = json.loads(endpoints_path.read_text())["mqtt"]
     return Target(
-        host=mqtt["host"], port=int(mqtt["port"]), username=mqtt.get("username"), password=mqtt.get("password")
+        host=mqtt["host"],
+        port=int(mqtt["port"]),
+        username=mqtt.get("username"),
+        password=mqtt.get("password"),
     )
 
 

@@ -190,7 +190,7 @@ class Fleet:
                     device.cut_off = True
                     denied, device.in_flight = len(device.in_flight), set()
                 self.counters.add(denied=denied)
-                for _ in range(denied):
+                for _reading in range(denied):
                     self._settle()
                 if device.connection is not None:
                     device.connection.disconnect()  # stop publishing what the broker refuses

@@ -91,7 +91,10 @@ def _register_ca(iot: Any, issuer: CertificateIssuer) -> None:
     """Register the issuer as the account's CA (SNI_ONLY: no verification certificate; devices send SNI)."""
     with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):  # registered before
         iot.register_ca_certificate(
-            caCertificate=issuer.ca_pem, setAsActive=True, allowAutoRegistration=False, certificateMode="SNI_ONLY"
+            caCertificate=issuer.ca_pem,
+            setAsActive=True,
+            allowAutoRegistration=False,
+            certificateMode="SNI_ONLY",
         )
 
 
@@ -143,7 +146,9 @@ def provision(
             if _still_registered(iot, name, folder):
                 yield f"{name}: already provisioned"
                 continue
-            shutil.rmtree(folder)  # keys of a registry that forgot them (a restarted local sandbox): start again
+            shutil.rmtree(
+                folder
+            )  # keys of a registry that forgot them (a restarted local sandbox): start again
         with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
             iot.create_thing(thingName=name)
         cert, private_key = _new_certificate(iot, name, issuer)

@@ -32,7 +32,9 @@ def test_provisioned_devices_publish_over_mutual_tls_and_land_enriched(
         deadline = time.monotonic() + 10
         while True:  # the endpoint applies the new registrations within a second
             try:
-                summary = run_groups(None, [FleetGroup("pressure", DEVICES)], rate=10, count=READINGS, target=target)
+                summary = run_groups(
+                    None, [FleetGroup("pressure", DEVICES)], rate=10, count=READINGS, target=target
+                )
                 break
             except ConnectionError:
                 assert time.monotonic() < deadline

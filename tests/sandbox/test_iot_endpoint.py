@@ -30,7 +30,9 @@ from simulator.provisioning import deprovision, provision
 TIMEOUT = 10
 
 
-def _plain(endpoints: Endpoints, client_id: str, username: str | None, password: str | None) -> mqtt.Connection:
+def _plain(
+    endpoints: Endpoints, client_id: str, username: str | None, password: str | None
+) -> mqtt.Connection:
     return mqtt.Connection(
         client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
         host_name=endpoints.mqtt.host,
@@ -141,9 +143,7 @@ class Devices:
 
 
 @pytest.fixture
-def devices(
-    sandbox: Sandbox, endpoints: Endpoints, moto_reset: None, tmp_path: Path
-) -> Iterator[Devices]:
+def devices(sandbox: Sandbox, endpoints: Endpoints, moto_reset: None, tmp_path: Path) -> Iterator[Devices]:
     """Two pressure devices provisioned in the sandbox's IoT registry with certificates of its CA."""
     keys = tmp_path / "keys"
     with local_registry(sandbox.endpoints_path) as ca_folder:
@@ -212,7 +212,9 @@ def test_who_cannot_connect(devices: Devices, tmp_path: Path) -> None:
     assert _connects(devices.connection("pressure-0000"))
 
 
-def test_a_publish_the_policy_denies_gets_nothing_through_and_is_reported(devices: Devices, tmp_path: Path) -> None:
+def test_a_publish_the_policy_denies_gets_nothing_through_and_is_reported(
+    devices: Devices, tmp_path: Path
+) -> None:
     """A pressure device that publishes where its policy does not allow: IoT Core closes the connection."""
     wrong = tmp_path / "wrong-topic.yaml"
     wrong.write_text(

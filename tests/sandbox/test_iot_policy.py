@@ -22,7 +22,9 @@ def test_topic_arns_keep_the_leading_slash() -> None:
     policy = policy_document(REGION, ACCOUNT, "/pressure/data")
     assert is_allowed([policy], "iot:Publish", topic_arn(REGION, ACCOUNT, "/pressure/data"), _thing())
     # What the policy said before: 'topic/pressure/data' is the topic 'pressure/data', not '/pressure/data'.
-    old = {"Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/pressure/data"}]}
+    old = {
+        "Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/pressure/data"}]
+    }
     assert not is_allowed([old], "iot:Publish", topic_arn(REGION, ACCOUNT, "/pressure/data"), _thing())
 
 
@@ -45,13 +47,15 @@ def test_wildcards_are_iam_wildcards_and_mqtt_wildcards_are_plain_characters() -
     assert resource_matches(f"{ARN}:topicfilter/a/+", f"{ARN}:topicfilter/a/+", variables)
     assert not resource_matches(f"{ARN}:topic/Pressure", f"{ARN}:topic/pressure", variables)  # case-sensitive
     # A variable's value is literal text: a client id '*' does not turn into a wildcard.
-    assert not resource_matches(f"{ARN}:client/${{iot:ClientId}}x", f"{ARN}:client/abcx", {"iot:ClientId": "*"})
+    assert not resource_matches(
+        f"{ARN}:client/${{iot:ClientId}}x", f"{ARN}:client/abcx", {"iot:ClientId": "*"}
+    )
 
 
 def test_an_explicit_deny_wins_and_unknown_conditions_fail_closed() -> None:
     allow: dict[str, Any] = {"Effect": "Allow", "Action": "iot:*", "Resource": "*"}
     deny: dict[str, Any] = {"Effect": "Deny", "Action": "iot:Publish", "Resource": f"{ARN}:topic/secret/*"}
-    policies = [{"Statement": [allow]}, {"Statement": deny}]
+    policies: list[dict[str, Any]] = [{"Statement": [allow]}, {"Statement": deny}]
     assert is_allowed(policies, "iot:Publish", f"{ARN}:topic/open", _thing())
     assert not is_allowed(policies, "iot:Publish", f"{ARN}:topic/secret/x", _thing())
     odd = {**allow, "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}
@@ -70,7 +74,9 @@ def test_access_refuses_unknown_inactive_and_misnamed_certificates() -> None:
     access = Access(region=REGION, account=ACCOUNT, principals={"fp": principal("ACTIVE")})
     connection, why = access.connect("fp", "pressure-0000", "pressure-0000")
     assert connection is not None and why == ""
-    assert access.may_publish(connection, "/pressure/data") and not access.may_publish(connection, "/shelf/data")
+    assert access.may_publish(connection, "/pressure/data") and not access.may_publish(
+        connection, "/shelf/data"
+    )
     assert access.connect("other", "pressure-0000", None)[1].startswith("the certificate is not registered")
     assert "iot:Connect" in access.connect("fp", "pressure-0001", None)[1]
     revoked = Access(region=REGION, account=ACCOUNT, principals={"fp": principal("REVOKED")})

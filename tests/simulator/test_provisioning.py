@@ -43,7 +43,8 @@ def test_provision_is_least_privilege_idempotent_and_reversible(
 
     # An older, wrong document is replaced by a new default version.
     iot.create_policy_version(
-        policyName="pressure-device-policy", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        policyName="pressure-device-policy",
+        policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         setAsDefault=True,
     )
     list(provision("pressure", 3, keys))

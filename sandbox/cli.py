@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sandbox.broker_access import sync
 from sandbox.demo import DemoOptions, run_demo
 from sandbox.deployment import deploy_local
 from sandbox.endpoints import DEFAULT_ROOT
@@ -29,7 +30,12 @@ def _status_table(sandbox: Sandbox) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=("up", "down", "status", "demo"))
+    parser.add_argument(
+        "command",
+        choices=("up", "down", "status", "demo", "access"),
+        help="access: rewrite the device endpoint's access rules from the IoT registry (after changing it "
+        "with other tools than 'simulator provision --target local')",
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
     parser.add_argument("--devices", type=int, default=20, help="demo: pressure devices")
     parser.add_argument("--shelf-devices", type=int, default=5, help="demo: shelf devices")
@@ -69,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print("services were running: reused them" if already else "local services started")
             console.print(_status_table(sandbox))
             console.print(f"endpoints: {sandbox.endpoints_path} (InfluxDB {endpoints.influxdb.url})")
+        elif args.command == "access":
+            access = sync(sandbox.access_path, sandbox.endpoints().aws)
+            console.print(f"access rules for {len(access.principals)} certificates: {sandbox.access_path}")
         elif args.command == "down":
             stopped = sandbox.down()
             console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

@@ -20,6 +20,7 @@ from awscrt import io, mqtt
 from awsiot import mqtt_connection_builder
 
 from sandbox.broker_access import local_registry
+from sandbox.cli import main as sandbox_cli
 from sandbox.endpoints import Endpoints
 from sandbox.local_ca import LocalCa
 from sandbox.services import Sandbox
@@ -204,10 +205,18 @@ def test_who_cannot_connect(devices: Devices, tmp_path: Path) -> None:
     assert not _connects(devices.connection("someone-else", cert_of="pressure-0000"))
     assert _connects(devices.connection("pressure-0000"))
 
-    # A revoked certificate.
+    # A certificate revoked with another tool than the simulator: `python -m sandbox access` applies it.
     certificate_id = (devices.keys / "pressure-0001" / "certificate.id").read_text().split()[0]
-    with local_registry(devices.sandbox.endpoints_path):
-        boto3.client("iot").update_certificate(certificateId=certificate_id, newStatus="REVOKED")
+    aws = devices.endpoints.aws
+    iot = boto3.client(
+        "iot",
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region,
+        aws_access_key_id=aws.access_key_id,
+        aws_secret_access_key=aws.secret_access_key,
+    )
+    iot.update_certificate(certificateId=certificate_id, newStatus="REVOKED")
+    assert sandbox_cli(["access", "--root", str(devices.sandbox.root)]) == 0
     devices.wait_until_refused("pressure-0001")
     assert _connects(devices.connection("pressure-0000"))
 

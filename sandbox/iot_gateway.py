@@ -31,6 +31,7 @@ import signal
 import ssl
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,6 +226,8 @@ class Gateway:
         self.access: Access | None = None
         self._access_mtime: float | None = -1.0  # never read yet
         self._sessions: dict[asyncio.StreamWriter, tuple[Connection, asyncio.StreamWriter]] = {}
+        # Decisions already made under the current rules: a device publishes to the same topic again and again.
+        self._decisions: dict[tuple[Connection, str, str], bool] = {}
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -244,6 +247,7 @@ class Gateway:
             return
         self._access_mtime = mtime
         self.access = Access.load(self.config.access_file)
+        self._decisions.clear()
         count = len(self.access.principals) if self.access else 0
         log(f"access rules loaded: {count} certificates")
         for device, (connection, upstream) in list(self._sessions.items()):
@@ -325,15 +329,23 @@ class Gateway:
             return "no access rules"
         if packet.kind == PUBLISH:
             topic = publish_topic(packet)
-            if not access.may_publish(connection, topic):
+            if not self._decide(connection, "publish", topic, access.may_publish):
                 return f"iot:Publish to '{topic}' is not allowed"
         elif packet.kind == SUBSCRIBE:
             for topic_filter in subscribe_filters(packet, level):
-                if not access.may_subscribe(connection, topic_filter):
+                if not self._decide(connection, "subscribe", topic_filter, access.may_subscribe):
                     return f"iot:Subscribe to '{topic_filter}' is not allowed"
         elif packet.kind == CONNECT:
             return "a second CONNECT on one connection"
         return None
+
+    def _decide(
+        self, connection: Connection, action: str, topic: str, check: Callable[[Connection, str], bool]
+    ) -> bool:
+        key = (connection, action, topic)
+        if key not in self._decisions:
+            self._decisions[key] = check(connection, topic)
+        return self._decisions[key]
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

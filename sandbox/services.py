@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
 from sandbox import processes
 from sandbox.broker_access import ACCESS_FILE, sync
 from sandbox.endpoints import (
@@ -179,13 +181,20 @@ class Sandbox:
             raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
         return state["ports"][name]
 
+    def _saved_endpoints(self) -> Endpoints | None:
+        """What endpoints.json adds to the state (queues, picture); None when absent or of an older layout."""
+        try:
+            return Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
+        except ValidationError:
+            return None  # written before the broker had logins: rewritten by the next 'up'
+
     def endpoints(self) -> Endpoints:
         """Where the services are, from the saved state (whether or not they run now)."""
         state = self._load_state()
         if state is None:
             raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
         ports, passwords = state["ports"], state["passwords"]
-        saved = Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
+        saved = self._saved_endpoints()
         return Endpoints(
             mqtt=MqttEndpoint(
                 host=HOST,

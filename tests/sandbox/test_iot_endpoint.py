@@ -246,7 +246,7 @@ def test_a_publish_the_policy_denies_gets_nothing_through_and_is_reported(
             count=1,
             target=aws_target(Path(devices.ca_file), devices.keys, devices.endpoint),
         )
-        seen = subscriber.wait_for(1)
+        subscriber.wait_for(1)
         time.sleep(0.5)  # nothing else comes after the allowed reading
         seen = list(subscriber.messages)
     finally:
@@ -258,9 +258,7 @@ def test_a_publish_the_policy_denies_gets_nothing_through_and_is_reported(
 
 
 def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> None:
-    connection = devices.connection("pressure-0001")
     interrupted = threading.Event()
-    connection.on_connection_interrupted = None  # set through the builder below instead
     connection = mqtt_connection_builder.mtls_from_path(
         endpoint=devices.endpoints.mqtt.host,
         port=devices.endpoints.mqtt.tls_port,
@@ -271,7 +269,7 @@ def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> 
         on_connection_interrupted=lambda *_, **__: interrupted.set(),
     )
     connection.connect().result(timeout=TIMEOUT)
-    keys_copy = devices.keys / "pressure-0001"
+    keys_copy = devices.keys / "pressure-0001"  # deprovision removes it: the device keeps a copy
     cert, key = (keys_copy / "certificate.pem").read_bytes(), (keys_copy / "private.key").read_bytes()
     with local_registry(devices.sandbox.endpoints_path):
         iot = boto3.client("iot")
@@ -282,7 +280,7 @@ def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> 
     assert interrupted.wait(10), "the connected device was not disconnected"
     connection.disconnect().result(timeout=TIMEOUT)
     # The old certificate and key (kept by the device) no longer get in.
-    (keys_copy).mkdir(parents=True)
+    keys_copy.mkdir(parents=True)
     (keys_copy / "certificate.pem").write_bytes(cert)
     (keys_copy / "private.key").write_bytes(key)
     assert not _connects(devices.connection("pressure-0001"))

@@ -13,6 +13,7 @@ DEVICES ?= 20
 SHELF_DEVICES ?= 5
 RATE ?= 1
 DURATION ?= 30
+TLS ?=
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 .PHONY: help install system-packages test test-fast lint format demo down synth deploy deploy-all destroy diff \
@@ -66,8 +67,9 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: install ## the whole pipeline on this machine, no AWS account needed
-	$(PY) -m sandbox demo --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION)
+demo: install ## the whole pipeline on this machine, no AWS account needed (TLS=1: devices over mutual TLS)
+	$(PY) -m sandbox demo --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION) \
+		$(if $(TLS),--device-tls)
 
 down: ## stop every local service
 	@if [ -x $(PY) ]; then $(PY) -m sandbox down; else echo "nothing installed, nothing running"; fi

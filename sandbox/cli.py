@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import load_catalog
+from sandbox.broker_access import sync
 from sandbox.demo import DemoOptions, run_demo
 from sandbox.deployment import deploy_local
 from sandbox.endpoints import DEFAULT_ROOT
@@ -44,7 +45,12 @@ def devices_per_kind(pairs: list[str]) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=("up", "down", "status", "demo"))
+    parser.add_argument(
+        "command",
+        choices=("up", "down", "status", "demo", "access"),
+        help="access: rewrite the device endpoint's access rules from the IoT registry (after changing it "
+        "with other tools than 'simulator provision --target local')",
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
     parser.add_argument(
         "--devices",
@@ -58,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
     )
+    parser.add_argument(
+        "--device-tls",
+        action="store_true",
+        help="demo: provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core",
+    )
     parser.add_argument("--services-only", action="store_true", help="up: the services, without the stacks")
     args = parser.parse_args(argv)
     sandbox = Sandbox(args.root)
@@ -68,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.rate,
                 args.duration,
                 args.ingest_path,
+                device_tls=args.device_tls,
             )
             return run_demo(sandbox, options, console)
         if args.command == "up":
@@ -82,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print("services were running: reused them" if already else "local services started")
             console.print(_status_table(sandbox))
             console.print(f"endpoints: {sandbox.endpoints_path} (InfluxDB {endpoints.influxdb.url})")
+        elif args.command == "access":
+            access = sync(sandbox.access_path, sandbox.endpoints().aws)
+            console.print(f"access rules for {len(access.principals)} certificates: {sandbox.access_path}")
         elif args.command == "down":
             stopped = sandbox.down()
             console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

@@ -20,7 +20,7 @@ from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
 from sandbox.services import PROJECT_ROOT, Sandbox
 from simulator.api import FleetGroup, run_groups
-from simulator.fleet import Counters
+from simulator.fleet import Counters, Target
 
 PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
 DEFAULT_DEVICES = 20
@@ -35,6 +35,7 @@ class DemoOptions:
     duration: float = 30.0
     ingest_path: str = "direct"
     environment: str = "demo"
+    device_tls: bool = False  # the devices provisioned and connected over mutual TLS, as to IoT Core
 
     def fleet(self, catalog: Catalog) -> dict[str, int]:
         """Devices of every kind of the catalog that can be simulated (0 leaves a kind out)."""
@@ -68,11 +69,32 @@ def live_view(counters: Counters, stats: dict[str, object], elapsed: float, dura
     return table
 
 
+def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup]) -> Target:
+    """Provision the demo's devices in the local IoT registry (certificates from the sandbox's CA) and connect
+    them as `simulator run --target aws` connects to IoT Core: mutual TLS through awsiotsdk."""
+    from sandbox.broker_access import local_registry
+    from sandbox.iot_gateway import RELOAD_SECONDS
+    from sandbox.local_ca import LocalCa
+    from simulator.cli import aws_target
+    from simulator.provisioning import provision
+
+    keys = sandbox.root / "devices"
+    with local_registry(sandbox.endpoints_path) as ca_folder:
+        for group in groups:
+            for _ in provision(group.type_name, group.devices, keys, issuer=LocalCa(ca_folder)):
+                pass
+    mqtt = sandbox.endpoints().mqtt
+    time.sleep(2 * RELOAD_SECONDS)  # the endpoint reloads its access rules this often
+    return aws_target(sandbox.ca.ca_file, keys, f"{mqtt.host}:{mqtt.tls_port}")
+
+
 def run_fleet(
     sandbox: Sandbox, fleet: dict[str, int], options: DemoOptions, console: Console
 ) -> dict[str, int]:
     """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged,
     per kind."""
+    groups = [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0]
+    target = device_tls_target(sandbox, groups) if options.device_tls else None
     started = time.monotonic()
     with Live(console=console, refresh_per_second=4, transient=True) as live:
 
@@ -82,11 +104,14 @@ def run_fleet(
 
         summary = run_groups(
             sandbox.endpoints_path,
-            [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0],
+            groups,
             rate=options.rate,
             duration=options.duration,
             on_tick=on_tick,
+            target=target,
         )
+    if summary.denied:
+        console.print(f"[bold red]{summary.denied} readings were denied by the broker[/] (not delivered)")
     return {name: summary.by_type.get(name, 0) for name in fleet}
 
 
@@ -194,8 +219,9 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     since = datetime.now(UTC) - timedelta(seconds=1)
     catalog = load_catalog()
     fleet = options.fleet(catalog)
+    how = "over mutual TLS, as to IoT Core" if options.device_tls else "to the plain listener"
     console.print(
-        f"{', '.join(f'{n} {k}' for k, n in fleet.items())} devices publishing for {options.duration:.0f} s "
+        f"{', '.join(f'{n} {k}' for k, n in fleet.items())} devices publishing {how} for {options.duration:.0f} s "
         f"at {options.rate:g} reading/s each"
     )
     sent = run_fleet(sandbox, fleet, options, console)

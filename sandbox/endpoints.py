@@ -13,8 +13,21 @@ class _Model(BaseModel):
 
 
 class MqttEndpoint(_Model):
+    """The local broker: a plain listener that wants a user and password, and a mutual-TLS listener for devices
+    (the local stand-in for IoT Core's data endpoint, see sandbox/iot_gateway.py)."""
+
     host: str
     port: int
+    username: str
+    password: str
+    tls_port: int | None = None
+    # The local certificate authority that signs the endpoint's and the devices' certificates.
+    ca_file: str | None = None
+
+
+def mqtt_login(endpoints: Endpoints) -> tuple[str, str]:
+    """The user and password every local MQTT client gives on the plain listener (no anonymous client gets in)."""
+    return endpoints.mqtt.username, endpoints.mqtt.password
 
 
 class InfluxUser(_Model):

@@ -21,7 +21,7 @@ import boto3
 from awscrt import io, mqtt
 from ingest_to_influxdb.kinds import FILE_VARIABLE
 
-from sandbox.endpoints import Endpoints
+from sandbox.endpoints import Endpoints, mqtt_login
 from sandbox.function_code import write_packed_kinds
 from sandbox.iot_sql import RuleSqlError
 from sandbox.rule_runner import RuleRunner, load_rules, write_stats
@@ -81,11 +81,15 @@ def connect(endpoints: Endpoints, client_id: str, topics: list[str], runner: Rul
                 connection.subscribe(topic, mqtt.QoS.AT_LEAST_ONCE)
 
     bootstrap = io.ClientBootstrap.get_or_create_static_default()
+    username, password = mqtt_login(endpoints)
     connection = mqtt.Connection(
         client=mqtt.Client(bootstrap),
         host_name=endpoints.mqtt.host,
         port=endpoints.mqtt.port,
         client_id=client_id,
+        username=username,
+        password=password,
+        disable_metrics=True,  # awscrt would append its metrics to the user name
         clean_session=False,  # the broker keeps our QoS 1 messages while we reconnect
         keep_alive_secs=30,
         on_connection_resumed=resubscribe,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -17,9 +18,12 @@ from pathlib import Path
 from typing import TypedDict
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
 from catalog import load_catalog
 from catalog.export import downsampled
 from sandbox import processes
+from sandbox.broker_access import ACCESS_FILE, sync
 from sandbox.endpoints import (
     AwsEndpoint,
     Endpoints,
@@ -28,13 +32,17 @@ from sandbox.endpoints import (
     InfluxUsers,
     MqttEndpoint,
 )
+from sandbox.local_ca import LocalCa
+from sandbox.mosquitto_users import write_password_file
 from sandbox.processes import SandboxError
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 DATABASE = "telemetry"
-SERVICE_NAMES = ("influxdb", "mosquitto", "moto")
+SERVICE_NAMES = ("influxdb", "mosquitto", "moto", "iot-gateway")
+MQTT_USER = "sandbox"  # every local MQTT client on the plain listener: rule runner, local simulator, tests
+GATEWAY_USER = "iot-gateway"  # the mutual-TLS endpoint's own login on the plain listener
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INFLUX_INIT_SCRIPT = PROJECT_ROOT / "services" / "influxdb" / "init-influxdb.sh"
 INSTALL_HINT = (
@@ -146,10 +154,27 @@ class Sandbox:
     def log_file(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
 
+    @property
+    def ca(self) -> LocalCa:
+        return LocalCa(self.root / "ca")
+
+    @property
+    def access_path(self) -> Path:
+        """The local IoT endpoint's access rules, from the IoT registry (sandbox/broker_access.py)."""
+        return self.root / ACCESS_FILE
+
     # -- state -------------------------------------------------------------------------------------
     def _load_state(self) -> _State | None:
         if self.state_path.exists():
             state: _State = json.loads(self.state_path.read_text())
+            # State written before the broker had logins and a TLS endpoint: add them once.
+            if "mqtts" not in state["ports"] or MQTT_USER not in state["passwords"]:
+                state["ports"].setdefault(
+                    "mqtts", self.requested_ports.get("mqtts") or processes.free_port(HOST)
+                )
+                for user in (MQTT_USER, GATEWAY_USER):
+                    state["passwords"].setdefault(user, secrets.token_urlsafe(18))
+                self._save_state(state)
             return state
         return None
 
@@ -163,9 +188,17 @@ class Sandbox:
                 "influxdb_rpc": port("influxdb_rpc"),
                 "mosquitto": port("mosquitto"),
                 "moto": port("moto"),
+                "mqtts": port("mqtts"),
             },
-            "passwords": {role: secrets.token_urlsafe(18) for role in ("admin", "writer", "reader")},
+            "passwords": {
+                role: secrets.token_urlsafe(18)
+                for role in ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)
+            },
         }
+
+    def _save_state(self, state: _State) -> None:
+        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
+        self.state_path.chmod(0o600)  # it holds the generated passwords
 
     def _port(self, name: str) -> int:
         state = self._load_state()
@@ -173,15 +206,29 @@ class Sandbox:
             raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
         return state["ports"][name]
 
+    def _saved_endpoints(self) -> Endpoints | None:
+        """What endpoints.json adds to the state (queues, picture); None when absent or of an older layout."""
+        try:
+            return Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
+        except ValidationError:
+            return None  # written before the broker had logins: rewritten by the next 'up'
+
     def endpoints(self) -> Endpoints:
         """Where the services are, from the saved state (whether or not they run now)."""
         state = self._load_state()
         if state is None:
             raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
         ports, passwords = state["ports"], state["passwords"]
-        saved = Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
+        saved = self._saved_endpoints()
         return Endpoints(
-            mqtt=MqttEndpoint(host=HOST, port=ports["mosquitto"]),
+            mqtt=MqttEndpoint(
+                host=HOST,
+                port=ports["mosquitto"],
+                username=MQTT_USER,
+                password=passwords[MQTT_USER],
+                tls_port=ports["mqtts"],
+                ca_file=str(self.ca.ca_file),
+            ),
             influxdb=InfluxEndpoint(
                 url=f"http://{HOST}:{ports['influxdb']}",
                 database=DATABASE,
@@ -205,7 +252,8 @@ class Sandbox:
         result = []
         for name in (*SERVICE_NAMES, *self._extra_pid_names()):
             record = processes.running(self.pid_file(name))
-            result.append(ServiceStatus(name=name, pid=record.pid if record else None, port=ports.get(name)))
+            port = ports.get("mqtts" if name == "iot-gateway" else name)
+            result.append(ServiceStatus(name=name, pid=record.pid if record else None, port=port))
         return result
 
     def is_up(self) -> bool:
@@ -215,8 +263,8 @@ class Sandbox:
         """Start whatever is not running (reusing ports and data of an earlier run) and write endpoints.json."""
         (self.root / "pids").mkdir(parents=True, exist_ok=True)
         if not self.state_path.exists():
-            self.state_path.write_text(json.dumps(self._new_state(), indent=2) + "\n")
-            self.state_path.chmod(0o600)  # it holds the generated passwords
+            self._save_state(self._new_state())
+        self.ca.ensure()
         try:
             for name in SERVICE_NAMES:
                 if processes.running(self.pid_file(name)) is None:
@@ -227,6 +275,7 @@ class Sandbox:
         endpoints = self.endpoints()
         endpoints.save(self.endpoints_path)
         self.endpoints_path.chmod(0o600)
+        sync(self.access_path, endpoints.aws)  # moto keeps no state across a restart: neither may the broker
         return endpoints
 
     def down(self) -> list[str]:
@@ -253,10 +302,12 @@ class Sandbox:
             "influxdb": self._start_influxdb,
             "mosquitto": self._start_mosquitto,
             "moto": self._start_moto,
+            "iot-gateway": self._start_gateway,
         }
         if name not in starters:
             raise SandboxError(f"unknown service '{name}': choose one of {', '.join(SERVICE_NAMES)}")
-        for port_name in ("influxdb", "influxdb_rpc") if name == "influxdb" else (name,):
+        port_names = {"influxdb": ("influxdb", "influxdb_rpc"), "iot-gateway": ("mqtts",)}.get(name, (name,))
+        for port_name in port_names:
             port = self._port(port_name)
             if not processes.port_is_free(port, HOST):
                 raise SandboxError(
@@ -313,14 +364,47 @@ class Sandbox:
         port = self._port("mosquitto")
         config = self.root / "config" / "mosquitto.conf"
         config.parent.mkdir(parents=True, exist_ok=True)
+        passwords = self._load_state()["passwords"]  # type: ignore[index]
+        password_file = self.root / "config" / "mosquitto.passwd"
+        write_password_file(password_file, {user: passwords[user] for user in (MQTT_USER, GATEWAY_USER)})
+        # No anonymous client: a user and password from endpoints.json (devices come in through the
+        # mutual-TLS endpoint, sandbox/iot_gateway.py, under its own user). mosquitto runs as the sandbox's own
+        # user, like influxd and moto: started as root it would drop to 'mosquitto', which cannot read the
+        # 0600 password file in a private sandbox folder.
         # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
         config.write_text(
-            f"listener {port} {HOST}\nallow_anonymous true\npersistence false\n"
+            f"user {getpass.getuser()}\n"
+            f"listener {port} {HOST}\nallow_anonymous false\npassword_file {password_file}\npersistence false\n"
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
-        config.chmod(0o644)  # mosquitto started as root drops to its own user
         self._start("mosquitto", [binary, "-c", str(config)], lambda: processes.tcp_answers(port, HOST))
+
+    def _start_gateway(self) -> None:
+        """The mutual-TLS device endpoint (IoT Core's), relaying what the devices' policies allow to mosquitto."""
+        port = self._port("mqtts")
+        ca = self.ca.ensure()
+        config = self.root / "config" / "iot-gateway.json"
+        settings = {
+            "host": HOST,
+            "port": port,
+            "upstream_host": HOST,
+            "upstream_port": self._port("mosquitto"),
+            "username": GATEWAY_USER,
+            "password": self._load_state()["passwords"][GATEWAY_USER],  # type: ignore[index]
+            "ca_file": str(ca.ca_file),
+            "cert_file": str(ca.server_cert_file),
+            "key_file": str(ca.server_key_file),
+            "access_file": str(self.access_path),
+        }
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(settings, handle, indent=2)
+        self._start(
+            "iot-gateway",
+            [sys.executable, "-m", "sandbox.iot_gateway", "--config", str(config)],
+            lambda: processes.tcp_answers(port, HOST),
+        )
 
     def _start_moto(self) -> None:
         port = self._port("moto")

@@ -22,11 +22,16 @@ class FleetGroup:
 
 
 def local_target(endpoints_path: Path = DEFAULT_ENDPOINTS) -> Target:
-    """The local broker named in the sandbox's endpoints.json (plain TCP)."""
+    """The local broker named in the sandbox's endpoints.json (plain TCP, with the user and password it names)."""
     if not endpoints_path.exists():
         raise FileNotFoundError(f"{endpoints_path} does not exist: start the local pipeline with 'make demo'")
     mqtt = json.loads(endpoints_path.read_text())["mqtt"]
-    return Target(host=mqtt["host"], port=int(mqtt["port"]))
+    return Target(
+        host=mqtt["host"],
+        port=int(mqtt["port"]),
+        username=mqtt.get("username"),
+        password=mqtt.get("password"),
+    )
 
 
 def run_groups(

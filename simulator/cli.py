@@ -66,8 +66,9 @@ def summary_table(summary: FleetSummary) -> Table:
     return table
 
 
-def aws_target(ca_file: Path, keys: Path) -> Target:
-    """AWS IoT Core: the account's ATS data endpoint, mutual TLS with the keys that `provision` stored."""
+def aws_target(ca_file: Path, keys: Path, endpoint: str | None = None) -> Target:
+    """AWS IoT Core: mutual TLS with the keys that `provision` stored, to the account's ATS data endpoint or to
+    `endpoint` (HOST[:PORT], e.g. the local sandbox's mutual-TLS endpoint with its CA as `ca_file`)."""
     import boto3
     from awsiot import mqtt_connection_builder
 
@@ -76,9 +77,14 @@ def aws_target(ca_file: Path, keys: Path) -> Target:
             f"{ca_file}: no Amazon root CA there; download it with 'curl -o {ca_file} "
             "https://www.amazontrust.com/repository/AmazonRootCA1.pem' or give --ca-file"
         )
-    endpoint = boto3.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    port = 8883
+    if endpoint is None:
+        endpoint = boto3.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    elif ":" in endpoint:
+        endpoint, _, port_text = endpoint.rpartition(":")
+        port = int(port_text)
 
-    def connect(client_id: str, on_resumed: Callable[..., None]) -> Any:
+    def connect(client_id: str, on_resumed: Callable[..., None], on_interrupted: Callable[..., None]) -> Any:
         folder = keys / client_id  # the thing is named like the client id (simulator.provisioning)
         if not (folder / "certificate.pem").is_file():
             raise FileNotFoundError(
@@ -87,6 +93,7 @@ def aws_target(ca_file: Path, keys: Path) -> Target:
             )
         return mqtt_connection_builder.mtls_from_path(
             endpoint=endpoint,
+            port=port,
             cert_filepath=str(folder / "certificate.pem"),
             pri_key_filepath=str(folder / "private.key"),
             ca_filepath=str(ca_file),
@@ -97,9 +104,10 @@ def aws_target(ca_file: Path, keys: Path) -> Target:
             reconnect_max_timeout_secs=16,
             protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
             on_connection_resumed=on_resumed,
+            on_connection_interrupted=on_interrupted,
         )
 
-    return Target(host=endpoint, port=8883, make_connection=connect)
+    return Target(host=endpoint, port=port, make_connection=connect)
 
 
 def topic_overrides(pairs: list[str]) -> dict[str, str]:
@@ -123,7 +131,11 @@ def run(args: argparse.Namespace) -> int:
     groups = [FleetGroup(t, args.devices, topics.get(t)) for t in args.type]
     for group in groups:
         resolve_type(group.type_name)  # a bad type file is reported before anything connects
-    target = aws_target(args.ca_file, args.keys) if args.target == "aws" else local_target(args.endpoints)
+    target = (
+        aws_target(args.ca_file, args.keys, args.endpoint)
+        if args.target == "aws"
+        else local_target(args.endpoints)
+    )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop publishing, keep the summary
     progress = _Progress()
@@ -145,6 +157,30 @@ def run(args: argparse.Namespace) -> int:
     else:
         console.print(summary_table(summary))
     return 0 if summary.failed == 0 and summary.acknowledged == summary.sent else 1
+
+
+def provisioning(args: argparse.Namespace) -> int:
+    from simulator.provisioning import deprovision, provision
+
+    if args.target == "aws":
+        if args.command == "provision":
+            lines = provision(args.type, args.devices, args.keys)
+        else:
+            lines = deprovision(args.type, args.devices, args.keys)
+        for line in lines:
+            console.print(line)
+        return 0
+    from sandbox.broker_access import local_registry
+    from sandbox.local_ca import LocalCa
+
+    with local_registry(args.endpoints) as ca_folder:
+        if args.command == "provision":
+            lines = provision(args.type, args.devices, args.keys, issuer=LocalCa(ca_folder))
+        else:
+            lines = deprovision(args.type, args.devices, args.keys)
+        for line in lines:
+            console.print(line)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--metakey", help="the metadata key every device sends")
     run_parser.add_argument("--target", choices=("local", "aws"), default="local")
     run_parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+    run_parser.add_argument(
+        "--endpoint", help="aws: HOST[:PORT] instead of the account's IoT data endpoint (e.g. the local one)"
+    )
     run_parser.add_argument("--ca-file", type=Path, default=Path(".devices/AmazonRootCA1.pem"))
     run_parser.add_argument(
         "--keys", type=Path, default=Path(".devices"), help="where provision put the keys"
@@ -182,18 +221,20 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--type", default="pressure")
         sub.add_argument("--devices", type=int, default=20)
         sub.add_argument("--keys", type=Path, default=Path(".devices"))
+        sub.add_argument(
+            "--target",
+            choices=("aws", "local"),
+            default="aws",
+            help="local: the sandbox's IoT registry (moto), certificates from its CA, the broker updated at once",
+        )
+        sub.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             args.type = args.type or ["pressure"]
             return run(args)
-        from simulator.provisioning import deprovision, provision
-
-        action = provision if args.command == "provision" else deprovision
-        for line in action(args.type, args.devices, args.keys):
-            console.print(line)
-        return 0
+        return provisioning(args)
     except (DeviceTypeError, BrokerUnreachable, FileNotFoundError) as error:
         console.print(f"[red]error:[/] {error}")
         return 2

@@ -6,6 +6,11 @@ acknowledged when its PUBACK arrives (QoS 1). A lost connection is re-establishe
 awscrt, which publishes again what was not acknowledged; a publish that still fails (times out) is
 queued and published again by the publishing thread, so a reading is retried, never dropped.
 Only the caller's thread publishes: awscrt's event-loop threads only count and queue.
+
+A publish the broker's policy denies is answered as IoT Core answers it over MQTT 3.1.1: the broker
+closes the connection, and awscrt would reconnect and publish it again without end. A device whose
+connection is closed DENIED_AFTER_HANGUPS times in a row with nothing acknowledged is cut off: its
+readings in flight and to come count as denied (not delivered), and it disconnects.
 """
 
 from __future__ import annotations
@@ -31,13 +36,16 @@ OPERATION_TIMEOUT_MS = 10_000  # a publish not acknowledged by then is published
 MAX_ATTEMPTS = 20  # with the timeout above: a reading is given up after several minutes without a PUBACK
 CONNECT_TIMEOUT_S = 10
 POLL_S = 0.05  # how often the publishing thread looks for readings due to be published again
+# A broker restart or a network cut closes a connection once; a denied publish closes it at every resend.
+DENIED_AFTER_HANGUPS = 3
 
 
 class BrokerUnreachable(ConnectionError):
     """The devices could not connect; the message says where they tried and what to check."""
 
 
-ConnectionFactory = Callable[[str, Callable[..., None]], mqtt.Connection]
+# (client_id, on_resumed, on_interrupted) -> connection
+ConnectionFactory = Callable[[str, Callable[..., None], Callable[..., None]], mqtt.Connection]
 
 
 @dataclass(frozen=True)
@@ -46,24 +54,32 @@ class Target:
 
     host: str
     port: int
-    make_connection: ConnectionFactory | None = None  # (client_id, on_resumed) -> connection
+    make_connection: ConnectionFactory | None = None
+    username: str | None = None  # the local broker's login (its plain listener refuses anonymous clients)
+    password: str | None = None
     reconnect_min_seconds: int = 1  # awscrt doubles the wait after each failed attempt, up to the max
     reconnect_max_seconds: int = 16
 
-    def connection(self, client_id: str, on_resumed: Callable[..., None]) -> mqtt.Connection:
+    def connection(
+        self, client_id: str, on_resumed: Callable[..., None], on_interrupted: Callable[..., None]
+    ) -> mqtt.Connection:
         if self.make_connection is not None:
-            return self.make_connection(client_id, on_resumed)
+            return self.make_connection(client_id, on_resumed, on_interrupted)
         return mqtt.Connection(
             client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
             host_name=self.host,
             port=self.port,
             client_id=client_id,
+            username=self.username,
+            password=self.password,
+            disable_metrics=True,  # awscrt would append its metrics to the user name
             clean_session=False,  # unacknowledged publishes are resent when the connection comes back
             keep_alive_secs=30,
             reconnect_min_timeout_secs=self.reconnect_min_seconds,
             reconnect_max_timeout_secs=self.reconnect_max_seconds,
             protocol_operation_timeout_ms=OPERATION_TIMEOUT_MS,
             on_connection_resumed=on_resumed,
+            on_connection_interrupted=on_interrupted,
         )
 
 
@@ -74,6 +90,8 @@ class Counters:
     failed: int = 0
     retried: int = 0
     reconnects: int = 0
+    disconnects: int = 0  # connections the broker or the network closed
+    denied: int = 0  # publishes the broker refused (it closed the connection each time): not delivered
     by_type: dict[str, int] = field(default_factory=dict)  # acknowledged, per device type
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -100,6 +118,8 @@ class FleetSummary:
     seconds: float
     interrupted: bool = False
     unacknowledged: int = 0  # neither acknowledged nor given up when the wait for acknowledgements ended
+    denied: int = 0  # refused by the broker (IoT Core closes the connection on a publish its policy denies)
+    disconnects: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__}
@@ -116,6 +136,9 @@ class Device:
         }
         self.metakey = metakey
         self.connection: mqtt.Connection | None = None
+        self.hangups = 0  # connections closed since the last acknowledgement
+        self.cut_off = False  # the broker keeps refusing its publishes (see the module's docstring)
+        self.in_flight: set[int] = set()  # publishes awaiting their PUBACK
 
     def reading(self) -> dict[str, Any]:
         values = {name: stream() for name, stream in self.streams.items()}
@@ -147,6 +170,7 @@ class Fleet:
                 self.devices.append(Device(device_type, index, rng, clock, metakey))
         self._pending = 0
         self._pending_lock = threading.Condition()
+        self._lock = threading.Lock()  # each device's publishes in flight, and whether it is cut off
         # Readings whose publish failed: (when to publish again, device, payload, attempt), appended by awscrt's
         # threads and published again by the publishing thread.
         self._retries: deque[tuple[float, Device, bytes, int]] = deque()
@@ -156,9 +180,26 @@ class Fleet:
         def resumed(*_: Any, **__: Any) -> None:
             self.counters.add(reconnects=1)
 
+        def interrupted_for(device: Device) -> Callable[..., None]:
+            def interrupted(*_: Any, **__: Any) -> None:
+                self.counters.add(disconnects=1)
+                with self._lock:
+                    device.hangups += 1
+                    if device.cut_off or device.hangups < DENIED_AFTER_HANGUPS:
+                        return
+                    device.cut_off = True
+                    denied, device.in_flight = len(device.in_flight), set()
+                self.counters.add(denied=denied)
+                for _reading in range(denied):
+                    self._settle()
+                if device.connection is not None:
+                    device.connection.disconnect()  # stop publishing what the broker refuses
+
+            return interrupted
+
         futures = []
         for device in self.devices:
-            device.connection = self.target.connection(device.client_id, resumed)
+            device.connection = self.target.connection(device.client_id, resumed, interrupted_for(device))
             futures.append((device, device.connection.connect()))
         for device, future in futures:
             try:
@@ -180,9 +221,22 @@ class Fleet:
     # -- publishing --------------------------------------------------------------------------------
     def _publish(self, device: Device, payload: bytes, attempt: int = 1) -> None:
         assert device.connection is not None
-        future, _ = device.connection.publish(device.type.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+        with self._lock:
+            if device.cut_off:
+                self.counters.add(denied=1)
+                self._settle()
+                return
+            future, _ = device.connection.publish(device.type.topic, payload, mqtt.QoS.AT_LEAST_ONCE)
+            token = id(future)
+            device.in_flight.add(token)
 
         def done(finished: Future[Any]) -> None:
+            with self._lock:
+                if token not in device.in_flight:
+                    return  # already counted as denied
+                device.in_flight.discard(token)
+                if finished.exception() is None:
+                    device.hangups = 0
             if finished.exception() is None:
                 self.counters.acknowledge(device.type.name)
                 self._settle()
@@ -262,6 +316,8 @@ class Fleet:
             retried=self.counters.retried,
             reconnects=self.counters.reconnects,
             by_type=dict(self.counters.by_type),
+            denied=self.counters.denied,
+            disconnects=self.counters.disconnects,
             seconds=round(time.monotonic() - started, 3),
             interrupted=interrupted,
             unacknowledged=self._pending,

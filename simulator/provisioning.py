@@ -1,7 +1,11 @@
 """Things, certificates and a least-privilege policy on AWS IoT for the simulated devices.
 
-Each device may connect only with its own thing name as client id and publish only to its type's
-topic. Keys are written under the keys folder with mode 0600; provisioning twice reuses what exists.
+Each device may connect only with its own thing name as client id, and only with the certificate
+attached to that thing, so it publishes only as itself; and only to its type's topic. Each device's
+private key is made here and never leaves the keys folder (mode 0600): AWS IoT signs its certificate
+signing request (CreateCertificateFromCsr), or, with an `issuer`, the account's own registered CA
+does and the certificate is registered (RegisterCACertificate, RegisterCertificate): that is how the
+local sandbox's CA is used, through the same calls as on AWS. Provisioning twice reuses what exists.
 """
 
 from __future__ import annotations
@@ -12,11 +16,24 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from simulator.device_types import resolve_type
+
+
+class CertificateIssuer(Protocol):
+    """An account's own certificate authority (registered with AWS IoT) that signs device CSRs."""
+
+    @property
+    def ca_pem(self) -> str: ...
+
+    def sign(self, csr_pem: str) -> str: ...
 
 
 def thing_name(type_name: str, index: int) -> str:
@@ -24,6 +41,10 @@ def thing_name(type_name: str, index: int) -> str:
 
 
 def policy_document(region: str, account: str, topic: str) -> dict[str, Any]:
+    """Connect only as the thing the certificate is attached to; publish only to the type's topic.
+
+    A topic's ARN is `topic/` followed by the topic as it is: `/pressure/data` is `topic//pressure/data`.
+    """
     arn = f"arn:aws:iot:{region}:{account}"
     return {
         "Version": "2012-10-17",
@@ -32,17 +53,60 @@ def policy_document(region: str, account: str, topic: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": "iot:Connect",
                 "Resource": f"{arn}:client/${{iot:Connection.Thing.ThingName}}",
+                "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
             },
-            {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{arn}:topic/{topic.lstrip('/')}"},
+            {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{arn}:topic/{topic}"},
         ],
     }
 
 
 def _ensure_policy(iot: Any, name: str, document: dict[str, Any]) -> None:
+    """Create the policy, or make its default version this document (an older, wrong one is replaced)."""
+    text = json.dumps(document)
     try:
-        iot.get_policy(policyName=name)
+        current = iot.get_policy(policyName=name)
     except iot.exceptions.ResourceNotFoundException:
-        iot.create_policy(policyName=name, policyDocument=json.dumps(document))
+        iot.create_policy(policyName=name, policyDocument=text)
+        return
+    if json.loads(current["policyDocument"]) != document:
+        versions = iot.list_policy_versions(policyName=name)["policyVersions"]
+        for version in versions:  # AWS keeps at most five versions
+            if not version["isDefaultVersion"] and len(versions) >= 5:
+                iot.delete_policy_version(policyName=name, policyVersionId=version["versionId"])
+                break
+        iot.create_policy_version(policyName=name, policyDocument=text, setAsDefault=True)
+
+
+def _key_and_csr(common_name: str) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem.decode(), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _register_ca(iot: Any, issuer: CertificateIssuer) -> None:
+    """Register the issuer as the account's CA (SNI_ONLY: no verification certificate; devices send SNI)."""
+    with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):  # registered before
+        iot.register_ca_certificate(
+            caCertificate=issuer.ca_pem,
+            setAsActive=True,
+            allowAutoRegistration=False,
+            certificateMode="SNI_ONLY",
+        )
+
+
+def _new_certificate(iot: Any, name: str, issuer: CertificateIssuer | None) -> tuple[dict[str, str], str]:
+    """(certificateId, certificateArn, certificatePem) and the private key of a new device certificate."""
+    key_pem, csr = _key_and_csr(name)
+    if issuer is None:
+        made = iot.create_certificate_from_csr(certificateSigningRequest=csr, setAsActive=True)
+        return made, key_pem
+    pem = issuer.sign(csr)
+    made = iot.register_certificate(certificatePem=pem, caCertificatePem=issuer.ca_pem, status="ACTIVE")
+    return {**made, "certificatePem": pem}, key_pem
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -53,23 +117,43 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def provision(type_name: str, devices: int, keys: Path) -> Iterator[str]:
+def _still_registered(iot: Any, name: str, folder: Path) -> bool:
+    """Whether the registry still has this device's certificate, active and attached to its thing."""
+    certificate_id, certificate_arn = (folder / "certificate.id").read_text().split()
+    try:
+        status = iot.describe_certificate(certificateId=certificate_id)["certificateDescription"]["status"]
+        things = iot.list_principal_things(principal=certificate_arn).get("things", [])
+    except iot.exceptions.ResourceNotFoundException:
+        return False
+    return bool(status == "ACTIVE" and name in things)
+
+
+def provision(
+    type_name: str, devices: int, keys: Path, issuer: CertificateIssuer | None = None
+) -> Iterator[str]:
     device_type = resolve_type(type_name)
     iot = boto3.client("iot")
     region = iot.meta.region_name
     account = boto3.client("sts").get_caller_identity()["Account"]
     policy = f"{device_type.name}-device-policy"
     _ensure_policy(iot, policy, policy_document(region, account, device_type.topic))
+    if issuer is not None:
+        _register_ca(iot, issuer)
     for index in range(devices):
         name = thing_name(device_type.name, index)
         folder = keys / name
         if (folder / "certificate.id").exists():
-            yield f"{name}: already provisioned"
-            continue
-        iot.create_thing(thingName=name)
-        cert = iot.create_keys_and_certificate(setAsActive=True)
+            if _still_registered(iot, name, folder):
+                yield f"{name}: already provisioned"
+                continue
+            shutil.rmtree(
+                folder
+            )  # keys of a registry that forgot them (a restarted local sandbox): start again
+        with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
+            iot.create_thing(thingName=name)
+        cert, private_key = _new_certificate(iot, name, issuer)
         _write_private(folder / "certificate.pem", cert["certificatePem"])
-        _write_private(folder / "private.key", cert["keyPair"]["PrivateKey"])
+        _write_private(folder / "private.key", private_key)
         iot.attach_policy(policyName=policy, target=cert["certificateArn"])
         iot.attach_thing_principal(thingName=name, principal=cert["certificateArn"])
         _write_private(folder / "certificate.id", f"{cert['certificateId']}\n{cert['certificateArn']}\n")
@@ -95,6 +179,9 @@ def deprovision(type_name: str, devices: int, keys: Path) -> Iterator[str]:
         yield f"{name}: removed"
     try:
         if not iot.list_targets_for_policy(policyName=policy).get("targets"):
+            for version in iot.list_policy_versions(policyName=policy)["policyVersions"]:
+                if not version["isDefaultVersion"]:  # AWS refuses to delete a policy that has others
+                    iot.delete_policy_version(policyName=policy, policyVersionId=version["versionId"])
             iot.delete_policy(policyName=policy)
     except iot.exceptions.ResourceNotFoundException:
         pass

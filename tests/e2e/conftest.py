@@ -36,6 +36,9 @@ class Pipeline:
             client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
             host_name=self.endpoints.mqtt.host,
             port=self.endpoints.mqtt.port,
+            username=self.endpoints.mqtt.username,
+            password=self.endpoints.mqtt.password,
+            disable_metrics=True,
             client_id=f"e2e-publisher-{datetime.now(UTC).timestamp()}",
         )
         connection.connect().result(timeout=10)

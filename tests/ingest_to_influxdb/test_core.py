@@ -22,14 +22,11 @@ from ingest_to_influxdb.timestamps import to_epoch_ms
 from ingest_to_influxdb.validation import decode, kind_of, validate
 
 from catalog import load_catalog
-from catalog.export import function_kinds
 from sandbox.iot_sql import parse_rule
+from tests.ingest_to_influxdb.catalog_kinds import PACKED, PRESSURE, SHELF
 
 EVENTS = Path(__file__).parent.parent / "events"
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
-PACKED = function_kinds(load_catalog())  # what the deploy tool packs into the zip
-PRESSURE = parse_table(PACKED).named("pressure")
-SHELF = parse_table(PACKED).named("shelf")
 
 
 def event(name: str) -> Any:

@@ -10,13 +10,10 @@ import pytest
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.events import record_from_dead_letter
 from ingest_to_influxdb.identity import CONNECTION_FIELD
-from ingest_to_influxdb.kinds import parse_table
 from ingest_to_influxdb.validation import validate
 
-from catalog import load_catalog
-from catalog.export import function_kinds
+from tests.ingest_to_influxdb.catalog_kinds import PRESSURE
 
-PRESSURE = parse_table(function_kinds(load_catalog())).named("pressure")
 NOW_MS = 1_795_341_600_000
 WHEN = "2026-11-22T10:00:00.123Z"
 READING = {

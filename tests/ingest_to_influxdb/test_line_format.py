@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ingest_to_influxdb.enrichment import format_line, line_format, to_line
-from ingest_to_influxdb.kinds import PRESSURE, SHELF
 from ingest_to_influxdb.line_protocol import LineFormat, format_point, unrepresentable
 from ingest_to_influxdb.validation import validate
+
+from tests.ingest_to_influxdb.catalog_kinds import PRESSURE, SHELF
 
 NOW_MS = 1_795_388_884_000
 

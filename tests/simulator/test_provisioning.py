@@ -33,8 +33,23 @@ def test_provision_is_least_privilege_idempotent_and_reversible(
     actions = {s["Action"]: s["Resource"] for s in document["Statement"]}
     assert actions == {
         "iot:Connect": "arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}",
-        "iot:Publish": "arn:aws:iot:us-east-1:123456789012:topic/pressure/data",
+        # The topic is '/pressure/data': its ARN keeps the leading slash after 'topic/'.
+        "iot:Publish": "arn:aws:iot:us-east-1:123456789012:topic//pressure/data",
     }
+    connect = next(s for s in document["Statement"] if s["Action"] == "iot:Connect")
+    assert connect["Condition"] == {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
+    # Each private key was made here; AWS IoT only saw its certificate signing request.
+    assert "BEGIN PRIVATE KEY" in (keys / "pressure-0000" / "private.key").read_text()
+
+    # An older, wrong document is replaced by a new default version.
+    iot.create_policy_version(
+        policyName="pressure-device-policy",
+        policyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        setAsDefault=True,
+    )
+    list(provision("pressure", 3, keys))
+    current = json.loads(iot.get_policy(policyName="pressure-device-policy")["policyDocument"])
+    assert current == policy_document("us-east-1", "123456789012", "/pressure/data")
 
     # Twice: nothing new.
     assert all(line.endswith("already provisioned") for line in provision("pressure", 3, keys))

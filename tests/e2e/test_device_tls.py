@@ -1,0 +1,81 @@
+"""A provisioned device over mutual TLS, through the local IoT endpoint, the rule and the function, into InfluxDB."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sandbox.accounting import Accounting, count_points, queue_depth
+from sandbox.broker_access import local_registry
+from sandbox.deployment import rule_runner_stats
+from sandbox.local_ca import LocalCa
+from simulator.api import FleetGroup, run_groups
+from simulator.cli import aws_target
+from simulator.provisioning import deprovision, provision
+from tests.e2e.conftest import Pipeline
+
+DEVICES, READINGS = 3, 5
+
+
+def test_provisioned_devices_publish_over_mutual_tls_and_land_enriched(
+    direct_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Three devices publish where their policy allows; then one publishes where it does not, and none of that
+    gets through: the accounting adds up among what the broker accepted, the denied readings counted apart."""
+    pipeline = direct_pipeline
+    queues = pipeline.endpoints.queues
+    before = {name: queue_depth(queues[name]) for name in ("rejected", "dead_letter")}
+    received_before = rule_runner_stats(pipeline.sandbox).get("received", 0)
+    keys = tmp_path / "keys"
+    with local_registry(pipeline.sandbox.endpoints_path) as ca_folder:
+        list(provision("pressure", DEVICES, keys, issuer=LocalCa(ca_folder)))
+    mqtt = pipeline.endpoints.mqtt
+    assert mqtt.ca_file is not None
+    target = aws_target(Path(mqtt.ca_file), keys, f"{mqtt.host}:{mqtt.tls_port}")
+    since = datetime.now(UTC)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the endpoint applies the new registrations within a second
+            try:
+                summary = run_groups(
+                    None, [FleetGroup("pressure", DEVICES)], rate=10, count=READINGS, target=target
+                )
+                break
+            except ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+        assert (summary.acknowledged, summary.denied) == (DEVICES * READINGS, 0)
+        until = datetime.now(UTC) + timedelta(minutes=1)
+        deadline = time.monotonic() + 60
+        while count_points(pipeline.endpoints, since, until).get("pressure") != DEVICES * READINGS:
+            assert time.monotonic() < deadline, count_points(pipeline.endpoints, since, until)
+            time.sleep(0.3)
+        series = pipeline.query(
+            f"SELECT count(\"pressureValue\") FROM pressure WHERE time >= '{since.isoformat()}' "
+            "GROUP BY sensorID, manufacturer, family"
+        )
+        assert len(series) == DEVICES
+        assert all(s["tags"]["manufacturer"] and s["tags"]["family"] for s in series)
+
+        wrong = tmp_path / "wrong-topic.yaml"  # a pressure device publishing to the shelves' topic
+        wrong.write_text(
+            "name: pressure\ntopic: /shelf/data\nattributes:\n"
+            "  pressure: {type: random_walk, min: 1, max: 2, step: 1}\n"
+        )
+        denied = run_groups(None, [FleetGroup(str(wrong), 1)], rate=10, count=2, target=target)
+        assert (denied.acknowledged, denied.denied) == (0, 2)
+        time.sleep(1)  # nothing of it arrives afterwards either
+        counts = count_points(pipeline.endpoints, since, until)
+        assert counts == {"pressure": DEVICES * READINGS, "product_count": 0}
+        assert rule_runner_stats(pipeline.sandbox)["received"] - received_before == DEVICES * READINGS
+        accounting = Accounting(
+            sent=summary.acknowledged + denied.acknowledged,
+            written=sum(counts.values()),
+            rejected=queue_depth(queues["rejected"]) - before["rejected"],
+            dead_letters=queue_depth(queues["dead_letter"]) - before["dead_letter"],
+        )
+        assert accounting.lost == 0 and accounting.rejected == 0 and accounting.dead_letters == 0
+    finally:
+        with local_registry(pipeline.sandbox.endpoints_path):
+            list(deprovision("pressure", DEVICES, keys))

@@ -49,6 +49,9 @@ def test_through_the_real_broker_a_payload_cannot_choose_its_connection_identity
         client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
         host_name=pipeline.endpoints.mqtt.host,
         port=pipeline.endpoints.mqtt.port,
+        username=pipeline.endpoints.mqtt.username,
+        password=pipeline.endpoints.mqtt.password,
+        disable_metrics=True,
         client_id="pressure-0001",
     )
     connection.connect().result(timeout=10)

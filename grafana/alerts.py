@@ -230,7 +230,7 @@ def _why(rule: ProvisionedRule, value: float | None, state: str, held: int, need
     evaluator = next(
         i["model"]["conditions"][0]["evaluator"] for i in rule.data if i["model"].get("type") == "threshold"
     )
-    params = " and ".join(f"{p:g}" for p in evaluator["params"])
+    params = " to ".join(f"{p:g}" for p in evaluator["params"])
     shown = "no value" if value is None else f"{value:g}"
     symbol = {"gt": ">", "lt": "<", "within_range": "within", "outside_range": "outside"}[evaluator["type"]]
     test = f"{shown} {symbol} {params}"

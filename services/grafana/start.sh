@@ -5,6 +5,8 @@
 #   GRAFANA_DASHBOARDS_YAML   text of services/grafana/provisioning/dashboards/dashboards.yaml
 #   GRAFANA_DASHBOARD_<NAME>  text of grafana/dashboards/<name>.json, one variable per dashboard
 #                             (name upper-cased, "-" as "_": GRAFANA_DASHBOARD_PRESSURE_VISCOSITY)
+#   GRAFANA_ALERTING_<NAME>   text of services/grafana/provisioning/alerting/<name>.yaml, one per file
+#                             (GRAFANA_ALERTING_ALERT_RULES is alert-rules.yaml)
 set -eu
 
 : "${GRAFANA_DATASOURCES_YAML:?set GRAFANA_DATASOURCES_YAML}"
@@ -26,5 +28,16 @@ for name in $(env | sed -n 's/^GRAFANA_DASHBOARD_\([A-Z0-9_]*\)=.*/\1/p'); do
 done
 [ "$count" -gt 0 ] || { echo "start: no GRAFANA_DASHBOARD_* variable: no dashboard to provision" >&2; exit 1; }
 echo "start: $count dashboards and the provisioning files written"
+
+# Alerting: rules, contact point and notification policy, replaced as a whole like the dashboards.
+mkdir -p "$provisioning/alerting"
+rm -f "$provisioning/alerting"/*.yaml
+alerting=0
+for name in $(env | sed -n 's/^GRAFANA_ALERTING_\([A-Z0-9_]*\)=.*/\1/p'); do
+  file=$(printf '%s' "$name" | tr 'A-Z_' 'a-z-')
+  eval "printf '%s\n' \"\$GRAFANA_ALERTING_$name\"" >"$provisioning/alerting/$file.yaml"
+  alerting=$((alerting + 1))
+done
+echo "start: $alerting alerting provisioning files written"
 
 exec "${GRAFANA_RUN:-/run.sh}" "$@"

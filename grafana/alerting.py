@@ -133,7 +133,7 @@ def query(rule: Rule) -> str:
     """The InfluxQL of the rule's query A, as Grafana sends it ($timeFilter is the evaluation's time range)."""
     measurement, tags = rule.kind.measurement, group_by(rule.kind)
     if rule.check == THRESHOLD:
-        return f'SELECT last("{rule.field}") FROM "{measurement}" WHERE $timeFilter GROUP BY {tags}'
+        return f'SELECT last("{rule.field}") AS "{rule.field}" FROM "{measurement}" WHERE $timeFilter GROUP BY {tags}'
     # Readings of the last minutes per sensor, with a 0 for every sensor of the last day: InfluxDB returns no
     # series for a sensor with no points in a range, so the day's sensors are added, each with a count of 0.
     recent = f"time > now() - {rule.silent_after_minutes}m AND $timeFilter"

@@ -69,6 +69,7 @@ class Step:
 
     values: dict[Labels, float | None]
     holds: dict[Labels, bool]
+    column: str  # what the query selected ("pressureValue", "readings"): names the value in the reason
 
 
 @dataclass
@@ -136,11 +137,14 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _query_result(item: dict[str, Any], at: datetime, run: Query) -> dict[Labels, list[float | None]]:
+def _query_result(
+    item: dict[str, Any], at: datetime, run: Query
+) -> tuple[dict[Labels, list[float | None]], str]:
     if item["datasourceUid"] != INFLUXDB_DATASOURCE_UID:
         raise RuleError(f"query {item['refId']}: data source {item['datasourceUid']!r} is not InfluxDB")
     text = str(item["model"]["query"]).replace("$timeFilter", time_filter(at, item["relativeTimeRange"]))
     result: dict[Labels, list[float | None]] = {}
+    column = ""
     for series in run(text):
         value_columns = [c for c in series.columns if c != "time"]
         if len(value_columns) != 1:
@@ -151,7 +155,8 @@ def _query_result(item: dict[str, Any], at: datetime, run: Query) -> dict[Labels
         if labels in result:
             raise RuleError(f"query {item['refId']}: two series with the labels {dict(labels)}")
         result[labels] = [_number(v) for v in series.column(value_columns[0])]
-    return result
+        column = value_columns[0]
+    return result, column
 
 
 def reduce(values: Sequence[float | None], reducer: str, settings: dict[str, Any]) -> float | None:
@@ -201,10 +206,11 @@ def evaluate_once(rule: ProvisionedRule, at: datetime, run: Query) -> Step:
     """One evaluation of the rule's queries and expressions at `at`."""
     frames: dict[str, dict[Labels, list[float | None]]] = {}
     numbers: dict[str, dict[Labels, float | None]] = {}
+    column = ""
     for item in rule.data:
         model, ref = item["model"], item["refId"]
         if item["datasourceUid"] != "__expr__":
-            frames[ref] = _query_result(item, at, run)
+            frames[ref], column = _query_result(item, at, run)
         elif model["type"] == "reduce":
             source = frames.get(model["expression"])
             if source is None:
@@ -223,17 +229,17 @@ def evaluate_once(rule: ProvisionedRule, at: datetime, run: Query) -> Step:
             raise RuleError(f"{ref}: expression type {model['type']!r} is not reduce or threshold")
     reduced = next((numbers[i["refId"]] for i in rule.data if i["model"].get("type") == "reduce"), {})
     holds = {labels: bool(value) for labels, value in numbers[rule.condition].items()}
-    return Step(values=dict(reduced), holds=holds)
+    return Step(values=dict(reduced), holds=holds, column=column)
 
 
-def _why(rule: ProvisionedRule, value: float | None, state: str, held: int, needed: int) -> str:
+def _why(rule: ProvisionedRule, step: Step, value: float | None, state: str, held: int, needed: int) -> str:
     evaluator = next(
         i["model"]["conditions"][0]["evaluator"] for i in rule.data if i["model"].get("type") == "threshold"
     )
     params = " to ".join(f"{p:g}" for p in evaluator["params"])
     shown = "no value" if value is None else f"{value:g}"
     symbol = {"gt": ">", "lt": "<", "within_range": "within", "outside_range": "outside"}[evaluator["type"]]
-    test = f"{shown} {symbol} {params}"
+    test = f"{step.column} {shown} {symbol} {params}".strip()
     if state == FIRING:
         return f"{test}: true at all {needed} evaluations" if needed > 1 else f"{test}: true"
     if state == PENDING:
@@ -276,7 +282,7 @@ def evaluate(rule: ProvisionedRule, at: datetime, run: Query) -> list[Instance]:
                 {**rule.labels, **dict(labels)},
                 state,
                 value,
-                _why(rule, value, state, held, needed),
+                _why(rule, now, value, state, held, needed),
             )
         )
     return instances

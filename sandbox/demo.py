@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
+from sandbox.alert_demo import show_alerts
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
@@ -171,6 +172,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     with console.status("waiting for the pipeline to take every reading"):
         accounting = account(sandbox, endpoints, sent, since, before)
     console.print(summary_table(accounting, rule_runner_stats(sandbox)))
+    alerts_as_expected = show_alerts(endpoints, since, console)
     with console.status("drawing the dashboards from the local InfluxDB"):
         render_picture(sandbox.endpoints_path, PICTURE)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)
@@ -181,5 +183,8 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         console.print(
             f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
         )
+        return 1
+    if not alerts_as_expected:
+        console.print("[bold red]the alerts are not as expected[/]: see python -m grafana.alerts")
         return 1
     return 0

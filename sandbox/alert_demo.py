@@ -10,6 +10,7 @@ function like every other reading; they are published after the demo's accountin
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,21 +53,23 @@ def alerting_kind() -> tuple[DeviceKind, str]:
     raise LookupError("no device kind has a field with an alert: give one an 'alert' in device-kinds/")
 
 
-def _normal(kind: DeviceKind, name: str) -> float:
+def _normal(kind: DeviceKind, name: str) -> int:
     field_range = kind.fields[name].range
     value = (field_range.min + field_range.max) / 2 if field_range else 1.0
-    return float(round(value))
+    return round(value)
 
 
-def _over(kind: DeviceKind, name: str) -> float:
+def _over(kind: DeviceKind, name: str) -> int:
+    """Whole numbers, so a count field takes them too; 5 % of the field's range beyond its threshold."""
     alert = kind.fields[name].alert
     assert alert is not None
     field_range = kind.fields[name].range
     margin = (field_range.max - field_range.min) * 0.05 if field_range else 1.0
     if alert.above is not None:
-        return float(round(alert.above + margin))
+        return math.floor(alert.above) + max(math.ceil(margin), 1)
     assert alert.below is not None
-    return float(round(alert.below - margin))
+    below = math.ceil(alert.below) - max(math.ceil(margin), 1)
+    return max(below, 0) if alert.below > 0 else below  # a count below a positive bound: 0 is below it
 
 
 def _metakey(kind: DeviceKind) -> str | None:

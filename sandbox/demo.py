@@ -172,11 +172,11 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     with console.status("waiting for the pipeline to take every reading"):
         accounting = account(sandbox, endpoints, sent, since, before)
     console.print(summary_table(accounting, rule_runner_stats(sandbox)))
-    alerts_as_expected = show_alerts(endpoints, since, console)
     with console.status("drawing the dashboards from the local InfluxDB"):
         render_picture(sandbox.endpoints_path, PICTURE)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)
     console.print(f"dashboards drawn: {PICTURE}")
+    alerts_as_expected = show_alerts(endpoints, since, console)
     port = endpoints.influxdb.url.rsplit(":", 1)[1]
     console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
     if accounting.lost != 0:

@@ -1,6 +1,5 @@
 """grafana: Grafana at /grafana behind the load balancer, its admin password generated in Secrets Manager,
-the InfluxDB data source, the dashboards and the alerting provisioned from the repository's files, and the SNS
-topic its alerts go to (the task role may publish to it, and to nothing else new)."""
+the InfluxDB data source and the dashboards provisioned from the repository's files."""
 
 from __future__ import annotations
 
@@ -11,9 +10,9 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
 from troposphere import Ref, Sub, Template, secretsmanager
 
-from infrastructure.alarms import create_topic
 from infrastructure.common import add_output
 from infrastructure.names import Export
+from infrastructure.notifications import allow_publish, create_topic
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, edge, influxdb, network, storage
 from infrastructure.web_service import build_web_service, reader_secret
@@ -21,10 +20,11 @@ from infrastructure.web_service import build_web_service, reader_secret
 NAME = "grafana"
 ADMIN_SECRET_NAME = "${EnvironmentName}/grafana/admin"
 ADMIN_SECRET_ARN = Export(NAME, "AdminSecretArn")
-ALERT_TOPIC = "AlertTopic"  # services/grafana/task.yaml hands its ARN to Grafana as ${AlertTopic}
+# Grafana's alerts (grafana/alerting.py) go to this topic; services/grafana/task.yaml hands its ARN over.
+ALERT_TOPIC = "AlertTopic"
 ALERT_TOPIC_ARN = Export(NAME, "AlertTopicArn")
-# The AWS-managed SNS key: a publisher in the account needs no key permission, so sns:Publish stays the task
-# role's only addition. (The CloudWatch alarms' topics use the data key, whose policy lets CloudWatch in.)
+# The AWS-managed SNS key: a publisher in the account needs no key permission, so sns:Publish on the topic is
+# the task role's only addition. (The CloudWatch alarms' topics use the data key, whose policy lets CloudWatch in.)
 SNS_MANAGED_KEY = "alias/aws/sns"
 
 
@@ -47,25 +47,18 @@ def create_admin_secret(template: Template) -> dict[str, Any]:
     return {ADMIN_SECRET_NAME: Ref(secret)}
 
 
-def create_alert_topic(template: Template) -> None:
+def add_alerting(template: Template) -> None:
+    """The alert topic (AlertEmail subscribes an address) and the task role's permission to publish to it."""
     topic = create_topic(
         template,
         ALERT_TOPIC,
         "grafana-alerts",
         "AlertEmail",
-        "Address Grafana's device alerts are sent to",
+        "Address Grafana's device alerts go to",
         SNS_MANAGED_KEY,
     )
+    allow_publish(template, "GrafanaTaskRole", topic, "publish-alerts")
     add_output(template, ALERT_TOPIC_ARN, Ref(topic), "Topic of Grafana's alerts (readings, silent devices)")
-
-
-def publish_alerts() -> Statement:
-    return Statement(Effect=Allow, Action=[AwacsAction("sns", "Publish")], Resource=[Ref(ALERT_TOPIC)])
-
-
-def prepare(template: Template) -> dict[str, Any]:
-    create_alert_topic(template)
-    return create_admin_secret(template)
 
 
 def build() -> Template:
@@ -77,15 +70,17 @@ def build() -> Template:
         ],
         Resource=["*"],
     )
-    return build_web_service(
+    template = build_web_service(
         NAME,
         "Grafana at /grafana: provisioned data source and dashboards, admin password in Secrets Manager",
         priority=10,
         secret_arns=reader_secret(),
         substitutions={"PublicDomain": edge.DISTRIBUTION_DOMAIN.imported()},
-        task_statements=[read_metrics, publish_alerts()],
-        prepare=prepare,
+        task_statements=[read_metrics],
+        prepare=create_admin_secret,
     )
+    add_alerting(template)
+    return template
 
 
 STACK = StackDefinition(

@@ -9,7 +9,6 @@ import json
 from troposphere import Ref, Sub, Template, ec2, secretsmanager, servicediscovery
 
 from infrastructure import service_files
-from infrastructure.alarms import add_alarm, create_topic
 from infrastructure.common import add_output, new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
     ServiceWiring,
@@ -18,6 +17,7 @@ from infrastructure.ecs_service import (
     create_task_definition,
 )
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm, create_topic
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, network, storage
 

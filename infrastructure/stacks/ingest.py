@@ -31,9 +31,9 @@ from troposphere import (
     sqs,
 )
 
-from infrastructure.alarms import add_alarm
 from infrastructure.common import add_output, assume_role, checkov_skip, create_log_group, new_template
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import influxdb, network
 

@@ -5,8 +5,6 @@
 #   GRAFANA_DASHBOARDS_YAML   text of services/grafana/provisioning/dashboards/dashboards.yaml
 #   GRAFANA_DASHBOARD_<NAME>  text of grafana/dashboards/<name>.json, one variable per dashboard
 #                             (name upper-cased, "-" as "_": GRAFANA_DASHBOARD_PRESSURE_VISCOSITY)
-#   GRAFANA_ALERTING_<NAME>   text of services/grafana/provisioning/alerting/<name>.yaml, one per file
-#                             (GRAFANA_ALERTING_ALERT_RULES is alert-rules.yaml)
 set -eu
 
 : "${GRAFANA_DATASOURCES_YAML:?set GRAFANA_DATASOURCES_YAML}"
@@ -29,7 +27,8 @@ done
 [ "$count" -gt 0 ] || { echo "start: no GRAFANA_DASHBOARD_* variable: no dashboard to provision" >&2; exit 1; }
 echo "start: $count dashboards and the provisioning files written"
 
-# Alerting: rules, contact point and notification policy, replaced as a whole like the dashboards.
+# Alerting: GRAFANA_ALERTING_<NAME> holds services/grafana/provisioning/alerting/<name>.yaml (one variable per file,
+# GRAFANA_ALERTING_ALERT_RULES is alert-rules.yaml): rules, contact point and policy, replaced as a whole.
 mkdir -p "$provisioning/alerting"
 rm -f "$provisioning/alerting"/*.yaml
 alerting=0

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from troposphere import Equals, Not, Parameter, Ref, Sub, Template, cloudwatch, sns
+from awacs.aws import Action as AwacsAction
+from awacs.aws import Allow, PolicyDocument, Statement
+from troposphere import Equals, Not, Parameter, Ref, Sub, Template, cloudwatch, iam, sns
 
 
 def create_topic(
@@ -33,6 +35,23 @@ def create_topic(
         )
     )
     return topic
+
+
+def allow_publish(template: Template, role_logical: str, topic: sns.Topic, policy_name: str) -> None:
+    """One more inline policy on a role of the template: sns:Publish on `topic`, nothing else."""
+    role = template.resources[role_logical]
+    role.Policies = [
+        *role.Policies,
+        iam.Policy(
+            PolicyName=policy_name,
+            PolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(Effect=Allow, Action=[AwacsAction("sns", "Publish")], Resource=[Ref(topic)])
+                ],
+            ),
+        ),
+    ]
 
 
 def add_alarm(

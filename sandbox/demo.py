@@ -15,6 +15,7 @@ from rich.table import Table
 
 from catalog import Catalog, load_catalog
 from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
+from sandbox.alert_demo import show_alerts
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
@@ -233,11 +234,15 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         render_picture(sandbox.endpoints_path, PICTURE)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)
     console.print(f"dashboards drawn: {PICTURE}")
+    alerts_as_expected = show_alerts(endpoints, since, console)
     port = endpoints.influxdb.url.rsplit(":", 1)[1]
     console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
     if accounting.lost != 0:
         console.print(
             f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
         )
+        return 1
+    if not alerts_as_expected:
+        console.print("[bold red]the alerts are not as expected[/]: see python -m grafana.alerts")
         return 1
     return 0

@@ -21,6 +21,7 @@ from troposphere import Parameter, Ref, Sub, Template, secretsmanager
 from infrastructure.common import add_output
 from infrastructure.ecs_service import FetchedFiles
 from infrastructure.names import Export
+from infrastructure.notifications import allow_publish, create_topic
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, edge, influxdb, network, storage
 from infrastructure.web_service import build_web_service, reader_secret
@@ -29,6 +30,12 @@ NAME = "grafana"
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards/iot-telemetry"  # options.path of provisioning/dashboards.yaml
 ADMIN_SECRET_NAME = "${EnvironmentName}/grafana/admin"
 ADMIN_SECRET_ARN = Export(NAME, "AdminSecretArn")
+# Grafana's alerts (grafana/alerting.py) go to this topic; services/grafana/task.yaml hands its ARN over.
+ALERT_TOPIC = "AlertTopic"
+ALERT_TOPIC_ARN = Export(NAME, "AlertTopicArn")
+# The AWS-managed SNS key: a publisher in the account needs no key permission, so sns:Publish on the topic is
+# the task role's only addition. (The CloudWatch alarms' topics use the data key, whose policy lets CloudWatch in.)
+SNS_MANAGED_KEY = "alias/aws/sns"
 
 
 def create_file_parameters(template: Template) -> None:
@@ -74,6 +81,20 @@ def create_admin_secret(template: Template) -> dict[str, Any]:
     return {ADMIN_SECRET_NAME: Ref(secret)}
 
 
+def add_alerting(template: Template) -> None:
+    """The alert topic (AlertEmail subscribes an address) and the task role's permission to publish to it."""
+    topic = create_topic(
+        template,
+        ALERT_TOPIC,
+        "grafana-alerts",
+        "AlertEmail",
+        "Address Grafana's device alerts go to",
+        SNS_MANAGED_KEY,
+    )
+    allow_publish(template, "GrafanaTaskRole", topic, "publish-alerts")
+    add_output(template, ALERT_TOPIC_ARN, Ref(topic), "Topic of Grafana's alerts (readings, silent devices)")
+
+
 def build() -> Template:
     # CloudWatch's read actions (for the dead-letter panel) have no resource-level permissions: "*" is required.
     read_metrics = Statement(
@@ -83,7 +104,7 @@ def build() -> Template:
         ],
         Resource=["*"],
     )
-    return build_web_service(
+    template = build_web_service(
         NAME,
         "Grafana at /grafana: provisioned data source and dashboards, admin password in Secrets Manager",
         priority=10,
@@ -93,6 +114,8 @@ def build() -> Template:
         prepare=prepare,
         fetched=FetchedFiles(Ref("ProvisioningBucket"), Ref("DashboardsPrefix"), DASHBOARDS_PATH),
     )
+    add_alerting(template)
+    return template
 
 
 STACK = StackDefinition(

@@ -17,6 +17,7 @@ from infrastructure.ecs_service import (
     create_task_definition,
 )
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm, create_topic
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, network, storage
 
@@ -26,6 +27,7 @@ ROLES = {"admin": "admin", "writer": "writer", "reader": "reader"}  # role -> In
 CLIENTS = ("ingest", "grafana", "chronograf")
 URL = Export(NAME, "Url")
 SECURITY_GROUP = Export(NAME, "SecurityGroupId")
+ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
 
 
 def secret_arn(role: str) -> Export:
@@ -114,6 +116,37 @@ def create_discovery(template: Template) -> servicediscovery.Service:
     )
 
 
+def create_task_alarm(template: Template, service: str) -> None:
+    """The one InfluxDB task is not running (Container Insights counts it): nothing is written or shown.
+    Its runbook line is in docs/operations.md ("When an alarm fires")."""
+    topic = create_topic(
+        template,
+        "AlarmTopic",
+        "influxdb-alarms",
+        "AlarmEmail",
+        "Address the InfluxDB alarms are sent to",
+        network.DATA_KEY_ARN.imported(),
+    )
+    add_alarm(
+        template,
+        "TaskNotRunningAlarm",
+        Sub("${EnvironmentName}-influxdb-TaskNotRunning"),
+        "No InfluxDB task has run for 3 minutes: readings go to the dead letters and the dashboards are empty",
+        (
+            "ECS/ContainerInsights",
+            "RunningTaskCount",
+            {"ClusterName": cluster.CLUSTER_NAME.imported(), "ServiceName": service},
+        ),
+        "Minimum",
+        "LessThanThreshold",
+        1,
+        Ref(topic),
+        evaluation_periods=3,
+        missing_data="breaching",  # no count at all: no task (or no service) to count
+    )
+    add_output(template, ALARM_TOPIC_ARN, Ref(topic), "Topic of the InfluxDB alarms")
+
+
 def build() -> Template:
     template = new_template(
         "InfluxDB 1.8: one task on EFS, credentials in Secrets Manager, 8086 for its clients only"
@@ -133,6 +166,7 @@ def build() -> Template:
     )
     definition = create_task_definition(template, spec, wiring)
     create_service(template, spec, definition, wiring)
+    create_task_alarm(template, spec.service)
     add_output(template, URL, Sub(f"http://influx.${{EnvironmentName}}:{PORT}"), "InfluxDB inside the VPC")
     add_output(template, SECURITY_GROUP, Ref(server), "InfluxDB's security group")
     for role, secret in secrets.items():

@@ -45,6 +45,7 @@ from infrastructure.common import (
     new_template,
 )
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import influxdb, network
 
@@ -573,6 +574,78 @@ def create_alarms(
     return topic
 
 
+def create_pipeline_alarms(
+    template: Template, function: awslambda.Function, rejected: sqs.Queue, topic: sns.Topic
+) -> None:
+    """Beside the dead-letter, rejected and error alarms: the pipeline is refusing, guessing, or falling behind.
+    Each alarm's runbook line is in docs/operations.md ("When an alarm fires")."""
+    template.add_parameter(
+        Parameter(
+            "RejectedPerMinuteThreshold",
+            Type="Number",
+            Default=10,
+            MinValue=0,
+            Description="Rejected readings in one minute above which the RejectedPerMinute alarm fires",
+        )
+    )
+    function_metrics = ("IoTTelemetry", "MetadataMisses", {"service": "ingest"})  # the function's Powertools
+    for logical, description, metric, statistic, comparison, threshold, period, condition in (
+        (
+            "RejectedPerMinuteAlarm",
+            "More readings than RejectedPerMinuteThreshold were rejected in a minute: a device or a kind changed",
+            ("AWS/SQS", "NumberOfMessagesSent", {"QueueName": GetAtt(rejected, "QueueName")}),
+            "Sum",
+            "GreaterThanThreshold",
+            Ref("RejectedPerMinuteThreshold"),
+            60,
+            None,
+        ),
+        (
+            "MetadataMissesAlarm",
+            "Readings arrived without a metadata item: they are written without manufacturer and family tags",
+            function_metrics,
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+            300,
+            None,
+        ),
+        (
+            "FunctionThrottlesAlarm",
+            "The ingest function was throttled: readings wait for retries (raise its concurrency limit)",
+            ("AWS/Lambda", "Throttles", {"FunctionName": Ref(function)}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+            60,
+            None,
+        ),
+        (
+            "IngestQueueAgeAlarm",
+            "The queued path's oldest reading has waited over 5 minutes: the function falls behind or fails",
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": GetAtt("IngestQueue", "QueueName")}),
+            "Maximum",
+            "GreaterThanOrEqualToThreshold",
+            300,
+            60,
+            IS_QUEUED,
+        ),
+    ):
+        add_alarm(
+            template,
+            logical,
+            Sub(f"${{EnvironmentName}}-ingest-{logical.removesuffix('Alarm')}"),
+            description,
+            metric,
+            statistic,
+            comparison,
+            threshold,
+            Ref(topic),
+            period=period,
+            condition=condition,
+        )
+
+
 def build() -> Template:
     """The stack for the catalog of device kinds (device-kinds/, or $DEVICE_KINDS_DIR): a topic parameter and a
     rule per kind."""
@@ -584,6 +657,7 @@ def build() -> Template:
     function = create_function(template, catalog, table, dead_letters, rejected, ingest)
     create_rules(template, catalog, function, dead_letters, ingest)
     topic = create_alarms(template, function, dead_letters, rejected)
+    create_pipeline_alarms(template, function, rejected, topic)
     add_output(template, METADATA_TABLE_NAME, Ref(table), "Device metadata table")
     add_output(template, METADATA_TABLE_ARN, GetAtt(table, "Arn"), "Device metadata table ARN")
     add_output(template, FUNCTION_NAME, Ref(function), "The ingest function")

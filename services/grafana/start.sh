@@ -24,4 +24,16 @@ count=$(find "$dashboards" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l | tr -
 }
 echo "start: provisioning files written; $count dashboards in $dashboards"
 
+# Alerting: GRAFANA_ALERTING_<NAME> holds services/grafana/provisioning/alerting/<name>.yaml (one variable per file,
+# GRAFANA_ALERTING_ALERT_RULES is alert-rules.yaml): rules, contact point and policy, replaced as a whole.
+mkdir -p "$provisioning/alerting"
+rm -f "$provisioning/alerting"/*.yaml
+alerting=0
+for name in $(env | sed -n 's/^GRAFANA_ALERTING_\([A-Z0-9_]*\)=.*/\1/p'); do
+  file=$(printf '%s' "$name" | tr 'A-Z_' 'a-z-')
+  eval "printf '%s\n' \"\$GRAFANA_ALERTING_$name\"" >"$provisioning/alerting/$file.yaml"
+  alerting=$((alerting + 1))
+done
+echo "start: $alerting alerting provisioning files written"
+
 exec "${GRAFANA_RUN:-/run.sh}" "$@"

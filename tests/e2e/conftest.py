@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awscrt import io, mqtt
 
 from sandbox.accounting import influx_query
 from sandbox.deployment import aws_environment, deploy_local
 from sandbox.endpoints import Endpoints
+from sandbox.mqtt_client import publish_all
 from sandbox.services import Sandbox
 
 
@@ -32,22 +32,7 @@ class Pipeline:
 
     def publish(self, topic: str, payloads: list[bytes]) -> None:
         """Publish raw payloads at QoS 1 and wait for every PUBACK."""
-        connection = mqtt.Connection(
-            client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
-            host_name=self.endpoints.mqtt.host,
-            port=self.endpoints.mqtt.port,
-            username=self.endpoints.mqtt.username,
-            password=self.endpoints.mqtt.password,
-            disable_metrics=True,
-            client_id=f"e2e-publisher-{datetime.now(UTC).timestamp()}",
-        )
-        connection.connect().result(timeout=10)
-        try:
-            futures = [connection.publish(topic, p, mqtt.QoS.AT_LEAST_ONCE)[0] for p in payloads]
-            for future in futures:
-                future.result(timeout=30)
-        finally:
-            connection.disconnect().result(timeout=10)
+        publish_all(self.endpoints, topic, payloads, f"e2e-publisher-{datetime.now(UTC).timestamp()}")
 
 
 def reading(

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from awscrt import io, mqtt
+from awscrt import mqtt
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 from sandbox.accounting import wait_until_settled
+from sandbox.mqtt_client import plain_connection
 from sandbox.rule_runner import RuleRunner, load_rules
 from sandbox.run_rules import deployed_template, local_overrides
 from tests.e2e.conftest import Pipeline, reading
@@ -45,15 +46,7 @@ def test_through_the_real_broker_a_payload_cannot_choose_its_connection_identity
     direct_pipeline: Pipeline,
 ) -> None:
     pipeline = direct_pipeline
-    connection = mqtt.Connection(
-        client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
-        host_name=pipeline.endpoints.mqtt.host,
-        port=pipeline.endpoints.mqtt.port,
-        username=pipeline.endpoints.mqtt.username,
-        password=pipeline.endpoints.mqtt.password,
-        disable_metrics=True,
-        client_id="pressure-0001",
-    )
+    connection = plain_connection(pipeline.endpoints, "pressure-0001")
     connection.connect().result(timeout=10)
     try:
         future, _ = connection.publish(

@@ -73,6 +73,16 @@ def _require_binary(name: str) -> str:
     return path
 
 
+def _owned_by_mosquitto(folder: Path) -> None:
+    """mosquitto started as root drops to its own user, which must be able to write its persistence file."""
+    if os.geteuid() != 0:
+        return
+    try:
+        shutil.chown(folder, user="mosquitto")
+    except (LookupError, OSError):  # no such user: mosquitto then keeps running as root
+        return
+
+
 def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
     """Run services/influxdb/init-influxdb.sh against the sandbox's influxd, with the env contract of the task."""
     influx = endpoints.influxdb
@@ -287,9 +297,15 @@ class Sandbox:
         port = self._port("mosquitto")
         config = self.root / "config" / "mosquitto.conf"
         config.parent.mkdir(parents=True, exist_ok=True)
+        store = self.root / "mosquitto"
+        store.mkdir(parents=True, exist_ok=True)
+        _owned_by_mosquitto(store)
         # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
+        # Persistence, as IoT Core keeps what it acknowledged: sessions, subscriptions and queued messages
+        # survive a restart (saved on shutdown, and every few seconds against a crash mid-burst).
         config.write_text(
-            f"listener {port} {HOST}\nallow_anonymous true\npersistence false\n"
+            f"listener {port} {HOST}\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
@@ -300,6 +316,6 @@ class Sandbox:
         port = self._port("moto")
         self._start(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "sandbox.moto_server", "-H", HOST, "-p", str(port)],
             lambda: _http_status(f"http://{HOST}:{port}/moto-api/data.json") == 200,
         )

@@ -289,6 +289,8 @@ class RuleRunner:
         direct = any(rule.function for rule in self.rules)
         if direct and self.store is None:
             raise RuntimeError("a rule invokes a function directly: the runner needs an event store")
+        for pool in self._pools.values():
+            pool.warm()
         for i in range(HAND_OFF_WORKERS):
             self.supervisor.start(f"hand-off-{i}", self._hand_off_loop)
         if direct:

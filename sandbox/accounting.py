@@ -10,6 +10,7 @@ from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import boto3
 from ingest_to_influxdb.kinds import KINDS
@@ -53,15 +54,48 @@ def queue_depth(queue_url: str) -> int:
 
 
 @dataclass(frozen=True)
+class InFlight:
+    """Readings on their way, by where they are: none of them is lost while it is counted here."""
+
+    broker: int = 0  # acknowledged to a device, not yet acknowledged by the rule runner
+    runner: int = 0  # taken off the broker but not handed off, or stored events the function has not finished
+    queue: int = 0  # in the ingest queue (queued path)
+
+    @property
+    def total(self) -> int:
+        return self.broker + self.runner + self.queue
+
+    def describe(self) -> str:
+        return f"broker {self.broker}, rule runner {self.runner}, ingest queue {self.queue}"
+
+
+def in_flight(sent: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
+    """Where the readings not yet written, rejected or dead-lettered are, from the runner's counters.
+
+    The runner's `acknowledged` counts a message again when the broker sent it again (after a restart), so
+    the broker's share is a lower bound; the accounting's `lost` is exact once nothing is in flight."""
+    acknowledged = int(runner_stats.get("acknowledged", 0))
+    held = int(runner_stats.get("unacknowledged", 0)) + int(runner_stats.get("stored_events", 0))
+    return InFlight(broker=max(0, sent - acknowledged), runner=held, queue=ingest_queue_depth)
+
+
+@dataclass(frozen=True)
 class Accounting:
     sent: int
     written: int
     rejected: int
     dead_letters: int
+    in_flight: InFlight = InFlight()
 
     @property
     def lost(self) -> int:
-        return self.sent - self.written - self.rejected - self.dead_letters
+        """What can no longer arrive: neither written, kept, nor on its way."""
+        return max(0, self.sent - self.written - self.rejected - self.dead_letters - self.in_flight.total)
+
+    @property
+    def duplicated(self) -> int:
+        """Outcomes beyond one per reading (a point written twice replaces itself, so only kept copies count)."""
+        return max(0, self.written + self.rejected + self.dead_letters - self.sent)
 
 
 def wait_until_settled(read: Callable[[], object], timeout: float = 60.0, quiet: float = 1.0) -> bool:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox.demo import DemoOptions, run_demo
-from sandbox.deployment import deploy_local
+from sandbox.deployment import deploy_local, rule_runner_stats
 from sandbox.endpoints import DEFAULT_ROOT
 from sandbox.processes import SandboxError
 from sandbox.services import Sandbox
@@ -27,6 +27,32 @@ def _status_table(sandbox: Sandbox) -> Table:
     return table
 
 
+def _runner_health(sandbox: Sandbox) -> str | None:
+    """One line on the rule runner from its counters: what it holds and whether every worker is well."""
+    stats = rule_runner_stats(sandbox)
+    if not stats:
+        return None
+    workers: dict[str, dict[str, object]] = stats.get("workers", {})
+    dead = {n: w for n, w in workers.items() if w.get("state") == "dead"}
+    retrying = {n: w for n, w in workers.items() if w.get("state") == "retrying"}
+    line = (
+        f"rule runner: {stats.get('received', 0)} received, {stats.get('acknowledged', 0)} acknowledged, "
+        f"{stats.get('delivered', 0)} delivered; holding {stats.get('unacknowledged', 0)} unacknowledged "
+        f"and {stats.get('stored_events', 0)} stored events"
+    )
+    if dead:
+        return (
+            line + "\n[red]dead workers:[/] " + "; ".join(f"{n}: {w.get('problem')}" for n, w in dead.items())
+        )
+    if retrying:
+        return (
+            line
+            + "\n[yellow]retrying:[/] "
+            + "; ".join(f"{n}: {w.get('problem')}" for n, w in retrying.items())
+        )
+    return line + ("; every worker well" if workers else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status", "demo"))
@@ -38,13 +64,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
     )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=600.0,
+        help="demo: the most seconds to wait for readings still in flight before counting",
+    )
     parser.add_argument("--services-only", action="store_true", help="up: the services, without the stacks")
     args = parser.parse_args(argv)
     sandbox = Sandbox(args.root)
     try:
         if args.command == "demo":
             options = DemoOptions(
-                args.devices, args.shelf_devices, args.rate, args.duration, args.ingest_path
+                args.devices,
+                args.shelf_devices,
+                args.rate,
+                args.duration,
+                args.ingest_path,
+                drain_timeout=args.drain_timeout,
             )
             return run_demo(sandbox, options, console)
         if args.command == "up":
@@ -64,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
         else:
             console.print(_status_table(sandbox))
+            health = _runner_health(sandbox)
+            if health:
+                console.print(health)
     except SandboxError as error:
         console.print(f"[red]error:[/] {error}")
         return 1

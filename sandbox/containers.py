@@ -17,6 +17,7 @@ import queue
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -126,12 +127,11 @@ class ContainerPool:
             self._idle.put(None)  # started on first use: a cold start
 
     def warm(self) -> None:
-        """Start one container now, so the first event does not wait for a cold start."""
-        container = self._idle.get()
-        try:
-            if container is None:
-                container = _Container(self.spec)
-        finally:
+        """Start every container now, side by side, so no event waits for a cold start."""
+        cold = [self._idle.get() for _ in range(self.size)]
+        with ThreadPoolExecutor(self.size) as starting:
+            started = list(starting.map(lambda c: c or _Container(self.spec), cold))
+        for container in started:
             self._idle.put(container)
 
     def invoke(self, event: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sandbox.accounting import Accounting, count_points, queue_depth, wait_until_settled
+from sandbox.accounting import Accounting, count_points, in_flight, queue_depth
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
@@ -32,6 +33,7 @@ class DemoOptions:
     duration: float = 30.0
     ingest_path: str = "direct"
     environment: str = "demo"
+    drain_timeout: float = 600.0  # how long to wait for readings in flight before counting
 
 
 def live_view(counters: Counters, stats: dict[str, object], elapsed: float, duration: float) -> Table:
@@ -77,34 +79,38 @@ def run_fleet(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
 
 
 def account(
-    sandbox: Sandbox, endpoints: Endpoints, sent: int, since: datetime, before: dict[str, int]
+    sandbox: Sandbox,
+    endpoints: Endpoints,
+    sent: int,
+    since: datetime,
+    before: dict[str, int],
+    drain_timeout: float,
+    on_progress: Callable[[Accounting], None] = lambda _: None,
 ) -> Accounting:
-    """Wait until the pipeline has taken every reading and stands still, then count where they went."""
+    """Count where every reading went, waiting until nothing is in flight (or `drain_timeout` passes).
+
+    Settled means nothing is in flight and two counts a second apart agree; until then every reading
+    not yet written, rejected or dead-lettered is shown where it is, never as lost."""
+    deadline = time.monotonic() + drain_timeout
+    previous: Accounting | None = None
     with aws_environment(endpoints):
-
-        def depths() -> dict[str, int]:
-            return {name: queue_depth(url) for name, url in endpoints.queues.items()}
-
-        def progress() -> tuple[object, ...]:
+        while True:
+            queues = {name: queue_depth(url) for name, url in endpoints.queues.items()}
             until = datetime.now(UTC) + timedelta(minutes=1)
-            stats, queues = rule_runner_stats(sandbox), depths()
-            busy = stats.get("received", 0) < sent or not stats.get("idle") or queues.get("ingest", 0) > 0
-            return (
-                busy,
-                sorted(stats.items()),
-                sorted(queues.items()),
-                count_points(endpoints, since, until),
+            current = Accounting(
+                sent=sent,
+                written=sum(count_points(endpoints, since, until).values()),
+                rejected=queues["rejected"] - before["rejected"],
+                dead_letters=queues["dead_letter"] - before["dead_letter"],
+                in_flight=in_flight(sent, rule_runner_stats(sandbox), queues.get("ingest", 0)),
             )
-
-        wait_until_settled(progress, timeout=180, quiet=3.0)
-        queues = depths()
-        written = sum(count_points(endpoints, since, datetime.now(UTC) + timedelta(minutes=1)).values())
-    return Accounting(
-        sent=sent,
-        written=written,
-        rejected=queues["rejected"] - before["rejected"],
-        dead_letters=queues["dead_letter"] - before["dead_letter"],
-    )
+            on_progress(current)
+            if current.in_flight.total == 0 and current == previous:
+                return current
+            if time.monotonic() >= deadline:
+                return current
+            previous = current
+            time.sleep(1.0)
 
 
 def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
@@ -116,9 +122,15 @@ def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
     table.add_row("written to InfluxDB (counted by a query)", str(accounting.written))
     table.add_row("rejected (kept with their reason)", str(accounting.rejected))
     table.add_row("dead letters (kept for make replay)", str(accounting.dead_letters))
+    if accounting.in_flight.total:
+        table.add_row(
+            f"[yellow]still in flight ({accounting.in_flight.describe()})[/]",
+            f"[yellow]{accounting.in_flight.total}[/]",
+        )
     style = "green" if accounting.lost == 0 else "bold red"
     table.add_row(
-        f"[{style}]lost = sent - written - rejected - dead letters[/]", f"[{style}]{accounting.lost}[/]"
+        f"[{style}]lost = sent - written - rejected - dead letters - in flight[/]",
+        f"[{style}]{accounting.lost}[/]",
     )
     return table
 
@@ -168,9 +180,23 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         f"{total} devices publishing for {options.duration:.0f} s at {options.rate:g} reading/s each"
     )
     sent = run_fleet(sandbox, options, console)
-    with console.status("waiting for the pipeline to take every reading"):
-        accounting = account(sandbox, endpoints, sent, since, before)
+    with console.status("waiting for the pipeline to take every reading") as status:
+
+        def show(current: Accounting) -> None:
+            status.update(
+                f"waiting for the pipeline to take every reading (at most {options.drain_timeout:.0f} s): "
+                f"{current.written} written, {current.in_flight.total} in flight "
+                f"({current.in_flight.describe()})"
+            )
+
+        accounting = account(sandbox, endpoints, sent, since, before, options.drain_timeout, show)
     console.print(summary_table(accounting, rule_runner_stats(sandbox)))
+    if accounting.in_flight.total:
+        console.print(
+            f"[yellow]{accounting.in_flight.total} readings were still on their way after "
+            f"{options.drain_timeout:.0f} s[/] (they are held, not lost). Watch them arrive with "
+            "'python -m sandbox status', or wait longer next time with --drain-timeout."
+        )
     with console.status("drawing the dashboards from the local InfluxDB"):
         render_picture(sandbox.endpoints_path, PICTURE)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)

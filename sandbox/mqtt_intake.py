@@ -87,6 +87,7 @@ class Intake:
     def _on_connected(self, data: mqtt5.LifecycleConnectSuccessData) -> None:
         self.connections += 1
         session_present = bool(data.connack_packet and data.connack_packet.session_present)
+        logger.info("connected to the broker (session kept: %s)", session_present)
         if session_present:
             self._connected()
             return

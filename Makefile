@@ -13,10 +13,12 @@ DEVICES ?= 20
 SHELF_DEVICES ?= 5
 RATE ?= 1
 DURATION ?= 30
+INGEST_PATH ?= direct
+DRILL_DURATION ?= 40
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 .PHONY: help install system-packages test lint format demo down synth deploy deploy-all destroy diff outputs \
-        simulate load-metadata replay bench clean
+        simulate load-metadata replay bench drill clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -99,6 +101,10 @@ load-metadata: install ## load device metadata: make load-metadata FILE=sample-d
 
 replay: install ## drain the dead-letter queue back through the ingest code
 	$(PY) -m ingest_to_influxdb.replay $(if $(QUEUE),--queue $(QUEUE))
+
+drill: install ## stop each part mid-stream, replay, count: lost and duplicated must be 0 (INGEST_PATH=direct|queued)
+	$(PY) -m sandbox drill --ingest-path $(INGEST_PATH) --devices $(DEVICES) --shelf-devices $(SHELF_DEVICES) \
+		--rate $(RATE) --duration $(DRILL_DURATION)
 
 bench: install ## throughput figures, as ratios against named baselines
 	$(PY) -m benchmarks

@@ -6,13 +6,16 @@ import json
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from base64 import b64encode
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import boto3
+from awscrt import io, mqtt
 from ingest_to_influxdb.kinds import KINDS
 
 from sandbox.endpoints import Endpoints
@@ -69,14 +72,41 @@ class InFlight:
         return f"broker {self.broker}, rule runner {self.runner}, ingest queue {self.queue}"
 
 
-def in_flight(sent: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
-    """Where the readings not yet written, rejected or dead-lettered are, from the runner's counters.
-
-    The runner's `acknowledged` counts a message again when the broker sent it again (after a restart), so
-    the broker's share is a lower bound; the accounting's `lost` is exact once nothing is in flight."""
-    acknowledged = int(runner_stats.get("acknowledged", 0))
+def in_flight(broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
+    """Where the readings not yet written, rejected or dead-lettered are."""
     held = int(runner_stats.get("unacknowledged", 0)) + int(runner_stats.get("stored_events", 0))
-    return InFlight(broker=max(0, sent - acknowledged), runner=held, queue=ingest_queue_depth)
+    return InFlight(broker=broker_backlog, runner=held, queue=ingest_queue_depth)
+
+
+BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"
+
+
+def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
+    """Messages mosquitto holds: queued for the rule runner's session, or sent to it and not acknowledged.
+
+    mosquitto publishes the count on a retained $SYS topic (every second, as the sandbox configures it);
+    the pipeline publishes nothing retained, so the count is the backlog."""
+    got: Future[int] = Future()
+
+    def on_message(topic: str, payload: bytes, **_: Any) -> None:
+        if not got.done():
+            got.set_result(int(payload.decode().strip() or 0))
+
+    connection = mqtt.Connection(
+        client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
+        host_name=endpoints.mqtt.host,
+        port=endpoints.mqtt.port,
+        client_id=f"accounting-{uuid.uuid4().hex[:8]}",
+        clean_session=True,
+    )
+    connection.connect().result(timeout=timeout)
+    try:
+        connection.subscribe(BROKER_STORE_TOPIC, mqtt.QoS.AT_MOST_ONCE, callback=on_message)[0].result(
+            timeout
+        )
+        return got.result(timeout=timeout)
+    finally:
+        connection.disconnect().result(timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sandbox.demo import DemoOptions, run_demo
 from sandbox.deployment import deploy_local, rule_runner_stats
+from sandbox.drill import Drill, DrillOptions, run_drill
 from sandbox.endpoints import DEFAULT_ROOT
 from sandbox.processes import SandboxError
 from sandbox.services import Sandbox
@@ -55,12 +56,21 @@ def _runner_health(sandbox: Sandbox) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=("up", "down", "status", "demo"))
+    parser.add_argument("command", choices=("up", "down", "status", "demo", "drill"))
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
     parser.add_argument("--devices", type=int, default=20, help="demo: pressure devices")
     parser.add_argument("--shelf-devices", type=int, default=5, help="demo: shelf devices")
     parser.add_argument("--rate", type=float, default=1.0, help="demo: readings per second per device")
-    parser.add_argument("--duration", type=float, default=30.0, help="demo: seconds")
+    parser.add_argument(
+        "--duration", type=float, default=30.0, help="demo: seconds; drill: seconds per fault"
+    )
+    parser.add_argument("--outage", type=float, default=10.0, help="drill: seconds each part stays down")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        help=f"drill: only this fault (repeatable): {', '.join(Drill.FAULTS)}",
+    )
     parser.add_argument(
         "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
     )
@@ -84,6 +94,18 @@ def main(argv: list[str] | None = None) -> int:
                 drain_timeout=args.drain_timeout,
             )
             return run_demo(sandbox, options, console)
+        if args.command == "drill":
+            drill = DrillOptions(
+                ingest_path=args.ingest_path,
+                pressure_devices=args.devices,
+                shelf_devices=args.shelf_devices,
+                rate=args.rate,
+                duration=args.duration,
+                outage=args.outage,
+                drain_timeout=args.drain_timeout,
+                faults=tuple(args.fault),
+            )
+            return run_drill(sandbox, drill, console)
         if args.command == "up":
             already = sandbox.is_up()
             if args.services_only:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from sandbox.accounting import Accounting, count_points, in_flight, queue_depth
+from sandbox.accounting import Accounting, broker_backlog, count_points, in_flight, queue_depth
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
@@ -102,7 +102,9 @@ def account(
                 written=sum(count_points(endpoints, since, until).values()),
                 rejected=queues["rejected"] - before["rejected"],
                 dead_letters=queues["dead_letter"] - before["dead_letter"],
-                in_flight=in_flight(sent, rule_runner_stats(sandbox), queues.get("ingest", 0)),
+                in_flight=in_flight(
+                    _broker_backlog(endpoints), rule_runner_stats(sandbox), queues.get("ingest", 0)
+                ),
             )
             on_progress(current)
             if current.in_flight.total == 0 and current == previous:
@@ -111,6 +113,13 @@ def account(
                 return current
             previous = current
             time.sleep(1.0)
+
+
+def _broker_backlog(endpoints: Endpoints) -> int:
+    try:
+        return broker_backlog(endpoints)
+    except Exception:  # the broker is restarting: count it as holding something until it answers
+        return 1
 
 
 def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:

@@ -306,6 +306,7 @@ class Sandbox:
         config.write_text(
             f"listener {port} {HOST}\nallow_anonymous true\n"
             f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
+            "sys_interval 1\n"  # the accounting reads the broker's backlog from $SYS/broker/store/messages/count
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )

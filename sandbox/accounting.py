@@ -79,18 +79,22 @@ def in_flight(broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_de
 
 
 BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"
+BROKER_RETAINED_TOPIC = "$SYS/broker/retained messages/count"
 
 
 def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
-    """Messages mosquitto holds: queued for the rule runner's session, or sent to it and not acknowledged.
+    """Messages mosquitto holds for sessions: queued for the rule runner, or sent and not acknowledged.
 
-    mosquitto publishes the count on a retained $SYS topic (every second, as the sandbox configures it);
-    the pipeline publishes nothing retained, so the count is the backlog."""
-    got: Future[int] = Future()
+    mosquitto publishes its store's size and how many of those are retained on $SYS topics (every second,
+    as the sandbox configures it); the pipeline publishes nothing retained, so the difference is the
+    backlog."""
+    counts: dict[str, int] = {}
+    got: Future[None] = Future()
 
     def on_message(topic: str, payload: bytes, **_: Any) -> None:
-        if not got.done():
-            got.set_result(int(payload.decode().strip() or 0))
+        counts[topic] = int(payload.decode().strip() or 0)
+        if len(counts) == 2 and not got.done():
+            got.set_result(None)
 
     connection = mqtt.Connection(
         client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
@@ -101,12 +105,12 @@ def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
     )
     connection.connect().result(timeout=timeout)
     try:
-        connection.subscribe(BROKER_STORE_TOPIC, mqtt.QoS.AT_MOST_ONCE, callback=on_message)[0].result(
-            timeout
-        )
-        return got.result(timeout=timeout)
+        for topic in (BROKER_STORE_TOPIC, BROKER_RETAINED_TOPIC):
+            connection.subscribe(topic, mqtt.QoS.AT_MOST_ONCE, callback=on_message)[0].result(timeout)
+        got.result(timeout=timeout)
     finally:
         connection.disconnect().result(timeout=timeout)
+    return max(0, counts[BROKER_STORE_TOPIC] - counts[BROKER_RETAINED_TOPIC])
 
 
 @dataclass(frozen=True)

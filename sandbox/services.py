@@ -73,16 +73,6 @@ def _require_binary(name: str) -> str:
     return path
 
 
-def _owned_by_mosquitto(folder: Path) -> None:
-    """mosquitto started as root drops to its own user, which must be able to write its persistence file."""
-    if os.geteuid() != 0:
-        return
-    try:
-        shutil.chown(folder, user="mosquitto")
-    except (LookupError, OSError):  # no such user: mosquitto then keeps running as root
-        return
-
-
 def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
     """Run services/influxdb/init-influxdb.sh against the sandbox's influxd, with the env contract of the task."""
     influx = endpoints.influxdb
@@ -299,18 +289,21 @@ class Sandbox:
         config.parent.mkdir(parents=True, exist_ok=True)
         store = self.root / "mosquitto"
         store.mkdir(parents=True, exist_ok=True)
-        _owned_by_mosquitto(store)
+        # Started as root, mosquitto would drop to its own user, which cannot write its persistence file
+        # under a private (0700) sandbox folder; it listens on the loopback only.
+        run_as = "user root\n" if os.geteuid() == 0 else ""
         # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
         # Persistence, as IoT Core keeps what it acknowledged: sessions, subscriptions and queued messages
         # survive a restart (saved on shutdown, and every few seconds against a crash mid-burst).
         config.write_text(
             f"listener {port} {HOST}\nallow_anonymous true\n"
             f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
+            f"{run_as}"
             "sys_interval 1\n"  # the accounting reads the broker's backlog from $SYS/broker/store/messages/count
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
-        config.chmod(0o644)  # mosquitto started as root drops to its own user
+        config.chmod(0o644)
         self._start("mosquitto", [binary, "-c", str(config)], lambda: processes.tcp_answers(port, HOST))
 
     def _start_moto(self) -> None:

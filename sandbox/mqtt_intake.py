@@ -21,8 +21,12 @@ logger = logging.getLogger(__name__)
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 # How many unacknowledged messages the broker may send us; the rest waits in the broker, so a slow
-# hand-off holds back the broker instead of filling the runner's memory.
-RECEIVE_MAXIMUM = 20_000
+# hand-off holds back the broker instead of filling the runner's memory, and a dropped connection
+# makes the broker send again at most this many.
+RECEIVE_MAXIMUM = 2_000
+# A busy runner may read the broker's PINGRESP late (it is behind a burst of messages): wait long enough
+# that a burst does not cut the connection.
+PING_TIMEOUT_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,12 @@ class Intake:
             bootstrap=io.ClientBootstrap.get_or_create_static_default(),
             connect_options=mqtt5.ConnectPacket(
                 client_id=client_id,
-                keep_alive_interval_sec=30,
+                keep_alive_interval_sec=60,
                 session_expiry_interval_sec=SESSION_EXPIRY_SECONDS,
                 receive_maximum=RECEIVE_MAXIMUM,
             ),
             session_behavior=mqtt5.ClientSessionBehaviorType.REJOIN_ALWAYS,
+            ping_timeout_ms=PING_TIMEOUT_MS,
             min_reconnect_delay_ms=200,
             max_reconnect_delay_ms=2000,
             on_publish_callback_fn=self._on_publish,

@@ -56,9 +56,10 @@ LOCAL_MAX_BATCH_WINDOW = 1.0  # the event source mapping's batching window, capp
 # A received message the runner did not finish (it was killed) is received again after this, not after the
 # queue's own visibility timeout (minutes).
 LOCAL_VISIBILITY_SECONDS = 30
-SQS_BATCH_MAX = (
-    10  # the most one ReceiveMessage returns, and one SendMessageBatch or DeleteMessageBatch takes
-)
+# The most one ReceiveMessage returns, and one SendMessageBatch or DeleteMessageBatch takes; and the
+# most bytes one SendMessageBatch carries.
+SQS_BATCH_MAX = 10
+SQS_MAX_BATCH_BYTES = 256 * 1024
 # Lambda runs up to the reserved concurrency at once; this machine has few cores, so locally at most:
 LOCAL_MAX_CONCURRENCY = 4
 LOCAL_MAX_POLLERS = 4  # concurrent batches of the event source mapping
@@ -253,6 +254,20 @@ class _Outgoing:
     fallback: Callable[[str], _Outgoing] | None = None
 
 
+def _sqs_batches(items: list[_Outgoing]) -> list[list[_Outgoing]]:
+    """SendMessageBatch requests within SQS's limits: 10 entries, 256 KiB in all."""
+    batches: list[list[_Outgoing]] = [[]]
+    size = 0
+    for item in items:
+        length = len(item.body.encode())
+        if batches[-1] and (len(batches[-1]) == SQS_BATCH_MAX or size + length > SQS_MAX_BATCH_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += length
+    return [batch for batch in batches if batch]
+
+
 class RuleRunner:
     """Takes messages off the broker, hands each durably to its rule's action, then acknowledges it.
 
@@ -439,8 +454,7 @@ class RuleRunner:
                 by_queue.setdefault(item.queue_url, []).append(item)
             refused: list[_Outgoing] = []
             for queue_url, items in by_queue.items():
-                for start in range(0, len(items), SQS_BATCH_MAX):
-                    chunk = items[start : start + SQS_BATCH_MAX]
+                for chunk in _sqs_batches(items):
                     response = self.sqs.send_message_batch(
                         QueueUrl=queue_url,
                         Entries=[{"Id": str(i), "MessageBody": item.body} for i, item in enumerate(chunk)],

@@ -299,6 +299,7 @@ class Sandbox:
             f"listener {port} {HOST}\nallow_anonymous true\n"
             f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
             f"{run_as}"
+            "message_size_limit 131072\n"  # IoT Core's largest message: a bigger one is refused, never taken
             "sys_interval 1\n"  # the accounting reads the broker's backlog from $SYS/broker/store/messages/count
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"

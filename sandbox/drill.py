@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -49,8 +50,8 @@ class DrillOptions:
 
 
 class Drill:
-    def __init__(self, sandbox: Sandbox, options: DrillOptions) -> None:
-        self.sandbox, self.options = sandbox, options
+    def __init__(self, sandbox: Sandbox, options: DrillOptions, templates: Path = TEMPLATES) -> None:
+        self.sandbox, self.options, self.templates = sandbox, options, templates
         self.writer_secret = f"{options.environment}/influxdb/writer"
 
     # -- the faults: each stops a part and returns how to bring it back ----------------------------
@@ -98,7 +99,7 @@ class Drill:
 
     def _start_runner(self) -> None:
         with aws_environment(self.sandbox.endpoints()):
-            start_rule_runner(self.sandbox, TEMPLATES, self.options.environment, self.writer_secret)
+            start_rule_runner(self.sandbox, self.templates, self.options.environment, self.writer_secret)
 
     # -- one round ---------------------------------------------------------------------------------
     def round(self, fault: str, console: Console) -> Accounting:

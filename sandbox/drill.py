@@ -85,10 +85,10 @@ class Drill:
 
     FAULTS: dict[str, str] = {
         "influxd": "influxd stopped",
-        "moto": "AWS APIs (moto) frozen",
-        "mosquitto": "mosquitto stopped (SIGTERM)",
-        "rule_runner": "rule runner restarted",
-        "rule_runner_killed_with_a_backlog": "rule runner killed while influxd is down",
+        "moto": "AWS APIs frozen",
+        "mosquitto": "mosquitto SIGTERM",
+        "rule_runner": "runner restarted",
+        "rule_runner_killed_with_a_backlog": "runner killed, influxd down",
     }
 
     def _pid(self, name: str) -> int:
@@ -148,8 +148,8 @@ class Drill:
 
 def drill_table(path: str, results: dict[str, Accounting]) -> Table:
     table = Table(title=f"Fault drill, {path} path (after make replay)")
-    for column in ("fault", "sent", "written", "rejected", "dead letters", "in flight", "duplicated", "lost"):
-        table.add_column(column, justify="left" if column == "fault" else "right")
+    for column in ("fault", "sent", "written", "rejected", "dead", "in flight", "dup.", "lost"):
+        table.add_column(column, justify="left" if column == "fault" else "right", no_wrap=True)
     for fault, a in results.items():
         bad = "bold red" if a.lost or a.duplicated else "green"
         table.add_row(
@@ -171,7 +171,7 @@ def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
     for fault in faults:
         console.print(f"[bold]{Drill.FAULTS[fault]}[/]: {total} devices, {options.duration:.0f} s")
         results[fault] = drill.round(fault, console)
-    console.print(drill_table(options.ingest_path, results))
+    console.print(drill_table(options.ingest_path, results), width=max(console.width, 100))
     failed = [f for f, a in results.items() if a.lost or a.duplicated]
     if failed:
         console.print(

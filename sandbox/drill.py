@@ -171,7 +171,8 @@ def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
     for fault in faults:
         console.print(f"[bold]{Drill.FAULTS[fault]}[/]: {total} devices, {options.duration:.0f} s")
         results[fault] = drill.round(fault, console)
-    console.print(drill_table(options.ingest_path, results), width=max(console.width, 100))
+    wide = Console(file=console.file, width=max(console.width, 100))  # one line per fault, even in a log
+    wide.print(drill_table(options.ingest_path, results))
     failed = [f for f, a in results.items() if a.lost or a.duplicated]
     if failed:
         console.print(

@@ -73,9 +73,13 @@ class InFlight:
 
 
 def in_flight(broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
-    """Where the readings not yet written, rejected or dead-lettered are."""
-    held = int(runner_stats.get("unacknowledged", 0)) + int(runner_stats.get("stored_events", 0))
-    return InFlight(broker=broker_backlog, runner=held, queue=ingest_queue_depth)
+    """Where the readings not yet written, rejected or dead-lettered are.
+
+    The broker's store also holds what it sent the runner and the runner has not acknowledged: those
+    are counted once, with the runner."""
+    unacknowledged = int(runner_stats.get("unacknowledged", 0))
+    held = unacknowledged + int(runner_stats.get("stored_events", 0))
+    return InFlight(broker=max(0, broker_backlog - unacknowledged), runner=held, queue=ingest_queue_depth)
 
 
 BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"

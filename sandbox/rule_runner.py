@@ -54,8 +54,8 @@ LOCAL_RETRY_DELAYS = (0.5, 1.0, 2.0)
 LOCAL_REDELIVERY_SECONDS = 1  # visibility of a failed SQS record before it is received again
 LOCAL_MAX_BATCH_WINDOW = 1.0  # the event source mapping's batching window, capped so local runs stay quick
 # A received message the runner did not finish (it was killed) is received again after this, not after the
-# queue's own visibility timeout (minutes).
-LOCAL_VISIBILITY_SECONDS = 30
+# queue's own visibility timeout (5 minutes); long enough that a busy machine finishes a batch first.
+LOCAL_VISIBILITY_SECONDS = 120
 # The most one ReceiveMessage returns, and one SendMessageBatch or DeleteMessageBatch takes; and the
 # most bytes one SendMessageBatch carries.
 SQS_BATCH_MAX = 10

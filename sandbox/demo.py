@@ -95,6 +95,9 @@ def account(
     previous: Accounting | None = None
     with aws_environment(endpoints):
         while True:
+            # Upstream first: a reading that moves on between two reads is then counted twice (in flight a
+            # moment longer), never missed.
+            broker, stats = _broker_backlog(endpoints), rule_runner_stats(sandbox)
             queues = {name: queue_depth(url) for name, url in endpoints.queues.items()}
             until = datetime.now(UTC) + timedelta(minutes=1)
             current = Accounting(
@@ -102,9 +105,7 @@ def account(
                 written=sum(count_points(endpoints, since, until).values()),
                 rejected=queues["rejected"] - before["rejected"],
                 dead_letters=queues["dead_letter"] - before["dead_letter"],
-                in_flight=in_flight(
-                    _broker_backlog(endpoints), rule_runner_stats(sandbox), queues.get("ingest", 0)
-                ),
+                in_flight=in_flight(broker, stats, queues.get("ingest", 0)),
             )
             on_progress(current)
             if current.in_flight.total == 0 and current == previous:

@@ -126,6 +126,11 @@ class Accounting:
     in_flight: InFlight = InFlight()
 
     @property
+    def settled(self) -> bool:
+        """Nothing in flight: every count is final, and `lost` exact."""
+        return self.in_flight.total == 0
+
+    @property
     def lost(self) -> int:
         """What can no longer arrive: neither written, kept, nor on its way."""
         return max(0, self.sent - self.written - self.rejected - self.dead_letters - self.in_flight.total)

@@ -137,9 +137,16 @@ def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
             f"[yellow]still in flight ({accounting.in_flight.describe()})[/]",
             f"[yellow]{accounting.in_flight.total}[/]",
         )
+    if not accounting.settled:
+        # Counts taken while readings move between places are not exact: only a drained pipeline is.
+        table.add_row(
+            "[yellow]lost: known once nothing is in flight (not seen in this count)[/]",
+            f"[yellow]({accounting.lost})[/]",
+        )
+        return table
     style = "green" if accounting.lost == 0 else "bold red"
     table.add_row(
-        f"[{style}]lost = sent - written - rejected - dead letters - in flight[/]",
+        f"[{style}]lost = sent - written - rejected - dead letters[/]",
         f"[{style}]{accounting.lost}[/]",
     )
     return table
@@ -213,7 +220,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     console.print(f"dashboards drawn: {PICTURE}")
     port = endpoints.influxdb.url.rsplit(":", 1)[1]
     console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
-    if accounting.lost != 0:
+    if accounting.settled and accounting.lost != 0:
         console.print(
             f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
         )

@@ -151,7 +151,7 @@ def drill_table(path: str, results: dict[str, Accounting]) -> Table:
     for column in ("fault", "sent", "written", "rejected", "dead", "in flight", "dup.", "lost"):
         table.add_column(column, justify="left" if column == "fault" else "right", no_wrap=True)
     for fault, a in results.items():
-        bad = "bold red" if a.lost or a.duplicated else "green"
+        bad = "bold red" if a.lost or a.duplicated or not a.settled else "green"
         table.add_row(
             Drill.FAULTS[fault], str(a.sent), str(a.written), str(a.rejected), str(a.dead_letters),
             str(a.in_flight.total), f"[{bad}]{a.duplicated}[/]", f"[{bad}]{a.lost}[/]",
@@ -173,10 +173,11 @@ def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
         results[fault] = drill.round(fault, console)
     wide = Console(file=console.file, width=max(console.width, 100))  # one line per fault, even in a log
     wide.print(drill_table(options.ingest_path, results))
-    failed = [f for f, a in results.items() if a.lost or a.duplicated]
+    failed = [f for f, a in results.items() if a.lost or a.duplicated or not a.settled]
     if failed:
         console.print(
-            f"[bold red]readings were lost or duplicated[/] ({', '.join(failed)}): see {sandbox.root}/logs/"
+            f"[bold red]readings were lost, duplicated or still in flight[/] ({', '.join(failed)}): "
+            f"see {sandbox.root}/logs/, or give them longer with --drain-timeout"
         )
         return 1
     return 0

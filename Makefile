@@ -14,10 +14,12 @@ SHELF_DEVICES ?= 5
 RATE ?= 1
 DURATION ?= 30
 TLS ?=
+INGEST_PATH ?= direct
+DRILL_DURATION ?= 40
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
-.PHONY: help install system-packages test test-fast lint format demo down synth deploy deploy-all destroy diff \
-        outputs simulate load-metadata replay bench cost profile clean
+.PHONY: help install system-packages test test-fast lint format demo drill down synth deploy deploy-all destroy \
+        diff outputs simulate load-metadata replay bench cost profile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -104,6 +106,10 @@ load-metadata: install ## load device metadata: make load-metadata FILE=sample-d
 
 replay: install ## drain the dead-letter queue back through the ingest code
 	$(PY) -m ingest_tools.replay $(if $(QUEUE),--queue $(QUEUE))
+
+drill: install ## stop each part mid-stream, replay, count: lost and duplicated must be 0 (INGEST_PATH=direct|queued)
+	$(PY) -m sandbox drill --ingest-path $(INGEST_PATH) --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) \
+		--rate $(RATE) --duration $(DRILL_DURATION)
 
 bench: install ## every case beside its ceiling, end to end too: a table and build/bench/results.json (BENCH_ARGS=--quick)
 	$(PY) -m benchmarks $(BENCH_ARGS)

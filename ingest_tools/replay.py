@@ -1,7 +1,9 @@
 """`python -m ingest_tools.replay`: drain the dead letters back through the ingest code.
 
 A message is deleted only after its reading was written, or kept on the rejected-readings queue
-because it can never be written. It understands every dead-letter shape: Lambda's on-failure
+because it can never be written; before it is deleted its id goes into a ledger file, so a run that
+was stopped between the two does not file the same rejection again. Whatever one message holds, it
+alone is affected: a message that cannot be read is rejected with its reason, never a crash. It understands every dead-letter shape: Lambda's on-failure
 destination records, IoT rule error-action messages, and readings moved by the ingest queue's redrive
 policy. `--queue rejected` re-checks rejected readings after a fix: the valid ones are written, the
 others go back to the rejected queue with their current reason.
@@ -17,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ from ingest_tools.tooling import DEFAULT_ENDPOINTS, Deployment, locate
 
 RECEIVE_MAX = 10
 HOLD_SECONDS = 120  # a message left in the queue is not received again during this run
+DEFAULT_LEDGER = Path(".sandbox/replay-ledger.txt")
 QUEUES = {"dead-letter": ("dead_letter", "DeadLetterQueueUrl"), "rejected": ("rejected", "RejectedQueueUrl")}
 
 
@@ -57,7 +60,54 @@ class Summary:
     written: int = 0
     rejected: int = 0
     failed: int = 0
+    already_placed: int = 0  # placed by an earlier run that stopped before deleting them
+    held_elsewhere: int = 0  # being received by another consumer (or a stopped run) when this one ended
     errors: list[str] = field(default_factory=list)
+
+
+class Ledger:
+    """The ids of messages whose outcome is durable (written, or filed as rejected), one per line."""
+
+    def __init__(self, path: Path, queue_url: str) -> None:
+        self.path, self.prefix = path, f"{queue_url} "
+        lines = path.read_text().splitlines() if path.exists() else []
+        self.placed = {line[len(self.prefix) :] for line in lines if line.startswith(self.prefix)}
+
+    def add(self, message_ids: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as ledger:
+            ledger.writelines(f"{self.prefix}{message_id}\n" for message_id in message_ids)
+            ledger.flush()
+            os.fsync(ledger.fileno())
+        self.placed.update(message_ids)
+
+
+def safely(handle: Handle) -> Handle:
+    """A batch whose handling raises is handled one record at a time; a record that raises alone fails alone."""
+
+    def each(records: list[Record]) -> Outcome:
+        try:
+            return handle(records)
+        except Exception as error:
+            if len(records) == 1:
+                return Outcome({records[0].id}, errors=[f"{type(error).__name__}: {error}"])
+        outcome = Outcome()
+        for record in records:
+            single = each([record])
+            outcome.failed |= single.failed
+            outcome.written += single.written
+            outcome.rejected += single.rejected
+            outcome.errors += single.errors
+        return outcome
+
+    return each
+
+
+def read_record(message: Mapping[str, Any]) -> Record:
+    try:
+        return record_from_dead_letter(message["MessageId"], message["Body"])
+    except Exception:  # an unforeseen shape: the body as it is, to be rejected with its reason
+        return Record(message["MessageId"], message["Body"])
 
 
 def ingestor_handle(ingestor: Ingestor) -> Handle:
@@ -100,8 +150,9 @@ def _made_by_this_run(body: str, started: datetime) -> bool:
         return False
 
 
-def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
+def drain(queue_url: str, handle: Handle, console: Console, ledger: Ledger) -> Summary:
     sqs, summary, started = boto3.client("sqs"), Summary(), datetime.now(UTC)
+    handle = safely(handle)
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     depth = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
     released: list[str] = []  # failed, or put back by this run: visible again once the run ends
@@ -116,13 +167,20 @@ def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
         ).get("Messages", []):
             taken = [m for m in received if not _made_by_this_run(m["Body"], started)]
             released += [m["ReceiptHandle"] for m in received if m not in taken]
-            outcome = handle([record_from_dead_letter(m["MessageId"], m["Body"]) for m in taken])
+            placed_before = [m for m in taken if m["MessageId"] in ledger.placed]
+            taken = [m for m in taken if m not in placed_before]
+            outcome = handle([read_record(m) for m in taken]) if taken else Outcome()
             done = [m for m in taken if m["MessageId"] not in outcome.failed]
-            if done:
+            ledger.add([m["MessageId"] for m in done])  # durable before the messages go
+            if done or placed_before:
                 sqs.delete_message_batch(
                     QueueUrl=queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done + placed_before)
+                    ],
                 )
+            summary.already_placed += len(placed_before)
             released += [m["ReceiptHandle"] for m in taken if m["MessageId"] in outcome.failed]
             summary.received += len(taken)
             summary.written += outcome.written
@@ -136,6 +194,10 @@ def drain(queue_url: str, handle: Handle, console: Console) -> Summary:
             QueueUrl=queue_url,
             Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)],
         )
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    summary.held_elsewhere = int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
     return summary
 
 
@@ -189,6 +251,10 @@ def print_summary(console: Console, queue: str, summary: Summary) -> None:
     table.add_row("written to InfluxDB", str(summary.written))
     table.add_row("kept on the rejected queue (with reason)", str(summary.rejected))
     table.add_row("failed again (left in the queue)", str(summary.failed))
+    if summary.already_placed:
+        table.add_row("placed by an earlier run (now deleted)", str(summary.already_placed))
+    if summary.held_elsewhere:
+        table.add_row("held by another consumer or a stopped run", str(summary.held_elsewhere))
     console.print(table)
     for error in summary.errors[:5]:
         console.print(f"[red]error:[/] {error}")
@@ -203,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--table", help="the metadata table (default: the ingest stack's MetadataTableName)")
     parser.add_argument("--aws", action="store_true", help="replay on AWS through the deployed function")
+    parser.add_argument(
+        "--ledger", type=Path, default=DEFAULT_LEDGER, help="where replay notes what it has placed"
+    )
     args = parser.parse_args(argv)
     console = Console()
     local_name, output_name = QUEUES[args.queue]
@@ -219,10 +288,16 @@ def main(argv: list[str] | None = None) -> int:
         queue_url = queues[local_name]
         use_deployed_kinds(deployment, args.endpoints)
         handle = ingestor_handle(build_ingestor(local_config(deployment, queues, args.table)))
-    summary = drain(queue_url, handle, console)
+    summary = drain(queue_url, handle, console, Ledger(args.ledger, queue_url))
     print_summary(console, args.queue, summary)
     if summary.failed:
         console.print("[red]some messages failed again[/]: is InfluxDB up? Run the replay again once it is.")
+        return 1
+    if summary.held_elsewhere:
+        console.print(
+            f"[red]{summary.held_elsewhere} messages are being received elsewhere[/] (another replay, or one "
+            f"that was stopped): they are visible again within {HOLD_SECONDS} s; run the replay again then."
+        )
         return 1
     return 0
 

@@ -6,15 +6,20 @@ import json
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from base64 import b64encode
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import boto3
+from awscrt import mqtt
 
 from catalog import Catalog, load_catalog
 from sandbox.endpoints import Endpoints
+from sandbox.mqtt_client import plain_connection
 
 
 def measurements(catalog: Catalog) -> dict[str, str]:
@@ -57,15 +62,82 @@ def queue_depth(queue_url: str) -> int:
 
 
 @dataclass(frozen=True)
+class InFlight:
+    """Readings on their way, by where they are: none of them is lost while it is counted here."""
+
+    broker: int = 0  # acknowledged to a device, not yet acknowledged by the rule runner
+    runner: int = 0  # taken off the broker but not handed off, or stored events the function has not finished
+    queue: int = 0  # in the ingest queue (queued path)
+
+    @property
+    def total(self) -> int:
+        return self.broker + self.runner + self.queue
+
+    def describe(self) -> str:
+        return f"broker {self.broker}, rule runner {self.runner}, ingest queue {self.queue}"
+
+
+def in_flight(broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
+    """Where the readings not yet written, rejected or dead-lettered are.
+
+    The broker's store also holds what it sent the runner and the runner has not acknowledged: those
+    are counted once, with the runner."""
+    unacknowledged = int(runner_stats.get("unacknowledged", 0))
+    held = unacknowledged + int(runner_stats.get("stored_events", 0))
+    return InFlight(broker=max(0, broker_backlog - unacknowledged), runner=held, queue=ingest_queue_depth)
+
+
+BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"
+BROKER_RETAINED_TOPIC = "$SYS/broker/retained messages/count"
+
+
+def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
+    """Messages mosquitto holds for sessions: queued for the rule runner, or sent and not acknowledged.
+
+    mosquitto publishes its store's size and how many of those are retained on $SYS topics (every second,
+    as the sandbox configures it); the pipeline publishes nothing retained, so the difference is the
+    backlog."""
+    counts: dict[str, int] = {}
+    got: Future[None] = Future()
+
+    def on_message(topic: str, payload: bytes, **_: Any) -> None:
+        counts[topic] = int(payload.decode().strip() or 0)
+        if len(counts) == 2 and not got.done():
+            got.set_result(None)
+
+    connection = plain_connection(endpoints, f"accounting-{uuid.uuid4().hex[:8]}", clean_session=True)
+    connection.connect().result(timeout=timeout)
+    try:
+        for topic in (BROKER_STORE_TOPIC, BROKER_RETAINED_TOPIC):
+            connection.subscribe(topic, mqtt.QoS.AT_MOST_ONCE, callback=on_message)[0].result(timeout)
+        got.result(timeout=timeout)
+    finally:
+        connection.disconnect().result(timeout=timeout)
+    return max(0, counts[BROKER_STORE_TOPIC] - counts[BROKER_RETAINED_TOPIC])
+
+
+@dataclass(frozen=True)
 class Accounting:
     sent: int
     written: int
     rejected: int
     dead_letters: int
+    in_flight: InFlight = InFlight()
+
+    @property
+    def settled(self) -> bool:
+        """Nothing in flight: every count is final, and `lost` exact."""
+        return self.in_flight.total == 0
 
     @property
     def lost(self) -> int:
-        return self.sent - self.written - self.rejected - self.dead_letters
+        """What can no longer arrive: neither written, kept, nor on its way."""
+        return max(0, self.sent - self.written - self.rejected - self.dead_letters - self.in_flight.total)
+
+    @property
+    def duplicated(self) -> int:
+        """Outcomes beyond one per reading (a point written twice replaces itself, so only kept copies count)."""
+        return max(0, self.written + self.rejected + self.dead_letters - self.sent)
 
 
 def wait_until_settled(read: Callable[[], object], timeout: float = 60.0, quiet: float = 1.0) -> bool:

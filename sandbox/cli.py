@@ -11,7 +11,8 @@ from rich.table import Table
 from catalog import load_catalog
 from sandbox.broker_access import sync
 from sandbox.demo import DemoOptions, run_demo
-from sandbox.deployment import deploy_local
+from sandbox.deployment import deploy_local, rule_runner_stats
+from sandbox.drill import Drill, DrillOptions, run_drill
 from sandbox.endpoints import DEFAULT_ROOT
 from sandbox.processes import SandboxError
 from sandbox.services import Sandbox
@@ -43,11 +44,37 @@ def devices_per_kind(pairs: list[str]) -> dict[str, int]:
     return devices
 
 
+def _runner_health(sandbox: Sandbox) -> str | None:
+    """One line on the rule runner from its counters: what it holds and whether every worker is well."""
+    stats = rule_runner_stats(sandbox)
+    if not stats:
+        return None
+    workers: dict[str, dict[str, object]] = stats.get("workers", {})
+    dead = {n: w for n, w in workers.items() if w.get("state") == "dead"}
+    retrying = {n: w for n, w in workers.items() if w.get("state") == "retrying"}
+    line = (
+        f"rule runner: {stats.get('received', 0)} received, {stats.get('acknowledged', 0)} acknowledged, "
+        f"{stats.get('delivered', 0)} delivered; holding {stats.get('unacknowledged', 0)} unacknowledged "
+        f"and {stats.get('stored_events', 0)} stored events"
+    )
+    if dead:
+        return (
+            line + "\n[red]dead workers:[/] " + "; ".join(f"{n}: {w.get('problem')}" for n, w in dead.items())
+        )
+    if retrying:
+        return (
+            line
+            + "\n[yellow]retrying:[/] "
+            + "; ".join(f"{n}: {w.get('problem')}" for n, w in retrying.items())
+        )
+    return line + ("; every worker well" if workers else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument(
         "command",
-        choices=("up", "down", "status", "demo", "access"),
+        choices=("up", "down", "status", "demo", "drill", "access"),
         help="access: rewrite the device endpoint's access rules from the IoT registry (after changing it "
         "with other tools than 'simulator provision --target local')",
     )
@@ -60,7 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         help="demo: devices of a kind (repeatable; default shelf=5 and 20 of every other kind, 0 leaves it out)",
     )
     parser.add_argument("--rate", type=float, default=1.0, help="demo: readings per second per device")
-    parser.add_argument("--duration", type=float, default=30.0, help="demo: seconds")
+    parser.add_argument(
+        "--duration", type=float, default=30.0, help="demo: seconds; drill: seconds per fault"
+    )
+    parser.add_argument("--outage", type=float, default=10.0, help="drill: seconds each part stays down")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        help=f"drill: only this fault (repeatable): {', '.join(Drill.FAULTS)}",
+    )
     parser.add_argument(
         "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
     )
@@ -68,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         "--device-tls",
         action="store_true",
         help="demo: provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=600.0,
+        help="demo: the most seconds to wait for readings still in flight before counting",
     )
     parser.add_argument("--services-only", action="store_true", help="up: the services, without the stacks")
     args = parser.parse_args(argv)
@@ -80,8 +122,22 @@ def main(argv: list[str] | None = None) -> int:
                 args.duration,
                 args.ingest_path,
                 device_tls=args.device_tls,
+                drain_timeout=args.drain_timeout,
             )
             return run_demo(sandbox, options, console)
+        if args.command == "drill":
+            drill = DrillOptions(
+                ingest_path=args.ingest_path,
+                fleet=DemoOptions({**DemoOptions().devices, **devices_per_kind(args.devices)}).fleet(
+                    load_catalog()
+                ),
+                rate=args.rate,
+                duration=args.duration,
+                outage=args.outage,
+                drain_timeout=args.drain_timeout,
+                faults=tuple(args.fault),
+            )
+            return run_drill(sandbox, drill, console)
         if args.command == "up":
             already = sandbox.is_up()
             if args.services_only:
@@ -102,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
         else:
             console.print(_status_table(sandbox))
+            health = _runner_health(sandbox)
+            if health:
+                console.print(health)
     except SandboxError as error:
         console.print(f"[red]error:[/] {error}")
         return 1

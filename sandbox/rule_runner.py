@@ -1,27 +1,32 @@
 """Plays AWS IoT Core's rules engine, and Lambda's invocation of the ingest function, on this machine.
 
 The rules come from the synthesized ingest template, evaluated with the parameters the stack was
-deployed with (`sandbox.template`). Each rule's topic is subscribed on the local broker; its SQL is
-evaluated (`sandbox.iot_sql`); its action is performed as AWS would:
+deployed with (`sandbox.template`). Each rule's topic is subscribed on the local broker
+(`sandbox.mqtt_intake`); its SQL is evaluated (`sandbox.iot_sql`); its action is performed as AWS would:
 
-- Lambda action: the handler that the function's `Handler` names runs in this process, with the
-  function's environment pointed at the local services. When it raises, it is retried as an
-  asynchronous invocation is (the attempts of the function's EventInvokeConfig; shorter delays), then
-  the event goes to the on-failure destination, in the shape Lambda gives it.
-- SQS action: the message goes to the queue in moto, from which a poller feeds the handler in batches
-  as an event source mapping does (batch size and window from the template), deleting only what the
-  handler did not report as failed; the queue's redrive policy moves what keeps failing.
-- When an action cannot be performed (the SQL cannot read the payload, the queue refuses it), the
-  rule's error action sends IoT's error message to its queue.
+- Lambda action: the event is committed to the local stand-in for Lambda's asynchronous event queue
+  (`sandbox.event_store`, on disk), and only then is the message acknowledged to the broker. Invokers,
+  as many as the function's reserved concurrency allows locally, run each event in a container
+  (`sandbox.containers`); a failed one is retried as an asynchronous invocation is (the attempts of the
+  function's EventInvokeConfig; shorter delays), then goes to the on-failure destination, in the shape
+  Lambda gives it, and leaves the store only once that destination took it.
+- SQS action: the messages go to the queue in moto with SendMessageBatch, and are acknowledged once
+  the queue took them. Pollers feed the handler in batches as an event source mapping does (batch
+  size and window from the template), deleting only what the handler did not report as failed; the
+  queue's redrive policy moves what keeps failing.
+- When an action cannot be performed (the SQL cannot read the payload, the queue refuses a message),
+  the rule's error action sends IoT's error message to its queue.
 
-Nothing received is dropped silently: every message is counted as received, then delivered,
-filtered out by WHERE, retried, sent to the on-failure destination, or sent to the error action.
+So a message is acknowledged only once something that survives a crash of the runner holds it: the
+event store, the ingest queue or the error action's queue. When none can take it now (moto or the disk
+is down), it stays unacknowledged and the hand-off is tried again with backoff; the broker still has it.
+Every thread is supervised (`sandbox.supervision`): services' errors are retried, and a thread that
+dies stops the runner loudly instead of leaving it up and silent.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import queue
@@ -35,28 +40,52 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config as BotoConfig
 
+from sandbox.containers import ContainerPool, FunctionSpec, InvocationError, load_handler
+from sandbox.event_store import EventStore, StoredEvent
 from sandbox.iot_sql import RuleQuery, parse_rule, topic_matches
+from sandbox.mqtt_intake import Delivery
+from sandbox.supervision import Backoff, Supervisor, WorkerHealth
 from sandbox.template import DeployedTemplate, ResourceRef, TemplateError
 
 # Asynchronous invocation retries wait about 1 and 2 minutes on AWS; locally a fraction of that.
 LOCAL_RETRY_DELAYS = (0.5, 1.0, 2.0)
 LOCAL_REDELIVERY_SECONDS = 1  # visibility of a failed SQS record before it is received again
 LOCAL_MAX_BATCH_WINDOW = 1.0  # the event source mapping's batching window, capped so local runs stay quick
-SQS_RECEIVE_MAX = 10  # the most one ReceiveMessage call returns
+# A received message the runner did not finish (it was killed) is received again after this, not after the
+# queue's own visibility timeout (5 minutes); long enough that a busy machine finishes a batch first.
+LOCAL_VISIBILITY_SECONDS = 120
+# The most one ReceiveMessage returns, and one SendMessageBatch or DeleteMessageBatch takes; and the
+# most bytes one SendMessageBatch carries.
+SQS_BATCH_MAX = 10
+SQS_MAX_BATCH_BYTES = 256 * 1024
+# Lambda runs up to the reserved concurrency at once; this machine has few cores, so locally at most:
+LOCAL_MAX_CONCURRENCY = 4
+LOCAL_MAX_POLLERS = 4  # concurrent batches of the event source mapping
+HAND_OFF_WORKERS = 4  # concurrent hand-offs (each waits on moto or the disk)
+HAND_OFF_BATCH = 200  # messages taken off the broker per hand-off
+HAND_OFF_GATHER_SECONDS = 0.02  # how long a hand-off waits to fill its batch once one message has come
+# Connection errors are the runner's to retry (with backoff, visibly), not botocore's to hide for a minute.
+SQS_CLIENT_CONFIG = BotoConfig(
+    retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=20,
+    max_pool_connections=HAND_OFF_WORKERS + LOCAL_MAX_POLLERS + LOCAL_MAX_CONCURRENCY,
+)  # fmt: skip
 
 
 @dataclass
 class Counters:
     received: int = 0
+    acknowledged: int = 0  # to the broker, once durably handed off
     filtered: int = 0  # did not match the rule's WHERE
+    stored: int = 0  # committed to the local event store (direct path)
     queued: int = 0  # accepted by the rule's SQS queue (queued path)
     delivered: int = 0  # handled by the function without error
     retried: int = 0
     on_failure: int = 0  # sent to the function's on-failure destination
     error_action: int = 0  # sent to the rule's error action
     batches: int = 0
-    in_flight: int = 0
+    in_flight: int = 0  # taken off the broker, not acknowledged yet
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **amounts: int) -> None:
@@ -70,39 +99,22 @@ class Counters:
 
 
 @dataclass(frozen=True)
-class LambdaContext:
-    """What Lambda passes a handler as its context, for a function run in process."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
-
-
-@dataclass
 class LocalFunction:
-    """The function of the template, run in process."""
+    """The function of the template, run in local containers (`sandbox.containers`)."""
 
     logical_id: str
-    name: str
-    arn: str
-    handler: Callable[[Any, Any], Any]
-    memory: int
-    timeout: int
+    spec: FunctionSpec
     retry_attempts: int
     on_failure_queue_url: str | None
+    reserved_concurrency: int
 
-    def invoke(self, event: Any) -> Any:
-        context = LambdaContext(self.name, self.arn, self.memory, self.timeout)
-        return self.handler(event, context)
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def arn(self) -> str:
+        return self.spec.arn
 
 
 @dataclass(frozen=True)
@@ -122,12 +134,6 @@ class QueueMapping:
     batch_size: int
     window_seconds: float
     report_failures: bool
-
-
-def load_handler(path: str) -> Callable[[Any, Any], Any]:
-    module_name, _, attribute = path.rpartition(".")
-    handler: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
-    return handler
 
 
 def build_function(deployed: DeployedTemplate, logical_id: str, overrides: dict[str, str]) -> LocalFunction:
@@ -152,16 +158,20 @@ def build_function(deployed: DeployedTemplate, logical_id: str, overrides: dict[
     )
     destination = invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
     on_failure = deployed.resolve(destination) if destination else None
-    name = str(deployed.physical(ResourceRef(logical_id)))
+    handler_path = str(deployed.resolve(props["Handler"]))
+    load_handler(handler_path)  # a handler that cannot be imported stops the runner at start, clearly
     return LocalFunction(
         logical_id=logical_id,
-        name=name,
-        arn=str(deployed.physical(ResourceRef(logical_id, "Arn"))),
-        handler=load_handler(str(deployed.resolve(props["Handler"]))),
-        memory=int(deployed.resolve(props.get("MemorySize", 128))),
-        timeout=int(deployed.resolve(props.get("Timeout", 3))),
+        spec=FunctionSpec(
+            name=str(deployed.physical(ResourceRef(logical_id))),
+            arn=str(deployed.physical(ResourceRef(logical_id, "Arn"))),
+            handler_path=handler_path,
+            memory=int(deployed.resolve(props.get("MemorySize", 128))),
+            timeout=int(deployed.resolve(props.get("Timeout", 3))),
+        ),
         retry_attempts=int(deployed.resolve(invoke_config.get("MaximumRetryAttempts", 2))),
         on_failure_queue_url=_queue_url(deployed, on_failure) if on_failure else None,
+        reserved_concurrency=int(deployed.resolve(props.get("ReservedConcurrentExecutions", 1000))),
     )
 
 
@@ -230,123 +240,283 @@ def load_rules(
     return rules, mappings
 
 
-class RuleRunner:
-    """Receives MQTT messages and performs the rules' actions; thread-safe counters in `counters`."""
+class HandOffFailed(Exception):
+    """A hand-off could not be made durable now; the messages stay unacknowledged with the broker."""
 
-    def __init__(self, rules: list[Rule], mappings: list[QueueMapping], region: str) -> None:
-        self.rules, self.mappings = rules, mappings
+
+@dataclass
+class _Outgoing:
+    """One SQS message the hand-off must place, and the error-action message to send if the queue refuses it."""
+
+    delivery: int  # index of the delivery in the hand-off's batch
+    queue_url: str
+    body: str
+    fallback: Callable[[str], _Outgoing] | None = None
+
+
+def _sqs_batches(items: list[_Outgoing]) -> list[list[_Outgoing]]:
+    """SendMessageBatch requests within SQS's limits: 10 entries, 256 KiB in all."""
+    batches: list[list[_Outgoing]] = [[]]
+    size = 0
+    for item in items:
+        length = len(item.body.encode())
+        if batches[-1] and (len(batches[-1]) == SQS_BATCH_MAX or size + length > SQS_MAX_BATCH_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += length
+    return [batch for batch in batches if batch]
+
+
+class RuleRunner:
+    """Takes messages off the broker, hands each durably to its rule's action, then acknowledges it.
+
+    Threads, each supervised (`sandbox.supervision`): hand-off workers (rules evaluated, events stored
+    or queued in batches, then acknowledged), and for the function: invokers of the stored events
+    (direct path) and pollers of the queues (queued path), as many as its local concurrency.
+    """
+
+    def __init__(
+        self, rules: list[Rule], mappings: list[QueueMapping], region: str, store: EventStore | None
+    ) -> None:
+        self.rules, self.mappings, self.region, self.store = rules, mappings, region, store
         self.counters = Counters()
-        self.sqs = boto3.client("sqs", region_name=region)
-        self.region = region
-        self._invocations: queue.Queue[tuple[LocalFunction, Any] | None] = queue.Queue()
+        self.sqs = boto3.client("sqs", region_name=region, config=SQS_CLIENT_CONFIG)
+        self.supervisor = Supervisor()
+        self._inbox: queue.Queue[Delivery] = queue.Queue()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._event_stored = threading.Event()
+        self._functions = {f.name: f for f in self._all_functions()}
+        self._pools = {
+            name: ContainerPool(f.spec, min(f.reserved_concurrency, LOCAL_MAX_CONCURRENCY))
+            for name, f in self._functions.items()
+        }
+
+    def _all_functions(self) -> list[LocalFunction]:
+        found = [r.function for r in self.rules if r.function] + [m.function for m in self.mappings]
+        return list({f.name: f for f in found}.values())
 
     @property
     def topic_filters(self) -> list[str]:
         return sorted({rule.query.topic_filter for rule in self.rules})
 
     def start(self) -> None:
-        # One worker for direct invocations: a Lambda container runs one event at a time.
-        self._threads.append(threading.Thread(target=self._invoke_loop, name="invoke", daemon=True))
+        direct = any(rule.function for rule in self.rules)
+        if direct and self.store is None:
+            raise RuntimeError("a rule invokes a function directly: the runner needs an event store")
+        for pool in self._pools.values():
+            pool.warm()
+        for i in range(HAND_OFF_WORKERS):
+            self.supervisor.start(f"hand-off-{i}", self._hand_off_loop)
+        if direct:
+            for name, pool in self._pools.items():
+                for i in range(pool.size):
+                    self.supervisor.start(f"invoke-{name}-{i}", self._invoke_loop)
         for mapping in self.mappings:
-            self._threads.append(
-                threading.Thread(target=self._poll_loop, args=(mapping,), name="poll", daemon=True)
-            )
-        for thread in self._threads:
-            thread.start()
+            pollers = min(mapping.function.reserved_concurrency, LOCAL_MAX_POLLERS)
+            for i in range(pollers):
+                self.supervisor.start(f"poll-{mapping.function.name}-{i}", self._poll_loop, mapping)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish what was received, then stop."""
-        self._invocations.put(None)
-        self._threads[0].join(timeout)
+    def stop(self) -> None:
+        """Stop taking work; what was not acknowledged stays with the broker, what was stored stays stored."""
         self._stopping.set()
-        for thread in self._threads[1:]:
-            thread.join(timeout)
+        self.supervisor.join(timeout=30)
+        for pool in self._pools.values():
+            pool.close()
+
+    def backlog(self) -> dict[str, int]:
+        """What the runner holds and has not finished: taken off the broker but not acknowledged yet
+        (`unacknowledged`), and events stored for the function (`stored_events`)."""
+        stored = self.store.depth() if self.store else 0
+        return {"unacknowledged": self.counters.snapshot()["in_flight"], "stored_events": stored}
 
     def idle(self) -> bool:
-        return self._invocations.empty() and self.counters.snapshot()["in_flight"] == 0
+        backlog = self.backlog()
+        return backlog["unacknowledged"] == 0 and backlog["stored_events"] == 0
 
-    # -- receiving ---------------------------------------------------------------------------------
-    def on_message(self, topic: str, payload: bytes, client_id: str | None = None) -> None:
-        """One message from the broker; `client_id` is the publisher's, when the broker says (mosquitto does
-        not: then the rules' clientid() is null)."""
+    # -- receiving and handing off ----------------------------------------------------------------
+    def on_delivery(self, delivery: Delivery) -> None:
+        """awscrt's thread: queue it and return at once (the acknowledgement waits for the hand-off)."""
         self.counters.add(received=1, in_flight=1)
-        try:
-            for rule in self.rules:
-                if topic_matches(rule.query.topic_filter, topic):
-                    self._apply(rule, topic, payload, client_id)
-        finally:
-            self.counters.add(in_flight=-1)
+        self._inbox.put(delivery)
 
-    def _apply(self, rule: Rule, topic: str, payload: bytes, client_id: str | None = None) -> None:
+    def _take(self, limit: int) -> list[Delivery]:
+        try:
+            batch = [self._inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + HAND_OFF_GATHER_SECONDS
+        while len(batch) < limit:
+            try:
+                batch.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _hand_off_loop(self, health: WorkerHealth) -> None:
+        while not self._stopping.is_set():
+            batch = self._take(HAND_OFF_BATCH)
+            if not batch:
+                continue
+            events, outgoing = self._evaluate(batch)
+            retry = Backoff()
+            while True:
+                try:
+                    self._place(events, outgoing)
+                    break
+                except Exception as error:  # moto or the disk: the broker keeps the messages meanwhile
+                    health.trouble(f"hand-off failed, retrying: {error}")
+                    if self._stopping.wait(retry.next()):
+                        self.counters.add(in_flight=-len(batch))  # left to the broker: sent again later
+                        return
+            health.ok()
+            for delivery in batch:
+                delivery.ack()
+            self.counters.add(in_flight=-len(batch), acknowledged=len(batch))
+
+    def _evaluate(self, batch: list[Delivery]) -> tuple[dict[str, list[Any]], list[_Outgoing]]:
+        """Each message's actions: events for the functions, messages for the queues (error actions too)."""
+        events: dict[str, list[Any]] = {}
+        outgoing: list[_Outgoing] = []
+        for index, delivery in enumerate(batch):
+            for rule in self.rules:
+                if topic_matches(rule.query.topic_filter, delivery.topic):
+                    self._evaluate_one(rule, index, delivery, events, outgoing)
+        return events, outgoing
+
+    def _evaluate_one(
+        self,
+        rule: Rule,
+        index: int,
+        delivery: Delivery,
+        events: dict[str, list[Any]],
+        outgoing: list[_Outgoing],
+    ) -> None:
+        topic, payload = delivery.topic, delivery.payload
+
+        def error_action(reason: str) -> _Outgoing:
+            return _Outgoing(index, self._error_queue(rule, reason), self._error_body(rule, delivery, reason))
+
         try:
             document = json.loads(payload)
             if not isinstance(document, dict):
                 raise ValueError(
                     "the payload is JSON but not an object, so SELECT cannot read its attributes"
                 )
-        except ValueError as error:  # AWS cannot evaluate the SQL either: its error action runs
-            self._error_action(rule, topic, payload, f"SQL evaluation failed: {error}", client_id)
+            message = rule.query.apply(document, topic, delivery.client_id)
+        except (ValueError, RecursionError) as error:  # AWS cannot evaluate the SQL either: the error action
+            outgoing.append(error_action(f"SQL evaluation failed: {error}"))
             return
-        message = rule.query.apply(document, topic, client_id)
         if message is None:
             self.counters.add(filtered=1)
             return
         if rule.function is not None:
-            self.counters.add(in_flight=1)
-            self._invocations.put((rule.function, message))
+            events.setdefault(rule.function.name, []).append(message)
         if rule.queue_url is not None:
-            try:
-                self.sqs.send_message(QueueUrl=rule.queue_url, MessageBody=json.dumps(message))
-                self.counters.add(queued=1)
-            except Exception as error:  # the queue refused the message: IoT runs the error action
-                self._error_action(rule, topic, payload, f"SQS SendMessage failed: {error}", client_id)
 
-    def _error_action(
-        self, rule: Rule, topic: str, payload: bytes, reason: str, client_id: str | None = None
-    ) -> None:
+            def fallback(reason: str) -> _Outgoing:
+                return error_action(f"SQS SendMessage failed: {reason}")
+
+            outgoing.append(_Outgoing(index, rule.queue_url, json.dumps(message), fallback))
+
+    def _error_queue(self, rule: Rule, reason: str) -> str:
         if rule.error_queue_url is None:
             raise RuntimeError(f"rule {rule.name} has no error action and could not deliver: {reason}")
-        body = {
-            "ruleName": rule.name,
-            "topic": topic,
-            "cloudwatchTraceId": str(uuid.uuid4()),
-            "clientId": client_id,
-            "base64OriginalPayload": base64.b64encode(payload).decode(),
-            "failures": [
-                {"failedAction": "LambdaAction" if rule.function else "SqsAction", "errorMessage": reason}
-            ],
-        }
-        self.sqs.send_message(QueueUrl=rule.error_queue_url, MessageBody=json.dumps(body))
-        self.counters.add(error_action=1)
+        return rule.error_queue_url
 
-    # -- direct path: asynchronous invocation ------------------------------------------------------
-    def _invoke_loop(self) -> None:
-        while (item := self._invocations.get()) is not None:
-            function, event = item
-            try:
-                self._invoke_with_retries(function, event)
-            finally:
-                self.counters.add(in_flight=-1)
+    @staticmethod
+    def _error_body(rule: Rule, delivery: Delivery, reason: str) -> str:
+        return json.dumps(
+            {
+                "ruleName": rule.name,
+                "topic": delivery.topic,
+                "cloudwatchTraceId": str(uuid.uuid4()),
+                # The publisher's client id, which replay binds the reading to (null: the broker did not say).
+                "clientId": delivery.client_id,
+                "base64OriginalPayload": base64.b64encode(delivery.payload).decode(),
+                "failures": [
+                    {"failedAction": "LambdaAction" if rule.function else "SqsAction", "errorMessage": reason}
+                ],
+            }
+        )
 
-    def _invoke_with_retries(self, function: LocalFunction, event: Any) -> None:
-        for attempt in range(function.retry_attempts + 1):
-            try:
-                function.invoke(event)
-            except Exception as error:
-                if attempt < function.retry_attempts:
-                    self.counters.add(retried=1)
-                    time.sleep(LOCAL_RETRY_DELAYS[min(attempt, len(LOCAL_RETRY_DELAYS) - 1)])
-                    continue
-                self._on_failure(function, event, error, attempt + 1)
+    def _place(self, events: dict[str, list[Any]], outgoing: list[_Outgoing]) -> None:
+        """Store the events and send the messages; what is done is removed, so a retry does only the rest."""
+        for name in list(events):
+            assert self.store is not None
+            self.store.put(name, events[name])
+            self.counters.add(stored=len(events.pop(name)))
+            self._event_stored.set()
+        while outgoing:
+            by_queue: dict[str, list[_Outgoing]] = {}
+            for item in outgoing:
+                by_queue.setdefault(item.queue_url, []).append(item)
+            refused: list[_Outgoing] = []
+            for queue_url, items in by_queue.items():
+                for chunk in _sqs_batches(items):
+                    response = self.sqs.send_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[{"Id": str(i), "MessageBody": item.body} for i, item in enumerate(chunk)],
+                    )
+                    failed = {
+                        int(f["Id"]): f.get("Message", f.get("Code", "")) for f in response.get("Failed", [])
+                    }
+                    for i, item in enumerate(chunk):
+                        outgoing.remove(item)
+                        if i not in failed:
+                            self.counters.add(queued=1) if item.fallback else self.counters.add(
+                                error_action=1
+                            )
+                        elif item.fallback is not None:  # the queue refused it: IoT runs the error action
+                            refused.append(item.fallback(str(failed[i])))
+                        else:
+                            raise HandOffFailed(f"the error action's queue refused a message: {failed[i]}")
+            outgoing.extend(refused)
+
+    # -- direct path: asynchronous invocation -----------------------------------------------------
+    def _invoke_loop(self, health: WorkerHealth) -> None:
+        assert self.store is not None
+        while not self._stopping.is_set():
+            claimed = self.store.claim(1)
+            if not claimed:
+                self._event_stored.wait(0.1)
+                self._event_stored.clear()
+                continue
+            stored = claimed[0]
+            function = self._functions.get(stored.function)
+            if function is None:
+                health.trouble(f"a stored event names the function {stored.function}, which is not deployed")
+                self.store.again(stored.id, stored.attempts, 5.0)
+                continue
+            self._invoke_stored(function, stored, health)
+
+    def _invoke_stored(self, function: LocalFunction, stored: StoredEvent, health: WorkerHealth) -> None:
+        assert self.store is not None
+        attempts = stored.attempts + 1
+        try:
+            self._pools[function.name].invoke(stored.event)
+        except InvocationError as error:
+            if attempts <= function.retry_attempts:
+                self.counters.add(retried=1)
+                delay = LOCAL_RETRY_DELAYS[min(attempts - 1, len(LOCAL_RETRY_DELAYS) - 1)]
+                self.store.again(stored.id, attempts, delay)
                 return
-            self.counters.add(delivered=1)
+            try:
+                self._on_failure(function, stored.event, error, attempts)
+            except Exception as failure:  # kept in the store: invoked once more, then sent again
+                health.trouble(f"the on-failure destination did not take an event: {failure}")
+                self.store.again(stored.id, attempts, Backoff.LONGEST)
+                return
+            self.store.done([stored.id])
+            health.ok()
             return
+        self.store.done([stored.id])
+        self.counters.add(delivered=1)
+        health.ok()
 
-    def _on_failure(self, function: LocalFunction, event: Any, error: Exception, attempts: int) -> None:
+    def _on_failure(self, function: LocalFunction, event: Any, error: InvocationError, attempts: int) -> None:
         if function.on_failure_queue_url is None:
-            raise RuntimeError(f"{function.name} has no on-failure destination; the event is lost: {error}")
+            raise RuntimeError(f"{function.name} has no on-failure destination for a failed event: {error}")
         record = {
             "version": "1.0",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -362,17 +532,24 @@ class RuleRunner:
                 "executedVersion": "$LATEST",
                 "functionError": "Unhandled",
             },
-            "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+            "responsePayload": {"errorMessage": str(error), "errorType": error.error_type},
         }
         self.sqs.send_message(QueueUrl=function.on_failure_queue_url, MessageBody=json.dumps(record))
         self.counters.add(on_failure=1)
 
-    # -- queued path: the event source mapping -----------------------------------------------------
-    def _poll_loop(self, mapping: QueueMapping) -> None:
+    # -- queued path: the event source mapping ----------------------------------------------------
+    def _poll_loop(self, health: WorkerHealth, mapping: QueueMapping) -> None:
+        retry = Backoff()
         while not self._stopping.is_set():
-            messages = self._gather_batch(mapping)
-            if messages:
-                self._deliver_batch(mapping, messages)
+            try:
+                messages = self._gather_batch(mapping)
+                if messages:
+                    self._deliver_batch(mapping, messages)
+                health.ok()
+                retry = Backoff()
+            except Exception as error:  # moto down: what was received comes back after its visibility
+                health.trouble(f"polling {mapping.queue_url} failed, retrying: {error}")
+                self._stopping.wait(retry.next())
 
     def _gather_batch(self, mapping: QueueMapping) -> list[dict[str, Any]]:
         """Up to BatchSize messages, waiting at most the batching window once the first has come."""
@@ -381,15 +558,16 @@ class RuleRunner:
         while len(messages) < mapping.batch_size and not self._stopping.is_set():
             response = self.sqs.receive_message(
                 QueueUrl=mapping.queue_url,
-                MaxNumberOfMessages=min(SQS_RECEIVE_MAX, mapping.batch_size - len(messages)),
+                MaxNumberOfMessages=min(SQS_BATCH_MAX, mapping.batch_size - len(messages)),
                 WaitTimeSeconds=0,  # short polls, so a stop is noticed at once
+                VisibilityTimeout=LOCAL_VISIBILITY_SECONDS,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
             received: list[dict[str, Any]] = response.get("Messages", [])  # type: ignore[assignment]
             messages.extend(received)
             if not messages:
-                time.sleep(0.1)
+                self._stopping.wait(0.1)
                 return messages  # nothing yet: let the caller check whether to stop
             deadline = deadline or time.monotonic() + mapping.window_seconds
             if time.monotonic() >= deadline:
@@ -417,25 +595,25 @@ class RuleRunner:
         }
         self.counters.add(batches=1)
         try:
-            response = mapping.function.invoke(event)
+            response = self._pools[mapping.function.name].invoke(event)
             failed_ids = (
                 {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
                 if mapping.report_failures
                 else set()
             )
-        except Exception:  # the whole batch failed: every record comes back
+        except InvocationError:  # the whole batch failed: every record comes back
             failed_ids = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed_ids]
-        for start in range(0, len(done), SQS_RECEIVE_MAX):
+        for start in range(0, len(done), SQS_BATCH_MAX):
             self.sqs.delete_message_batch(
                 QueueUrl=mapping.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(done[start : start + 10])
+                    for i, m in enumerate(done[start : start + SQS_BATCH_MAX])
                 ],
             )
         failed = [m for m in messages if m["MessageId"] in failed_ids]
-        for start in range(0, len(failed), SQS_RECEIVE_MAX):
+        for start in range(0, len(failed), SQS_BATCH_MAX):
             self.sqs.change_message_visibility_batch(
                 QueueUrl=mapping.queue_url,
                 Entries=[
@@ -444,13 +622,19 @@ class RuleRunner:
                         "ReceiptHandle": m["ReceiptHandle"],
                         "VisibilityTimeout": LOCAL_REDELIVERY_SECONDS,
                     }
-                    for i, m in enumerate(failed[start : start + 10])
+                    for i, m in enumerate(failed[start : start + SQS_BATCH_MAX])
                 ],
             )
         self.counters.add(delivered=len(done), retried=len(failed))
 
 
 def write_stats(path: Path, runner: RuleRunner) -> None:
+    stats = {
+        **runner.counters.snapshot(),
+        **runner.backlog(),
+        "idle": runner.idle(),
+        "workers": runner.supervisor.report(),
+    }
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**runner.counters.snapshot(), "idle": runner.idle()}) + "\n")
+    tmp.write_text(json.dumps(stats) + "\n")
     tmp.replace(path)

@@ -3,31 +3,35 @@
 It reads the rules from the synthesized ingest template and the deployed stack (parameters, physical
 ids, exports) in moto, subscribes to the rules' topics on the local broker, and writes its counters
 to `rule-runner.json` in the sandbox folder until it receives SIGTERM; then it stops taking messages,
-finishes what it has, and writes the final counters.
+finishes the hand-off under way, and writes the final counters. What it had not acknowledged stays
+with the broker, and stored events stay in the event store, for the next start. If one of its threads
+dies, it writes that into its counters and exits with status 3.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import boto3
-from awscrt import io, mqtt
 from ingest_to_influxdb.kinds import FILE_VARIABLE
 
-from sandbox.endpoints import Endpoints, mqtt_login
+from sandbox.endpoints import Endpoints
+from sandbox.event_store import EventStore
 from sandbox.function_code import write_packed_kinds
 from sandbox.iot_sql import RuleSqlError
+from sandbox.mqtt_intake import Intake
 from sandbox.rule_runner import RuleRunner, load_rules, write_stats
 from sandbox.template import DeployedTemplate, TemplateError
 
 STATS_FILE = "rule-runner.json"
+EVENT_STORE = "lambda-events.sqlite"  # the direct path's stand-in for Lambda's asynchronous event queue
 
 
 def deployed_template(template_path: Path, stack_name: str, region: str, account_id: str) -> DeployedTemplate:
@@ -71,39 +75,6 @@ def local_overrides(endpoints: Endpoints, writer_secret_name: str) -> dict[str, 
     return {"INFLUXDB_URL": endpoints.influxdb.url, "INFLUXDB_SECRET_ARN": secret["ARN"]}
 
 
-def connect(endpoints: Endpoints, client_id: str, topics: list[str], runner: RuleRunner) -> mqtt.Connection:
-    def on_message(topic: str, payload: bytes, **_: Any) -> None:
-        runner.on_message(topic, payload)
-
-    def resubscribe(connection: mqtt.Connection, session_present: bool, **_: Any) -> None:
-        if not session_present:
-            for topic in topics:
-                connection.subscribe(topic, mqtt.QoS.AT_LEAST_ONCE)
-
-    bootstrap = io.ClientBootstrap.get_or_create_static_default()
-    username, password = mqtt_login(endpoints)
-    connection = mqtt.Connection(
-        client=mqtt.Client(bootstrap),
-        host_name=endpoints.mqtt.host,
-        port=endpoints.mqtt.port,
-        client_id=client_id,
-        username=username,
-        password=password,
-        disable_metrics=True,  # awscrt would append its metrics to the user name
-        clean_session=False,  # the broker keeps our QoS 1 messages while we reconnect
-        keep_alive_secs=30,
-        on_connection_resumed=resubscribe,
-    )
-    # One handler for every message, so what the broker kept for this session while we were away is not
-    # missed before the subscriptions are renewed.
-    connection.on_message(on_message)
-    connection.connect().result(timeout=10)
-    for topic in topics:
-        future, _ = connection.subscribe(topic, mqtt.QoS.AT_LEAST_ONCE)
-        future.result(timeout=10)
-    return connection
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.run_rules", description=__doc__)
     parser.add_argument("--root", type=Path, required=True, help="the sandbox folder (endpoints.json)")
@@ -123,9 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rule runner: cannot play the rules: {error}", file=sys.stderr, flush=True)
         return 2
     take_over_event_source_mappings({mapping.function.name for mapping in mappings})
-    runner = RuleRunner(rules, mappings, endpoints.aws.region)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = RuleRunner(rules, mappings, endpoints.aws.region, EventStore(args.root / EVENT_STORE))
     runner.start()
-    connection = connect(endpoints, f"local-rules-{args.stack}", runner.topic_filters, runner)
+    intake = Intake(
+        endpoints,
+        f"local-rules-{args.stack}",
+        runner.topic_filters,
+        runner.on_delivery,
+    )
+    intake.start()
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -133,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     stats = args.root / STATS_FILE
     rules_text = ", ".join(f"{r.name} ({r.query.topic_filter})" for r in rules)
     print(f"rule runner: {len(rules)} rules: {rules_text}; {len(mappings)} queue mappings", flush=True)
-    while not stop.wait(0.2):
+    while not stop.wait(0.2) and not runner.supervisor.failed.is_set():
         write_stats(stats, runner)
-    connection.disconnect().result(timeout=10)
     runner.stop()
+    intake.stop()
     write_stats(stats, runner)
+    if runner.supervisor.failure:
+        print(f"rule runner failed: {runner.supervisor.failure}", file=sys.stderr, flush=True)
+        return 3
     print(f"rule runner stopped: {runner.counters.snapshot()}", flush=True)
     return 0
 

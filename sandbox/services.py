@@ -370,11 +370,18 @@ class Sandbox:
         # No anonymous client: a user and password from endpoints.json (devices come in through the
         # mutual-TLS endpoint, sandbox/iot_gateway.py, under its own user). mosquitto runs as the sandbox's own
         # user, like influxd and moto: started as root it would drop to 'mosquitto', which cannot read the
-        # 0600 password file in a private sandbox folder.
+        # 0600 password file or write its persistence file in a private sandbox folder.
+        store = self.root / "mosquitto"
+        store.mkdir(parents=True, exist_ok=True)
         # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
+        # Persistence, as IoT Core keeps what it acknowledged: sessions, subscriptions and queued messages
+        # survive a restart (saved on shutdown, and every few seconds against a crash mid-burst).
         config.write_text(
             f"user {getpass.getuser()}\n"
-            f"listener {port} {HOST}\nallow_anonymous false\npassword_file {password_file}\npersistence false\n"
+            f"listener {port} {HOST}\nallow_anonymous false\npassword_file {password_file}\n"
+            f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
+            "message_size_limit 131072\n"  # IoT Core's largest message: a bigger one is refused, never taken
+            "sys_interval 1\n"  # the accounting reads the broker's backlog from $SYS/broker/store/messages/count
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
@@ -410,6 +417,6 @@ class Sandbox:
         port = self._port("moto")
         self._start(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "sandbox.moto_server", "-H", HOST, "-p", str(port)],
             lambda: _http_status(f"http://{HOST}:{port}/moto-api/data.json") == 200,
         )

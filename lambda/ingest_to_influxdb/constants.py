@@ -9,6 +9,7 @@ MAX_METAKEY_LENGTH = 256
 MAX_NUMBER_TEXT_LENGTH = 64  # a number sent as a string
 MAX_TIMESTAMP_TEXT_LENGTH = 64
 MAX_TOPIC_LENGTH = 256  # AWS IoT Core's limit on a topic name
+MAX_NESTING_DEPTH = 32  # objects and arrays within a reading; a device's reading is flat
 
 # Metadata that becomes tags: bounded, so a bad item cannot explode series or line size.
 MAX_TAG_VALUE_LENGTH = 256

@@ -48,7 +48,7 @@ def record_from_dead_letter(message_id: str, body: str) -> Record:
     """
     try:
         document: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return Record(message_id, body)
     if not isinstance(document, dict):
         return Record(message_id, body)
@@ -72,16 +72,20 @@ def _topic(document: dict[str, Any]) -> str | None:
 
 
 def _with_topic(reading: object, topic: object) -> object:
-    """IoT's error action keeps the payload as published, before the rule added `topic`: add it back."""
+    """IoT's error action keeps the payload as published, before the rule set `topic`: set it again.
+
+    The topic the rule received the reading on decides its kind, as the rule's `topic() AS topic` does
+    on the live path: a `topic` inside the payload never overrides it.
+    """
     if isinstance(reading, bytes | str):
         try:
             decoded = json.loads(reading)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or too deep: rejected with its reason
             return reading
         if not isinstance(decoded, dict):
             return reading
         reading = decoded
-    if isinstance(reading, dict) and "topic" not in reading and isinstance(topic, str):
+    if isinstance(reading, dict) and isinstance(topic, str):
         return {**reading, "topic": topic}
     return reading
 

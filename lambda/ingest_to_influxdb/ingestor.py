@@ -124,7 +124,14 @@ class Ingestor:
             document = decode(record.payload)
             kind = kind_of(document, record.topic)
             return validate(document, kind, now_ms)
-        except InvalidReading as invalid:
+        except Exception as error:  # whatever one reading holds, it alone is rejected, with its reason
+            invalid = (
+                error
+                if isinstance(error, InvalidReading)
+                else InvalidReading(
+                    "unreadable", f"checking the reading failed: {type(error).__name__}: {error}"
+                )
+            )
             topic = document.get("topic", record.topic) if isinstance(document, dict) else record.topic
             return Rejection(
                 code=invalid.code,

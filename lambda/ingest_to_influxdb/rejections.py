@@ -25,7 +25,18 @@ def _text(original: object) -> str:
         return original.decode("utf-8", errors="replace")
     if isinstance(original, str):
         return original
-    return json.dumps(original, default=str)
+    try:
+        return json.dumps(original, default=str)
+    except (RecursionError, ValueError, TypeError):
+        return _readable(original)
+
+
+def _readable(original: object) -> str:
+    """Text for any object, however deep (repr stops at its own recursion limit with an error)."""
+    try:
+        return repr(original)[: SQS_MAX_MESSAGE_BYTES // 2]
+    except RecursionError:
+        return f"<a {type(original).__name__} nested too deep to show>"
 
 
 def message_body(rejection: Rejection, now: datetime | None = None) -> str:
@@ -41,11 +52,15 @@ def message_body(rejection: Rejection, now: datetime | None = None) -> str:
         "reading": reading,
         "rejected_at": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
-    text = json.dumps(body, default=str)
+    try:
+        text = json.dumps(body, default=str)
+    except (RecursionError, ValueError, TypeError):  # nests too deep to serialise: kept as its repr
+        body["reading"] = reading = _readable(rejection.original)
+        text = json.dumps(body, default=str)
     if len(text.encode()) <= SQS_MAX_MESSAGE_BYTES - _ROOM_FOR_ENVELOPE:
         return text
     keep = SQS_MAX_MESSAGE_BYTES // 2
-    raw = _text(rejection.original).encode()
+    raw = (reading if isinstance(reading, str) else _text(rejection.original)).encode(errors="replace")
     body["reading"] = raw[:keep].decode("utf-8", errors="ignore")
     body["truncated_from_bytes"] = len(raw)
     return json.dumps(body, default=str)

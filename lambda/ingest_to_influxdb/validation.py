@@ -12,6 +12,7 @@ from typing import Any
 from ingest_to_influxdb.constants import (
     MAX_IDENTIFIER_LENGTH,
     MAX_METAKEY_LENGTH,
+    MAX_NESTING_DEPTH,
     MAX_NUMBER_TEXT_LENGTH,
     MAX_PAYLOAD_BYTES,
     MAX_TOPIC_LENGTH,
@@ -24,6 +25,7 @@ from ingest_to_influxdb.line_protocol import unrepresentable
 from ingest_to_influxdb.timestamps import to_epoch_ms
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
 _LARGEST_EXACT_INTEGER = 2**53
 
 
@@ -47,13 +49,21 @@ def decode(payload: object) -> dict[str, Any]:
             )
         try:
             document = json.loads(payload)
-        except (ValueError, RecursionError) as error:
+        except RecursionError:
+            raise InvalidReading(
+                "too_deep", f"the payload nests deeper than {MAX_NESTING_DEPTH} levels"
+            ) from None
+        except ValueError as error:  # UnicodeDecodeError too: bytes that are not UTF-8
             raise InvalidReading("not_json", f"the payload is not JSON: {error}") from None
     else:
         document = payload
         try:
             size = len(json.dumps(document).encode())
-        except (TypeError, ValueError, RecursionError) as error:
+        except RecursionError:
+            raise InvalidReading(
+                "too_deep", f"the payload nests deeper than {MAX_NESTING_DEPTH} levels"
+            ) from None
+        except (TypeError, ValueError) as error:
             raise InvalidReading("not_json", f"the event cannot be read as JSON: {error}") from None
         if size > MAX_PAYLOAD_BYTES:
             raise InvalidReading(
@@ -63,7 +73,36 @@ def decode(payload: object) -> dict[str, Any]:
         raise InvalidReading(
             "not_object", f"the payload is a JSON {type(document).__name__}, not an object of attributes"
         )
+    if _deeper_than(document, MAX_NESTING_DEPTH):
+        raise InvalidReading("too_deep", f"the payload nests deeper than {MAX_NESTING_DEPTH} levels")
     return document
+
+
+def _deeper_than(document: dict[str, Any], limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels (without recursion, so any depth is safe)."""
+    level: list[dict[str, Any] | list[Any]] = [document]
+    for _ in range(limit):
+        level = [
+            child
+            for value in level
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _valid_unicode(name: str, value: str) -> None:
+    """A lone surrogate (JSON allows the escape, UTF-8 cannot carry it) cannot go to InfluxDB or DynamoDB."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidReading(
+            "bad_identifier",
+            f"{name} is not valid Unicode: it holds {error.object[error.start : error.end]!r} "
+            f"(a lone surrogate) at position {error.start}",
+        ) from None
 
 
 def kind_of(document: dict[str, Any], topic: str | None = None) -> ReadingKind:
@@ -89,6 +128,7 @@ def _text(document: dict[str, Any], name: str, limit: int) -> str:
         raise InvalidReading(
             "bad_identifier", f"{name} is {len(value)} characters long; the limit is {limit}"
         )
+    _valid_unicode(name, value)
     problem = unrepresentable(value)
     if problem:
         raise InvalidReading("bad_identifier", f"{name} {problem}")
@@ -105,6 +145,10 @@ def _metakey(document: dict[str, Any]) -> str | None:
         raise InvalidReading(
             "bad_metakey", f"metakey must be a non-empty string of at most {MAX_METAKEY_LENGTH} characters"
         )
+    try:
+        _valid_unicode(METAKEY, value)
+    except InvalidReading as invalid:
+        raise InvalidReading("bad_metakey", invalid.reason) from None
     return value
 
 
@@ -131,16 +175,32 @@ def _number(name: str, value: object) -> float:
     return number
 
 
+def _integer(spec: FieldSpec, value: object) -> float:
+    """A non-negative integer, checked exactly before it becomes a float: 2**53 + 1 must not pass as 2**53."""
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        if len(value.strip()) > MAX_NUMBER_TEXT_LENGTH:
+            raise InvalidReading("bad_field", f"{spec.source} is the text {value[:40]!r}, not a number")
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= _LARGEST_EXACT_INTEGER:
+            raise InvalidReading(
+                "bad_field",
+                f"{spec.source} must be {spec.rule.value} of at most 2**53 (exact as a float), not {value}",
+            )
+        return float(value)
+    number = _number(spec.source, value)
+    if number < 0 or not number.is_integer() or number > _LARGEST_EXACT_INTEGER:
+        raise InvalidReading("bad_field", f"{spec.source} must be {spec.rule.value}, not {number!r}")
+    return number
+
+
 def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
     value = document.get(spec.source)
     if value is None:
         raise InvalidReading("missing_field", f"{spec.source} is missing")
-    number = _number(spec.source, value)
-    if spec.rule is FieldRule.NON_NEGATIVE_INTEGER and (
-        number < 0 or not number.is_integer() or number > _LARGEST_EXACT_INTEGER
-    ):
-        raise InvalidReading("bad_field", f"{spec.source} must be {spec.rule.value}, not {number!r}")
-    return number
+    if spec.rule is FieldRule.NON_NEGATIVE_INTEGER:
+        return _integer(spec, value)
+    return _number(spec.source, value)
 
 
 def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:

@@ -7,6 +7,7 @@ the sandbox's rule runner, from the same synthesized template that AWS gets.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.accounting import influx_query
-from sandbox.deployment import aws_environment, deploy_local
+from sandbox.accounting import broker_backlog, in_flight, influx_query, queue_depth
+from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.mqtt_client import publish_all
 from sandbox.services import Sandbox
@@ -29,6 +30,20 @@ class Pipeline:
         result = influx_query(self.endpoints, q)["results"][0]  # type: ignore[index]
         assert "error" not in result, result
         return list(result.get("series", []))
+
+    def wait_drained(self, timeout: float = 120) -> None:
+        """Until the broker, the rule runner and the ingest queue hold nothing (the readings are written,
+        rejected or dead-lettered), twice in a row a second apart."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while quiet < 2:
+            assert time.monotonic() < deadline, f"still in flight after {timeout} s"
+            flight = in_flight(
+                broker_backlog(self.endpoints),
+                rule_runner_stats(self.sandbox),
+                queue_depth(self.endpoints.queues["ingest"]) if "ingest" in self.endpoints.queues else 0,
+            )
+            quiet = quiet + 1 if flight.total == 0 else 0
+            time.sleep(1.0)
 
     def publish(self, topic: str, payloads: list[bytes]) -> None:
         """Publish raw payloads at QoS 1 and wait for every PUBACK."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox import processes
-from sandbox.accounting import queue_depth, wait_until_settled
+from sandbox.accounting import queue_depth
 from sandbox.deployment import RULE_RUNNER, start_rule_runner
 from sandbox.services import PROJECT_ROOT
 from tests.e2e.conftest import Pipeline, reading
@@ -64,7 +64,7 @@ def test_a_rule_with_where_delivers_only_matching_readings(direct_pipeline: Pipe
             [reading(f"where{p}", now - timedelta(seconds=i), pressure=p) for i, p in enumerate(pressures)]
             + [reading("whereviscous", now, pressure=1400, viscosity=1)],
         )
-        wait_until_settled(lambda: count_for(pipeline, "where"), timeout=30)
+        pipeline.wait_drained()
         written = pipeline.query("SELECT pressureValue FROM pressure WHERE sensorID =~ /^where/")
         assert sorted(v[1] for v in written[0]["values"]) == [1001, 1200, 1500]
     finally:
@@ -78,7 +78,7 @@ def test_an_influxdb_outage_loses_nothing_after_replay(direct_pipeline: Pipeline
         [reading(f"outage{b}x{i}", start + timedelta(seconds=b * 10 + i)) for i in range(5)] for b in range(3)
     ]
     pipeline.publish("/pressure/data", batches[0])
-    wait_until_settled(lambda: count_for(pipeline, "outage"), timeout=30)
+    pipeline.wait_drained()
     assert count_for(pipeline, "outage") == 5
 
     sandbox.stop_service("influxdb")
@@ -101,7 +101,7 @@ def test_an_influxdb_outage_loses_nothing_after_replay(direct_pipeline: Pipeline
         check=False,
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
-    wait_until_settled(lambda: count_for(pipeline, "outage"), timeout=30)
+    pipeline.wait_drained()
     assert count_for(pipeline, "outage") == 15  # every reading once: replays overwrite, never duplicate
     assert queue_depth(pipeline.endpoints.queues["dead_letter"]) == 0
 
@@ -139,14 +139,7 @@ def test_hostile_readings_are_written_correctly_or_kept_with_a_reason(direct_pip
         reading(d, when + timedelta(milliseconds=i)) for i, d in enumerate(AWKWARD_IDS + UNWRITABLE_IDS)
     ]
     pipeline.publish("/pressure/data", HOSTILE + awkward)
-    wait_until_settled(
-        lambda: (
-            queue_depth(pipeline.endpoints.queues["rejected"]),
-            queue_depth(pipeline.endpoints.queues["dead_letter"]),
-        ),
-        timeout=60,
-        quiet=2.0,
-    )
+    pipeline.wait_drained()
     rejected = drain(pipeline, "rejected")
     dead = drain(pipeline, "dead_letter")
     # Not JSON objects: IoT cannot evaluate the rule's SQL, so its error action keeps them (replayable).
@@ -167,5 +160,5 @@ def test_hostile_readings_are_written_correctly_or_kept_with_a_reason(direct_pip
     record = processes.running(pipeline.sandbox.pid_file(RULE_RUNNER))
     assert record is not None
     pipeline.publish("/pressure/data", [reading("afterhostile", datetime.now(UTC))])
-    wait_until_settled(lambda: count_for(pipeline, "afterhostile"), timeout=30)
+    pipeline.wait_drained()
     assert count_for(pipeline, "afterhostile") == 1

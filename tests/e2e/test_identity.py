@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from awscrt import mqtt
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 from sandbox.accounting import wait_until_settled
+from sandbox.event_store import EventStore
 from sandbox.mqtt_client import plain_connection
+from sandbox.mqtt_intake import Delivery
 from sandbox.rule_runner import RuleRunner, load_rules
 from sandbox.run_rules import deployed_template, local_overrides
 from tests.e2e.conftest import Pipeline, reading
@@ -61,7 +64,7 @@ def test_through_the_real_broker_a_payload_cannot_choose_its_connection_identity
     assert sensors(pipeline, "^(brokerspoof|pressure-0000)") == {"brokerspoof-brokerspoof-client": 1}
 
 
-def run_in_process(pipeline: Pipeline, messages: list[tuple[bytes, str]]) -> None:
+def run_in_process(pipeline: Pipeline, messages: list[tuple[bytes, str]], store: Path) -> None:
     """The deployed rules, played by a runner fed as IoT Core feeds its rules: each message with the client id
     of the connection that published it."""
     endpoints = pipeline.endpoints
@@ -69,11 +72,11 @@ def run_in_process(pipeline: Pipeline, messages: list[tuple[bytes, str]]) -> Non
         pipeline.templates / "ingest.json", "demo-ingest", endpoints.aws.region, endpoints.aws.account_id
     )
     rules, mappings = load_rules(deployed, local_overrides(endpoints, WRITER_SECRET))
-    runner = RuleRunner(rules, mappings, endpoints.aws.region)
+    runner = RuleRunner(rules, mappings, endpoints.aws.region, EventStore(store))
     runner.start()
     try:
         for payload, client_id in messages:
-            runner.on_message("/pressure/data", payload, client_id)
+            runner.on_delivery(Delivery("/pressure/data", payload, ack=lambda: None, client_id=client_id))
         deadline = time.monotonic() + 30
         while not runner.idle() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -83,7 +86,7 @@ def run_in_process(pipeline: Pipeline, messages: list[tuple[bytes, str]]) -> Non
 
 
 def test_through_the_rule_runner_the_thing_is_the_sensor_whatever_the_payload_claims(
-    direct_pipeline: Pipeline,
+    direct_pipeline: Pipeline, tmp_path: Path
 ) -> None:
     pipeline = direct_pipeline
     drain(pipeline, "rejected")
@@ -97,6 +100,7 @@ def test_through_the_rule_runner_the_thing_is_the_sensor_whatever_the_payload_cl
             # published over HTTPS, not MQTT: IoT's clientid() is "n/a", and no thing vouches for it
             (reading("httpsdev", now), "n/a"),
         ],
+        tmp_path / "events.sqlite",
     )
     assert sensors(pipeline, "^(victimdev|pressure-010|httpsdev)") == {"pressure-0102": 2}
     rejected: list[dict[str, Any]] = drain(pipeline, "rejected")

@@ -158,6 +158,7 @@ def build_cases(prefix: str, base: datetime) -> list[Case]:
     good("hostile metadata values", metakey="hostile-meta", tags=HOSTILE_TAGS["hostile-meta"])
     shelf("shelf product with separators", "sku 1,2=3", 7, "shelf-01", SHELF_01)
     shelf("shelf count as text", "sku-2", "7", "shelf-01", SHELF_01)
+    shelf("shelf count of 2**53, the largest exact", "sku-4", 2**53, "shelf-01", SHELF_01)
     shelf(
         "shelf metadata naming the reading's tag",
         "sku-3",
@@ -172,7 +173,13 @@ def build_cases(prefix: str, base: datetime) -> list[Case]:
         "bad_field",
         payload='{"pressure": NaN, "viscosity": 1, "deviceid": "d", "clientid": "c", "sensordatetime": 1795000000}',
     )
-    bad("nesting bomb", "not_json", payload="[" * 100_000)
+    bad("nesting bomb", "too_deep", payload="[" * 100_000)
+    deep = '{"pressure": 1, "viscosity": 1, "deviceid": "d", "clientid": "c", "sensordatetime": 1795000000, "x": '
+    bad("valid JSON nested 2,000 deep", "too_deep", payload=deep + "[" * 2000 + "]" * 2000 + "}")
+    bad("valid JSON nested 40 deep", "too_deep", payload=deep + "[" * 40 + "]" * 40 + "}")
+    bad("lone surrogate in deviceid", "bad_identifier", deviceid=f"{prefix}x\ud800")
+    bad("lone surrogate in clientid", "bad_identifier", clientid="c\udfff")
+    bad("lone surrogate in metakey", "bad_metakey", metakey="m\udc00")
     bad("array", "not_object", payload="[1, 2, 3]")
     bad("string", "not_object", payload='"a reading"')
     bad("null", "not_object", payload="null")
@@ -212,6 +219,19 @@ def build_cases(prefix: str, base: datetime) -> list[Case]:
             "topic": "/shelf/data",
         },
     )
+    for name, count in (("count 2**53 + 1", 2**53 + 1), ("count 2**53 + 1 as text", str(2**53 + 1))):
+        bad(
+            name,
+            "bad_field",
+            payload={
+                "count": count,
+                "product_id": "p",
+                "sensordatetime": 1795000000,
+                "deviceid": "d",
+                "clientid": "c",
+                "topic": "/shelf/data",
+            },
+        )
     bad(
         "fractional count",
         "bad_field",

@@ -6,6 +6,7 @@ import base64
 import json
 
 from ingest_to_influxdb.events import record_from_dead_letter
+from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 
 def test_an_error_action_payload_cannot_claim_another_topic() -> None:
@@ -29,6 +30,6 @@ def test_a_dead_letter_too_deep_or_not_utf8_reaches_the_checks_instead_of_crashi
     assert record_from_dead_letter("m", error_action(b"[" * 5000)).payload == b"[" * 5000
     # Python reads the bytes of a lone surrogate as one (json.loads is lenient): the checks reject it.
     record = record_from_dead_letter("m", error_action(b'{"deviceid": "\xed\xa0\x80"}'))
-    assert record.payload == {"deviceid": "\ud800", "topic": "/pressure/data"}
+    assert record.payload == {"deviceid": "\ud800", "topic": "/pressure/data", CONNECTION_FIELD: None}
     deep = '{"requestContext": {}, "requestPayload": ' + "[" * 5000 + "]" * 5000 + "}"
     assert record_from_dead_letter("m", deep).payload == deep

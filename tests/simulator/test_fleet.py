@@ -138,12 +138,17 @@ def test_a_broker_that_drops_the_connection_mid_run_loses_nothing(sandbox: Sandb
     assert summary.acknowledged == summary.sent == 300 and summary.failed == 0
 
 
-def test_ctrl_c_stops_publishing_and_still_prints_the_summary(sandbox: Sandbox) -> None:
+def test_ctrl_c_stops_publishing_and_still_prints_the_summary(
+    sandbox: Sandbox, subscriber: Subscriber
+) -> None:
     command = [sys.executable, "-m", "simulator", "run", "--devices", "3", "--rate", "5", "--duration", "60",
                "--json", "--endpoints", str(sandbox.endpoints_path)]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)  # connected and publishing
+        # Interrupt once it is connected and publishing (the broker passed on its readings), however long its
+        # start took on a busy machine.
+        subscriber.wait_for(len(subscriber.messages) + 6, timeout=120)
+        assert process.poll() is None, process.communicate()
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=30)
     finally:

@@ -56,7 +56,14 @@ SHELF = ReadingKind(
     tags=(TagSpec("product_id", "product_id"),),
 )
 
-KINDS: tuple[ReadingKind, ...] = (PRESSURE, SHELF)
+BUTTON = ReadingKind(
+    name="button",
+    topic="/button/data",
+    measurement="button",
+    fields=(FieldSpec("presses", "presses", FieldRule.NON_NEGATIVE_INTEGER),),
+)
+
+KINDS: tuple[ReadingKind, ...] = (PRESSURE, SHELF, BUTTON)
 # A reading without a topic comes from a rule written as plain `SELECT * FROM '/pressure/data'`.
 DEFAULT_KIND = PRESSURE
 _BY_TOPIC = {kind.topic: kind for kind in KINDS}

@@ -23,6 +23,9 @@ from ingest_to_influxdb.timestamps import to_epoch_ms
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _LARGEST_EXACT_INTEGER = 2**53
+# A reading from a device-management service's webhook names its device by the LwM2M endpoint name: that is
+# its sensor id (instead of <deviceid>-<clientid>).
+ENDPOINT = "endpoint"
 
 
 @dataclass(frozen=True)
@@ -138,13 +141,17 @@ def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
 
 def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
     """Check a decoded reading against its kind; unknown attributes are ignored."""
-    deviceid = _text(document, "deviceid", MAX_IDENTIFIER_LENGTH)
-    clientid = _text(document, "clientid", MAX_IDENTIFIER_LENGTH)
+    if document.get(ENDPOINT) is not None:
+        sensor_id = _text(document, ENDPOINT, MAX_IDENTIFIER_LENGTH)
+    else:
+        deviceid = _text(document, "deviceid", MAX_IDENTIFIER_LENGTH)
+        clientid = _text(document, "clientid", MAX_IDENTIFIER_LENGTH)
+        sensor_id = f"{deviceid}-{clientid}"
     fields = {spec.name: _field(spec, document) for spec in kind.fields}
     tags = {spec.name: _text(document, spec.source, MAX_IDENTIFIER_LENGTH) for spec in kind.tags}
     return Reading(
         kind=kind,
-        sensor_id=f"{deviceid}-{clientid}",
+        sensor_id=sensor_id,
         metakey=_metakey(document),
         fields=fields,
         tags=tags,

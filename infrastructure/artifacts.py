@@ -18,6 +18,7 @@ from infrastructure.service_files import PROJECT_ROOT
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"
+PACKAGES = (PACKAGE, "webhook_to_influxdb")  # the ingest function and the webhook function share the zip
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # Lambda's runtime (python3.12 on arm64); only wheels that run there are taken, no sources are built.
@@ -49,7 +50,8 @@ class Artifact:
 def _source_files(lambda_dir: Path) -> list[Path]:
     return sorted(
         path
-        for path in (lambda_dir / PACKAGE).rglob("*")
+        for package in PACKAGES
+        for path in (lambda_dir / package).rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     )
 

@@ -27,6 +27,7 @@ DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "I
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "does not contain changes")
 INGEST = "ingest"
 EDGE = "edge"
+FUNCTION_CODE_PARAMETERS = {"CodeBucket", "CodeKey"}  # a stack of a function from the lambda/ zip
 
 
 class DeployError(RuntimeError):
@@ -106,7 +107,7 @@ class Deployer:
     ) -> list[dict[str, Any]]:
         """Given values first; then, for a deployed stack, its previous values; else the template's defaults."""
         values = {ENVIRONMENT_PARAMETER: self.environment, **self.params}
-        if definition.name == INGEST:
+        if set(template.get("Parameters", {})) >= FUNCTION_CODE_PARAMETERS:  # ingest and webhook
             values.update(self.function_code())
         previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
         result = []

@@ -119,6 +119,7 @@ def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> d
     try:
         document = parse_body(body)
     except BadDelivery as bad:
+        ingest.metrics.add_metric(name="WebhookBadDeliveries", unit=MetricUnit.Count, value=1)
         rejection = Rejection(bad.code, bad.reason, "unknown", None, body)
         if core.rejects.send([message_body(rejection)]):
             return respond(503, {"error": f"{bad.reason}; it could not be kept, send it again"})

@@ -20,6 +20,7 @@ from sandbox.processes import SandboxError
 from sandbox.services import PROJECT_ROOT, Sandbox
 from simulator.api import FleetGroup, run_groups
 from simulator.fleet import Counters
+from simulator.webhook import BackgroundFleet, WebhookFleet, local_target
 
 PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
 
@@ -32,6 +33,8 @@ class DemoOptions:
     duration: float = 30.0
     ingest_path: str = "direct"
     environment: str = "demo"
+    webhook_buttons: int = 5  # endpoints of a device-management service, through the local webhook gateway
+    webhook_shelves: int = 2
 
 
 def live_view(counters: Counters, stats: dict[str, object], elapsed: float, duration: float) -> Table:
@@ -107,11 +110,12 @@ def account(
     )
 
 
-def summary_table(accounting: Accounting, stats: dict[str, object]) -> Table:
+def summary_table(accounting: Accounting, stats: dict[str, object], by_webhook: int = 0) -> Table:
     table = Table(title="Where every reading went")
     table.add_column("")
     table.add_column("readings", justify="right")
     table.add_row("sent (acknowledged by the broker)", str(accounting.sent))
+    table.add_row("  of them by webhook (acknowledged by the webhook gateway)", str(by_webhook))
     table.add_row("received by the IoT rules", str(stats.get("received", "?")))
     table.add_row("written to InfluxDB (counted by a query)", str(accounting.written))
     table.add_row("rejected (kept with their reason)", str(accounting.rejected))
@@ -167,10 +171,17 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     console.print(
         f"{total} devices publishing for {options.duration:.0f} s at {options.rate:g} reading/s each"
     )
+    console.print(f"{options.webhook_buttons + options.webhook_shelves} more reporting through the webhook")
+    webhook = BackgroundFleet(
+        WebhookFleet(local_target(sandbox.endpoints_path), options.webhook_buttons, options.webhook_shelves),
+        options.rate,
+        options.duration,
+    )
     sent = run_fleet(sandbox, options, console)
+    by_webhook = webhook.wait()
     with console.status("waiting for the pipeline to take every reading"):
-        accounting = account(sandbox, endpoints, sent, since, before)
-    console.print(summary_table(accounting, rule_runner_stats(sandbox)))
+        accounting = account(sandbox, endpoints, sent + by_webhook.readings_sent, since, before)
+    console.print(summary_table(accounting, rule_runner_stats(sandbox), by_webhook.readings_sent))
     with console.status("drawing the dashboards from the local InfluxDB"):
         render_picture(sandbox.endpoints_path, PICTURE)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,7 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int
         processes.stop("influxd-graphite", pid_file)
 
 
-def query(port: int, q: str) -> list[dict[str, object]]:
+def query(port: int, q: str) -> list[dict[str, Any]]:
     params = urllib.parse.urlencode({"db": "telemetry", "q": q, "epoch": "s"})
     with urllib.request.urlopen(f"http://{HOST}:{port}/query?{params}", timeout=10) as response:
         result = json.loads(response.read())["results"][0]
@@ -87,7 +88,7 @@ def test_graphite_lines_land_in_the_telemetry_database(influxd: tuple[int, int])
         time.sleep(0.2)
     [mbed] = query(http, 'SELECT "presses", "count", "sensorID" FROM "mbed"')
     assert mbed["columns"] == ["time", "presses", "count", "sensorID"]
-    assert sorted(mbed["values"], key=str) == sorted(  # type: ignore[arg-type]
+    assert sorted(mbed["values"], key=str) == sorted(
         [[now, None, 4, "shelf-07"], [now, 12, None, "button-01"], [now + 1, 15, None, "button-01"]], key=str
     )
     [other] = query(http, 'SELECT "value" FROM "statsd.requests"')  # no template: Graphite's default

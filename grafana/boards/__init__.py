@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from grafana.boards import ingest_health, pressure, shelf
+from grafana.boards import button, ingest_health, pressure, shelf
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "pressure-viscosity": pressure.dashboard,
     "ingest-health": ingest_health.dashboard,
     "shelf-activity": shelf.dashboard,
+    "button-presses": button.dashboard,
 }
 
 __all__ = ["DASHBOARDS"]

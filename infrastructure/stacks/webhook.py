@@ -30,7 +30,16 @@ from troposphere import (
 
 from catalog import load_catalog
 from catalog.lwm2m import webhook_mapping_json
-from infrastructure.common import add_output, assume_role, checkov_skip, create_log_group, new_template
+from infrastructure.common import (
+    INLINE_POLICY,
+    add_output,
+    assume_role,
+    cfn_nag_skip,
+    checkov_skip,
+    create_log_group,
+    guard_skip,
+    new_template,
+)
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import influxdb, ingest, network
@@ -159,6 +168,10 @@ def create_role(template: Template, log_group: object, secret: secretsmanager.Se
         CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
         "permission for them; every other statement names its resource",
     )
+    cfn_nag_skip(
+        role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
+    )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     template.add_resource(role)
     assert isinstance(role, iam.Role)
     return role

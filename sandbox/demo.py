@@ -176,8 +176,8 @@ def summary_table(
             label, str(total), *(str(by_kind.get(n, 0)) if by_kind is not None else "" for n in sent)
         )
 
-    row("sent (acknowledged by the broker or the webhook gateway)", accounting.sent, sent)
-    row("  of them through the webhook", by_webhook)
+    row("sent (acknowledged by the broker)", accounting.sent, sent)
+    row("  of them by webhook (acknowledged by the webhook gateway)", by_webhook)
     row("received by the IoT rules", stats.get("received", "?"))
     row("written to InfluxDB (counted by a query)", accounting.written, written)
     row("rejected (kept with their reason)", accounting.rejected)

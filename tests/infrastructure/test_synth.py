@@ -91,6 +91,7 @@ def test_a_new_kind_s_dashboard_is_among_the_files_the_deploy_stores(
     files = service_files.dashboard_files()
     assert set(files) == {
         "boiler.json",
+        "button-presses.json",
         "ingest-health.json",
         "pressure-viscosity.json",
         "shelf-activity.json",

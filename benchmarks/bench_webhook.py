@@ -24,8 +24,9 @@ import boto3
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.bench_ingest import Context, provision
+from benchmarks.handler_cases import Context, provision
 from catalog import load_catalog
+from catalog.export import function_kinds
 from catalog.lwm2m import webhook_mapping_json
 from sandbox.services import Sandbox
 
@@ -91,6 +92,9 @@ def main() -> int:
                 "QueueUrl"
             ]
             os.environ["LWM2M_MAPPING"] = webhook_mapping_json(load_catalog())
+            kinds_file = Path(folder) / "device_kinds.json"  # as the deploy tool packs them into the zip
+            kinds_file.write_text(function_kinds(load_catalog()))
+            os.environ["DEVICE_KINDS_FILE"] = str(kinds_file)
             from webhook_to_influxdb import handler
 
             handler.reset()

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from ingest_to_influxdb.kinds import FILE_VARIABLE
 
 from sandbox import processes
 from sandbox.endpoints import Endpoints, WebhookEndpoint
+from sandbox.function_code import write_packed_kinds
 from sandbox.rule_runner import LocalFunction, build_function
 from sandbox.run_rules import deployed_template, local_overrides
 from sandbox.services import PROJECT_ROOT, Sandbox
@@ -278,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         "WEBHOOK_SECRET_ARN": create_callback_secret(args.callback_secret),
     }
     try:
+        # The kinds packed in the function's zip, as the ingest function reads them in Lambda.
+        overrides[FILE_VARIABLE] = str(write_packed_kinds(deployed, args.root, "webhook_device_kinds.json"))
         route = load_route(deployed, overrides)
     except TemplateError as error:
         print(f"webhook gateway: cannot play the API: {error}", file=sys.stderr, flush=True)

@@ -104,6 +104,14 @@ def _check_unique(kinds: list[DeviceKind], folder: Path) -> None:
                     f"{kind.dashboard.uid!r}"
                 )
             uids[kind.dashboard.uid] = kind.name
+    paths: dict[str, str] = {}
+    for kind in kinds:
+        for path in kind.lwm2m.resources if kind.lwm2m is not None else ():
+            if path in paths:
+                raise CatalogError(
+                    f"{folder}: kinds {paths[path]!r} and {kind.name!r} both map the LwM2M resource {path}"
+                )
+            paths[path] = kind.name
 
 
 def load_catalog(folder: Path | None = None) -> Catalog:

@@ -125,6 +125,9 @@ class PanelShow(StrEnum):
     LATEST_PER_TAG = "latest_per_tag"  # time series: each sensor's latest value, summed per `group_by` tag
     INCREASE_PER_TAG = "increase_per_tag"  # bars: a counter's increase per interval, summed per tag
     INCREASE_IN_RANGE = "increase_in_range"  # bar gauge: a counter's increase over the time range, per tag
+    INCREASE_PER_SENSOR_PER_HOUR = (
+        "increase_per_sensor_per_hour"  # bars: a counter's increase per hour, per sensor
+    )
 
 
 class Threshold(Section):
@@ -169,6 +172,47 @@ class Dashboard(Section):
     panels: tuple[Panel, ...] = Field(min_length=1)
 
 
+class Decode(StrEnum):
+    """How a resource's value (the text its payload holds) is read."""
+
+    INTEGER = "integer"  # whole numbers only ("12")
+    FLOAT = "float"  # any finite number ("21.5")
+    TEXT = "text"  # the text itself (tags only)
+
+
+# An LwM2M resource path: /<object>/<instance>/<resource>, as the device-management service names it.
+LWM2M_PATH = r"^/\d{1,5}/\d{1,5}/\d{1,5}$"
+Lwm2mPath = Annotated[str, Field(pattern=LWM2M_PATH)]
+
+
+class Lwm2mResource(Section):
+    """One LwM2M resource: the field or tag of the kind its value becomes, and how its payload is decoded."""
+
+    field: Name | None = None
+    tag: Name | None = None
+    decode: Decode
+    # A CloudWatch metric (embedded metric format) counting this resource's notifications per endpoint.
+    metric: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.field is None) == (self.tag is None):
+            raise ValueError("give exactly one of 'field' or 'tag'")
+        if self.field is not None and self.decode is Decode.TEXT:
+            raise ValueError(f"field {self.field!r} is a number: decode it as integer or float, not text")
+        return self
+
+
+class Lwm2m(Section):
+    """How readings of this kind arrive from an LwM2M device-management service (Pelion, Izuma) by webhook.
+
+    The endpoint name is the sensor id. Every field and tag of the kind must come from one resource, so a
+    delivery holding them all makes a complete reading; resources of other paths are counted and ignored.
+    """
+
+    resources: dict[Lwm2mPath, Lwm2mResource] = Field(min_length=1)
+
+
 class DeviceKind(Section):
     """One kind of device: everything the pipeline needs to know about it, in one file."""
 
@@ -187,6 +231,7 @@ class DeviceKind(Section):
     downsampling: Downsampling | None = None
     simulator: Simulator | None = None
     dashboard: Dashboard | None = None
+    lwm2m: Lwm2m | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -203,7 +248,36 @@ class DeviceKind(Section):
                 raise ValueError(f"downsampling names fields the kind does not have: {', '.join(unknown)}")
         if self.dashboard is not None:
             self._check_dashboard(self.dashboard)
+        if self.lwm2m is not None:
+            self._check_lwm2m(self.lwm2m)
         return self
+
+    def _check_lwm2m(self, lwm2m: Lwm2m) -> None:
+        sources: dict[str, str] = {}  # field or tag -> the resource path it comes from
+        for path, resource in lwm2m.resources.items():
+            where = f"lwm2m.resources.{path}"
+            if resource.field is not None:
+                name = resource.field
+                if name not in self.fields:
+                    raise ValueError(f"{where}: {name!r} is not one of the kind's fields")
+                counts = self.fields[name].type is FieldType.NON_NEGATIVE_INTEGER
+                if counts and resource.decode is not Decode.INTEGER:
+                    raise ValueError(
+                        f"{where}: field {name!r} is a non_negative_integer: decode it as integer"
+                    )
+            else:
+                name = str(resource.tag)
+                if name not in self.tags:
+                    raise ValueError(f"{where}: {name!r} is not one of the kind's tags")
+            if name in sources:
+                raise ValueError(f"{where}: {name!r} already comes from {sources[name]}")
+            sources[name] = path
+        unmapped = [name for name in (*self.fields, *self.tags) if name not in sources]
+        if unmapped:
+            raise ValueError(
+                f"lwm2m: no resource gives {', '.join(unmapped)}; every field and tag needs one, "
+                "or no reading of the kind is complete"
+            )
 
     def _check_dashboard(self, board: Dashboard) -> None:
         if board.group_by is not None and board.group_by.tag not in self.tags:

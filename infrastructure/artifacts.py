@@ -22,6 +22,7 @@ from infrastructure.service_files import PROJECT_ROOT
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"
+PACKAGES = (PACKAGE, "webhook_to_influxdb")  # the ingest function and the webhook function share the zip
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 KINDS_FILE = f"{PACKAGE}/device_kinds.json"  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -54,7 +55,8 @@ class Artifact:
 def _source_files(lambda_dir: Path) -> list[Path]:
     return sorted(
         path
-        for path in (lambda_dir / PACKAGE).rglob("*")
+        for package in PACKAGES
+        for path in (lambda_dir / package).rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     )
 

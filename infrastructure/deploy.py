@@ -31,6 +31,7 @@ EDGE = "edge"
 GRAFANA = "grafana"
 # CloudFormation takes a template of at most this many bytes inline (TemplateBody); a larger one through S3.
 INLINE_TEMPLATE_LIMIT = 51_200
+FUNCTION_CODE_PARAMETERS = {"CodeBucket", "CodeKey"}  # a stack of a function from the lambda/ zip
 
 
 class DeployError(RuntimeError):
@@ -110,7 +111,7 @@ class Deployer:
     ) -> list[dict[str, Any]]:
         """Given values first; then, for a deployed stack, its previous values; else the template's defaults."""
         values = {ENVIRONMENT_PARAMETER: self.environment, **self.params}
-        if definition.name == INGEST:
+        if set(template.get("Parameters", {})) >= FUNCTION_CODE_PARAMETERS:  # ingest and webhook
             values.update(self.function_code())
         if definition.name == GRAFANA:
             values.update(self.dashboards())

@@ -9,7 +9,17 @@ from graphlib import CycleError, TopologicalSorter
 
 from troposphere import Template
 
-STACK_MODULES = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest")
+STACK_MODULES = (
+    "network",
+    "cluster",
+    "storage",
+    "edge",
+    "influxdb",
+    "grafana",
+    "chronograf",
+    "ingest",
+    "webhook",
+)
 
 
 class RegistryError(ValueError):

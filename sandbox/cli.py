@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KIND=N",
-        help="demo: devices of a kind (repeatable; default shelf=5 and 20 of every other kind, 0 leaves it out)",
+        help="demo: devices of a kind (repeatable; default shelf=5 and 20 of every other kind, 0 leaves it out; "
+        "button=N: endpoints reporting through the webhook, default 5)",
     )
     parser.add_argument("--rate", type=float, default=1.0, help="demo: readings per second per device")
     parser.add_argument(

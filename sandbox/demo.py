@@ -23,9 +23,11 @@ from sandbox.processes import SandboxError
 from sandbox.services import PROJECT_ROOT, Sandbox
 from simulator.api import FleetGroup, run_groups
 from simulator.fleet import Counters, Target
+from simulator.webhook import BackgroundFleet, WebhookFleet, local_target
 
 PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
 DEFAULT_DEVICES = 20
+DEFAULT_WEBHOOK_BUTTONS = 5
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class DemoOptions:
     ingest_path: str = "direct"
     environment: str = "demo"
     device_tls: bool = False  # the devices provisioned and connected over mutual TLS, as to IoT Core
+    webhook_shelves: int = 2  # shelf endpoints of a device-management service, besides the MQTT shelves
 
     drain_timeout: float = 600.0  # how long to wait for readings in flight before counting
 
@@ -48,6 +51,11 @@ class DemoOptions:
             for kind in catalog
             if kind.simulator is not None
         }
+
+    @property
+    def webhook_buttons(self) -> int:
+        """Button endpoints reporting through the local webhook gateway (`--devices button=N`)."""
+        return self.devices.get("button", DEFAULT_WEBHOOK_BUTTONS)
 
 
 def live_view(counters: Counters, stats: dict[str, object], elapsed: float, duration: float) -> Table:
@@ -168,6 +176,7 @@ def summary_table(
     stats: dict[str, object],
     sent: dict[str, int] | None = None,
     written: dict[str, int] | None = None,
+    by_webhook: int = 0,
 ) -> Table:
     """The totals, and a column per kind (`sent` by kind, `written` by kind) where they are counted per kind."""
     sent, written = sent or {}, written or {}
@@ -183,6 +192,7 @@ def summary_table(
         )
 
     row("sent (acknowledged by the broker)", accounting.sent, sent)
+    row("  of them by webhook (acknowledged by the webhook gateway)", by_webhook)
     row("received by the IoT rules", stats.get("received", "?"))
     row("written to InfluxDB (counted by a query)", accounting.written, written)
     row("rejected (kept with their reason)", accounting.rejected)
@@ -251,7 +261,23 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         f"{', '.join(f'{n} {k}' for k, n in fleet.items())} devices publishing {how} for {options.duration:.0f} s "
         f"at {options.rate:g} reading/s each"
     )
+    buttons, shelves = options.webhook_buttons, options.webhook_shelves
+    webhook = None
+    if buttons + shelves > 0:
+        console.print(f"{buttons} button and {shelves} shelf endpoints more reporting through the webhook")
+        webhook = BackgroundFleet(
+            WebhookFleet(local_target(sandbox.endpoints_path), buttons, shelves),
+            options.rate,
+            options.duration,
+        )
     sent = run_fleet(sandbox, fleet, options, console)
+    by_webhook = 0
+    if webhook is not None:
+        counters = webhook.wait()
+        # Every acknowledged delivery holds one reading of each endpoint.
+        sent["button"] = sent.get("button", 0) + counters.deliveries * buttons
+        sent["shelf"] = sent.get("shelf", 0) + counters.deliveries * shelves
+        by_webhook = counters.readings_sent
     with console.status("waiting for the pipeline to take every reading") as status:
 
         def show(current: Accounting) -> None:
@@ -265,7 +291,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
             sandbox, endpoints, sum(sent.values()), since, before, options.drain_timeout, show
         )
     written = {kind.name: points.get(kind.measurement, 0) for kind in catalog if kind.name in sent}
-    console.print(summary_table(accounting, rule_runner_stats(sandbox), sent, written))
+    console.print(summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook))
     if accounting.in_flight.total:
         console.print(
             f"[yellow]{accounting.in_flight.total} readings were still on their way after "

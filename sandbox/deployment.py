@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from sandbox import processes
+from sandbox import processes, webhook_gateway
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
 from sandbox.run_rules import STATS_FILE
@@ -176,4 +176,7 @@ def deploy_local(
         )
         endpoints.save(sandbox.endpoints_path)
         start_rule_runner(sandbox, templates, environment, secrets["writer"])
+        webhook = webhook_gateway.start(sandbox, templates, environment, secrets["writer"])
+        endpoints = endpoints.model_copy(update={"webhook": webhook})
+        endpoints.save(sandbox.endpoints_path)
     return endpoints

@@ -65,12 +65,18 @@ class AwsEndpoint(_Model):
         }
 
 
+class WebhookEndpoint(_Model):
+    url: str  # the callback URL the local gateway serves
+    secret_name: str  # the callback's header secret in the local Secrets Manager (Authorization: Bearer ...)
+
+
 class Endpoints(_Model):
     mqtt: MqttEndpoint
     influxdb: InfluxEndpoint
     aws: AwsEndpoint
     queues: dict[str, str] = {}
     dashboard_png: str | None = None
+    webhook: WebhookEndpoint | None = None
 
     @classmethod
     def load(cls, path: Path) -> Endpoints:

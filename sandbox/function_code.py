@@ -26,9 +26,10 @@ def packed_kinds(deployed: DeployedTemplate, logical_id: str) -> str:
         raise TemplateError(f"the zip of {logical_id} holds no {KINDS_IN_ZIP}: {error}") from None
 
 
-def write_packed_kinds(deployed: DeployedTemplate, root: Path) -> Path:
-    """The deployed function's kinds as a file under the sandbox folder (for DEVICE_KINDS_FILE)."""
+def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = "device_kinds.json") -> Path:
+    """The deployed function's kinds as a file under the sandbox folder (for DEVICE_KINDS_FILE); each process
+    that plays a function writes its own `name`."""
     (logical_id,) = deployed.of_type("AWS::Lambda::Function")
-    path = root / "device_kinds.json"
+    path = root / name
     path.write_text(packed_kinds(deployed, logical_id))
     return path

@@ -80,8 +80,8 @@ def resolve_type(name_or_path: str, topic: str | None = None, catalog: Catalog |
         path = Path(name_or_path)
         if not path.exists():
             raise DeviceTypeError(
-                f"{name_or_path}: no such device type; the catalog ({catalog.folder}) has: "
-                f"{', '.join(catalog.names)}; or give a YAML/JSON file"
+                f"{name_or_path}: no such device type; the catalog ({catalog.folder}) simulates: "
+                f"{', '.join(k.name for k in catalog if k.simulator is not None)}; or give a YAML/JSON file"
             )
         device_type = load_device_type(path)
     return device_type if topic is None else device_type.model_copy(update={"topic": topic})

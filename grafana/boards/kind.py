@@ -4,7 +4,9 @@ Per sensor kinds (pressure): every query groups by sensor, no fill(0) zeros, gau
 long ranges from the continuous queries' 1-hour means. Counter kinds grouped by a tag (shelf): counts per device
 (`sensorID`) first and summed per tag after, so two devices with the same tag neither mix their counters nor hide
 one another; the increase is NON_NEGATIVE_DIFFERENCE of each device's counter, so a device restart that resets it
-is not counted as negative activity. Panels flow left to right on Grafana's 24-column grid.
+is not counted as negative activity. Counters per sensor (button): each sensor's increases summed per hour, a reset
+to 0 (a reboot) counting nothing negative; the presses between a reset and the first value reported after it are not
+counted (an IPSO counter that reports its 0 on registration loses none). Panels flow left to right on Grafana's 24-column grid.
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ class _Queries:
             f'GROUP BY "{SENSOR_ID_TAG}"'
         ).alias(PER_SENSOR)
 
+    def increase_per_sensor_per_hour(self, field: str) -> InfluxQL:
+        """Each sensor's counter increase per hour: the step from one hour's last value to the next hour's first
+        counts in the next hour."""
+        return InfluxQL(
+            f'SELECT sum("increase") AS "{field}" FROM ('
+            f'SELECT non_negative_difference("{field}") AS "increase" FROM {self.measurement} '
+            f'{_where(self.sensors)} GROUP BY "{SENSOR_ID_TAG}") '
+            f'WHERE $timeFilter GROUP BY time(1h), "{SENSOR_ID_TAG}" fill(0)'
+        ).alias(PER_SENSOR)
+
     def _tag(self) -> tuple[str, str]:
         assert self.group is not None  # the schema requires group_by for these panels
         return self.group.tag, f'"{self.group.tag}" =~ /^${self.group.variable}$/'
@@ -113,6 +125,8 @@ def _default_text(panel: Panel, field: PointField, group: GroupBy | None) -> tup
             f"From the continuous query's 1-hour means in the retention policy {RP_1H} (kept three years): "
             "cheap to draw over long ranges.",
         )
+    if panel.show is PanelShow.INCREASE_PER_SENSOR_PER_HOUR:
+        return f"{label} per hour per sensor", f"Increase of {lower} per hour, per sensor."
     if panel.show is PanelShow.LATEST_PER_TAG:
         return f"{label} per {per}", f"The latest {lower} of each device per interval, summed per {per}."
     if panel.show is PanelShow.INCREASE_PER_TAG:
@@ -171,6 +185,16 @@ def _panel(
             pos,
             min_interval="1h",
         ).time_from(LONG_RANGE)
+    if show is PanelShow.INCREASE_PER_SENSOR_PER_HOUR:
+        return time_series(
+            title,
+            description,
+            field.unit,
+            [queries.increase_per_sensor_per_hour(panel.field)],
+            pos,
+            bars=True,
+            min_interval="1h",
+        )
     if show is PanelShow.LATEST_PER_TAG:
         return time_series(title, description, field.unit, [queries.latest_per_tag(panel.field)], pos)
     if show is PanelShow.INCREASE_PER_TAG:

@@ -1,12 +1,13 @@
 """influxdb: InfluxDB 1.8 as exactly one task on its EFS access point, named `influx.<env>` in Cloud Map, its
 users' credentials generated in Secrets Manager, port 8086 open only to the ingest function, Grafana and
-Chronograf (each carries one of the client groups this stack exports)."""
+Chronograf (each carries one of the client groups this stack exports). `GraphiteListener=true` also opens
+InfluxDB's Graphite listener on 2003 to the VPC (statsd, collectd; services/influxdb/task.yaml)."""
 
 from __future__ import annotations
 
 import json
 
-from troposphere import Ref, Sub, Template, ec2, secretsmanager, servicediscovery
+from troposphere import Equals, Parameter, Ref, Sub, Template, ec2, secretsmanager, servicediscovery
 
 from infrastructure import service_files
 from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
@@ -25,6 +26,8 @@ NAME = "influxdb"
 PORT = 8086
 ROLES = {"admin": "admin", "writer": "writer", "reader": "reader"}  # role -> InfluxDB user name
 CLIENTS = ("ingest", "grafana", "chronograf")
+GRAPHITE_PORT = 2003
+HAS_GRAPHITE = "HasGraphiteListener"
 URL = Export(NAME, "Url")
 SECURITY_GROUP = Export(NAME, "SecurityGroupId")
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
@@ -99,6 +102,18 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
         )
     )
     cfn_nag_skip(server, W5=OPEN_HTTPS_EGRESS)
+    template.add_resource(
+        ec2.SecurityGroupIngress(
+            "GraphiteIngress",
+            Condition=HAS_GRAPHITE,
+            GroupId=Ref(server),
+            IpProtocol="tcp",
+            FromPort=GRAPHITE_PORT,
+            ToPort=GRAPHITE_PORT,
+            CidrIp=network.VPC_CIDR.imported(),
+            Description="Graphite plaintext from inside the VPC (it has no authentication)",
+        )
+    )
     return server, clients
 
 
@@ -153,6 +168,16 @@ def build() -> Template:
     )
     spec = service_files.load("influxdb")
     create_parameters(template, spec, cpu=1024, memory=2048)
+    template.add_parameter(
+        Parameter(
+            "GraphiteListener",
+            Type="String",
+            Default="false",
+            AllowedValues=["false", "true"],
+            Description=f"true: InfluxDB also takes Graphite plaintext on {GRAPHITE_PORT}, from inside the VPC only",
+        )
+    )
+    template.add_condition(HAS_GRAPHITE, Equals(Ref("GraphiteListener"), "true"))
     secrets = create_secrets(template)
     server, clients = create_security_groups(template)
     create_discovery(template)

@@ -27,12 +27,17 @@ from ingest_to_influxdb.timestamps import to_epoch_ms
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
 _LARGEST_EXACT_INTEGER = 2**53
+# A reading from a device-management service's webhook names its device by the LwM2M endpoint name: that is
+# its sensor id (instead of the kind's sensor_id attributes), unless a broker vouches for a client id.
+ENDPOINT = "endpoint"
 
 
 @dataclass(frozen=True)
 class Reading:
     kind: ReadingKind
-    sensor_id: str  # the connection's client id, else <deviceid>-<clientid> (ingest_to_influxdb.identity)
+    sensor_id: (
+        str  # the connection's client id, else the LwM2M endpoint, else the kind's sensor_id attributes
+    )
     metakey: str | None
     fields: dict[str, float]
     tags: dict[str, str]  # tags the reading sets itself (e.g. product_id)
@@ -206,6 +211,8 @@ def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
 def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
     """Check a decoded reading against its kind; unknown attributes are ignored."""
     sensor_id = connection_client_id(document)  # the connection's thing, when a broker vouches for one
+    if sensor_id is None and document.get(ENDPOINT) is not None:
+        sensor_id = _text(document, ENDPOINT, MAX_IDENTIFIER_LENGTH)  # a webhook's LwM2M endpoint name
     if sensor_id is None:
         sensor_id = "-".join(
             _text(document, attribute, MAX_IDENTIFIER_LENGTH) for attribute in kind.sensor_id

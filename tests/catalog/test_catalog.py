@@ -32,8 +32,8 @@ def write_kind(folder: Path, data: dict[str, Any]) -> Path:
 
 def test_the_shipped_catalog_holds_pressure_and_shelf() -> None:
     catalog = load_catalog(DEFAULT_FOLDER)
-    assert catalog.names == ("pressure", "shelf")
-    pressure, shelf = catalog.kinds
+    assert catalog.names == ("button", "pressure", "shelf")
+    _button, pressure, shelf = catalog.kinds
     assert (pressure.topic, pressure.measurement, pressure.topic_parameter) == (
         "/pressure/data",
         "pressure",
@@ -191,7 +191,7 @@ def test_unreadable_files_and_folders_are_named(tmp_path: Path) -> None:
 
 
 def test_an_unknown_kind_lists_the_known_ones() -> None:
-    with pytest.raises(CatalogError, match=r"no device kind 'boiler'.*there are: pressure, shelf"):
+    with pytest.raises(CatalogError, match=r"no device kind 'boiler'.*there are: button, pressure, shelf"):
         load_catalog(DEFAULT_FOLDER).kind("boiler")
 
 

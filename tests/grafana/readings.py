@@ -49,6 +49,12 @@ SHELVES = (
     ("shelf-03", "sku-pear", (100, 101, 103, 110)),
 )
 
+# Webhook buttons: each endpoint's press counter; button-01's resets (a reboot) at the third reading.
+BUTTONS = (
+    ("button-01", (10, 12, 0, 3)),
+    ("button-02", (1, 1, 2, 5)),
+)
+
 # ingest_health: (kind, outcome, reason, count) per minute.
 HEALTH = (
     ("pressure", "written", "", (20, 30, 25, 25)),
@@ -70,6 +76,9 @@ def lines(start_ms: int) -> list[str]:
             out.append(
                 f"product_count,sensorID={sensor_id},product_id={product} count={count} {start_ms + i * MINUTE_MS}"
             )
+    for endpoint, presses in BUTTONS:
+        for i, value in enumerate(presses):
+            out.append(f"button,sensorID={endpoint} presses={value} {start_ms + i * MINUTE_MS}")
     for kind, outcome, reason, counts in HEALTH:
         tags = f"kind={kind},outcome={outcome},instance=test1" + (f",reason={reason}" if reason else "")
         for i, count in enumerate(counts):

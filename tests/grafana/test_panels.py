@@ -90,6 +90,7 @@ def test_every_panel_was_checked(panels: dict[str, dict[str, PanelData]]) -> Non
             "Dead letters waiting",
         },
         "shelf-activity": {"Count per product", "Interactions per product", "Interactions in the time range"},
+        "button-presses": {"Presses per hour per endpoint"},
     }
     assert {uid: set(titles) for uid, titles in panels.items()} == checked
 
@@ -174,6 +175,12 @@ def test_shelf_counts_and_interactions_per_product(panels: dict[str, dict[str, P
     assert _by_label(board["Interactions per product"]) == {"sku-apple": [6, 3, 4], "sku-pear": [1, 2, 7]}
     in_range = board["Interactions in the time range"]
     assert {line.label: line.last for line in in_range.lines} == {"sku-apple": 13, "sku-pear": 10}
+
+
+def test_button_presses_per_hour_per_endpoint(panels: dict[str, dict[str, PanelData]]) -> None:
+    hourly = panels["button-presses"]["Presses per hour per endpoint"]
+    # All four readings lie in one hour; button-01's reset (12 -> 0) counts nothing, then 0 -> 3 counts 3.
+    assert _by_label(hourly) == {"button-01": [2 + 3], "button-02": [0 + 1 + 3]}
 
 
 def test_template_variables_return_the_metadata_values(

@@ -49,6 +49,7 @@ def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str,
     rules = of_type(template, "AWS::IoT::TopicRule")
     sqls = {r["Properties"]["TopicRulePayload"]["Sql"]["Fn::Sub"] for r in rules.values()}
     assert sqls == {
+        "SELECT *, topic() AS topic, clientid() AS connection_clientid FROM '${ButtonTopic}'",
         "SELECT *, topic() AS topic, clientid() AS connection_clientid FROM '${PressureTopic}'",
         "SELECT *, topic() AS topic, clientid() AS connection_clientid FROM '${ShelfTopic}'",
     }
@@ -65,7 +66,7 @@ def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str,
         assert direct["Lambda"]["FunctionArn"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
         assert payload["ErrorAction"]["Sqs"]["QueueUrl"] == {"Ref": "DeadLetterQueue"}
     permissions = of_type(template, "AWS::Lambda::Permission")
-    assert len(permissions) == 2 and all(p["Condition"] == "IsDirect" for p in permissions.values())
+    assert len(permissions) == len(rules) and all(p["Condition"] == "IsDirect" for p in permissions.values())
     (mapping,) = of_type(template, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Condition"] == "IsQueued"
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

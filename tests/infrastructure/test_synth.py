@@ -16,7 +16,7 @@ from infrastructure import service_files
 from infrastructure.checks import import_problems, imported_names
 from infrastructure.registry import STACK_MODULES, RegistryError, StackDefinition, deploy_order
 
-EXPECTED = {"network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest"}
+EXPECTED = {"network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest", "webhook"}
 
 
 def test_every_stack_synthesizes_with_environment_parameter(templates: dict[str, Any]) -> None:
@@ -91,6 +91,7 @@ def test_a_new_kind_s_dashboard_is_among_the_files_the_deploy_stores(
     files = service_files.dashboard_files()
     assert set(files) == {
         "boiler.json",
+        "button-presses.json",
         "ingest-health.json",
         "pressure-viscosity.json",
         "shelf-activity.json",

@@ -35,7 +35,8 @@ def test_the_sample_files_load_the_same_items(table: str) -> None:
     assert main([str(SAMPLES / "device-metadata.csv"), "--table", table]) == 0
     assert scan(table) == from_json
     pressure = [f"{n}" for n in range(123456789, 123456799)]
-    assert sorted(from_json) == sorted([*pressure, *(f"shelf-0{i}" for i in range(1, 6))])
+    webhook = [*(f"button-0{i}" for i in range(1, 6)), "lwm2m-shelf-01", "lwm2m-shelf-02"]
+    assert sorted(from_json) == sorted([*pressure, *(f"shelf-0{i}" for i in range(1, 6)), *webhook])
     assert from_json["123456789"] == {
         "metakey": "123456789",
         "manufacturer": "Acme Devices Ltd.",

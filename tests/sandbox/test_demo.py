@@ -29,7 +29,7 @@ def test_every_kind_that_can_be_simulated_is_in_the_fleet(tmp_path: Path) -> Non
 
 def test_devices_are_given_per_kind_of_the_catalog() -> None:
     assert devices_per_kind(["pressure=3", "shelf=0"]) == {"pressure": 3, "shelf": 0}
-    with pytest.raises(SandboxError, match="a kind of the catalog \\(pressure, shelf\\)"):
+    with pytest.raises(SandboxError, match="a kind of the catalog \\(button, pressure, shelf\\)"):
         devices_per_kind(["boiler=3"])
 
 

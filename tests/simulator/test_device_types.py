@@ -84,7 +84,7 @@ def test_a_bad_type_file_names_the_file_and_the_attribute(tmp_path: Path, text: 
 
 
 def test_an_unknown_type_lists_the_catalog_s_kinds() -> None:
-    with pytest.raises(DeviceTypeError, match=r"the catalog \(.*device-kinds\) has: pressure, shelf"):
+    with pytest.raises(DeviceTypeError, match=r"the catalog \(.*device-kinds\) simulates: pressure, shelf"):
         resolve_type("thermostat")
 
 

@@ -1,0 +1,1 @@
+"""Operator tools for an LwM2M device-management service (Pelion, Izuma): see docs/webhook.md."""

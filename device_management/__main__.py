@@ -1,0 +1,5 @@
+import sys
+
+from device_management.register import main
+
+sys.exit(main())

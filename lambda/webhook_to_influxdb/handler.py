@@ -1,0 +1,170 @@
+"""The webhook function: API Gateway's `PUT /notifications` from the device-management service.
+
+A delivery without the callback's header gets 401 and is not read. Its notifications become readings that go
+through the ingest core exactly as the IoT rule's do (validation, metadata, InfluxDB, rejected queue). What
+cannot be written now is put on the dead-letter queue (`make replay` brings it back) *before* the delivery
+is acknowledged; only when that queue does not take it either is the answer 503, so the service sends the
+delivery again. So the service sees 200 for everything that is written or kept, answers come fast even while
+InfluxDB is down, and its channel is not dropped for failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from ingest_to_influxdb import handler as ingest
+from ingest_to_influxdb.errors import ConfigError
+from ingest_to_influxdb.events import Record
+from ingest_to_influxdb.ingestor import BatchResult
+from ingest_to_influxdb.rejected_queue import RejectedQueue
+from ingest_to_influxdb.rejections import Rejection, message_body
+
+from webhook_to_influxdb.auth import SecretUnavailable, SharedSecret
+from webhook_to_influxdb.deliveries import BadDelivery, Delivery, parse_body, readings_of
+from webhook_to_influxdb.mapping import Resource, mapping_from_env
+
+logger = Logger(service=ingest.SERVICE)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    secret: SharedSecret
+    mapping: dict[str, Resource]
+    dead_letters: RejectedQueue  # an SQS sender, here for the dead-letter queue
+
+
+_webhook: Webhook | None = None
+
+
+def build_webhook(env: Mapping[str, str]) -> Webhook:
+    def required(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            raise ConfigError(f"the environment variable {name} is not set: the webhook stack sets it")
+        return value
+
+    return Webhook(
+        secret=SharedSecret(boto3.client("secretsmanager"), required("WEBHOOK_SECRET_ARN")),
+        mapping=mapping_from_env(env),
+        dead_letters=RejectedQueue(boto3.client("sqs"), required("DEAD_LETTER_QUEUE_URL")),
+    )
+
+
+def webhook() -> Webhook:
+    global _webhook
+    if _webhook is None:
+        _webhook = build_webhook(os.environ)
+    return _webhook
+
+
+def reset() -> None:
+    """Forget the container's state, as a new container would (tests)."""
+    global _webhook
+    _webhook = None
+    ingest.reset()
+
+
+def respond(status: int, body: Mapping[str, object]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+
+
+def _body(event: Mapping[str, Any]) -> str | bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except (binascii.Error, ValueError):
+            return str(body)
+    return str(body)
+
+
+def publish_metrics(delivery: Delivery) -> None:
+    ingest.metrics.add_metric(
+        name="WebhookNotifications", unit=MetricUnit.Count, value=delivery.notifications
+    )
+    ingest.metrics.add_metric(
+        name="UnknownResources", unit=MetricUnit.Count, value=sum(delivery.unknown_paths.values())
+    )
+    for (metric, endpoint), count in delivery.metrics.items():
+        with single_metric(
+            name=metric, unit=MetricUnit.Count, value=count, namespace=ingest.NAMESPACE
+        ) as one:
+            one.add_dimension("endpoint", endpoint)
+
+
+def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        if not hook.secret.accepts(dict(event.get("headers") or {})):
+            ingest.metrics.add_metric(name="WebhookUnauthorized", unit=MetricUnit.Count, value=1)
+            logger.warning("refused a delivery without the callback's authorization header")
+            return respond(
+                401, {"error": "missing or wrong authorization header: register the callback again"}
+            )
+    except SecretUnavailable as error:
+        logger.error("cannot check the delivery's header", extra={"error": str(error)})
+        return respond(503, {"error": "the callback's secret cannot be read now; send the delivery again"})
+    core = ingest.ingestor()
+    body = _body(event)
+    try:
+        document = parse_body(body)
+    except BadDelivery as bad:
+        ingest.metrics.add_metric(name="WebhookBadDeliveries", unit=MetricUnit.Count, value=1)
+        rejection = Rejection(bad.code, bad.reason, "unknown", None, body)
+        if core.rejects.send([message_body(rejection)]):
+            return respond(503, {"error": f"{bad.reason}; it could not be kept, send it again"})
+        return respond(400, {"error": bad.reason, "kept": "on the rejected-readings queue"})
+    delivery = readings_of(document, hook.mapping, int(time.time() * 1000))
+    records = [Record(str(i), reading) for i, reading in enumerate(delivery.readings)]
+    result = (
+        core.ingest(records, lambda: context.get_remaining_time_in_millis() / 1000)
+        if records
+        else BatchResult()
+    )
+    unsent = (
+        core.rejects.send([message_body(r) for r in delivery.rejections]) if delivery.rejections else set()
+    )
+    # What the core could not write or keep now, and rejections the rejected queue did not take: dead letters.
+    dead = [json.dumps(delivery.readings[int(record_id)]) for record_id in result.failed]
+    dead += [message_body(delivery.rejections[i]) for i in sorted(unsent)]
+    undelivered = hook.dead_letters.send(dead) if dead else set()
+    ingest.publish_metrics(result)
+    publish_metrics(delivery)
+    summary = {
+        "notifications": delivery.notifications,
+        "readings": len(records),
+        "written": result.total_written,
+        "rejected": sum(result.rejected.values()) + len(delivery.rejections) - len(unsent),
+        "dead_letters": len(dead) - len(undelivered),
+        "unknown_resources": sum(delivery.unknown_paths.values()),
+        "other": dict(delivery.other),
+    }
+    if delivery.unknown_paths or delivery.rejections or result.failed or result.rejected:
+        logger.info(
+            "delivery summary",
+            extra={**summary, "unknown_paths": dict(delivery.unknown_paths), "errors": result.errors[:5]},
+        )
+    if undelivered:
+        logger.error(
+            "a delivery could neither be written nor kept", extra={**summary, "errors": result.errors[:5]}
+        )
+        return respond(
+            503, {**summary, "error": "InfluxDB and the dead-letter queue are unavailable; send it again"}
+        )
+    return respond(200, summary)
+
+
+@ingest.metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(webhook(), event, context)

@@ -67,7 +67,7 @@ def test_provisioned_devices_publish_over_mutual_tls_and_land_enriched(
         assert (denied.acknowledged, denied.denied) == (0, 2)
         time.sleep(1)  # nothing of it arrives afterwards either
         counts = count_points(pipeline.endpoints, since, until)
-        assert counts == {"pressure": DEVICES * READINGS, "product_count": 0}
+        assert {m: n for m, n in counts.items() if n} == {"pressure": DEVICES * READINGS}  # no other kind
         assert rule_runner_stats(pipeline.sandbox)["received"] - received_before == DEVICES * READINGS
         accounting = Accounting(
             sent=summary.acknowledged + denied.acknowledged,

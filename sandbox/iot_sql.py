@@ -313,6 +313,15 @@ def subscriptions(rules: list[tuple[str, str]]) -> list[str]:
     )
 
 
+def receives_basic_ingest(topic_filter: str) -> bool:
+    """Whether a subscription would receive Basic Ingest topics on a broker, which IoT Core never lets a device or
+    rule do (a filter that begins with a wildcard matches no `$` topic)."""
+    levels = topic_filter.split("/")
+    if levels[0] != "$aws" or len(levels) < 2:
+        return False
+    return levels[1] == "#" or (levels[1] in ("rules", "+") and len(levels) >= 3)
+
+
 def topic_matches(topic_filter: str, topic: str) -> bool:
     """MQTT topic filter matching, with `+` (one level) and `#` (the rest)."""
     filter_parts, topic_parts = topic_filter.split("/"), topic.split("/")

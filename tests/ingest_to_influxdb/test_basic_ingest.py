@@ -8,7 +8,7 @@ from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.kinds import parse_table
 
-from sandbox.iot_sql import parse_rule, rule_receives, subscriptions
+from sandbox.iot_sql import parse_rule, receives_basic_ingest, rule_receives, subscriptions
 from tests.ingest_to_influxdb.catalog_kinds import PACKED
 
 PRESSURE_RULE = basic_ingest.rule_name("demo", "pressure")
@@ -103,3 +103,17 @@ def test_topic_is_the_topic_as_published_and_topic_n_counts_after_the_prefix() -
         "first": "pressure",
         "second": "data",
     }
+
+
+def test_no_device_may_subscribe_to_basic_ingest_topics() -> None:
+    for topic_filter in ("$aws/rules/demo_ingest_pressure/#", "$aws/rules/+/x", "$aws/#", "$aws/+/+"):
+        assert receives_basic_ingest(topic_filter), topic_filter
+    for topic_filter in (
+        "#",
+        "+/rules/x",
+        "/pressure/data",
+        "$aws/things/x/shadow/#",
+        "$aws/rules",
+        "$aws/+",
+    ):
+        assert not receives_basic_ingest(topic_filter), topic_filter

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from catalog import load_catalog
 from infrastructure.names import DEFAULT_ENVIRONMENT
 from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
 from simulator.device_types import DeviceTypeError, resolve_type
@@ -126,7 +127,13 @@ def topic_overrides(pairs: list[str]) -> dict[str, str]:
 
 def basic_ingest_group(group: FleetGroup, environment: str) -> FleetGroup:
     """The group publishing through Basic Ingest to its kind's ingest rule, the kind's topic after the prefix."""
-    device_type = resolve_type(group.type_name, group.topic)
+    catalog = load_catalog()
+    if group.type_name not in catalog.names:
+        raise DeviceTypeError(
+            f"--basic-ingest: {group.type_name} is not a kind of the catalog ({', '.join(catalog.names)}): only a "
+            "kind has an ingest rule to publish to"
+        )
+    device_type = resolve_type(group.type_name, group.topic, catalog)
     rule = basic_ingest.rule_name(environment, device_type.name)
     return replace(group, topic=basic_ingest.device_topic(rule, device_type.topic))
 

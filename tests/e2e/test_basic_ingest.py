@@ -65,11 +65,13 @@ def test_basic_ingest_readings_land_enriched_as_their_rules_kind(basic_ingest_pi
         time.sleep(0.5)
     assert counts == {"pressure": DEVICES * READINGS, "product_count": 0}
     series = pipeline.query(
-        f"SELECT count(pressure) FROM pressure WHERE time >= {int(since.timestamp() * 1000)}ms "
+        f'SELECT count("pressureValue") FROM pressure WHERE time >= {int(since.timestamp() * 1000)}ms '
         "GROUP BY sensorID, manufacturer"
     )
     assert len(series) == DEVICES
-    assert all(s["tags"]["manufacturer"] for s in series)  # enriched with the device's metadata
+    for one in series:  # each device's readings, enriched with its metadata
+        assert one["tags"]["manufacturer"] in ("Acme Devices Ltd.", "Borealis Instruments")
+        assert one["values"][0][1] == READINGS
     # The rule runner took them all off the broker: the pressure readings and the shelf one.
     while rule_runner_stats(pipeline.sandbox).get("acknowledged", 0) < DEVICES * READINGS + 1:
         assert time.monotonic() < deadline, rule_runner_stats(pipeline.sandbox)

@@ -3,12 +3,17 @@ local rules engine hands it to, and what the rule's SQL sees."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.kinds import parse_table
 
 from sandbox.iot_sql import parse_rule, receives_basic_ingest, rule_receives, subscriptions
+from simulator.api import FleetGroup
+from simulator.cli import basic_ingest_group
+from simulator.device_types import DeviceTypeError
 from tests.ingest_to_influxdb.catalog_kinds import PACKED
 
 PRESSURE_RULE = basic_ingest.rule_name("demo", "pressure")
@@ -117,3 +122,14 @@ def test_no_device_may_subscribe_to_basic_ingest_topics() -> None:
         "$aws/+",
     ):
         assert not receives_basic_ingest(topic_filter), topic_filter
+
+
+def test_the_simulator_publishes_a_kind_through_its_own_rule_and_refuses_a_type_without_one(
+    tmp_path: Path,
+) -> None:
+    group = basic_ingest_group(FleetGroup("shelf", 2, topic="/plant1/shelf"), "prod")
+    assert group == FleetGroup("shelf", 2, topic="$aws/rules/prod_ingest_shelf/plant1/shelf")
+    type_file = tmp_path / "thermostat.yaml"
+    type_file.write_text("name: thermostat\ntopic: /t\nattributes: {v: {type: constant, value: 1}}\n")
+    with pytest.raises(DeviceTypeError, match="not a kind of the catalog"):
+        basic_ingest_group(FleetGroup(str(type_file), 1), "demo")

@@ -351,8 +351,8 @@ def markdown(model: Model) -> str:
         f" {s.resources['AWS::EC2::NatGateway']} NAT gateways. Free tiers are left out.",
         "",
         "The Basic Ingest columns price the same pipeline with devices publishing to `$aws/rules/<rule name>`,",
-        "which hands the reading straight to the rule with no messaging charge (the stacks do not give devices",
-        "that topic yet); everything else is equal.",
+        "which hands the reading straight to the rule with no messaging charge; everything else is equal",
+        '(see "Basic Ingest" below to turn it on).',
         "",
     ]
     for title, header, rows in tables(model):
@@ -383,7 +383,36 @@ def markdown(model: Model) -> str:
         "InfluxDB must be able to stop for a while without a single reading going to the dead letters.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + basic_ingest_section(model))
+
+
+def basic_ingest_section(model: Model) -> list[str]:
+    """What Basic Ingest saves, from the same model, and how to turn it on."""
+    saved_per_million = model.per_million(PATHS[0], PER_MILLION_FLEET)["IoT Core messages"]
+    largest = FLEETS[-1]
+    saved_per_month = (
+        model.per_month(PATHS[0], largest)["total"] - model.per_month(PATHS[2], largest)["total"]
+    )
+    share = saved_per_month / model.per_month(PATHS[0], largest)["total"]
+    return [
+        "## Basic Ingest",
+        "",
+        f"Publishing to `$aws/rules/<rule name>/...` instead of the kind's topic saves IoT Core's messaging charge:"
+        f" {_usd(saved_per_million)} per million readings, {_usd(saved_per_month)} a month at {largest:,} devices"
+        f" ({share:.0%} of that fleet's bill), on either path. Rules and actions are charged as before. It is off"
+        " by default and turned on per kind:",
+        "",
+        "1. deploy the ingest stack with `<Kind>BasicIngest=true` (`PressureBasicIngest=true`): the function then"
+        " takes the readings that come through that kind's rule `<environment>_ingest_<kind>` as that kind's;",
+        "2. provision the kind's devices with `python -m simulator provision --type <kind> --basic-ingest`: their"
+        " policy allows publishing to `$aws/rules/<environment>_ingest_<kind>` and its levels only;",
+        "3. the devices publish to `$aws/rules/<environment>_ingest_<kind>/<topic>` (the simulator:"
+        " `run --basic-ingest`).",
+        "",
+        "Nothing can subscribe to those topics: a reading sent this way reaches the ingest rule and nothing else"
+        ' (docs/deploying.md, "Basic Ingest").',
+        "",
+    ]
 
 
 def measured_from_results(results: dict[str, Any]) -> Measured:

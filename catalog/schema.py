@@ -303,6 +303,11 @@ class DeviceKind(Section):
         return "".join(part.capitalize() for part in self.name.split("_")) + "Topic"
 
     @property
+    def basic_ingest_parameter(self) -> str:
+        """The ingest stack's parameter turning Basic Ingest on for this kind (PressureBasicIngest)."""
+        return self.topic_parameter.removesuffix("Topic") + "BasicIngest"
+
+    @property
     def point_names(self) -> frozenset[str]:
         """Keys the reading itself sets in the point: metadata may never use them."""
         return frozenset({SENSOR_ID_TAG, *self.fields, *self.tags})

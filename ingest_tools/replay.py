@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from ingest_to_influxdb import kinds
+from ingest_to_influxdb import basic_ingest, kinds
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.events import Record, record_from_dead_letter
 from ingest_to_influxdb.handler import build_ingestor
@@ -213,9 +213,11 @@ def use_deployed_kinds(deployment: Deployment, endpoints: Path | None) -> None:
     function = deployment.outputs.get("FunctionName")
     if function:
         variables = boto3.client("lambda").get_function_configuration(FunctionName=function)
-        topics = variables.get("Environment", {}).get("Variables", {}).get(kinds.TOPICS_VARIABLE)
-        if topics:
-            os.environ[kinds.TOPICS_VARIABLE] = topics
+        environment = variables.get("Environment", {}).get("Variables", {})
+        # The kinds' topics, and the rules of the kinds that take Basic Ingest (their readings name the rule).
+        for name in (kinds.TOPICS_VARIABLE, basic_ingest.RULES_VARIABLE):
+            if environment.get(name):
+                os.environ[name] = environment[name]
     kinds.reset()
 
 

@@ -10,7 +10,8 @@ What IoT Core does and mosquitto 2.0 cannot do by configuration alone is done he
   (mosquitto's `use_username_as_clientid` would rename such a client and let it in);
 - iot:Publish and iot:Subscribe are checked on every PUBLISH and SUBSCRIBE; a denied one is not
   passed on and the connection is closed, as IoT Core closes it (mosquitto would acknowledge a
-  denied QoS 1 publish to an MQTT 3.1.1 client and drop it silently);
+  denied QoS 1 publish to an MQTT 3.1.1 client and drop it silently); a subscription that would receive
+  Basic Ingest topics (`$aws/rules/...`, which only the rules engine takes) is refused the same way;
 - the access rules are reloaded when the access file changes (sandbox/broker_access.py), and a
   connected device that may no longer connect (deprovisioned, certificate revoked) is disconnected.
 
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sandbox.broker_access import Access
 from sandbox.iot_policy import Connection
+from sandbox.iot_sql import receives_basic_ingest
 
 CONNECT, CONNACK, PUBLISH, SUBSCRIBE = 1, 2, 3, 8
 RELOAD_SECONDS = 0.5
@@ -333,6 +335,10 @@ class Gateway:
                 return f"iot:Publish to '{topic}' is not allowed"
         elif packet.kind == SUBSCRIBE:
             for topic_filter in subscribe_filters(packet, level):
+                if receives_basic_ingest(topic_filter):  # reserved on IoT Core, whatever the policy says
+                    return (
+                        f"'{topic_filter}' would receive Basic Ingest topics, which nothing may subscribe to"
+                    )
                 if not self._decide(connection, "subscribe", topic_filter, access.may_subscribe):
                     return f"iot:Subscribe to '{topic_filter}' is not allowed"
         elif packet.kind == CONNECT:

@@ -4,7 +4,9 @@ Supported: `SELECT *`, a list of expressions with `AS`, the functions `topic()`,
 attribute paths (`a`, `a.b`), string and number literals, `true`/`false`/`null`, and a `WHERE` of
 comparisons (`=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`) joined by `AND`, `OR`, `NOT` and parentheses.
 Anything else is refused when the rule is parsed, naming the rule, so a rule that the sandbox
-cannot play faithfully never runs half-understood.
+cannot play faithfully never runs half-understood. Basic Ingest (`$aws/rules/<rule name>/...`) as AWS plays it:
+the message goes to the named rule only, its topic filter not applied; `topic()` is the topic as published,
+`topic(n)` counts the levels after the prefix (`rule_receives`, `subscriptions`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ingest_to_influxdb import basic_ingest
 
 JsonObject = dict[str, Any]
 
@@ -260,7 +264,7 @@ class _Parser:
         index = int(token.text)
 
         def segment(payload: JsonObject, delivery: Delivery) -> Any:
-            parts = delivery.topic.split("/")
+            parts = basic_ingest.suffix(delivery.topic).split("/")  # AWS counts after `$aws/rules/<rule>/`
             return parts[index - 1] if 1 <= index <= len(parts) else _UNDEFINED
 
         return segment
@@ -290,6 +294,32 @@ def _lookup(payload: JsonObject, path: list[str]) -> Any:
 def parse_rule(sql: str, rule: str) -> RuleQuery:
     """Parse a rule's SQL, or raise RuleSqlError naming the rule and what is not supported."""
     return _Parser(sql, rule).parse()
+
+
+def rule_receives(rule_name: str, topic_filter: str, topic: str) -> bool:
+    """Whether the rules engine hands a message on `topic` to the rule: a Basic Ingest topic goes to the rule it
+    names and no other, without the rule's own topic filter; any other topic goes by the filter."""
+    addressed = basic_ingest.rule_of(topic)
+    if addressed is not None:
+        return addressed == rule_name
+    return topic_matches(topic_filter, topic)
+
+
+def subscriptions(rules: list[tuple[str, str]]) -> list[str]:
+    """What the local rules engine subscribes on the broker for (rule name, topic filter) pairs: each filter,
+    and each rule's Basic Ingest topics."""
+    return sorted(
+        {f for name, topic_filter in rules for f in (topic_filter, basic_ingest.subscription(name))}
+    )
+
+
+def receives_basic_ingest(topic_filter: str) -> bool:
+    """Whether a subscription would receive Basic Ingest topics on a broker, which IoT Core never lets a device or
+    rule do (a filter that begins with a wildcard matches no `$` topic)."""
+    levels = topic_filter.split("/")
+    if levels[0] != "$aws" or len(levels) < 2:
+        return False
+    return levels[1] == "#" or (levels[1] in ("rules", "+") and len(levels) >= 3)
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:

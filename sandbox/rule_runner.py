@@ -44,7 +44,7 @@ from botocore.config import Config as BotoConfig
 
 from sandbox.containers import ContainerPool, FunctionSpec, InvocationError, load_handler
 from sandbox.event_store import EventStore, StoredEvent
-from sandbox.iot_sql import RuleQuery, parse_rule, topic_matches
+from sandbox.iot_sql import RuleQuery, parse_rule, rule_receives, subscriptions
 from sandbox.mqtt_intake import Delivery
 from sandbox.supervision import Backoff, Supervisor, WorkerHealth
 from sandbox.template import DeployedTemplate, ResourceRef, TemplateError
@@ -298,7 +298,7 @@ class RuleRunner:
 
     @property
     def topic_filters(self) -> list[str]:
-        return sorted({rule.query.topic_filter for rule in self.rules})
+        return subscriptions([(rule.name, rule.query.topic_filter) for rule in self.rules])
 
     def start(self) -> None:
         direct = any(rule.function for rule in self.rules)
@@ -380,7 +380,7 @@ class RuleRunner:
         outgoing: list[_Outgoing] = []
         for index, delivery in enumerate(batch):
             for rule in self.rules:
-                if topic_matches(rule.query.topic_filter, delivery.topic):
+                if rule_receives(rule.name, rule.query.topic_filter, delivery.topic):
                     self._evaluate_one(rule, index, delivery, events, outgoing)
         return events, outgoing
 

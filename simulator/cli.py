@@ -8,13 +8,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ingest_to_influxdb import basic_ingest
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from catalog import load_catalog
+from infrastructure.names import DEFAULT_ENVIRONMENT
 from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
 from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
@@ -121,6 +125,19 @@ def topic_overrides(pairs: list[str]) -> dict[str, str]:
     return topics
 
 
+def basic_ingest_group(group: FleetGroup, environment: str) -> FleetGroup:
+    """The group publishing through Basic Ingest to its kind's ingest rule, the kind's topic after the prefix."""
+    catalog = load_catalog()
+    if group.type_name not in catalog.names:
+        raise DeviceTypeError(
+            f"--basic-ingest: {group.type_name} is not a kind of the catalog ({', '.join(catalog.names)}): only a "
+            "kind has an ingest rule to publish to"
+        )
+    device_type = resolve_type(group.type_name, group.topic, catalog)
+    rule = basic_ingest.rule_name(environment, device_type.name)
+    return replace(group, topic=basic_ingest.device_topic(rule, device_type.topic))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.duration is None and args.count is None:
         args.duration = 60.0
@@ -131,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     groups = [FleetGroup(t, args.devices, topics.get(t)) for t in args.type]
     for group in groups:
         resolve_type(group.type_name)  # a bad type file is reported before anything connects
+    if args.basic_ingest:
+        groups = [basic_ingest_group(group, args.environment) for group in groups]
     target = (
         aws_target(args.ca_file, args.keys, args.endpoint)
         if args.target == "aws"
@@ -162,9 +181,10 @@ def run(args: argparse.Namespace) -> int:
 def provisioning(args: argparse.Namespace) -> int:
     from simulator.provisioning import deprovision, provision
 
+    rule = basic_ingest.rule_name(args.environment, args.type) if args.basic_ingest else None
     if args.target == "aws":
         if args.command == "provision":
-            lines = provision(args.type, args.devices, args.keys)
+            lines = provision(args.type, args.devices, args.keys, basic_ingest_rule=rule)
         else:
             lines = deprovision(args.type, args.devices, args.keys)
         for line in lines:
@@ -175,12 +195,24 @@ def provisioning(args: argparse.Namespace) -> int:
 
     with local_registry(args.endpoints) as ca_folder:
         if args.command == "provision":
-            lines = provision(args.type, args.devices, args.keys, issuer=LocalCa(ca_folder))
+            lines = provision(args.type, args.devices, args.keys, LocalCa(ca_folder), basic_ingest_rule=rule)
         else:
             lines = deprovision(args.type, args.devices, args.keys)
         for line in lines:
             console.print(line)
     return 0
+
+
+def basic_ingest_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--basic-ingest",
+        action="store_true",
+        help=f"{verb} only $aws/rules/<environment>_ingest_<type>/<topic> (Basic Ingest: no messaging charge; "
+        "the stack's <Kind>BasicIngest parameter must be true)",
+    )
+    parser.add_argument(
+        "--environment", default=DEFAULT_ENVIRONMENT, help="the stacks' EnvironmentName (names the rules)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "--keys", type=Path, default=Path(".devices"), help="where provision put the keys"
     )
     run_parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    basic_ingest_options(run_parser, "publish")
 
     for name in ("provision", "deprovision"):
         sub = commands.add_parser(name, help=f"{name} things, certificates and policies on AWS IoT")
@@ -228,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             help="local: the sandbox's IoT registry (moto), certificates from its CA, the broker updated at once",
         )
         sub.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+        if name == "provision":
+            basic_ingest_options(sub, "allow in the devices' policy")
+        else:
+            sub.set_defaults(basic_ingest=False, environment=DEFAULT_ENVIRONMENT)
 
     args = parser.parse_args(argv)
     try:

@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from ingest_to_influxdb import basic_ingest
 
 from simulator.device_types import resolve_type
 
@@ -40,12 +41,17 @@ def thing_name(type_name: str, index: int) -> str:
     return f"{type_name}-{index:04d}"  # also the device's MQTT client id (simulator.fleet.Device)
 
 
-def policy_document(region: str, account: str, topic: str) -> dict[str, Any]:
-    """Connect only as the thing the certificate is attached to; publish only to the type's topic.
+def policy_document(
+    region: str, account: str, topic: str, basic_ingest_rule: str | None = None
+) -> dict[str, Any]:
+    """Connect only as the thing the certificate is attached to; publish only to the type's topic, or with
+    `basic_ingest_rule` only to that rule's Basic Ingest topics (`$aws/rules/<rule>` and its levels).
 
     A topic's ARN is `topic/` followed by the topic as it is: `/pressure/data` is `topic//pressure/data`.
     """
     arn = f"arn:aws:iot:{region}:{account}"
+    topics = [topic] if basic_ingest_rule is None else list(basic_ingest.policy_topics(basic_ingest_rule))
+    resources = [f"{arn}:topic/{t}" for t in topics]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -55,7 +61,11 @@ def policy_document(region: str, account: str, topic: str) -> dict[str, Any]:
                 "Resource": f"{arn}:client/${{iot:Connection.Thing.ThingName}}",
                 "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
             },
-            {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{arn}:topic/{topic}"},
+            {
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": resources[0] if len(resources) == 1 else resources,
+            },
         ],
     }
 
@@ -129,14 +139,20 @@ def _still_registered(iot: Any, name: str, folder: Path) -> bool:
 
 
 def provision(
-    type_name: str, devices: int, keys: Path, issuer: CertificateIssuer | None = None
+    type_name: str,
+    devices: int,
+    keys: Path,
+    issuer: CertificateIssuer | None = None,
+    basic_ingest_rule: str | None = None,
 ) -> Iterator[str]:
+    """`basic_ingest_rule`: the devices publish through Basic Ingest to that rule (the kind's ingest rule, when the
+    stack's <Kind>BasicIngest parameter is true), and their policy allows only that."""
     device_type = resolve_type(type_name)
     iot = boto3.client("iot")
     region = iot.meta.region_name
     account = boto3.client("sts").get_caller_identity()["Account"]
     policy = f"{device_type.name}-device-policy"
-    _ensure_policy(iot, policy, policy_document(region, account, device_type.topic))
+    _ensure_policy(iot, policy, policy_document(region, account, device_type.topic, basic_ingest_rule))
     if issuer is not None:
         _register_ca(iot, issuer)
     for index in range(devices):

@@ -4,6 +4,10 @@ kind with its error action, the dead-letter, rejected-readings and (queued path)
 `IngestPath` chooses how a rule reaches the function: `direct` (each reading invokes it asynchronously; what
 keeps failing goes to the on-failure destination) or `queued` (the rule sends to the ingest queue, which the
 function consumes in batches, reporting partial failures; the redrive policy moves what keeps failing).
+
+`<Kind>BasicIngest` (per kind, default `false`) lets that kind's devices publish straight to its rule through
+AWS IoT's Basic Ingest topic `$aws/rules/<rule name>/...` (no messaging charge): the function then takes the
+readings that come through that rule as the kind's (`KIND_RULES`); with it off they are rejected with the reason.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
+from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 from troposphere import (
     AWSHelperFn,
@@ -102,6 +107,17 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
                 Description=f"MQTT topic of the {kind.name} readings (device-kinds/{kind.name}.yaml)",
             )
         )
+        template.add_parameter(
+            Parameter(
+                kind.basic_ingest_parameter,
+                Type="String",
+                Default="false",
+                AllowedValues=["false", "true"],
+                Description=f"true: {kind.name} devices may publish to $aws/rules/<its rule>/... (Basic Ingest, "
+                "no messaging charge); provision them with --basic-ingest",
+            )
+        )
+        template.add_condition(basic_ingest_condition(kind), Equals(Ref(kind.basic_ingest_parameter), "true"))
     template.add_parameter(
         Parameter(
             "CodeBucket",
@@ -326,6 +342,22 @@ def create_function_role(
     return role
 
 
+def basic_ingest_condition(kind: DeviceKind) -> str:
+    return kind.basic_ingest_parameter + "On"
+
+
+def kind_rules(catalog: Catalog) -> Sub:
+    """The function's KIND_RULES: each kind's rule name when its Basic Ingest is on, else ""."""
+    pairs = ", ".join(f'"{kind.name}": "${{{kind.basic_ingest_parameter}Rule}}"' for kind in catalog)
+    return Sub(
+        "{" + pairs + "}",
+        **{
+            f"{kind.basic_ingest_parameter}Rule": If(basic_ingest_condition(kind), rule_name(kind.name), "")
+            for kind in catalog
+        },
+    )
+
+
 def kind_topics(catalog: Catalog) -> Sub:
     """The function's KIND_TOPICS: each kind's topic as the stack's parameter has it."""
     pairs = ", ".join(f'"{kind.name}": "${{{kind.topic_parameter}}}"' for kind in catalog)
@@ -375,6 +407,7 @@ def create_function(
                     "REJECTED_QUEUE_URL": Ref(rejected),
                     "METADATA_CACHE_TTL_SECONDS": Ref("MetadataCacheTtlSeconds"),
                     "KIND_TOPICS": kind_topics(catalog),
+                    basic_ingest.RULES_VARIABLE: kind_rules(catalog),
                     "POWERTOOLS_SERVICE_NAME": "ingest",
                     "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
                     "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -416,7 +449,7 @@ def create_function(
 
 
 def rule_name(kind: str) -> Sub:
-    return Sub(f"${{EnvironmentName}}_ingest_{kind}")
+    return Sub(basic_ingest.rule_name("${EnvironmentName}", kind))
 
 
 def rule_logical_id(kind: DeviceKind) -> str:

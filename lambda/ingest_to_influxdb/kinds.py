@@ -3,7 +3,10 @@
 The deploy tool packs what the function needs of each kind into `device_kinds.json` inside the zip
 (`catalog.export`); `DEVICE_KINDS_FILE` points elsewhere (the local sandbox, tests). Which topic delivers which
 kind comes from the stack's topic parameters through `KIND_TOPICS` ({"pressure": "/plant1/pressure", ...}), so a
-deployment with its own topics works; a kind it does not name listens on the catalog's default topic.
+deployment with its own topics works; a kind it does not name listens on the catalog's default topic. A reading
+that came through Basic Ingest names its rule in its topic (`$aws/rules/<rule name>/...`): `KIND_RULES` says
+which kind's rule that is, for the kinds whose stack parameter turned Basic Ingest on
+(`ingest_to_influxdb.basic_ingest`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.constants import SENSOR_ID_TAG
 from ingest_to_influxdb.errors import ConfigError
 
@@ -69,6 +73,7 @@ class ReadingKind:
 @dataclass(frozen=True)
 class KindTable:
     kinds: tuple[ReadingKind, ...]
+    rules: tuple[tuple[str, str], ...] = ()  # (rule name, kind name) of the kinds that take Basic Ingest
 
     def __post_init__(self) -> None:
         topics = [kind.topic for kind in self.kinds]
@@ -78,8 +83,13 @@ class KindTable:
             )
 
     def for_topic(self, topic: str | None) -> ReadingKind | None:
-        """The kind whose rule delivers `topic`; None for an unknown topic."""
+        """The kind whose rule delivers `topic`; None for an unknown topic. A Basic Ingest topic is the kind of
+        the rule it names, whatever follows the rule's name (the rule's own topic filter does not apply)."""
         wanted = TOPIC_OF_READINGS_WITHOUT_ONE if topic is None else topic
+        rule = basic_ingest.rule_of(wanted)
+        if rule is not None:
+            name = dict(self.rules).get(rule)
+            return None if name is None else self.named(name)
         return next((kind for kind in self.kinds if kind.topic == wanted), None)
 
     def named(self, name: str) -> ReadingKind:
@@ -99,8 +109,25 @@ def _kind(entry: Mapping[str, Any], topics: Mapping[str, str]) -> ReadingKind:
     )
 
 
-def parse_table(text: str, topics_text: str = "", source: str = "device_kinds.json") -> KindTable:
-    """The table from the packed catalog and the stack's topics (both JSON); a broken file fails clearly."""
+def _rules(rules_text: str, names: set[str]) -> tuple[tuple[str, str], ...]:
+    """(rule name, kind) of each kind whose Basic Ingest is on (a rule name, not "")."""
+    rules = json.loads(rules_text) if rules_text.strip() else {}
+    variable = basic_ingest.RULES_VARIABLE
+    if not isinstance(rules, dict) or not all(isinstance(v, str) for v in rules.values()):
+        raise ConfigError(
+            f'{variable} must be a JSON object of kind -> rule name (or ""), not {rules_text!r}'
+        )
+    unknown = sorted(set(rules) - names)
+    if unknown:
+        raise ConfigError(f"{variable} names kinds the catalog does not have: {', '.join(unknown)}")
+    return tuple(sorted((rule, kind) for kind, rule in rules.items() if rule))
+
+
+def parse_table(
+    text: str, topics_text: str = "", source: str = "device_kinds.json", rules_text: str = ""
+) -> KindTable:
+    """The table from the packed catalog, the stack's topics and its Basic Ingest rules (all JSON); a broken
+    file fails clearly."""
     try:
         entries = json.loads(text)["kinds"]
         topics = json.loads(topics_text) if topics_text.strip() else {}
@@ -113,7 +140,8 @@ def parse_table(text: str, topics_text: str = "", source: str = "device_kinds.js
             raise ConfigError(
                 f"{TOPICS_VARIABLE} names kinds that {source} does not have: {', '.join(unknown)}"
             )
-        return KindTable(tuple(_kind(entry, topics) for entry in entries))
+        rules = _rules(rules_text, {entry["name"] for entry in entries})
+        return KindTable(tuple(_kind(entry, topics) for entry in entries), rules)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         if isinstance(error, ConfigError):
             raise
@@ -130,7 +158,9 @@ def load_table(env: Mapping[str, str] | None = None) -> KindTable:
             f"{path}: cannot read the reading kinds ({error.strerror}): the deploy tool packs them into the "
             f"function's zip; set {FILE_VARIABLE} to run the function elsewhere"
         ) from None
-    return parse_table(text, env.get(TOPICS_VARIABLE, ""), str(path))
+    return parse_table(
+        text, env.get(TOPICS_VARIABLE, ""), str(path), env.get(basic_ingest.RULES_VARIABLE, "")
+    )
 
 
 _table: KindTable | None = None

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.constants import (
     MAX_IDENTIFIER_LENGTH,
     MAX_METAKEY_LENGTH,
@@ -118,6 +119,12 @@ def kind_of(document: dict[str, Any], topic: str | None = None) -> ReadingKind:
             "unknown_topic", f"topic must be a string of at most {MAX_TOPIC_LENGTH} characters"
         )
     kind = kind_for_topic(chosen)
+    if kind is None and chosen is not None and basic_ingest.rule_of(chosen) is not None:
+        raise InvalidReading(
+            "unknown_topic",
+            f"the reading came through Basic Ingest to the rule {basic_ingest.rule_of(chosen)!r}, which no kind "
+            "takes it through: turn on that kind's <Kind>BasicIngest parameter of the ingest stack",
+        )
     if kind is None:
         raise InvalidReading("unknown_topic", f"no reading kind listens on the topic {chosen!r}")
     return kind

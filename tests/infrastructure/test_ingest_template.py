@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from ingest_to_influxdb import basic_ingest
 
 from catalog import load_catalog
 from infrastructure.stacks.ingest import MAX_BATCH_WINDOW_SECONDS
+from sandbox.template import DeployedTemplate
 from tests.infrastructure.test_security import of_type, one
 
 
@@ -32,6 +36,7 @@ def test_function_as_the_contract_names_it(templates: dict[str, Any]) -> None:
         "REJECTED_QUEUE_URL",
         "METADATA_CACHE_TTL_SECONDS",
         "KIND_TOPICS",
+        "KIND_RULES",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
@@ -108,3 +113,33 @@ def test_the_ingest_queue_stays_invisible_longer_than_six_function_timeouts(
         assert 6 * int(timeout) + MAX_BATCH_WINDOW_SECONDS <= visibility <= 12 * 3600  # SQS's upper limit
     queue = template["Resources"]["IngestQueue"]["Properties"]
     assert queue["VisibilityTimeout"] == {"Fn::FindInMap": ["QueueVisibility", {"Ref": "Timeout"}, "Seconds"]}
+
+
+def test_basic_ingest_is_a_parameter_per_kind_off_by_default_that_names_the_kind_s_rule(
+    templates: dict[str, Any],
+) -> None:
+    template = templates["ingest"]
+    catalog = load_catalog()
+    for kind in catalog:
+        parameter = template["Parameters"][kind.basic_ingest_parameter]
+        assert (parameter["Default"], parameter["AllowedValues"]) == ("false", ["false", "true"])
+        assert template["Conditions"][f"{kind.basic_ingest_parameter}On"] == {
+            "Fn::Equals": [{"Ref": kind.basic_ingest_parameter}, "true"]
+        }
+    variables = one(template, "AWS::Lambda::Function")["Environment"]["Variables"]
+
+    def resolved(parameters: dict[str, str]) -> dict[str, str]:
+        deployed = DeployedTemplate(
+            template, {"EnvironmentName": "demo", **parameters}, "us-east-1", "1", "s", {}, {}
+        )
+        return dict(json.loads(deployed.resolve(variables["KIND_RULES"])))
+
+    assert resolved({}) == {kind.name: "" for kind in catalog}
+    assert resolved({"PressureBasicIngest": "true"}) == {
+        kind.name: "demo_ingest_pressure" if kind.name == "pressure" else "" for kind in catalog
+    }
+    # The rule each kind's Basic Ingest topic names is the kind's own rule.
+    rules = {
+        r["Properties"]["RuleName"]["Fn::Sub"] for r in of_type(template, "AWS::IoT::TopicRule").values()
+    }
+    assert rules == {basic_ingest.rule_name("${EnvironmentName}", kind.name) for kind in catalog}

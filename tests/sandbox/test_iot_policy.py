@@ -82,3 +82,20 @@ def test_access_refuses_unknown_inactive_and_misnamed_certificates() -> None:
     revoked = Access(region=REGION, account=ACCOUNT, principals={"fp": principal("REVOKED")})
     assert revoked.connect("fp", "pressure-0000", None) == (None, "the certificate is REVOKED")
     assert not revoked.still_connects(connection)
+
+
+def test_a_basic_ingest_policy_allows_only_its_rule_s_topics() -> None:
+    policy = policy_document(REGION, ACCOUNT, "/pressure/data", basic_ingest_rule="demo_ingest_pressure")
+    (publish,) = [s for s in policy["Statement"] if s["Action"] == "iot:Publish"]
+    assert publish["Resource"] == [
+        f"{ARN}:topic/$aws/rules/demo_ingest_pressure",
+        f"{ARN}:topic/$aws/rules/demo_ingest_pressure/*",
+    ]
+    for topic in ("$aws/rules/demo_ingest_pressure", "$aws/rules/demo_ingest_pressure/pressure/data"):
+        assert is_allowed([policy], "iot:Publish", topic_arn(REGION, ACCOUNT, topic), _thing())
+    for topic in (
+        "/pressure/data",
+        "$aws/rules/demo_ingest_shelf/shelf/data",
+        "$aws/rules/demo_ingest_pressurex",
+    ):
+        assert not is_allowed([policy], "iot:Publish", topic_arn(REGION, ACCOUNT, topic), _thing())

@@ -137,6 +137,7 @@ def test_restarting_influxdb_keeps_port_and_data(own_sandbox: Sandbox) -> None:
     assert status == 200 and [v[1] for v in json.loads(body)["results"][0]["series"][0]["values"]] == [1]
 
 
+@pytest.mark.services  # up() starts the services before the one whose port is taken
 def test_a_port_in_use_gives_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

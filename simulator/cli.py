@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
+from sandbox.endpoints import DEFAULT_PATH
+from simulator.api import FleetGroup, local_target, run_groups
 from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--seed", type=int, help="the same readings in every run (but the timestamps)")
     run_parser.add_argument("--metakey", help="the metadata key every device sends")
     run_parser.add_argument("--target", choices=("local", "aws"), default="local")
-    run_parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+    run_parser.add_argument("--endpoints", type=Path, default=DEFAULT_PATH)
     run_parser.add_argument(
         "--endpoint", help="aws: HOST[:PORT] instead of the account's IoT data endpoint (e.g. the local one)"
     )
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             default="aws",
             help="local: the sandbox's IoT registry (moto), certificates from its CA, the broker updated at once",
         )
-        sub.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+        sub.add_argument("--endpoints", type=Path, default=DEFAULT_PATH)
 
     args = parser.parse_args(argv)
     try:

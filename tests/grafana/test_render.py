@@ -10,7 +10,7 @@ import matplotlib.image
 import pytest
 
 from grafana import model, render
-from sandbox.endpoints import Endpoints
+from sandbox.endpoints import Endpoints, endpoints_file
 from tests.grafana import readings
 
 
@@ -35,7 +35,7 @@ def test_render_draws_one_plot_per_panel(endpoints: Endpoints, start: int, tmp_p
 
 
 def test_cli_writes_the_png_and_explains_a_missing_sandbox(endpoints: Endpoints, tmp_path: Path) -> None:
-    path = tmp_path / "endpoints.json"
+    path = endpoints_file(tmp_path)
     endpoints.save(path)
     out = tmp_path / "out" / "d.png"
     assert render.main(["--endpoints", str(path), "--out", str(out), "--range", "15m"]) == 0

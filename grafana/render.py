@@ -29,8 +29,8 @@ from rich.table import Table
 
 from grafana import build, model
 from grafana.expand import TimeRange, expand, interval_ms, panel_range
-from grafana.influx import InfluxReader, QueryError, Series
 from sandbox.endpoints import DEFAULT_PATH, Endpoints
+from sandbox.influx import InfluxReader, QueryError, Series
 
 DEFAULT_OUT = Path("build/dashboards.png")
 DeadLetters = Callable[[], tuple[int | None, str]]
@@ -334,10 +334,7 @@ def render(
     # By default the dashboards of the catalog in use (the committed JSON for device-kinds/, tested to match).
     generated = [model.parse(json.loads(text)) for _, text in sorted(build.generate().items())]
     dashboards = model.load(dashboards_dir) if dashboards_dir else generated
-    influx = endpoints.influxdb
-    reader = InfluxReader(
-        influx.url, influx.database, influx.users.reader.username, influx.users.reader.password
-    )
+    reader = InfluxReader.of(endpoints, "reader")
     time_range = TimeRange.last(duration, now or datetime.now(UTC))
     data = collect(dashboards, reader, time_range, lambda: local_dead_letters(endpoints))
     draw(

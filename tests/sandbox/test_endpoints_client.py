@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.source_tree import ROOT, python_files, string_constants
+
 CLIENT = ROOT / "sandbox" / "endpoints.py"
-SKIPPED = {".venv", ".venv-checkov", ".sandbox", "build", ".git", "node_modules"}
 # A parse of the file by hand (json.load(s) of something named endpoints), or a model read around load().
 PARSES = re.compile(r"json\.loads?\([^)\n]*endpoints|Endpoints\.model_validate")
 
@@ -18,26 +17,14 @@ def offences(source: str) -> list[str]:
     found = [
         f"line {n}: {line.strip()}" for n, line in enumerate(source.splitlines(), 1) if PARSES.search(line)
     ]
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
-            continue
-        if node.value.endswith("endpoints.json") and " " not in node.value:
-            found.append(
-                f"line {node.lineno}: the file name {node.value!r} (use endpoints_file() or DEFAULT_PATH)"
-            )
+    for line, text in string_constants(source):
+        if text.endswith("endpoints.json") and " " not in text:
+            found.append(f"line {line}: the file name {text!r} (use endpoints_file() or DEFAULT_PATH)")
     return found
 
 
-def python_files() -> list[Path]:
-    return [
-        path
-        for path in ROOT.rglob("*.py")
-        if not SKIPPED & set(path.relative_to(ROOT).parts) and path not in (CLIENT, Path(__file__).resolve())
-    ]
-
-
 def test_no_module_but_the_client_names_or_parses_endpoints_json() -> None:
-    files = python_files()
+    files = python_files(CLIENT, Path(__file__).resolve())
     assert len(files) > 50 and ROOT / "simulator" / "api.py" in files
     problems = {str(path.relative_to(ROOT)): found for path in files if (found := offences(path.read_text()))}
     assert problems == {}, "read .sandbox/endpoints.json through sandbox.endpoints (Endpoints.load) only"

@@ -16,14 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +27,24 @@ from grafana.expand import TimeRange, expand, interval_ms, panel_range
 from sandbox.endpoints import DEFAULT_PATH, Endpoints
 from sandbox.influx import InfluxReader, QueryError, Series
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 DEFAULT_OUT = Path("build/dashboards.png")
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the file-only backend, loaded when a picture is drawn: importing this module
+    (as the tests collected by `make test-fast` do) stays cheap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 DeadLetters = Callable[[], tuple[int | None, str]]
 
 
@@ -151,6 +163,8 @@ def unit_label(unit: str) -> str:
 
 def _date(ms: float) -> float:
     """Milliseconds since the epoch as matplotlib's date number."""
+    from matplotlib import dates as mdates
+
     return float(mdates.date2num(datetime.fromtimestamp(ms / 1000, UTC)))  # type: ignore[no-untyped-call]
 
 
@@ -209,6 +223,8 @@ def draw_time_series(ax: Axes, data: PanelData) -> None:
     if panel.minimum is not None:
         ax.set_ylim(bottom=panel.minimum)
     ax.set_xlim(_date(data.start_ms), _date(data.end_ms))
+    from matplotlib import dates as mdates
+
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -297,8 +313,9 @@ def draw(
     dashboards: Sequence[model.Dashboard], data: Sequence[PanelData], out: Path, subtitle: str
 ) -> Figure:
     """One figure: each dashboard a band, each panel one plot placed on the dashboard's 24-column grid."""
+    plt = _pyplot()
     height = sum(HEADER_IN + d.height * GRID_UNIT_IN for d in dashboards)
-    figure = plt.figure(figsize=(FIGURE_WIDTH_IN, height))
+    figure: Figure = plt.figure(figsize=(FIGURE_WIDTH_IN, height))
     column_in = FIGURE_WIDTH_IN / 24
     by_panel = {(d.dashboard, d.panel.title): d for d in data}
     top_in = 0.0

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib.image
 import pytest
 
 from grafana import model, render
@@ -30,6 +29,8 @@ def test_render_draws_one_plot_per_panel(endpoints: Endpoints, start: int, tmp_p
     assert dead.lines == [] and dead.note.startswith(
         "no data locally"
     )  # no dead-letter queue in this sandbox
+    import matplotlib.image  # here, not at collection: `make test-fast` collects this module too
+
     image = matplotlib.image.imread(out)
     assert image.shape[0] > 1000 and image.shape[1] > 1000
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +13,16 @@ SKIPPED = {".venv", ".venv-checkov", ".sandbox", "build", ".git", "node_modules"
 
 
 def python_files(*excluded: Path) -> list[Path]:
-    return [
-        path
-        for path in sorted(ROOT.rglob("*.py"))
-        if not SKIPPED & set(path.relative_to(ROOT).parts) and path.resolve() not in excluded
-    ]
+    return [path for path in _all_python_files() if path not in excluded]
+
+
+@functools.cache
+def _all_python_files() -> tuple[Path, ...]:
+    found = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in SKIPPED]  # never walk into a virtualenv
+        found += [Path(folder, name).resolve() for name in files if name.endswith(".py")]
+    return tuple(sorted(found))
 
 
 def string_constants(source: str) -> Iterator[tuple[int, str]]:
@@ -23,3 +30,9 @@ def string_constants(source: str) -> Iterator[tuple[int, str]]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield node.lineno, node.value
+
+
+@functools.cache
+def file_strings(path: Path) -> tuple[tuple[int, str], ...]:
+    """The string literals of one project file (parsed once per run, for every check that reads them)."""
+    return tuple(string_constants(path.read_text()))

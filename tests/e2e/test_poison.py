@@ -17,7 +17,7 @@ from tests.e2e.test_faults import count_for, drain
 def _replay(pipeline: Pipeline) -> subprocess.CompletedProcess[str]:
     ledger = pipeline.sandbox.root / "replay-ledger.txt"
     return subprocess.run(
-        [sys.executable, "-m", "ingest_to_influxdb.replay", "--endpoints", str(pipeline.sandbox.endpoints_path),
+        [sys.executable, "-m", "ingest_tools.replay", "--endpoints", str(pipeline.sandbox.endpoints_path),
          "--ledger", str(ledger)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip

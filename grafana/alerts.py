@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.table import Table
 
 from grafana.alerting import ALERTING_DIR, RULES_FILE
-from grafana.influx import InfluxReader, QueryError, Series
 from grafana.names import INFLUXDB_DATASOURCE_UID
 from sandbox.endpoints import DEFAULT_PATH, Endpoints
+from sandbox.influx import InfluxReader, QueryError, Series
 
 FIRING = "firing"
 PENDING = "pending"
@@ -299,10 +299,7 @@ def evaluate_all(
 
 def reader_for(endpoints: Endpoints) -> InfluxReader:
     """The sandbox's InfluxDB as Grafana's data source reads it: the reader user."""
-    influx = endpoints.influxdb
-    return InfluxReader(
-        influx.url, influx.database, influx.users.reader.username, influx.users.reader.password
-    )
+    return InfluxReader.of(endpoints, "reader")
 
 
 def table(instances: Sequence[Instance], title: str = "Alert rules, per sensor") -> Table:

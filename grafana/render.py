@@ -16,23 +16,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
 from grafana import build, model
 from grafana.expand import TimeRange, expand, interval_ms, panel_range
-from grafana.influx import InfluxReader, QueryError, Series
 from sandbox.endpoints import DEFAULT_PATH, Endpoints
+from sandbox.influx import InfluxReader, QueryError, Series
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DEFAULT_OUT = Path("build/dashboards.png")
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the file-only backend, loaded when a picture is drawn: importing this module
+    (as the tests collected by `make test-fast` do) stays cheap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 DeadLetters = Callable[[], tuple[int | None, str]]
 
 
@@ -151,6 +163,8 @@ def unit_label(unit: str) -> str:
 
 def _date(ms: float) -> float:
     """Milliseconds since the epoch as matplotlib's date number."""
+    from matplotlib import dates as mdates
+
     return float(mdates.date2num(datetime.fromtimestamp(ms / 1000, UTC)))  # type: ignore[no-untyped-call]
 
 
@@ -209,6 +223,8 @@ def draw_time_series(ax: Axes, data: PanelData) -> None:
     if panel.minimum is not None:
         ax.set_ylim(bottom=panel.minimum)
     ax.set_xlim(_date(data.start_ms), _date(data.end_ms))
+    from matplotlib import dates as mdates
+
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -297,8 +313,9 @@ def draw(
     dashboards: Sequence[model.Dashboard], data: Sequence[PanelData], out: Path, subtitle: str
 ) -> Figure:
     """One figure: each dashboard a band, each panel one plot placed on the dashboard's 24-column grid."""
+    plt = _pyplot()
     height = sum(HEADER_IN + d.height * GRID_UNIT_IN for d in dashboards)
-    figure = plt.figure(figsize=(FIGURE_WIDTH_IN, height))
+    figure: Figure = plt.figure(figsize=(FIGURE_WIDTH_IN, height))
     column_in = FIGURE_WIDTH_IN / 24
     by_panel = {(d.dashboard, d.panel.title): d for d in data}
     top_in = 0.0
@@ -334,10 +351,7 @@ def render(
     # By default the dashboards of the catalog in use (the committed JSON for device-kinds/, tested to match).
     generated = [model.parse(json.loads(text)) for _, text in sorted(build.generate().items())]
     dashboards = model.load(dashboards_dir) if dashboards_dir else generated
-    influx = endpoints.influxdb
-    reader = InfluxReader(
-        influx.url, influx.database, influx.users.reader.username, influx.users.reader.password
-    )
+    reader = InfluxReader.of(endpoints, "reader")
     time_range = TimeRange.last(duration, now or datetime.now(UTC))
     data = collect(dashboards, reader, time_range, lambda: local_dead_letters(endpoints))
     draw(

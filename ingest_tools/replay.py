@@ -35,7 +35,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingest_tools.tooling import DEFAULT_ENDPOINTS, Deployment, locate
+from ingest_tools.tooling import Deployment, locate
+from sandbox.endpoints import DEFAULT_PATH
 
 RECEIVE_MAX = 10
 HOLD_SECONDS = 120  # a message left in the queue is not received again during this run
@@ -204,7 +205,7 @@ def drain(queue_url: str, handle: Handle, console: Console, ledger: Ledger) -> S
 def use_deployed_kinds(deployment: Deployment, endpoints: Path | None) -> None:
     """The ingest code run here reads the kinds the deployed function carries (written next to endpoints.json
     by the rule runner, from the function's zip) and the topics its environment gives them."""
-    packed = (endpoints or DEFAULT_ENDPOINTS).parent / "device_kinds.json"
+    packed = (endpoints or DEFAULT_PATH).parent / "device_kinds.json"
     if not packed.exists():
         raise SystemExit(
             f"{packed} does not exist: the rule runner writes it when it starts; run 'make demo'"
@@ -223,7 +224,9 @@ def use_deployed_kinds(deployment: Deployment, endpoints: Path | None) -> None:
 
 def local_config(deployment: Deployment, queues: dict[str, str], table: str | None) -> Config:
     """The function's configuration pointed at the sandbox, as the local rule runner gives it."""
-    local: dict[str, Any] = deployment.local or {}
+    local = deployment.local
+    if local is None:
+        raise SystemExit("the local configuration needs the sandbox's endpoints: run 'make demo'")
     secret_name = f"{deployment.environment}/influxdb/writer"
     try:
         secret_arn = boto3.client("secretsmanager").describe_secret(SecretId=secret_name)["ARN"]
@@ -237,8 +240,8 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
             f"no metadata table: deploy the {deployment.environment}-ingest stack or pass --table"
         )
     return Config(
-        influxdb_url=local["influxdb"]["url"],
-        influxdb_database=local["influxdb"]["database"],
+        influxdb_url=local.influxdb.url,
+        influxdb_database=local.influxdb.database,
         influxdb_secret_arn=secret_arn,
         metadata_table=metadata_table,
         rejected_queue_url=queues["rejected"],
@@ -282,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         queue_url = deployment.outputs[output_name]
         handle = function_handle(deployment.outputs["FunctionName"])
     else:
-        queues = {**(deployment.local or {}).get("queues", {})}
+        queues = {**(deployment.local.queues if deployment.local else {})}
         queues.setdefault("rejected", deployment.outputs.get("RejectedQueueUrl", ""))
         queues.setdefault("dead_letter", deployment.outputs.get("DeadLetterQueueUrl", ""))
         if not queues[local_name] or not queues["rejected"]:

@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-DEFAULT_ENDPOINTS = Path(".sandbox/endpoints.json")
+from sandbox.endpoints import DEFAULT_PATH, Endpoints
 
 
 @dataclass(frozen=True)
 class Deployment:
     environment: str
     outputs: dict[str, str]  # the ingest stack's outputs (empty when not needed and not found)
-    local: dict[str, Any] | None  # endpoints.json of the sandbox, when the target is local
+    local: Endpoints | None  # the sandbox's endpoints, when the target is local
 
 
 def locate(environment: str, endpoints: Path | None, use_aws: bool, need_stack: bool = True) -> Deployment:
     """The local sandbox (endpoints.json, boto3 pointed at its moto) unless --aws; the ingest stack's outputs."""
     local = None
     if not use_aws:
-        path = endpoints or DEFAULT_ENDPOINTS
+        path = endpoints or DEFAULT_PATH
         if not path.exists():
             raise SystemExit(
                 f"{path} does not exist: start the local pipeline with 'make demo', or pass --aws"
             )
-        local = json.loads(path.read_text())
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": local["aws"]["endpoint_url"],
-                "AWS_DEFAULT_REGION": local["aws"]["region"],
-                "AWS_ACCESS_KEY_ID": local["aws"]["access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": local["aws"]["secret_access_key"],
-            }
-        )
+        local = Endpoints.load(path)
+        os.environ.update(local.aws.env())
     stack = f"{environment}-ingest"
     try:
         described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]

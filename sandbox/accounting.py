@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 import uuid
-from base64 import b64encode
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,6 +14,7 @@ import boto3
 from awscrt import mqtt
 
 from catalog import Catalog, load_catalog
+from sandbox import influx
 from sandbox.endpoints import Endpoints
 from sandbox.mqtt_client import plain_connection
 
@@ -27,18 +24,6 @@ def measurements(catalog: Catalog) -> dict[str, str]:
     return {kind.measurement: next(iter(kind.fields)) for kind in catalog}
 
 
-def influx_query(endpoints: Endpoints, query: str) -> dict[str, object]:
-    reader = endpoints.influxdb.users.reader
-    params = urllib.parse.urlencode({"db": endpoints.influxdb.database, "q": query, "epoch": "ms"})
-    token = b64encode(f"{reader.username}:{reader.password}".encode()).decode()
-    request = urllib.request.Request(
-        f"{endpoints.influxdb.url}/query?{params}", headers={"Authorization": f"Basic {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        result: dict[str, object] = json.loads(response.read())
-    return result
-
-
 def count_points(
     endpoints: Endpoints, since: datetime, until: datetime, catalog: Catalog | None = None
 ) -> dict[str, int]:
@@ -46,8 +31,7 @@ def count_points(
     window = f"time >= {int(since.timestamp() * 1000)}ms AND time <= {int(until.timestamp() * 1000)}ms"
     counts = {}
     for measurement, field in measurements(catalog or load_catalog()).items():
-        result = influx_query(endpoints, f'SELECT count("{field}") FROM "{measurement}" WHERE {window}')
-        series = result["results"][0].get("series", [])  # type: ignore[index]
+        series = influx.query(endpoints, f'SELECT count("{field}") FROM "{measurement}" WHERE {window}')
         counts[measurement] = int(series[0]["values"][0][1]) if series else 0
     return counts
 

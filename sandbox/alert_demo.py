@@ -22,7 +22,7 @@ from rich.table import Table
 from catalog import SENSOR_ID_TAG, DeviceKind, load_catalog
 from grafana.alerting import DEFAULT_SILENT_AFTER_MINUTES, THRESHOLD
 from grafana.alerts import FIRING, NORMAL, PENDING, Instance, evaluate_all, reader_for
-from sandbox.accounting import influx_query
+from sandbox import influx
 from sandbox.endpoints import Endpoints
 from sandbox.mqtt_client import publish_all
 
@@ -122,11 +122,10 @@ def publish(endpoints: Endpoints, topic: str, payloads: list[bytes]) -> None:
 
 def written(endpoints: Endpoints, scenario: Scenario, field: str) -> int:
     sensors = " OR ".join(f"\"{SENSOR_ID_TAG}\" = '{s}'" for s in scenario.sensors)
-    result = influx_query(
+    series = influx.query(
         endpoints,
         f'SELECT count("{field}") FROM "{scenario.kind.measurement}" WHERE ({sensors}) AND time > now() - 1d',
     )
-    series = result["results"][0].get("series", [])  # type: ignore[index]
     return int(series[0]["values"][0][1]) if series else 0
 
 
@@ -198,12 +197,11 @@ def fleet_sensors(endpoints: Endpoints, since: datetime) -> set[str]:
     found: set[str] = set()
     for kind in load_catalog():
         first = next(iter(kind.fields))
-        result = influx_query(
+        for series in influx.query(
             endpoints,
             f'SELECT count("{first}") FROM "{kind.measurement}" WHERE time >= {int(since.timestamp() * 1000)}ms '
             f'GROUP BY "{SENSOR_ID_TAG}"',
-        )
-        for series in result["results"][0].get("series", []):  # type: ignore[index]
+        ):
             found.add(series["tags"][SENSOR_ID_TAG])
     return found
 

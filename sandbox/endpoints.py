@@ -1,4 +1,8 @@
-"""`.sandbox/endpoints.json`: the one place that says where every local service is and how to reach it."""
+"""`.sandbox/endpoints.json`: the one place that says where every local service is and how to reach it.
+
+This module is its only reader and writer (`Endpoints.load`, `Endpoints.save`, `endpoints_file`); every tool and
+test goes through it (tests/sandbox/test_endpoints_client.py fails on a second way in).
+"""
 
 from __future__ import annotations
 
@@ -79,7 +83,9 @@ class Endpoints(_Model):
     webhook: WebhookEndpoint | None = None
 
     @classmethod
-    def load(cls, path: Path) -> Endpoints:
+    def load(cls, path: Path | None = None) -> Endpoints:
+        """The sandbox's endpoints from `path` (default .sandbox/endpoints.json)."""
+        path = path or DEFAULT_PATH
         if not path.exists():
             raise FileNotFoundError(
                 f"{path} does not exist: start the local services with 'make demo' or 'python -m sandbox up'"
@@ -97,5 +103,13 @@ class Endpoints(_Model):
         tmp.replace(path)
 
 
+FILE_NAME = "endpoints.json"
+
+
+def endpoints_file(root: Path) -> Path:
+    """Where a sandbox rooted at `root` keeps its endpoints."""
+    return root / FILE_NAME
+
+
 DEFAULT_ROOT = Path(".sandbox")
-DEFAULT_PATH = DEFAULT_ROOT / "endpoints.json"
+DEFAULT_PATH = endpoints_file(DEFAULT_ROOT)

@@ -22,7 +22,7 @@ from pathlib import Path
 import boto3
 from ingest_to_influxdb.kinds import FILE_VARIABLE
 
-from sandbox.endpoints import Endpoints
+from sandbox.endpoints import Endpoints, endpoints_file
 from sandbox.event_store import EventStore
 from sandbox.function_code import write_packed_kinds
 from sandbox.iot_sql import RuleSqlError
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writer-secret", required=True, help="the writer secret's name in Secrets Manager")
     args = parser.parse_args(argv)
 
-    endpoints = Endpoints.load(args.root / "endpoints.json")
+    endpoints = Endpoints.load(endpoints_file(args.root))
     os.environ.update(endpoints.aws.env())
     deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
     try:

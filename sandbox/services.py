@@ -31,6 +31,7 @@ from sandbox.endpoints import (
     InfluxUser,
     InfluxUsers,
     MqttEndpoint,
+    endpoints_file,
 )
 from sandbox.local_ca import LocalCa
 from sandbox.mosquitto_users import write_password_file
@@ -142,7 +143,7 @@ class Sandbox:
     # -- paths -------------------------------------------------------------------------------------
     @property
     def endpoints_path(self) -> Path:
-        return self.root / "endpoints.json"
+        return endpoints_file(self.root)
 
     @property
     def state_path(self) -> Path:
@@ -273,8 +274,7 @@ class Sandbox:
             self.down()
             raise
         endpoints = self.endpoints()
-        endpoints.save(self.endpoints_path)
-        self.endpoints_path.chmod(0o600)
+        endpoints.save(self.endpoints_path)  # 0600 from the first byte
         sync(self.access_path, endpoints.aws)  # moto keeps no state across a restart: neither may the broker
         return endpoints
 

@@ -34,7 +34,7 @@ from ingest_to_influxdb.kinds import FILE_VARIABLE
 
 from sandbox import processes
 from sandbox.containers import FunctionSpec, LambdaContext, load_handler
-from sandbox.endpoints import Endpoints, WebhookEndpoint
+from sandbox.endpoints import Endpoints, WebhookEndpoint, endpoints_file
 from sandbox.function_code import write_packed_kinds
 from sandbox.rule_runner import build_function
 from sandbox.run_rules import deployed_template, local_overrides
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callback-secret", required=True, help="the callback secret's name")
     args = parser.parse_args(argv)
 
-    endpoints = Endpoints.load(args.root / "endpoints.json")
+    endpoints = Endpoints.load(endpoints_file(args.root))
     os.environ.update(endpoints.aws.env())
     deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
     overrides = {

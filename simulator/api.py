@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.endpoints import DEFAULT_PATH, Endpoints, mqtt_login
 from simulator.device_types import resolve_type
 from simulator.fleet import Counters, Fleet, FleetSummary, Target
-
-DEFAULT_ENDPOINTS = Path(".sandbox/endpoints.json")
 
 
 @dataclass(frozen=True)
@@ -21,17 +19,11 @@ class FleetGroup:
     topic: str | None = None  # instead of the type's own topic
 
 
-def local_target(endpoints_path: Path = DEFAULT_ENDPOINTS) -> Target:
+def local_target(endpoints_path: Path = DEFAULT_PATH) -> Target:
     """The local broker named in the sandbox's endpoints.json (plain TCP, with the user and password it names)."""
-    if not endpoints_path.exists():
-        raise FileNotFoundError(f"{endpoints_path} does not exist: start the local pipeline with 'make demo'")
-    mqtt = json.loads(endpoints_path.read_text())["mqtt"]
-    return Target(
-        host=mqtt["host"],
-        port=int(mqtt["port"]),
-        username=mqtt.get("username"),
-        password=mqtt.get("password"),
-    )
+    endpoints = Endpoints.load(endpoints_path)
+    username, password = mqtt_login(endpoints)
+    return Target(host=endpoints.mqtt.host, port=endpoints.mqtt.port, username=username, password=password)
 
 
 def run_groups(
@@ -47,7 +39,7 @@ def run_groups(
     stop: threading.Event | None = None,
 ) -> FleetSummary:
     """Connect every device, publish, wait for every acknowledgement, disconnect."""
-    chosen = target or local_target(endpoints_path or DEFAULT_ENDPOINTS)
+    chosen = target or local_target(endpoints_path or DEFAULT_PATH)
     fleet = Fleet(
         [(resolve_type(g.type_name, g.topic), g.devices) for g in groups], chosen, seed=seed, metakey=metakey
     )

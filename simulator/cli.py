@@ -19,7 +19,8 @@ from rich.table import Table
 
 from catalog import load_catalog
 from infrastructure.names import DEFAULT_ENVIRONMENT
-from simulator.api import DEFAULT_ENDPOINTS, FleetGroup, local_target, run_groups
+from sandbox.endpoints import DEFAULT_PATH
+from simulator.api import FleetGroup, local_target, run_groups
 from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
 
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--seed", type=int, help="the same readings in every run (but the timestamps)")
     run_parser.add_argument("--metakey", help="the metadata key every device sends")
     run_parser.add_argument("--target", choices=("local", "aws"), default="local")
-    run_parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+    run_parser.add_argument("--endpoints", type=Path, default=DEFAULT_PATH)
     run_parser.add_argument(
         "--endpoint", help="aws: HOST[:PORT] instead of the account's IoT data endpoint (e.g. the local one)"
     )
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             default="aws",
             help="local: the sandbox's IoT registry (moto), certificates from its CA, the broker updated at once",
         )
-        sub.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+        sub.add_argument("--endpoints", type=Path, default=DEFAULT_PATH)
         if name == "provision":
             basic_ingest_options(sub, "allow in the devices' policy")
         else:

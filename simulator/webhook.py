@@ -31,11 +31,11 @@ from typing import Any
 import boto3
 
 from catalog import DeviceKind, load_catalog
+from sandbox.endpoints import DEFAULT_PATH, Endpoints
 from simulator.generators import Choice
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # then the delivery is given up
 RESET_CHANCE = 0.03  # a button restarts its counter at 0 this often per tick
-DEFAULT_ENDPOINTS = Path(".sandbox/endpoints.json")
 
 
 @dataclass(frozen=True)
@@ -196,23 +196,24 @@ class BackgroundFleet:
         return self.result or self.fleet.counters
 
 
-def local_target(endpoints_path: Path = DEFAULT_ENDPOINTS) -> WebhookTarget:
+def local_target(endpoints_path: Path = DEFAULT_PATH) -> WebhookTarget:
     """The sandbox's gateway and the callback secret it expects, from the local Secrets Manager."""
-    if not endpoints_path.exists():
-        raise SystemExit(f"{endpoints_path} does not exist: start the local pipeline with 'make demo'")
-    endpoints = json.loads(endpoints_path.read_text())
-    webhook, aws = endpoints.get("webhook"), endpoints["aws"]
-    if not webhook:
+    try:
+        endpoints = Endpoints.load(endpoints_path)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    webhook, aws = endpoints.webhook, endpoints.aws
+    if webhook is None:
         raise SystemExit(f"{endpoints_path} names no webhook: run 'make demo' again")
     client = boto3.client(
         "secretsmanager",
-        endpoint_url=aws["endpoint_url"],
-        region_name=aws["region"],
-        aws_access_key_id=aws.get("access_key_id", "testing"),
-        aws_secret_access_key=aws.get("secret_access_key", "testing"),
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region,
+        aws_access_key_id=aws.access_key_id,
+        aws_secret_access_key=aws.secret_access_key,
     )
-    secret = client.get_secret_value(SecretId=webhook["secret_name"])["SecretString"]
-    return WebhookTarget(url=webhook["url"], secret=secret)
+    secret = client.get_secret_value(SecretId=webhook.secret_name)["SecretString"]
+    return WebhookTarget(url=webhook.url, secret=secret)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--url", help="the callback URL (default: the local gateway); the secret from $WEBHOOK_SECRET"
     )
-    parser.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS)
+    parser.add_argument("--endpoints", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
     if args.url:

@@ -7,20 +7,29 @@ through the `sandbox` fixture) or `pure` (nothing but the Python process: `make 
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ingest_to_influxdb import kinds
 
 from catalog import load_catalog
 from catalog.export import function_kinds
+from infrastructure.deploy import synth
+from infrastructure.registry import StackDefinition, all_stacks
+from sandbox import processes
 from sandbox.endpoints import Endpoints
 from sandbox.services import Sandbox
 
-SERVICE_FIXTURES = {"sandbox", "own_sandbox"}  # the fixtures that start influxd, mosquitto and moto
+SERVICE_FIXTURES = {
+    "sandbox",
+    "own_sandbox",
+    "fresh_sandbox",
+}  # the fixtures that start influxd, mosquitto and moto
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,6 +42,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)  # (again, for a module marked by hand: harmless)
         else:
             item.add_marker(pytest.mark.pure)
+
+
+@pytest.fixture(autouse=True)
+def pure_starts_no_service(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pure test that would start a local service fails at once, saying to mark it: `make test-fast` must
+    never start influxd, mosquitto, moto or the rule runner (they all start through sandbox.processes.start).
+    A test that starts them in a child process (a CLI run) is marked `services` by hand."""
+    if request.node.get_closest_marker("pure") is None:
+        return
+
+    def refuse(name: str, *args: object, **kwargs: object) -> None:
+        raise AssertionError(
+            f"a pure test started {name}: mark it @pytest.mark.services or use the sandbox fixture"
+        )
+
+    monkeypatch.setattr(processes, "start", refuse)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,6 +77,18 @@ def packed_kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         else:
             os.environ[kinds.FILE_VARIABLE] = previous
         kinds.reset()
+
+
+@pytest.fixture(scope="session")
+def stacks() -> dict[str, StackDefinition]:
+    return all_stacks()
+
+
+@pytest.fixture(scope="session")
+def templates(stacks: dict[str, StackDefinition], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every stack's template, synthesized once per session in this process (no AWS needed)."""
+    out: Path = tmp_path_factory.mktemp("templates")
+    return {name: json.loads(path.read_text()) for name, path in synth(out, stacks).items()}
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ CASE_KEYS = {
 }  # fmt: skip
 
 
+@pytest.mark.services  # the benchmark starts its own influxd and moto
 def test_quick_run_writes_every_handler_case_with_its_ratios(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = subprocess.run(

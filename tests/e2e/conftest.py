@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.accounting import broker_backlog, in_flight, influx_query, queue_depth
+from sandbox import influx
+from sandbox.accounting import broker_backlog, in_flight, queue_depth
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.mqtt_client import publish_all
@@ -27,9 +28,7 @@ class Pipeline:
         self.sandbox, self.endpoints, self.templates = sandbox, endpoints, templates
 
     def query(self, q: str) -> list[dict[str, Any]]:
-        result = influx_query(self.endpoints, q)["results"][0]  # type: ignore[index]
-        assert "error" not in result, result
-        return list(result.get("series", []))
+        return influx.query(self.endpoints, q)
 
     def wait_drained(self, timeout: float = 120) -> None:
         """Until the broker, the rule runner and the ingest queue hold nothing (the readings are written,

@@ -10,7 +10,9 @@ from typing import Any
 
 import requests
 
+from sandbox import influx
 from sandbox.endpoints import Endpoints
+from sandbox.influx import User
 
 MINUTE_MS = 60_000
 
@@ -109,20 +111,8 @@ def window_start_ms() -> int:
     return (int(time.time() * 1000) - 3 * 86_400_000) // hour_ms * hour_ms + 10 * MINUTE_MS
 
 
-def query(endpoints: Endpoints, text: str, user: str = "admin") -> list[dict[str, Any]]:
-    influx = endpoints.influxdb
-    credentials = getattr(influx.users, user)
-    response = requests.post(
-        f"{influx.url}/query",
-        params={"db": influx.database, "q": text, "epoch": "ms"},
-        auth=(credentials.username, credentials.password),
-        timeout=30,
-    )
-    body = response.json()
-    assert response.status_code == 200 and "error" not in body, (text, body)
-    result = body["results"][0]
-    assert "error" not in result, (text, result)
-    return list(result.get("series", []))
+def query(endpoints: Endpoints, text: str, user: User = "admin") -> list[dict[str, Any]]:
+    return influx.query(endpoints, text, user)
 
 
 def continuous_queries(endpoints: Endpoints) -> dict[str, str]:

@@ -16,7 +16,7 @@ import yaml
 
 from catalog import Catalog, parse_kind
 from grafana import alerting, alerts
-from sandbox.endpoints import Endpoints
+from sandbox.endpoints import Endpoints, endpoints_file
 from tests.grafana.test_alerting import kind
 
 
@@ -135,6 +135,6 @@ def test_a_kind_without_readings_is_normal_and_a_bad_query_is_an_error(
 
 
 def test_the_command_prints_every_rule_against_the_sandbox(endpoints: Endpoints, tmp_path: Path) -> None:
-    path = tmp_path / "endpoints.json"
+    path = endpoints_file(tmp_path)
     endpoints.save(path)
     assert alerts.main(["--endpoints", str(path)]) == 0

@@ -10,9 +10,9 @@ import requests
 
 from grafana import model
 from grafana.expand import TimeRange
-from grafana.influx import InfluxReader
 from grafana.render import query_panel
 from sandbox.endpoints import Endpoints
+from sandbox.influx import InfluxReader
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -44,9 +44,7 @@ def test_presses_per_hour_per_endpoint_handle_a_reset(endpoints: Endpoints) -> N
     assert response.status_code == 204, response.text
     [board] = [d for d in model.load() if d.uid == "button-presses"]
     [panel] = board.panels
-    reader = InfluxReader(
-        influx.url, influx.database, influx.users.reader.username, influx.users.reader.password
-    )
+    reader = InfluxReader.of(endpoints)
     time_range = TimeRange(
         datetime.fromtimestamp(start / 1000, UTC),
         datetime.fromtimestamp((start + 3 * HOUR_MS - 1) / 1000, UTC),

@@ -12,9 +12,9 @@ import pytest
 
 from grafana import model
 from grafana.expand import TimeRange, expand
-from grafana.influx import InfluxReader
 from grafana.render import Line, PanelData, collect
 from sandbox.endpoints import Endpoints
+from sandbox.influx import InfluxReader
 from tests.grafana import readings
 from tests.grafana.readings import HEALTH, MINUTE_MS, SENSORS, SHELVES
 
@@ -26,10 +26,7 @@ def start(endpoints: Endpoints) -> int:
 
 @pytest.fixture(scope="module")
 def reader(endpoints: Endpoints) -> InfluxReader:
-    influx = endpoints.influxdb
-    return InfluxReader(
-        influx.url, influx.database, influx.users.reader.username, influx.users.reader.password
-    )
+    return InfluxReader.of(endpoints, "reader")
 
 
 @pytest.fixture(scope="module")

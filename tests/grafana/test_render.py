@@ -6,11 +6,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib.image
 import pytest
 
 from grafana import model, render
-from sandbox.endpoints import Endpoints
+from sandbox.endpoints import Endpoints, endpoints_file
 from tests.grafana import readings
 
 
@@ -30,12 +29,14 @@ def test_render_draws_one_plot_per_panel(endpoints: Endpoints, start: int, tmp_p
     assert dead.lines == [] and dead.note.startswith(
         "no data locally"
     )  # no dead-letter queue in this sandbox
+    import matplotlib.image  # here, not at collection: `make test-fast` collects this module too
+
     image = matplotlib.image.imread(out)
     assert image.shape[0] > 1000 and image.shape[1] > 1000
 
 
 def test_cli_writes_the_png_and_explains_a_missing_sandbox(endpoints: Endpoints, tmp_path: Path) -> None:
-    path = tmp_path / "endpoints.json"
+    path = endpoints_file(tmp_path)
     endpoints.save(path)
     out = tmp_path / "out" / "d.png"
     assert render.main(["--endpoints", str(path), "--out", str(out), "--range", "15m"]) == 0

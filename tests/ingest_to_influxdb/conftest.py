@@ -20,7 +20,7 @@ from ingest_to_influxdb import handler
 from rich.console import Console
 
 from ingest_tools.load_metadata import load
-from sandbox.accounting import influx_query
+from sandbox import influx
 from sandbox.endpoints import Endpoints
 
 # The sample metadata items (sample-data/device-metadata.json) that the tests load into the table.
@@ -72,9 +72,7 @@ class FunctionEnv:
         return handler.lambda_handler(event, Context())
 
     def query(self, q: str) -> list[dict[str, Any]]:
-        result = influx_query(self.endpoints, q)["results"][0]  # type: ignore[index]
-        assert "error" not in result, result
-        return list(result.get("series", []))
+        return influx.query(self.endpoints, q)
 
     def rows(self, q: str) -> list[dict[str, Any]]:
         """Each point as {column: value}, without the columns the point has no value for."""

@@ -18,6 +18,7 @@ from ingest_to_influxdb.handler import IngestFailed
 
 from catalog import load_catalog
 from catalog.export import function_kinds
+from sandbox.endpoints import endpoints_file
 from sandbox.services import Sandbox
 from tests.ingest_to_influxdb.conftest import PROJECT_ROOT, FunctionEnv
 
@@ -71,7 +72,7 @@ def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.Comp
     endpoints = function.endpoints.model_copy(
         update={"queues": {"dead_letter": function.dead_letter_url, "rejected": function.rejected_url}}
     )
-    endpoints.save(tmp_path / "endpoints.json")
+    endpoints.save(endpoints_file(tmp_path))
     (tmp_path / "device_kinds.json").write_text(
         function_kinds(load_catalog())
     )  # as the rule runner leaves it
@@ -80,7 +81,7 @@ def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.Comp
         "-m",
         "ingest_tools.replay",
         "--endpoints",
-        str(tmp_path / "endpoints.json"),
+        str(endpoints_file(tmp_path)),
     ]
     return subprocess.run(
         [*command, "--table", function.table, *args],

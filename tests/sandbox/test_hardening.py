@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.endpoints import Endpoints
+from sandbox.endpoints import Endpoints, endpoints_file
 from sandbox.services import Sandbox, _influx_version, run_influxdb_init
 
 
@@ -108,7 +108,7 @@ def test_no_password_on_any_command_line_while_sandbox_up_creates_the_users(fres
 def test_endpoints_file_is_0600_whoever_writes_it(sandbox: Sandbox, tmp_path: Path) -> None:
     assert stat.S_IMODE(sandbox.endpoints_path.stat().st_mode) == 0o600
     endpoints = sandbox.endpoints()
-    target = tmp_path / "endpoints.json"
+    target = endpoints_file(tmp_path)
     target.with_suffix(".tmp").write_text("left over")
     target.with_suffix(".tmp").chmod(0o644)
     previous = os.umask(0)

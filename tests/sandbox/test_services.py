@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
 import socket
@@ -17,21 +16,13 @@ import pytest
 
 from sandbox import processes
 from sandbox.endpoints import Endpoints
+from sandbox.influx import InfluxReader, QueryError
 from sandbox.processes import SandboxError
 from sandbox.services import SERVICE_NAMES, Sandbox
 
 
-def _query(endpoints: Endpoints, q: str, username: str, password: str) -> tuple[int, str]:
-    url = f"{endpoints.influxdb.url}/query?" + urllib.parse.urlencode(
-        {"q": q, "db": endpoints.influxdb.database}
-    )
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+def _reader(endpoints: Endpoints, username: str, password: str) -> InfluxReader:
+    return InfluxReader(endpoints.influxdb.url, endpoints.influxdb.database, username, password)
 
 
 @pytest.fixture
@@ -46,8 +37,8 @@ def own_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 
 def test_all_three_services_answer(endpoints: Endpoints) -> None:
     users = endpoints.influxdb.users
-    status, body = _query(endpoints, "SHOW DATABASES", users.admin.username, users.admin.password)
-    assert status == 200 and "telemetry" in body
+    (databases,) = _reader(endpoints, users.admin.username, users.admin.password).raw("SHOW DATABASES")
+    assert ["telemetry"] in databases["values"]
     with socket.create_connection((endpoints.mqtt.host, endpoints.mqtt.port), timeout=2):
         pass
     with urllib.request.urlopen(f"{endpoints.aws.endpoint_url}/moto-api/data.json", timeout=5) as response:
@@ -56,12 +47,12 @@ def test_all_three_services_answer(endpoints: Endpoints) -> None:
 
 def test_influxdb_users_have_their_grants_and_wrong_password_is_refused(endpoints: Endpoints) -> None:
     users = endpoints.influxdb.users
-    status, body = _query(endpoints, "SHOW DATABASES", users.admin.username, "wrong-password")
-    assert status == 401 and "authorization failed" in body
-    status, body = _query(endpoints, "SHOW MEASUREMENTS", users.reader.username, users.reader.password)
-    assert status == 200, body
-    status, body = _query(endpoints, "CREATE DATABASE other", users.reader.username, users.reader.password)
-    assert status == 403 or "error" in body
+    with pytest.raises(QueryError, match=r"answered 401 .*authorization failed"):
+        _reader(endpoints, users.admin.username, "wrong-password").raw("SHOW DATABASES")
+    reader = _reader(endpoints, users.reader.username, users.reader.password)
+    reader.raw("SHOW MEASUREMENTS")
+    with pytest.raises(QueryError):
+        reader.raw("CREATE DATABASE other")
 
 
 def test_services_listen_on_loopback_only(sandbox: Sandbox) -> None:
@@ -133,10 +124,11 @@ def test_restarting_influxdb_keeps_port_and_data(own_sandbox: Sandbox) -> None:
     assert not processes.tcp_answers(int(endpoints.influxdb.url.rsplit(":", 1)[1]))
     own_sandbox.start_service("influxdb")
     admin = endpoints.influxdb.users.admin
-    status, body = _query(endpoints, "SELECT value FROM probe", admin.username, admin.password)
-    assert status == 200 and [v[1] for v in json.loads(body)["results"][0]["series"][0]["values"]] == [1]
+    (probe,) = _reader(endpoints, admin.username, admin.password).raw("SELECT value FROM probe")
+    assert [v[1] for v in probe["values"]] == [1]
 
 
+@pytest.mark.services  # up() starts the services before the one whose port is taken
 def test_a_port_in_use_gives_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

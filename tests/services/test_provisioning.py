@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,22 +125,6 @@ def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_
 
 
 # -- against the synthesized stacks ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if importlib.util.find_spec("infrastructure.stacks") is None:
-        pytest.skip(
-            "infrastructure.stacks does not exist yet: no templates to check the provisioning against"
-        )
-    out = tmp_path_factory.mktemp("templates")
-    result = subprocess.run(
-        [sys.executable, "-m", "infrastructure", "synth", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    loaded: dict[str, Any] = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
-    return loaded
-
-
 def _containers(template: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         c

@@ -1,0 +1,38 @@
+"""The project's own Python files, for tests that check how the source is written."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIPPED = {".venv", ".venv-checkov", ".sandbox", "build", ".git", "node_modules"}
+
+
+def python_files(*excluded: Path) -> list[Path]:
+    return [path for path in _all_python_files() if path not in excluded]
+
+
+@functools.cache
+def _all_python_files() -> tuple[Path, ...]:
+    found = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in SKIPPED]  # never walk into a virtualenv
+        found += [Path(folder, name).resolve() for name in files if name.endswith(".py")]
+    return tuple(sorted(found))
+
+
+def string_constants(source: str) -> Iterator[tuple[int, str]]:
+    """Every string literal of `source` with its line, the pieces of f-strings included."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+@functools.cache
+def file_strings(path: Path) -> tuple[tuple[int, str], ...]:
+    """The string literals of one project file (parsed once per run, for every check that reads them)."""
+    return tuple(string_constants(path.read_text()))

@@ -16,7 +16,7 @@ import multiprocessing
 import queue
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -78,16 +78,17 @@ def _serve(connection: Connection, spec: FunctionSpec) -> None:
         return
     while True:
         try:
-            event = connection.recv()
+            events = connection.recv()
         except (EOFError, OSError):
             return
-        if event is None:
+        if events is None:
             return
-        context = LambdaContext(spec.name, spec.arn, spec.memory, spec.timeout)
-        try:
-            connection.send(("ok", handler(event, context)))
-        except Exception as error:  # the function's error, as Lambda reports it
-            connection.send(("error", type(error).__name__, str(error)))
+        for event in events:  # one invocation each, one after the other, as one container runs them
+            context = LambdaContext(spec.name, spec.arn, spec.memory, spec.timeout)
+            try:
+                connection.send(("ok", handler(event, context)))
+            except Exception as error:  # the function's error, as Lambda reports it
+                connection.send(("error", type(error).__name__, str(error)))
 
 
 class _Container:
@@ -102,12 +103,12 @@ class _Container:
         if status[0] != "ready":
             raise InvocationError(status[1], status[2])
 
-    def invoke(self, event: Any) -> Any:
-        self.connection.send(event)
-        answer = self.connection.recv()
-        if answer[0] == "ok":
-            return answer[1]
-        raise InvocationError(answer[1], answer[2])
+    def invoke(self, events: Sequence[Any]) -> Iterator[Any | InvocationError]:
+        """Each event's result or error, as its invocation ends; EOFError or OSError if the container dies."""
+        self.connection.send(list(events))
+        for _ in events:
+            answer = self.connection.recv()
+            yield answer[1] if answer[0] == "ok" else InvocationError(answer[1], answer[2])
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -135,19 +136,34 @@ class ContainerPool:
             self._idle.put(container)
 
     def invoke(self, event: Any) -> Any:
+        """One invocation: the handler's result, or InvocationError."""
+        outcome = self.invoke_each([event])[0]
+        if isinstance(outcome, InvocationError):
+            raise outcome
+        return outcome
+
+    def invoke_each(self, events: Sequence[Any]) -> list[Any | InvocationError | None]:
+        """One invocation per event, one after the other in one container (handed over in one message, so
+        a busy runner does not pay a round trip per event). Per event: its result, its InvocationError, or
+        None when it was not run because the container died before (it was not attempted)."""
+        outcomes: list[Any | InvocationError | None] = []
         container = self._idle.get()
         try:
             if container is None:
                 container = _Container(self.spec)
-            return container.invoke(event)
+            for outcome in container.invoke(events):
+                outcomes.append(outcome)
         except (EOFError, OSError, BrokenPipeError) as error:
             logger.warning("a container of %s died: %s; starting a new one", self.spec.name, error)
             if container is not None:
                 container.close()
             container = None
-            raise InvocationError("Runtime.ExitError", f"the function's container exited: {error}") from None
+            died = InvocationError("Runtime.ExitError", f"the function's container exited: {error}")
+            outcomes.append(died)  # the invocation that was running
+            outcomes.extend([None] * (len(events) - len(outcomes)))
         finally:
             self._idle.put(container)
+        return outcomes
 
     def close(self) -> None:
         for _ in range(self.size):

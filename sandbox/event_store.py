@@ -55,6 +55,9 @@ class EventStore:
         self._db.execute(_SCHEMA)
         self._lock = threading.Lock()
         self._claimed: set[int] = set()
+        # Kept as it changes (this connection is the store's only writer): counting the rows took the
+        # lock from the writers for a scan of the table every time the runner wrote its stats.
+        self._depth = int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -71,6 +74,7 @@ class EventStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._depth += len(rows)
 
     def claim(self, limit: int, now: float | None = None) -> list[StoredEvent]:
         """Up to `limit` due events nobody in this process is running, oldest first."""
@@ -88,9 +92,34 @@ class EventStore:
         """Delivered, or kept by the on-failure destination: gone from the queue."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in event_ids])
+            deleted = self._db.executemany(
+                "DELETE FROM events WHERE id = ?", [(i,) for i in event_ids]
+            ).rowcount
             self._db.execute("COMMIT")
+            self._depth -= deleted
             self._claimed.difference_update(event_ids)
+
+    def settle(self, done: Sequence[int], again: Sequence[tuple[int, int, float]] = ()) -> None:
+        """What one batch of invocations came to, in one transaction: `done` gone from the queue, and each
+        of `again` (id, invocations made, delay in seconds) due once more after its delay."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = self._db.executemany(
+                    "DELETE FROM events WHERE id = ?", [(i,) for i in done]
+                ).rowcount
+                self._db.executemany(
+                    "UPDATE events SET attempts = ?, due = ? WHERE id = ?",
+                    [(attempts, now + delay, i) for i, attempts, delay in again],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._depth -= deleted
+            self._claimed.difference_update(done)
+            self._claimed.difference_update(i for i, _, _ in again)
 
     def again(self, event_id: int, attempts: int, delay: float) -> None:
         """Run it again after `delay` seconds; `attempts` invocations have been made."""
@@ -108,5 +137,4 @@ class EventStore:
 
     def depth(self) -> int:
         with self._lock:
-            row = self._db.execute("SELECT count(*) FROM events").fetchone()
-        return int(row[0])
+            return self._depth

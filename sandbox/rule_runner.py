@@ -63,6 +63,9 @@ SQS_MAX_BATCH_BYTES = 256 * 1024
 # Lambda runs up to the reserved concurrency at once; this machine has few cores, so locally at most:
 LOCAL_MAX_CONCURRENCY = 4
 LOCAL_MAX_POLLERS = 4  # concurrent batches of the event source mapping
+# Stored events one invoker takes at once; each is still its own invocation, one after the other in one
+# container, but the store and the container's pipe are paid once for all of them.
+INVOKE_BATCH = 50
 HAND_OFF_WORKERS = 4  # concurrent hand-offs (each waits on moto or the disk)
 HAND_OFF_BATCH = 200  # messages taken off the broker per hand-off
 HAND_OFF_GATHER_SECONDS = 0.02  # how long a hand-off waits to fill its batch once one message has come
@@ -477,42 +480,54 @@ class RuleRunner:
     def _invoke_loop(self, health: WorkerHealth) -> None:
         assert self.store is not None
         while not self._stopping.is_set():
-            claimed = self.store.claim(1)
+            claimed = self.store.claim(INVOKE_BATCH)
             if not claimed:
                 self._event_stored.wait(0.1)
                 self._event_stored.clear()
                 continue
-            stored = claimed[0]
-            function = self._functions.get(stored.function)
-            if function is None:
-                health.trouble(f"a stored event names the function {stored.function}, which is not deployed")
-                self.store.again(stored.id, stored.attempts, 5.0)
-                continue
-            self._invoke_stored(function, stored, health)
+            by_function: dict[str, list[StoredEvent]] = {}
+            for stored in claimed:
+                by_function.setdefault(stored.function, []).append(stored)
+            for name, batch in by_function.items():
+                function = self._functions.get(name)
+                if function is None:
+                    health.trouble(f"a stored event names the function {name}, which is not deployed")
+                    self.store.settle([], [(s.id, s.attempts, 5.0) for s in batch])
+                    continue
+                self._invoke_stored(function, batch, health)
 
-    def _invoke_stored(self, function: LocalFunction, stored: StoredEvent, health: WorkerHealth) -> None:
+    def _invoke_stored(self, function: LocalFunction, batch: list[StoredEvent], health: WorkerHealth) -> None:
+        """Each event its own invocation, in one container; then what they came to, in one transaction."""
         assert self.store is not None
-        attempts = stored.attempts + 1
-        try:
-            self._pools[function.name].invoke(stored.event)
-        except InvocationError as error:
-            if attempts <= function.retry_attempts:
-                self.counters.add(retried=1)
+        outcomes = self._pools[function.name].invoke_each([stored.event for stored in batch])
+        done: list[int] = []
+        again: list[tuple[int, int, float]] = []
+        delivered = retried = 0
+        troubled = False
+        for stored, outcome in zip(batch, outcomes, strict=True):
+            if outcome is None:  # not run (its container died first): due again, no attempt made
+                again.append((stored.id, stored.attempts, 0.0))
+                continue
+            attempts = stored.attempts + 1
+            if not isinstance(outcome, InvocationError):
+                done.append(stored.id)
+                delivered += 1
+            elif attempts <= function.retry_attempts:
+                retried += 1
                 delay = LOCAL_RETRY_DELAYS[min(attempts - 1, len(LOCAL_RETRY_DELAYS) - 1)]
-                self.store.again(stored.id, attempts, delay)
-                return
-            try:
-                self._on_failure(function, stored.event, error, attempts)
-            except Exception as failure:  # kept in the store: invoked once more, then sent again
-                health.trouble(f"the on-failure destination did not take an event: {failure}")
-                self.store.again(stored.id, attempts, Backoff.LONGEST)
-                return
-            self.store.done([stored.id])
+                again.append((stored.id, attempts, delay))
+            else:
+                try:
+                    self._on_failure(function, stored.event, outcome, attempts)
+                    done.append(stored.id)
+                except Exception as failure:  # kept in the store: invoked once more, then sent again
+                    health.trouble(f"the on-failure destination did not take an event: {failure}")
+                    troubled = True
+                    again.append((stored.id, attempts, Backoff.LONGEST))
+        self.store.settle(done, again)
+        self.counters.add(delivered=delivered, retried=retried)
+        if not troubled:
             health.ok()
-            return
-        self.store.done([stored.id])
-        self.counters.add(delivered=1)
-        health.ok()
 
     def _on_failure(self, function: LocalFunction, event: Any, error: InvocationError, attempts: int) -> None:
         if function.on_failure_queue_url is None:

@@ -52,3 +52,19 @@ def test_send_receive_delete_and_counts_match_sqs(sqs: object) -> None:
         "6",
         "0",
     )
+
+
+def test_a_message_received_twice_is_deleted_by_either_handle_and_only_once(sqs: object) -> None:
+    client = boto3.client("sqs", region_name="us-east-1")
+    url = client.create_queue(QueueName="twice")["QueueUrl"]
+    client.send_message(QueueUrl=url, MessageBody="m")
+    first = client.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["ReceiptHandle"]
+    second = client.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"][0]["ReceiptHandle"]
+    assert first != second
+    response = client.delete_message_batch(QueueUrl=url, Entries=[{"Id": "old", "ReceiptHandle": first}])
+    assert [s["Id"] for s in response["Successful"]] == ["old"]
+    again = client.delete_message_batch(QueueUrl=url, Entries=[{"Id": "new", "ReceiptHandle": second}])
+    assert [s["Id"] for s in again["Successful"]] == ["new"]  # already deleted: fine, as on SQS
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, PolicyDocument, Principal, Statement
 from awacs.sts import AssumeRole
-from troposphere import AWSObject, Output, Parameter, Ref, Sub, Tags, Template, ec2, logs
+from troposphere import AWSObject, Output, Parameter, Ref, Sub, Tags, Template, ec2, iam, logs
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
 
@@ -102,3 +102,39 @@ def assume_role(service: str) -> PolicyDocument:
         Version="2012-10-17",
         Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])],
     )
+
+
+# Network interfaces of a VPC function: EC2 offers no resource-level permission for these actions.
+VPC_FUNCTION_ENI_ACTIONS = (
+    "CreateNetworkInterface",
+    "DescribeNetworkInterfaces",
+    "DeleteNetworkInterface",
+    "AssignPrivateIpAddresses",
+    "UnassignPrivateIpAddresses",
+)
+
+
+def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role:
+    """The `FunctionRole` of a function in the VPC: its own `statements` and the network-interface actions,
+    with the reasons why those alone are on '*'."""
+    eni = Statement(Effect=Allow, Action=[Action("ec2", a) for a in VPC_FUNCTION_ENI_ACTIONS], Resource=["*"])
+    role = checkov_skip(
+        iam.Role(
+            "FunctionRole",
+            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
+            Policies=[
+                iam.Policy(
+                    PolicyName=policy_name,
+                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[*statements, eni]),
+                )
+            ],
+        ),
+        CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
+        "permission for them; every other statement names its resource",
+    )
+    cfn_nag_skip(
+        role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
+    )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    assert isinstance(role, iam.Role)
+    return role

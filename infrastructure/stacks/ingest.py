@@ -43,11 +43,11 @@ from infrastructure.common import (
     INLINE_POLICY,
     add_output,
     assume_role,
-    cfn_nag_skip,
     checkov_skip,
     create_log_group,
     guard_skip,
     new_template,
+    vpc_function_role,
 )
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
@@ -278,40 +278,8 @@ def create_function_role(
             Action=[AwacsAction("sqs", "SendMessage")],
             Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")],
         ),
-        # Network interfaces of a VPC function: EC2 offers no resource-level permission for these actions.
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("ec2", a)
-                for a in (
-                    "CreateNetworkInterface",
-                    "DescribeNetworkInterfaces",
-                    "DeleteNetworkInterface",
-                    "AssignPrivateIpAddresses",
-                    "UnassignPrivateIpAddresses",
-                )
-            ],
-            Resource=["*"],
-        ),
     ]
-    role = checkov_skip(
-        iam.Role(
-            "FunctionRole",
-            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="ingest",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
-                )
-            ],
-        ),
-        CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
-        "permission for them; every other statement names its resource",
-    )
-    cfn_nag_skip(
-        role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
-    )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    role = vpc_function_role("ingest", statements)
     template.add_resource(role)
     template.add_resource(
         iam.PolicyType(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import Allow, Statement
 from troposphere import (
     GetAtt,
     Parameter,
@@ -31,14 +31,11 @@ from troposphere import (
 from catalog import load_catalog
 from catalog.lwm2m import webhook_mapping_json
 from infrastructure.common import (
-    INLINE_POLICY,
     add_output,
-    assume_role,
-    cfn_nag_skip,
     checkov_skip,
     create_log_group,
-    guard_skip,
     new_template,
+    vpc_function_role,
 )
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
@@ -139,39 +136,8 @@ def create_role(template: Template, log_group: object, secret: secretsmanager.Se
             Action=[AwacsAction("sqs", "SendMessage")],
             Resource=[ingest.REJECTED_QUEUE_ARN.imported(), ingest.DEAD_LETTER_QUEUE_ARN.imported()],
         ),
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("ec2", a)
-                for a in (
-                    "CreateNetworkInterface",
-                    "DescribeNetworkInterfaces",
-                    "DeleteNetworkInterface",
-                    "AssignPrivateIpAddresses",
-                    "UnassignPrivateIpAddresses",
-                )
-            ],
-            Resource=["*"],
-        ),
     ]
-    role = checkov_skip(
-        iam.Role(
-            "FunctionRole",
-            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="webhook",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
-                )
-            ],
-        ),
-        CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
-        "permission for them; every other statement names its resource",
-    )
-    cfn_nag_skip(
-        role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
-    )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    role = vpc_function_role("webhook", statements)
     template.add_resource(role)
     assert isinstance(role, iam.Role)
     return role

@@ -28,6 +28,8 @@ from typing import Any
 import boto3
 import urllib3
 
+from catalog.export import function_kinds
+from catalog.loader import load_catalog
 from sandbox.endpoints import Endpoints
 from sandbox.services import Sandbox
 
@@ -146,14 +148,18 @@ def provision(endpoints: Endpoints) -> dict[str, str]:
 @contextlib.contextmanager
 def local_services(root: Path) -> Iterator[Endpoints]:
     """influxd and moto in `root`, the function's environment pointed at them; everything undone after."""
+    from ingest_to_influxdb import handler, kinds
+
     sandbox = Sandbox(root)
     saved = dict(os.environ)
     try:
         endpoints = sandbox.up()
         os.environ.update(endpoints.aws.env())
         os.environ.update(provision(endpoints))
-        from ingest_to_influxdb import handler
-
+        packed = root / "device_kinds.json"  # the kinds as the deploy tool packs them into the zip
+        packed.write_text(function_kinds(load_catalog()))
+        os.environ[kinds.FILE_VARIABLE] = str(packed)
+        kinds.reset()
         handler.reset()
         with contextlib.redirect_stdout(io.StringIO()):
             through_handler(Readings(), 20, 1)()  # the cold start: secret, pool, metadata cache
@@ -162,6 +168,7 @@ def local_services(root: Path) -> Iterator[Endpoints]:
         sandbox.down()
         os.environ.clear()
         os.environ.update(saved)
+        kinds.reset()
 
 
 def _write_url(endpoints: Endpoints) -> tuple[str, dict[str, str]]:

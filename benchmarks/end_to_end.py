@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from sandbox.accounting import count_points, queue_depth
+from sandbox.accounting import count_points, queue_depth, queue_depths
 from sandbox.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import running
@@ -159,7 +159,7 @@ def _written(endpoints: Endpoints, since: datetime) -> int:
 def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float, windows: int) -> Step:
     """One offered rate for `seconds`, then wait for the backlog to drain; every reading accounted for."""
     step = Step(offered=rate, seconds=seconds)
-    depths = {name: queue_depth(url) for name, url in endpoints.queues.items()}
+    depths = queue_depths(endpoints, sandbox.root)
     since = datetime.now(UTC) - timedelta(seconds=1)
     base = _written(endpoints, since)  # earlier steps' points lie before `since`: normally none
     cpu_before = _runner_cpu_seconds(sandbox)
@@ -217,8 +217,7 @@ def _in_flight(sandbox: Sandbox, endpoints: Endpoints, acknowledged: int) -> int
     """Readings not yet through: not yet received by the rule runner, in its hands, or in the ingest queue."""
     stats = rule_runner_stats(sandbox)
     waiting = max(0, acknowledged - int(stats.get("received", 0))) + int(stats.get("in_flight", 0))
-    if "ingest" in endpoints.queues:
-        waiting += queue_depth(endpoints.queues["ingest"])
+    waiting += queue_depths(endpoints, sandbox.root).get("ingest", 0)
     return waiting
 
 

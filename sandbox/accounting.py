@@ -8,13 +8,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 from awscrt import mqtt
 
 from catalog import Catalog, load_catalog
-from sandbox import influx
+from sandbox import influx, local_queues
 from sandbox.endpoints import Endpoints
 from sandbox.mqtt_client import plain_connection
 
@@ -37,12 +38,23 @@ def count_points(
 
 
 def queue_depth(queue_url: str) -> int:
-    """Messages in a queue, visible or being received."""
+    """Messages in a queue of moto, visible or being received."""
     attributes = boto3.client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return sum(int(value) for value in attributes.values())
+
+
+def queue_depths(endpoints: Endpoints, root: Path) -> dict[str, int]:
+    """Messages in each queue of the sandbox in `root`: the ingest queue from the rule runner's store (it
+    plays that queue, see sandbox/local_queues.py), the others from moto."""
+    return {
+        name: local_queues.depth(root / local_queues.STORE_FILE, url)
+        if name == "ingest"
+        else queue_depth(url)
+        for name, url in endpoints.queues.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from catalog import Catalog, load_catalog
-from sandbox.accounting import Accounting, broker_backlog, count_points, in_flight, queue_depth
+from sandbox.accounting import Accounting, broker_backlog, count_points, in_flight, queue_depths
 from sandbox.alert_demo import show_alerts
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
@@ -147,7 +147,7 @@ def account(
             # Upstream first: a reading that moves on between two reads is then counted twice (in flight a
             # moment longer), never missed.
             broker, stats = _broker_backlog(endpoints), rule_runner_stats(sandbox)
-            queues = {name: queue_depth(url) for name, url in endpoints.queues.items()}
+            queues = queue_depths(endpoints, sandbox.root)
             until = datetime.now(UTC) + timedelta(minutes=1)
             points = count_points(endpoints, since, until)
             current = Accounting(
@@ -252,7 +252,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         endpoints = deploy_local(sandbox, environment=options.environment, ingest_path=options.ingest_path)
     console.print(f"[green]deployed[/] ({options.ingest_path} path); endpoints in {sandbox.endpoints_path}")
     with aws_environment(endpoints):
-        before = {name: queue_depth(url) for name, url in endpoints.queues.items()}
+        before = queue_depths(endpoints, sandbox.root)
     since = datetime.now(UTC) - timedelta(seconds=1)
     catalog = load_catalog()
     fleet = options.fleet(catalog)

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox import processes
-from sandbox.accounting import Accounting, queue_depth
+from sandbox.accounting import Accounting, queue_depths
 from sandbox.demo import account
 from sandbox.deployment import RULE_RUNNER, TEMPLATES, aws_environment, deploy_local, start_rule_runner
 from sandbox.processes import SandboxError
@@ -104,7 +104,7 @@ class Drill:
     def round(self, fault: str, console: Console) -> Accounting:
         options, endpoints = self.options, self.sandbox.endpoints()
         with aws_environment(endpoints):
-            before = {name: queue_depth(url) for name, url in endpoints.queues.items()}
+            before = queue_depths(endpoints, self.sandbox.root)
         since = datetime.now(UTC) - timedelta(seconds=1)
         trouble: list[BaseException] = []
 

@@ -10,15 +10,17 @@ deployed with (`sandbox.template`). Each rule's topic is subscribed on the local
   (`sandbox.containers`); a failed one is retried as an asynchronous invocation is (the attempts of the
   function's EventInvokeConfig; shorter delays), then goes to the on-failure destination, in the shape
   Lambda gives it, and leaves the store only once that destination took it.
-- SQS action: the messages go to the queue in moto with SendMessageBatch, and are acknowledged once
-  the queue took them. Pollers feed the handler in batches as an event source mapping does (batch
-  size and window from the template), deleting only what the handler did not report as failed; the
-  queue's redrive policy moves what keeps failing.
+- SQS action: the messages go to the queue and are acknowledged once the queue took them. A queue that
+  an event source mapping of the template reads (the ingest queue) is played by the runner itself, on
+  disk, with SQS's semantics and the deployed queue's attributes (`sandbox.local_queues`: moto was the
+  bottleneck SQS is not); any other queue is moto's. Pollers feed the handler in batches as an event
+  source mapping does (batch size and window from the template), deleting only what the handler did
+  not report as failed; the queue's redrive policy moves what keeps failing to its dead-letter queue.
 - When an action cannot be performed (the SQL cannot read the payload, the queue refuses a message),
   the rule's error action sends IoT's error message to its queue.
 
 So a message is acknowledged only once something that survives a crash of the runner holds it: the
-event store, the ingest queue or the error action's queue. When none can take it now (moto or the disk
+event store, the ingest queue (on disk) or the error action's queue. When none can take it now (moto or the disk
 is down), it stays unacknowledged and the hand-off is tried again with backoff; the broker still has it.
 Every thread is supervised (`sandbox.supervision`): services' errors are retried, and a thread that
 dies stops the runner loudly instead of leaving it up and silent.
@@ -27,6 +29,7 @@ dies stops the runner loudly instead of leaving it up and silent.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import queue
@@ -45,6 +48,7 @@ from botocore.config import Config as BotoConfig
 from sandbox.containers import ContainerPool, FunctionSpec, InvocationError, load_handler
 from sandbox.event_store import EventStore, StoredEvent
 from sandbox.iot_sql import RuleQuery, parse_rule, rule_receives, subscriptions
+from sandbox.local_queues import LocalQueues, QueueMessage, QueuePolicy
 from sandbox.mqtt_intake import Delivery
 from sandbox.supervision import Backoff, Supervisor, WorkerHealth
 from sandbox.template import DeployedTemplate, ResourceRef, TemplateError
@@ -56,13 +60,13 @@ LOCAL_MAX_BATCH_WINDOW = 1.0  # the event source mapping's batching window, capp
 # A received message the runner did not finish (it was killed) is received again after this, not after the
 # queue's own visibility timeout (5 minutes); long enough that a busy machine finishes a batch first.
 LOCAL_VISIBILITY_SECONDS = 120
-# The most one ReceiveMessage returns, and one SendMessageBatch or DeleteMessageBatch takes; and the
-# most bytes one SendMessageBatch carries.
+# The most one SendMessageBatch to moto takes, and the most bytes it carries.
 SQS_BATCH_MAX = 10
 SQS_MAX_BATCH_BYTES = 256 * 1024
 # Lambda runs up to the reserved concurrency at once; this machine has few cores, so locally at most:
 LOCAL_MAX_CONCURRENCY = 4
 LOCAL_MAX_POLLERS = 4  # concurrent batches of the event source mapping
+POLL_INTERVAL = 0.05  # how often a poller looks again while it fills a batch or finds the queue empty
 # Stored events one invoker takes at once; each is still its own invocation, one after the other in one
 # container, but the store and the container's pipe are paid once for all of them.
 INVOKE_BATCH = 50
@@ -87,6 +91,7 @@ class Counters:
     retried: int = 0
     on_failure: int = 0  # sent to the function's on-failure destination
     error_action: int = 0  # sent to the rule's error action
+    redriven: int = 0  # moved to the dead-letter queue by the ingest queue's redrive policy
     batches: int = 0
     in_flight: int = 0  # taken off the broker, not acknowledged yet
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -280,9 +285,15 @@ class RuleRunner:
     """
 
     def __init__(
-        self, rules: list[Rule], mappings: list[QueueMapping], region: str, store: EventStore | None
+        self,
+        rules: list[Rule],
+        mappings: list[QueueMapping],
+        region: str,
+        store: EventStore | None,
+        queues: LocalQueues | None = None,
     ) -> None:
         self.rules, self.mappings, self.region, self.store = rules, mappings, region, store
+        self.queues = queues
         self.counters = Counters()
         self.sqs = boto3.client("sqs", region_name=region, config=SQS_CLIENT_CONFIG)
         self.supervisor = Supervisor()
@@ -307,6 +318,11 @@ class RuleRunner:
         direct = any(rule.function for rule in self.rules)
         if direct and self.store is None:
             raise RuntimeError("a rule invokes a function directly: the runner needs an event store")
+        if self.mappings and self.queues is None:
+            raise RuntimeError("an event source mapping reads a queue: the runner needs a queue store")
+        for mapping in self.mappings:
+            assert self.queues is not None
+            self.queues.declare(self._queue_policy(mapping))
         for pool in self._pools.values():
             pool.warm()
         for i in range(HAND_OFF_WORKERS):
@@ -326,6 +342,24 @@ class RuleRunner:
         self.supervisor.join(timeout=30)
         for pool in self._pools.values():
             pool.close()
+
+    def _queue_policy(self, mapping: QueueMapping) -> QueuePolicy:
+        """The deployed queue's visibility timeout and redrive policy, as moto holds them."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=mapping.queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy", "QueueArn"]
+        )["Attributes"]
+        redrive = json.loads(attributes.get("RedrivePolicy", "null")) or {}
+        dead_letters = redrive.get("deadLetterTargetArn")
+        return QueuePolicy(
+            url=mapping.queue_url,
+            arn=attributes.get("QueueArn", mapping.queue_arn),
+            visibility_timeout=int(attributes.get("VisibilityTimeout", 30)),
+            max_receive_count=int(redrive["maxReceiveCount"]) if dead_letters else None,
+            dead_letter_url=_queue_url_of_arn(self.sqs, dead_letters) if dead_letters else None,
+        )
+
+    def _played(self, queue_url: str) -> bool:
+        return self.queues is not None and any(m.queue_url == queue_url for m in self.mappings)
 
     def backlog(self) -> dict[str, int]:
         """What the runner holds and has not finished: taken off the broker but not acknowledged yet
@@ -456,6 +490,20 @@ class RuleRunner:
                 by_queue.setdefault(item.queue_url, []).append(item)
             refused: list[_Outgoing] = []
             for queue_url, items in by_queue.items():
+                if self._played(queue_url):
+                    assert self.queues is not None
+                    _, failed_here = self.queues.send(queue_url, [item.body for item in items])
+                    for i, item in enumerate(items):
+                        outgoing.remove(item)
+                        if i not in failed_here:
+                            self.counters.add(queued=1)
+                        elif item.fallback is not None:  # the queue refused it: IoT runs the error action
+                            refused.append(item.fallback(failed_here[i]))
+                        else:
+                            raise HandOffFailed(
+                                f"the error action's queue refused a message: {failed_here[i]}"
+                            )
+                    continue
                 for chunk in _sqs_batches(items):
                     response = self.sqs.send_message_batch(
                         QueueUrl=queue_url,
@@ -552,7 +600,7 @@ class RuleRunner:
         self.sqs.send_message(QueueUrl=function.on_failure_queue_url, MessageBody=json.dumps(record))
         self.counters.add(on_failure=1)
 
-    # -- queued path: the event source mapping ----------------------------------------------------
+    # -- queued path: the event source mapping ---------------------------------------------------
     def _poll_loop(self, health: WorkerHealth, mapping: QueueMapping) -> None:
         retry = Backoff()
         while not self._stopping.is_set():
@@ -562,45 +610,54 @@ class RuleRunner:
                     self._deliver_batch(mapping, messages)
                 health.ok()
                 retry = Backoff()
-            except Exception as error:  # moto down: what was received comes back after its visibility
+            except Exception as error:  # the disk or moto: what was received comes back after its visibility
                 health.trouble(f"polling {mapping.queue_url} failed, retrying: {error}")
                 self._stopping.wait(retry.next())
 
-    def _gather_batch(self, mapping: QueueMapping) -> list[dict[str, Any]]:
+    def _gather_batch(self, mapping: QueueMapping) -> list[QueueMessage]:
         """Up to BatchSize messages, waiting at most the batching window once the first has come."""
-        messages: list[dict[str, Any]] = []
+        assert self.queues is not None
+        messages: list[QueueMessage] = []
         deadline: float | None = None
         while len(messages) < mapping.batch_size and not self._stopping.is_set():
-            response = self.sqs.receive_message(
-                QueueUrl=mapping.queue_url,
-                MaxNumberOfMessages=min(SQS_BATCH_MAX, mapping.batch_size - len(messages)),
-                WaitTimeSeconds=0,  # short polls, so a stop is noticed at once
-                VisibilityTimeout=LOCAL_VISIBILITY_SECONDS,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
+            received = self.queues.receive(
+                mapping.queue_url, mapping.batch_size - len(messages), LOCAL_VISIBILITY_SECONDS
             )
-            received: list[dict[str, Any]] = response.get("Messages", [])  # type: ignore[assignment]
-            messages.extend(received)
+            if received.to_redrive:
+                self._redrive(mapping, received.to_redrive)
+            messages.extend(received.messages)
             if not messages:
-                self._stopping.wait(0.1)
+                self._stopping.wait(POLL_INTERVAL)
                 return messages  # nothing yet: let the caller check whether to stop
             deadline = deadline or time.monotonic() + mapping.window_seconds
             if time.monotonic() >= deadline:
                 break
-            if not received:
-                time.sleep(0.05)
+            if len(messages) < mapping.batch_size:
+                time.sleep(POLL_INTERVAL)
         return messages
 
-    def _deliver_batch(self, mapping: QueueMapping, messages: list[dict[str, Any]]) -> None:
+    def _redrive(self, mapping: QueueMapping, messages: list[QueueMessage]) -> None:
+        """What the queue's redrive policy moves: to its dead-letter queue (in moto), then out of the store.
+        A message moto does not take stays, and is moved when it is received again after its visibility."""
+        assert self.queues is not None
+        dead_letters = self.queues.policy(mapping.queue_url).dead_letter_url
+        assert dead_letters is not None
+        for message in messages:  # rare, and each may be up to 256 KiB: one request each
+            self.sqs.send_message(QueueUrl=dead_letters, MessageBody=message.body)
+            self.queues.delete(mapping.queue_url, [message.receipt_handle])
+            self.counters.add(redriven=1)
+
+    def _deliver_batch(self, mapping: QueueMapping, messages: list[QueueMessage]) -> None:
+        assert self.queues is not None
         event = {
             "Records": [
                 {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": m.get("MessageAttributes", {}),
-                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "attributes": m.attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": hashlib.md5(m.body.encode(), usedforsecurity=False).hexdigest(),
                     "eventSource": "aws:sqs",
                     "eventSourceARN": mapping.queue_arn,
                     "awsRegion": self.region,
@@ -617,30 +674,16 @@ class RuleRunner:
                 else set()
             )
         except InvocationError:  # the whole batch failed: every record comes back
-            failed_ids = {m["MessageId"] for m in messages}
-        done = [m for m in messages if m["MessageId"] not in failed_ids]
-        for start in range(0, len(done), SQS_BATCH_MAX):
-            self.sqs.delete_message_batch(
-                QueueUrl=mapping.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(done[start : start + SQS_BATCH_MAX])
-                ],
-            )
-        failed = [m for m in messages if m["MessageId"] in failed_ids]
-        for start in range(0, len(failed), SQS_BATCH_MAX):
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=mapping.queue_url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "ReceiptHandle": m["ReceiptHandle"],
-                        "VisibilityTimeout": LOCAL_REDELIVERY_SECONDS,
-                    }
-                    for i, m in enumerate(failed[start : start + SQS_BATCH_MAX])
-                ],
-            )
+            failed_ids = {m.message_id for m in messages}
+        done = [m.receipt_handle for m in messages if m.message_id not in failed_ids]
+        failed = [m.receipt_handle for m in messages if m.message_id in failed_ids]
+        self.queues.delete(mapping.queue_url, done)
+        self.queues.change_visibility(mapping.queue_url, failed, LOCAL_REDELIVERY_SECONDS)
         self.counters.add(delivered=len(done), retried=len(failed))
+
+
+def _queue_url_of_arn(sqs: Any, arn: str) -> str:
+    return str(sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"])
 
 
 def write_stats(path: Path, runner: RuleRunner) -> None:

@@ -26,6 +26,7 @@ from sandbox.endpoints import Endpoints, endpoints_file
 from sandbox.event_store import EventStore
 from sandbox.function_code import write_packed_kinds
 from sandbox.iot_sql import RuleSqlError
+from sandbox.local_queues import STORE_FILE, LocalQueues
 from sandbox.mqtt_intake import Intake
 from sandbox.rule_runner import RuleRunner, load_rules, write_stats
 from sandbox.template import DeployedTemplate, TemplateError
@@ -95,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     take_over_event_source_mappings({mapping.function.name for mapping in mappings})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = RuleRunner(rules, mappings, endpoints.aws.region, EventStore(args.root / EVENT_STORE))
+    runner = RuleRunner(
+        rules,
+        mappings,
+        endpoints.aws.region,
+        EventStore(args.root / EVENT_STORE),
+        LocalQueues(args.root / STORE_FILE),
+    )
     runner.start()
     intake = Intake(
         endpoints,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sandbox import influx
-from sandbox.accounting import broker_backlog, in_flight, queue_depth
+from sandbox.accounting import broker_backlog, in_flight, queue_depths
 from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.mqtt_client import publish_all
@@ -39,7 +39,7 @@ class Pipeline:
             flight = in_flight(
                 broker_backlog(self.endpoints),
                 rule_runner_stats(self.sandbox),
-                queue_depth(self.endpoints.queues["ingest"]) if "ingest" in self.endpoints.queues else 0,
+                queue_depths(self.endpoints, self.sandbox.root).get("ingest", 0),
             )
             quiet = quiet + 1 if flight.total == 0 else 0
             time.sleep(1.0)

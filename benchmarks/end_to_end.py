@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from sandbox.accounting import count_points, queue_depth, queue_depths
+from sandbox.accounting import broker_backlog, count_points, in_flight, queue_depth, queue_depths
 from sandbox.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import running
@@ -202,9 +202,7 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
     step.written = written
     step.rejected = queue_depth(endpoints.queues["rejected"]) - depths["rejected"]
     step.dead_letters = queue_depth(endpoints.queues["dead_letter"]) - depths["dead_letter"]
-    step.in_flight = (
-        _in_flight(sandbox, endpoints, summary.acknowledged) if written < summary.acknowledged else 0
-    )
+    step.in_flight = _in_flight(sandbox, endpoints) if written < summary.acknowledged else 0
     step.window_rates = _window_rates(curves, published, windows)
     step.latency_ms = curves.latency_ms(min(written, summary.acknowledged))
     cpu_after = _runner_cpu_seconds(sandbox)
@@ -213,12 +211,15 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
     return step
 
 
-def _in_flight(sandbox: Sandbox, endpoints: Endpoints, acknowledged: int) -> int:
-    """Readings not yet through: not yet received by the rule runner, in its hands, or in the ingest queue."""
-    stats = rule_runner_stats(sandbox)
-    waiting = max(0, acknowledged - int(stats.get("received", 0))) + int(stats.get("in_flight", 0))
-    waiting += queue_depths(endpoints, sandbox.root).get("ingest", 0)
-    return waiting
+def _in_flight(sandbox: Sandbox, endpoints: Endpoints) -> int:
+    """Readings not yet through, as the demo counts them: on the broker (its `$SYS` backlog), in the rule
+    runner's hands, or in the ingest queue. (The runner's `received` counts the broker's re-sends too, so
+    acknowledged minus received would hide readings the broker still holds.)"""
+    return in_flight(
+        broker_backlog(endpoints),
+        rule_runner_stats(sandbox),
+        queue_depths(endpoints, sandbox.root).get("ingest", 0),
+    ).total
 
 
 def _window_rates(curves: Curves, published: float, windows: int) -> list[float]:

@@ -19,6 +19,7 @@ The rejected-readings queue, the dead letters and every other queue stay in moto
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -34,9 +35,10 @@ TOO_LARGE = (
 )
 
 _SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS queues (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE)",
     """CREATE TABLE IF NOT EXISTS messages (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        queue TEXT NOT NULL,
+        queue INTEGER NOT NULL REFERENCES queues (id),
         id TEXT NOT NULL,
         body TEXT NOT NULL,
         sent_ms INTEGER NOT NULL,
@@ -85,6 +87,18 @@ class Received:
     to_redrive: list[QueueMessage]  # received maxReceiveCount times already: for the dead-letter queue
 
 
+class _MessageIds:
+    """UUID-shaped message ids, unique across restarts: a random prefix per store and a counter (a uuid4 per
+    message, from the operating system's randomness, was a tenth of the runner's time)."""
+
+    def __init__(self) -> None:
+        self._prefix = str(uuid.uuid4())[:24]
+        self._next = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._next) % 16**12:012x}"
+
+
 def _handle(seq: int, receives: int) -> str:
     return f"{seq}.{receives}"
 
@@ -110,12 +124,18 @@ class LocalQueues:
             self._db.execute(statement)
         self._lock = threading.Lock()
         self._policies: dict[str, QueuePolicy] = {}
+        self._ids: dict[str, int] = {}  # each queue's number in the store (its rows carry that, not the URL)
+        self._message_id = _MessageIds()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     def declare(self, policy: QueuePolicy) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO queues (url) VALUES (?)", (policy.url,))
+            (number,) = self._db.execute("SELECT id FROM queues WHERE url = ?", (policy.url,)).fetchone()
+        self._ids[policy.url] = int(number)
         self._policies[policy.url] = policy
 
     def policy(self, url: str) -> QueuePolicy:
@@ -130,7 +150,7 @@ class LocalQueues:
     def send(self, url: str, bodies: Sequence[str]) -> tuple[list[str | None], dict[int, str]]:
         """Commit the messages that SQS would take, all in one transaction: their ids (None where refused),
         and the refused ones by index with SQS's reason. Raises when nothing could be stored."""
-        self.policy(url)
+        queue = self._id(url)
         now = self._now_ms()
         ids: list[str | None] = []
         refused: dict[int, str] = {}
@@ -140,9 +160,9 @@ class LocalQueues:
                 refused[i] = TOO_LARGE
                 ids.append(None)
                 continue
-            message_id = str(uuid.uuid4())
+            message_id = self._message_id()
             ids.append(message_id)
-            rows.append((url, message_id, body, now, now))
+            rows.append((queue, message_id, body, now, now))
         with self._lock, self._transaction():
             self._db.executemany(
                 "INSERT INTO messages (queue, id, body, sent_ms, visible_ms) VALUES (?, ?, ?, ?, ?)", rows
@@ -151,14 +171,14 @@ class LocalQueues:
 
     def receive(self, url: str, limit: int, visibility_timeout: int | None = None) -> Received:
         """Up to `limit` due messages, hidden for the visibility timeout (the queue's, unless given)."""
-        policy = self.policy(url)
+        policy, queue = self.policy(url), self._id(url)
         timeout = policy.visibility_timeout if visibility_timeout is None else visibility_timeout
         now = self._now_ms()
         with self._lock, self._transaction():
             rows = self._db.execute(
                 "SELECT seq, id, body, sent_ms, receives, first_received_ms FROM messages "
                 "WHERE queue = ? AND visible_ms <= ? ORDER BY visible_ms, seq LIMIT ?",
-                (url, now, limit),
+                (queue, now, limit),
             ).fetchall()
             self._db.executemany(
                 "UPDATE messages SET receives = receives + 1, visible_ms = ?, "
@@ -178,31 +198,38 @@ class LocalQueues:
 
     def delete(self, url: str, receipt_handles: Sequence[str]) -> int:
         """Delete each message whose handle is its latest; how many were deleted."""
+        queue = self._id(url)
         keys = [key for key in map(_parse_handle, receipt_handles) if key is not None]
         with self._lock, self._transaction():
             return int(
                 self._db.executemany(
                     "DELETE FROM messages WHERE queue = ? AND seq = ? AND receives = ?",
-                    [(url, seq, receives) for seq, receives in keys],
+                    [(queue, seq, receives) for seq, receives in keys],
                 ).rowcount
             )
 
     def change_visibility(self, url: str, receipt_handles: Sequence[str], seconds: float) -> None:
         """Due again `seconds` from now (a failed record comes back after this instead of the full timeout)."""
+        queue = self._id(url)
         keys = [key for key in map(_parse_handle, receipt_handles) if key is not None]
         due = self._now_ms() + int(seconds * 1000)
         with self._lock, self._transaction():
             self._db.executemany(
                 "UPDATE messages SET visible_ms = ? WHERE queue = ? AND seq = ? AND receives = ?",
-                [(due, url, seq, receives) for seq, receives in keys],
+                [(due, queue, seq, receives) for seq, receives in keys],
             )
 
     def depth(self, url: str) -> int:
         """Messages in the queue, visible or being received."""
+        queue = self._id(url)
         with self._lock:
             return int(
-                self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (url,)).fetchone()[0]
+                self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (queue,)).fetchone()[0]
             )
+
+    def _id(self, url: str) -> int:
+        self.policy(url)  # a queue not declared is named
+        return self._ids[url]
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -227,7 +254,8 @@ def depth(path: Path, url: str) -> int:
         return 0
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        return int(db.execute("SELECT count(*) FROM messages WHERE queue = ?", (url,)).fetchone()[0])
+        query = "SELECT count(*) FROM messages WHERE queue = (SELECT id FROM queues WHERE url = ?)"
+        return int(db.execute(query, (url,)).fetchone()[0])
     except sqlite3.OperationalError:  # the runner has not made the table yet
         return 0
     finally:

@@ -70,8 +70,9 @@ POLL_INTERVAL = 0.05  # how often a poller looks again while it fills a batch or
 # Stored events one invoker takes at once; each is still its own invocation, one after the other in one
 # container, but the store and the container's pipe are paid once for all of them.
 INVOKE_BATCH = 50
-HAND_OFF_WORKERS = 4  # concurrent hand-offs (each waits on moto or the disk)
+HAND_OFF_WORKERS = 2  # concurrent hand-offs (each waits on the disk, or moto for an error action)
 HAND_OFF_BATCH = 200  # messages taken off the broker per hand-off
+MAX_CACHED_TOPICS = 10_000  # topics whose rules the runner keeps worked out
 HAND_OFF_GATHER_SECONDS = 0.02  # how long a hand-off waits to fill its batch once one message has come
 # Connection errors are the runner's to retry (with backoff, visibly), not botocore's to hide for a minute.
 SQS_CLIENT_CONFIG = BotoConfig(
@@ -301,6 +302,7 @@ class RuleRunner:
         self._stopping = threading.Event()
         self._event_stored = threading.Event()
         self._functions = {f.name: f for f in self._all_functions()}
+        self._topic_rules: dict[str, list[Rule]] = {}
         self._pools = {
             name: ContainerPool(f.spec, min(f.reserved_concurrency, LOCAL_MAX_CONCURRENCY))
             for name, f in self._functions.items()
@@ -378,6 +380,8 @@ class RuleRunner:
         self._inbox.put(delivery)
 
     def _take(self, limit: int) -> list[Delivery]:
+        """Up to `limit` deliveries: once one has come, what else is waiting, and what comes within the gather
+        time. Taken in runs, not one wait each: a wait per message set every thread of the runner waking."""
         try:
             batch = [self._inbox.get(timeout=0.2)]
         except queue.Empty:
@@ -385,9 +389,12 @@ class RuleRunner:
         deadline = time.monotonic() + HAND_OFF_GATHER_SECONDS
         while len(batch) < limit:
             try:
-                batch.append(self._inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+                while len(batch) < limit:
+                    batch.append(self._inbox.get_nowait())
             except queue.Empty:
-                break
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(HAND_OFF_GATHER_SECONDS / 4)
         return batch
 
     def _hand_off_loop(self, health: WorkerHealth) -> None:
@@ -416,10 +423,19 @@ class RuleRunner:
         events: dict[str, list[Any]] = {}
         outgoing: list[_Outgoing] = []
         for index, delivery in enumerate(batch):
-            for rule in self.rules:
-                if rule_receives(rule.name, rule.query.topic_filter, delivery.topic):
-                    self._evaluate_one(rule, index, delivery, events, outgoing)
+            for rule in self._rules_for(delivery.topic):
+                self._evaluate_one(rule, index, delivery, events, outgoing)
         return events, outgoing
+
+    def _rules_for(self, topic: str) -> list[Rule]:
+        """The rules a topic's messages go to, worked out once per topic (devices publish on a few)."""
+        found = self._topic_rules.get(topic)
+        if found is None:
+            found = [r for r in self.rules if rule_receives(r.name, r.query.topic_filter, topic)]
+            if len(self._topic_rules) >= MAX_CACHED_TOPICS:
+                self._topic_rules.clear()
+            self._topic_rules[topic] = found
+        return found
 
     def _evaluate_one(
         self,
@@ -478,7 +494,8 @@ class RuleRunner:
         )
 
     def _place(self, events: dict[str, list[Any]], outgoing: list[_Outgoing]) -> None:
-        """Store the events and send the messages; what is done is removed, so a retry does only the rest."""
+        """Store the events and send the messages. What is placed is removed from `outgoing`, and a refused
+        message's error action put in its place, even when a later send raises: a retry does only the rest."""
         for name in list(events):
             assert self.store is not None
             self.store.put(name, events[name])
@@ -488,41 +505,39 @@ class RuleRunner:
             by_queue: dict[str, list[_Outgoing]] = {}
             for item in outgoing:
                 by_queue.setdefault(item.queue_url, []).append(item)
+            placed: set[int] = set()  # id() of each item the queue took or refused
             refused: list[_Outgoing] = []
-            for queue_url, items in by_queue.items():
-                if self._played(queue_url):
-                    assert self.queues is not None
-                    _, failed_here = self.queues.send(queue_url, [item.body for item in items])
-                    for i, item in enumerate(items):
-                        outgoing.remove(item)
-                        if i not in failed_here:
-                            self.counters.add(queued=1)
-                        elif item.fallback is not None:  # the queue refused it: IoT runs the error action
-                            refused.append(item.fallback(failed_here[i]))
-                        else:
-                            raise HandOffFailed(
-                                f"the error action's queue refused a message: {failed_here[i]}"
-                            )
-                    continue
-                for chunk in _sqs_batches(items):
-                    response = self.sqs.send_message_batch(
-                        QueueUrl=queue_url,
-                        Entries=[{"Id": str(i), "MessageBody": item.body} for i, item in enumerate(chunk)],
-                    )
-                    failed = {
-                        int(f["Id"]): f.get("Message", f.get("Code", "")) for f in response.get("Failed", [])
-                    }
-                    for i, item in enumerate(chunk):
-                        outgoing.remove(item)
-                        if i not in failed:
-                            self.counters.add(queued=1) if item.fallback else self.counters.add(
-                                error_action=1
-                            )
-                        elif item.fallback is not None:  # the queue refused it: IoT runs the error action
-                            refused.append(item.fallback(str(failed[i])))
-                        else:
-                            raise HandOffFailed(f"the error action's queue refused a message: {failed[i]}")
-            outgoing.extend(refused)
+            try:
+                for queue_url, items in by_queue.items():
+                    send = self._send_here if self._played(queue_url) else self._send_to_moto
+                    for chunk in [items] if self._played(queue_url) else _sqs_batches(items):
+                        failed = send(queue_url, chunk)
+                        queued = sum(1 for i, item in enumerate(chunk) if i not in failed and item.fallback)
+                        self.counters.add(queued=queued, error_action=len(chunk) - len(failed) - queued)
+                        for i, item in enumerate(chunk):
+                            if i not in failed:
+                                placed.add(id(item))
+                            elif item.fallback is not None:  # the queue refused it: IoT runs the error action
+                                placed.add(id(item))
+                                refused.append(item.fallback(failed[i]))
+                            else:
+                                raise HandOffFailed(
+                                    f"the error action's queue refused a message: {failed[i]}"
+                                )
+            finally:
+                outgoing[:] = [item for item in outgoing if id(item) not in placed] + refused
+
+    def _send_here(self, queue_url: str, chunk: list[_Outgoing]) -> dict[int, str]:
+        """To a queue the runner plays (on disk): the refused ones by index, with SQS's reason."""
+        assert self.queues is not None
+        return self.queues.send(queue_url, [item.body for item in chunk])[1]
+
+    def _send_to_moto(self, queue_url: str, chunk: list[_Outgoing]) -> dict[int, str]:
+        response = self.sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": item.body} for i, item in enumerate(chunk)],
+        )
+        return {int(f["Id"]): str(f.get("Message", f.get("Code", ""))) for f in response.get("Failed", [])}
 
     # -- direct path: asynchronous invocation -----------------------------------------------------
     def _invoke_loop(self, health: WorkerHealth) -> None:

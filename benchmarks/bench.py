@@ -231,12 +231,28 @@ def render(results: dict[str, Any], console: Console) -> None:
                 "-" if latency is None else f"{latency['p50']:,.0f} / {latency['p99']:,.0f}",
             )
     console.print(table)
+    for path in results["end_to_end"]:
+        if path["steps"]:
+            console.print(_cpu_line(path, results["machine"]["cores"]))
     for target in results["targets"]:
         mark = "[green]reached[/]" if target["reached"] else "[red]not reached[/]"
         console.print(f"  {target['target']}: {target['measured']} (wanted >= {target['wanted']}) {mark}")
     console.print(
         "baseline = per reading an uncached GetItem and one write on a new connection; handler cases = lambda_handler"
         " in this process (CPU s includes its AWS and HTTP clients); end to end CPU s = the rule runner's process"
+    )
+
+
+def _cpu_line(path: dict[str, Any], cores: int) -> str:
+    """Where the CPU went in the path's last step (the one that did not hold, or the highest): what limits it."""
+    step = path["steps"][-1]
+    parts = sorted(step["cpu_by_part_per_1000"].items(), key=lambda item: -item[1])
+    total = sum(seconds for _, seconds in parts)
+    spent = ", ".join(f"{part} {seconds:.2f}" for part, seconds in parts)
+    most = cores / total * 1000 if total else None
+    return (
+        f"  end to end, {path['path']}, offered {step['offered_per_second']:,.0f}/s: CPU s per 1,000 readings: {spent}"
+        f" (total {total:.2f}: {cores} cores could carry at most {_rate(most)}/s)"
     )
 
 

@@ -46,7 +46,7 @@ class Plan:
     windows: int = 3  # the step's throughput is measured in this many equal windows
 
 
-FULL = Plan(rates=(50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000), seconds=30.0)
+FULL = Plan(rates=(100, 250, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000), seconds=30.0)
 QUICK = Plan(rates=(40,), seconds=3.0)
 
 
@@ -63,6 +63,7 @@ class Step:
     window_rates: list[float] = field(default_factory=list)  # readings/s written, per window
     latency_ms: dict[str, float] | None = None
     cpu_seconds_per_1000: float | None = None  # the rule runner (and its children): Lambda's stand-in
+    cpu_by_part_per_1000: dict[str, float] = field(default_factory=dict)  # every part, the simulator too
 
     @property
     def lost(self) -> int:
@@ -98,6 +99,7 @@ class Step:
             },
             "latency_ms": self.latency_ms,
             "cpu_seconds_per_1000": self.cpu_seconds_per_1000,
+            "cpu_by_part_per_1000": self.cpu_by_part_per_1000,
         }
 
 
@@ -137,19 +139,34 @@ def _first_time(curve: list[tuple[float, int]], n: int) -> float | None:
     return t0 + (t1 - t0) * (n - c0) / max(1, c1 - c0)
 
 
-def _runner_cpu_seconds(sandbox: Sandbox) -> float | None:
-    record = running(sandbox.pid_file(RULE_RUNNER))
-    if record is None:
-        return None
-    try:
-        process = psutil.Process(record.pid)
-        total = 0.0
-        for each in (process, *process.children(recursive=True)):
-            times = each.cpu_times()
-            total += times.user + times.system
-        return total
-    except psutil.Error:
-        return None
+# The parts of the local pipeline whose CPU a step reports: the processes of the sandbox by their pid files
+# (with their children: the rule runner's function containers count as "function"), and this process, which
+# runs the device simulator.
+PARTS = {"rule runner": RULE_RUNNER, "InfluxDB": "influxdb", "broker": "mosquitto", "AWS APIs (moto)": "moto"}
+SIMULATOR = "device simulator"
+FUNCTION = "function (containers)"
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def cpu_by_part(sandbox: Sandbox) -> dict[str, float]:
+    """CPU seconds so far of each part of the pipeline (a part that is not running is left out)."""
+    found = {SIMULATOR: _cpu(psutil.Process())}
+    for part, name in PARTS.items():
+        record = running(sandbox.pid_file(name))
+        if record is None:
+            continue
+        try:
+            process = psutil.Process(record.pid)
+            found[part] = _cpu(process)
+            if name == RULE_RUNNER:
+                found[FUNCTION] = sum(_cpu(child) for child in process.children(recursive=True))
+        except psutil.Error:
+            continue
+    return found
 
 
 def _written(endpoints: Endpoints, since: datetime) -> int:
@@ -162,7 +179,7 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
     depths = queue_depths(endpoints, sandbox.root)
     since = datetime.now(UTC) - timedelta(seconds=1)
     base = _written(endpoints, since)  # earlier steps' points lie before `since`: normally none
-    cpu_before = _runner_cpu_seconds(sandbox)
+    cpu_before = cpu_by_part(sandbox)
     curves, latest = Curves(), {"sent": 0}
     done = threading.Event()
     started = time.monotonic()
@@ -205,9 +222,17 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
     step.in_flight = _in_flight(sandbox, endpoints) if written < summary.acknowledged else 0
     step.window_rates = _window_rates(curves, published, windows)
     step.latency_ms = curves.latency_ms(min(written, summary.acknowledged))
-    cpu_after = _runner_cpu_seconds(sandbox)
-    if cpu_before is not None and cpu_after is not None and written:
-        step.cpu_seconds_per_1000 = round((cpu_after - cpu_before) / written * 1000, 3)
+    cpu_after = cpu_by_part(sandbox)
+    if written:
+        step.cpu_by_part_per_1000 = {
+            part: round((cpu_after[part] - cpu_before[part]) / written * 1000, 3)
+            for part in cpu_after
+            if part in cpu_before
+        }
+        if "rule runner" in step.cpu_by_part_per_1000:
+            step.cpu_seconds_per_1000 = round(
+                step.cpu_by_part_per_1000["rule runner"] + step.cpu_by_part_per_1000.get(FUNCTION, 0.0), 3
+            )
     return step
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import end_to_end
 from benchmarks.end_to_end import Curves, Step, _window_rates
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -75,3 +76,18 @@ def test_a_step_is_sustained_only_with_nothing_lost_and_a_short_lag() -> None:
     assert not Step(
         offered=100, seconds=10, acknowledged=1000, written=1000, lag_at_end_seconds=None
     ).sustained
+
+
+@pytest.mark.services  # deploys the local pipeline and drives it with the simulator
+def test_an_end_to_end_step_accounts_for_every_reading_and_the_cpu_of_each_part(tmp_path: Path) -> None:
+    result = end_to_end.run_path(
+        tmp_path, "queued", end_to_end.Plan(rates=(40,), seconds=3.0), say=lambda _: None
+    )
+    (step,) = result["steps"]
+    assert step["acknowledged"] > 0 and step["written"] == step["acknowledged"] and step["lost"] == 0
+    parts = step["cpu_by_part_per_1000"]
+    assert {end_to_end.SIMULATOR, "rule runner", end_to_end.FUNCTION, "InfluxDB", "broker"} <= set(parts)
+    assert all(seconds >= 0 for seconds in parts.values())
+    assert step["cpu_seconds_per_1000"] == pytest.approx(
+        parts["rule runner"] + parts[end_to_end.FUNCTION], abs=0.002
+    )

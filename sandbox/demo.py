@@ -214,6 +214,22 @@ def summary_table(
     return table
 
 
+def throughput_line(accounting: Accounting, started: float, published: float, drained: float | None) -> str:
+    """Readings per second through the pipeline (first publish to the last reading counted), and the lag at the
+    end: how long after the devices stopped the last reading was counted (to within the 1 s between counts)."""
+    if drained is None:
+        return (
+            f"through the pipeline: {accounting.written} readings written in the {published - started:.0f} s of"
+            f" publishing and the wait; lag at the end: more than the wait ({accounting.in_flight.total} in flight)"
+        )
+    through = accounting.written + accounting.rejected + accounting.dead_letters
+    seconds = max(drained - started, 1e-9)
+    return (
+        f"through the pipeline: {through} readings in {seconds:.1f} s = {through / seconds:,.0f} readings/s;"
+        f" lag at the end: {max(0.0, drained - published):.1f} s after the last publish"
+    )
+
+
 def render_picture(endpoints_path: Path, out: Path) -> None:
     result = subprocess.run(
         [
@@ -270,6 +286,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
             options.rate,
             options.duration,
         )
+    started = time.monotonic()
     sent = run_fleet(sandbox, fleet, options, console)
     by_webhook = 0
     if webhook is not None:
@@ -278,9 +295,13 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         sent["button"] = sent.get("button", 0) + counters.deliveries * buttons
         sent["shelf"] = sent.get("shelf", 0) + counters.deliveries * shelves
         by_webhook = counters.readings_sent
+    published = time.monotonic()
+    drained: list[float] = []  # when nothing was in flight any more, first seen
     with console.status("waiting for the pipeline to take every reading") as status:
 
         def show(current: Accounting) -> None:
+            if current.in_flight.total == 0 and not drained:
+                drained.append(time.monotonic())
             status.update(
                 f"waiting for the pipeline to take every reading (at most {options.drain_timeout:.0f} s): "
                 f"{current.written} written, {current.in_flight.total} in flight "
@@ -292,6 +313,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         )
     written = {kind.name: points.get(kind.measurement, 0) for kind in catalog if kind.name in sent}
     console.print(summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook))
+    console.print(throughput_line(accounting, started, published, drained[0] if drained else None))
     if accounting.in_flight.total:
         console.print(
             f"[yellow]{accounting.in_flight.total} readings were still on their way after "

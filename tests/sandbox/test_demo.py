@@ -10,9 +10,9 @@ from rich.console import Console
 
 from catalog import load_catalog
 from catalog.loader import DEFAULT_FOLDER
-from sandbox.accounting import Accounting
+from sandbox.accounting import Accounting, InFlight
 from sandbox.cli import devices_per_kind
-from sandbox.demo import DemoOptions, summary_table
+from sandbox.demo import DemoOptions, summary_table, throughput_line
 from sandbox.processes import SandboxError
 
 
@@ -50,3 +50,13 @@ def test_the_table_shows_every_kind() -> None:
     assert rows["written to InfluxDB (counted by a query)"] == ["29", "19", "10"]
     assert rows["sent (acknowledged by the broker)"] == ["30", "20", "10"]
     assert rows["lost = sent - written - rejected - dead letters"] == ["0", "", ""]
+
+
+def test_the_summary_gives_readings_per_second_through_the_pipeline_and_the_lag_at_the_end() -> None:
+    done = Accounting(sent=300, written=290, rejected=10, dead_letters=0)
+    line = throughput_line(done, started=100.0, published=130.0, drained=132.5)
+    assert line == (
+        "through the pipeline: 300 readings in 32.5 s = 9 readings/s; lag at the end: 2.5 s after the last publish"
+    )
+    held = Accounting(sent=300, written=200, rejected=0, dead_letters=0, in_flight=InFlight(broker=100))
+    assert "more than the wait (100 in flight)" in throughput_line(held, 100.0, 130.0, None)

@@ -54,8 +54,9 @@ def _runner_health(sandbox: Sandbox) -> str | None:
     retrying = {n: w for n, w in workers.items() if w.get("state") == "retrying"}
     line = (
         f"rule runner: {stats.get('received', 0)} received, {stats.get('acknowledged', 0)} acknowledged, "
-        f"{stats.get('delivered', 0)} delivered; holding {stats.get('unacknowledged', 0)} unacknowledged "
-        f"and {stats.get('stored_events', 0)} stored events"
+        f"{stats.get('delivered', 0)} delivered; holding {stats.get('unacknowledged', 0)} unacknowledged"
+        f", {stats.get('stored_events', 0)} stored events and {stats.get('queued_messages', 0)} messages in the"
+        " ingest queue"
     )
     if dead:
         return (

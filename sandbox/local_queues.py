@@ -125,6 +125,7 @@ class LocalQueues:
         self._lock = threading.Lock()
         self._policies: dict[str, QueuePolicy] = {}
         self._ids: dict[str, int] = {}  # each queue's number in the store (its rows carry that, not the URL)
+        self._depths: dict[str, int] = {}
         self._message_id = _MessageIds()
 
     def close(self) -> None:
@@ -135,7 +136,10 @@ class LocalQueues:
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO queues (url) VALUES (?)", (policy.url,))
             (number,) = self._db.execute("SELECT id FROM queues WHERE url = ?", (policy.url,)).fetchone()
+            (count,) = self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (number,)).fetchone()
         self._ids[policy.url] = int(number)
+        # Kept as it changes (this connection is the store's only writer), so the runner's stats need no scan.
+        self._depths[policy.url] = int(count)
         self._policies[policy.url] = policy
 
     def policy(self, url: str) -> QueuePolicy:
@@ -167,6 +171,8 @@ class LocalQueues:
             self._db.executemany(
                 "INSERT INTO messages (queue, id, body, sent_ms, visible_ms) VALUES (?, ?, ?, ?, ?)", rows
             )
+        with self._lock:
+            self._depths[url] += len(rows)
         return ids, refused
 
     def receive(self, url: str, limit: int, visibility_timeout: int | None = None) -> Received:
@@ -200,13 +206,16 @@ class LocalQueues:
         """Delete each message whose handle is its latest; how many were deleted."""
         queue = self._id(url)
         keys = [key for key in map(_parse_handle, receipt_handles) if key is not None]
-        with self._lock, self._transaction():
-            return int(
-                self._db.executemany(
-                    "DELETE FROM messages WHERE queue = ? AND seq = ? AND receives = ?",
-                    [(queue, seq, receives) for seq, receives in keys],
-                ).rowcount
-            )
+        with self._lock:
+            with self._transaction():
+                deleted = int(
+                    self._db.executemany(
+                        "DELETE FROM messages WHERE queue = ? AND seq = ? AND receives = ?",
+                        [(queue, seq, receives) for seq, receives in keys],
+                    ).rowcount
+                )
+            self._depths[url] -= deleted
+        return deleted
 
     def change_visibility(self, url: str, receipt_handles: Sequence[str], seconds: float) -> None:
         """Due again `seconds` from now (a failed record comes back after this instead of the full timeout)."""
@@ -221,11 +230,9 @@ class LocalQueues:
 
     def depth(self, url: str) -> int:
         """Messages in the queue, visible or being received."""
-        queue = self._id(url)
+        self.policy(url)
         with self._lock:
-            return int(
-                self._db.execute("SELECT count(*) FROM messages WHERE queue = ?", (queue,)).fetchone()[0]
-            )
+            return self._depths[url]
 
     def _id(self, url: str) -> int:
         self.policy(url)  # a queue not declared is named

@@ -365,13 +365,18 @@ class RuleRunner:
 
     def backlog(self) -> dict[str, int]:
         """What the runner holds and has not finished: taken off the broker but not acknowledged yet
-        (`unacknowledged`), and events stored for the function (`stored_events`)."""
+        (`unacknowledged`), events stored for the function (`stored_events`), and messages in the queues it
+        plays (`queued_messages`: the ingest queue; the accounting reads that from the store itself)."""
         stored = self.store.depth() if self.store else 0
-        return {"unacknowledged": self.counters.snapshot()["in_flight"], "stored_events": stored}
+        queued = sum(self.queues.depth(m.queue_url) for m in self.mappings) if self.queues else 0
+        return {
+            "unacknowledged": self.counters.snapshot()["in_flight"],
+            "stored_events": stored,
+            "queued_messages": queued,
+        }
 
     def idle(self) -> bool:
-        backlog = self.backlog()
-        return backlog["unacknowledged"] == 0 and backlog["stored_events"] == 0
+        return not any(self.backlog().values())
 
     # -- receiving and handing off ----------------------------------------------------------------
     def on_delivery(self, delivery: Delivery) -> None:

@@ -69,9 +69,9 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: install ## the whole pipeline on this machine, no AWS account needed (TLS=1: devices over mutual TLS)
+demo: install ## the whole pipeline on this machine, no AWS account needed (TLS=1: devices over mutual TLS; INGEST_PATH=queued)
 	$(PY) -m sandbox demo --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION) \
-		$(if $(TLS),--device-tls)
+		--ingest-path $(INGEST_PATH) $(if $(TLS),--device-tls)
 
 down: ## stop every local service
 	@if [ -x $(PY) ]; then $(PY) -m sandbox down; else echo "nothing installed, nothing running"; fi

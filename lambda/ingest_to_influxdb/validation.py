@@ -6,8 +6,7 @@ import contextlib
 import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.constants import (
@@ -33,8 +32,7 @@ _LARGEST_EXACT_INTEGER = 2**53
 ENDPOINT = "endpoint"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):  # a tuple: immutable, and made several times faster than a frozen dataclass
     kind: ReadingKind
     sensor_id: (
         str  # the connection's client id, else the LwM2M endpoint, else the kind's sensor_id attributes

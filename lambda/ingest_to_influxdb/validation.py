@@ -89,7 +89,10 @@ def decode_fully(payload: object) -> dict[str, Any]:
 
 def _decode_common_case(payload: object) -> dict[str, Any] | None:
     """A device's usual payload, decoded without the full checks, or None to take them: ASCII text (its length
-    is its size in bytes) under the size limit holding one object and no array, so it nests one level only."""
+    is its size in bytes) under the size limit holding one object and no array, so it nests one level only;
+    or an object Lambda decoded, flat and small (`_small_flat_object`)."""
+    if type(payload) is dict:
+        return payload if _small_flat_object(payload) else None
     if type(payload) is str:
         if not payload.isascii() or len(payload) > MAX_PAYLOAD_BYTES:
             return None
@@ -107,6 +110,34 @@ def _decode_common_case(payload: object) -> dict[str, Any] | None:
     except ValueError:  # not JSON, or not UTF-8: the full checks say which
         return None
     return document if type(document) is dict else None
+
+
+_LONGEST_CHARACTER = 12  # a character in JSON text at its longest: a surrogate pair, each half escaped in 6
+_LONGEST_SCALAR = 24  # a float, bool or null in JSON text at its longest: -2.2250738585072014e-308
+_LARGEST_SHORT_INTEGER = 10**18  # an integer below this is at most 20 characters of JSON
+
+
+def _small_flat_object(document: dict[Any, Any]) -> bool:
+    """Whether JSON text of `document` could be written (`decode_fully` writes it to measure it) and would be
+    within the size limit with no nesting, by a bound on its length instead of writing it: keys strings,
+    values strings, numbers, booleans or null."""
+    bound = 2
+    for key, value in document.items():
+        kind = type(value)
+        if type(key) is not str:
+            return False
+        if kind is str:
+            bound += _LONGEST_CHARACTER * len(value) + 2
+        elif kind is int:
+            if not -_LARGEST_SHORT_INTEGER < value < _LARGEST_SHORT_INTEGER:
+                return False
+            bound += 20
+        elif kind is float or kind is bool or value is None:
+            bound += _LONGEST_SCALAR
+        else:
+            return False
+        bound += _LONGEST_CHARACTER * len(key) + 6  # quotes, ": " and ", "
+    return bound <= MAX_PAYLOAD_BYTES
 
 
 def _deeper_than(document: dict[str, Any], limit: int) -> bool:
@@ -266,11 +297,13 @@ def _common_case(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Re
     if sensor_id is None:
         if get(ENDPOINT) is not None:
             return None
-        parts = [get(attribute) for attribute in kind.sensor_id]
+        parts = tuple(map(get, kind.sensor_id))
         for part in parts:
-            if not _plain_text(part, MAX_IDENTIFIER_LENGTH):
+            if type(part) is not str or not 0 < len(part) <= MAX_IDENTIFIER_LENGTH or part[-1] == "\\":
                 return None
         sensor_id = "-".join(parts)
+        if not (sensor_id.isascii() and sensor_id.isprintable()):  # as every part is
+            return None
     elif sensor_id == NOT_OVER_MQTT or not _plain_text(sensor_id, MAX_IDENTIFIER_LENGTH):
         return None
     fields = {}

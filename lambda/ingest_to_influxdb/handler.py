@@ -71,8 +71,6 @@ def ingestor() -> Ingestor:
 def reset() -> None:
     """Forget the container's state, as a new container would (tests and benchmarks)."""
     global _ingestor
-    if _ingestor is not None:
-        _ingestor.close()
     _ingestor = None
     metrics.clear_metrics()
     _dimensioned.clear_metrics()
@@ -98,8 +96,10 @@ def publish_metrics(result: BatchResult) -> None:
     metrics.add_metric(
         name="MetadataAttributesDropped", unit=MetricUnit.Count, value=sum(result.dropped_attributes.values())
     )
-    for seconds in result.write_seconds:
-        metrics.add_metric(name="WriteLatency", unit=MetricUnit.Milliseconds, value=seconds * 1000)
+    if result.write_seconds is not None:
+        metrics.add_metric(
+            name="WriteLatency", unit=MetricUnit.Milliseconds, value=result.write_seconds * 1000
+        )
 
 
 @metrics.log_metrics

@@ -7,7 +7,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +22,6 @@ from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
 
 logger = logging.getLogger(__name__)
 MAX_CACHED_FORMATS = 50_000  # (metadata item, kind) pairs whose line format a container keeps
-CHUNK_READINGS = 250  # readings per InfluxDB request of a large batch (see Ingestor)
 
 
 @dataclass
@@ -33,7 +31,7 @@ class BatchResult:
     rejected: Counter[str] = field(default_factory=Counter)  # by reason code
     metadata_misses: int = 0
     dropped_attributes: Counter[str] = field(default_factory=Counter)  # by reason
-    write_seconds: list[float] = field(default_factory=list)  # each InfluxDB write's latency
+    write_seconds: float | None = None
     errors: list[str] = field(default_factory=list)  # why records failed
 
     @property
@@ -48,21 +46,12 @@ class _Pending:
         self.record, self.reading, self.line = record, reading, ""
 
 
-_Written = dict[int, str] | TransientError  # a write's refused points (index -> error), or why it failed
-
-
 def _no_deadline() -> float:
     return 60.0
 
 
 class Ingestor:
-    """Validates, enriches and writes a batch of records; never raises for a record, reports failures.
-
-    A batch larger than `chunk` readings is written in chunks of that many, each posted from a background
-    thread while the next is checked and formatted (waiting on InfluxDB's answer releases the GIL), one
-    request in flight at a time. Each chunk's outcome is its own: a chunk InfluxDB does not take fails only
-    its records. The health points go with the last chunk, counting what the others wrote.
-    """
+    """Validates, enriches and writes a batch of records; never raises for a record, reports failures."""
 
     def __init__(
         self,
@@ -71,14 +60,11 @@ class Ingestor:
         rejects: RejectSink,
         instance: str | None = None,
         clock: Callable[[], float] = time.time,
-        chunk: int = CHUNK_READINGS,
     ) -> None:
         self.metadata, self.writer, self.rejects = metadata, writer, rejects
         self.instance = instance or uuid.uuid4().hex[:8]
         self.clock = clock
-        self.chunk = chunk
         self._last_health_ns = 0
-        self._background: ThreadPoolExecutor | None = None
         # Per metakey and kind: the metadata item it was made from, its line format and the unused attributes.
         # The metadata store hands out the same item object until its cache entry expires.
         self._formats: dict[tuple[str | None, str], tuple[object, LineFormat, Counter[str]]] = {}
@@ -87,122 +73,43 @@ class Ingestor:
         result = BatchResult()
         health: Counter[Outcome] = Counter()
         now_ms = int(self.clock() * 1000)
-        rejections: list[tuple[Record, Rejection]] = []
-        in_flight: tuple[list[_Pending], Future[tuple[_Written, float]]] | None = None
-        available = True  # False once InfluxDB did not take a chunk: the later ones are not tried
-        starts = range(0, len(records), self.chunk)
-        for start in starts:
-            pending = self._checked(records[start : start + self.chunk], now_ms, rejections, result, health)
-            last = start == starts[-1]
-            if last:
-                self._reject(rejections, result, health)  # before the last write: its health points count them
-            if in_flight is not None:
-                available = self._settle(*in_flight, result, health)
-                in_flight = None
-            if not available:
-                result.failed.extend(item.record.id for item in pending)
-            elif last:
-                self._write_last(pending, result, health, remaining)
-            else:
-                lines = [item.line for item in pending]
-                in_flight = (pending, self._executor().submit(self._post, lines, remaining))
-        if not records:
-            self._write_last([], result, health, remaining)
-        return result
-
-    def close(self) -> None:
-        """Stop the background writer's thread (it starts again when needed)."""
-        if self._background is not None:
-            self._background.shutdown()
-            self._background = None
-
-    def _checked(
-        self,
-        records: Sequence[Record],
-        now_ms: int,
-        rejections: list[tuple[Record, Rejection]],
-        result: BatchResult,
-        health: Counter[Outcome],
-    ) -> list[_Pending]:
-        """The records' readings ready to write, their lines made; the invalid ones added to `rejections`."""
         pending: list[_Pending] = []
+        rejections: list[tuple[Record, Rejection]] = []
         for record in records:
             checked = self._check(record, now_ms)
             if isinstance(checked, Rejection):
                 rejections.append((record, checked))
             else:
                 pending.append(_Pending(record, checked))
+        self._reject(rejections, result, health)
+
         if pending:
             try:
                 self._enrich(pending, result, health)
             except TransientError as error:
                 self._fail(pending, result, f"metadata: {error}")
-                return []
-        return pending
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._background is None:
-            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influxdb-write")
-        return self._background
-
-    def _post(self, lines: list[str], remaining: RemainingTime) -> tuple[_Written, float]:
-        """The outcome of one write and its latency in seconds (a transient failure is returned, not raised)."""
+                pending = []
+        kinds = Counter(item.reading.kind.name for item in pending)
+        for kind, count in kinds.items():
+            health[Outcome(kind, "written")] += count
+        now_ns = self._health_time_ns()
+        lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
+        if not lines:
+            return result
         started = time.perf_counter()
         try:
-            return self.writer.write(lines, remaining), time.perf_counter() - started
+            refused = self.writer.write(lines, remaining)
         except TransientError as error:
-            return error, time.perf_counter() - started
-
-    def _settle(
-        self,
-        pending: list[_Pending],
-        future: Future[tuple[_Written, float]],
-        result: BatchResult,
-        health: Counter[Outcome],
-    ) -> bool:
-        """Count what a chunk written in the background wrote and keep what InfluxDB refused, before the
-        health points are made; fail the chunk when InfluxDB did not take it (False)."""
-        written, seconds = future.result()
-        if isinstance(written, TransientError):
-            self._fail(pending, result, f"InfluxDB: {written}")
-            return False
-        result.write_seconds.append(seconds)
-        self._written(pending, written, result, health)
-        return True
-
-    def _write_last(
-        self, pending: list[_Pending], result: BatchResult, health: Counter[Outcome], remaining: RemainingTime
-    ) -> None:
-        """The last chunk's points with the batch's health points, in one request."""
-        optimistic = health.copy()
-        optimistic.update(Outcome(item.reading.kind.name, "written") for item in pending)
-        now_ns = self._health_time_ns()
-        lines = [item.line for item in pending] + health_lines(optimistic, self.instance, now_ns)
-        if not lines:
-            return
-        written, seconds = self._post(lines, remaining)
-        if isinstance(written, TransientError):
-            self._fail(pending, result, f"InfluxDB: {written}")
-            return
-        result.write_seconds.append(seconds)
-        refused = {i: reason for i, reason in written.items() if i < len(pending)}
-        self._written(pending, refused, result, health)
-        if refused:
-            try:  # same series and time as before: these points replace the first, optimistic counts
-                self.writer.write(health_lines(health, self.instance, now_ns, keep_zero=True), remaining)
-            except TransientError as error:
-                logger.warning("could not correct the ingest health counts: %s", error)
-
-    def _written(
-        self, pending: list[_Pending], refused: Mapping[int, str], result: BatchResult, health: Counter[Outcome]
-    ) -> None:
-        """Count the written readings (all but the refused) by kind; keep the refused on the rejected queue."""
-        written = Counter(item.reading.kind.name for item in pending)
-        written.subtract(pending[i].reading.kind.name for i in refused)
+            self._fail(pending, result, f"InfluxDB: {error}")
+            return result
+        result.write_seconds = time.perf_counter() - started
+        refused_readings = {i: reason for i, reason in refused.items() if i < len(pending)}
+        written = kinds.copy()
+        written.subtract(pending[i].reading.kind.name for i in refused_readings)
         result.written.update(+written)  # kinds with nothing written are left out
-        health.update({Outcome(kind, "written"): count for kind, count in written.items()})
-        if refused:
-            self._keep_refused(pending, refused, result, health)
+        if refused_readings:
+            self._refused(pending, refused_readings, result, health, remaining, now_ns)
+        return result
 
     def _health_time_ns(self) -> int:
         """A distinct timestamp per invocation of this container: health points of one series never overwrite
@@ -284,14 +191,21 @@ class Ingestor:
         result.failed.extend(item.record.id for item in pending)
         result.errors.append(error)
 
-    def _keep_refused(
-        self, pending: list[_Pending], refused: Mapping[int, str], result: BatchResult, health: Counter[Outcome]
+    def _refused(
+        self,
+        pending: list[_Pending],
+        refused: dict[int, str],
+        result: BatchResult,
+        health: Counter[Outcome],
+        remaining: RemainingTime,
+        now_ns: int,
     ) -> None:
         """Points InfluxDB refused for good (e.g. a field type conflict) are kept on the rejected queue."""
         rejections = []
         for i, reason in sorted(refused.items()):
             item = pending[i]
             kind = item.reading.kind.name
+            health[Outcome(kind, "written")] -= 1
             rejections.append(
                 (
                     item.record,
@@ -305,6 +219,10 @@ class Ingestor:
                 )
             )
         self._reject(rejections, result, health)
+        try:  # same series and time as before: these points replace the first, optimistic counts
+            self.writer.write(health_lines(health, self.instance, now_ns, keep_zero=True), remaining)
+        except TransientError as error:
+            logger.warning("could not correct the ingest health counts: %s", error)
 
 
 def _original(record: Record) -> object:

@@ -86,11 +86,9 @@ class LineFormat:
 
     def line(self, tags: Mapping[str, str], fields: Mapping[str, float], time_ns: int) -> str:
         """The point's line; `tags` and `fields` hold (at least) the names given to the format."""
-        return self._template.format(
-            *[escape_key(tags[name]) for name in self._tag_names],
-            *[format_float(fields[name]) for name in self._field_names],
-            time_ns,
-        )
+        values = [escape_key(tags[name]) for name in self._tag_names]
+        values.extend(map(format_float, map(fields.__getitem__, self._field_names)))
+        return self._template.format(*values, time_ns)
 
 
 def _braces(text: str) -> str:

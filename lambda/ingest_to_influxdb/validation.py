@@ -24,6 +24,7 @@ from ingest_to_influxdb.kinds import FieldRule, FieldSpec, ReadingKind, kind_for
 from ingest_to_influxdb.line_protocol import unrepresentable
 from ingest_to_influxdb.timestamps import iso_epoch_ms, to_epoch_ms
 
+_JSON = json.JSONDecoder()
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
 _LARGEST_EXACT_INTEGER = 2**53
@@ -93,21 +94,23 @@ def _decode_common_case(payload: object) -> dict[str, Any] | None:
     or an object Lambda decoded, flat and small (`_small_flat_object`)."""
     if type(payload) is dict:
         return payload if _small_flat_object(payload) else None
-    if type(payload) is str:
-        if not payload.isascii() or len(payload) > MAX_PAYLOAD_BYTES:
-            return None
-        flat = payload.count("{") == 1 and "[" not in payload
-    elif type(payload) is bytes:
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            return None
-        flat = payload.count(b"{") == 1 and b"[" not in payload
-    else:
-        return None
-    if not flat:
-        return None
     try:
-        document = json.loads(payload)
-    except ValueError:  # not JSON, or not UTF-8: the full checks say which
+        if type(payload) is str:
+            if not payload.isascii() or len(payload) > MAX_PAYLOAD_BYTES:
+                return None
+            if payload.count("{") != 1 or "[" in payload:
+                return None
+            # What json.loads does, without its steps for white space around the object (there is none).
+            document, end = _JSON.raw_decode(payload)
+            if end != len(payload):
+                return None
+        elif type(payload) is bytes:
+            if len(payload) > MAX_PAYLOAD_BYTES or payload.count(b"{") != 1 or b"[" in payload:
+                return None
+            document = json.loads(payload)
+        else:
+            return None
+    except ValueError:  # not JSON, not UTF-8, or white space first: the full checks say what
         return None
     return document if type(document) is dict else None
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.constants import (
@@ -274,7 +274,7 @@ def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
     return _number(spec.source, value)
 
 
-def _plain_text(value: object, limit: int) -> bool:
+def _plain_text(value: object, limit: int) -> TypeGuard[str]:
     """Whether `value` is an identifier the full checks would take as it is (the common case, quickly):
     a non-empty printable ASCII string within the limit, not ending with a backslash."""
     return (
@@ -300,16 +300,18 @@ def _common_case(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Re
     if sensor_id is None:
         if get(ENDPOINT) is not None:
             return None
-        parts = tuple(map(get, kind.sensor_id))
-        for part in parts:
+        parts: list[str] = []
+        for attribute in kind.sensor_id:
+            part = get(attribute)
             if type(part) is not str or not 0 < len(part) <= MAX_IDENTIFIER_LENGTH or part[-1] == "\\":
                 return None
+            parts.append(part)
         sensor_id = "-".join(parts)
         if not (sensor_id.isascii() and sensor_id.isprintable()):  # as every part is
             return None
     elif sensor_id == NOT_OVER_MQTT or not _plain_text(sensor_id, MAX_IDENTIFIER_LENGTH):
         return None
-    fields = {}
+    fields: dict[str, float] = {}
     for name, source, integer in kind.field_checks:  # a float or an int within 2**53, not a bool
         value = get(source)
         if type(value) is float:
@@ -322,7 +324,7 @@ def _common_case(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Re
             fields[name] = float(value)
         else:
             return None
-    tags = {}
+    tags: dict[str, str] = {}
     for name, source in kind.tag_sources:
         value = get(source)
         if not _plain_text(value, MAX_IDENTIFIER_LENGTH):

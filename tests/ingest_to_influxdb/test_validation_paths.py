@@ -13,11 +13,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from ingest_to_influxdb import validation
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.health import Outcome, health_lines
 from ingest_to_influxdb.kinds import ReadingKind
 from ingest_to_influxdb.line_protocol import format_point
-from ingest_to_influxdb import validation
 from ingest_to_influxdb.validation import decode, decode_fully, validate, validate_fully
 
 from tests.ingest_to_influxdb.catalog_kinds import PRESSURE, SHELF
@@ -174,7 +174,9 @@ def documents(kind: ReadingKind, base: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("kind", "base"), [(PRESSURE, pressure_reading()), (SHELF, shelf_reading())])
-def test_the_quick_checks_make_the_reading_the_full_checks_make(kind: ReadingKind, base: dict[str, Any]) -> None:
+def test_the_quick_checks_make_the_reading_the_full_checks_make(
+    kind: ReadingKind, base: dict[str, Any]
+) -> None:
     seen: Counter[str] = Counter()
     for document in documents(kind, base):
         expected = outcome(validate_fully, document, kind, NOW_MS)
@@ -244,7 +246,9 @@ def test_health_points_are_the_lines_format_point_makes() -> None:
     counts = Counter({Outcome("pressure", "written"): 3, Outcome("shelf", "rejected", "bad_field"): 1})
     counts[Outcome("pressure", "metadata_miss")] = 0
     expected = [
-        format_point("ingest_health", {"kind": "pressure", "outcome": "written", "instance": "i 1"}, {"count": 3.0}, 7),
+        format_point(
+            "ingest_health", {"kind": "pressure", "outcome": "written", "instance": "i 1"}, {"count": 3.0}, 7
+        ),
         format_point(
             "ingest_health",
             {"kind": "shelf", "outcome": "rejected", "instance": "i 1", "reason": "bad_field"},
@@ -254,6 +258,9 @@ def test_health_points_are_the_lines_format_point_makes() -> None:
     ]
     assert health_lines(counts, "i 1", 7) == expected
     zero = format_point(
-        "ingest_health", {"kind": "pressure", "outcome": "metadata_miss", "instance": "i 1"}, {"count": 0.0}, 7
+        "ingest_health",
+        {"kind": "pressure", "outcome": "metadata_miss", "instance": "i 1"},
+        {"count": 0.0},
+        7,
     )
     assert health_lines(counts, "i 1", 7, keep_zero=True) == [zero, *expected]

@@ -5,16 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 DIRECT_RECORD_ID = "direct"
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):  # a tuple: immutable, and made several times faster than a frozen dataclass
     id: str  # the SQS messageId (reported back when it fails), or DIRECT_RECORD_ID
     payload: object  # a decoded reading (direct invocation) or raw text (an SQS body)
     topic: str | None = None  # the topic the envelope names, when the reading itself may not

@@ -39,11 +39,11 @@ class BatchResult:
         return sum(self.written.values())
 
 
-@dataclass
 class _Pending:
-    record: Record
-    reading: Reading
-    line: str = ""
+    __slots__ = ("line", "reading", "record")
+
+    def __init__(self, record: Record, reading: Reading) -> None:
+        self.record, self.reading, self.line = record, reading, ""
 
 
 def _no_deadline() -> float:

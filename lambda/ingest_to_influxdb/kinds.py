@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,16 @@ class ReadingKind:
     tags: tuple[TagSpec, ...] = ()
     sensor_id: tuple[str, ...] = ("deviceid", "clientid")  # attributes joined with "-" into the sensorID tag
 
+    @cached_property
+    def field_checks(self) -> tuple[tuple[str, str, bool], ...]:
+        """(field key, attribute, whether it must be a non-negative integer) of each field, for validation."""
+        return tuple((f.name, f.source, f.rule is FieldRule.NON_NEGATIVE_INTEGER) for f in self.fields)
+
+    @cached_property
+    def tag_sources(self) -> tuple[tuple[str, str], ...]:
+        """(tag key, attribute) of each of the reading's own tags."""
+        return tuple((t.name, t.source) for t in self.tags)
+
     @property
     def point_names(self) -> frozenset[str]:
         """Names the reading itself sets in the point: metadata may never use them."""
@@ -74,6 +85,7 @@ class ReadingKind:
 class KindTable:
     kinds: tuple[ReadingKind, ...]
     rules: tuple[tuple[str, str], ...] = ()  # (rule name, kind name) of the kinds that take Basic Ingest
+    _by_topic: dict[str, ReadingKind] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         topics = [kind.topic for kind in self.kinds]
@@ -81,6 +93,7 @@ class KindTable:
             raise ConfigError(
                 f"two reading kinds listen on the same topic: {sorted(topics)}; give each its own"
             )
+        object.__setattr__(self, "_by_topic", {kind.topic: kind for kind in self.kinds})
 
     def for_topic(self, topic: str | None) -> ReadingKind | None:
         """The kind whose rule delivers `topic`; None for an unknown topic. A Basic Ingest topic is the kind of
@@ -90,7 +103,7 @@ class KindTable:
         if rule is not None:
             name = dict(self.rules).get(rule)
             return None if name is None else self.named(name)
-        return next((kind for kind in self.kinds if kind.topic == wanted), None)
+        return self._by_topic.get(wanted)
 
     def named(self, name: str) -> ReadingKind:
         return next(kind for kind in self.kinds if kind.name == name)

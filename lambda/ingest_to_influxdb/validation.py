@@ -6,8 +6,7 @@ import contextlib
 import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.constants import (
@@ -20,11 +19,12 @@ from ingest_to_influxdb.constants import (
     METAKEY,
 )
 from ingest_to_influxdb.errors import InvalidReading
-from ingest_to_influxdb.identity import connection_client_id
+from ingest_to_influxdb.identity import CONNECTION_FIELD, NOT_OVER_MQTT, connection_client_id
 from ingest_to_influxdb.kinds import FieldRule, FieldSpec, ReadingKind, kind_for_topic
 from ingest_to_influxdb.line_protocol import unrepresentable
-from ingest_to_influxdb.timestamps import to_epoch_ms
+from ingest_to_influxdb.timestamps import iso_epoch_ms, to_epoch_ms
 
+_JSON = json.JSONDecoder()
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
 _LARGEST_EXACT_INTEGER = 2**53
@@ -33,8 +33,7 @@ _LARGEST_EXACT_INTEGER = 2**53
 ENDPOINT = "endpoint"
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):  # a tuple: immutable, and made several times faster than a frozen dataclass
     kind: ReadingKind
     sensor_id: (
         str  # the connection's client id, else the LwM2M endpoint, else the kind's sensor_id attributes
@@ -47,6 +46,11 @@ class Reading:
 
 def decode(payload: object) -> dict[str, Any]:
     """The reading as a JSON object, from raw text or bytes (an SQS body) or an already parsed event."""
+    return _decode_common_case(payload) or decode_fully(payload)
+
+
+def decode_fully(payload: object) -> dict[str, Any]:
+    """Every check of `decode`, with the reason of the first that fails."""
     if isinstance(payload, str | bytes | bytearray):
         size = len(payload.encode() if isinstance(payload, str) else payload)
         if size > MAX_PAYLOAD_BYTES:
@@ -82,6 +86,61 @@ def decode(payload: object) -> dict[str, Any]:
     if _deeper_than(document, MAX_NESTING_DEPTH):
         raise InvalidReading("too_deep", f"the payload nests deeper than {MAX_NESTING_DEPTH} levels")
     return document
+
+
+def _decode_common_case(payload: object) -> dict[str, Any] | None:
+    """A device's usual payload, decoded without the full checks, or None to take them: ASCII text (its length
+    is its size in bytes) under the size limit holding one object and no array, so it nests one level only;
+    or an object Lambda decoded, flat and small (`_small_flat_object`)."""
+    if type(payload) is dict:
+        return payload if _small_flat_object(payload) else None
+    try:
+        if type(payload) is str:
+            if not payload.isascii() or len(payload) > MAX_PAYLOAD_BYTES:
+                return None
+            if payload.count("{") != 1 or "[" in payload:
+                return None
+            # What json.loads does, without its steps for white space around the object (there is none).
+            document, end = _JSON.raw_decode(payload)
+            if end != len(payload):
+                return None
+        elif type(payload) is bytes:
+            if len(payload) > MAX_PAYLOAD_BYTES or payload.count(b"{") != 1 or b"[" in payload:
+                return None
+            document = json.loads(payload)
+        else:
+            return None
+    except ValueError:  # not JSON, not UTF-8, or white space first: the full checks say what
+        return None
+    return document if type(document) is dict else None
+
+
+_LONGEST_CHARACTER = 12  # a character in JSON text at its longest: a surrogate pair, each half escaped in 6
+_LONGEST_SCALAR = 24  # a float, bool or null in JSON text at its longest: -2.2250738585072014e-308
+_LARGEST_SHORT_INTEGER = 10**18  # an integer below this is at most 20 characters of JSON
+
+
+def _small_flat_object(document: dict[Any, Any]) -> bool:
+    """Whether JSON text of `document` could be written (`decode_fully` writes it to measure it) and would be
+    within the size limit with no nesting, by a bound on its length instead of writing it: keys strings,
+    values strings, numbers, booleans or null."""
+    bound = 2
+    for key, value in document.items():
+        kind = type(value)
+        if type(key) is not str:
+            return False
+        if kind is str:
+            bound += _LONGEST_CHARACTER * len(value) + 2
+        elif kind is int:
+            if not -_LARGEST_SHORT_INTEGER < value < _LARGEST_SHORT_INTEGER:
+                return False
+            bound += 20
+        elif kind is float or kind is bool or value is None:
+            bound += _LONGEST_SCALAR
+        else:
+            return False
+        bound += _LONGEST_CHARACTER * len(key) + 6  # quotes, ": " and ", "
+    return bound <= MAX_PAYLOAD_BYTES
 
 
 def _deeper_than(document: dict[str, Any], limit: int) -> bool:
@@ -215,8 +274,80 @@ def _field(spec: FieldSpec, document: dict[str, Any]) -> float:
     return _number(spec.source, value)
 
 
+def _plain_text(value: object, limit: int) -> TypeGuard[str]:
+    """Whether `value` is an identifier the full checks would take as it is (the common case, quickly):
+    a non-empty printable ASCII string within the limit, not ending with a backslash."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= limit
+        and value.isascii()
+        and value.isprintable()
+        and not value.endswith("\\")
+    )
+
+
+def _exact_count(value: float) -> bool:
+    return 0 <= value <= _LARGEST_EXACT_INTEGER and value.is_integer()
+
+
+def _common_case(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading | None:
+    """The reading a device usually sends, checked in one pass; None when anything is unusual, and then
+    `validate` takes the full checks, which alone raise, with their reasons. Whenever this returns a reading,
+    it is the one the full checks make of the same document (tests/ingest_to_influxdb/test_validation_paths.py).
+    """
+    get = document.get
+    sensor_id = get(CONNECTION_FIELD)
+    if sensor_id is None:
+        if get(ENDPOINT) is not None:
+            return None
+        parts: list[str] = []
+        for attribute in kind.sensor_id:
+            part = get(attribute)
+            if type(part) is not str or not 0 < len(part) <= MAX_IDENTIFIER_LENGTH or part[-1] == "\\":
+                return None
+            parts.append(part)
+        sensor_id = "-".join(parts)
+        if not (sensor_id.isascii() and sensor_id.isprintable()):  # as every part is
+            return None
+    elif sensor_id == NOT_OVER_MQTT or not _plain_text(sensor_id, MAX_IDENTIFIER_LENGTH):
+        return None
+    fields: dict[str, float] = {}
+    for name, source, integer in kind.field_checks:  # a float or an int within 2**53, not a bool
+        value = get(source)
+        if type(value) is float:
+            if not math.isfinite(value) or (integer and not _exact_count(value)):
+                return None
+            fields[name] = value
+        elif type(value) is int and -_LARGEST_EXACT_INTEGER <= value <= _LARGEST_EXACT_INTEGER:
+            if integer and value < 0:
+                return None
+            fields[name] = float(value)
+        else:
+            return None
+    tags: dict[str, str] = {}
+    for name, source in kind.tag_sources:
+        value = get(source)
+        if not _plain_text(value, MAX_IDENTIFIER_LENGTH):
+            return None
+        tags[name] = value
+    metakey = get(METAKEY)
+    if metakey is not None and not (
+        type(metakey) is str and 0 < len(metakey) <= MAX_METAKEY_LENGTH and metakey.isascii()
+    ):
+        return None
+    time_ms = iso_epoch_ms(get("sensordatetime"), now_ms)
+    if time_ms is None:
+        return None
+    return Reading(kind, sensor_id, metakey, fields, tags, time_ms)
+
+
 def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
     """Check a decoded reading against its kind; unknown attributes are ignored."""
+    return _common_case(document, kind, now_ms) or validate_fully(document, kind, now_ms)
+
+
+def validate_fully(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
+    """Every check of `validate`, with the reason of the first that fails."""
     sensor_id = connection_client_id(document)  # the connection's thing, when a broker vouches for one
     if sensor_id is None and document.get(ENDPOINT) is not None:
         sensor_id = _text(document, ENDPOINT, MAX_IDENTIFIER_LENGTH)  # a webhook's LwM2M endpoint name

@@ -20,6 +20,14 @@ def test_a_line_format_writes_what_format_point_writes_with_escaping_and_sorting
     assert form.line(tags, fields, 42) == expected  # the point's own `zone` wins over the constant one
 
 
+def test_percent_signs_and_braces_anywhere_come_out_as_they_went_in() -> None:
+    constant = {"load %": "100%s", "{x}": "%(name)s {}", "%%": "%"}
+    form = LineFormat("m%s{}", constant, {"sensorID %d", "own"}, ["f%", "{0}"])
+    tags = {"sensorID %d": "%s%%{}", "own": "%"}
+    fields = {"f%": 1.5, "{0}": 2.0}
+    assert form.line(tags, fields, 7) == format_point("m%s{}", {**constant, **tags}, fields, 7)
+
+
 def test_format_line_is_to_line_for_each_kind() -> None:
     metadata = {"manufacturer": "Acme Devices Ltd.", "location": "Hall,2", "rating": "4.5"}
     pressure = validate(

@@ -244,8 +244,9 @@ def render(results: dict[str, Any], console: Console) -> None:
 
 
 def _cpu_line(path: dict[str, Any], cores: int) -> str:
-    """Where the CPU went in the path's last step (the one that did not hold, or the highest): what limits it."""
-    step = path["steps"][-1]
+    """Where the CPU went at the path's highest sustained rate (else its first step): what limits it. (In a step
+    that does not hold, contention inflates every part's cost per reading.)"""
+    step = path["at_highest_sustained"] or path["steps"][0]
     parts = sorted(step["cpu_by_part_per_1000"].items(), key=lambda item: -item[1])
     total = sum(seconds for _, seconds in parts)
     spent = ", ".join(f"{part} {seconds:.2f}" for part, seconds in parts)

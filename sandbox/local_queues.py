@@ -167,11 +167,11 @@ class LocalQueues:
             message_id = self._message_id()
             ids.append(message_id)
             rows.append((queue, message_id, body, now, now))
-        with self._lock, self._transaction():
-            self._db.executemany(
-                "INSERT INTO messages (queue, id, body, sent_ms, visible_ms) VALUES (?, ?, ?, ?, ?)", rows
-            )
         with self._lock:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT INTO messages (queue, id, body, sent_ms, visible_ms) VALUES (?, ?, ?, ?, ?)", rows
+                )
             self._depths[url] += len(rows)
         return ids, refused
 

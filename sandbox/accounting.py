@@ -47,14 +47,14 @@ def queue_depth(queue_url: str) -> int:
 
 
 def queue_depths(endpoints: Endpoints, root: Path) -> dict[str, int]:
-    """Messages in each queue of the sandbox in `root`: the ingest queue from the rule runner's store (it
-    plays that queue, see sandbox/local_queues.py), the others from moto."""
-    return {
-        name: local_queues.depth(root / local_queues.STORE_FILE, url)
-        if name == "ingest"
-        else queue_depth(url)
-        for name, url in endpoints.queues.items()
-    }
+    """Messages in each queue of the sandbox in `root`: from the rule runner's store for a queue it plays (the
+    ingest queue, see sandbox/local_queues.py), from moto for the others."""
+    store = root / local_queues.STORE_FILE
+    depths = {}
+    for name, url in endpoints.queues.items():
+        played = local_queues.depth(store, url)
+        depths[name] = queue_depth(url) if played is None else played
+    return depths
 
 
 @dataclass(frozen=True)

@@ -255,15 +255,18 @@ class _Transaction:
         self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
 
 
-def depth(path: Path, url: str) -> int:
-    """The depth of a locally played queue, from another process; 0 when the store does not exist yet."""
+def depth(path: Path, url: str) -> int | None:
+    """The depth of a queue the rule runner plays, read from another process; None when the store does not
+    play it (no store yet, or a queue it never declared: moto's)."""
     if not path.exists():
-        return 0
+        return None
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        query = "SELECT count(*) FROM messages WHERE queue = (SELECT id FROM queues WHERE url = ?)"
-        return int(db.execute(query, (url,)).fetchone()[0])
-    except sqlite3.OperationalError:  # the runner has not made the table yet
-        return 0
+        found = db.execute("SELECT id FROM queues WHERE url = ?", (url,)).fetchone()
+        if found is None:
+            return None
+        return int(db.execute("SELECT count(*) FROM messages WHERE queue = ?", found).fetchone()[0])
+    except sqlite3.OperationalError:  # the runner has not made the tables yet
+        return None
     finally:
         db.close()

@@ -514,8 +514,9 @@ class RuleRunner:
             refused: list[_Outgoing] = []
             try:
                 for queue_url, items in by_queue.items():
-                    send = self._send_here if self._played(queue_url) else self._send_to_moto
-                    for chunk in [items] if self._played(queue_url) else _sqs_batches(items):
+                    played = self._played(queue_url)  # on disk: one transaction for all, no SQS batch limits
+                    send = self._send_here if played else self._send_to_moto
+                    for chunk in [items] if played else _sqs_batches(items):
                         failed = send(queue_url, chunk)
                         queued = sum(1 for i, item in enumerate(chunk) if i not in failed and item.fallback)
                         self.counters.add(queued=queued, error_action=len(chunk) - len(failed) - queued)

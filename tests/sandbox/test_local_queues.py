@@ -88,13 +88,14 @@ def test_after_max_receive_count_receives_a_message_is_redriven_not_delivered(
 
 def test_messages_outlive_the_process_and_are_counted_from_another(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "queues.sqlite"
-    assert local_queues.depth(path, URL) == 0  # no store yet
+    assert local_queues.depth(path, URL) is None  # no store yet: the queue is not played here
     first = LocalQueues(path, clock)
     first.declare(POLICY)
     first.send(URL, ["a", "b", "c"])
     first.receive(URL, 1)
     first.close()
     assert local_queues.depth(path, URL) == 3
+    assert local_queues.depth(path, "http://elsewhere/q") is None  # moto's, not the store's
     second = LocalQueues(path, clock)
     second.declare(POLICY)
     assert [m.body for m in second.receive(URL, 10).messages] == ["b", "c"]  # "a" is still being received

@@ -55,15 +55,19 @@ def logical(spec: TaskSpec, suffix: str) -> str:
     return f"{spec.service.capitalize()}{suffix}"
 
 
+CPU_PARAMETER = "Cpu"
+MEMORY_PARAMETER = "Memory"
+
+
 def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int) -> None:
     template.add_parameter(
         Parameter("Image", Type="String", Default=spec.image, Description="Container image")
     )
     template.add_parameter(
-        Parameter("Cpu", Type="Number", Default=cpu, MinValue=128, Description="CPU units")
+        Parameter(CPU_PARAMETER, Type="Number", Default=cpu, MinValue=128, Description="CPU units")
     )
     template.add_parameter(
-        Parameter("Memory", Type="Number", Default=memory, MinValue=256, Description="MiB")
+        Parameter(MEMORY_PARAMETER, Type="Number", Default=memory, MinValue=256, Description="MiB")
     )
 
 
@@ -277,8 +281,8 @@ def create_task_definition(template: Template, spec: TaskSpec, wiring: ServiceWi
             Family=Sub(f"${{EnvironmentName}}-{spec.service}"),
             RequiresCompatibilities=["EC2"],
             NetworkMode="awsvpc",
-            Cpu=Ref("Cpu"),
-            Memory=Ref("Memory"),
+            Cpu=Ref(CPU_PARAMETER),
+            Memory=Ref(MEMORY_PARAMETER),
             ExecutionRoleArn=GetAtt(execution, "Arn"),
             TaskRoleArn=GetAtt(task, "Arn"),
             ContainerDefinitions=[

@@ -12,6 +12,8 @@ from troposphere import Equals, Parameter, Ref, Sub, Template, ec2, secretsmanag
 from infrastructure import service_files
 from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
+    CPU_PARAMETER,
+    MEMORY_PARAMETER,
     ServiceWiring,
     create_parameters,
     create_service,
@@ -31,6 +33,13 @@ HAS_GRAPHITE = "HasGraphiteListener"
 URL = Export(NAME, "Url")
 SECURITY_GROUP = Export(NAME, "SecurityGroupId")
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
+# The store and its size: parameters of this stack that the capacity model (benchmarks/capacity) sets.
+STORE_PARAMETER = "Store"
+STORE_ECS = "ecs"  # InfluxDB 1.8 as one ECS task on EFS (the default)
+STORE_MANAGED = "timestream"  # Amazon Timestream for InfluxDB
+MANAGED_CLASS_PARAMETER = "TimestreamInstanceClass"
+TASK_CPU_PARAMETER = CPU_PARAMETER  # the ECS store's task
+TASK_MEMORY_PARAMETER = MEMORY_PARAMETER
 
 
 def secret_arn(role: str) -> Export:

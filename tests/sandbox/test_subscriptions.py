@@ -12,10 +12,23 @@ from pathlib import Path
 
 import pytest
 from awscrt import mqtt5
+from rich.console import Console
 
-from sandbox.endpoints import AwsEndpoint, Endpoints, InfluxEndpoint, InfluxUser, InfluxUsers, MqttEndpoint
+from sandbox.accounting import Accounting
+from sandbox.demo import summary_table
+from sandbox.endpoints import (
+    AwsEndpoint,
+    Endpoints,
+    InfluxEndpoint,
+    InfluxUser,
+    InfluxUsers,
+    MqttEndpoint,
+    endpoints_file,
+)
 from sandbox.mqtt_intake import Intake
 from sandbox.subscriptions import SUBSCRIPTIONS_FILE, SubscriptionRecord, reconcile, unread_topics
+from simulator.api import FleetGroup, ToNoRule, no_rule_warning, readings_to_no_rule
+from simulator.fleet import FleetSummary
 
 CLIENT_ID = "local-rules-demo-ingest"
 PRESSURE, SHELF, ROOMS = "/pressure/data", "/shelf/data", "/rooms/climate"
@@ -181,3 +194,33 @@ def test_topics_no_subscription_reads_are_told(tmp_path: Path) -> None:
     SubscriptionRecord(tmp_path / SUBSCRIPTIONS_FILE, CLIENT_ID).write([PRESSURE, "/rooms/+", BASIC])
     topics = [PRESSURE, ROOMS, "/plant1/pressure", "$aws/rules/demo_ingest_pressure/pressure/data", SHELF]
     assert unread_topics(tmp_path, topics) == ["/plant1/pressure", SHELF]
+
+
+def test_readings_to_no_rule_are_told_by_the_simulator_and_counted_apart_by_the_demo(tmp_path: Path) -> None:
+    SubscriptionRecord(tmp_path / SUBSCRIPTIONS_FILE, CLIENT_ID).write([PRESSURE, SHELF])
+    groups = [FleetGroup("pressure", 2, topic="/plant1/pressure"), FleetGroup("shelf", 2)]
+    summary = FleetSummary(
+        devices=4, sent=20, acknowledged=20, failed=0, retried=0, reconnects=0,
+        by_type={"pressure": 10, "shelf": 10}, seconds=1.0,
+    )  # fmt: skip
+    to_no_rule = readings_to_no_rule(endpoints_file(tmp_path), groups, summary)
+    assert to_no_rule == [ToNoRule("pressure", "/plant1/pressure", 10)]
+    assert no_rule_warning(to_no_rule).startswith(
+        "10 readings went to topics no deployed rule reads (10 pressure to /plant1/pressure)"
+    )
+
+    accounting = Accounting(sent=20, written=10, rejected=0, dead_letters=0, to_no_rule=10)
+    assert accounting.settled and accounting.lost == 0
+    console = Console(width=240, record=True)
+    console.print(
+        summary_table(
+            accounting, {"received": 10}, {"pressure": 10, "shelf": 10}, {"shelf": 10}, 0, {"pressure": 10}
+        )
+    )
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in console.export_text().splitlines()
+        if line.startswith("│")
+    }
+    assert rows["to no rule (no deployed rule reads their topic: dropped by the broker)"] == ["10", "10", "0"]
+    assert rows["lost = sent - written - rejected - dead letters - to no rule"] == ["0", "", ""]

@@ -36,6 +36,7 @@ from sandbox.mqtt_client import plain_connection
 from sandbox.services import PROJECT_ROOT, Sandbox
 from sandbox.subscriptions import SUBSCRIPTIONS_FILE, read_sessions
 from simulator.api import FleetGroup, run_groups
+from simulator.cli import main as simulator
 from tests.e2e.conftest import Pipeline
 
 TEMPERATURE = """\
@@ -193,7 +194,9 @@ TEMPERATURE_FILTERS = {
 }
 
 
-def test_a_removed_kind_and_a_topic_changed_back_leave_no_subscription_behind(history: History) -> None:
+def test_a_removed_kind_and_a_topic_changed_back_leave_no_subscription_behind(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
     history.at(QUEUED_WITH_THE_KIND)
     subscriptions_before = broker_subscriptions(history.sandbox.endpoints())
     pipeline = history.at(DIRECT_WITHOUT_IT)
@@ -207,7 +210,12 @@ def test_a_removed_kind_and_a_topic_changed_back_leave_no_subscription_behind(hi
     # Readings on the removed topics do not reach the runner; those on a rule's topic do.
     with aws_environment(pipeline.endpoints):
         pipeline.publish("/rooms/climate", [b'{"temp": 21, "rh": 40}'])
-        pipeline.publish(CUSTOM_PRESSURE_TOPIC, [b'{"pressure": 800}'])
+        # The simulator tells readings sent where no rule reads, and fails.
+        code = simulator(["run", "--type", "pressure", "--topic", f"pressure={CUSTOM_PRESSURE_TOPIC}", "--devices", "1",
+                          "--count", "2", "--json", "--endpoints", str(pipeline.sandbox.endpoints_path)])  # fmt: skip
+        out, err = capsys.readouterr()
+        assert code == 1 and json.loads(out)["to_no_rule"] == 2
+        assert f"2 pressure to {CUSTOM_PRESSURE_TOPIC}" in " ".join(err.split())
         since = datetime.now(UTC)
         run_groups(pipeline.sandbox.endpoints_path, [FleetGroup("pressure", 1)], rate=20.0, count=READINGS)
         assert points_landed(pipeline.endpoints, since, {"pressure": READINGS}) == {"pressure": READINGS}

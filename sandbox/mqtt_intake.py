@@ -125,8 +125,8 @@ class Intake:
         if session_present and self.record and recorded is None:
             logger.warning("the kept session has no record of its subscriptions: none can be removed")
         plan = reconcile(self.topics, recorded, session_present)
-        if self.record:  # before asking: the record must never name fewer filters than the broker holds
-            self.record.write([*plan.subscribe, *plan.unsubscribe])
+        if not self._write_record([*plan.subscribe, *plan.unsubscribe], plan, session_present, connection):
+            return  # before asking: the record must never name fewer filters than the broker holds
         subscribed = self.client.subscribe(
             mqtt5.SubscribePacket(
                 subscriptions=[
@@ -161,19 +161,39 @@ class Intake:
     ) -> None:
         problem = _refusal(answers)
         if problem is None:
-            if self.record:
-                self.record.write(plan.subscribe)
+            if not self._write_record(plan.subscribe, plan, session_present, connection):
+                return
             if plan.unsubscribe:
                 logger.info("unsubscribed filters no rule reads any more: %s", plan.unsubscribe)
             logger.info("subscribed: %s", plan.subscribe)
             self._connected()
             return
+        self._failed(problem, plan, session_present, connection)
+
+    def _write_record(
+        self, filters: list[str], plan: Reconciliation, session_present: bool, connection: int
+    ) -> bool:
+        if self.record is None:
+            return True
+        try:
+            self.record.write(filters)
+        except OSError as error:
+            self._failed(
+                f"cannot record the subscriptions in {self.record.path}: {error}",
+                plan,
+                session_present,
+                connection,
+            )
+            return False
+        return True
+
+    def _failed(self, problem: str, plan: Reconciliation, session_present: bool, connection: int) -> None:
+        """The first connection fails the start; a later one tries again while it lasts (a new one reconciles)."""
         logger.error("making the subscriptions %s failed: %s", plan.subscribe, problem)
         if not self._first_connection.done():
             self._first_connection.set_exception(RuntimeError(problem))
             return
 
-        # A later connection: try again while it lasts (a new connection reconciles anew).
         def again() -> None:
             if self.connections == connection and self.connected_to_broker:
                 self._reconcile(session_present, connection)

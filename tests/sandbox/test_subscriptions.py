@@ -14,6 +14,7 @@ import pytest
 from awscrt import mqtt5
 from rich.console import Console
 
+from sandbox import mqtt_intake
 from sandbox.accounting import Accounting
 from sandbox.demo import summary_table
 from sandbox.endpoints import (
@@ -224,3 +225,28 @@ def test_readings_to_no_rule_are_told_by_the_simulator_and_counted_apart_by_the_
     }
     assert rows["to no rule (no deployed rule reads their topic: dropped by the broker)"] == ["10", "10", "0"]
     assert rows["lost = sent - written - rejected - dead letters - to no rule"] == ["0", "", ""]
+
+
+def test_a_reconnection_the_broker_refuses_is_tried_again_while_it_lasts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_intake, "RETRY_SECONDS", 0.01)
+    broker = Broker()
+    intake, client = connect(tmp_path, broker, [PRESSURE], session_present=False)
+    intake._on_disconnected(mqtt5.LifecycleDisconnectData())
+    broker.refuse = {PRESSURE}  # e.g. the broker's ACL, corrected a moment later
+    intake._on_connected(
+        mqtt5.LifecycleConnectSuccessData(connack_packet=mqtt5.ConnackPacket(session_present=True))
+    )
+    assert not intake.connected.is_set()
+    broker.refuse = set()
+    assert intake.connected.wait(timeout=10)
+    assert len(client.subscribed) >= 3
+
+
+def test_a_record_that_cannot_be_written_fails_the_start_saying_why(tmp_path: Path) -> None:
+    (tmp_path / "no-folder").write_text("a file where the sandbox folder should be")
+    intake, client = connect(tmp_path / "no-folder", Broker(), [PRESSURE], session_present=False)
+    with pytest.raises(RuntimeError, match=r"cannot record the subscriptions in .*no-folder"):
+        intake._first_connection.result(timeout=0)
+    assert client.subscribed == []  # nothing asked of the broker that the record would not name

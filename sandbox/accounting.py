@@ -119,6 +119,8 @@ class Accounting:
     rejected: int
     dead_letters: int
     in_flight: InFlight = InFlight()
+    # Acknowledged by the broker on a topic no deployed rule reads: dropped there, as IoT Core drops them.
+    to_no_rule: int = 0
 
     @property
     def settled(self) -> bool:
@@ -127,8 +129,9 @@ class Accounting:
 
     @property
     def lost(self) -> int:
-        """What can no longer arrive: neither written, kept, nor on its way."""
-        return max(0, self.sent - self.written - self.rejected - self.dead_letters - self.in_flight.total)
+        """What can no longer arrive: neither written, kept, nor on its way (nor sent where no rule reads)."""
+        taken = self.written + self.rejected + self.dead_letters + self.in_flight.total + self.to_no_rule
+        return max(0, self.sent - taken)
 
     @property
     def duplicated(self) -> int:

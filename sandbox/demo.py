@@ -21,7 +21,7 @@ from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
 from sandbox.services import PROJECT_ROOT, Sandbox
-from simulator.api import FleetGroup, run_groups
+from simulator.api import FleetGroup, no_rule_warning, readings_to_no_rule, run_groups
 from simulator.fleet import Counters, Target
 from simulator.webhook import BackgroundFleet, WebhookFleet, local_target
 
@@ -102,9 +102,9 @@ def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup]) -> Target:
 
 def run_fleet(
     sandbox: Sandbox, fleet: dict[str, int], options: DemoOptions, console: Console
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, int]]:
     """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged,
-    per kind."""
+    per kind, and how many of them went to a topic no deployed rule reads, per kind."""
     groups = [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0]
     target = device_tls_target(sandbox, groups) if options.device_tls else None
     started = time.monotonic()
@@ -124,7 +124,11 @@ def run_fleet(
         )
     if summary.denied:
         console.print(f"[bold red]{summary.denied} readings were denied by the broker[/] (not delivered)")
-    return {name: summary.by_type.get(name, 0) for name in fleet}
+    to_no_rule = readings_to_no_rule(sandbox.endpoints_path, groups, summary)
+    if to_no_rule:
+        console.print(f"[bold red]{no_rule_warning(to_no_rule)}[/]")
+    sent = {name: summary.by_type.get(name, 0) for name in fleet}
+    return sent, {t.type_name: t.readings for t in to_no_rule}
 
 
 def account(
@@ -135,6 +139,7 @@ def account(
     before: dict[str, int],
     drain_timeout: float,
     on_progress: Callable[[Accounting], None] = lambda _: None,
+    to_no_rule: int = 0,
 ) -> tuple[Accounting, dict[str, int]]:
     """Count where every reading went (and the points written per measurement), waiting until nothing is in flight (or `drain_timeout` passes).
 
@@ -156,6 +161,7 @@ def account(
                 rejected=queues["rejected"] - before["rejected"],
                 dead_letters=queues["dead_letter"] - before["dead_letter"],
                 in_flight=in_flight(broker, stats, queues.get("ingest", 0)),
+                to_no_rule=to_no_rule,
             )
             on_progress(current)
             if (current.in_flight.total == 0 and current == previous) or time.monotonic() >= deadline:
@@ -177,6 +183,7 @@ def summary_table(
     sent: dict[str, int] | None = None,
     written: dict[str, int] | None = None,
     by_webhook: int = 0,
+    to_no_rule: dict[str, int] | None = None,
 ) -> Table:
     """The totals, and a column per kind (`sent` by kind, `written` by kind) where they are counted per kind."""
     sent, written = sent or {}, written or {}
@@ -197,6 +204,12 @@ def summary_table(
     row("written to InfluxDB (counted by a query)", accounting.written, written)
     row("rejected (kept with their reason)", accounting.rejected)
     row("dead letters (kept for make replay)", accounting.dead_letters)
+    if accounting.to_no_rule:
+        row(
+            "[bold red]to no rule (no deployed rule reads their topic: dropped by the broker)[/]",
+            f"[bold red]{accounting.to_no_rule}[/]",
+            to_no_rule,
+        )
     if accounting.in_flight.total:
         row(
             f"[yellow]still in flight ({accounting.in_flight.describe()})[/]",
@@ -210,7 +223,11 @@ def summary_table(
         )
         return table
     style = "green" if accounting.lost == 0 else "bold red"
-    row(f"[{style}]lost = sent - written - rejected - dead letters[/]", f"[{style}]{accounting.lost}[/]")
+    to_no_rule_term = " - to no rule" if accounting.to_no_rule else ""
+    row(
+        f"[{style}]lost = sent - written - rejected - dead letters{to_no_rule_term}[/]",
+        f"[{style}]{accounting.lost}[/]",
+    )
     return table
 
 
@@ -287,7 +304,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
             options.duration,
         )
     started = time.monotonic()
-    sent = run_fleet(sandbox, fleet, options, console)
+    sent, to_no_rule = run_fleet(sandbox, fleet, options, console)
     by_webhook = 0
     if webhook is not None:
         counters = webhook.wait()
@@ -309,10 +326,13 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
             )
 
         accounting, points = account(
-            sandbox, endpoints, sum(sent.values()), since, before, options.drain_timeout, show
-        )
+            sandbox, endpoints, sum(sent.values()), since, before, options.drain_timeout, show,
+            sum(to_no_rule.values()),
+        )  # fmt: skip
     written = {kind.name: points.get(kind.measurement, 0) for kind in catalog if kind.name in sent}
-    console.print(summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook))
+    console.print(
+        summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook, to_no_rule)
+    )
     console.print(throughput_line(accounting, started, published, drained[0] if drained else None))
     if accounting.in_flight.total:
         console.print(
@@ -330,6 +350,11 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     if accounting.settled and accounting.lost != 0:
         console.print(
             f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
+        )
+        return 1
+    if accounting.to_no_rule:
+        console.print(
+            f"[bold red]{accounting.to_no_rule} readings went to topics no deployed rule reads[/] (see above)"
         )
         return 1
     if not alerts_as_expected:

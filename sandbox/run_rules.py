@@ -30,6 +30,7 @@ from sandbox.iot_sql import RuleSqlError
 from sandbox.local_queues import STORE_FILE, LocalQueues
 from sandbox.mqtt_intake import Intake
 from sandbox.rule_runner import RuleRunner, load_rules, write_stats
+from sandbox.subscriptions import SUBSCRIPTIONS_FILE, SubscriptionRecord
 from sandbox.template import DeployedTemplate, TemplateError
 
 STATS_FILE = "rule-runner.json"
@@ -105,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         LocalQueues(args.root / STORE_FILE),
     )
     runner.start()
+    client_id = f"local-rules-{args.stack}"
     intake = Intake(
         endpoints,
-        f"local-rules-{args.stack}",
+        client_id,
         runner.topic_filters,
         runner.on_delivery,
+        SubscriptionRecord(args.root / SUBSCRIPTIONS_FILE, client_id),
     )
     intake.start()
     # Every message makes short-lived objects without cycles: collect less often, and never scan again what the

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.endpoints import DEFAULT_PATH, Endpoints, mqtt_login
+from sandbox.subscriptions import unread_topics
 from simulator.device_types import resolve_type
 from simulator.fleet import Counters, Fleet, FleetSummary, Target
 
@@ -48,3 +49,37 @@ def run_groups(
         return fleet.run(rate, count=count, duration=duration, on_tick=on_tick, stop=stop)
     finally:
         fleet.disconnect()
+
+
+@dataclass(frozen=True)
+class ToNoRule:
+    """Readings of a type acknowledged on a topic no deployed rule reads."""
+
+    type_name: str
+    topic: str
+    readings: int
+
+
+def readings_to_no_rule(
+    endpoints_path: Path, groups: list[FleetGroup], summary: FleetSummary
+) -> list[ToNoRule]:
+    """The acknowledged readings that went to a topic no deployed rule reads, by the local rule runner's
+    subscriptions (`sandbox.subscriptions`): the broker took them and dropped them, as IoT Core drops a message
+    no rule selects. Empty when every topic is read, or nothing is known (no runner has subscribed there)."""
+    types = [resolve_type(g.type_name, g.topic) for g in groups]
+    unread = set(unread_topics(endpoints_path.parent, [t.topic for t in types]) or ())
+    return [
+        ToNoRule(t.name, t.topic, summary.by_type[t.name])
+        for t in types
+        if t.topic in unread and summary.by_type.get(t.name)
+    ]
+
+
+def no_rule_warning(to_no_rule: list[ToNoRule]) -> str:
+    """One line on readings that went where no deployed rule reads."""
+    where = ", ".join(f"{t.readings} {t.type_name} to {t.topic}" for t in to_no_rule)
+    return (
+        f"{sum(t.readings for t in to_no_rule)} readings went to topics no deployed rule reads ({where}): the "
+        "broker acknowledged and dropped them (publish to the topic the stack was deployed with, or deploy it "
+        "with this one)"
+    )

@@ -20,7 +20,7 @@ from rich.table import Table
 from catalog import load_catalog
 from infrastructure.names import DEFAULT_ENVIRONMENT
 from sandbox.endpoints import DEFAULT_PATH
-from simulator.api import FleetGroup, local_target, run_groups
+from simulator.api import FleetGroup, local_target, no_rule_warning, readings_to_no_rule, run_groups
 from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
 
@@ -172,11 +172,15 @@ def run(args: argparse.Namespace) -> int:
             on_tick=lambda counters: live.update(progress.update(counters)),
             stop=stop,
         )
+    # Acknowledged is not ingested: the local broker takes a reading no rule reads, and drops it.
+    to_no_rule = readings_to_no_rule(args.endpoints, groups, summary) if args.target == "local" else []
     if args.json:
-        print(json.dumps(summary.as_dict()))
+        print(json.dumps({**summary.as_dict(), "to_no_rule": sum(t.readings for t in to_no_rule)}))
     else:
         console.print(summary_table(summary))
-    return 0 if summary.failed == 0 and summary.acknowledged == summary.sent else 1
+    if to_no_rule:
+        console.print(f"[bold yellow]warning:[/] {no_rule_warning(to_no_rule)}")
+    return 0 if summary.failed == 0 and summary.acknowledged == summary.sent and not to_no_rule else 1
 
 
 def provisioning(args: argparse.Namespace) -> int:

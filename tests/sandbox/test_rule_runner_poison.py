@@ -45,11 +45,13 @@ class FakeSqs:
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
 
 
-def _runner(store: EventStore) -> tuple[RuleRunner, FakeSqs]:
+def _runner(
+    store: EventStore, sql: str = "SELECT *, topic() AS topic FROM 'd'"
+) -> tuple[RuleRunner, FakeSqs]:
     function = LocalFunction(
         "Fn", FunctionSpec("fn", ARN, f"{__name__}.handler", 128, 10), 2, "on-failure", reserved_concurrency=1
     )
-    rule = Rule("r", parse_rule("SELECT *, topic() AS topic FROM 'd'", "r"), function, None, "errors")
+    rule = Rule("r", parse_rule(sql, "r"), function, None, "errors")
     runner = RuleRunner([rule], [], "us-east-1", store)
     runner.sqs = fake = FakeSqs()
     return runner, fake
@@ -70,6 +72,11 @@ def test_a_payload_of_any_depth_becomes_an_event_or_the_error_action_never_an_ex
     assert all(item.queue_url == "errors" for item in outgoing)
     assert {json.loads(item.body)["topic"] for item in outgoing} <= {"d"}
     assert outgoing and len(events["fn"]) >= 4  # 2000 levels is refused; 100 to 900 are events
+
+    # A WHERE that compares a deep value recurses as deep: it fails for that message only, to the error action.
+    where, _ = _runner(EventStore(tmp_path / "where.sqlite"), "SELECT * FROM 'd' WHERE deep = deep")
+    events, outgoing = where._evaluate(batch)
+    assert len(events.get("fn", [])) + len(outgoing) == len(DEPTHS)
 
 
 def test_lambda_refuses_what_it_cannot_take_and_the_record_carries_the_event_text() -> None:

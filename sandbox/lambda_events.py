@@ -83,9 +83,6 @@ def sized_batches(records: Sequence[dict[str, Any]], envelope: int = 64) -> list
 
 
 def _longest(record: dict[str, Any]) -> int:
-    """A bound on a record's JSON length: every character of its strings escaped at its longest (6: \\uXXXX)."""
-    return (
-        1024
-        + sum(6 * len(value) for value in record.values() if isinstance(value, str))
-        + 6 * len(json.dumps(record.get("attributes", {})))
-    )
+    """A bound on a record's JSON length: its strings with every character escaped at its longest (\\uXXXX),
+    and room for its names and the queue's few short attributes."""
+    return 2048 + sum(6 * len(value) for value in record.values() if isinstance(value, str))

@@ -53,7 +53,7 @@ def _runner(
     )
     rule = Rule("r", parse_rule(sql, "r"), function, None, "errors")
     runner = RuleRunner([rule], [], "us-east-1", store)
-    runner.sqs = fake = FakeSqs()
+    runner.sqs = fake = FakeSqs()  # type: ignore[assignment]  # the stand-in has only the calls made here
     return runner, fake
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from sandbox.aws_limits import IOT_MAX_TOPIC_BYTES, MQTT_MAX_PACKET_BYTES
 from sandbox.containers import FunctionSpec
 from sandbox.event_store import EventStore
 from sandbox.iot_sql import parse_rule
 from sandbox.lambda_events import EventRefused, async_event, failure_record, sized_batches
+from sandbox.local_queues import MAX_MESSAGE_BYTES
 from sandbox.mqtt_intake import Delivery
 from sandbox.rule_runner import LocalFunction, Rule, RuleRunner
 
@@ -129,3 +131,11 @@ def test_a_runner_restarted_with_a_failing_event_ends_it_and_goes_on(tmp_path: P
     assert by_n[2]["responsePayload"]["errorType"] == "Runtime.ExitError"
     assert by_n[2]["requestContext"]["approximateInvokeCount"] == 3  # retried twice, as Lambda does
     assert runner.counters.snapshot()["delivered"] == 2  # 1 and 3
+
+
+def test_the_largest_message_the_broker_passes_fits_the_error_actions_queue(tmp_path: Path) -> None:
+    """The error action carries the payload in base64: whatever passes the broker's packet limit must fit an SQS
+    message, or the error action itself would be refused (and on AWS the message lost)."""
+    runner, _ = _runner(EventStore(tmp_path / "events.sqlite"))
+    largest = Delivery("d" * IOT_MAX_TOPIC_BYTES, b"{" * MQTT_MAX_PACKET_BYTES, lambda: None, "c" * 128)
+    assert len(runner._error_body(runner.rules[0], largest, "x" * 1000).encode()) <= MAX_MESSAGE_BYTES

@@ -585,7 +585,8 @@ class RuleRunner:
         disk) is not run again: it goes to the on-failure destination."""
         assert self.store is not None
         to_run = [stored for stored in batch if stored.attempts <= function.retry_attempts]
-        outcomes = self._pools[function.name].invoke_each([stored.body.encode() for stored in to_run])
+        pool = self._pools[function.name]
+        outcomes = pool.invoke_each([stored.body.encode() for stored in to_run]) if to_run else []
         done: list[int] = []
         again: list[Retry] = []
         failed = [

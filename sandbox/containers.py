@@ -4,13 +4,19 @@ A Lambda function scales by running invocations in parallel, each in its own con
 reserved concurrency. Locally each container is a process with the function's handler imported once
 (its module-level state is a warm container's), so invocations run in parallel without sharing a
 handler's state between threads. A container that dies takes its invocation with it, which fails as
-Lambda's does ("Runtime.ExitError"), and a new one takes its place.
+Lambda's does ("Runtime.ExitError"), and a new one takes its place; one that runs past the function's timeout
+is stopped, and its invocation fails as Lambda's does ("Sandbox.Timedout").
+
+What crosses to a container is what Lambda's runtime gets: the event as JSON bytes, decoded in the container
+(a pickled object tree fails to pickle a few hundred levels deep, in the runner), and the result as JSON bytes.
+An event the container cannot decode, or a result it cannot encode, is that invocation's error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import multiprocessing
 import queue
@@ -78,17 +84,43 @@ def _serve(connection: Connection, spec: FunctionSpec) -> None:
         return
     while True:
         try:
-            events = connection.recv()
+            bodies = connection.recv()
         except (EOFError, OSError):
             return
-        if events is None:
+        if bodies is None:
             return
-        for event in events:  # one invocation each, one after the other, as one container runs them
-            context = LambdaContext(spec.name, spec.arn, spec.memory, spec.timeout)
-            try:
-                connection.send(("ok", handler(event, context)))
-            except Exception as error:  # the function's error, as Lambda reports it
-                connection.send(("error", type(error).__name__, str(error)))
+        for body in bodies:  # one invocation each, one after the other, as one container runs them
+            connection.send(
+                _run(handler, body, LambdaContext(spec.name, spec.arn, spec.memory, spec.timeout))
+            )
+
+
+def _run(handler: Callable[[Any, Any], Any], body: bytes, context: LambdaContext) -> tuple[Any, ...]:
+    """One invocation, as Lambda's runtime makes it: decode the event, call the handler, encode its result."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        return (
+            "error",
+            "Runtime.UnmarshalError",
+            f"Unable to unmarshal input: {type(error).__name__}: {error}",
+        )
+    try:
+        result = handler(event, context)
+    except Exception as error:  # the function's error, as Lambda reports it
+        return ("error", type(error).__name__, str(error))
+    try:
+        return ("ok", json.dumps(result).encode())
+    except (TypeError, ValueError, RecursionError) as error:
+        return (
+            "error",
+            "Runtime.MarshalError",
+            f"Unable to marshal response: {type(error).__name__}: {error}",
+        )
+
+
+class _TimedOut(Exception):
+    """The running invocation passed the function's timeout; its container is stopped."""
 
 
 class _Container:
@@ -103,19 +135,26 @@ class _Container:
         if status[0] != "ready":
             raise InvocationError(status[1], status[2])
 
-    def invoke(self, events: Sequence[Any]) -> Iterator[Any | InvocationError]:
-        """Each event's result or error, as its invocation ends; EOFError or OSError if the container dies."""
-        self.connection.send(list(events))
-        for _ in events:
+    def invoke(self, bodies: Sequence[bytes], timeout: float) -> Iterator[bytes | InvocationError]:
+        """Each event's result (JSON bytes) or error, as its invocation ends; EOFError or OSError if the container
+        dies, _TimedOut if one invocation runs longer than `timeout` seconds."""
+        self.connection.send(list(bodies))  # a list of bytes: flat, so it pickles whatever the events hold
+        for _ in bodies:
+            if not self.connection.poll(timeout):
+                raise _TimedOut(f"Task timed out after {timeout:.2f} seconds")
             answer = self.connection.recv()
             yield answer[1] if answer[0] == "ok" else InvocationError(answer[1], answer[2])
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.send(None)
-        self.process.join(5)
+    def close(self, at_once: bool = False) -> None:
+        """Stop the container: when it is idle, by asking it; when it is stuck in an invocation, by killing it."""
+        if not at_once:
+            with contextlib.suppress(OSError):
+                self.connection.send(None)
+            self.process.join(5)
         if self.process.is_alive():
             self.process.kill()
+            self.process.join(5)
+        self.connection.close()
 
 
 class ContainerPool:
@@ -136,33 +175,51 @@ class ContainerPool:
             self._idle.put(container)
 
     def invoke(self, event: Any) -> Any:
-        """One invocation: the handler's result, or InvocationError."""
-        outcome = self.invoke_each([event])[0]
+        """One invocation of an event the runner made (a queue's batch): the handler's result, or
+        InvocationError (an event that cannot be encoded as JSON is its invocation's error too)."""
+        try:
+            body = json.dumps(event).encode()
+        except (TypeError, ValueError, RecursionError) as error:
+            raise InvocationError("Runtime.MarshalError", f"the event is not JSON: {error}") from None
+        outcome = self.invoke_each([body])[0]
         if isinstance(outcome, InvocationError):
             raise outcome
-        return outcome
+        assert outcome is not None  # one event: it ran
+        try:
+            return json.loads(outcome)
+        except (ValueError, RecursionError) as error:
+            raise InvocationError("Runtime.MarshalError", f"the result is not JSON: {error}") from None
 
-    def invoke_each(self, events: Sequence[Any]) -> list[Any | InvocationError | None]:
-        """One invocation per event, one after the other in one container (handed over in one message, so
-        a busy runner does not pay a round trip per event). Per event: its result, its InvocationError, or
-        None when it was not run because the container died before (it was not attempted)."""
-        outcomes: list[Any | InvocationError | None] = []
+    def invoke_each(self, bodies: Sequence[bytes]) -> list[bytes | InvocationError | None]:
+        """One invocation per event (JSON bytes), one after the other in one container (handed over in one
+        message, so a busy runner does not pay a round trip per event). Per event: its result (JSON bytes), its
+        InvocationError, or None when it was not run because its container died or was stopped before (it was
+        not attempted). A container that cannot start fails the first invocation, as an init error does."""
+        outcomes: list[bytes | InvocationError | None] = []
         container = self._idle.get()
         try:
             if container is None:
                 container = _Container(self.spec)
-            for outcome in container.invoke(events):
+            for outcome in container.invoke(bodies, self.spec.timeout):
                 outcomes.append(outcome)
-        except (EOFError, OSError, BrokenPipeError) as error:
-            logger.warning("a container of %s died: %s; starting a new one", self.spec.name, error)
-            if container is not None:
-                container.close()
+        except InvocationError as error:  # the container could not import the handler
             container = None
-            died = InvocationError("Runtime.ExitError", f"the function's container exited: {error}")
-            outcomes.append(died)  # the invocation that was running
-            outcomes.extend([None] * (len(events) - len(outcomes)))
+            outcomes.append(error)
+        except (EOFError, OSError, BrokenPipeError, _TimedOut) as error:
+            timed_out = isinstance(error, _TimedOut)
+            if not timed_out:
+                logger.warning("a container of %s died: %s; starting a new one", self.spec.name, error)
+            if container is not None:
+                container.close(at_once=timed_out)
+            container = None
+            outcomes.append(
+                InvocationError("Sandbox.Timedout", str(error))
+                if timed_out
+                else InvocationError("Runtime.ExitError", f"the function's container exited: {error}")
+            )  # the invocation that was running
         finally:
             self._idle.put(container)
+        outcomes.extend([None] * (len(bodies) - len(outcomes)))
         return outcomes
 
     def close(self) -> None:

@@ -6,9 +6,14 @@ retries are used up, sends it to the on-failure destination. Locally the rule ru
 reading to the broker only after its event is committed here (SQLite in WAL mode under the sandbox
 folder), and removes it only once it was delivered or handed to the on-failure destination.
 
-A claim lives in memory only: after a restart every stored event is due again, so an event that was
-running when the runner died runs once more (at least once, as on AWS; a point written twice replaces
-itself in InfluxDB).
+Each event is kept as the JSON text Lambda would get (encoded once, by the runner, before it is stored), so
+what is stored and what a container decodes are the same bytes, and nothing here walks an event's shape.
+
+A claim counts as an invocation made, on disk, before the invocation starts: an event that was running when
+the runner died runs once more after a restart (at least once, as on AWS; a point written twice replaces
+itself in InfluxDB), but an event that kills the runner every time it runs uses up its attempts like any other
+failure and goes to the on-failure destination, instead of stopping every restart. The last error of an
+event that failed is kept with it, for that destination's record.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ CREATE TABLE IF NOT EXISTS events (
     function TEXT NOT NULL,
     body TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    due REAL NOT NULL DEFAULT 0
+    due REAL NOT NULL DEFAULT 0,
+    error TEXT
 )
 """
 
@@ -37,8 +43,24 @@ CREATE TABLE IF NOT EXISTS events (
 class StoredEvent:
     id: int
     function: str
-    event: Any
-    attempts: int  # invocations already made
+    body: str  # the event as JSON text, as the function receives it
+    attempts: int  # invocations made before this claim (the claim itself is counted on disk)
+    error: tuple[str, str] | None = None  # the last failed invocation's (errorType, errorMessage)
+
+    @property
+    def event(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """An event to run again after `delay` seconds, `attempts` invocations made, the last one failing with
+    `error` (None: it was not run, its container died first)."""
+
+    id: int
+    attempts: int
+    delay: float
+    error: tuple[str, str] | None = None
 
 
 class EventStore:
@@ -53,6 +75,9 @@ class EventStore:
         # the machine itself could undo the last commits, as the broker's autosave could.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "error" not in columns:  # a store made before errors were kept
+            self._db.execute("ALTER TABLE events ADD COLUMN error TEXT")
         self._lock = threading.Lock()
         self._claimed: set[int] = set()
         # Kept as it changes (this connection is the store's only writer): counting the rows took the
@@ -63,9 +88,9 @@ class EventStore:
         with self._lock:
             self._db.close()
 
-    def put(self, function: str, events: Sequence[Any]) -> None:
-        """Commit the events, all or none; raises when they could not be stored."""
-        rows = [(function, json.dumps(event)) for event in events]
+    def put(self, function: str, bodies: Sequence[str]) -> None:
+        """Commit the events (JSON text each), all or none; raises when they could not be stored."""
+        rows = [(function, body) for body in bodies]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -77,16 +102,26 @@ class EventStore:
             self._depth += len(rows)
 
     def claim(self, limit: int, now: float | None = None) -> list[StoredEvent]:
-        """Up to `limit` due events nobody in this process is running, oldest first."""
+        """Up to `limit` due events nobody in this process is running, oldest first; each claim is counted as
+        an invocation on disk before it is handed out (`settle` puts back the count of one that was not run)."""
         now = time.time() if now is None else now
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, function, body, attempts FROM events WHERE due <= ? ORDER BY id LIMIT ?",
-                (now, limit + len(self._claimed)),
-            ).fetchall()
-            found = [row for row in rows if row[0] not in self._claimed][:limit]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT id, function, body, attempts, error FROM events WHERE due <= ? ORDER BY id LIMIT ?",
+                    (now, limit + len(self._claimed)),
+                ).fetchall()
+                found = [row for row in rows if row[0] not in self._claimed][:limit]
+                self._db.executemany(
+                    "UPDATE events SET attempts = attempts + 1 WHERE id = ?", [(row[0],) for row in found]
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
             self._claimed.update(row[0] for row in found)
-        return [StoredEvent(row[0], row[1], json.loads(row[2]), row[3]) for row in found]
+        return [StoredEvent(row[0], row[1], row[2], row[3], _error(row[4])) for row in found]
 
     def done(self, event_ids: Sequence[int]) -> None:
         """Delivered, or kept by the on-failure destination: gone from the queue."""
@@ -99,9 +134,9 @@ class EventStore:
             self._depth -= deleted
             self._claimed.difference_update(event_ids)
 
-    def settle(self, done: Sequence[int], again: Sequence[tuple[int, int, float]] = ()) -> None:
+    def settle(self, done: Sequence[int], again: Sequence[Retry] = ()) -> None:
         """What one batch of invocations came to, in one transaction: `done` gone from the queue, and each
-        of `again` (id, invocations made, delay in seconds) due once more after its delay."""
+        of `again` due once more after its delay, with its count of invocations and its last error."""
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -110,8 +145,11 @@ class EventStore:
                     "DELETE FROM events WHERE id = ?", [(i,) for i in done]
                 ).rowcount
                 self._db.executemany(
-                    "UPDATE events SET attempts = ?, due = ? WHERE id = ?",
-                    [(attempts, now + delay, i) for i, attempts, delay in again],
+                    "UPDATE events SET attempts = ?, due = ?, error = coalesce(?, error) WHERE id = ?",
+                    [
+                        (r.attempts, now + r.delay, json.dumps(r.error) if r.error else None, r.id)
+                        for r in again
+                    ],
                 )
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -119,22 +157,15 @@ class EventStore:
             self._db.execute("COMMIT")
             self._depth -= deleted
             self._claimed.difference_update(done)
-            self._claimed.difference_update(i for i, _, _ in again)
-
-    def again(self, event_id: int, attempts: int, delay: float) -> None:
-        """Run it again after `delay` seconds; `attempts` invocations have been made."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE events SET attempts = ?, due = ? WHERE id = ?",
-                (attempts, time.time() + delay, event_id),
-            )
-            self._claimed.discard(event_id)
-
-    def release(self, event_ids: Sequence[int]) -> None:
-        """Claimed but not run (the runner is stopping): due again at once."""
-        with self._lock:
-            self._claimed.difference_update(event_ids)
+            self._claimed.difference_update(r.id for r in again)
 
     def depth(self) -> int:
         with self._lock:
             return self._depth
+
+
+def _error(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    error_type, message = json.loads(text)
+    return str(error_type), str(message)

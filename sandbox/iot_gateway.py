@@ -12,6 +12,8 @@ What IoT Core does and mosquitto 2.0 cannot do by configuration alone is done he
   passed on and the connection is closed, as IoT Core closes it (mosquitto would acknowledge a
   denied QoS 1 publish to an MQTT 3.1.1 client and drop it silently); a subscription that would receive
   Basic Ingest topics (`$aws/rules/...`, which only the rules engine takes) is refused the same way;
+- a PUBLISH whose payload is over IoT Core's 128 KB is refused the same way, never passed on (a packet over the
+  broker's limit is not even read into memory);
 - the access rules are reloaded when the access file changes (sandbox/broker_access.py), and a
   connected device that may no longer connect (deprovisioned, certificate revoked) is disconnected.
 
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from sandbox.aws_limits import IOT_MAX_PAYLOAD_BYTES, MQTT_MAX_PACKET_BYTES
 from sandbox.broker_access import Access
 from sandbox.iot_policy import Connection
 from sandbox.iot_sql import receives_basic_ingest
@@ -89,8 +92,9 @@ def encode_length(length: int) -> bytes:
             return bytes(out)
 
 
-async def read_packet(reader: asyncio.StreamReader) -> Packet | None:
-    """The next MQTT control packet, or None when the peer closed the stream."""
+async def read_packet(reader: asyncio.StreamReader, limit: int = MQTT_MAX_PACKET_BYTES) -> Packet | None:
+    """The next MQTT control packet, or None when the peer closed the stream; ProtocolError for a packet whose
+    remaining length is over `limit` (it is not read)."""
     try:
         first = (await reader.readexactly(1))[0]
         length, multiplier = 0, 1
@@ -102,6 +106,8 @@ async def read_packet(reader: asyncio.StreamReader) -> Packet | None:
                 break
         else:
             raise ProtocolError("malformed remaining length")
+        if length > limit:
+            raise ProtocolError(f"a packet of {length} bytes is over the limit of {limit}; disconnected")
         return Packet(first, await reader.readexactly(length))
     except asyncio.IncompleteReadError:
         return None
@@ -208,6 +214,18 @@ class Connect:
 
 def publish_topic(packet: Packet) -> str:
     return _Cursor(packet.body).text()
+
+
+def publish_payload_size(packet: Packet, level: int) -> int:
+    """The bytes of a PUBLISH's payload: what follows the topic, the packet id (QoS 1 and 2) and, in MQTT 5,
+    the properties."""
+    cursor = _Cursor(packet.body)
+    cursor.text()
+    if (packet.first >> 1) & 0x03:
+        cursor.u16()
+    if level == MQTT5:
+        cursor.properties()
+    return len(packet.body) - cursor.offset
 
 
 def subscribe_filters(packet: Packet, level: int) -> list[str]:
@@ -330,6 +348,9 @@ class Gateway:
         if access is None:
             return "no access rules"
         if packet.kind == PUBLISH:
+            size = publish_payload_size(packet, level)
+            if size > IOT_MAX_PAYLOAD_BYTES:
+                return f"a payload of {size} bytes is over IoT Core's limit of {IOT_MAX_PAYLOAD_BYTES}"
             topic = publish_topic(packet)
             if not self._decide(connection, "publish", topic, access.may_publish):
                 return f"iot:Publish to '{topic}' is not allowed"

@@ -16,8 +16,13 @@ deployed with (`sandbox.template`). Each rule's topic is subscribed on the local
   bottleneck SQS is not); any other queue is moto's. Pollers feed the handler in batches as an event
   source mapping does (batch size and window from the template), deleting only what the handler did
   not report as failed; the queue's redrive policy moves what keeps failing to its dead-letter queue.
-- When an action cannot be performed (the SQL cannot read the payload, the queue refuses a message),
-  the rule's error action sends IoT's error message to its queue.
+- When an action cannot be performed (the SQL cannot read the payload, the queue refuses a message, Lambda
+  would refuse the event: `sandbox.lambda_events`), the rule's error action sends IoT's error message to its queue.
+
+No single message stops a path: what crosses to a container is the event's JSON text, and whatever fails for one
+event (its encoding, its container dying, its timeout) is that event's outcome: retried, then the on-failure
+destination or the error action. A stored event counts its attempts on disk, so one that fails at every
+restart ends at the on-failure destination too.
 
 So a message is acknowledged only once something that survives a crash of the runner holds it: the
 event store, the ingest queue (on disk) or the error action's queue. When none can take it now (moto or the disk
@@ -38,7 +43,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +50,10 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from sandbox.containers import ContainerPool, FunctionSpec, InvocationError, load_handler
-from sandbox.event_store import EventStore, StoredEvent
+from sandbox.event_store import EventStore, Retry, StoredEvent
 from sandbox.iot_sql import RuleQuery, parse_rule, rule_receives, subscriptions
-from sandbox.local_queues import LocalQueues, QueueMessage, QueuePolicy
+from sandbox.lambda_events import EventRefused, async_event, failure_record, sized_batches
+from sandbox.local_queues import MAX_MESSAGE_BYTES, LocalQueues, QueueMessage, QueuePolicy
 from sandbox.mqtt_intake import Delivery
 from sandbox.supervision import Backoff, Supervisor, WorkerHealth
 from sandbox.template import DeployedTemplate, ResourceRef, TemplateError
@@ -423,9 +428,10 @@ class RuleRunner:
                 delivery.ack()
             self.counters.add(in_flight=-len(batch), acknowledged=len(batch))
 
-    def _evaluate(self, batch: list[Delivery]) -> tuple[dict[str, list[Any]], list[_Outgoing]]:
-        """Each message's actions: events for the functions, messages for the queues (error actions too)."""
-        events: dict[str, list[Any]] = {}
+    def _evaluate(self, batch: list[Delivery]) -> tuple[dict[str, list[str]], list[_Outgoing]]:
+        """Each message's actions: events for the functions (JSON text), messages for the queues (error
+        actions too)."""
+        events: dict[str, list[str]] = {}
         outgoing: list[_Outgoing] = []
         for index, delivery in enumerate(batch):
             for rule in self._rules_for(delivery.topic):
@@ -447,7 +453,7 @@ class RuleRunner:
         rule: Rule,
         index: int,
         delivery: Delivery,
-        events: dict[str, list[Any]],
+        events: dict[str, list[str]],
         outgoing: list[_Outgoing],
     ) -> None:
         topic, payload = delivery.topic, delivery.payload
@@ -469,13 +475,21 @@ class RuleRunner:
             self.counters.add(filtered=1)
             return
         if rule.function is not None:
-            events.setdefault(rule.function.name, []).append(message)
+            try:  # encoded here, once: the event store and the container take this text
+                events.setdefault(rule.function.name, []).append(async_event(message))
+            except EventRefused as refused:  # Lambda's Invoke would refuse it: IoT runs the error action
+                outgoing.append(error_action(f"Lambda Invoke failed: {refused}"))
         if rule.queue_url is not None:
 
             def fallback(reason: str) -> _Outgoing:
                 return error_action(f"SQS SendMessage failed: {reason}")
 
-            outgoing.append(_Outgoing(index, rule.queue_url, json.dumps(message), fallback))
+            try:
+                body = json.dumps(message)
+            except (RecursionError, ValueError, TypeError) as error:
+                outgoing.append(error_action(f"SQS SendMessage failed: the message is not JSON: {error!r}"))
+            else:
+                outgoing.append(_Outgoing(index, rule.queue_url, body, fallback))
 
     def _error_queue(self, rule: Rule, reason: str) -> str:
         if rule.error_queue_url is None:
@@ -498,7 +512,7 @@ class RuleRunner:
             }
         )
 
-    def _place(self, events: dict[str, list[Any]], outgoing: list[_Outgoing]) -> None:
+    def _place(self, events: dict[str, list[str]], outgoing: list[_Outgoing]) -> None:
         """Store the events and send the messages. What is placed is removed from `outgoing`, and a refused
         message's error action put in its place, even when a later send raises: a retry does only the rest."""
         for name in list(events):
@@ -561,21 +575,30 @@ class RuleRunner:
                 function = self._functions.get(name)
                 if function is None:
                     health.trouble(f"a stored event names the function {name}, which is not deployed")
-                    self.store.settle([], [(s.id, s.attempts, 5.0) for s in batch])
+                    self.store.settle([], [Retry(s.id, s.attempts, 5.0) for s in batch])
                     continue
                 self._invoke_stored(function, batch, health)
 
     def _invoke_stored(self, function: LocalFunction, batch: list[StoredEvent], health: WorkerHealth) -> None:
-        """Each event its own invocation, in one container; then what they came to, in one transaction."""
+        """Each event its own invocation, in one container; then what they came to, in one transaction. An
+        event whose attempts are used up (it failed them, or the runner stopped during them: a claim counts on
+        disk) is not run again: it goes to the on-failure destination."""
         assert self.store is not None
-        outcomes = self._pools[function.name].invoke_each([stored.event for stored in batch])
+        to_run = [stored for stored in batch if stored.attempts <= function.retry_attempts]
+        pool = self._pools[function.name]
+        outcomes = pool.invoke_each([stored.body.encode() for stored in to_run]) if to_run else []
         done: list[int] = []
-        again: list[tuple[int, int, float]] = []
+        again: list[Retry] = []
+        failed = [
+            (stored, stored.error or _INTERRUPTED, stored.attempts)
+            for stored in batch
+            if stored.attempts > function.retry_attempts
+        ]
         delivered = retried = 0
         troubled = False
-        for stored, outcome in zip(batch, outcomes, strict=True):
+        for stored, outcome in zip(to_run, outcomes, strict=True):
             if outcome is None:  # not run (its container died first): due again, no attempt made
-                again.append((stored.id, stored.attempts, 0.0))
+                again.append(Retry(stored.id, stored.attempts, 0.0))
                 continue
             attempts = stored.attempts + 1
             if not isinstance(outcome, InvocationError):
@@ -584,41 +607,29 @@ class RuleRunner:
             elif attempts <= function.retry_attempts:
                 retried += 1
                 delay = LOCAL_RETRY_DELAYS[min(attempts - 1, len(LOCAL_RETRY_DELAYS) - 1)]
-                again.append((stored.id, attempts, delay))
+                again.append(Retry(stored.id, attempts, delay, (outcome.error_type, str(outcome))))
             else:
-                try:
-                    self._on_failure(function, stored.event, outcome, attempts)
-                    done.append(stored.id)
-                except Exception as failure:  # kept in the store: invoked once more, then sent again
-                    health.trouble(f"the on-failure destination did not take an event: {failure}")
-                    troubled = True
-                    again.append((stored.id, attempts, Backoff.LONGEST))
+                failed.append((stored, (outcome.error_type, str(outcome)), attempts))
+        for stored, error, attempts in failed:
+            try:
+                self._on_failure(function, stored.body, error, attempts)
+                done.append(stored.id)
+            except Exception as failure:  # kept in the store, and sent again later (not run again)
+                health.trouble(f"the on-failure destination did not take an event: {failure}")
+                troubled = True
+                again.append(Retry(stored.id, attempts, Backoff.LONGEST, error))
         self.store.settle(done, again)
         self.counters.add(delivered=delivered, retried=retried)
         if not troubled:
             health.ok()
 
-    def _on_failure(self, function: LocalFunction, event: Any, error: InvocationError, attempts: int) -> None:
+    def _on_failure(self, function: LocalFunction, body: str, error: tuple[str, str], attempts: int) -> None:
         if function.on_failure_queue_url is None:
-            raise RuntimeError(f"{function.name} has no on-failure destination for a failed event: {error}")
-        record = {
-            "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": f"{function.arn}:$LATEST",
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": attempts,
-            },
-            "requestPayload": event,
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "responsePayload": {"errorMessage": str(error), "errorType": error.error_type},
-        }
-        self.sqs.send_message(QueueUrl=function.on_failure_queue_url, MessageBody=json.dumps(record))
+            raise RuntimeError(
+                f"{function.name} has no on-failure destination for a failed event: {error[1]}"
+            )
+        record = failure_record(function.arn, body, error, attempts, MAX_MESSAGE_BYTES)
+        self.sqs.send_message(QueueUrl=function.on_failure_queue_url, MessageBody=record)
         self.counters.add(on_failure=1)
 
     # -- queued path: the event source mapping ---------------------------------------------------
@@ -686,21 +697,25 @@ class RuleRunner:
                 for m in messages
             ]
         }
-        self.counters.add(batches=1)
-        try:
-            response = self._pools[mapping.function.name].invoke(event)
-            failed_ids = (
-                {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
-                if mapping.report_failures
-                else set()
-            )
-        except InvocationError:  # the whole batch failed: every record comes back
-            failed_ids = {m.message_id for m in messages}
+        failed_ids: set[str] = set()
+        for records in sized_batches(event["Records"]):  # within a synchronous invocation's payload limit
+            self.counters.add(batches=1)
+            try:
+                response = self._pools[mapping.function.name].invoke({"Records": records})
+                if mapping.report_failures:
+                    failures = (response or {}).get("batchItemFailures", [])
+                    failed_ids.update(str(item["itemIdentifier"]) for item in failures)
+            except InvocationError:  # the whole batch failed: every record comes back
+                failed_ids.update(str(record["messageId"]) for record in records)
         done = [m.receipt_handle for m in messages if m.message_id not in failed_ids]
         failed = [m.receipt_handle for m in messages if m.message_id in failed_ids]
         self.queues.delete(mapping.queue_url, done)
         self.queues.change_visibility(mapping.queue_url, failed, LOCAL_REDELIVERY_SECONDS)
         self.counters.add(delivered=len(done), retried=len(failed))
+
+
+# The error of an event whose last invocation never ended: the runner stopped (or died) while it ran.
+_INTERRUPTED = ("Runtime.ExitError", "the invocation did not end: the rule runner stopped while it ran")
 
 
 def _queue_url_of_arn(sqs: Any, arn: str) -> str:

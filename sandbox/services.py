@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from catalog import load_catalog
 from catalog.export import downsampled
 from sandbox import processes
+from sandbox.aws_limits import MQTT_MAX_PACKET_BYTES
 from sandbox.broker_access import ACCESS_FILE, sync
 from sandbox.endpoints import (
     AwsEndpoint,
@@ -380,7 +381,9 @@ class Sandbox:
             f"user {getpass.getuser()}\n"
             f"listener {port} {HOST}\nallow_anonymous false\npassword_file {password_file}\n"
             f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
-            "message_size_limit 131072\n"  # IoT Core's largest message: a bigger one is refused, never taken
+            # IoT Core refuses a message over its limit by closing the connection: `max_packet_size` does that
+            # (the publisher's QoS 1 publish fails). Not `message_size_limit`: it acknowledges, then drops.
+            f"max_packet_size {MQTT_MAX_PACKET_BYTES}\n"
             "sys_interval 1\n"  # the accounting reads the broker's backlog from $SYS/broker/store/messages/count
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"

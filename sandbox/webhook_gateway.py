@@ -5,7 +5,8 @@ deployed stack (`sandbox.template`); the function that the integration names run
 environment pointed at the local services, one request at a time (one Lambda container), with the request
 in API Gateway's payload format 2.0. What it answers is what the service gets back: `statusCode`, `headers`
 and `body`. A request beyond the stage's rate gets 429 and one that raises 500, as on AWS, and an unknown
-route 404.
+route 404. A body over an HTTP API's 10 MB, or an event over Lambda's 6 MB synchronous invocation, is refused
+with 413 before the function runs (the service keeps it and may send it smaller); the function never sees it.
 
 `python -m sandbox.webhook_gateway` runs it as a background process of the sandbox, writing its address and
 counters to `webhook-gateway.json` in the sandbox folder until SIGTERM.
@@ -33,6 +34,7 @@ import boto3
 from ingest_to_influxdb.kinds import FILE_VARIABLE
 
 from sandbox import processes
+from sandbox.aws_limits import LAMBDA_SYNC_MAX_PAYLOAD_BYTES
 from sandbox.containers import FunctionSpec, LambdaContext, load_handler
 from sandbox.endpoints import Endpoints, WebhookEndpoint, endpoints_file
 from sandbox.function_code import write_packed_kinds
@@ -44,7 +46,8 @@ from sandbox.template import DeployedTemplate, ResourceRef, TemplateError
 PROCESS = "webhook-gateway"
 STATS_FILE = f"{PROCESS}.json"
 HOST = "127.0.0.1"
-MAX_BODY_BYTES = 10 * 1024 * 1024  # an HTTP API's payload limit
+MAX_BODY_BYTES = 10 * 1024 * 1024  # an HTTP API's payload limit ("Payload size: 10 MB", HTTP API quotas)
+TOO_LARGE = (413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
 
 
 @dataclass(frozen=True)
@@ -196,15 +199,19 @@ class WebhookGateway:
             return 404, {"content-type": "application/json"}, b'{"message":"Not Found"}'
         length = int(request.headers.get("content-length") or 0)
         if length > MAX_BODY_BYTES:
-            return 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
+            _discard(request, length)
+            return TOO_LARGE
         body = request.rfile.read(length) if length else b""
         if not self.bucket.take():
             return 429, {"content-type": "application/json"}, b'{"message":"Too Many Requests"}'
+        event = self.event(request, body)
+        if len(json.dumps(event)) > LAMBDA_SYNC_MAX_PAYLOAD_BYTES:  # the body is a string: flat, any depth
+            return TOO_LARGE
         try:
             with self._container:
                 spec = self.route.function
                 context = LambdaContext(spec.name, spec.arn, spec.memory, spec.timeout)
-                response = self.route.handler(self.event(request, body), context)
+                response = self.route.handler(event, context)
         except Exception:
             return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
         payload = response.get("body", "") or ""
@@ -220,6 +227,19 @@ class WebhookGateway:
         request.send_header("content-length", str(len(data)))
         request.end_headers()
         request.wfile.write(data)
+
+
+def _discard(request: BaseHTTPRequestHandler, length: int) -> None:
+    """Read a refused body without keeping it, so the client reads the answer rather than a broken pipe; one far
+    over the limit is not read, and its connection closes after the answer."""
+    if length > 4 * MAX_BODY_BYTES:
+        request.close_connection = True
+        return
+    while length > 0:
+        chunk = request.rfile.read(min(length, 1 << 16))
+        if not chunk:
+            break
+        length -= len(chunk)
 
 
 def create_callback_secret(name: str) -> str:

@@ -4,11 +4,17 @@ its batch is written, and replay exits 0 and files nothing twice."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import boto3
+import pytest
+from awscrt.exceptions import AwsCrtError
+
 from sandbox.accounting import queue_depth
+from sandbox.deployment import rule_runner_stats
 from sandbox.services import PROJECT_ROOT
 from tests.e2e.conftest import Pipeline, reading
 from tests.e2e.test_faults import count_for, drain
@@ -60,3 +66,44 @@ def test_poison_is_rejected_alone_and_replay_files_it_once(pipeline: Pipeline) -
     assert reasons == ["bad_field", "bad_identifier", "bad_identifier", "too_deep"], rejected
     assert all("surrogate" in r["reason"] for r in rejected if r["code"] == "bad_identifier")
     assert all("2**53" in r["reason"] for r in rejected if r["code"] == "bad_field")
+
+
+def _codes(pipeline: Pipeline, queue: str) -> list[str]:
+    """The rejection codes of what a queue holds, taken off it; read as text, since a body may nest too deep to
+    decode (a dead letter's event as it came)."""
+    sqs, url, codes = boto3.client("sqs"), pipeline.endpoints.queues[queue], []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            found = re.search(r'"code": "(\w+)"', message["Body"])
+            codes.append(found.group(1) if found else "dead letter")
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return codes
+
+
+def test_no_single_reading_stops_a_path(pipeline: Pipeline) -> None:
+    """Valid readings that carry a value nested up to what the runner's decoder takes, in a field the kind
+    ignores, each end as an outcome; the valid readings around them are written, and the runner stays up. A
+    reading over IoT Core's 128 KB is refused: the publisher sees its publish fail, and nothing is kept."""
+    for queue in ("rejected", "dead_letter"):
+        _codes(pipeline, queue)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    depths = (100, 400, 600, 900, 980)
+    payloads = []
+    for i, depth in enumerate(depths):
+        payloads.append(reading(f"deepok{i}", now + timedelta(milliseconds=i)))
+        deep = reading(f"deepbad{i}", now)[:-1] + b', "extra": ' + b"[" * depth + b"]" * depth + b"}"
+        payloads.append(deep)
+    pipeline.publish("/pressure/data", [*payloads, reading("deepok-last", now)])
+    with pytest.raises(AwsCrtError):  # the broker closed the connection instead of acknowledging it
+        pipeline.publish(
+            "/pressure/data", [reading("toolarge", now)[:-1] + b', "pad": "' + b"x" * 200_000 + b'"}']
+        )
+    pipeline.wait_drained()
+
+    assert count_for(pipeline, "deepok") == len(depths) + 1
+    outcomes = _codes(pipeline, "rejected") + _codes(pipeline, "dead_letter")
+    # One each, and nothing for the refused one: the function rejects each (it takes 32 levels), none had to
+    # become a dead letter on the way (the runner's decoder, its encoding, the container's decoder).
+    assert outcomes == ["too_deep"] * len(depths), outcomes
+    workers = rule_runner_stats(pipeline.sandbox)["workers"]
+    assert not [name for name, worker in workers.items() if worker["state"] == "dead"], workers

@@ -284,3 +284,36 @@ def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> 
     (keys_copy / "certificate.pem").write_bytes(cert)
     (keys_copy / "private.key").write_bytes(key)
     assert not _connects(devices.connection("pressure-0001"))
+
+
+def _published(connection: mqtt.Connection, payload: bytes) -> bool:
+    """Whether a QoS 1 publish got its PUBACK; False when the broker closed the connection instead (awscrt then
+    cancels the clean session's publish: the publisher sees a failure)."""
+    connection.connect().result(timeout=TIMEOUT)
+    try:
+        connection.publish("/pressure/data", payload, mqtt.QoS.AT_LEAST_ONCE)[0].result(timeout=TIMEOUT)
+        return True
+    except Exception:
+        return False
+    finally:
+        connection.disconnect().result(timeout=TIMEOUT)
+
+
+def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknowledged(
+    devices: Devices,
+) -> None:
+    """IoT Core refuses a payload over 128 KB; the broker must not acknowledge one and drop it."""
+    largest, over = b"x" * (128 * 1024), b"x" * (128 * 1024 + 1)
+    login = (devices.endpoints.mqtt.username, devices.endpoints.mqtt.password)
+    subscriber = Subscriber(devices.endpoints, "size-watcher")
+    try:
+        assert _published(devices.connection("pressure-0000"), largest)
+        assert not _published(devices.connection("pressure-0000"), over)  # the device endpoint: exact
+        assert _published(_plain(devices.endpoints, "plain-largest", *login), largest)
+        assert not _published(_plain(devices.endpoints, "plain-200kb", *login), b"x" * 200_000)  # mosquitto
+        seen = subscriber.wait_for(2)
+        time.sleep(0.5)  # nothing else comes after the two that were taken
+        seen = list(subscriber.messages)
+    finally:
+        subscriber.close()
+    assert [len(payload) for _, payload in seen] == [len(largest), len(largest)]

@@ -72,3 +72,13 @@ def test_the_bucket_refills_at_its_rate() -> None:
     bucket.tokens = 0.0
     bucket.updated -= 0.01  # 10 ms later: 10 tokens' worth, capped at the burst
     assert bucket.take() and not bucket.take()
+
+
+def test_a_body_over_the_limits_is_refused_with_413_before_the_function(
+    gateway: tuple[WebhookGateway, list[dict[str, Any]]],
+) -> None:
+    served, events = gateway
+    assert put(served.url, b"x" * (10 * 1024 * 1024 + 1))[0] == 413  # over an HTTP API's 10 MB
+    assert put(served.url, b"\\" * (4 * 1024 * 1024))[0] == 413  # 4 MB that the event escapes to 8 MB
+    assert put(served.url, b"[" * 5000 + b"]" * 5000)[0] == 202  # any depth: the body reaches it as text
+    assert len(events) == 1 and served.stats.snapshot()["statuses"] == {"413": 2, "202": 1}

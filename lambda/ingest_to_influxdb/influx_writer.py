@@ -76,7 +76,9 @@ class _Answer:
         if isinstance(body, dict):
             data = body.get("data")
             if isinstance(data, list):
-                lines = [str(d["error_message"]) for d in data if isinstance(d, dict) and d.get("error_message")]
+                lines = [
+                    str(d["error_message"]) for d in data if isinstance(d, dict) and d.get("error_message")
+                ]
                 if lines:
                     return "; ".join(lines)[:500]
             for key in ("message", "error"):
@@ -160,7 +162,9 @@ class InfluxWriter:
             return {}
         if answer.status == _TOO_LARGE:
             # Later batches go out smaller: at the store's stated limit, or half of what it refused.
-            self.max_bytes = max(MIN_REQUEST_BYTES, min(self.max_bytes, answer.max_length() or len(body) // 2))
+            self.max_bytes = max(
+                MIN_REQUEST_BYTES, min(self.max_bytes, answer.max_length() or len(body) // 2)
+            )
         if len(lines) == 1:
             if answer.status == _TOO_LARGE:
                 return {0: f"larger than the store's request-size limit ({len(body)} bytes): {answer.error}"}

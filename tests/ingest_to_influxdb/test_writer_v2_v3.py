@@ -183,8 +183,9 @@ def test_v3_names_the_refused_line_in_its_own_words(v3: Store) -> None:
 
 
 def test_a_batch_larger_than_the_store_takes_is_split_not_refused() -> None:
-    for flavour in ("v2", "v3"):
-        for store in _store(flavour, max_request_bytes=4096):  # type: ignore[arg-type]
+    flavours: tuple[Flavour, ...] = ("v2", "v3")
+    for flavour in flavours:
+        for store in _store(flavour, max_request_bytes=4096):
             writer = store.writer()
             batch = [point(i) for i in range(200)]  # about 12 KiB
             assert writer.write(batch, Clock().remaining) == {}

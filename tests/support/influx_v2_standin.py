@@ -62,7 +62,9 @@ def _new_id() -> str:
 
 def _split(text: str, separator: str, limit: int = -1) -> list[str]:
     """Splits at `separator` outside double quotes and not escaped by a backslash."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in text:
         if escaped:
             current.append(char)
@@ -149,7 +151,9 @@ class InfluxStandIn:
         self.dbrps: dict[str, dict[str, Any]] = {}
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
-        self.v1_users: dict[str, tuple[str, str]] = {}  # v1-compatible username -> (password, authorization id)
+        self.v1_users: dict[
+            str, tuple[str, str]
+        ] = {}  # v1-compatible username -> (password, authorization id)
         self.sessions: set[str] = set()
         # Every point taken: a point of the same series and time overwrites the one before, as InfluxDB does.
         self.points: dict[tuple[str, str, str], str] = {}  # (bucket id, series, time) -> line
@@ -178,7 +182,10 @@ class InfluxStandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="influx-standin", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="influx-standin",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -206,7 +213,7 @@ class InfluxStandIn:
 
     def add_bucket(self, name: str, retention_seconds: int = 0) -> str:
         with self.lock:
-            return self._create_bucket(self.org_id, name, retention_seconds)["id"]
+            return str(self._create_bucket(self.org_id, name, retention_seconds)["id"])
 
     def add_token(self, permissions: list[dict[str, Any]], description: str = "test") -> tuple[str, str]:
         """(authorization id, token) of a new active authorization in the organization."""
@@ -217,7 +224,9 @@ class InfluxStandIn:
     def add_operator_token(self) -> str:
         """An operator token (full access), as `influx setup` makes."""
         with self.lock:
-            auth = self._create_authorization(self.org_id, "operator", [{"action": "write", "resource": {"type": "orgs"}}])
+            auth = self._create_authorization(
+                self.org_id, "operator", [{"action": "write", "resource": {"type": "orgs"}}]
+            )
             auth["operator"] = True
             return str(auth["token"])
 
@@ -315,9 +324,13 @@ class InfluxStandIn:
             return False
         for permission in auth["permissions"]:
             resource = permission["resource"]
-            if permission["action"] == "write" and resource.get("type") == "buckets":
-                if resource.get("id") in (None, bucket_id):
-                    return True
+            if (permission["action"], resource.get("type")) == ("write", "buckets") and resource.get(
+                "id"
+            ) in (
+                None,
+                bucket_id,
+            ):
+                return True
         return False
 
     def take(self, bucket_id: str, lines: list[str]) -> Reply:
@@ -537,7 +550,9 @@ class _Handler(BaseHTTPRequestHandler):
             if "org" in query:
                 orgs = [o for o in orgs if o["name"] == query["org"]]
                 if not orgs:
-                    return Reply(404, {"code": "not found", "message": f'organization name "{query["org"]}" not found'})
+                    return Reply(
+                        404, {"code": "not found", "message": f'organization name "{query["org"]}" not found'}
+                    )
             return Reply(200, {"orgs": orgs})
         if method == "POST" and item is None:
             if any(o["name"] == body.get("name") for o in state.orgs.values()):
@@ -557,9 +572,13 @@ class _Handler(BaseHTTPRequestHandler):
             return Reply(200, {"buckets": found})
         if method == "POST" and item is None:
             if not body.get("name") or body.get("orgID") not in state.orgs:
-                return Reply(400, {"code": "invalid", "message": "bucket name and a valid orgID are required"})
+                return Reply(
+                    400, {"code": "invalid", "message": "bucket name and a valid orgID are required"}
+                )
             if any(b["name"] == body["name"] and b["orgID"] == body["orgID"] for b in state.buckets.values()):
-                return Reply(422, {"code": "conflict", "message": f"bucket with name {body['name']} already exists"})
+                return Reply(
+                    422, {"code": "conflict", "message": f"bucket with name {body['name']} already exists"}
+                )
             rules = body.get("retentionRules") or []
             seconds = int(rules[0]["everySeconds"]) if rules else 0
             return Reply(201, state._create_bucket(body["orgID"], body["name"], seconds))
@@ -623,7 +642,10 @@ class _Handler(BaseHTTPRequestHandler):
             if body.get("orgID") not in state.orgs or not isinstance(permissions, list) or not permissions:
                 return Reply(400, {"code": "invalid", "message": "an orgID and permissions are required"})
             auth = state._create_authorization(
-                body["orgID"], str(body.get("description", "")), permissions, str(body.get("status", "active"))
+                body["orgID"],
+                str(body.get("description", "")),
+                permissions,
+                str(body.get("status", "active")),
             )
             return Reply(201, auth)  # the token is shown once, at creation
         if item is not None and item in state.authorizations:
@@ -650,7 +672,9 @@ class _Handler(BaseHTTPRequestHandler):
             flux = str(body.get("flux", ""))
             name, every = _TASK_NAME.search(flux), _TASK_EVERY.search(flux)
             if body.get("orgID") not in state.orgs or name is None or every is None:
-                return Reply(400, {"code": "invalid", "message": "a task needs an orgID and option task {name, every}"})
+                return Reply(
+                    400, {"code": "invalid", "message": "a task needs an orgID and option task {name, every}"}
+                )
             task = {
                 "id": _new_id(),
                 "orgID": body["orgID"],
@@ -670,7 +694,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if "flux" in body:
                     name, every = _TASK_NAME.search(body["flux"]), _TASK_EVERY.search(body["flux"])
                     if name is None or every is None:
-                        return Reply(400, {"code": "invalid", "message": "option task {name, every} is required"})
+                        return Reply(
+                            400, {"code": "invalid", "message": "option task {name, every} is required"}
+                        )
                     task.update(flux=body["flux"], name=name.group(1), every=every.group(1))
                 task.update({k: v for k, v in body.items() if k in ("status", "description")})
                 return Reply(200, task)

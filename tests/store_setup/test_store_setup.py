@@ -253,6 +253,6 @@ def test_the_names_match_the_ecs_store() -> None:
             rf'ensure_cq "cq_\${{measurement}}_{policy.interval}" {policy.interval} {policy.interval} {policy.window} ',
             script,
         )
-        assert 'rp_$interval' in script and policy.policy == f"rp_{policy.interval}"
+        assert "rp_$interval" in script and policy.policy == f"rp_{policy.interval}"
     assert [p.policy for p in c.DOWNSAMPLED_POLICIES] == [names.RP_1M, names.RP_1H]
     assert "INFLUXDB_DB: telemetry" in (PROJECT_ROOT / "services" / "influxdb" / "task.yaml").read_text()

@@ -15,10 +15,13 @@ ORGANIZATION = "Organization"
 DATABASE = "Database"  # the 1.x database name the rest of the project writes and reads: "telemetry"
 WRITER_SECRET_ARN = "WriterSecretArn"
 READER_SECRET_ARN = "ReaderSecretArn"
-RETENTION_DAYS = "RetentionDays"  # optional: the raw points' retention (0 keeps them for ever)
-DOWNSAMPLED = "Downsampled"  # optional: catalog.export.downsampled(), the text INFLUXDB_DOWNSAMPLED carries
-REQUIRED = (URL, ADMIN_SECRET_ARN, ORGANIZATION, DATABASE, WRITER_SECRET_ARN, READER_SECRET_ARN)
-OPTIONAL = (RETENTION_DAYS, DOWNSAMPLED)
+RETENTION_DAYS = "RetentionDays"  # optional: the raw points' retention in days (0 keeps them for ever)
+# catalog.export.downsampled(catalog): the text the ECS task gets as INFLUXDB_DOWNSAMPLED. Required (empty when no
+# kind is downsampled), so a stack that forgets it fails rather than silently dropping the downsampling tasks.
+DOWNSAMPLED = "Downsampled"
+REQUIRED = (URL, ADMIN_SECRET_ARN, ORGANIZATION, DATABASE, WRITER_SECRET_ARN, READER_SECRET_ARN)  # not empty
+PRESENT = (DOWNSAMPLED,)  # present, may be empty
+OPTIONAL = (RETENTION_DAYS,)
 
 # The secret Timestream for InfluxDB makes for the instance's admin (its InfluxAuthParametersSecretArn):
 # "a JSON formatted key-value pair holding InfluxDB authorization values: organization, bucket, username, and

@@ -45,6 +45,7 @@ class Settings:
     @classmethod
     def from_properties(cls, properties: dict[str, Any]) -> Settings:
         missing = [name for name in c.REQUIRED if not str(properties.get(name) or "").strip()]
+        missing += [name for name in c.PRESENT if name not in properties]
         if missing:
             raise SetupError(f"the resource properties {', '.join(missing)} are missing or empty")
         days_text = str(properties.get(c.RETENTION_DAYS) or "").strip() or str(c.RAW_RETENTION_DAYS)
@@ -63,7 +64,7 @@ class Settings:
             writer_secret_arn=value[c.WRITER_SECRET_ARN],
             reader_secret_arn=value[c.READER_SECRET_ARN],
             retention_days=days,
-            downsampled=str(properties.get(c.DOWNSAMPLED) or ""),
+            downsampled=str(properties[c.DOWNSAMPLED] or ""),
         )
 
 

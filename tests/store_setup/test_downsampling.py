@@ -66,7 +66,7 @@ def test_the_handler_is_where_the_stack_says_and_in_the_functions_zip() -> None:
     module, _, function = c.HANDLER.rpartition(".")
     assert callable(getattr(importlib.import_module(module), function))
     assert module.split(".")[0] in PACKAGES
-    assert set(c.REQUIRED) | set(c.OPTIONAL) == {
+    assert set(c.REQUIRED) | set(c.PRESENT) | set(c.OPTIONAL) == {
         "Url",
         "AdminSecretArn",
         "Organization",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class Setup:
     responses: ResponseUrl
     properties: dict[str, str]
 
-    def run(self, request: str = "Create", **changes: str) -> dict[str, Any]:
+    def run(self, request: str = "Create", seconds: float = 120.0, **changes: str) -> dict[str, Any]:
         self.properties.update(changes)
         event = {
             "RequestType": request,
@@ -67,7 +68,7 @@ class Setup:
         }
         if request != "Create":
             event["PhysicalResourceId"] = "influx-store-setup-telemetry"
-        handler(event, Context())
+        handler(event, Context(seconds))
         return self.responses.last
 
     def secret(self, role: str) -> dict[str, Any]:
@@ -214,6 +215,7 @@ def test_delete_changes_nothing(setup: Setup) -> None:
         ("unreachable", r"unreachable"),
         ("property", r"the resource properties WriterSecretArn are missing"),
         ("secret", r"cannot read the admin's secret"),
+        ("downsampling", r"the resource properties Downsampled are missing"),
     ],
 )
 def test_a_failing_setup_answers_failed_saying_what_failed(setup: Setup, breakage: str, reason: str) -> None:
@@ -229,12 +231,25 @@ def test_a_failing_setup_answers_failed_saying_what_failed(setup: Setup, breakag
         changes[c.URL] = "http://127.0.0.1:9"  # the discard port: nothing listens there
     elif breakage == "property":
         changes[c.WRITER_SECRET_ARN] = ""
+    elif breakage == "downsampling":
+        del setup.properties[c.DOWNSAMPLED]  # not passed at all: the tasks are not silently dropped
     else:
         changes[c.ADMIN_SECRET_ARN] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret"
     answer = setup.run(**changes)
     assert answer["Status"] == "FAILED" and re.search(reason, answer["Reason"]), answer["Reason"]
     assert answer["PhysicalResourceId"] == "influx-store-setup-telemetry"
     assert "admin-password" not in answer["Reason"]
+
+
+def test_a_store_that_never_answers_fails_the_step_within_the_functions_time(setup: Setup) -> None:
+    """Every request is bounded by the function's remaining time (less what answering CloudFormation needs)."""
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        answer = setup.run(seconds=6.5, **{c.URL: f"http://127.0.0.1:{silent.getsockname()[1]}"})
+    assert answer["Status"] == "FAILED" and "unreachable (ReadTimeoutError)" in answer["Reason"], answer[
+        "Reason"
+    ]
 
 
 def test_the_names_match_the_ecs_store() -> None:

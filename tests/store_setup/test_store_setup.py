@@ -55,8 +55,10 @@ class Setup:
     responses: ResponseUrl
     properties: dict[str, str]
 
-    def run(self, request: str = "Create", seconds: float = 120.0, **changes: str) -> dict[str, Any]:
-        self.properties.update(changes)
+    def run(
+        self, request: str = "Create", changes: dict[str, str] | None = None, seconds: float = 120.0
+    ) -> dict[str, Any]:
+        self.properties.update(changes or {})
         event = {
             "RequestType": request,
             "ResponseURL": self.responses.url,
@@ -171,7 +173,7 @@ def test_an_update_applies_what_changed_and_keeps_the_tokens(setup: Setup) -> No
     assert setup.run()["Status"] == "SUCCESS"
     writer, reader = setup.secret("writer"), setup.secret("reader")
     only_pressure = "pressure max:pressureValue:pressureValue_max"
-    answer = setup.run("Update", **{c.RETENTION_DAYS: "7", c.DOWNSAMPLED: only_pressure})
+    answer = setup.run("Update", {c.RETENTION_DAYS: "7", c.DOWNSAMPLED: only_pressure})
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert "set the retention of bucket telemetry to 7 days" in answer["Reason"]
     assert setup.bucket("telemetry")["retentionRules"] == [{"type": "expire", "everySeconds": 7 * 86_400}]
@@ -235,7 +237,7 @@ def test_a_failing_setup_answers_failed_saying_what_failed(setup: Setup, breakag
         del setup.properties[c.DOWNSAMPLED]  # not passed at all: the tasks are not silently dropped
     else:
         changes[c.ADMIN_SECRET_ARN] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret"
-    answer = setup.run(**changes)
+    answer = setup.run(changes=changes)
     assert answer["Status"] == "FAILED" and re.search(reason, answer["Reason"]), answer["Reason"]
     assert answer["PhysicalResourceId"] == "influx-store-setup-telemetry"
     assert "admin-password" not in answer["Reason"]
@@ -246,7 +248,7 @@ def test_a_store_that_never_answers_fails_the_step_within_the_functions_time(set
     with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        answer = setup.run(seconds=6.5, **{c.URL: f"http://127.0.0.1:{silent.getsockname()[1]}"})
+        answer = setup.run(changes={c.URL: f"http://127.0.0.1:{silent.getsockname()[1]}"}, seconds=6.5)
     assert answer["Status"] == "FAILED" and "unreachable (ReadTimeoutError)" in answer["Reason"], answer[
         "Reason"
     ]

@@ -215,6 +215,9 @@ def test_batches_stay_within_the_recommended_lines_and_bytes(store: Store) -> No
     assert small.write([point(i) for i in range(250, 300)], Clock().remaining) == {}
     assert all(size <= 2048 for size in store.standin.write_requests[before:])
     assert len(set(store.lines())) == 300
+    batch = [point(i) for i in range(300, 550)]
+    batch[150] = "pressure,sensorID=bad"  # in the second chunk: its index is the batch's, not the chunk's
+    assert list(writer.write(batch, Clock().remaining)) == [150]
 
 
 def test_throttling_is_retried_after_the_stores_retry_after(store: Store) -> None:

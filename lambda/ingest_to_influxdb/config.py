@@ -15,9 +15,9 @@ DEFAULT_CACHE_TTL_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class Config:
-    influxdb_url: str  # e.g. http://influx.demo:8086, no credentials
+    influxdb_url: str  # http://influx.demo:8086 (ECS store) or https://<instance endpoint>:8086 (managed), no credentials
     influxdb_database: str
-    influxdb_secret_arn: str  # the writer's {"username", "password"}
+    influxdb_secret_arn: str  # the writer's {"username", "password"} (1.x) or {"token"} (2.x/3.x): secrets.py
     metadata_table: str
     rejected_queue_url: str
     metadata_cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS

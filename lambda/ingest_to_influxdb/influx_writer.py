@@ -1,10 +1,16 @@
-"""InfluxDB 1.x writes over one keep-alive HTTP pool per container: POST /write, precision=ns, basic auth.
+"""Writes line protocol over one keep-alive HTTP pool per container to the 1.x-compatible
+POST /write?db=<database>&precision=ns, which every store serves: InfluxDB 1.x (the ECS store, Basic auth),
+InfluxDB 2.x through a DBRP mapping and InfluxDB 3 (Amazon Timestream for InfluxDB, `Authorization: Token`).
+Which auth is sent follows the secret's keys (secrets.py).
 
-2xx: written. 400 (a line it cannot take, a partial write, a field type conflict): the batch is split
-until the refused points are found; they are returned, everything else is written (points are
-idempotent: same series and time overwrite). 5xx, timeouts and connection errors are retried briefly
-within the invocation's remaining time, then raise InfluxUnavailable, as do 401/403 (after fetching the
-credentials once more) and 404: the readings are kept by the caller, never dropped.
+Batches are cut to at most MAX_BATCH_LINES lines and MAX_REQUEST_BYTES bytes before they are sent.
+2xx: written (a 2xx that still lists refused lines counts as a partial write). 400/422 (a line it cannot take,
+a partial write in 1.x, 2.x or 3.x wording, a field type conflict): the batch is split until the refused points
+are found; they are returned, everything else is written (points are idempotent: same series and time
+overwrite). 413: the batch is split (and later batches are cut smaller); a single line the store still finds too
+large is refused. 429, 5xx, timeouts and connection errors are retried within the invocation's remaining time,
+after the store's Retry-After when it gives one and it fits, then raise InfluxUnavailable, as do 401/403 (after
+fetching the credentials once more) and 404: the readings are kept by the caller, never dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import urllib3
@@ -27,7 +34,18 @@ RETRY_DELAYS = (0.1, 0.3, 0.8)
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 10.0
 SAFETY_MARGIN = 1.0  # seconds left to the invocation for reporting back
-_REFUSED = {400, 413}
+# InfluxData: "The optimal batch size is 5000 lines of line protocol" (docs.influxdata.com/influxdb/v2/
+# write-data/best-practices/optimize-writes/); its 1.x hardware guide says batches of 5,000-10,000 lines.
+MAX_BATCH_LINES = 5_000
+# Below every store's request-size limit: Timestream for InfluxDB's `max-http-request-size` is 10 MiB by default
+# (1 KiB-16 MiB) and AWS advises 5 MiB for db.influx.medium (docs.aws.amazon.com/timestream/latest/
+# developerguide/max-http-request-size.html); InfluxDB 1.8's max-body-size is 25,000,000 bytes. A store set
+# lower answers 413, and the writer then cuts its batches smaller (never below MIN_REQUEST_BYTES).
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+MIN_REQUEST_BYTES = 1024  # the smallest max-http-request-size the managed store allows
+_REFUSED = {400, 413, 422}  # 422: InfluxDB 2.x's partial write ("failure writing points ... dropped=N")
+_TOO_LARGE = 413
+_THROTTLED = 429
 
 
 class CredentialSource(Protocol):
@@ -39,15 +57,68 @@ class CredentialSource(Protocol):
 
 
 class _Answer:
-    def __init__(self, status: int, text: str) -> None:
-        self.status, self.text = status, text
+    def __init__(self, status: int, text: str, retry_after: str | None = None) -> None:
+        self.status, self.text, self.retry_after = status, text, retry_after
+
+    @property
+    def written(self) -> bool:
+        """Every line taken. 204 is every store's answer; another 2xx with a body that names refused lines is a
+        partial write (InfluxDB Cloud Dedicated answers 201 so)."""
+        if self.status == 204:
+            return True
+        return self.status // 100 == 2 and not _names_an_error(self.text)
 
     @property
     def error(self) -> str:
+        """The store's reason in its own words: 1.x {"error"}, 2.x {"code", "message"}, 3.x {"error", "data":
+        [{"error_message", "line_number", "original_line"}]}."""
+        body = _json(self.text)
+        if isinstance(body, dict):
+            data = body.get("data")
+            if isinstance(data, list):
+                lines = [
+                    str(d["error_message"]) for d in data if isinstance(d, dict) and d.get("error_message")
+                ]
+                if lines:
+                    return "; ".join(lines)[:500]
+            for key in ("message", "error"):
+                if body.get(key):
+                    return str(body[key])[:500]
+        return self.text.strip()[:500] or f"HTTP {self.status}"
+
+    def wait_seconds(self) -> float | None:
+        """The store's Retry-After (seconds or an HTTP date), or None when it gave none or one unreadable."""
+        if not self.retry_after:
+            return None
+        text = self.retry_after.strip()
         try:
-            return str(json.loads(self.text)["error"])
-        except (ValueError, KeyError, TypeError):
-            return self.text.strip()[:500] or f"HTTP {self.status}"
+            return max(0.0, float(text))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(text).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+    def max_length(self) -> int | None:
+        """InfluxDB 2.x's 413 body names its limit (`maxLength`)."""
+        body = _json(self.text)
+        value = body.get("maxLength") if isinstance(body, dict) else None
+        return value if isinstance(value, int) and value > 0 else None
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _names_an_error(text: str) -> bool:
+    if not text.strip():
+        return False
+    body = _json(text)
+    return isinstance(body, dict) and bool(body.get("error") or body.get("data") or body.get("message"))
 
 
 class InfluxWriter:
@@ -59,6 +130,8 @@ class InfluxWriter:
         pool: urllib3.PoolManager | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         sleep: Callable[[float], None] = time.sleep,
+        max_lines: int = MAX_BATCH_LINES,
+        max_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self.endpoint = f"{url.rstrip('/')}/write?{urlencode({'db': database, 'precision': 'ns'})}"
         self.credentials = credentials
@@ -69,26 +142,46 @@ class InfluxWriter:
         self._cached_headers: dict[str, str] = {}
         self._headers_for: Credentials | None = None
         self.retry_delays, self.sleep = retry_delays, sleep
+        self.max_lines, self.max_bytes = max_lines, max_bytes
 
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         """Indices of the lines InfluxDB refused for good, with its error; raises InfluxUnavailable."""
         if not lines:
             return {}
-        answer = self._post(lines, remaining)
-        if answer.status // 100 == 2:
+        if len(lines) > self.max_lines:
+            refused: dict[int, str] = {}
+            for start in range(0, len(lines), self.max_lines):
+                chunk = self.write(lines[start : start + self.max_lines], remaining)
+                refused.update({start + i: e for i, e in chunk.items()})
+            return refused
+        body = "\n".join(lines).encode()
+        if len(body) > self.max_bytes and len(lines) > 1:
+            return self._halves(lines, remaining)
+        answer = self._post(body, remaining)
+        if answer.written:
             return {}
+        if answer.status == _TOO_LARGE:
+            # Later batches go out smaller: at the store's stated limit, or half of what it refused.
+            self.max_bytes = max(
+                MIN_REQUEST_BYTES, min(self.max_bytes, answer.max_length() or len(body) // 2)
+            )
         if len(lines) == 1:
+            if answer.status == _TOO_LARGE:
+                return {0: f"larger than the store's request-size limit ({len(body)} bytes): {answer.error}"}
             return {0: answer.error}
+        return self._halves(lines, remaining)
+
+    def _halves(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         middle = len(lines) // 2
         refused = self.write(lines[:middle], remaining)
         refused.update({middle + i: e for i, e in self.write(lines[middle:], remaining).items()})
         return refused
 
-    def _post(self, lines: Sequence[str], remaining: RemainingTime) -> _Answer:
-        body = "\n".join(lines).encode()
+    def _post(self, body: bytes, remaining: RemainingTime) -> _Answer:
         refreshed = False
         attempt = 0
         while True:
+            wait: float | None = None
             try:
                 answer = self._request(body, remaining)
             except HTTPError as error:
@@ -103,11 +196,17 @@ class InfluxWriter:
                     refreshed = True
                     continue
                 problem = f"InfluxDB answered {answer.status}: {answer.error}"
-                if answer.status < 500:
+                if answer.status < 500 and answer.status != _THROTTLED:
                     raise InfluxUnavailable(problem)
-            if attempt >= len(self.retry_delays) or remaining() < self.retry_delays[attempt] + SAFETY_MARGIN:
+                wait = answer.wait_seconds()
+            if attempt >= len(self.retry_delays):
                 raise InfluxUnavailable(problem)
-            self.sleep(self.retry_delays[attempt])
+            pause = self.retry_delays[attempt] if wait is None else wait
+            if remaining() < pause + SAFETY_MARGIN:
+                if wait is not None:
+                    problem += f" (its Retry-After of {wait:g} s is past the invocation's remaining time)"
+                raise InfluxUnavailable(problem)
+            self.sleep(pause)
             attempt += 1
 
     def _request(self, body: bytes, remaining: RemainingTime) -> _Answer:
@@ -121,12 +220,18 @@ class InfluxWriter:
             retries=False,
             redirect=False,
         )
-        return _Answer(response.status, response.data.decode("utf-8", errors="replace"))
+        status = response.status
+        retry_after = response.headers.get("Retry-After") if status == _THROTTLED or status >= 500 else None
+        return _Answer(status, response.data.decode("utf-8", errors="replace"), retry_after)
 
     def _headers(self, user: Credentials) -> dict[str, str]:
         """The request headers, made again only when the credentials change (rotation)."""
         if self._headers_for is not user:
-            headers = urllib3.make_headers(basic_auth=f"{user.username}:{user.password}", keep_alive=True)
+            if user.token:
+                headers = urllib3.make_headers(keep_alive=True)
+                headers["Authorization"] = f"Token {user.token}"
+            else:
+                headers = urllib3.make_headers(basic_auth=f"{user.username}:{user.password}", keep_alive=True)
             headers["Content-Type"] = "text/plain; charset=utf-8"
             self._cached_headers, self._headers_for = headers, user
         return self._cached_headers

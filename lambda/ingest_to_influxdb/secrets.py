@@ -1,11 +1,18 @@
-"""The InfluxDB writer's credentials from Secrets Manager, fetched once per container and never logged."""
+"""The InfluxDB writer's credentials from Secrets Manager, fetched once per container and never logged.
+
+The secret holds one of two shapes, one per kind of store:
+- {"username": ..., "password": ...}: InfluxDB 1.x (the ECS store), sent as Basic auth;
+- {"token": ...}: InfluxDB 2.x/3.x (Amazon Timestream for InfluxDB), sent as `Authorization: Token ...`.
+When both are present the token wins (the managed store's set-up step, lambda/store_setup, adds the token to a
+secret that may still hold a user name). The key names are declared here, once; store_setup writes them.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,11 +21,29 @@ from ingest_to_influxdb.errors import ConfigError, InfluxUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+USERNAME_KEY = "username"
+PASSWORD_KEY = "password"
+TOKEN_KEY = "token"
+
 
 @dataclass(frozen=True)
 class Credentials:
-    username: str
-    password: str = field(repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    token: str | None = field(default=None, repr=False)  # a v2/v3 API token: wins over username/password
+
+
+def credentials_from(value: Any) -> Credentials | None:
+    """The credentials a secret's JSON value holds, or None when it holds neither shape."""
+    if not isinstance(value, dict):
+        return None
+    token = value.get(TOKEN_KEY)
+    if isinstance(token, str) and token:
+        return Credentials(username=str(value.get(USERNAME_KEY, "")), token=token)
+    username, password = value.get(USERNAME_KEY), value.get(PASSWORD_KEY)
+    if isinstance(username, str) and username and isinstance(password, str):
+        return Credentials(username, password)
+    return None
 
 
 class SecretCredentials:
@@ -46,8 +71,12 @@ class SecretCredentials:
             raise InfluxUnavailable(f"cannot read the secret {self.secret_id}: {error}") from None
         try:
             value = json.loads(text)
-            return Credentials(str(value["username"]), str(value["password"]))
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
+            value = None
+        credentials = credentials_from(value)
+        if credentials is None:
             raise ConfigError(
-                f'the secret {self.secret_id} must hold JSON {{"username": ..., "password": ...}}'
-            ) from None
+                f'the secret {self.secret_id} must hold JSON {{"{USERNAME_KEY}": ..., "{PASSWORD_KEY}": ...}} '
+                f'(InfluxDB 1.x) or {{"{TOKEN_KEY}": ...}} (InfluxDB 2.x/3.x)'
+            )
+        return credentials

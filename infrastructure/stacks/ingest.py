@@ -71,6 +71,8 @@ HAS_ALARM_EMAIL = "HasAlarmEmail"
 INGEST_PATH_PARAMETER = "IngestPath"
 RESERVED_CONCURRENCY_PARAMETER = "ReservedConcurrency"
 BATCH_SIZE_PARAMETER = "BatchSize"
+QUEUE_MAXIMUM_CONCURRENCY_PARAMETER = "QueueMaximumConcurrency"
+HAS_QUEUE_MAXIMUM_CONCURRENCY = "HasQueueMaximumConcurrency"
 
 METADATA_TABLE_NAME = Export(NAME, "MetadataTableName")
 METADATA_TABLE_ARN = Export(NAME, "MetadataTableArn")
@@ -172,6 +174,18 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
     )
     template.add_parameter(
         Parameter(
+            QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
+            Type="Number",
+            Default=0,
+            MinValue=0,
+            MaxValue=1000,
+            ConstraintDescription="0 (no limit of its own) or 2-1000",
+            Description="Most concurrent batches the queued path's event source mapping runs (0: up to the"
+            " function's reserved concurrency)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
             "BatchWindowSeconds",
             Type="Number",
             Default=5,
@@ -192,6 +206,9 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
     template.add_condition(IS_QUEUED, Equals(Ref(INGEST_PATH_PARAMETER), "queued"))
     template.add_condition(IS_DIRECT, Not(Equals(Ref(INGEST_PATH_PARAMETER), "queued")))
     template.add_condition(HAS_ALARM_EMAIL, Not(Equals(Ref("AlarmEmail"), "")))
+    template.add_condition(
+        HAS_QUEUE_MAXIMUM_CONCURRENCY, Not(Equals(Ref(QUEUE_MAXIMUM_CONCURRENCY_PARAMETER), "0"))
+    )
 
 
 def create_table(template: Template) -> dynamodb.Table:
@@ -412,6 +429,12 @@ def create_function(
             FunctionName=Ref(function),
             BatchSize=Ref(BATCH_SIZE_PARAMETER),
             MaximumBatchingWindowInSeconds=Ref("BatchWindowSeconds"),
+            # A plain mapping: troposphere 4.11's awslambda.ScalingConfig carries another resource's shape.
+            ScalingConfig=If(
+                HAS_QUEUE_MAXIMUM_CONCURRENCY,
+                {"MaximumConcurrency": Ref(QUEUE_MAXIMUM_CONCURRENCY_PARAMETER)},
+                Ref("AWS::NoValue"),
+            ),
             FunctionResponseTypes=["ReportBatchItemFailures"],
             Enabled=True,
             DependsOn=["FunctionQueuePolicy"],

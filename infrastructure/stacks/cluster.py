@@ -51,10 +51,15 @@ ECS_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id
 def create_parameters(template: Template) -> None:
     template.add_parameter(
         Parameter(
-            INSTANCE_TYPE_PARAMETER, Type="String", Default="t3.large", AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$"
+            INSTANCE_TYPE_PARAMETER,
+            Type="String",
+            Default="t3.large",
+            AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$",
         )
     )
-    template.add_parameter(Parameter(DESIRED_CAPACITY_PARAMETER, Type="Number", Default=2, MinValue=1, MaxValue=10))
+    template.add_parameter(
+        Parameter(DESIRED_CAPACITY_PARAMETER, Type="Number", Default=2, MinValue=1, MaxValue=10)
+    )
     template.add_parameter(Parameter(MAX_SIZE_PARAMETER, Type="Number", Default=4, MinValue=1, MaxValue=10))
     template.add_parameter(
         Parameter(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -113,14 +113,40 @@ class Inputs:
     batch_size: int  # the ingest stack's default
     batch_window_seconds: float
     fields_per_reading: int  # the most fields a catalog kind writes per point
-    store_points_per_core_second: float | None  # the bench's store ceiling per core of influxd CPU
-    store_fields_per_point: int  # fields of the points that ceiling was measured with
+    store_points_per_core_second: float | None  # the bench: points/s per core of influxd CPU, 5,000 a request
+    store_single_points_per_core_second: float | None  # the same at one point a request
+    store_fields_per_point: int  # fields of the points those were measured with
     bytes_per_reading: float  # on the store's disk
     raw_retention_days: float
+
+    def points_per_core(self, per_request: float) -> float:
+        """influxd's points a second per core at `per_request` points a request: a line through the two
+        measurements in CPU per point (a cost per point plus a cost per request shared by its points)."""
+        batched, single = self.store_points_per_core_second, self.store_single_points_per_core_second
+        if batched is None:
+            return math.inf
+        per_point = 1 / batched
+        per_request_cpu = max(0.0, 1 / single - per_point) if single else 0.0
+        return 1 / (per_point + per_request_cpu / max(1.0, per_request))
 
 
 class Refused(Exception):
     """The fleet is beyond what the offered deployments carry; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    store: str  # influxdb.STORE_ECS or influxdb.STORE_MANAGED
+    lines_per_second: float  # with headroom
+    field_writes_per_second: float
+    series: int
+    points_per_request: float
+    ecs: EcsSize | None
+    managed: ManagedClass | None
+    storage_gib: int  # the managed store's allocated storage (0 on the ECS store: EFS grows by itself)
+    hosts: int
+    instance_type: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -133,20 +159,7 @@ class PathPlan:
     concurrency: int  # ReservedConcurrency
     event_source_concurrency: int | None  # ScalingConfig.MaximumConcurrency (queued)
     in_flight: float | None  # SQS messages received and not yet deleted (queued)
-
-
-@dataclass(frozen=True)
-class StorePlan:
-    store: str  # influxdb.STORE_ECS or influxdb.STORE_MANAGED
-    lines_per_second: float  # with headroom
-    field_writes_per_second: float
-    series: int
-    ecs: EcsSize | None
-    managed: ManagedClass | None
-    storage_gib: int  # the managed store's allocated storage (0 on the ECS store: EFS grows by itself)
-    hosts: int
-    instance_type: str
-    why: str
+    store: StorePlan | None = None  # sized for what this path writes (set by plan())
 
 
 @dataclass(frozen=True)
@@ -166,17 +179,22 @@ class Plan:
     devices: int
     rate: float  # readings a second per device
     headroom: float
-    paths: dict[str, PathPlan]
-    store: StorePlan
+    paths: dict[str, PathPlan]  # the paths that carry the fleet
+    refused: dict[str, str]  # the paths that do not, with the reason
     quotas: dict[str, list[QuotaNeed]]  # by path: every quota checked
 
     @property
     def readings_per_second(self) -> float:
         return self.devices * self.rate
 
+    def store(self, path: str) -> StorePlan:
+        store = self.paths[path].store
+        assert store is not None
+        return store
+
     def overrides(self, path: str) -> dict[str, dict[str, str]]:
         """The parameter values of this deployment, per stack (names from the stack modules)."""
-        plan, store = self.paths[path], self.store
+        plan, store = self.paths[path], self.store(path)
         ingest_values = {
             ingest.INGEST_PATH_PARAMETER: path,
             ingest.RESERVED_CONCURRENCY_PARAMETER: str(plan.concurrency),
@@ -237,8 +255,8 @@ def _queued_at(limits: Limits, inputs: Inputs, rate: float, batch_size: int) -> 
         invocations_per_second=rate / per_invocation,
         concurrency=max(inputs.reserved_concurrency, event_source),  # Lambda advises reserved >= maximum
         event_source_concurrency=event_source,
-        in_flight=design
-        * (fill_seconds + billed),  # Little's law: each message waits for its batch, then runs
+        # Little's law: each message waits for its batch to fill, then for the invocation.
+        in_flight=design * (fill_seconds + billed),
     )
 
 
@@ -259,8 +277,8 @@ def _queued(limits: Limits, inputs: Inputs, rate: float) -> PathPlan:
     plan = next((p for p in plans if (p.in_flight or 0) <= in_flight), plans[-1])
     if (plan.event_source_concurrency or 0) > limits.quota("sqs_event_source_maximum_concurrency"):
         raise Refused(
-            f"the queued path needs {plan.event_source_concurrency:,} concurrent batches, past the event source"
-            f" mapping's maximum of {limits.quota('sqs_event_source_maximum_concurrency'):,}"
+            f"{plan.event_source_concurrency:,} concurrent batches are past the event source mapping's maximum"
+            f" of {limits.quota('sqs_event_source_maximum_concurrency'):,}"
         )
     return plan
 
@@ -270,60 +288,72 @@ def _storage_gib(limits: Limits, inputs: Inputs, rate: float) -> int:
     return max(limits.timestream_influxdb.storage_minimum_gib, math.ceil(stored / BYTES_PER_GIB))
 
 
-def size_store(limits: Limits, inputs: Inputs, devices: int, rate: float) -> StorePlan:
+def _measured_field_writes(inputs: Inputs, vcpu: float, per_request: float) -> float:
+    """Field writes a second `vcpu` cores of influxd carry at `per_request` points a request, by the bench."""
+    return inputs.points_per_core(per_request) * vcpu * inputs.store_fields_per_point
+
+
+def size_store(limits: Limits, inputs: Inputs, devices: int, rate: float, per_request: float) -> StorePlan:
+    """The smallest offered store that carries `rate` readings a second written `per_request` points a request:
+    the lower of InfluxData's (or AWS's) sizing figure and what the bench measured per core of influxd."""
     lines = rate * limits.headroom
     field_writes = lines * inputs.fields_per_reading
     series = devices * limits.series_per_device
-    per_core = inputs.store_points_per_core_second
     for size in limits.ecs_store_sizes:
         band = limits.influxdb1_sizing.bands[size.band]
-        measured = (
-            math.inf if per_core is None else per_core * size.cpu / 1024 * inputs.store_fields_per_point
-        )
+        measured = _measured_field_writes(inputs, size.cpu / 1024, per_request)
         if field_writes <= min(band.field_writes_per_second, measured) and series <= band.series:
             return StorePlan(
                 store=influxdb.STORE_ECS,
                 lines_per_second=lines,
                 field_writes_per_second=field_writes,
                 series=series,
+                points_per_request=per_request,
                 ecs=size,
                 managed=None,
                 storage_gib=0,
                 hosts=limits.ecs_hosts,
                 instance_type=size.instance_type,
                 why=f"under {band.field_writes_per_second:,} field writes/s and {band.series:,} series"
-                f" (InfluxData's band of {band.cores} cores, {band.memory_gb} GB)",
+                f" (InfluxData's band of {band.cores} cores, {band.memory_gb} GB) and under the"
+                f" {measured:,.0f} its {size.cpu / 1024:g} vCPU write at {per_request:,.0f} point(s) a request",
             )
     for managed in limits.timestream_influxdb.classes:
         if managed.lines_per_second is None or managed.series is None:
             continue
-        if lines <= managed.lines_per_second and series <= managed.series:
+        measured = _measured_field_writes(inputs, managed.vcpu, per_request)
+        if lines <= managed.lines_per_second and field_writes <= measured and series <= managed.series:
             return StorePlan(
                 store=influxdb.STORE_MANAGED,
                 lines_per_second=lines,
                 field_writes_per_second=field_writes,
                 series=series,
+                points_per_request=per_request,
                 ecs=None,
                 managed=managed,
                 storage_gib=_storage_gib(limits, inputs, rate),
                 hosts=limits.ecs_hosts,  # Grafana and Chronograf, still in two zones
                 instance_type=limits.ecs_store_sizes[0].instance_type,
-                why=f"past the ECS store's last size; {managed.name} carries ~{managed.lines_per_second:,} lines/s"
-                f" and {managed.series:,} series (AWS's sizing table)",
+                why=f"past the ECS store's last size; {managed.name} carries ~{managed.lines_per_second:,}"
+                f" lines/s and {managed.series:,} series (AWS's sizing table), and its {managed.vcpu} vCPU write"
+                f" {measured:,.0f} field writes/s at {per_request:,.0f} point(s) a request (the bench, per core)",
             )
     top = max(
         (c for c in limits.timestream_influxdb.classes if c.lines_per_second),
         key=lambda c: c.lines_per_second or 0,
     )
     raise Refused(
-        f"{lines:,.0f} lines/s ({limits.headroom:g} x {rate:,.0f} readings/s) and {series:,} series are past every"
-        f" offered store: the ECS store's last size and one Timestream for InfluxDB instance"
-        f" ({top.name}: < {top.lines_per_second:,} lines/s, {top.series:,} series); InfluxDB 3 clusters are not offered"
+        f"{lines:,.0f} lines/s ({limits.headroom:g} x {rate:,.0f} readings/s) at {per_request:,.0f} a request and"
+        f" {series:,} series are past every offered store: the ECS store's last size and one Timestream for"
+        f" InfluxDB instance ({top.name}: < {top.lines_per_second:,} lines/s, {top.series:,} series,"
+        f" {_measured_field_writes(inputs, top.vcpu, per_request) / inputs.fields_per_reading:,.0f} lines/s by"
+        " the bench's figure per core); InfluxDB 3 clusters are not offered"
     )
 
 
 def plan(limits: Limits, inputs: Inputs, devices: int, rate_per_device: float) -> Plan:
-    """The deployment that carries `devices` devices each sending `rate_per_device` readings a second."""
+    """The deployment that carries `devices` devices each sending `rate_per_device` readings a second, on each
+    path that can; Refused (with every path's reason, in one line) when neither can."""
     if devices < 1 or rate_per_device <= 0:
         raise Refused(
             f"a fleet needs at least one device and a positive rate, not {devices} at {rate_per_device}/s"
@@ -336,32 +366,37 @@ def plan(limits: Limits, inputs: Inputs, devices: int, rate_per_device: float) -
         )
     rate = devices * rate_per_device
     design = rate * limits.headroom
-    paths = {DIRECT: _direct(limits, inputs, rate), QUEUED: _queued(limits, inputs, rate)}
-    store = size_store(limits, inputs, devices, rate)
-    common = [
-        _need(limits, "iot_inbound_publishes_per_second", design),
-        _need(limits, "iot_concurrent_connections", devices),
-    ]
-    if store.managed is not None:
-        common.append(_need(limits, "timestream_influxdb_instances", 1))
     unreserved = limits.quota("lambda_unreserved_minimum")
     per_concurrency = limits.quota("lambda_requests_per_second_per_concurrency")
-    quotas = {
-        DIRECT: [
-            *common,
+    paths: dict[str, PathPlan] = {}
+    refused: dict[str, str] = {}
+    quotas: dict[str, list[QuotaNeed]] = {}
+    for name, size in ((DIRECT, _direct), (QUEUED, _queued)):
+        try:
+            one = size(limits, inputs, rate)
+            one = replace(one, store=size_store(limits, inputs, devices, rate, one.per_invocation))
+        except Refused as reason:
+            refused[name] = str(reason)
+            continue
+        paths[name] = one
+        needs = [
+            _need(limits, "iot_inbound_publishes_per_second", design),
+            _need(limits, "iot_concurrent_connections", devices),
+            # Every invocation is a request: Lambda caps them at 10 a second per unit of the account's quota.
             _need(
                 limits,
                 "lambda_concurrent_executions",
-                max(paths[DIRECT].concurrency + unreserved, design / per_concurrency),
+                max(one.concurrency + unreserved, design / one.per_invocation / per_concurrency),
             ),
-        ],
-        QUEUED: [
-            *common,
-            _need(limits, "lambda_concurrent_executions", paths[QUEUED].concurrency + unreserved),
-            _need(limits, "sqs_in_flight_per_queue", paths[QUEUED].in_flight or 0),
-        ],
-    }
-    return Plan(devices, rate_per_device, limits.headroom, paths, store, quotas)
+        ]
+        if one.in_flight is not None:
+            needs.append(_need(limits, "sqs_in_flight_per_queue", one.in_flight))
+        if one.store is not None and one.store.managed is not None:
+            needs.append(_need(limits, "timestream_influxdb_instances", 1))
+        quotas[name] = needs
+    if not paths:
+        raise Refused("; ".join(f"{name}: {reason}" for name, reason in refused.items()))
+    return Plan(devices, rate_per_device, limits.headroom, paths, refused, quotas)
 
 
 @dataclass
@@ -412,22 +447,26 @@ def _store_cell(store: StorePlan) -> str:
 
 
 def table_rows(plans: list[Plan]) -> list[list[str]]:
-    """One row per fleet and path: the sizes, the store and the quotas to raise."""
+    """One row per fleet and path: the sizes, the store and the quotas to raise (or why the path cannot)."""
     rows = []
     for p in plans:
+        fleet = f"{p.devices:,} at {p.rate:g}/s"
         for path in (DIRECT, QUEUED):
+            if path in p.refused:
+                rows.append([fleet, path, "-", "-", "-", f"cannot carry it: {p.refused[path]}", "-"])
+                continue
             one = p.paths[path]
             raises = [q for q in p.quotas[path] if q.raise_needed]
             rows.append(
                 [
-                    f"{p.devices:,} at {p.rate:g}/s",
+                    fleet,
                     path,
                     f"{one.concurrency:,}",
                     "-"
                     if one.batch_size is None
                     else f"{one.batch_size:,} ({one.per_invocation:,.0f} filled)",
                     "-" if one.event_source_concurrency is None else f"{one.event_source_concurrency:,}",
-                    _store_cell(p.store),
+                    _store_cell(p.store(path)),
                     ", ".join(f"{q.name} {q.default:,} -> {q.needed:,}" for q in raises) or "none",
                 ]
             )
@@ -445,7 +484,7 @@ TABLE_HEADER = [
 ]
 
 
-def render(plans: list[Plan], declared: Declared, thresholds_: list[Threshold], console: Console) -> None:
+def render(plans: list[Plan], declared: Declared, limits: list[Threshold], console: Console) -> None:
     """The table for the fleets; for a single fleet also its quotas with their sources and the deploy commands."""
     table = Table(title="The deployment that carries each fleet (make capacity; sizes include the headroom)")
     for i, column in enumerate(TABLE_HEADER):
@@ -454,26 +493,22 @@ def render(plans: list[Plan], declared: Declared, thresholds_: list[Threshold], 
         table.add_row(*row)
     console.print(table)
     for p in plans:
-        console.print(
-            f"{p.devices:,} devices at {p.rate:g}/s: {p.store.store} store, {p.store.lines_per_second:,.0f} lines/s and"
-            f" {p.store.field_writes_per_second:,.0f} field writes/s with {p.headroom:g}x headroom, {p.store.series:,}"
-            f" series: {p.store.why}"
-        )
-    if len(plans) != 1:
-        console.print(
-            "When to switch store (readings/s a store size is chosen up to, with the headroom taken off):"
-        )
-        for limit in thresholds_:
+        for path in p.paths:
+            store = p.store(path)
             console.print(
-                f"  {limit.store}: up to {limit.readings_per_second:,.0f} readings/s and"
-                f" {limit.devices_by_series:,} devices ({limit.bound_by})"
+                f"{p.devices:,} devices at {p.rate:g}/s, {path}: {store.store} store for {store.lines_per_second:,.0f}"
+                f" lines/s ({store.field_writes_per_second:,.0f} field writes/s, {p.headroom:g}x headroom),"
+                f" {store.series:,} series: {store.why}"
+            )
+    if len(plans) != 1:
+        console.print("When to switch store (readings/s each size is chosen up to, the headroom taken off):")
+        for limit in limits:
+            console.print(
+                f"  {limit.store}: direct {limit.direct:,.0f}/s ({limit.direct_bound_by}),"
+                f" queued {limit.queued:,.0f}/s ({limit.queued_bound_by}), {limit.devices_by_series:,} devices"
             )
         raised = {
-            q.name: q.quota
-            for p in plans
-            for path in (DIRECT, QUEUED)
-            for q in p.quotas[path]
-            if q.raise_needed
+            q.name: q.quota for p in plans for needs in p.quotas.values() for q in needs if q.raise_needed
         }
         for name, quota in raised.items():
             console.print(f"  {name}: {quota.unit}; source: {quota.source}")
@@ -484,6 +519,9 @@ def render(plans: list[Plan], declared: Declared, thresholds_: list[Threshold], 
     only = plans[0]
     for path in (DIRECT, QUEUED):
         console.print(f"[bold]{path}[/]")
+        if path in only.refused:
+            console.print(f"  cannot carry it: {only.refused[path]}")
+            continue
         for q in only.quotas[path]:
             verdict = "raise" if q.raise_needed else "within the default"
             console.print(
@@ -498,45 +536,68 @@ def render(plans: list[Plan], declared: Declared, thresholds_: list[Threshold], 
 
 @dataclass(frozen=True)
 class Threshold:
+    """Where one store size stops, in readings a second of the fleet with the headroom taken off."""
+
     store: str  # the size or class
-    readings_per_second: float  # the most it is chosen for (the headroom taken off)
+    direct: float  # one point a request
+    queued: float  # QUEUED_POINTS_PER_REQUEST a request
     devices_by_series: int  # the most devices its series limit allows
-    bound_by: str
+    direct_bound_by: str
+    queued_bound_by: str
+
+
+QUEUED_POINTS_PER_REQUEST = BATCH_SIZES[0]  # the thresholds' queued column: full batches
+
+
+def _threshold(
+    limits: Limits, inputs: Inputs, store: str, vcpu: float, sizing: float, series: int, source: str
+) -> Threshold:
+    """`sizing`: the field writes a second InfluxData's band (or AWS's table, in lines) allows."""
+    found: dict[float, tuple[float, str]] = {}
+    for per_request in (1.0, float(QUEUED_POINTS_PER_REQUEST)):
+        measured = _measured_field_writes(inputs, vcpu, per_request)
+        bound = min(sizing, measured)
+        found[per_request] = (
+            bound / inputs.fields_per_reading / limits.headroom,
+            source if bound == sizing else "the bench's figure per core",
+        )
+    (direct, direct_by), (queued, queued_by) = found.values()
+    return Threshold(store, direct, queued, series // limits.series_per_device, direct_by, queued_by)
 
 
 def thresholds(limits: Limits, inputs: Inputs) -> list[Threshold]:
-    """Where each offered store size stops, in readings a second of the fleet: when to switch store."""
+    """Where each offered store size stops on each path: when to switch store."""
     found = []
     for size in limits.ecs_store_sizes:
         band = limits.influxdb1_sizing.bands[size.band]
-        per_core = inputs.store_points_per_core_second
-        measured = (
-            math.inf if per_core is None else per_core * size.cpu / 1024 * inputs.store_fields_per_point
-        )
-        field_writes = min(band.field_writes_per_second, measured)
         found.append(
-            Threshold(
+            _threshold(
+                limits,
+                inputs,
                 f"ECS store, task {size.cpu / 1024:g} vCPU / {size.memory / 1024:g} GiB on {size.instance_type}",
-                field_writes / inputs.fields_per_reading / limits.headroom,
-                band.series // limits.series_per_device,
-                "InfluxData's band"
-                if field_writes == band.field_writes_per_second
-                else "the measured ceiling",
+                size.cpu / 1024,
+                band.field_writes_per_second,
+                band.series,
+                "InfluxData's band",
             )
         )
     last = found[-1]
     for managed in limits.timestream_influxdb.classes:
         if managed.lines_per_second is None or managed.series is None:
             continue
-        limit = Threshold(
+        limit = _threshold(
+            limits,
+            inputs,
             f"Timestream for InfluxDB {managed.name}",
-            managed.lines_per_second / limits.headroom,
-            managed.series // limits.series_per_device,
+            managed.vcpu,
+            managed.lines_per_second * inputs.fields_per_reading,
+            managed.series,
             "AWS's sizing table",
         )
-        # A class the ECS store's last size outdoes on both counts is never chosen.
-        if (
-            limit.readings_per_second > last.readings_per_second
+        # A class the ECS store's last size outdoes on every count is never chosen.
+        if (limit.direct, limit.queued, limit.devices_by_series) > (0, 0, 0) and (
+            limit.direct > last.direct
+            or limit.queued > last.queued
             or limit.devices_by_series > last.devices_by_series
         ):
             found.append(limit)

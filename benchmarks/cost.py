@@ -103,6 +103,7 @@ class StoreCeiling(_Model):
     """`make bench`'s store case: what one core of influxd CPU writes, in points a second."""
 
     points_per_core_second: float
+    single_point_per_core_second: float | None = None  # one point a request, as the direct path writes
     fields_per_point: int
     points_per_second: float  # on the bench's machine, the writer sharing its cores
     measured: str
@@ -239,6 +240,7 @@ class Model:
             batch_window_seconds=s.batch_window_seconds,
             fields_per_reading=s.fields_per_reading,
             store_points_per_core_second=store.points_per_core_second if store else None,
+            store_single_points_per_core_second=store.single_point_per_core_second if store else None,
             store_fields_per_point=store.fields_per_point if store else s.fields_per_reading,
             bytes_per_reading=self.prices.assumptions.influxdb_bytes_per_reading,
             raw_retention_days=s.raw_retention_days,
@@ -249,7 +251,7 @@ class Model:
 
     def sized(self, plan: capacity.Plan, path: str) -> Model:
         """This model on the deployment `plan` chose for `path` instead of the stacks' defaults."""
-        one, store = plan.paths[path], plan.store
+        one, store = plan.paths[path], plan.store(path)
         stacks = replace(
             self.stacks,
             reserved_concurrency=one.concurrency,
@@ -262,8 +264,20 @@ class Model:
         )
         return Model(self.prices, stacks, self.measured, self.limits)
 
-    def for_fleet(self, route: Route, devices: int) -> Model:
-        return self.sized(self.plan(devices), capacity.QUEUED if route.queued else capacity.DIRECT)
+    def for_fleet(self, route: Route, devices: int) -> Model | None:
+        """This model on the deployment chosen for the fleet and the route's path; None if the path cannot
+        carry the fleet (make capacity says why)."""
+        path = capacity.QUEUED if route.queued else capacity.DIRECT
+        chosen = self.plan(devices)
+        return self.sized(chosen, path) if path in chosen.paths else None
+
+    def fleet(self, route: Route, devices: int) -> Model:
+        sized = self.for_fleet(route, devices)
+        if sized is None:
+            raise capacity.Refused(
+                f"the {route.name} path cannot carry {devices:,} devices: see make capacity"
+            )
+        return sized
 
     @property
     def seconds_per_month(self) -> float:
@@ -400,7 +414,10 @@ def _usd(value: float) -> str:
 
 
 def _month_cell(model: Model, path: Route, devices: int) -> str:
-    month = model.for_fleet(path, devices).per_month(path, devices)
+    sized = model.for_fleet(path, devices)
+    if sized is None:
+        return "cannot carry it"
+    month = sized.per_month(path, devices)
     return _usd(month["total"]) + (" + unpriced store" if month["unpriced"] else "")
 
 
@@ -413,13 +430,13 @@ def tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table the command prints and the doc shows: each fleet priced on the
     deployment the capacity model chose for it and the path."""
     fleet = PER_MILLION_FLEET
-    per_million = {path.name: model.for_fleet(path, fleet).per_million(path, fleet) for path in PATHS}
+    per_million = {path.name: model.fleet(path, fleet).per_million(path, fleet) for path in PATHS}
     parts = list(per_million[PATHS[0].name])
     rows = [[part, *(_usd(per_million[p.name][part]) for p in PATHS)] for part in parts]
     rows.append(["**total**", *(f"**{_usd(sum(per_million[p.name].values()))}**" for p in PATHS)])
     month = [[f"{devices:,}", *(_month_cell(model, p, devices) for p in PATHS)] for devices in FLEETS]
     deployments = capacity.table_rows([model.plan(devices) for devices in FLEETS])
-    fixed = model.for_fleet(PATHS[0], fleet).fixed_per_month(fleet)
+    fixed = model.fleet(PATHS[0], fleet).fixed_per_month(fleet)
     fixed_rows = [[name, _usd(value)] for name, value in fixed.items()]
     fixed_rows.append(["**total**", f"**{_sum(list(fixed.values()))}**"])
     names = [p.name for p in PATHS]
@@ -461,7 +478,7 @@ def markdown(model: Model) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
     direct = model.billed_seconds(PATHS[0], 1) * 1000
-    batched = model.for_fleet(PATHS[1], PER_MILLION_FLEET)
+    batched = model.fleet(PATHS[1], PER_MILLION_FLEET)
     batch = batched.readings_per_batch(PER_MILLION_FLEET)
     queued = batched.billed_seconds(PATHS[1], batch) * 1000
     largest = max(c.readings_per_invocation for c in m.queued)
@@ -497,7 +514,7 @@ def basic_ingest_section(model: Model) -> list[str]:
     """What Basic Ingest saves, from the same model, and how to turn it on."""
     saved_per_million = model.per_million(PATHS[0], PER_MILLION_FLEET)["IoT Core messages"]
     largest = FLEETS[-1]
-    plain, basic = (model.for_fleet(p, largest).per_month(p, largest)["total"] for p in (PATHS[0], PATHS[2]))
+    plain, basic = (model.fleet(p, largest).per_month(p, largest)["total"] for p in (PATHS[1], PATHS[3]))
     saved_per_month = plain - basic
     share = saved_per_month / plain
     return [
@@ -505,7 +522,7 @@ def basic_ingest_section(model: Model) -> list[str]:
         "",
         f"Publishing to `$aws/rules/<rule name>/...` instead of the kind's topic saves IoT Core's messaging charge:"
         f" {_usd(saved_per_million)} per million readings, {_usd(saved_per_month)} a month at {largest:,} devices"
-        f" ({share:.0%} of that fleet's bill), on either path. Rules and actions are charged as before. It is off"
+        f" ({share:.0%} of that fleet's bill on the queued path), on either path. Rules and actions are charged as before. It is off"
         " by default and turned on per kind:",
         "",
         "1. deploy the ingest stack with `<Kind>BasicIngest=true` (`PressureBasicIngest=true`): the function then"
@@ -542,6 +559,9 @@ def measured_from_results(results: dict[str, Any]) -> Measured:
         if not store
         else StoreCeiling(
             points_per_core_second=float(store["points_per_core_second"]),
+            single_point_per_core_second=float(store["single_point_per_core_second"])
+            if "single_point_per_core_second" in store
+            else None,
             fields_per_point=int(store["fields_per_point"]),
             points_per_second=float(store["points_per_second"]["median"]),
             measured=str(results["started"])[:10],

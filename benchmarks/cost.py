@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import capacity
+from benchmarks import capacity, capacity_report
 from infrastructure.stacks.influxdb import STORE_ECS, STORE_MANAGED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -435,7 +435,7 @@ def tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
     rows = [[part, *(_usd(per_million[p.name][part]) for p in PATHS)] for part in parts]
     rows.append(["**total**", *(f"**{_usd(sum(per_million[p.name].values()))}**" for p in PATHS)])
     month = [[f"{devices:,}", *(_month_cell(model, p, devices) for p in PATHS)] for devices in FLEETS]
-    deployments = capacity.table_rows([model.plan(devices) for devices in FLEETS])
+    deployments = capacity_report.table_rows([model.plan(devices) for devices in FLEETS])
     fixed = model.fleet(PATHS[0], fleet).fixed_per_month(fleet)
     fixed_rows = [[name, _usd(value)] for name, value in fixed.items()]
     fixed_rows.append(["**total**", f"**{_sum(list(fixed.values()))}**"])
@@ -443,7 +443,11 @@ def tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
     return [
         (f"Per million readings ({fleet:,} devices at one reading a second)", ["part", *names], rows),
         ("Per month, everything (devices at one reading a second)", ["devices", *names], month),
-        ("The deployment each fleet is priced on (`make capacity`)", capacity.TABLE_HEADER, deployments),
+        (
+            "The deployment each fleet is priced on (`make capacity`)",
+            capacity_report.TABLE_HEADER,
+            deployments,
+        ),
         (f"The fixed part, per month ({fleet:,} devices)", ["part", "per month"], fixed_rows),
     ]
 
@@ -573,7 +577,7 @@ def measured_from_results(results: dict[str, Any]) -> Measured:
     )
 
 
-def capacity_report(model: Model, fleet: int | None, rate: float, console: Console) -> int:
+def print_capacity(model: Model, fleet: int | None, rate: float, console: Console) -> int:
     """`make capacity`: the deployment for one fleet, or for the cost doc's fleets; a refusal in one line."""
     try:
         plans = [model.plan(devices, rate) for devices in ([fleet] if fleet is not None else list(FLEETS))]
@@ -581,7 +585,7 @@ def capacity_report(model: Model, fleet: int | None, rate: float, console: Conso
         console.print(f"refused: {refused}", soft_wrap=True)
         return 2
     limits = capacity.thresholds(model.limits, model.capacity_inputs())
-    capacity.render(plans, capacity.declared_parameters(), limits, console)
+    capacity_report.render(plans, capacity_report.declared_parameters(), limits, console)
     console.print(f"limits read {model.limits.read} ({model.limits.region}); see benchmarks/limits.yaml")
     return 0
 
@@ -610,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"handler timings of {measured.measured} written to {MEASURED}")
     model = Model(load_prices(), read_stacks(), load_measured())
     if args.capacity:
-        return capacity_report(model, args.fleet, args.rate, console)
+        return print_capacity(model, args.fleet, args.rate, console)
     for title, header, rows in tables(model):
         table = Table(title=title)
         for i, column in enumerate(header):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import capacity
+from benchmarks import capacity, capacity_report
 from benchmarks.capacity import DIRECT, QUEUED, Inputs, Refused, load_limits, plan
 from benchmarks.cost import FLEETS, PATHS, Model, load_measured, load_prices, read_stacks
 from infrastructure.stacks import cluster, influxdb, ingest
@@ -161,7 +161,7 @@ def model() -> Model:
 
 
 def test_every_parameter_the_model_sets_is_declared_by_its_stack() -> None:
-    declared = capacity.declared_parameters()
+    declared = capacity_report.declared_parameters()
     # The managed store's parameters come with the managed store (issue 23, item 2): until that stack declares
     # them, the model lists them as not deployable from this tree instead of printing them as overrides.
     pending = {influxdb.STORE_PARAMETER, influxdb.MANAGED_CLASS_PARAMETER} - declared.names[influxdb.NAME]
@@ -197,7 +197,7 @@ def test_docs_scaling_shows_what_the_model_says() -> None:
     """docs/scaling.md quotes the four fleets' table and the thresholds: they are the model's own."""
     doc = (ROOT / "docs" / "scaling.md").read_text()
     the_model = model()
-    for row in capacity.table_rows([the_model.plan(devices) for devices in FLEETS]):
+    for row in capacity_report.table_rows([the_model.plan(devices) for devices in FLEETS]):
         assert "| " + " | ".join(row) + " |" in doc, f"docs/scaling.md lacks the row {row}"
     for limit in capacity.thresholds(the_model.limits, the_model.capacity_inputs()):
         line = next((line for line in doc.splitlines() if line.startswith(f"| {limit.store} |")), None)

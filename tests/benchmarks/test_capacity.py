@@ -3,9 +3,12 @@ is one its stack's template declares."""
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,7 +163,19 @@ def model() -> Model:
     return Model(load_prices(), read_stacks(), load_measured())
 
 
-def test_every_parameter_the_model_sets_is_declared_by_its_stack() -> None:
+def assert_allowed(parameter: dict[str, Any], value: str, what: str) -> None:
+    """The value passes the parameter's own constraints, as CloudFormation checks them."""
+    if parameter["Type"] == "Number":
+        assert parameter.get("MinValue", -math.inf) <= float(value) <= parameter.get("MaxValue", math.inf), (
+            what
+        )
+    assert value in parameter.get("AllowedValues", [value]), what
+    assert re.fullmatch(parameter.get("AllowedPattern", ".*"), value), what
+
+
+def test_every_parameter_the_model_sets_is_declared_by_its_stack_and_within_its_range(
+    templates: dict[str, Any],
+) -> None:
     declared = capacity_report.declared_parameters()
     # The managed store's parameters come with the managed store (issue 23, item 2): until that stack declares
     # them, the model lists them as not deployable from this tree instead of printing them as overrides.
@@ -172,6 +187,8 @@ def test_every_parameter_the_model_sets_is_declared_by_its_stack() -> None:
             present, missing = declared.split(chosen.overrides(path))
             for stack, values in present.items():
                 assert set(values) <= declared.names[stack]
+                for name, value in values.items():
+                    assert_allowed(templates[stack]["Parameters"][name], value, f"{stack}: {name}={value}")
             assert {entry.split(": ")[1].split("=")[0] for entry in missing} <= pending
             assert all(entry.startswith(f"{influxdb.NAME}: ") for entry in missing)
 

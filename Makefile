@@ -17,9 +17,12 @@ TLS ?=
 INGEST_PATH ?= direct
 DRILL_DURATION ?= 40
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+PARAMS ?=
+PARAM_FLAGS := $(foreach param,$(PARAMS),--param $(param))
+FLEET ?=
 
 .PHONY: help install system-packages test test-fast lint format demo drill down synth deploy deploy-all destroy \
-        diff outputs simulate load-metadata replay bench cost profile clean
+        diff outputs simulate load-metadata replay bench cost capacity profile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,9 +82,9 @@ down: ## stop every local service
 synth: install ## write every stack's template to build/templates/
 	$(PY) -m infrastructure synth
 
-deploy: install ## deploy one stack: make deploy STACK=network [ENDPOINT_URL=...]
+deploy: install ## deploy one stack: make deploy STACK=network [PARAMS="Key=Value ..."] [ENDPOINT_URL=...]
 	@test -n "$(STACK)" || { echo "name the stack: make deploy STACK=network (see: make synth)"; exit 2; }
-	$(PY) -m infrastructure deploy $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+	$(PY) -m infrastructure deploy $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG) $(PARAM_FLAGS)
 
 deploy-all: install ## deploy every stack in dependency order
 	$(PY) -m infrastructure deploy --all --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
@@ -116,6 +119,9 @@ bench: install ## every case beside its ceiling, end to end too: a table and bui
 
 cost: install ## cost per million readings and per month, from prices.yaml and the measured handler time
 	$(PY) -m benchmarks.cost --write-doc
+
+capacity: install ## the deployment that carries a fleet, and the quotas to raise: make capacity [FLEET=devices] [RATE=per device]
+	$(PY) -m benchmarks.cost --capacity $(if $(FLEET),--fleet $(FLEET)) --rate $(RATE)
 
 profile: install ## where the handler's time goes on the queued path (pyinstrument call tree)
 	$(PY) -m benchmarks.profile_handler

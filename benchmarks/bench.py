@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -33,13 +34,16 @@ from benchmarks import end_to_end
 from benchmarks.handler_cases import (
     BASELINE,
     BATCHED_CEILING,
+    CEILING_BATCH,
     SINGLE_CEILING,
     Case,
     Readings,
     cases,
     local_services,
+    raw_writes,
 )
 from benchmarks.handler_cases import prepare as prepare_case
+from sandbox.services import Sandbox
 
 RUNS = 3
 SLICES = 5  # per case and run, taken round robin
@@ -51,6 +55,9 @@ TARGETS = (
     ("direct / baseline", "direct", "vs_baseline", 5.0),
 )
 E2E_TARGET_PER_SECOND = 10_000
+STORE_POINTS = 300_000  # per run of the store's ceiling per core, in batches of CEILING_BATCH
+STORE_SINGLE_POINTS = 5_000  # per run, one point a request (what the direct path sends)
+STORE_SETTLE_SECONDS = 2.0  # influxd's CPU is counted this long after the last write: the work a write leaves
 
 
 def _version(argv: list[str]) -> str | None:
@@ -153,6 +160,76 @@ def run_handler_cases(
     return results
 
 
+def _fields(line: str) -> int:
+    """Fields of one line of line protocol (the bench's tags and fields hold no escaped spaces or commas)."""
+    return line.split(" ")[1].count(",") + 1
+
+
+def _influxd_cpu(influxd: psutil.Process, write: Callable[[], None]) -> tuple[float, float]:
+    """(seconds the writes took, influxd's user+system CPU seconds until STORE_SETTLE_SECONDS after them)."""
+    before = influxd.cpu_times()
+    started = time.perf_counter()
+    write()
+    elapsed = time.perf_counter() - started
+    time.sleep(STORE_SETTLE_SECONDS)
+    after = influxd.cpu_times()
+    return elapsed, (after.user - before.user) + (after.system - before.system)
+
+
+def run_store_ceiling(
+    runs: int,
+    say: Callable[[str], None],
+    points: int = STORE_POINTS,
+    single_points: int = STORE_SINGLE_POINTS,
+) -> dict[str, Any]:
+    """The ECS store's ceiling per core: pre-formatted batches of CEILING_BATCH lines to a real influxd on one
+    keep-alive connection, with influxd's own CPU time (psutil) -> points a second per core of influxd CPU; and the
+    same at one point a request, as the direct path writes. The capacity model takes where the ECS store stops from
+    them (benchmarks/measured.json, `make cost --update-measured`)."""
+    rates: list[float] = []
+    per_core: list[float] = []
+    cpu_per_1000: list[float] = []
+    single_per_core: list[float] = []
+    fields = 0
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-store-") as folder,
+        local_services(Path(folder)) as endpoints,
+    ):
+        pid = next(s.pid for s in Sandbox(Path(folder)).status() if s.name == "influxdb")
+        if pid is None:
+            raise RuntimeError("influxd is not running in the bench's sandbox")
+        influxd = psutil.Process(pid)
+        readings = Readings()
+        for run in range(runs):
+            lines = readings.lines(points)
+            fields = _fields(lines[0])
+            elapsed, cpu = _influxd_cpu(influxd, raw_writes(endpoints, lines, CEILING_BATCH))
+            rates.append(points / elapsed)
+            per_core.append(points / cpu)
+            cpu_per_1000.append(cpu / points * 1000)
+            _, cpu = _influxd_cpu(influxd, raw_writes(endpoints, readings.lines(single_points), 1))
+            single_per_core.append(single_points / cpu)
+            say(f"store ceiling per core: run {run + 1} of {runs} done")
+    return {
+        "name": "store: influxd CPU per point, 5,000 points per request",
+        "points_per_request": CEILING_BATCH,
+        "points_per_run": points,
+        "runs": runs,
+        "fields_per_point": fields,
+        "points_per_second": {
+            "median": round(statistics.median(rates), 1),
+            "min": round(min(rates), 1),
+            "max": round(max(rates), 1),
+        },
+        "influxd_cpu_seconds_per_1000": round(statistics.median(cpu_per_1000), 4),
+        "points_per_core_second": round(statistics.median(per_core), 1),
+        "single_point_per_core_second": round(statistics.median(single_per_core), 1),
+        "single_points_per_run": single_points,
+        "note": f"influxd's user+system CPU from the first write to {STORE_SETTLE_SECONDS:g} s after the last;"
+        " the writer shares the machine's cores, so points/s is not the per-core figure",
+    }
+
+
 def targets(handler: list[dict[str, Any]], e2e: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_name = {c["name"]: c for c in handler}
     found = []
@@ -231,6 +308,14 @@ def render(results: dict[str, Any], console: Console) -> None:
                 "-" if latency is None else f"{latency['p50']:,.0f} / {latency['p99']:,.0f}",
             )
     console.print(table)
+    store = results.get("store_ceiling")
+    if store:
+        console.print(
+            f"  store ceiling: {store['points_per_core_second']:,.0f} points/s per core of influxd CPU"
+            f" ({store['fields_per_point']} fields a point, {store['points_per_request']:,} a request;"
+            f" {_rate(store['points_per_second']['median'])} points/s on this machine);"
+            f" {store['single_point_per_core_second']:,.0f} per core at one point a request"
+        )
     for path in results["end_to_end"]:
         if path["steps"]:
             console.print(_cpu_line(path, results["machine"]["cores"]))
@@ -271,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     header = machine()
     handler = run_handler_cases(cases(args.quick), runs, console.print, 1 if args.quick else SLICES)
+    store = (
+        run_store_ceiling(runs, console.print, STORE_POINTS // 15, STORE_SINGLE_POINTS // 10)
+        if args.quick
+        else run_store_ceiling(runs, console.print)
+    )
     e2e: list[dict[str, Any]] = []
     if not args.no_end_to_end:
         plan = end_to_end.QUICK if args.quick else end_to_end.FULL
@@ -285,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": handler,
         "end_to_end": e2e,
         "ceilings": {"batched": BATCHED_CEILING, "single_point": SINGLE_CEILING},
+        "store_ceiling": store,
     }
     results["targets"] = targets(handler, e2e)
     args.out.parent.mkdir(parents=True, exist_ok=True)

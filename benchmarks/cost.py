@@ -17,7 +17,7 @@ import math
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import capacity, capacity_report
+from infrastructure.stacks.influxdb import STORE_ECS, STORE_MANAGED
+
 ROOT = Path(__file__).resolve().parent.parent
 PRICES = Path(__file__).with_name("prices.yaml")
 MEASURED = Path(__file__).with_name("measured.json")
@@ -33,11 +36,14 @@ RESULTS = ROOT / "build" / "bench" / "results.json"
 DOC = ROOT / "docs" / "cost.md"
 INFLUX_INIT = ROOT / "services" / "influxdb" / "init-influxdb.sh"
 SECONDS_PER_HOUR = 3600
-FLEETS = (20, 1_000, 100_000)  # devices, one reading a second each
+FLEETS = (20, 1_000, 10_000, 100_000)  # devices, one reading a second each
 PER_MILLION_FLEET = 1_000  # the fleet the per-million table is worked out for
 SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage and per DeleteMessageBatch
 EMF_METRICS_PER_KIND = 1  # ReadingsWritten, per kind
 EMF_METRICS_FIXED = 4  # ReadingsFailed, MetadataMisses, MetadataAttributesDropped, WriteLatency (handler.py)
+EC2_HOUR = "ec2_instance_hour."  # + the instance type: prices.yaml prices each type the model may choose
+TIMESTREAM_HOUR = "timestream_influxdb_hour."  # + the class
+TIMESTREAM_STORAGE = "timestream_influxdb_storage_gb_month"
 
 
 class _Model(BaseModel):
@@ -93,11 +99,22 @@ class HandlerTiming(_Model):
     log_bytes_per_invocation: int
 
 
+class StoreCeiling(_Model):
+    """`make bench`'s store case: what one core of influxd CPU writes, in points a second."""
+
+    points_per_core_second: float
+    single_point_per_core_second: float | None = None  # one point a request, as the direct path writes
+    fields_per_point: int
+    points_per_second: float  # on the bench's machine, the writer sharing its cores
+    measured: str
+
+
 class Measured(_Model):
     measured: str  # when the bench ran
     machine: str
     direct: HandlerTiming
     queued: list[HandlerTiming]  # by batch size
+    store: StoreCeiling | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,12 @@ class Stacks:
     resources: Counter[str]
     kinds: int
     raw_retention_days: float
+    fields_per_reading: int  # the most fields one catalog kind writes in a point
     waf_rules: int = 0  # in the web ACLs, on by default (the edge stack's Waf parameter)
+    # The store: the influxdb stack's default, or what the capacity model chose (Model.sized).
+    store: str = STORE_ECS
+    managed_class: str | None = None
+    managed_storage_gib: int = 0
 
 
 def load_prices(path: Path = PRICES) -> PriceList:
@@ -165,6 +187,7 @@ def read_stacks() -> Stacks:
             if r.resource_type == "AWS::WAFv2::WebACL"
         ),
         raw_retention_days=_raw_retention_days(),
+        fields_per_reading=max(len(kind.fields) for kind in load_catalog()),
     )
 
 
@@ -186,14 +209,75 @@ PATHS = (
 class Model:
     """The arithmetic: every figure in US dollars, for `devices` devices at one reading a second."""
 
-    def __init__(self, prices: PriceList, stacks: Stacks, measured: Measured) -> None:
+    def __init__(
+        self, prices: PriceList, stacks: Stacks, measured: Measured, limits: capacity.Limits | None = None
+    ) -> None:
         self.prices, self.stacks, self.measured = prices, stacks, measured
+        self.limits = limits or capacity.load_limits()
         if stacks.architecture != "arm64":
             raise ValueError(
                 f"the function runs on {stacks.architecture}: prices.yaml prices arm64 GB-seconds"
             )
-        if stacks.instance_type != "t3.large":
-            raise ValueError(f"the cluster runs {stacks.instance_type}: prices.yaml prices t3.large hours")
+        self.instance_hour(stacks.instance_type)
+
+    def instance_hour(self, instance_type: str) -> float:
+        key = f"{EC2_HOUR}{instance_type}"
+        if key not in self.prices.prices:
+            raise ValueError(f"the cluster runs {instance_type}: prices.yaml has no {key}")
+        return self.prices.usd(key)
+
+    def optional(self, key: str) -> float:
+        """A price prices.yaml may not have (NaN: unpriced, shown as such, never guessed)."""
+        return self.prices.usd(key) if key in self.prices.prices else math.nan
+
+    # -- the capacity model's inputs, and the deployment it chose -----------------------------------------
+    def capacity_inputs(self) -> capacity.Inputs:
+        s, store = self.stacks, self.measured.store
+        return capacity.Inputs(
+            billed_seconds=lambda queued, per: self.billed_seconds(PATHS[1] if queued else PATHS[0], per),
+            reserved_concurrency=s.reserved_concurrency,
+            batch_size=s.batch_size,
+            batch_window_seconds=s.batch_window_seconds,
+            fields_per_reading=s.fields_per_reading,
+            store_points_per_core_second=store.points_per_core_second if store else None,
+            store_single_points_per_core_second=store.single_point_per_core_second if store else None,
+            store_fields_per_point=store.fields_per_point if store else s.fields_per_reading,
+            bytes_per_reading=self.prices.assumptions.influxdb_bytes_per_reading,
+            raw_retention_days=s.raw_retention_days,
+        )
+
+    def plan(self, devices: int, rate: float = 1.0) -> capacity.Plan:
+        return capacity.plan(self.limits, self.capacity_inputs(), devices, rate)
+
+    def sized(self, plan: capacity.Plan, path: str) -> Model:
+        """This model on the deployment `plan` chose for `path` instead of the stacks' defaults."""
+        one, store = plan.paths[path], plan.store(path)
+        stacks = replace(
+            self.stacks,
+            reserved_concurrency=one.concurrency,
+            batch_size=one.batch_size or self.stacks.batch_size,
+            hosts=store.hosts,
+            instance_type=store.instance_type,
+            store=store.store,
+            managed_class=store.managed.name if store.managed else None,
+            managed_storage_gib=store.storage_gib,
+        )
+        return Model(self.prices, stacks, self.measured, self.limits)
+
+    def for_fleet(self, route: Route, devices: int) -> Model | None:
+        """This model on the deployment chosen for the fleet and the route's path; None if the path cannot
+        carry the fleet (make capacity says why)."""
+        path = capacity.QUEUED if route.queued else capacity.DIRECT
+        chosen = self.plan(devices)
+        return self.sized(chosen, path) if path in chosen.paths else None
+
+    def fleet(self, route: Route, devices: int) -> Model:
+        sized = self.for_fleet(route, devices)
+        if sized is None:
+            raise capacity.Refused(
+                f"the {route.name} path cannot carry {devices:,} devices: see make capacity"
+            )
+        return sized
 
     @property
     def seconds_per_month(self) -> float:
@@ -274,18 +358,30 @@ class Model:
     def fixed_per_month(self, devices: int) -> dict[str, float]:
         p, s, hours = self.prices, self.stacks, self.prices.hours_per_month
         readings = devices * self.seconds_per_month
-        stored_gb = (
-            p.assumptions.efs_base_gb
-            + readings * (s.raw_retention_days * 24 / hours) * p.assumptions.influxdb_bytes_per_reading / 1e9
+        on_efs = s.store == STORE_ECS  # the managed store keeps its points on its own storage
+        stored_gb = p.assumptions.efs_base_gb + on_efs * (
+            readings * (s.raw_retention_days * 24 / hours) * p.assumptions.influxdb_bytes_per_reading / 1e9
         )
         metrics = s.kinds * EMF_METRICS_PER_KIND + EMF_METRICS_FIXED
+        store: dict[str, float] = {}
+        if s.store == STORE_MANAGED:
+            store = {
+                f"Timestream for InfluxDB ({s.managed_class})": hours
+                * self.optional(f"{TIMESTREAM_HOUR}{s.managed_class}"),
+                f"Timestream for InfluxDB storage ({s.managed_storage_gib:,} GiB)": s.managed_storage_gib
+                * self.optional(TIMESTREAM_STORAGE),
+            }
         return {
             "NAT gateways": s.resources["AWS::EC2::NatGateway"] * hours * p.usd("nat_gateway_hour"),
-            f"ECS hosts ({s.instance_type})": s.hosts * hours * p.usd("ec2_instance_hour"),
+            f"ECS hosts ({s.hosts} x {s.instance_type})": s.hosts
+            * hours
+            * self.instance_hour(s.instance_type),
+            **store,
             "Application Load Balancer": s.resources["AWS::ElasticLoadBalancingV2::LoadBalancer"]
             * hours
             * (p.usd("alb_hour") + p.usd("alb_lcu_hour")),
-            "EFS (InfluxDB's raw retention and the apps)": stored_gb * p.usd("efs_gb_month"),
+            "EFS (InfluxDB's raw retention and the apps)" if on_efs else "EFS (the apps)": stored_gb
+            * p.usd("efs_gb_month"),
             "Secrets Manager": s.resources["AWS::SecretsManager::Secret"] * p.usd("secret_per_month"),
             "KMS keys": s.resources["AWS::KMS::Key"] * p.usd("kms_key_per_month"),
             "CloudWatch metrics and alarms": metrics * p.usd("cloudwatch_metric_per_month")
@@ -297,14 +393,19 @@ class Model:
         }
 
     def per_month(self, path: Route, devices: int) -> dict[str, float]:
-        """Per-reading charges for the month's readings, and the fixed part."""
+        """Per-reading charges for the month's readings, and the fixed part ("unpriced": how many of its
+        parts prices.yaml has no price for; they are left out of the sums)."""
         millions = devices * self.seconds_per_month / 1e6
         variable = sum(self.per_million(path, devices).values()) * millions
-        fixed = sum(self.fixed_per_month(devices).values())
-        return {"readings": variable, "fixed": fixed, "total": variable + fixed}
+        parts = self.fixed_per_month(devices).values()
+        fixed = sum(v for v in parts if not math.isnan(v))
+        unpriced = sum(math.isnan(v) for v in parts)
+        return {"readings": variable, "fixed": fixed, "total": variable + fixed, "unpriced": unpriced}
 
 
 def _usd(value: float) -> str:
+    if math.isnan(value):
+        return "unpriced"
     if value == 0:
         return "-"
     if value < 0.01:
@@ -312,24 +413,42 @@ def _usd(value: float) -> str:
     return f"${value:,.2f}" if value < 1_000 else f"${value:,.0f}"
 
 
+def _month_cell(model: Model, path: Route, devices: int) -> str:
+    sized = model.for_fleet(path, devices)
+    if sized is None:
+        return "cannot carry it"
+    month = sized.per_month(path, devices)
+    return _usd(month["total"]) + (" + unpriced store" if month["unpriced"] else "")
+
+
+def _sum(values: list[float]) -> str:
+    priced = [v for v in values if not math.isnan(v)]
+    return _usd(sum(priced)) + (" + unpriced" if len(priced) < len(values) else "")
+
+
 def tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of every table the command prints and the doc shows."""
+    """(title, header, rows) of every table the command prints and the doc shows: each fleet priced on the
+    deployment the capacity model chose for it and the path."""
     fleet = PER_MILLION_FLEET
-    per_million = {path.name: model.per_million(path, fleet) for path in PATHS}
+    per_million = {path.name: model.fleet(path, fleet).per_million(path, fleet) for path in PATHS}
     parts = list(per_million[PATHS[0].name])
     rows = [[part, *(_usd(per_million[p.name][part]) for p in PATHS)] for part in parts]
     rows.append(["**total**", *(f"**{_usd(sum(per_million[p.name].values()))}**" for p in PATHS)])
-    month = [
-        [f"{devices:,}", *(_usd(model.per_month(p, devices)["total"]) for p in PATHS)] for devices in FLEETS
-    ]
-    fixed = model.fixed_per_month(FLEETS[1])
+    month = [[f"{devices:,}", *(_month_cell(model, p, devices) for p in PATHS)] for devices in FLEETS]
+    deployments = capacity_report.table_rows([model.plan(devices) for devices in FLEETS])
+    fixed = model.fleet(PATHS[0], fleet).fixed_per_month(fleet)
     fixed_rows = [[name, _usd(value)] for name, value in fixed.items()]
-    fixed_rows.append(["**total**", f"**{_usd(sum(fixed.values()))}**"])
+    fixed_rows.append(["**total**", f"**{_sum(list(fixed.values()))}**"])
     names = [p.name for p in PATHS]
     return [
         (f"Per million readings ({fleet:,} devices at one reading a second)", ["part", *names], rows),
         ("Per month, everything (devices at one reading a second)", ["devices", *names], month),
-        (f"The fixed part, per month ({FLEETS[1]:,} devices)", ["part", "per month"], fixed_rows),
+        (
+            "The deployment each fleet is priced on (`make capacity`)",
+            capacity_report.TABLE_HEADER,
+            deployments,
+        ),
+        (f"The fixed part, per month ({fleet:,} devices)", ["part", "per month"], fixed_rows),
     ]
 
 
@@ -350,6 +469,9 @@ def markdown(model: Model) -> str:
         f"metadata cached {s.cache_ttl_seconds:g} s per container, {s.hosts} `{s.instance_type}` hosts,"
         f" {s.resources['AWS::EC2::NatGateway']} NAT gateways. Free tiers are left out.",
         "",
+        "Each fleet is priced on the deployment `make capacity` chose for it and the path (concurrency, batch size,",
+        "store, hosts: the table below and docs/scaling.md), not on those defaults, which carry small fleets only.",
+        "",
         "The Basic Ingest columns price the same pipeline with devices publishing to `$aws/rules/<rule name>`,",
         "which hands the reading straight to the rule with no messaging charge; everything else is equal",
         '(see "Basic Ingest" below to turn it on).',
@@ -360,13 +482,16 @@ def markdown(model: Model) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines.append("")
     direct = model.billed_seconds(PATHS[0], 1) * 1000
-    queued = model.billed_seconds(PATHS[1], model.readings_per_batch(PER_MILLION_FLEET)) * 1000
+    batched = model.fleet(PATHS[1], PER_MILLION_FLEET)
+    batch = batched.readings_per_batch(PER_MILLION_FLEET)
+    queued = batched.billed_seconds(PATHS[1], batch) * 1000
+    largest = max(c.readings_per_invocation for c in m.queued)
     lines += [
         "## How to read it",
         "",
         f"- Lambda duration: one reading per invocation bills about {direct:,.0f} ms each on the direct path;"
-        f" a batch of {model.readings_per_batch(PER_MILLION_FLEET):,.0f} bills about {queued:,.0f} ms on the"
-        " queued path, so per reading the queued path costs a fraction.",
+        f" a batch of {batch:,.0f} bills about {queued:,.0f} ms on the queued path, so per reading the queued"
+        f" path costs a fraction (batches past the {largest:,} the bench measured are extrapolated on a line).",
         "- SQS: each reading is one SendMessage (the rule's action); the function's event source mapping"
         f" receives and deletes them {SQS_RECEIVE_MAX} at a time. Its idle long polls are a few cents a month.",
         f"- DynamoDB: each warm container reads each metadata item once per {s.cache_ttl_seconds:g} s"
@@ -378,6 +503,9 @@ def markdown(model: Model) -> str:
         f" {p.assumptions.influxdb_bytes_per_reading:g} bytes a reading, plus {p.assumptions.efs_base_gb:g} GB"
         " for the applications; NAT gateways also charge per GB processed (the gateway endpoints keep"
         " DynamoDB and S3 off them).",
+        "- Timestream for InfluxDB: no list price could be read for its instance classes or storage, so"
+        " `benchmarks/prices.yaml` has none and a fleet on the managed store shows `+ unpriced store`: the"
+        " instance and its storage are left out of that figure, not guessed.",
         "",
         "Use `direct` (the default) for a few readings a second; `queued` beyond a few hundred a second or whenever",
         "InfluxDB must be able to stop for a while without a single reading going to the dead letters.",
@@ -390,16 +518,15 @@ def basic_ingest_section(model: Model) -> list[str]:
     """What Basic Ingest saves, from the same model, and how to turn it on."""
     saved_per_million = model.per_million(PATHS[0], PER_MILLION_FLEET)["IoT Core messages"]
     largest = FLEETS[-1]
-    saved_per_month = (
-        model.per_month(PATHS[0], largest)["total"] - model.per_month(PATHS[2], largest)["total"]
-    )
-    share = saved_per_month / model.per_month(PATHS[0], largest)["total"]
+    plain, basic = (model.fleet(p, largest).per_month(p, largest)["total"] for p in (PATHS[1], PATHS[3]))
+    saved_per_month = plain - basic
+    share = saved_per_month / plain
     return [
         "## Basic Ingest",
         "",
         f"Publishing to `$aws/rules/<rule name>/...` instead of the kind's topic saves IoT Core's messaging charge:"
         f" {_usd(saved_per_million)} per million readings, {_usd(saved_per_month)} a month at {largest:,} devices"
-        f" ({share:.0%} of that fleet's bill), on either path. Rules and actions are charged as before. It is off"
+        f" ({share:.0%} of that fleet's bill on the queued path), on either path. Rules and actions are charged as before. It is off"
         " by default and turned on per kind:",
         "",
         "1. deploy the ingest stack with `<Kind>BasicIngest=true` (`PressureBasicIngest=true`): the function then"
@@ -430,12 +557,37 @@ def measured_from_results(results: dict[str, Any]) -> Measured:
 
     cases = results["cases"]
     machine = results["machine"]
+    store = results.get("store_ceiling")
     return Measured(
+        store=None
+        if not store
+        else StoreCeiling(
+            points_per_core_second=float(store["points_per_core_second"]),
+            single_point_per_core_second=float(store["single_point_per_core_second"])
+            if "single_point_per_core_second" in store
+            else None,
+            fields_per_point=int(store["fields_per_point"]),
+            points_per_second=float(store["points_per_second"]["median"]),
+            measured=str(results["started"])[:10],
+        ),
         measured=str(results["started"])[:10],
         machine=f"{machine['cores']} shared cores, Python {machine['python']}, influxd {machine['influxd']}",
         direct=timing(next(c for c in cases if c["path"] == "direct")),
         queued=[timing(c) for c in cases if c["path"] == "queued"],
     )
+
+
+def print_capacity(model: Model, fleet: int | None, rate: float, console: Console) -> int:
+    """`make capacity`: the deployment for one fleet, or for the cost doc's fleets; a refusal in one line."""
+    try:
+        plans = [model.plan(devices, rate) for devices in ([fleet] if fleet is not None else list(FLEETS))]
+    except capacity.Refused as refused:
+        console.print(f"refused: {refused}", soft_wrap=True)
+        return 2
+    limits = capacity.thresholds(model.limits, model.capacity_inputs())
+    capacity_report.render(plans, capacity_report.declared_parameters(), limits, console)
+    console.print(f"limits read {model.limits.read} ({model.limits.region}); see benchmarks/limits.yaml")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,8 +596,15 @@ def main(argv: list[str] | None = None) -> int:
         "--update-measured", action="store_true", help=f"take the handler timings from {RESULTS}"
     )
     parser.add_argument("--write-doc", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="the deployment that carries a fleet (make capacity), not the cost",
+    )
+    parser.add_argument("--fleet", type=int, help="--capacity: devices (default: the cost doc's fleets)")
+    parser.add_argument("--rate", type=float, default=1.0, help="--capacity: readings a second per device")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # a log keeps the tables whole
     if args.update_measured:
         if not RESULTS.exists():
             console.print(f"[red]error:[/] {RESULTS} does not exist: run 'make bench' first")
@@ -454,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
         MEASURED.write_text(measured.model_dump_json(indent=2) + "\n")
         console.print(f"handler timings of {measured.measured} written to {MEASURED}")
     model = Model(load_prices(), read_stacks(), load_measured())
+    if args.capacity:
+        return print_capacity(model, args.fleet, args.rate, console)
     for title, header, rows in tables(model):
         table = Table(title=title)
         for i, column in enumerate(header):

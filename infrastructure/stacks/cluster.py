@@ -40,17 +40,27 @@ CAPACITY_PROVIDER = Export(NAME, "CapacityProviderName")
 HOST_SECURITY_GROUP = Export(NAME, "HostSecurityGroupId")
 NAMESPACE_ID = Export(NAME, "NamespaceId")
 
+# Parameters the capacity model (benchmarks/capacity.py) sets: named once, here.
+INSTANCE_TYPE_PARAMETER = "InstanceType"
+DESIRED_CAPACITY_PARAMETER = "DesiredCapacity"
+MAX_SIZE_PARAMETER = "MaxSize"
+
 ECS_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 
 
 def create_parameters(template: Template) -> None:
     template.add_parameter(
         Parameter(
-            "InstanceType", Type="String", Default="t3.large", AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$"
+            INSTANCE_TYPE_PARAMETER,
+            Type="String",
+            Default="t3.large",
+            AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$",
         )
     )
-    template.add_parameter(Parameter("DesiredCapacity", Type="Number", Default=2, MinValue=1, MaxValue=10))
-    template.add_parameter(Parameter("MaxSize", Type="Number", Default=4, MinValue=1, MaxValue=10))
+    template.add_parameter(
+        Parameter(DESIRED_CAPACITY_PARAMETER, Type="Number", Default=2, MinValue=1, MaxValue=10)
+    )
+    template.add_parameter(Parameter(MAX_SIZE_PARAMETER, Type="Number", Default=4, MinValue=1, MaxValue=10))
     template.add_parameter(
         Parameter(
             "EcsAmi",
@@ -179,7 +189,7 @@ def create_hosts(
             "HostLaunchTemplate",
             LaunchTemplateData=ec2.LaunchTemplateData(
                 ImageId=Ref("EcsAmi"),
-                InstanceType=Ref("InstanceType"),
+                InstanceType=Ref(INSTANCE_TYPE_PARAMETER),
                 IamInstanceProfile=ec2.IamInstanceProfile(Arn=GetAtt(profile, "Arn")),
                 SecurityGroupIds=[Ref(group)],
                 MetadataOptions=ec2.MetadataOptions(
@@ -200,8 +210,8 @@ def create_hosts(
         autoscaling.AutoScalingGroup(
             "HostGroup",
             MinSize="1",
-            MaxSize=Ref("MaxSize"),
-            DesiredCapacity=Ref("DesiredCapacity"),
+            MaxSize=Ref(MAX_SIZE_PARAMETER),
+            DesiredCapacity=Ref(DESIRED_CAPACITY_PARAMETER),
             VPCZoneIdentifier=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
             LaunchTemplate=autoscaling.LaunchTemplateSpecification(
                 LaunchTemplateId=Ref(launch_template), Version=GetAtt(launch_template, "LatestVersionNumber")

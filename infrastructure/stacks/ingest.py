@@ -67,6 +67,12 @@ TOPIC_PATTERN = r"^[^#+'\"\\\s]+$"
 IS_QUEUED = "IsQueued"
 IS_DIRECT = "IsDirect"
 HAS_ALARM_EMAIL = "HasAlarmEmail"
+# Parameters the capacity model (benchmarks/capacity.py) sets: named once, here.
+INGEST_PATH_PARAMETER = "IngestPath"
+RESERVED_CONCURRENCY_PARAMETER = "ReservedConcurrency"
+BATCH_SIZE_PARAMETER = "BatchSize"
+QUEUE_MAXIMUM_CONCURRENCY_PARAMETER = "QueueMaximumConcurrency"
+HAS_QUEUE_MAXIMUM_CONCURRENCY = "HasQueueMaximumConcurrency"
 
 METADATA_TABLE_NAME = Export(NAME, "MetadataTableName")
 METADATA_TABLE_ARN = Export(NAME, "MetadataTableArn")
@@ -89,7 +95,7 @@ def visibility_timeout(function_timeout: int) -> int:
 def create_parameters(template: Template, catalog: Catalog) -> None:
     template.add_parameter(
         Parameter(
-            "IngestPath",
+            INGEST_PATH_PARAMETER,
             Type="String",
             Default="direct",
             AllowedValues=["direct", "queued"],
@@ -136,7 +142,7 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
     )
     template.add_parameter(
         Parameter(
-            "ReservedConcurrency",
+            RESERVED_CONCURRENCY_PARAMETER,
             Type="Number",
             Default=10,
             MinValue=1,
@@ -158,12 +164,24 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
     template.add_mapping("QueueVisibility", {str(t): {"Seconds": visibility_timeout(t)} for t in TIMEOUTS})
     template.add_parameter(
         Parameter(
-            "BatchSize",
+            BATCH_SIZE_PARAMETER,
             Type="Number",
             Default=1000,
             MinValue=1,
             MaxValue=10000,
             Description="Readings per batch on the queued path",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
+            Type="Number",
+            Default=0,
+            MinValue=0,
+            MaxValue=1000,
+            ConstraintDescription="0 (no limit of its own) or 2-1000",
+            Description="Most concurrent batches the queued path's event source mapping runs (0: up to the"
+            " function's reserved concurrency)",
         )
     )
     template.add_parameter(
@@ -185,9 +203,12 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
             Description="Address the alarms are sent to (empty: none)",
         )
     )
-    template.add_condition(IS_QUEUED, Equals(Ref("IngestPath"), "queued"))
-    template.add_condition(IS_DIRECT, Not(Equals(Ref("IngestPath"), "queued")))
+    template.add_condition(IS_QUEUED, Equals(Ref(INGEST_PATH_PARAMETER), "queued"))
+    template.add_condition(IS_DIRECT, Not(Equals(Ref(INGEST_PATH_PARAMETER), "queued")))
     template.add_condition(HAS_ALARM_EMAIL, Not(Equals(Ref("AlarmEmail"), "")))
+    template.add_condition(
+        HAS_QUEUE_MAXIMUM_CONCURRENCY, Not(Equals(Ref(QUEUE_MAXIMUM_CONCURRENCY_PARAMETER), "0"))
+    )
 
 
 def create_table(template: Template) -> dynamodb.Table:
@@ -359,7 +380,7 @@ def create_function(
             Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),
-            ReservedConcurrentExecutions=Ref("ReservedConcurrency"),
+            ReservedConcurrentExecutions=Ref(RESERVED_CONCURRENCY_PARAMETER),
             KmsKeyArn=network.DATA_KEY_ARN.imported(),
             VpcConfig=awslambda.VPCConfig(
                 SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
@@ -406,8 +427,14 @@ def create_function(
             Condition=IS_QUEUED,
             EventSourceArn=GetAtt(ingest, "Arn"),
             FunctionName=Ref(function),
-            BatchSize=Ref("BatchSize"),
+            BatchSize=Ref(BATCH_SIZE_PARAMETER),
             MaximumBatchingWindowInSeconds=Ref("BatchWindowSeconds"),
+            # A plain mapping: troposphere 4.11's awslambda.ScalingConfig carries another resource's shape.
+            ScalingConfig=If(
+                HAS_QUEUE_MAXIMUM_CONCURRENCY,
+                {"MaximumConcurrency": Ref(QUEUE_MAXIMUM_CONCURRENCY_PARAMETER)},
+                Ref("AWS::NoValue"),
+            ),
             FunctionResponseTypes=["ReportBatchItemFailures"],
             Enabled=True,
             DependsOn=["FunctionQueuePolicy"],

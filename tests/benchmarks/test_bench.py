@@ -51,6 +51,10 @@ def test_quick_run_writes_every_handler_case_with_its_ratios(tmp_path: Path) -> 
             assert case["ceiling"] in cases
     assert {t["target"] for t in results["targets"]} >= {"direct / single-point ceiling"}
     assert results["end_to_end"] == []
+    store = results["store_ceiling"]  # the ECS store's ceiling per core of influxd CPU
+    assert store["points_per_request"] == 5_000 and store["runs"] >= 3 and store["fields_per_point"] >= 1
+    assert store["points_per_core_second"] > 0 and store["influxd_cpu_seconds_per_1000"] > 0
+    assert store["single_point_per_core_second"] > 0
 
 
 def test_latency_is_the_distance_between_the_sent_and_written_curves() -> None:

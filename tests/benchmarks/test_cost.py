@@ -45,7 +45,7 @@ PRICES = PriceList(
         "cloudwatch_metric_per_month": price(0.30),
         "cloudwatch_alarm_per_month": price(0.10),
         "nat_gateway_hour": price(0.045),
-        "ec2_instance_hour": price(0.10),
+        "ec2_instance_hour.t3.large": price(0.10),
         "alb_hour": price(0.02),
         "alb_lcu_hour": price(0.01),
         "efs_gb_month": price(0.30),
@@ -83,6 +83,7 @@ STACKS = Stacks(
     ),
     kinds=2,
     raw_retention_days=30,
+    fields_per_reading=2,
     waf_rules=3,
 )
 MEASURED = Measured(
@@ -153,7 +154,7 @@ def test_basic_ingest_drops_the_messaging_charge_and_nothing_else() -> None:
 def test_the_fixed_part_by_hand() -> None:
     fixed = MODEL.fixed_per_month(1000)
     assert fixed["NAT gateways"] == pytest.approx(2 * 730 * 0.045)
-    assert fixed["ECS hosts (t3.large)"] == pytest.approx(2 * 730 * 0.10)
+    assert fixed["ECS hosts (2 x t3.large)"] == pytest.approx(2 * 730 * 0.10)
     assert fixed["Application Load Balancer"] == pytest.approx(730 * 0.03)
     # 1,000 readings/s for 30 days at 3 bytes, plus 5 GB
     assert fixed["EFS (InfluxDB's raw retention and the apps)"] == pytest.approx(

@@ -311,6 +311,7 @@ def create_setup(template: Template, store: ManagedStore) -> CustomResource:
             SETUP,
             Condition=store.condition,
             ServiceToken=GetAtt(function, "Arn"),
+            ServiceTimeout=600,  # seconds: a setup that never answers fails the stack in 10 minutes, not an hour
             **{
                 PROPERTY_URL: url(store.port),
                 PROPERTY_ADMIN_SECRET_ARN: admin_secret_arn(),

@@ -281,6 +281,10 @@ def test_the_web_services_read_the_url_export_and_the_reader_secret(
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
     text, variables = environment["INFLUXDB_URL"]["Fn::Sub"]
     assert (text, variables["InfluxdbUrl"]) == ("${InfluxdbUrl}", imported("Url"))
+    if stack == "chronograf":  # its v2 connection names the managed store's organization
+        assert (
+            environment["INFLUXDB_ORGANIZATION"]["Fn::Sub"][1]["StoreOrganization"] == influxdb.ORGANIZATION
+        )
     secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
     assert secrets["INFLUXDB_READER"] == imported(
         "ReaderSecretArn"

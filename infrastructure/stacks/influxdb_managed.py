@@ -34,6 +34,7 @@ from infrastructure.common import (
     cfn_nag_skip,
     checkov_skip,
     create_log_group,
+    guard_skip,
     tags,
     tcp_rule,
     vpc_function_role,
@@ -301,11 +302,12 @@ def create_setup(template: Template, store: ManagedStore) -> CustomResource:
             LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
         )
     )
-    checkov_skip(
-        function,
-        CKV_AWS_116="CloudFormation invokes it for the custom resource and waits for its answer: a failure "
-        "fails the stack operation, which is where it must show, not in a dead-letter queue",
+    no_dead_letters = (
+        "CloudFormation invokes it for the custom resource and waits for its answer: a failure fails the stack "
+        "operation, which is where it must show, not in a dead-letter queue"
     )
+    checkov_skip(function, CKV_AWS_116=no_dead_letters)
+    guard_skip(function, LAMBDA_DLQ_CHECK=no_dead_letters)
     return template.add_resource(
         CustomResource(
             SETUP,

@@ -33,6 +33,8 @@ from typing import Any
 
 import requests
 
+from sandbox.influx import InfluxReader, QueryError
+
 DEFAULT_BATCH = 5_000
 RETRIES = 5
 TIMEOUT_SECONDS = 60.0
@@ -98,37 +100,26 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, tuple[A
 # -- reading the source ---------------------------------------------------------------------------------------------
 @dataclass
 class Source:
+    """The 1.x store, queried through sandbox/influx.py's reader (the project's one way to query InfluxDB)."""
+
     url: str
     database: str
     credentials: Credentials
-    session: requests.Session = field(default_factory=requests.Session)
+    reader: InfluxReader = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reader = InfluxReader(
+            self.url, self.database, self.credentials.username, self.credentials.password, TIMEOUT_SECONDS
+        )
 
     def _query(self, text: str, chunked: bool = False) -> Iterator[dict[str, Any]]:
-        params = {"db": self.database, "q": text, "epoch": "ns"}
-        if chunked:
-            params |= {"chunked": "true", "chunk_size": str(DEFAULT_BATCH)}
         try:
-            response = self.session.get(
-                f"{self.url}/query",
-                params=params,
-                headers=self.credentials.header(),
-                stream=chunked,
-                timeout=TIMEOUT_SECONDS,
-            )
-        except requests.RequestException as error:
-            raise MigrationError(f"cannot reach the source {self.url}: {error}") from None
-        if response.status_code != 200:
-            raise MigrationError(
-                f"the source answered {response.status_code} to {text!r}: {response.text.strip()}"
-            )
-        lines = response.iter_lines() if chunked else iter([response.content])
-        for raw in lines:
-            if not raw:
-                continue
-            for result in json.loads(raw).get("results", []):
-                if "error" in result:
-                    raise MigrationError(f"the source refused {text!r}: {result['error']}")
-                yield from result.get("series", [])
+            if chunked:  # streamed in chunks of points, times in nanoseconds: written back exactly as stored
+                yield from self.reader.stream(text, DEFAULT_BATCH)
+            else:
+                yield from self.reader.raw(text)
+        except QueryError as error:
+            raise MigrationError(f"the source: {error}") from None
 
     def retention_policies(self) -> list[str]:
         return [

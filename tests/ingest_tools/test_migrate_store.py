@@ -16,6 +16,7 @@ import requests
 from ingest_tools import migrate_store
 from ingest_tools.migrate_store import Credentials, line
 from sandbox.endpoints import Endpoints, InfluxEndpoint
+from sandbox.influx import InfluxReader
 from sandbox.services import Sandbox
 
 SOURCE_DB = "migrate_source"
@@ -34,20 +35,20 @@ POINTS = [  # retention policy, line protocol
 ]
 
 
-def post(url: str, path: str, auth: tuple[str, str], **params: str) -> requests.Response:
-    return requests.post(f"{url}{path}", params=params, auth=auth, timeout=30)
+def admin(influx: InfluxEndpoint, database: str) -> InfluxReader:
+    user = influx.users.admin
+    return InfluxReader(influx.url, database, user.username, user.password)
+
+
+def statement(influx: InfluxEndpoint, text: str) -> None:
+    admin(influx, influx.database).raw(text)
 
 
 def select(influx: InfluxEndpoint, database: str, text: str) -> list[dict[str, Any]]:
-    admin = influx.users.admin
-    response = requests.get(
-        f"{influx.url}/query",
-        params={"db": database, "q": text, "epoch": "ns"},
-        auth=(admin.username, admin.password),
-        timeout=30,
+    """Series as InfluxDB sends them, times in nanoseconds (the copy must keep them to the nanosecond)."""
+    series: list[dict[str, Any]] = (
+        admin(influx, database).client.query(text, epoch="ns").raw.get("series", [])
     )
-    response.raise_for_status()
-    series: list[dict[str, Any]] = response.json()["results"][0].get("series", [])
     return series
 
 
@@ -55,20 +56,20 @@ def select(influx: InfluxEndpoint, database: str, text: str) -> list[dict[str, A
 def source(endpoints: Endpoints) -> InfluxEndpoint:
     """A database of its own on the session's influxd, with two retention policies and every field type."""
     influx = endpoints.influxdb
-    admin = (influx.users.admin.username, influx.users.admin.password)
-    for statement in (
+    for text in (
         f'DROP DATABASE "{SOURCE_DB}"',
         f'CREATE DATABASE "{SOURCE_DB}"',
         f'CREATE RETENTION POLICY "rp_1m" ON "{SOURCE_DB}" DURATION INF REPLICATION 1',
     ):
-        post(influx.url, "/query", admin, q=statement).raise_for_status()
+        statement(influx, text)
+    credentials = (influx.users.admin.username, influx.users.admin.password)
     for rp in ("autogen", "rp_1m"):
         body = "\n".join(text for policy, text in POINTS if policy == rp)
         response = requests.post(
             f"{influx.url}/write",
             params={"db": SOURCE_DB, "rp": rp},
             data=body.encode(),
-            auth=admin,
+            auth=credentials,
             timeout=30,
         )
         assert response.status_code == 204, response.text
@@ -152,9 +153,9 @@ def test_every_point_of_every_retention_policy_arrives_as_it_was(
 def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
     source: InfluxEndpoint, target: InfluxEndpoint, tmp_path: Path
 ) -> None:
-    admin = (target.users.admin.username, target.users.admin.password)
-    for statement in ('DROP DATABASE "file_copy"', 'CREATE DATABASE "file_copy"'):
-        post(target.url, "/query", admin, q=statement).raise_for_status()
+    for text in ('DROP DATABASE "file_copy"', 'CREATE DATABASE "file_copy"'):
+        statement(target, text)
+    owner = (target.users.admin.username, target.users.admin.password)
     exported = tmp_path / "telemetry.lp"
     since = datetime.fromtimestamp((T0 + SECOND) // SECOND, UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
@@ -174,7 +175,7 @@ def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
     assert text.startswith(f"# CONTEXT-DATABASE: {SOURCE_DB}\n# CONTEXT-RETENTION-POLICY: autogen\n")
     assert f" {T0}\n" not in text and "rp_1m" not in text  # nothing of rp_1m is that recent
     # The file into the target as the ECS store's admin user would not be: the target's admin (its own database).
-    os_env = {"MIGRATE_TARGET_USER": admin[0], "MIGRATE_TARGET_PASSWORD": admin[1]}
+    os_env = {"MIGRATE_TARGET_USER": owner[0], "MIGRATE_TARGET_PASSWORD": owner[1]}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in os_env.items():
             patch.setenv(name, value)
@@ -192,7 +193,7 @@ def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
 def test_a_refused_batch_is_kept_with_the_answer_and_counted(
     source: InfluxEndpoint, target: InfluxEndpoint, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The target already has "viscosity" as a float in rp_1m's shard: an integer there is a type conflict (400).
+    # The target already holds field v of "conflict" as a float: the source's integer is a type conflict (400).
     writer = (target.users.writer.username, target.users.writer.password)
     requests.post(
         f"{target.url}/write",
@@ -201,12 +202,12 @@ def test_a_refused_batch_is_kept_with_the_answer_and_counted(
         auth=writer,
         timeout=30,
     ).raise_for_status()
-    admin = (source.users.admin.username, source.users.admin.password)
+    owner = (source.users.admin.username, source.users.admin.password)
     requests.post(
         f"{source.url}/write",
         params={"db": SOURCE_DB, "rp": "autogen"},
         data=f"conflict,sensorID=c v=2i {T0}".encode(),
-        auth=admin,
+        auth=owner,
         timeout=30,
     ).raise_for_status()
     assert migrate(source, target, tmp_path, "--rp", "autogen") == 1

@@ -26,7 +26,7 @@ from typing import Any
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
-from troposphere import GetAtt, Parameter, Ref, Sub, Tags, Template, awslambda, ec2, timestream
+from troposphere import GetAtt, Parameter, Ref, Sub, Template, awslambda, ec2, timestream
 from troposphere.cloudformation import CustomResource
 
 from infrastructure.common import (
@@ -193,7 +193,7 @@ def create_instance(template: Template, store: ManagedStore) -> timestream.Influ
                 "{{resolve:secretsmanager:${Secret}:SecretString:password}}",
                 Secret=store.admin_password_secret,
             ),
-            Tags=Tags(Name=Sub("${EnvironmentName}-influxdb"), Environment=Ref("EnvironmentName")),
+            Tags=tags("influxdb"),
         )
     )
 

@@ -17,7 +17,7 @@ from infrastructure.cli import main
 from infrastructure.stacks import influxdb, influxdb_managed
 from sandbox.endpoints import Endpoints
 
-STACKS = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "ingest", "webhook")
+STACKS = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest", "webhook")
 
 
 @pytest.fixture
@@ -28,6 +28,14 @@ def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) ->
 def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:
     managed = f"--param={influxdb.STORE_PARAMETER}={influxdb.STORE_MANAGED}"
     assert main(["deploy", "--all", "--yes", "--endpoint-url", endpoint, managed]) == 0
+    login = [  # Chronograf only with a login: --all leaves it out
+        "--param=OAuthSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:demo/chronograf/oauth-AbCdEf",
+        *(
+            f"--param=OAuth{n}Url=https://login.example.com/oauth2/{n.lower()}"
+            for n in ("Auth", "Token", "Api")
+        ),
+    ]
+    assert main(["deploy", "chronograf", "--yes", "--endpoint-url", endpoint, *login]) == 0
 
     def client(name: str) -> Any:
         return boto3.client(name, endpoint_url=endpoint)  # type: ignore[call-overload]
@@ -49,9 +57,9 @@ def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:
         == f"{influxdb_managed.INSTANCE.lower()}.influxauthparameterssecretarn.local"
     )
 
-    # No ECS store: the cluster runs Grafana only.
+    # No ECS store: the cluster runs Grafana and Chronograf only.
     services = client("ecs").list_services(cluster="demo-cluster")["serviceArns"]
-    assert {arn.rsplit("/", 1)[-1] for arn in services} == {"grafana"}
+    assert {arn.rsplit("/", 1)[-1] for arn in services} == {"grafana", "chronograf"}
     assert not [
         d for d in client("ecs").list_task_definitions()["taskDefinitionArns"] if "demo-influxdb" in d
     ]
@@ -65,16 +73,20 @@ def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:
         ]
         assert variables["INFLUXDB_URL"] == outputs["Url"], name
         assert variables["INFLUXDB_SECRET_ARN"] == outputs["WriterSecretArn"], name
-    (definition,) = [
-        d for d in client("ecs").list_task_definitions()["taskDefinitionArns"] if "demo-grafana" in d
-    ]
-    container = client("ecs").describe_task_definition(taskDefinition=definition)["taskDefinition"][
-        "containerDefinitions"
-    ][0]
-    assert {e["name"]: e["value"] for e in container["environment"]}["INFLUXDB_URL"] == outputs["Url"]
-    assert {s["name"]: s["valueFrom"] for s in container["secrets"]}["INFLUXDB_READER"] == outputs[
-        "ReaderSecretArn"
-    ]
+    for service in ("grafana", "chronograf"):  # every reader follows the one export and the reader's secret
+        (definition,) = [
+            d for d in client("ecs").list_task_definitions()["taskDefinitionArns"] if f"demo-{service}" in d
+        ]
+        (container,) = [
+            c
+            for c in client("ecs").describe_task_definition(taskDefinition=definition)["taskDefinition"][
+                "containerDefinitions"
+            ]
+            if c["name"] == service
+        ]
+        assert {e["name"]: e["value"] for e in container["environment"]}["INFLUXDB_URL"] == outputs["Url"]
+        reader = {s["name"]: s["valueFrom"] for s in container["secrets"]}["INFLUXDB_READER"]
+        assert reader == outputs["ReaderSecretArn"], service
 
     assert main(["destroy", "--all", "--yes", "--endpoint-url", endpoint]) == 0
     left = {

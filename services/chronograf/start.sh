@@ -6,6 +6,8 @@
 #   INFLUXDB_ORGANIZATION  the managed store's organization (Chronograf's InfluxDB v2 connection needs it)
 # With a token Chronograf connects with "InfluxDB v2 auth" (INFLUXDB_ORG, INFLUXDB_TOKEN) and reads through the
 # 1.x-compatible InfluxQL API and the store's DBRP mappings; with a username and password as to InfluxDB 1.x.
+# ("InfluxDB v2 auth" since Chronograf 1.8.9, influxdata/chronograf#5662; INFLUXDB_ORG and INFLUXDB_TOKEN are its
+# server options, server/server.go.)
 set -eu
 
 : "${INFLUXDB_READER:?set INFLUXDB_READER}"

@@ -162,11 +162,17 @@ def _raw_retention_days(script: Path = INFLUX_INIT) -> float:
 def read_stacks() -> Stacks:
     from catalog import load_catalog
     from infrastructure.registry import all_stacks
+    from infrastructure.stacks.influxdb import IS_MANAGED_STORE
 
     stacks = all_stacks()
     resources: Counter[str] = Counter()
     for stack in stacks.values():
-        resources.update(r.resource_type for r in stack.build().resources.values())
+        # At the default store (Store=ecs): the managed store's resources are the capacity model's to price.
+        resources.update(
+            r.resource_type
+            for r in stack.build().resources.values()
+            if getattr(r, "Condition", None) != IS_MANAGED_STORE
+        )
     ingest, cluster = stacks["ingest"].build(), stacks["cluster"].build()
     functions = [r for r in ingest.resources.values() if r.resource_type == "AWS::Lambda::Function"]
     return Stacks(

@@ -5,7 +5,8 @@ providers, ...): a `Fn::GetAtt` on one of them fails the stack and leaves it stu
 templates already use forms both accept where AWS offers one (ARNs built with `Fn::Sub`, `Ref` for ids); what
 remains (the CloudFront domain name) is replaced by a placeholder text on a local endpoint. An output whose value
 is a `Ref` to a skipped resource is silently dropped by moto (and its export with it, so importing stacks fail):
-such a `Ref` becomes a placeholder text too. AWS always gets the template as synthesized.
+such a `Ref` becomes a placeholder text too. AWS always gets the template as synthesized. The managed store
+(a Timestream for InfluxDB instance and the custom resource of its start-up step) is skipped the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ MOTO_SKIPPED_TYPES = frozenset(
         "AWS::CloudWatch::Alarm",
         "AWS::ECS::CapacityProvider",
         "AWS::ECS::ClusterCapacityProviderAssociations",
+        "AWS::Timestream::InfluxDBInstance",
+        "AWS::CloudFormation::CustomResource",
     }
 )
 

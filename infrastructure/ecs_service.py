@@ -17,7 +17,7 @@ from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals,
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
 from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, create_log_group, guard_skip
-from infrastructure.service_files import TaskSpec
+from infrastructure.service_files import WHOLE_SECRET, TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
 # The official AWS CLI image: the init container that copies provisioning files from S3 into the task.
@@ -155,9 +155,14 @@ def environment(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Environment]:
 
 
 def secrets(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Secret]:
-    """Each variable from one JSON key of a Secrets Manager secret: `<arn>:<key>::`."""
+    """Each variable from one JSON key of a Secrets Manager secret: `<arn>:<key>::`; the whole secret: `<arn>`."""
     return [
-        ecs.Secret(Name=name, ValueFrom=Sub(f"${{Arn}}:{ref.key}::", Arn=wiring.secret_arns[ref.secret]))
+        ecs.Secret(
+            Name=name,
+            ValueFrom=wiring.secret_arns[ref.secret]
+            if ref.key == WHOLE_SECRET
+            else Sub(f"${{Arn}}:{ref.key}::", Arn=wiring.secret_arns[ref.secret]),
+        )
         for name, ref in sorted(spec.secrets.items())
     ]
 

@@ -22,6 +22,7 @@ from catalog.export import downsampled
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
 DOWNSAMPLING = "<downsampling of the device kinds>"
+WHOLE_SECRET = "*"
 
 
 class ServiceFilesError(ValueError):
@@ -30,7 +31,8 @@ class ServiceFilesError(ValueError):
 
 @dataclass(frozen=True)
 class SecretRef:
-    """`<secret name template>:<JSON key>`, e.g. `${EnvironmentName}/influxdb/reader` and `password`."""
+    """`<secret name template>:<JSON key>`, e.g. `${EnvironmentName}/influxdb/reader` and `password`; the key
+    `*` (WHOLE_SECRET) is the whole JSON text, for a reader that picks its keys at start."""
 
     secret: str
     key: str

@@ -2,12 +2,15 @@
 
 One way in: every reader of InfluxDB outside the ingest function (the demo's accounting, the local dashboard
 render and alert evaluator, the tests) queries through here, with a user's credentials, the telemetry database and
-timestamps in epoch milliseconds, as Grafana's data source does. The function's own write path keeps its plain
-HTTP (lambda/ingest_to_influxdb/influx_writer.py), which benchmarks/ showed faster.
+timestamps in epoch milliseconds, as Grafana's data source does; `stream` reads a large SELECT in chunks, to
+the nanosecond (moving the data to another store: ingest_tools/migrate_store.py). The function's own write path
+keeps its plain HTTP (lambda/ingest_to_influxdb/influx_writer.py), which benchmarks/ showed faster.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -94,6 +97,37 @@ class InfluxReader:
             raise QueryError(f"InfluxDB answered a server error to {text!r}: {error}") from error
         results = answer if isinstance(answer, list) else [answer]
         return [series for result in results for series in result.raw.get("series", [])]
+
+    def stream(self, text: str, chunk_size: int, epoch: str = "ns") -> Iterator[dict[str, Any]]:
+        """Every series of a large SELECT as InfluxDB streams it, in chunks of `chunk_size` points (a chunked answer
+        is one JSON object a line, which the influxdb package cannot read with msgpack): memory stays bounded
+        whatever the answer's size, and times keep their precision (ns by default)."""
+        params = {
+            "db": self.database,
+            "q": text,
+            "epoch": epoch,
+            "chunked": "true",
+            "chunk_size": str(chunk_size),
+        }
+        try:
+            response = self.session.get(
+                f"{self.url.rstrip('/')}/query",
+                params=params,
+                auth=(self.username, self.password),
+                stream=True,
+                timeout=self.timeout,
+            )
+            if response.status_code != 200:
+                raise QueryError(
+                    f"InfluxDB answered {response.status_code} to {text!r}: {response.text.strip()}"
+                )
+            for line in response.iter_lines():
+                for result in json.loads(line).get("results", []) if line else []:
+                    if "error" in result:
+                        raise QueryError(f"InfluxDB refused {text!r}: {result['error']}")
+                    yield from result.get("series", [])
+        except requests.RequestException as error:
+            raise QueryError(f"InfluxDB at {self.url} stopped answering ({error})") from error
 
     def query(self, text: str) -> list[Series]:
         return [

@@ -65,7 +65,11 @@ def build() -> Template:
         "Chronograf at /chronograf behind an OAuth login, reading InfluxDB as the reader user",
         priority=20,
         secret_arns=reader_secret(),
-        substitutions={"PublicDomain": edge.DISTRIBUTION_DOMAIN.imported()},
+        substitutions={
+            "PublicDomain": edge.DISTRIBUTION_DOMAIN.imported(),
+            "InfluxdbUrl": influxdb.URL.imported(),  # the store's one URL export, whichever store it is
+            "StoreOrganization": influxdb.ORGANIZATION,
+        },
         prepare=create_login_parameters,
     )
 

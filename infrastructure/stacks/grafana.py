@@ -109,7 +109,11 @@ def build() -> Template:
         "Grafana at /grafana: provisioned data source and dashboards, admin password in Secrets Manager",
         priority=10,
         secret_arns=reader_secret(),
-        substitutions={"PublicDomain": edge.DISTRIBUTION_DOMAIN.imported()},
+        # The store's one URL export, whichever store it is (services/grafana/task.yaml's ${InfluxdbUrl}).
+        substitutions={
+            "PublicDomain": edge.DISTRIBUTION_DOMAIN.imported(),
+            "InfluxdbUrl": influxdb.URL.imported(),
+        },
         task_statements=[read_metrics],
         prepare=prepare,
         fetched=FetchedFiles(Ref("ProvisioningBucket"), Ref("DashboardsPrefix"), DASHBOARDS_PATH),

@@ -1,28 +1,27 @@
-"""influxdb: InfluxDB 1.8 as exactly one task on its EFS access point, named `influx.<env>` in Cloud Map, its
-users' credentials generated in Secrets Manager, port 8086 open only to the ingest function, Grafana and
-Chronograf (each carries one of the client groups this stack exports). `GraphiteListener=true` also opens
-InfluxDB's Graphite listener on 2003 to the VPC (statsd, collectd; services/influxdb/task.yaml)."""
+"""influxdb: the store every reader and writer follows through one export (`Url`) and one secret per role
+(writer, reader, admin), and its security groups: port 8086 open only to the ingest function, Grafana and
+Chronograf (each carries one of the client groups this stack exports).
+
+`Store` chooses the store (docs/scaling.md, "Choosing the store"):
+- `ecs` (the default): InfluxDB 1.8 as exactly one task on its EFS access point, named `influx.<env>` in Cloud Map,
+  its users' credentials generated in Secrets Manager (influxdb_ecs.py). `GraphiteListener=true` also opens
+  InfluxDB's Graphite listener on 2003 to the VPC (statsd, collectd; services/influxdb/task.yaml).
+- `timestream`: an Amazon Timestream for InfluxDB v2 DB instance in the private subnets, and the start-up step that
+  puts the writer's and reader's tokens into their secrets (influxdb_managed.py). No ECS resource is created then.
+"""
 
 from __future__ import annotations
 
 import json
 
-from troposphere import Equals, Parameter, Ref, Sub, Template, ec2, secretsmanager, servicediscovery
+from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
 
-from infrastructure import service_files
 from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
-from infrastructure.ecs_service import (
-    CPU_PARAMETER,
-    MEMORY_PARAMETER,
-    ServiceWiring,
-    create_parameters,
-    create_service,
-    create_task_definition,
-)
+from infrastructure.ecs_service import CPU_PARAMETER, MEMORY_PARAMETER, create_parameters
 from infrastructure.names import Export
-from infrastructure.notifications import add_alarm, create_topic
+from infrastructure.notifications import create_topic
 from infrastructure.registry import StackDefinition
-from infrastructure.stacks import cluster, network, storage
+from infrastructure.stacks import cluster, influxdb_ecs, influxdb_managed, network, storage
 
 NAME = "influxdb"
 PORT = 8086
@@ -38,8 +37,16 @@ STORE_PARAMETER = "Store"
 STORE_ECS = "ecs"  # InfluxDB 1.8 as one ECS task on EFS (the default)
 STORE_MANAGED = "timestream"  # Amazon Timestream for InfluxDB
 MANAGED_CLASS_PARAMETER = "TimestreamInstanceClass"
+MANAGED_STORAGE_TYPE_PARAMETER = "DbStorageType"  # storage tier, with its included IOPS
+MANAGED_STORAGE_PARAMETER = "AllocatedStorage"  # GiB
+MANAGED_DEPLOYMENT_PARAMETER = "DeploymentType"  # SINGLE_AZ or WITH_MULTIAZ_STANDBY
 TASK_CPU_PARAMETER = CPU_PARAMETER  # the ECS store's task
 TASK_MEMORY_PARAMETER = MEMORY_PARAMETER
+IS_ECS_STORE = "IsEcsStore"
+IS_MANAGED_STORE = "IsManagedStore"
+DATABASE = "telemetry"  # the 1.x database; on the managed store the bucket its DBRP mapping names
+ORGANIZATION = "iot-telemetry"  # the managed store's InfluxDB organization
+RAW_RETENTION_DAYS = 30  # as services/influxdb/init-influxdb.sh keeps raw readings (INFLUXDB_RAW_RETENTION)
 
 
 def secret_arn(role: str) -> Export:
@@ -126,23 +133,8 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
     return server, clients
 
 
-def create_discovery(template: Template) -> servicediscovery.Service:
-    return template.add_resource(
-        servicediscovery.Service(
-            "DiscoveryService",
-            Name="influx",
-            NamespaceId=cluster.NAMESPACE_ID.imported(),
-            DnsConfig=servicediscovery.DnsConfig(
-                RoutingPolicy="MULTIVALUE", DnsRecords=[servicediscovery.DnsRecord(Type="A", TTL=10)]
-            ),
-            HealthCheckCustomConfig=servicediscovery.HealthCheckCustomConfig(FailureThreshold=1),
-        )
-    )
-
-
-def create_task_alarm(template: Template, service: str) -> None:
-    """The one InfluxDB task is not running (Container Insights counts it): nothing is written or shown.
-    Its runbook line is in docs/operations.md ("When an alarm fires")."""
+def create_alarm_topic(template: Template) -> sns.Topic:
+    """The topic of the store's alarms (the task alarm, or the managed store's): exported whatever the store."""
     topic = create_topic(
         template,
         "AlarmTopic",
@@ -151,31 +143,62 @@ def create_task_alarm(template: Template, service: str) -> None:
         "Address the InfluxDB alarms are sent to",
         network.DATA_KEY_ARN.imported(),
     )
-    add_alarm(
-        template,
-        "TaskNotRunningAlarm",
-        Sub("${EnvironmentName}-influxdb-TaskNotRunning"),
-        "No InfluxDB task has run for 3 minutes: readings go to the dead letters and the dashboards are empty",
-        (
-            "ECS/ContainerInsights",
-            "RunningTaskCount",
-            {"ClusterName": cluster.CLUSTER_NAME.imported(), "ServiceName": service},
-        ),
-        "Minimum",
-        "LessThanThreshold",
-        1,
-        Ref(topic),
-        evaluation_periods=3,
-        missing_data="breaching",  # no count at all: no task (or no service) to count
-    )
     add_output(template, ALARM_TOPIC_ARN, Ref(topic), "Topic of the InfluxDB alarms")
+    return topic
+
+
+def add_store_parameters(template: Template) -> None:
+    template.add_parameter(
+        Parameter(
+            STORE_PARAMETER,
+            Type="String",
+            Default=STORE_ECS,
+            AllowedValues=[STORE_ECS, STORE_MANAGED],
+            Description=f"{STORE_ECS}: InfluxDB 1.8 as one ECS task on EFS; {STORE_MANAGED}: an Amazon Timestream "
+            "for InfluxDB v2 DB instance (docs/scaling.md)",
+        )
+    )
+    template.add_condition(IS_ECS_STORE, Equals(Ref(STORE_PARAMETER), STORE_ECS))
+    template.add_condition(IS_MANAGED_STORE, Equals(Ref(STORE_PARAMETER), STORE_MANAGED))
+    influxdb_managed.add_parameters(
+        template,
+        MANAGED_CLASS_PARAMETER,
+        MANAGED_STORAGE_TYPE_PARAMETER,
+        MANAGED_STORAGE_PARAMETER,
+        MANAGED_DEPLOYMENT_PARAMETER,
+    )
+
+
+def create_managed_store(
+    template: Template, secrets: dict[str, secretsmanager.Secret], server: ec2.SecurityGroup, topic: sns.Topic
+) -> None:
+    store = influxdb_managed.ManagedStore(
+        condition=IS_MANAGED_STORE,
+        port=PORT,
+        organization=ORGANIZATION,
+        database=DATABASE,
+        retention_days=RAW_RETENTION_DAYS,
+        instance_class=Ref(MANAGED_CLASS_PARAMETER),
+        storage_type=Ref(MANAGED_STORAGE_TYPE_PARAMETER),
+        storage_gib=Ref(MANAGED_STORAGE_PARAMETER),
+        deployment_type=Ref(MANAGED_DEPLOYMENT_PARAMETER),
+        writer_secret=Ref(secrets["writer"]),
+        reader_secret=Ref(secrets["reader"]),
+        admin_password_secret=Ref(secrets["admin"]),
+        server_group=Ref(server),
+        alarm_topic=Ref(topic),
+    )
+    influxdb_managed.create_instance(template, store)
+    influxdb_managed.create_setup(template, store)
+    influxdb_managed.create_alarms(template, store)
 
 
 def build() -> Template:
     template = new_template(
-        "InfluxDB 1.8: one task on EFS, credentials in Secrets Manager, 8086 for its clients only"
+        "InfluxDB: one ECS task on EFS (Store=ecs) or a Timestream for InfluxDB instance (Store=timestream), "
+        "credentials in Secrets Manager, 8086 for its clients only"
     )
-    spec = service_files.load("influxdb")
+    spec = influxdb_ecs.load_spec()
     create_parameters(template, spec, cpu=1024, memory=2048)
     template.add_parameter(
         Parameter(
@@ -183,28 +206,40 @@ def build() -> Template:
             Type="String",
             Default="false",
             AllowedValues=["false", "true"],
-            Description=f"true: InfluxDB also takes Graphite plaintext on {GRAPHITE_PORT}, from inside the VPC only",
+            Description=f"true: InfluxDB also takes Graphite plaintext on {GRAPHITE_PORT}, from inside the VPC only "
+            f"(Store={STORE_ECS} only)",
         )
     )
-    template.add_condition(HAS_GRAPHITE, Equals(Ref("GraphiteListener"), "true"))
+    add_store_parameters(template)
+    template.add_condition(
+        HAS_GRAPHITE, And(Equals(Ref("GraphiteListener"), "true"), Condition(IS_ECS_STORE))
+    )
     secrets = create_secrets(template)
     server, clients = create_security_groups(template)
-    create_discovery(template)
-    wiring = ServiceWiring(
-        secret_arns={secret_name(role): Ref(secret) for role, secret in secrets.items()},
-        security_groups=[Ref(server)],
-        # The ARN built from the service id: the same value as GetAtt Arn.
-        registry_arn=Sub(
-            "arn:${AWS::Partition}:servicediscovery:${AWS::Region}:${AWS::AccountId}:service/${DiscoveryService}"
-        ),
+    topic = create_alarm_topic(template)
+    influxdb_ecs.create_store(
+        template,
+        spec,
+        {secret_name(role): Ref(secret) for role, secret in secrets.items()},
+        Ref(server),
+        Ref(topic),
+        IS_ECS_STORE,
     )
-    definition = create_task_definition(template, spec, wiring)
-    create_service(template, spec, definition, wiring)
-    create_task_alarm(template, spec.service)
-    add_output(template, URL, Sub(f"http://influx.${{EnvironmentName}}:{PORT}"), "InfluxDB inside the VPC")
+    create_managed_store(template, secrets, server, topic)
+    add_output(
+        template,
+        URL,
+        If(IS_MANAGED_STORE, influxdb_managed.url(PORT), influxdb_ecs.url(PORT)),
+        "The store's URL inside the VPC (the managed store: its HTTPS endpoint)",
+    )
     add_output(template, SECURITY_GROUP, Ref(server), "InfluxDB's security group")
     for role, secret in secrets.items():
-        add_output(template, secret_arn(role), Ref(secret), f"Secret of the InfluxDB {role}")
+        value = Ref(secret)
+        if (
+            role == "admin"
+        ):  # the managed store's admin is the instance's own secret of its initial credentials
+            value = If(IS_MANAGED_STORE, influxdb_managed.admin_secret_arn(), Ref(secret))
+        add_output(template, secret_arn(role), value, f"Secret of the InfluxDB {role}")
     for client, group in clients.items():
         add_output(
             template, client_security_group(client), Ref(group), f"Group that lets {client} reach InfluxDB"

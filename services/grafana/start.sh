@@ -4,12 +4,38 @@
 # No image build.
 #   GRAFANA_DATASOURCES_YAML  text of services/grafana/provisioning/datasources/datasources.yaml
 #   GRAFANA_DASHBOARDS_YAML   text of services/grafana/provisioning/dashboards/dashboards.yaml
+#   INFLUXDB_READER           the reader's secret, JSON: {"token": ...} (the managed store) or {"username": ...,
+#                             "password": ...} (the ECS store); becomes INFLUXDB_AUTHORIZATION, the data source's
+#                             Authorization header (Token or Basic), and is not passed on to Grafana
 # The dashboards (grafana/dashboards/<name>.json and one per device kind) are copied from S3 into the dashboards
 # folder by the task's init container before this starts (infrastructure/stacks/grafana.py), fresh at every start.
 set -eu
 
 : "${GRAFANA_DATASOURCES_YAML:?set GRAFANA_DATASOURCES_YAML}"
 : "${GRAFANA_DASHBOARDS_YAML:?set GRAFANA_DASHBOARDS_YAML}"
+: "${INFLUXDB_READER:?set INFLUXDB_READER}"
+
+# One string value of the flat JSON secret (the generated passwords and InfluxDB tokens hold no quote or backslash).
+secret_value() {
+  printf '%s' "$INFLUXDB_READER" | tr -d '\n' | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p"
+}
+token=$(secret_value token)
+if [ -n "$token" ]; then
+  INFLUXDB_AUTHORIZATION="Token $token"
+  echo "start: the InfluxDB data source uses the reader's token"
+else
+  user=$(secret_value username)
+  password=$(secret_value password)
+  [ -n "$user" ] && [ -n "$password" ] || {
+    echo "start: INFLUXDB_READER holds neither a token nor a username and password" >&2
+    exit 1
+  }
+  INFLUXDB_AUTHORIZATION="Basic $(printf '%s:%s' "$user" "$password" | base64 | tr -d '\n')"
+  echo "start: the InfluxDB data source uses the reader's username and password"
+fi
+export INFLUXDB_AUTHORIZATION
+unset INFLUXDB_READER token user password
+
 provisioning=${GF_PATHS_PROVISIONING:-/etc/grafana/provisioning}
 dashboards=${GRAFANA_DASHBOARDS_DIR:-/var/lib/grafana/dashboards/iot-telemetry}  # options.path of dashboards.yaml
 

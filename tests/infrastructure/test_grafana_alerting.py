@@ -101,6 +101,7 @@ def test_start_writes_the_alerting_files_where_grafana_reads_them(tmp_path: Path
         "GRAFANA_DATASOURCES_YAML": "apiVersion: 1",
         "GRAFANA_DASHBOARDS_YAML": "apiVersion: 1",
         "GRAFANA_DASHBOARD_ONE": "{}",
+        "INFLUXDB_READER": '{"username": "reader", "password": "p"}',
         "GF_PATHS_PROVISIONING": str(provisioning),
         "GRAFANA_DASHBOARDS_DIR": str(tmp_path / "dashboards"),
         "GRAFANA_RUN": str(run),

@@ -68,7 +68,8 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
 
 def test_influxdb_task_not_running(templates: dict[str, Any]) -> None:
     influx = templates["influxdb"]
-    (alarm,) = alarms(influx).values()
+    alarm = alarms(influx)["TaskNotRunningAlarm"]
+    assert alarm["Condition"] == "IsEcsStore", "the managed store has its own alarms (test_store_choice.py)"
     props = alarm["Properties"]
     namespace, metric, dimensions = watched(alarm)
     assert (namespace, metric, dimensions["ServiceName"]) == (

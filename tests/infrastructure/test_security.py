@@ -86,9 +86,16 @@ def test_credentials_generated_in_secrets_manager_and_handed_as_secrets(template
         container = one(templates[service], "AWS::ECS::TaskDefinition")["ContainerDefinitions"][0]
         plain = {e["Name"] for e in container["Environment"]}
         handed = {s["Name"] for s in container["Secrets"]}
-        assert not {n for n in plain if "PASSWORD" in n}, service
-        assert {n for n in handed if "PASSWORD" in n}, service
+        assert not {n for n in plain if "PASSWORD" in n or n.endswith("_TOKEN")}, service
+        assert {n for n in handed if "PASSWORD" in n or n == "INFLUXDB_READER"}, service
         for secret in container["Secrets"]:
+            if (
+                secret["Name"] == "INFLUXDB_READER"
+            ):  # the reader's whole secret: a token or username and password
+                assert secret["ValueFrom"] == {
+                    "Fn::ImportValue": {"Fn::Sub": "${EnvironmentName}-influxdb-ReaderSecretArn"}
+                }
+                continue
             assert secret["ValueFrom"]["Fn::Sub"][0].endswith(
                 ("username::", "password::", "client_id::", "client_secret::", "token_secret::")
             )

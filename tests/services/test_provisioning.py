@@ -45,28 +45,27 @@ def test_data_sources_are_the_ones_the_dashboards_use() -> None:
 
 def test_every_variable_the_provisioning_reads_is_set_by_the_task() -> None:
     task = _task("grafana")
-    provided = set(task["environment"]) | set(task["secrets"])
+    # INFLUXDB_AUTHORIZATION: made by start.sh from the reader's secret (INFLUXDB_READER).
+    provided = set(task["environment"]) | set(task["secrets"]) | {"INFLUXDB_AUTHORIZATION"}
     text = "\n".join(
         line for line in DATASOURCES.read_text().splitlines() if not line.lstrip().startswith("#")
     )
     referenced = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", text))
     assert referenced == {
         "INFLUXDB_URL",
-        "INFLUXDB_READ_USER",
         "INFLUXDB_DATABASE",
-        "INFLUXDB_READ_USER_PASSWORD",
+        "INFLUXDB_AUTHORIZATION",
         "AWS_REGION",
     }
     assert referenced <= provided
     assert "password" not in json.dumps(task["environment"]).lower(), "passwords come from secrets only"
 
 
-def test_services_reach_influxdb_by_its_cloud_map_name_and_port() -> None:
-    port = _task("influxdb")["port"]
-    assert port == 8086
-    url = f"http://influx.${{EnvironmentName}}:{port}"
-    assert _task("grafana")["environment"]["INFLUXDB_URL"] == url
-    assert _task("chronograf")["environment"]["INFLUXDB_URL"] == url
+def test_services_reach_influxdb_by_the_stack_s_url_export() -> None:
+    assert _task("influxdb")["port"] == 8086
+    # ${InfluxdbUrl}: the influxdb stack's Url export, the Cloud Map name or the managed store's endpoint.
+    assert _task("grafana")["environment"]["INFLUXDB_URL"] == "${InfluxdbUrl}"
+    assert _task("chronograf")["environment"]["INFLUXDB_URL"] == "${InfluxdbUrl}"
     for service in ("grafana", "chronograf"):
         secrets = _task(service)["secrets"]
         assert {v.split(":")[0] for k, v in secrets.items() if "INFLUXDB" in k} == {
@@ -96,6 +95,7 @@ def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_
         "PATH": os.environ["PATH"],
         "GRAFANA_DATASOURCES_YAML": DATASOURCES.read_text(),
         "GRAFANA_DASHBOARDS_YAML": DASHBOARDS.read_text(),
+        "INFLUXDB_READER": '{"username": "reader", "password": "p"}',
         "GF_PATHS_PROVISIONING": str(tmp_path / "provisioning"),
         "GRAFANA_DASHBOARDS_DIR": str(dashboards_dir),
         "GRAFANA_RUN": str(run),

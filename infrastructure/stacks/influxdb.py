@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from store_setup import constants as store_constants
 from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
 
 from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
@@ -46,7 +47,7 @@ IS_ECS_STORE = "IsEcsStore"
 IS_MANAGED_STORE = "IsManagedStore"
 DATABASE = "telemetry"  # the 1.x database; on the managed store the bucket its DBRP mapping names
 ORGANIZATION = "iot-telemetry"  # the managed store's InfluxDB organization
-RAW_RETENTION_DAYS = 30  # as services/influxdb/init-influxdb.sh keeps raw readings (INFLUXDB_RAW_RETENTION)
+RAW_RETENTION_DAYS = store_constants.RAW_RETENTION_DAYS  # as init-influxdb.sh keeps raw readings
 
 
 def secret_arn(role: str) -> Export:

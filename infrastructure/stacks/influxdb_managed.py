@@ -26,9 +26,12 @@ from typing import Any
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
+from store_setup import constants as setup
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, awslambda, ec2, timestream
 from troposphere.cloudformation import CustomResource
 
+from catalog import load_catalog
+from catalog.export import downsampled
 from infrastructure.common import (
     OPEN_HTTPS_EGRESS,
     cfn_nag_skip,
@@ -50,20 +53,20 @@ SETUP = "StoreSetup"
 SETUP_TYPE = "AWS::CloudFormation::CustomResource"
 # The setup step's code: lambda/store_setup/, shipped in the same zip as the ingest function (infrastructure/
 # artifacts.py); the deploy tool fills in CodeBucket and CodeKey of every stack that declares both.
-SETUP_HANDLER = "store_setup.handler.handler"
+SETUP_HANDLER = setup.HANDLER
 SETUP_RUNTIME = "python3.12"
 CODE_BUCKET_PARAMETER = "CodeBucket"
 CODE_KEY_PARAMETER = "CodeKey"
 
-# The custom resource's properties. They must equal the names lambda/store_setup/ declares (its constants module);
-# until both are merged they are declared here once, and one will import the other.
-PROPERTY_URL = "Url"
-PROPERTY_ADMIN_SECRET_ARN = "AdminSecretArn"
-PROPERTY_ORGANIZATION = "Organization"
-PROPERTY_DATABASE = "Database"
-PROPERTY_WRITER_SECRET_ARN = "WriterSecretArn"
-PROPERTY_READER_SECRET_ARN = "ReaderSecretArn"
-PROPERTY_RETENTION_DAYS = "RetentionDays"
+# The custom resource's properties: the names the set-up function declares (store_setup.constants).
+PROPERTY_URL = setup.URL
+PROPERTY_ADMIN_SECRET_ARN = setup.ADMIN_SECRET_ARN
+PROPERTY_ORGANIZATION = setup.ORGANIZATION
+PROPERTY_DATABASE = setup.DATABASE
+PROPERTY_WRITER_SECRET_ARN = setup.WRITER_SECRET_ARN
+PROPERTY_READER_SECRET_ARN = setup.READER_SECRET_ARN
+PROPERTY_RETENTION_DAYS = setup.RETENTION_DAYS
+PROPERTY_DOWNSAMPLED = setup.DOWNSAMPLED
 
 ADMIN_USERNAME = "admin"
 # Instance classes, smallest first (Timestream for InfluxDB API reference, DbInstanceType; vCPU and GiB from the
@@ -322,6 +325,8 @@ def create_setup(template: Template, store: ManagedStore) -> CustomResource:
                 PROPERTY_WRITER_SECRET_ARN: store.writer_secret,
                 PROPERTY_READER_SECRET_ARN: store.reader_secret,
                 PROPERTY_RETENTION_DAYS: str(store.retention_days),
+                # The downsampling the ECS store's continuous queries do, from the same catalog text.
+                PROPERTY_DOWNSAMPLED: downsampled(load_catalog()),
             },
         )
     )

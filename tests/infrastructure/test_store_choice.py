@@ -11,7 +11,10 @@ import json
 from typing import Any
 
 import pytest
+from store_setup import constants as setup_constants
 
+from catalog import load_catalog
+from catalog.export import downsampled
 from infrastructure.stacks import influxdb, influxdb_managed
 
 ECS_STORE = {  # logical id -> type: what the influxdb stack deployed before the store became a choice
@@ -201,6 +204,11 @@ def test_the_setup_step_gets_its_inputs_and_least_privilege(templates: dict[str,
     assert properties[influxdb_managed.PROPERTY_ORGANIZATION] == influxdb.ORGANIZATION
     assert properties[influxdb_managed.PROPERTY_RETENTION_DAYS] == str(influxdb.RAW_RETENTION_DAYS)
     assert properties[influxdb_managed.PROPERTY_URL] == output(templates["influxdb"], "Url", MANAGED)
+    # The downsampling the ECS task's continuous queries are made from: the set-up step makes its tasks from it.
+    assert properties[influxdb_managed.PROPERTY_DOWNSAMPLED] == downsampled(load_catalog())
+    assert downsampled(load_catalog())  # the catalog downsamples something, so the property is not vacuous
+    # Every property the set-up function requires is given.
+    assert set(setup_constants.REQUIRED + setup_constants.PRESENT) <= set(properties)
     function = resources["StoreSetupFunction"]["Properties"]
     assert function["Handler"] == influxdb_managed.SETUP_HANDLER
     assert function["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}

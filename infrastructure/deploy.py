@@ -453,6 +453,8 @@ class Deployer:
         definition = self.definition(name)
         existing = self.describe(name)
         template, parameters = self.prepare(definition, existing)
+        if self.local:  # as deploy would name them (on AWS a create imports them first)
+            template = compat.attach_retained(template, self.retained(name, template, parameters, existing))
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{self.stack_name(name)}: no changes")
             return 0

@@ -165,3 +165,46 @@ def test_conditions_are_evaluated_from_parameter_values() -> None:
     }
     queued = compat.without_false_conditions(template, {"IngestPath": "queued"})
     assert set(queued["Resources"]) == {"Queue", "Other", "Always"}
+
+
+def test_every_parameter_of_a_sub_is_also_given_as_a_ref() -> None:
+    """moto updates a resource for a changed parameter only when it finds a `Ref` to it."""
+    template = {
+        "Parameters": {"Topic": {"Type": "String"}, "Other": {"Type": "String"}},
+        "Resources": {
+            "F": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "A": {"Fn::Sub": '{"p": "${Topic}", "r": "${AWS::Region}", "q": "${Q.Arn}"}'},
+                    "B": {"Fn::Sub": ["${Other}-${X}", {"X": "x"}]},
+                    "C": {"Fn::Sub": "plain"},
+                },
+            }
+        },
+    }
+    properties = compat.explicit_parameter_refs(template)["Resources"]["F"]["Properties"]
+    assert properties["A"] == {
+        "Fn::Sub": ['{"p": "${Topic}", "r": "${AWS::Region}", "q": "${Q.Arn}"}', {"Topic": {"Ref": "Topic"}}]
+    }
+    assert properties["B"] == {"Fn::Sub": ["${Other}-${X}", {"X": "x", "Other": {"Ref": "Other"}}]}
+    assert properties["C"] == {"Fn::Sub": "plain"}
+
+
+def test_types_moto_does_not_model_are_left_out_and_named_by_placeholders() -> None:
+    """moto fails to remove such a resource once it has "updated" it (a removed kind's rule)."""
+    template = {
+        "Resources": {
+            "Rule": {"Type": "AWS::IoT::TopicRule"},
+            "Queue": {"Type": "AWS::SQS::Queue", "DependsOn": ["Rule"]},
+            "Service": {
+                "Type": "AWS::ECS::Service",
+                "Properties": {"Registry": {"Fn::Sub": "arn:${Rule}:${Rule.Arn}:${Queue}"}},
+            },
+        }
+    }
+    local = compat.local_template(template)
+    assert set(local["Resources"]) == {"Queue", "Service"}
+    assert "DependsOn" not in local["Resources"]["Queue"]
+    assert local["Resources"]["Service"]["Properties"]["Registry"] == {
+        "Fn::Sub": "arn:rule.local:rule.arn.local:${Queue}"
+    }

@@ -3,12 +3,21 @@
 
 from __future__ import annotations
 
+import io
+import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from rich.console import Console
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template, sqs
 
 from infrastructure import compat, reattach
+from infrastructure.deploy import Deployer
 from infrastructure.reattach import Found
+from infrastructure.registry import StackDefinition
+from infrastructure.retention import RETAIN
 
 # stack -> the resources it keeps when deleted or replaced: the data, the key that reads them, the readings not
 # yet replayed, the audit logs, and the secrets the retained data and a registered service depend on.
@@ -146,3 +155,97 @@ def test_names_resolve_from_parameters_or_not_at_all() -> None:
     }
     assert reattach.resolve(given, VALUES) == "demo-y"
     assert reattach.resolve({"Fn::Join": ["-", ["a"]]}, VALUES) is None
+
+
+class ImportingCloudFormation:
+    """Stands in for CloudFormation's API, which cannot run here (moto takes no IMPORT change set), answering as
+    its documentation says: an IMPORT change set on a new stack name creates the stack with only the imported
+    resources (IMPORT_COMPLETE); the next UPDATE change set adds the rest (UPDATE_COMPLETE)."""
+
+    def __init__(self) -> None:
+        self.change_sets: list[dict[str, Any]] = []
+        self.status: str | None = None
+        self.template = ""
+
+    def describe_stacks(self, **request: str) -> dict[str, Any]:
+        if self.status is None:
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": "does not exist"}}, "DescribeStacks"
+            )
+        return {"Stacks": [{"StackName": request["StackName"], "StackStatus": self.status, "Parameters": []}]}
+
+    def create_change_set(self, **request: Any) -> dict[str, str]:
+        self.change_sets.append(request)
+        return {"Id": request["ChangeSetName"]}
+
+    def get_waiter(self, name: str) -> Any:
+        return SimpleNamespace(wait=lambda **kwargs: None)
+
+    def describe_change_set(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Changes": []}
+
+    def execute_change_set(self, **kwargs: Any) -> None:
+        request = self.change_sets[-1]
+        self.status = f"{request['ChangeSetType']}_COMPLETE"
+        self.template = request["TemplateBody"]
+
+    def describe_stack_events(self, **request: str) -> dict[str, Any]:
+        return {"StackEvents": []}
+
+    def get_template(self, **request: str) -> dict[str, Any]:
+        return {"TemplateBody": self.template}
+
+
+def kept_queue_stack() -> Template:
+    template = Template()
+    template.add_parameter(Parameter("EnvironmentName", Type="String", Default="demo"))
+    queue = template.add_resource(sqs.Queue("Kept", QueueName=Sub("${EnvironmentName}-kept"), **RETAIN))
+    template.add_resource(
+        sqs.Queue(
+            "Work",
+            RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(queue, "Arn"), maxReceiveCount=5),
+        )
+    )
+    template.add_output(Output("KeptUrl", Value=Ref(queue)))
+    return template
+
+
+def test_on_aws_a_create_imports_what_was_retained_then_adds_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/demo-kept"
+    services = {
+        "sts": SimpleNamespace(get_caller_identity=lambda: {"Account": "123456789012"}),
+        "sqs": SimpleNamespace(
+            get_queue_url=lambda **request: {"QueueUrl": url},
+            get_queue_attributes=lambda **kwargs: {
+                "Attributes": {"QueueArn": "arn:aws:sqs:eu-west-1:123456789012:demo-kept"}
+            },
+        ),
+    }
+    deployer = Deployer(
+        environment="demo",
+        region="eu-west-1",
+        assume_yes=True,
+        poll_seconds=0,
+        console=Console(file=io.StringIO()),
+        stacks={"kept": StackDefinition(name="kept", build=kept_queue_stack, depends_on=())},
+    )
+    cloudformation = ImportingCloudFormation()
+    deployer.cloudformation = cloudformation
+    monkeypatch.setattr(deployer, "client", lambda service: services[service])
+
+    assert deployer.deploy("kept") == "deployed"
+    imported, update = cloudformation.change_sets
+    assert imported["ChangeSetType"] == "IMPORT"
+    assert imported["ResourcesToImport"] == [
+        {
+            "ResourceType": "AWS::SQS::Queue",
+            "LogicalResourceId": "Kept",
+            "ResourceIdentifier": {"QueueUrl": url},
+        }
+    ]
+    body = json.loads(imported["TemplateBody"])
+    assert set(body["Resources"]) == {"Kept"} and "Outputs" not in body  # an import adds no output
+    assert update["ChangeSetType"] == "UPDATE"
+    assert set(json.loads(update["TemplateBody"])["Resources"]) == {"Kept", "Work"}

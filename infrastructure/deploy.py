@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.prompt import Confirm
 from rich.table import Table
 
-from infrastructure import artifacts, compat, service_files
+from infrastructure import artifacts, compat, reattach, service_files
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
@@ -102,9 +103,15 @@ class Deployer:
 
     # -- templates and parameters ---------------------------------------------------------------------------
 
-    def template_body(self, definition: StackDefinition) -> dict[str, Any]:
+    def prepare(
+        self, definition: StackDefinition, existing: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The template to deploy and its parameters (on a local endpoint, the template as moto can take it)."""
         template: dict[str, Any] = json.loads(definition.build().to_json())
-        return compat.local_template(template) if self.local else template
+        parameters = self.parameters(definition, template, existing)
+        if self.local:
+            template = compat.local_template(template, parameter_values(template, parameters, existing))
+        return template, parameters
 
     def parameters(
         self, definition: StackDefinition, template: dict[str, Any], existing: dict[str, Any] | None
@@ -182,10 +189,15 @@ class Deployer:
     # -- change sets --------------------------------------------------------------------------------------
 
     def create_change_set(
-        self, name: str, template: dict[str, Any], parameters: list[dict[str, Any]], change_type: str
+        self,
+        name: str,
+        template: dict[str, Any],
+        parameters: list[dict[str, Any]],
+        change_type: str,
+        **extra: Any,
     ) -> str | None:
         """The change set's name, or None when it would change nothing."""
-        change_set = f"deploy-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+        change_set = f"{change_type.lower()}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
         stack = self.stack_name(name)
         self.cloudformation.create_change_set(
             StackName=stack,
@@ -195,6 +207,7 @@ class Deployer:
             Parameters=parameters,
             Capabilities=CAPABILITIES,
             Tags=[{"Key": "Environment", "Value": self.environment}],
+            **extra,
         )
         try:
             self.cloudformation.get_waiter("change_set_create_complete").wait(
@@ -246,6 +259,76 @@ class Deployer:
             Capabilities=CAPABILITIES,
             Tags=[{"Key": "Environment", "Value": self.environment}],
         )
+
+    # -- what a deleted stack left behind ------------------------------------------------------------------
+
+    @cached_property
+    def pseudo_parameters(self) -> dict[str, str]:
+        region = self.session.region_name or "us-east-1"
+        partition = (
+            "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        )
+        account = self.client("sts").get_caller_identity()["Account"]
+        return {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition}
+
+    def retained(
+        self,
+        name: str,
+        template: dict[str, Any],
+        parameters: list[dict[str, Any]],
+        existing: dict[str, Any] | None,
+    ) -> list[reattach.Found]:
+        """The template's retained resources that a deleted stack left and this deploy takes back: on AWS when
+        the stack is created (it imports them); locally on every deploy (moto keeps them out of the stack)."""
+        if existing is not None and not self.local:
+            return []
+        skip: set[str] = set()
+        if existing is not None:
+            resources = self.cloudformation.describe_stack_resources(StackName=self.stack_name(name))
+            # (moto lists the types it does not model without a logical id)
+            skip = {r["LogicalResourceId"] for r in resources["StackResources"] if "LogicalResourceId" in r}
+        if self.local:  # moto does not make these; the sandbox does, outside any stack
+            skip |= {k for k, r in template["Resources"].items() if r["Type"] in compat.MOTO_SKIPPED_TYPES}
+        values = {**parameter_values(template, parameters, existing), **self.pseudo_parameters}
+        try:
+            # moto cannot describe a key its CloudFormation made (infrastructure/compat.py): no state check there
+            found = reattach.find(self.client, template, values, skip, check_key_state=not self.local)
+        except reattach.ReattachError as error:
+            raise DeployError(f"{self.stack_name(name)}: {error}") from error
+        for item in found:
+            self.console.print(
+                f"{self.stack_name(name)}: takes back the retained {item.logical_id} ({item.resource_type} {item.ref})"
+            )
+        return found
+
+    def import_retained(
+        self,
+        name: str,
+        template: dict[str, Any],
+        parameters: list[dict[str, Any]],
+        found: list[reattach.Found],
+    ) -> None:
+        """Starts the stack with the retained resources it takes back (an IMPORT change set); its first update
+        then adds the rest."""
+        stack = self.stack_name(name)
+        since = datetime.now(UTC).replace(microsecond=0)
+        change_set = self.create_change_set(
+            name,
+            reattach.import_template(template, found),
+            parameters,
+            "IMPORT",
+            ResourcesToImport=[item.to_import() for item in found],
+        )
+        if change_set is None:
+            raise DeployError(f"{stack}: the import of its retained resources changed nothing")
+        self.cloudformation.execute_change_set(StackName=stack, ChangeSetName=change_set)
+        final = self.wait_for_stack(name, since)
+        status = final["StackStatus"] if final else "DELETED"
+        if status != "IMPORT_COMPLETE":
+            reasons = self.failure_reasons(name, since)
+            raise DeployError(
+                f"{stack}: importing its retained resources ended {status}:\n  " + "\n  ".join(reasons)
+            )
 
     def confirmed(self, question: str) -> bool:
         if self.assume_yes or not sys.stdin.isatty():
@@ -305,8 +388,16 @@ class Deployer:
             )
         if existing is not None and existing["StackStatus"].endswith("IN_PROGRESS"):
             raise DeployError(f"{stack} is busy ({existing['StackStatus']}); try again when it has finished")
-        template = self.template_body(definition)
-        parameters = self.parameters(definition, template, existing)
+        template, parameters = self.prepare(definition, existing)
+        found = self.retained(name, template, parameters, existing)
+        if found and self.local:
+            template = compat.attach_retained(template, found)
+        elif found:
+            if not self.confirmed(f"Import these {len(found)} retained resources into {stack}?"):
+                self.console.print(f"{stack}: cancelled, nothing changed")
+                return "cancelled"
+            self.import_retained(name, template, parameters, found)
+            existing = self.describe(name)
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{stack}: no changes")
             self.after_deploy(name)  # the console page may have changed without the template
@@ -361,8 +452,9 @@ class Deployer:
         """Shows what a deploy would change; the number of resource changes."""
         definition = self.definition(name)
         existing = self.describe(name)
-        template = self.template_body(definition)
-        parameters = self.parameters(definition, template, existing)
+        template, parameters = self.prepare(definition, existing)
+        if self.local:  # as deploy would name them (on AWS a create imports them first)
+            template = compat.attach_retained(template, self.retained(name, template, parameters, existing))
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{self.stack_name(name)}: no changes")
             return 0
@@ -392,6 +484,8 @@ class Deployer:
             self.console.print(f"{stack}: kept")
             return "cancelled"
         since = datetime.now(UTC).replace(microsecond=0)
+        if self.local:
+            compat.release_route_tables(self.cloudformation, self.client("ec2"), stack)
         try:
             self.cloudformation.delete_stack(StackName=stack)
         except ClientError as error:
@@ -418,6 +512,24 @@ class Deployer:
                 f"no stack named {name!r}; the stacks are: {', '.join(deploy_order(self.stacks))}"
             )
         return self.stacks[name]
+
+
+def parameter_values(
+    template: dict[str, Any], parameters: list[dict[str, Any]], existing: dict[str, Any] | None
+) -> dict[str, str]:
+    """The value each template parameter will have: given, else the deployed stack's, else the default."""
+    values = {
+        key: str(spec["Default"]) for key, spec in template.get("Parameters", {}).items() if "Default" in spec
+    }
+    previous = {
+        p["ParameterKey"]: p.get("ParameterValue", "") for p in (existing or {}).get("Parameters", [])
+    }
+    for parameter in parameters:
+        key = parameter["ParameterKey"]
+        values[key] = (
+            previous.get(key, "") if parameter.get("UsePreviousValue") else parameter["ParameterValue"]
+        )
+    return values
 
 
 def synth(out_dir: Path, stacks: dict[str, StackDefinition] | None = None) -> dict[str, Path]:

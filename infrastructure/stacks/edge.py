@@ -35,6 +35,7 @@ from infrastructure.common import (
 )
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
+from infrastructure.retention import RETAIN
 from infrastructure.stacks import network
 
 NAME = "edge"
@@ -160,6 +161,7 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
                 ]
             ),
             Tags=tags("access-logs"),
+            **RETAIN,  # the access record outlives the stack; its objects still expire by the lifecycle rule
         )
     )
     no_self_logging = "this is the access-log bucket itself; logging it into itself would loop"

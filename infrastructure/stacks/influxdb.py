@@ -78,6 +78,9 @@ def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
                     PasswordLength=32,
                     ExcludePunctuation=True,  # the password travels in shell variables and URLs
                 ),
+                # The users live on the retained file system: their passwords must outlive the stack too.
+                DeletionPolicy="Retain",
+                UpdateReplacePolicy="Retain",
             )
         )
         found[role] = secret

@@ -52,6 +52,7 @@ from infrastructure.common import (
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
+from infrastructure.retention import RETAIN
 from infrastructure.stacks import influxdb, network
 
 NAME = "ingest"
@@ -225,19 +226,21 @@ def create_table(template: Template) -> dynamodb.Table:
             SSESpecification=dynamodb.SSESpecification(
                 SSEEnabled=True, SSEType="KMS", KMSMasterKeyId=network.DATA_KEY_ARN.imported()
             ),
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
+            DeletionProtectionEnabled=True,  # a DeleteTable by hand is refused too
+            **RETAIN,
         )
     )
 
 
 def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
+    # Both hold readings not yet replayed: they outlive the stack (the ingest queue is drained by the function).
     dead_letters = template.add_resource(
         sqs.Queue(
             "DeadLetterQueue",
             QueueName=Sub("${EnvironmentName}-ingest-dead-letters"),
             MessageRetentionPeriod=FOURTEEN_DAYS,
             KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
+            **RETAIN,
         )
     )
     rejected = template.add_resource(
@@ -246,6 +249,7 @@ def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
             QueueName=Sub("${EnvironmentName}-ingest-rejected"),
             MessageRetentionPeriod=FOURTEEN_DAYS,
             KmsMasterKeyId=network.DATA_KEY_ARN.imported(),
+            **RETAIN,
         )
     )
     ingest = template.add_resource(

@@ -18,6 +18,7 @@ from infrastructure.common import (
 )
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
+from infrastructure.retention import RETAIN, retain
 
 NAME = "network"
 VPC_ID = Export(NAME, "VpcId")
@@ -83,10 +84,15 @@ def create_data_key(template: Template) -> kms.Key:
             Description=Sub("${EnvironmentName} data key"),
             EnableKeyRotation=True,
             KeyPolicy=policy,
+            # The file system and the table (retained) are encrypted with it: deleting the stack must not
+            # schedule its deletion. The deploy tool finds it again by its alias (infrastructure/reattach.py).
+            **RETAIN,
         )
     )
     template.add_resource(
-        kms.Alias("DataKeyAlias", AliasName=Sub("alias/${EnvironmentName}-data"), TargetKeyId=Ref(key))
+        kms.Alias(
+            "DataKeyAlias", AliasName=Sub("alias/${EnvironmentName}-data"), TargetKeyId=Ref(key), **RETAIN
+        )
     )
     return key
 
@@ -191,6 +197,7 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
     group = create_log_group(
         template, "FlowLogGroup", Sub("/${EnvironmentName}/vpc-flow-logs"), GetAtt(key, "Arn")
     )
+    retain(group)  # an audit record: it outlives the network, and expires by its retention
     role = template.add_resource(
         iam.Role(
             "FlowLogRole",

@@ -12,6 +12,7 @@ from troposphere import Ref, Sub, Tags, Template, ec2, efs
 from infrastructure.common import add_output, new_template, tags, tcp_rule
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
+from infrastructure.retention import RETAIN
 from infrastructure.stacks import cluster, network
 
 NAME = "storage"
@@ -90,8 +91,7 @@ def create_file_system(template: Template) -> efs.FileSystem:
             BackupPolicy=efs.BackupPolicy(Status="ENABLED"),
             FileSystemPolicy=json.loads(PolicyDocument(Version="2012-10-17", Statement=[insecure]).to_json()),
             FileSystemTags=Tags(Name=Sub("${EnvironmentName}-services")),
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
+            **RETAIN,  # the deploy tool finds it again by its Name tag (infrastructure/reattach.py)
         )
     )
 

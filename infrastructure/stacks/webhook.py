@@ -39,6 +39,7 @@ from infrastructure.common import (
 )
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
+from infrastructure.retention import RETAIN, retain
 from infrastructure.stacks import influxdb, ingest, network
 
 NAME = "webhook"
@@ -105,6 +106,8 @@ def create_secret(template: Template) -> secretsmanager.Secret:
             GenerateSecretString=secretsmanager.GenerateSecretString(
                 PasswordLength=48, ExcludePunctuation=True
             ),
+            # The device-management service holds it: a new one would mean registering the callback again.
+            **RETAIN,
         )
     )
 
@@ -229,11 +232,13 @@ def create_api(template: Template, function: awslambda.Function) -> apigatewayv2
     )
     template.add_resource(route)
     del integration
-    access_logs = create_log_group(
-        template,
-        "AccessLogGroup",
-        Sub("/aws/apigateway/${EnvironmentName}-webhook"),
-        network.DATA_KEY_ARN.imported(),
+    access_logs = retain(  # an audit record: it outlives the stack, and expires by its retention
+        create_log_group(
+            template,
+            "AccessLogGroup",
+            Sub("/aws/apigateway/${EnvironmentName}-webhook"),
+            network.DATA_KEY_ARN.imported(),
+        )
     )
     template.add_resource(
         apigatewayv2.Stage(

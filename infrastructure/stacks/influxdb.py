@@ -22,7 +22,7 @@ from infrastructure.ecs_service import (
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm, create_topic
 from infrastructure.registry import StackDefinition
-from infrastructure.stacks import cluster, network, storage
+from infrastructure.stacks import cluster, influxdb_backup, network, storage
 
 NAME = "influxdb"
 PORT = 8086
@@ -199,6 +199,7 @@ def build() -> Template:
         ),
     )
     definition = create_task_definition(template, spec, wiring)
+    influxdb_backup.add(template, spec, definition)
     create_service(template, spec, definition, wiring)
     create_task_alarm(template, spec.service)
     add_output(template, URL, Sub(f"http://influx.${{EnvironmentName}}:{PORT}"), "InfluxDB inside the VPC")

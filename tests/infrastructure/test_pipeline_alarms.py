@@ -68,7 +68,7 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
 
 def test_influxdb_task_not_running(templates: dict[str, Any]) -> None:
     influx = templates["influxdb"]
-    (alarm,) = alarms(influx).values()
+    alarm = alarms(influx)["TaskNotRunningAlarm"]
     props = alarm["Properties"]
     namespace, metric, dimensions = watched(alarm)
     assert (namespace, metric, dimensions["ServiceName"]) == (

@@ -66,7 +66,7 @@ def create_parameters(template: Template) -> None:
         Parameter(
             RETENTION_PARAMETER,
             Type="Number",
-            Default=35,
+            Default=14,  # each backup is a full copy: 56 of them at the default interval
             MinValue=1,
             Description="Days a backup is kept in the bucket (then 7 more days as a non-current version)",
         )

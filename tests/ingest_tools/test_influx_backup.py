@@ -55,9 +55,7 @@ def everything(task: InfluxTask) -> dict[str, Any]:
     user, password = credentials(task.secrets, task.environment, "admin")
     found: dict[str, Any] = {}
     for statement in [f'SELECT * FROM "{rp}"./.*/ GROUP BY *' for rp in POLICIES] + ["SHOW FIELD KEYS"]:
-        answer = task.query(statement, user, password)
-        assert answer.status_code == 200, answer.text
-        found[statement] = answer.json()["results"][0].get("series", [])
+        found[statement] = task.query(statement, user, password)
     return found
 
 
@@ -123,8 +121,7 @@ def test_restore_into_the_running_database_keeps_what_came_since(
     influx_backup.backup(local, tmp_path / "backup")
     write(task, [f"pressure,sensorID=since pressureValue={i}.5 {start + i * 1000}" for i in range(30)])
     user, password = credentials(task.secrets, task.environment, "admin")
-    answer = task.query('DELETE FROM "pressure" WHERE "sensorID" = \'kept\'', user, password)
-    assert answer.status_code == 200, answer.text
+    task.query('DELETE FROM "pressure" WHERE "sensorID" = \'kept\'', user, password)
 
     influx_backup.restore(local, tmp_path / "backup")
 
@@ -132,10 +129,10 @@ def test_restore_into_the_running_database_keeps_what_came_since(
         answer = task.query(
             f'SELECT count(*) FROM "pressure" WHERE "sensorID" = \'{sensor}\'', user, password
         )
-        assert answer.json()["results"][0]["series"][0]["values"][0][1] == 30, sensor
+        assert answer[0]["values"][0][1] == 30, sensor
     # The temporary database the backup was restored into is gone.
     answer = task.query("SHOW DATABASES", user, password)
-    assert [row[0] for row in answer.json()["results"][0]["series"][0]["values"]] == ["telemetry"]
+    assert [row[0] for row in answer[0]["values"]] == ["telemetry"]
 
 
 def test_the_command_line_backs_up_and_restores(

@@ -26,6 +26,7 @@ from infrastructure import service_files
 from infrastructure.stacks import influxdb
 from sandbox import processes
 from sandbox.endpoints import Endpoints, InfluxEndpoint, InfluxUser, InfluxUsers
+from sandbox.influx import InfluxReader
 
 HOST = "127.0.0.1"
 READY = "init-influxdb: database"  # the start-up script's last line
@@ -183,10 +184,13 @@ class InfluxTask:
         return self.process is not None and self.process.poll() is None
 
     # -- what the task's clients do -------------------------------------------------------------------------
-    def query(self, text: str, user: str, password: str, database: str = "telemetry") -> requests.Response:
-        return requests.post(
-            f"{self.url}/query", params={"db": database, "q": text}, auth=(user, password), timeout=30
-        )
+    def query(self, text: str, user: str, password: str) -> list[dict[str, Any]]:
+        """The series of `text` as InfluxDB sends them, through sandbox.influx; QueryError when refused."""
+        reader = InfluxReader(self.url, "telemetry", user, password)
+        try:
+            return reader.raw(text)
+        finally:
+            reader.client.close()
 
     def write(self, lines: str, user: str, password: str, database: str = "telemetry") -> requests.Response:
         return requests.post(

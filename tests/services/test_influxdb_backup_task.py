@@ -153,8 +153,7 @@ def backups_in_bucket(endpoints: Endpoints) -> list[str]:
 
 def count(task: InfluxTask, sensor: str) -> int:
     user, password = credentials(task.secrets, task.environment, "admin")
-    answer = task.query(f'SELECT count(*) FROM "pressure" WHERE "sensorID" = \'{sensor}\'', user, password)
-    series = answer.json()["results"][0].get("series", [])
+    series = task.query(f'SELECT count(*) FROM "pressure" WHERE "sensorID" = \'{sensor}\'', user, password)
     return int(series[0]["values"][0][1]) if series else 0
 
 

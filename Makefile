@@ -22,7 +22,7 @@ PARAM_FLAGS := $(foreach param,$(PARAMS),--param $(param))
 FLEET ?=
 
 .PHONY: help install system-packages test test-fast lint format demo drill down synth deploy deploy-all destroy \
-        diff outputs simulate load-metadata replay bench cost capacity profile clean
+        diff outputs simulate load-metadata replay backup restore bench cost capacity profile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -109,6 +109,14 @@ load-metadata: install ## load device metadata: make load-metadata FILE=sample-d
 
 replay: install ## drain the dead-letter queue back through the ingest code
 	$(PY) -m ingest_tools.replay $(if $(QUEUE),--queue $(QUEUE))
+
+backup: install ## a backup of the local InfluxDB into build/backups/<UTC time> (on AWS the task makes them: docs/deploying.md)
+	$(PY) -m ingest_tools.influx_backup backup
+
+restore: install ## a backup back into the running InfluxDB: BACKUP=build/backups/<time> locally, BACKUP=s3://... on AWS
+	@test -n "$(BACKUP)" || { echo "name the backup: make restore BACKUP=build/backups/<time> (or s3://<bucket>/influxdb/<time>/)"; exit 2; }
+	$(if $(filter s3://%,$(BACKUP)),$(PY) -m infrastructure deploy influxdb --environment $(ENVIRONMENT) $(ENDPOINT_FLAG) \
+		--param RestoreBackup=$(BACKUP),$(PY) -m ingest_tools.influx_backup restore $(BACKUP))
 
 drill: install ## stop each part mid-stream, replay, count: lost and duplicated must be 0 (INGEST_PATH=direct|queued)
 	$(PY) -m sandbox drill --ingest-path $(INGEST_PATH) --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) \

@@ -49,6 +49,9 @@ class InfluxEndpoint(_Model):
     url: str
     database: str
     users: InfluxUsers
+    rpc: str | None = (
+        None  # host:port of influxd's backup and restore service (`make backup`, `make restore`)
+    )
 
 
 class AwsEndpoint(_Model):

@@ -239,6 +239,7 @@ class Sandbox:
                     writer=InfluxUser(username="writer", password=passwords["writer"]),
                     reader=InfluxUser(username="reader", password=passwords["reader"]),
                 ),
+                rpc=f"{HOST}:{ports['influxdb_rpc']}",
             ),
             aws=AwsEndpoint(
                 endpoint_url=f"http://{HOST}:{ports['moto']}", region=REGION, account_id=ACCOUNT_ID

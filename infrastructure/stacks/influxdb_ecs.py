@@ -12,7 +12,7 @@ from infrastructure import service_files
 from infrastructure.ecs_service import ServiceWiring, create_service, create_task_definition
 from infrastructure.notifications import add_alarm
 from infrastructure.service_files import TaskSpec
-from infrastructure.stacks import cluster
+from infrastructure.stacks import cluster, influxdb_backup
 
 DISCOVERY = "DiscoveryService"
 
@@ -88,4 +88,5 @@ def create_store(
     create_service(template, spec, definition, wiring)
     for name in set(template.resources) - before:
         template.resources[name].Condition = condition
+    influxdb_backup.add(template, spec, definition)  # its bucket and alarm take the task's condition
     create_task_alarm(template, spec.service, topic, condition)

@@ -30,12 +30,31 @@ q() { influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -execute "$1"; }
 q_secret() { printf '%s\n' "$1" | influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT"; }
 quote() { printf "%s" "$1" | sed "s/'/\\\\'/g"; }
 
+# INFLUXDB_RESET_ADMIN=1: only set the admin's password (and privileges) from the secret, on an influxd that
+# start.sh runs with authentication off and listening on 127.0.0.1 only (its break-glass start, below).
+if [ "${INFLUXDB_RESET_ADMIN:-}" = 1 ]; then
+  unset INFLUX_USERNAME INFLUX_PASSWORD
+  if q "SHOW USERS" | awk '{print $1}' | grep -qx "$INFLUXDB_ADMIN_USER"; then
+    q_secret "SET PASSWORD FOR \"$INFLUXDB_ADMIN_USER\" = '$(quote "$INFLUXDB_ADMIN_PASSWORD")'"
+    q "GRANT ALL PRIVILEGES TO \"$INFLUXDB_ADMIN_USER\""
+  else
+    q_secret "CREATE USER \"$INFLUXDB_ADMIN_USER\" WITH PASSWORD '$(quote "$INFLUXDB_ADMIN_PASSWORD")' WITH ALL PRIVILEGES"
+  fi
+  echo "init-influxdb: the admin's password is the secret's again"
+  exit 0
+fi
+
 # With auth on and no user yet, influxd accepts exactly one unauthenticated CREATE USER ... WITH ALL PRIVILEGES.
+# Once users exist it refuses that, so a refused admin password (the secret was changed, or made anew with the
+# stack on the retained file system) ends here with status 3: start.sh then resets it (INFLUXDB_RESET_ADMIN).
 if ! q "SHOW DATABASES" >/dev/null 2>&1; then
-  (
+  if ! (
     unset INFLUX_USERNAME INFLUX_PASSWORD
     q_secret "CREATE USER \"$INFLUXDB_ADMIN_USER\" WITH PASSWORD '$(quote "$INFLUXDB_ADMIN_PASSWORD")' WITH ALL PRIVILEGES"
-  )
+  ) >/dev/null 2>&1; then
+    echo "init-influxdb: the admin's password in the secret is refused, and users exist" >&2
+    exit 3
+  fi
 fi
 
 q "CREATE DATABASE \"$INFLUXDB_DB\""

@@ -4,6 +4,15 @@
 # foreground with influxd, passing on the stop signal ECS sends. If the start-up script fails, influxd is stopped
 # and the container exits non-zero, so ECS replaces the task instead of serving a database without its users.
 #
+# The secrets are what the users' passwords are: the start-up script sets the writer's and the reader's at every
+# start. When the database refuses the admin's password from the secret (it was rotated, or the stack was made
+# anew on the retained file system with a new secret), the admin cannot log in to set anything, so this script
+# makes the break-glass start: influxd again with authentication off, listening on 127.0.0.1 only (reachable from
+# this task's own containers, nothing else: awsvpc gives each task its own network namespace) and with the
+# Graphite listener off, sets the admin's password from the secret, and starts influxd as usual. It needs neither
+# the previous value (AWSPREVIOUS, absent at a first deploy and wrong after two changes between restarts) nor
+# the AWS CLI, which the image lacks.
+#
 # The task delivers the start-up script's text in the environment variable INIT_INFLUXDB_SH (no image build needed)
 # and the passwords as secrets (see services/README.md). influxd's own settings come from INFLUXDB_* variables
 # (INFLUXDB_HTTP_AUTH_ENABLED=true and friends). influxd is started directly rather than through the image's
@@ -14,30 +23,59 @@ set -eu
 : "${INFLUXDB_PORT:=8086}"
 export INFLUXDB_HOST=127.0.0.1 INFLUXDB_PORT
 
-influxd &
-pid=$!
+pid=""
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
 
-tries=0
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$INFLUXDB_PORT/ping")" = 204 ]; do
-  tries=$((tries + 1))
-  if [ "$tries" -gt 120 ] || ! kill -0 "$pid" 2>/dev/null; then
-    echo "start: influxd did not answer /ping within 60 s" >&2
-    kill -TERM "$pid" 2>/dev/null || true
-    exit 1
-  fi
-  sleep 0.5
-done
+wait_ready() {
+  tries=0
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$INFLUXDB_PORT/ping")" = 204 ]; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 120 ] || ! kill -0 "$pid" 2>/dev/null; then
+      echo "start: influxd did not answer /ping within 60 s" >&2
+      kill -TERM "$pid" 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
+stop_influxd() {
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || true
+}
 
 script=$(mktemp)
 printf '%s\n' "$INIT_INFLUXDB_SH" >"$script"
-if ! sh "$script"; then
-  echo "start: init-influxdb.sh failed; stopping influxd" >&2
-  kill -TERM "$pid" 2>/dev/null || true
-  wait "$pid" || true
-  exit 1
+
+influxd &
+pid=$!
+wait_ready
+
+status=0
+sh "$script" || status=$?
+if [ "$status" = 3 ]; then
+  echo "start: the admin's password in the secret is refused; setting it with authentication off, on 127.0.0.1 only" >&2
+  stop_influxd
+  INFLUXDB_HTTP_AUTH_ENABLED=false INFLUXDB_HTTP_BIND_ADDRESS="127.0.0.1:$INFLUXDB_PORT" \
+    INFLUXDB_GRAPHITE_0_ENABLED=false influxd &
+  pid=$!
+  wait_ready
+  status=0
+  INFLUXDB_RESET_ADMIN=1 sh "$script" || status=$?
+  stop_influxd
+  if [ "$status" = 0 ]; then
+    influxd &
+    pid=$!
+    wait_ready
+    sh "$script" || status=$?
+  fi
 fi
 rm -f "$script"
+if [ "$status" != 0 ]; then
+  echo "start: init-influxdb.sh failed (status $status); stopping influxd" >&2
+  stop_influxd
+  exit 1
+fi
 
 # wait returns early when a signal arrives; then wait again for influxd to finish its shutdown. The container
 # exits with influxd's status.

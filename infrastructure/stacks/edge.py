@@ -207,7 +207,7 @@ def deny_insecure_transport(bucket: str) -> Statement:
         Principal=Principal("AWS", "*"),
         Action=[AwacsAction("s3", "*")],
         Resource=[GetAtt(bucket, "Arn"), Sub(f"${{{bucket}.Arn}}/*")],
-        Condition=Condition(Bool("aws:SecureTransport", "false")),
+        Condition=Condition(Bool("aws:SecureTransport", False)),  # a JSON boolean, as the Guard rule reads it
     )
 
 

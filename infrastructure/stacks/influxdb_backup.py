@@ -130,6 +130,8 @@ def create_bucket(template: Template) -> s3.Bucket:
         bucket,
         S3_BUCKET_LOGGING_ENABLED="who reads or writes backups is in CloudTrail",
         S3_BUCKET_REPLICATION_ENABLED="a second region is the owner's choice (docs/deploying.md, Backups)",
+        S3_BUCKET_NO_PUBLIC_RW_ACL="no ACL at all: BucketOwnerEnforced turns ACLs off; the rule fails on a missing "
+        "AccessControl",
     )
     template.add_resource(
         s3.BucketPolicy(

@@ -35,7 +35,7 @@ def test_the_bucket_is_kept_versioned_encrypted_and_tls_only(templates: dict[str
     assert lifecycle["ExpirationInDays"] == {"Ref": influxdb_backup.RETENTION_PARAMETER}
     policy = templates["influxdb"]["Resources"]["BackupBucketPolicy"]["Properties"]["PolicyDocument"]
     (deny,) = policy["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
 
 
 def test_the_backup_containers_cannot_stop_influxdb_and_run_as_it_does(templates: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ RETAINED = {
     "network": {"DataKey", "DataKeyAlias", "FlowLogGroup"},
     "storage": {"FileSystem"},
     "edge": {"LogsBucket"},
-    "influxdb": {"AdminSecret", "WriterSecret", "ReaderSecret"},
+    "influxdb": {"AdminSecret", "WriterSecret", "ReaderSecret", "BackupBucket"},
     "ingest": {"MetadataTable", "DeadLetterQueue", "RejectedQueue"},
     "webhook": {"AccessLogGroup", "CallbackSecret"},
 }

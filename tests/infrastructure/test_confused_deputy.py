@@ -64,3 +64,16 @@ def test_cloudwatch_logs_uses_the_data_key_only_for_this_accounts_log_groups(
     for name, template in templates.items():
         for group in (r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"):
             assert "KmsKeyId" in group["Properties"], name
+
+
+def test_the_grafana_task_reads_its_dashboards_only_from_a_bucket_of_this_account(
+    templates: dict[str, Any],
+) -> None:
+    # The artifacts bucket's name is predictable; the deploy tool checks its owner at deploy time
+    # (test_artifacts_owner.py), the task's role at every start.
+    role = templates["grafana"]["Resources"]["GrafanaTaskRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    reads = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+    assert {a for s in reads for a in s["Action"]} == {"s3:GetObject", "s3:ListBucket"}
+    for statement in reads:
+        assert statement["Condition"]["StringEquals"] == {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}

@@ -46,7 +46,7 @@ MISSING = {"404", "NoSuchBucket", "NoSuchKey", "NotFound"}
 
 
 class ArtifactError(RuntimeError):
-    """The function's zip could not be built or uploaded."""
+    """The function's zip could not be built or stored, or the artifacts bucket is not this account's."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,10 @@ def _code(error: Exception) -> str:
 def not_ours(bucket: str, owner: str) -> ArtifactError:
     """The one line a deploy stops with when the artifacts bucket is not this account's."""
     return ArtifactError(
-        f"the artifacts bucket {bucket} is not owned by this account ({owner}): S3 refused it to the expected "
-        "owner (403), so another account may have taken the name; nothing was uploaded or deployed — deploy under "
-        "another --environment, or, if the bucket is this account's, give this identity s3:ListBucket on it"
+        f"the artifacts bucket {bucket} is not owned by this account ({owner}): S3 answered 403 to a request "
+        "expecting this account as its owner, so another account may hold the name; nothing was uploaded or "
+        "deployed — deploy under another --environment (ENVIRONMENT= with make), or, if the bucket is this account's, let this identity "
+        "list it (s3:ListBucket)"
     )
 
 
@@ -224,10 +225,6 @@ def tls_only_policy(bucket: str) -> dict[str, Any]:
     }
 
 
-def upload(s3: Any, bucket: str, owner: str, artifact: Artifact) -> str:
-    return put_once(s3, bucket, owner, artifact.key, artifact.data)
-
-
 def sha256_checksum(data: bytes) -> str:
     """S3's form of a SHA-256 checksum (base64 of the digest)."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -255,16 +252,21 @@ def put_once(s3: Any, bucket: str, owner: str, key: str, data: bytes) -> str:
         head = None
     if head is not None and _holds(head, data):
         return "present"
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=data,
-        ExpectedBucketOwner=owner,
-        ServerSideEncryption="AES256",
-        # S3 refuses the upload if the bytes it got differ, and keeps the checksum for the next deploy's check.
-        ChecksumAlgorithm="SHA256",
-        ChecksumSHA256=sha256_checksum(data),
-    )
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ExpectedBucketOwner=owner,
+            ServerSideEncryption="AES256",
+            # S3 refuses the upload if the bytes it got differ, and keeps the checksum for the next check.
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=sha256_checksum(data),
+        )
+    except s3.exceptions.ClientError as error:
+        if _code(error) in FORBIDDEN:
+            raise not_ours(bucket, owner) from error
+        raise ArtifactError(f"s3://{bucket}/{key} could not be stored: {error}") from error
     return "stored" if head is None else "replaced"
 
 

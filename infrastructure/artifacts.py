@@ -154,8 +154,8 @@ def not_ours(bucket: str, owner: str) -> ArtifactError:
     return ArtifactError(
         f"the artifacts bucket {bucket} is not owned by this account ({owner}): S3 answered 403 to a request "
         "expecting this account as its owner, so another account may hold the name; nothing was uploaded or "
-        "deployed — deploy under another --environment (ENVIRONMENT= with make), or, if the bucket is this account's, let this identity "
-        "list it (s3:ListBucket)"
+        "deployed — deploy under another --environment (ENVIRONMENT= with make), or, if the bucket is this "
+        "account's, let this identity list it (s3:ListBucket)"
     )
 
 

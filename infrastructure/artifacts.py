@@ -5,6 +5,7 @@ function means an unchanged stack."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -39,8 +40,13 @@ PIP_TARGET = [
 ]
 
 
+# S3's error codes (HEAD answers carry only the status): a wrong ExpectedBucketOwner is a 403.
+FORBIDDEN = {"403", "AccessDenied", "Forbidden"}
+MISSING = {"404", "NoSuchBucket", "NoSuchKey", "NotFound"}
+
+
 class ArtifactError(RuntimeError):
-    """The function's zip could not be built or uploaded."""
+    """The function's zip could not be built or stored, or the artifacts bucket is not this account's."""
 
 
 @dataclass(frozen=True)
@@ -138,23 +144,50 @@ def artifacts_bucket_name(environment: str, account_id: str, region: str) -> str
     return f"{environment}-artifacts-{account_id}-{region}"
 
 
-def ensure_bucket(s3: Any, bucket: str, region: str, tls_only: bool = True) -> None:
+def _code(error: Exception) -> str:
+    response: dict[str, Any] = getattr(error, "response", {}) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def not_ours(bucket: str, owner: str) -> ArtifactError:
+    """The one line a deploy stops with when the artifacts bucket is not this account's."""
+    return ArtifactError(
+        f"the artifacts bucket {bucket} is not owned by this account ({owner}): S3 answered 403 to a request "
+        "expecting this account as its owner, so another account may hold the name; nothing was uploaded or "
+        "deployed — deploy under another --environment (ENVIRONMENT= with make), or, if the bucket is this "
+        "account's, let this identity list it (s3:ListBucket)"
+    )
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str, owner: str, tls_only: bool = True) -> None:
     """The artifacts bucket, created when missing: encrypted, public access blocked, TLS only (not on a local
-    endpoint, which speaks plain HTTP on 127.0.0.1)."""
+    endpoint, which speaks plain HTTP on 127.0.0.1). Its name is predictable, so every call names the account
+    that must own it (`ExpectedBucketOwner`: S3 answers 403 for a bucket of another account,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html); a bucket this account
+    does not own is refused before anything is stored in it."""
     try:
-        s3.head_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
         return
     except s3.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise ArtifactError(
-                f"the artifacts bucket {bucket} exists but is not readable: {error}"
-            ) from error
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        code = _code(error)
+        if code in FORBIDDEN:
+            raise not_ours(bucket, owner) from error
+        if code not in MISSING:
+            raise ArtifactError(f"the artifacts bucket {bucket} could not be checked: {error}") from error
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    except s3.exceptions.ClientError as error:
+        code = _code(error)
+        if code == "BucketAlreadyExists":  # another account took the name since the check
+            raise not_ours(bucket, owner) from error
+        if code != "BucketAlreadyOwnedByYou":  # (this account made it since the check: go on)
+            raise ArtifactError(f"the artifacts bucket {bucket} could not be created: {error}") from error
     s3.put_public_access_block(
         Bucket=bucket,
+        ExpectedBucketOwner=owner,
         PublicAccessBlockConfiguration={
             "BlockPublicAcls": True,
             "IgnorePublicAcls": True,
@@ -164,12 +197,15 @@ def ensure_bucket(s3: Any, bucket: str, region: str, tls_only: bool = True) -> N
     )
     s3.put_bucket_encryption(
         Bucket=bucket,
+        ExpectedBucketOwner=owner,
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
     if tls_only:
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
+        s3.put_bucket_policy(
+            Bucket=bucket, ExpectedBucketOwner=owner, Policy=json.dumps(tls_only_policy(bucket))
+        )
 
 
 def tls_only_policy(bucket: str) -> dict[str, Any]:
@@ -189,18 +225,49 @@ def tls_only_policy(bucket: str) -> dict[str, Any]:
     }
 
 
-def upload(s3: Any, bucket: str, artifact: Artifact) -> None:
-    put_once(s3, bucket, artifact.key, artifact.data)
+def sha256_checksum(data: bytes) -> str:
+    """S3's form of a SHA-256 checksum (base64 of the digest)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def put_once(s3: Any, bucket: str, key: str, data: bytes) -> None:
-    """Stores `data` under `key` unless it is there: keys hold a content hash, so the same key is the same data."""
+def _holds(head: dict[str, Any], data: bytes) -> bool:
+    """The stored object is `data`: by the SHA-256 checksum S3 verified when it was stored, or, for an object
+    stored without one, by its ETag (the MD5 of the content for a single-part SSE-S3 object)."""
+    if "ChecksumSHA256" in head:
+        return bool(head["ChecksumSHA256"] == sha256_checksum(data))
+    return bool(head.get("ETag", "").strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest())
+
+
+def put_once(s3: Any, bucket: str, owner: str, key: str, data: bytes) -> str:
+    """Stores `data` under `key` unless the key already holds exactly these bytes (keys hold a content hash,
+    but a key's presence is not its content). "present", "stored", or "replaced" (the key held other bytes)."""
     try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return
-    except s3.exceptions.ClientError:
-        pass
-    s3.put_object(Bucket=bucket, Key=key, Body=data, ServerSideEncryption="AES256")
+        head = s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner, ChecksumMode="ENABLED")
+    except s3.exceptions.ClientError as error:
+        code = _code(error)
+        if code in FORBIDDEN:
+            raise not_ours(bucket, owner) from error
+        if code not in MISSING:
+            raise ArtifactError(f"s3://{bucket}/{key} could not be checked: {error}") from error
+        head = None
+    if head is not None and _holds(head, data):
+        return "present"
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ExpectedBucketOwner=owner,
+            ServerSideEncryption="AES256",
+            # S3 refuses the upload if the bytes it got differ, and keeps the checksum for the next check.
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=sha256_checksum(data),
+        )
+    except s3.exceptions.ClientError as error:
+        if _code(error) in FORBIDDEN:
+            raise not_ours(bucket, owner) from error
+        raise ArtifactError(f"s3://{bucket}/{key} could not be stored: {error}") from error
+    return "stored" if head is None else "replaced"
 
 
 def content_key(prefix: str, name: str, data: bytes, suffix: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from awacs.aws import Action, Allow, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import AWSObject, Output, Parameter, Ref, Sub, Tags, Template, ec2, iam, logs
 
@@ -96,12 +96,19 @@ def tcp_rule(port: int, description: str, **peer: Any) -> ec2.SecurityGroupRule:
     )
 
 
-def assume_role(service: str) -> PolicyDocument:
-    """The trust policy that lets one AWS service assume a role."""
-    return PolicyDocument(
-        Version="2012-10-17",
-        Statement=[Statement(Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole])],
+def assume_role(service: str, source_arn: Sub | None = None) -> PolicyDocument:
+    """The trust policy that lets one AWS service assume a role; with `source_arn` (the resources of this
+    account the service acts for, as the service sets aws:SourceArn), only on their behalf: the confused-deputy
+    conditions (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html)."""
+    conditions: dict[str, Any] = {}
+    if source_arn is not None:
+        conditions["Condition"] = Condition(
+            [StringEquals("aws:SourceAccount", Ref("AWS::AccountId")), ArnLike("aws:SourceArn", source_arn)]
+        )
+    statement = Statement(
+        Effect=Allow, Principal=Principal("Service", service), Action=[AssumeRole], **conditions
     )
+    return PolicyDocument(Version="2012-10-17", Statement=[statement])
 
 
 # Network interfaces of a VPC function: EC2 offers no resource-level permission for these actions.

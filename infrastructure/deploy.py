@@ -131,21 +131,41 @@ class Deployer:
                 result.append({"ParameterKey": key, "UsePreviousValue": True})
         return result
 
-    def artifacts_bucket(self) -> str:
-        """The environment's artifacts bucket (function code, large templates), made when missing."""
-        identity = self.client("sts").get_caller_identity()
-        bucket = artifacts.artifacts_bucket_name(
-            self.environment, identity["Account"], self.session.region_name
+    @cached_property
+    def account(self) -> str:
+        """The account deploying (asked of STS once): the owner every artifacts-bucket call expects."""
+        return self.pseudo_parameters["AWS::AccountId"]
+
+    @cached_property
+    def _artifacts_bucket(self) -> str:
+        bucket = artifacts.artifacts_bucket_name(self.environment, self.account, self.session.region_name)
+        artifacts.ensure_bucket(
+            self.client("s3"), bucket, self.session.region_name, self.account, tls_only=not self.local
         )
-        artifacts.ensure_bucket(self.client("s3"), bucket, self.session.region_name, tls_only=not self.local)
         return bucket
+
+    def artifacts_bucket(self) -> str:
+        """The environment's artifacts bucket (function code, large templates), made when missing, checked
+        once to be this account's (infrastructure/artifacts.py)."""
+        return self._artifacts_bucket
+
+    def store(self, key: str, data: bytes) -> str:
+        """`data` under `key` in the artifacts bucket ("present", "stored" or "replaced"); says so when the key
+        held other bytes."""
+        bucket = self.artifacts_bucket()
+        result = artifacts.put_once(self.client("s3"), bucket, self.account, key, data)
+        if result == "replaced":
+            self.console.print(
+                f"[yellow]s3://{bucket}/{key} held other bytes than its name says: replaced with this deploy's "
+                "(check who else writes to the bucket)[/]"
+            )
+        return result
 
     def function_code(self) -> dict[str, str]:
         artifact = artifacts.build_zip()
-        bucket = self.artifacts_bucket()
-        artifacts.upload(self.client("s3"), bucket, artifact)
-        self.console.print(f"function code: s3://{bucket}/{artifact.key}")
-        return {"CodeBucket": bucket, "CodeKey": artifact.key}
+        self.store(artifact.key, artifact.data)
+        self.console.print(f"function code: s3://{self.artifacts_bucket()}/{artifact.key}")
+        return {"CodeBucket": self.artifacts_bucket(), "CodeKey": artifact.key}
 
     def dashboards(self) -> dict[str, str]:
         """Stores the dashboards under a prefix named by their content hash; the grafana task copies them
@@ -156,7 +176,7 @@ class Deployer:
         ).hexdigest()
         bucket, prefix = self.artifacts_bucket(), f"grafana/dashboards/{digest[:20]}/"
         for name, data in files.items():
-            artifacts.put_once(self.client("s3"), bucket, prefix + name, data)
+            self.store(prefix + name, data)
         self.console.print(f"dashboards: {len(files)} in s3://{bucket}/{prefix}")
         return {"ProvisioningBucket": bucket, "DashboardsPrefix": prefix}
 
@@ -168,7 +188,7 @@ class Deployer:
             return {"TemplateBody": body.decode()}
         bucket = self.artifacts_bucket()
         key = artifacts.content_key("templates", self.stack_name(name), body, ".json")
-        artifacts.put_once(self.client("s3"), bucket, key, body)
+        self.store(key, body)
         self.console.print(f"template ({len(body)} bytes, above the inline limit): s3://{bucket}/{key}")
         return {"TemplateURL": f"https://{bucket}.s3.{self.session.region_name}.amazonaws.com/{key}"}
 
@@ -437,6 +457,9 @@ class Deployer:
 
     def deploy_all(self) -> dict[str, str]:
         """Every stack in dependency order, except those deployed only when named (said so, with why)."""
+        # The function's zip and the dashboards go to the artifacts bucket: a bucket this account does not
+        # own stops the deploy before any stack changes.
+        self.artifacts_bucket()
         results = {}
         for name in deploy_order(self.stacks):
             if self.stacks[name].left_out:

@@ -168,7 +168,10 @@ def secrets(spec: TaskSpec, wiring: ServiceWiring) -> list[ecs.Secret]:
 
 
 def fetch_statements(fetched: FetchedFiles) -> list[Statement]:
-    """Read access to the fetched files only: the objects under the prefix, and listing that prefix."""
+    """Read access to the fetched files only: the objects under the prefix, and listing that prefix, in a bucket
+    of this account (s3:ResourceAccount: the bucket's name is predictable, and one another account took after
+    the deploy tool's ownership check would not be read; infrastructure/artifacts.py)."""
+    ours = StringEquals("s3:ResourceAccount", Ref("AWS::AccountId"))
     return [
         Statement(
             Effect=Allow,
@@ -180,12 +183,13 @@ def fetch_statements(fetched: FetchedFiles) -> list[Statement]:
                     Prefix=fetched.prefix,
                 )
             ],
+            Condition=Condition(ours),
         ),
         Statement(
             Effect=Allow,
             Action=[AwacsAction("s3", "ListBucket")],
             Resource=[Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=fetched.bucket)],
-            Condition=Condition(StringLike("s3:prefix", [Sub("${Prefix}*", Prefix=fetched.prefix)])),
+            Condition=Condition([StringLike("s3:prefix", [Sub("${Prefix}*", Prefix=fetched.prefix)]), ours]),
         ),
     ]
 

@@ -451,6 +451,11 @@ def rule_name(kind: str) -> Sub:
     return Sub(basic_ingest.rule_name("${EnvironmentName}", kind))
 
 
+def rule_name_pattern() -> str:
+    """Every rule of the environment, as an ARN pattern's last part (a `Sub` string)."""
+    return basic_ingest.rule_name("${EnvironmentName}", "*")
+
+
 def rule_logical_id(kind: DeviceKind) -> str:
     return kind.topic_parameter.removesuffix("Topic") + "Rule"
 
@@ -472,7 +477,14 @@ def create_rules(
     role = template.add_resource(
         iam.Role(
             "RuleRole",
-            AssumeRolePolicyDocument=assume_role("iot.amazonaws.com"),
+            # Only this environment's rules may act through it (IoT sets aws:SourceArn to the rule's ARN:
+            # https://docs.aws.amazon.com/iot/latest/developerguide/iot-create-role.html).
+            AssumeRolePolicyDocument=assume_role(
+                "iot.amazonaws.com",
+                Sub(
+                    f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/{rule_name_pattern()}"
+                ),
+            ),
             Policies=[
                 iam.Policy(
                     PolicyName="send-to-queues",

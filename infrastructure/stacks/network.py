@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
 
 from infrastructure.common import (
@@ -66,7 +66,17 @@ def create_data_key(template: Template) -> kms.Key:
                     for a in ("Encrypt*", "Decrypt*", "ReEncrypt*", "GenerateDataKey*", "Describe*")
                 ],
                 Resource=["*"],
-                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+                # Only for this account's log groups: CloudWatch Logs passes the log group's ARN as the encryption
+                # context (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+                Condition=Condition(
+                    [
+                        StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+                        ArnLike(
+                            "kms:EncryptionContext:aws:logs:arn",
+                            Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
+                        ),
+                    ]
+                ),
             ),
             Statement(
                 Sid="AlarmsPublishToEncryptedTopic",
@@ -201,7 +211,13 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
     role = template.add_resource(
         iam.Role(
             "FlowLogRole",
-            AssumeRolePolicyDocument=assume_role("vpc-flow-logs.amazonaws.com"),
+            # Only this account's flow logs may act through it (the service sets aws:SourceArn to the flow log's
+            # ARN, whose id is not known before it exists:
+            # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html).
+            AssumeRolePolicyDocument=assume_role(
+                "vpc-flow-logs.amazonaws.com",
+                Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-flow-log/*"),
+            ),
             Policies=[
                 iam.Policy(
                     PolicyName="write-flow-logs",

@@ -574,7 +574,8 @@ def measured_from_results(results: dict[str, Any]) -> Measured:
             readings_per_invocation=per,
             seconds_per_invocation=round(per / rate, 6),
             cpu_seconds_per_invocation=round(float(case["cpu_seconds_per_1000"]) * per / 1000, 6),
-            log_bytes_per_invocation=int(case["log_bytes_per_invocation"]),
+            # what the function printed; Lambda's own lines are the stacks' to add (Stacks.platform_log_bytes)
+            log_bytes_per_invocation=int(case.get("function_log_bytes", case["log_bytes_per_invocation"])),
         )
 
     cases = results["cases"]

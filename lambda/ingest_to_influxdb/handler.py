@@ -107,9 +107,9 @@ def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
         "failed": len(result.failed),
         "metadata_misses": result.metadata_misses,
     }
-    if (
-        result.failed
-    ):  # WARN: kept at the default level; the runtime's own error line may not be (docs/operations.md)
+    # Readings to retry: WARN, which a WARN filter keeps (the runtime's own error line may not survive it:
+    # it carries `log_level`, not `level`, aws/aws-lambda-python-runtime-interface-client#202).
+    if result.failed:
         logger.warning(
             "invocation summary",
             extra={**summary, "rejected_by_reason": dict(result.rejected), "errors": result.errors[:5]},

@@ -303,3 +303,17 @@ def test_rotated_credentials_are_fetched_again_and_wrong_ones_keep_the_reading(f
     assert function.invoke(pressure(device, when + timedelta(seconds=1)))["written"] == 1
     rows = function.rows(f"SELECT * FROM pressure WHERE sensorID = '{device}-client'")
     assert len(rows) == 2
+
+
+def test_a_failed_reading_is_logged_at_warn_with_its_count_in_the_same_invocation(
+    function: FunctionEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("METADATA_TABLE", "no-such-table")
+    handler.reset()
+    with pytest.raises(handler.IngestFailed):
+        function.invoke(pressure("failed", datetime.now(UTC) - timedelta(minutes=1)))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (summary,) = [line for line in lines if line.get("message") == "invocation summary"]
+    assert summary["level"] == "WARN" and summary["failed"] == 1  # kept by a WARN filter
+    (document,) = [line for line in lines if "_aws" in line]
+    assert document["ReadingsFailed"] == 1 and "ReadingsWritten" not in document

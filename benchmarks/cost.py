@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import capacity, capacity_report
+from benchmarks import capacity, capacity_report, platform_logs
 from infrastructure.stacks.influxdb import STORE_ECS, STORE_MANAGED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,6 @@ class Price(_Model):
 
 class Assumptions(_Model):
     lambda_full_vcpu_mb: int
-    lambda_platform_log_bytes: int
     influxdb_bytes_per_reading: float
     efs_base_gb: float
     devices_per_metadata_item: int
@@ -138,6 +137,8 @@ class Stacks:
     store: str = STORE_ECS
     managed_class: str | None = None
     managed_storage_gib: int = 0
+    # Lambda's own lines a successful invocation sends under the function's log settings (LoggingConfig).
+    platform_log_bytes: int = 0
 
 
 def load_prices(path: Path = PRICES) -> PriceList:
@@ -194,7 +195,17 @@ def read_stacks() -> Stacks:
         ),
         raw_retention_days=_raw_retention_days(),
         fields_per_reading=max(len(kind.fields) for kind in load_catalog()),
+        platform_log_bytes=_platform_log_bytes(ingest, functions[0]),
     )
+
+
+def _platform_log_bytes(ingest: Any, function: Any) -> int:
+    """Lambda's own lines per successful invocation at the ingest function's log format and system level."""
+    config = function.properties["LoggingConfig"].to_dict()
+    level = config.get("SystemLogLevel", "INFO")
+    if isinstance(level, dict):  # a Ref to the stack's parameter: its default
+        level = _default(ingest, level["Ref"])
+    return platform_logs.bytes_per_invocation(config.get("LogFormat", "Text"), str(level))
 
 
 @dataclass(frozen=True)
@@ -330,7 +341,7 @@ class Model:
             if not path.queued
             else max(self.measured.queued, key=lambda t: t.readings_per_invocation)
         )
-        log_bytes = timing.log_bytes_per_invocation + p.assumptions.lambda_platform_log_bytes
+        log_bytes = timing.log_bytes_per_invocation + self.stacks.platform_log_bytes
         sqs_requests = (
             n * (1 + 2 / SQS_RECEIVE_MAX) if path.queued else 0.0
         )  # send; receive and delete batches
@@ -492,6 +503,7 @@ def markdown(model: Model) -> str:
     batch = batched.readings_per_batch(PER_MILLION_FLEET)
     queued = batched.billed_seconds(PATHS[1], batch) * 1000
     largest = max(c.readings_per_invocation for c in m.queued)
+    queued_log = max(m.queued, key=lambda t: t.readings_per_invocation).log_bytes_per_invocation
     lines += [
         "## How to read it",
         "",
@@ -503,6 +515,10 @@ def markdown(model: Model) -> str:
         f"- DynamoDB: each warm container reads each metadata item once per {s.cache_ttl_seconds:g} s"
         f" (one item per {p.assumptions.devices_per_metadata_item} devices assumed), so reads follow the"
         " number of containers and items, not readings.",
+        f"- CloudWatch logs: the bytes the function printed per invocation in `make bench`"
+        f" ({m.direct.log_bytes_per_invocation:,} on the direct path, {queued_log:,} per batch of {largest:,}),"
+        f" plus {s.platform_log_bytes:,} of Lambda's own lines at the functions' log settings (JSON, system level"
+        " WARN: a successful invocation sends no START/END/REPORT; sizes from `benchmarks/lambda_log_lines.yaml`).",
         "- The fixed part dominates small fleets; IoT Core's messaging and rules dominate large ones,"
         " which is where Basic Ingest pays.",
         f"- EFS holds InfluxDB's raw points for {s.raw_retention_days:g} days at about"
@@ -558,7 +574,8 @@ def measured_from_results(results: dict[str, Any]) -> Measured:
             readings_per_invocation=per,
             seconds_per_invocation=round(per / rate, 6),
             cpu_seconds_per_invocation=round(float(case["cpu_seconds_per_1000"]) * per / 1000, 6),
-            log_bytes_per_invocation=int(case["log_bytes_per_invocation"]),
+            # what the function printed; Lambda's own lines are the stacks' to add (Stacks.platform_log_bytes)
+            log_bytes_per_invocation=int(case.get("function_log_bytes", case["log_bytes_per_invocation"])),
         )
 
     cases = results["cases"]

@@ -39,6 +39,7 @@ from troposphere import (
 )
 
 from catalog import Catalog, DeviceKind, load_catalog
+from infrastructure import function_logging
 from infrastructure.common import (
     INLINE_POLICY,
     add_output,
@@ -365,6 +366,7 @@ def create_function(
     rejected: sqs.Queue,
     ingest: sqs.Queue,
 ) -> awslambda.Function:
+    function_logging.add_parameters(template)
     log_group = create_log_group(
         template,
         "FunctionLogGroup",
@@ -390,7 +392,7 @@ def create_function(
                 SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
                 SecurityGroupIds=[influxdb.client_security_group("ingest").imported()],
             ),
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+            LoggingConfig=function_logging.logging_config(log_group),
             Environment=awslambda.Environment(
                 Variables={
                     "INFLUXDB_URL": influxdb.URL.imported(),
@@ -403,7 +405,7 @@ def create_function(
                     basic_ingest.RULES_VARIABLE: kind_rules(catalog),
                     "POWERTOOLS_SERVICE_NAME": "ingest",
                     "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
-                    "POWERTOOLS_LOG_LEVEL": "INFO",
+                    "POWERTOOLS_LOG_LEVEL": Ref(function_logging.LOG_LEVEL_PARAMETER),
                 }
             ),
         )

@@ -30,6 +30,7 @@ from troposphere import (
 
 from catalog import load_catalog
 from catalog.lwm2m import webhook_mapping_json
+from infrastructure import function_logging
 from infrastructure.common import (
     add_output,
     checkov_skip,
@@ -147,6 +148,7 @@ def create_role(template: Template, log_group: object, secret: secretsmanager.Se
 
 
 def create_function(template: Template, secret: secretsmanager.Secret, mapping: str) -> awslambda.Function:
+    function_logging.add_parameters(template)
     log_group = create_log_group(
         template,
         "FunctionLogGroup",
@@ -173,7 +175,7 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
                 # The same reach as the ingest function: InfluxDB's port and the AWS APIs.
                 SecurityGroupIds=[influxdb.client_security_group("ingest").imported()],
             ),
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+            LoggingConfig=function_logging.logging_config(log_group),
             Environment=awslambda.Environment(
                 Variables={
                     "INFLUXDB_URL": influxdb.URL.imported(),
@@ -186,7 +188,7 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
                     "LWM2M_MAPPING": mapping,
                     "POWERTOOLS_SERVICE_NAME": "webhook",
                     "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
-                    "POWERTOOLS_LOG_LEVEL": "INFO",
+                    "POWERTOOLS_LOG_LEVEL": Ref(function_logging.LOG_LEVEL_PARAMETER),
                 }
             ),
         )

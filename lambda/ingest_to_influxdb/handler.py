@@ -12,17 +12,17 @@ import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ingest_to_influxdb import kinds
 from ingest_to_influxdb.config import Config
+from ingest_to_influxdb.emf import EmbeddedMetrics
 from ingest_to_influxdb.events import records_from_event
 from ingest_to_influxdb.influx_writer import InfluxWriter
 from ingest_to_influxdb.ingestor import BatchResult, Ingestor
+from ingest_to_influxdb.log_format import lambda_logger
 from ingest_to_influxdb.metadata_store import MetadataStore
 from ingest_to_influxdb.rejected_queue import RejectedQueue
 from ingest_to_influxdb.secrets import SecretCredentials
@@ -30,9 +30,8 @@ from ingest_to_influxdb.secrets import SecretCredentials
 PACKAGE_LOGGER = "ingest_to_influxdb"
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ingest")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "IoTTelemetry")
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-_dimensioned = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE)  # see _publish_by
+logger: Logger = lambda_logger(SERVICE)
+metrics = EmbeddedMetrics(NAMESPACE, SERVICE)
 # The package's standard-library loggers (ingestor, rejected_queue) log through Powertools' handler: one JSON format.
 logging.getLogger(PACKAGE_LOGGER)
 copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})
@@ -72,39 +71,32 @@ def reset() -> None:
     """Forget the container's state, as a new container would (tests and benchmarks)."""
     global _ingestor
     _ingestor = None
-    metrics.clear_metrics()
-    _dimensioned.clear_metrics()
-
-
-def _publish_by(dimension: str, value: str, name: str, count: int) -> None:
-    """One EMF document of `name` with its own dimension, as Powertools' single_metric prints it, from a
-    provider made once (single_metric makes a new one per metric, the dearest part of a direct invocation's
-    metrics)."""
-    _dimensioned.add_dimension("service", SERVICE)
-    _dimensioned.add_dimension(dimension, value)
-    _dimensioned.add_metric(name=name, unit=MetricUnit.Count, value=count)
-    _dimensioned.flush_metrics()
+    metrics.clear()
 
 
 def publish_metrics(result: BatchResult) -> None:
+    """What every invocation has (written readings, the write's latency) is held by the container; what an
+    alarm or an operator acts on goes out with this invocation (see ingest_to_influxdb.emf)."""
     for kind, count in result.written.items():
-        _publish_by("kind", kind, "ReadingsWritten", count)
-    for reason, count in result.rejected.items():
-        _publish_by("reason", reason, "ReadingsRejected", count)
-    metrics.add_metric(name="ReadingsFailed", unit=MetricUnit.Count, value=len(result.failed))
-    metrics.add_metric(name="MetadataMisses", unit=MetricUnit.Count, value=result.metadata_misses)
-    metrics.add_metric(
-        name="MetadataAttributesDropped", unit=MetricUnit.Count, value=sum(result.dropped_attributes.values())
-    )
+        metrics.hold("ReadingsWritten", count, dimension=("kind", kind))
     if result.write_seconds is not None:
-        metrics.add_metric(
-            name="WriteLatency", unit=MetricUnit.Milliseconds, value=result.write_seconds * 1000
-        )
+        metrics.sample("WriteLatency", result.write_seconds * 1000, "Milliseconds")
+    for reason, count in result.rejected.items():
+        metrics.add("ReadingsRejected", count, dimension=("reason", reason))
+    metrics.add("ReadingsFailed", len(result.failed))
+    metrics.add("MetadataMisses", result.metadata_misses)
+    metrics.add("MetadataAttributesDropped", sum(result.dropped_attributes.values()))
 
 
-@metrics.log_metrics
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:  # context: Lambda's LambdaContext
+    try:
+        return _handle(event, context)
+    finally:
+        metrics.flush()  # also when the invocation fails: its failed count is what the operator needs
+
+
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
     records, batch = records_from_event(event)
     result = ingestor().ingest(records, lambda: context.get_remaining_time_in_millis() / 1000)
     publish_metrics(result)
@@ -115,7 +107,14 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "failed": len(result.failed),
         "metadata_misses": result.metadata_misses,
     }
-    if result.failed or result.rejected or result.dropped_attributes:
+    # Readings to retry: WARN, which a WARN filter keeps (the runtime's own error line may not survive it:
+    # it carries `log_level`, not `level`, aws/aws-lambda-python-runtime-interface-client#202).
+    if result.failed:
+        logger.warning(
+            "invocation summary",
+            extra={**summary, "rejected_by_reason": dict(result.rejected), "errors": result.errors[:5]},
+        )
+    elif result.rejected or result.dropped_attributes:
         logger.info(
             "invocation summary",
             extra={**summary, "rejected_by_reason": dict(result.rejected), "errors": result.errors[:5]},

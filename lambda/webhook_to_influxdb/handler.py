@@ -21,12 +21,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from ingest_to_influxdb import handler as ingest
 from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.ingestor import BatchResult
+from ingest_to_influxdb.log_format import lambda_logger
 from ingest_to_influxdb.rejected_queue import RejectedQueue
 from ingest_to_influxdb.rejections import Rejection, message_body
 
@@ -34,7 +34,7 @@ from webhook_to_influxdb.auth import SecretUnavailable, SharedSecret
 from webhook_to_influxdb.deliveries import BadDelivery, Delivery, parse_body, readings_of
 from webhook_to_influxdb.mapping import Resource, mapping_from_env
 
-logger = Logger(service=ingest.SERVICE)
+logger: Logger = lambda_logger(ingest.SERVICE)
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,17 @@ def _body(event: Mapping[str, Any]) -> str | bytes:
 
 
 def publish_metrics(delivery: Delivery) -> None:
-    ingest.metrics.add_metric(
-        name="WebhookNotifications", unit=MetricUnit.Count, value=delivery.notifications
-    )
-    ingest.metrics.add_metric(
-        name="UnknownResources", unit=MetricUnit.Count, value=sum(delivery.unknown_paths.values())
-    )
+    """A delivery is rarer than a reading and each says something: printed with the delivery, zeros left out."""
+    ingest.metrics.add("WebhookNotifications", delivery.notifications)
+    ingest.metrics.add("UnknownResources", sum(delivery.unknown_paths.values()))
     for (metric, endpoint), count in delivery.metrics.items():
-        with single_metric(
-            name=metric, unit=MetricUnit.Count, value=count, namespace=ingest.NAMESPACE
-        ) as one:
-            one.add_dimension("endpoint", endpoint)
+        ingest.metrics.add(metric, count, dimension=("endpoint", endpoint))
 
 
 def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         if not hook.secret.accepts(dict(event.get("headers") or {})):
-            ingest.metrics.add_metric(name="WebhookUnauthorized", unit=MetricUnit.Count, value=1)
+            ingest.metrics.add("WebhookUnauthorized", 1)
             logger.warning("refused a delivery without the callback's authorization header")
             return respond(
                 401, {"error": "missing or wrong authorization header: register the callback again"}
@@ -119,7 +113,7 @@ def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> d
     try:
         document = parse_body(body)
     except BadDelivery as bad:
-        ingest.metrics.add_metric(name="WebhookBadDeliveries", unit=MetricUnit.Count, value=1)
+        ingest.metrics.add("WebhookBadDeliveries", 1)
         rejection = Rejection(bad.code, bad.reason, "unknown", None, body)
         if core.rejects.send([message_body(rejection)]):
             return respond(503, {"error": f"{bad.reason}; it could not be kept, send it again"})
@@ -164,7 +158,13 @@ def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> d
     return respond(200, summary)
 
 
-@ingest.metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # context: a LambdaContext
+    try:
+        return _handle(event, context)
+    finally:
+        ingest.metrics.flush()
+
+
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(webhook(), event, context)

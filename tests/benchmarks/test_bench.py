@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SPEED = {"median", "min", "max"}
 CASE_KEYS = {
     "name", "path", "per_request", "readings_per_run", "runs", "readings_per_second", "latency_ms",
-    "cpu_seconds_per_1000", "seconds_per_invocation", "log_bytes_per_invocation", "ceiling", "vs_baseline",
-    "vs_ceiling",
+    "cpu_seconds_per_1000", "seconds_per_invocation", "log_bytes_per_invocation", "function_log_bytes",
+    "lambda_log_bytes", "ceiling", "vs_baseline", "vs_ceiling",
 }  # fmt: skip
 
 

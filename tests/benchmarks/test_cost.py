@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
+from benchmarks import platform_logs
 from benchmarks.cost import (
     DOC,
     PATHS,
@@ -56,7 +58,6 @@ PRICES = PriceList(
     },
     assumptions=Assumptions(
         lambda_full_vcpu_mb=1024,
-        lambda_platform_log_bytes=0,
         influxdb_bytes_per_reading=3,
         efs_base_gb=5,
         devices_per_metadata_item=10,
@@ -177,3 +178,13 @@ def test_tiered_prices_average_over_the_tiers() -> None:
 def test_the_doc_is_what_the_model_writes() -> None:
     model = Model(load_prices(), read_stacks(), load_measured())
     assert DOC.read_text() == markdown(model), "docs/cost.md is stale: run 'make cost' and commit it"
+
+
+def test_the_logs_line_adds_lambda_s_own_lines_at_the_stacks_log_settings() -> None:
+    with_platform = Model(PRICES, replace(STACKS, platform_log_bytes=500), MEASURED)
+    parts = with_platform.per_million(DIRECT, 1000)
+    assert parts["CloudWatch logs"] == pytest.approx(1e6 * 1500 / 1e9 * 0.50)  # 1,000 printed + 500 Lambda's
+    stacks = read_stacks()
+    # JSON at SystemLogLevel WARN: a successful invocation's START/END/REPORT records are not sent
+    assert stacks.platform_log_bytes == platform_logs.bytes_per_invocation("JSON", "WARN") == 0
+    assert platform_logs.bytes_per_invocation("Text", "INFO") > 200  # what plain text cost per invocation

@@ -3,10 +3,16 @@ and that docs/operations.md has its runbook line."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_to_influxdb import handler
+from ingest_to_influxdb.emf import EmbeddedMetrics
+from ingest_to_influxdb.ingestor import BatchResult
+
+from tests.ingest_to_influxdb.test_emf import extracted
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
@@ -97,3 +103,47 @@ def test_every_alarm_has_a_runbook_line(templates: dict[str, Any], stack: str) -
     for alarm in alarms(templates[stack]).values():
         name = alarm["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("${EnvironmentName}-")
         assert f"`{name}`" in text, f"docs/operations.md has no runbook line for {name}"
+
+
+COMPARE = {
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+}
+
+
+def test_the_alarms_on_the_function_s_metrics_read_what_its_documents_say(
+    templates: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The function prints no document for a zero: an alarm on its metrics must treat missing data as OK, and
+    fire on the metric name and dimensions its documents carry."""
+    variables = templates["ingest"]["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    namespace, service = variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]
+    metrics = EmbeddedMetrics(namespace, service)
+    monkeypatch.setattr(handler, "metrics", metrics)
+    own = {
+        logical: alarm
+        for stack in ("ingest", "webhook")
+        for logical, alarm in alarms(templates[stack]).items()
+        if alarm["Properties"]["Namespace"] == namespace
+    }
+    assert set(own) == {"MetadataMissesAlarm"}, "every alarm on the function's own metrics is checked here"
+
+    def datapoints(result: BatchResult) -> dict[str, list[tuple[tuple[str, str, dict[str, str]], Any]]]:
+        handler.publish_metrics(result)
+        lines = metrics.flush(everything=True)
+        capsys.readouterr()
+        seen = [((ns, name, dims), value) for ns, name, dims, value in extracted(lines)]
+        return {
+            logical: [value for key, value in seen if key == watched(alarm)] for logical, alarm in own.items()
+        }
+
+    normal = datapoints(BatchResult(written=Counter({"pressure": 1}), write_seconds=0.001))
+    missed = datapoints(BatchResult(written=Counter({"pressure": 1}), metadata_misses=2, write_seconds=0.001))
+    for logical, alarm in own.items():
+        props = alarm["Properties"]
+        assert props["TreatMissingData"] == "notBreaching", f"{logical}: zero is no document now"
+        assert normal[logical] == [], (
+            f"{logical}: a normal reading says nothing to it (missing: not breaching)"
+        )
+        assert props["Statistic"] == "Sum"
+        assert COMPARE[props["ComparisonOperator"]](sum(missed[logical]), props["Threshold"]), logical

@@ -298,4 +298,5 @@ def test_the_package_s_standard_loggers_log_in_powertools_json(tmp_path: Path) -
         for text in (result.stdout + result.stderr).splitlines()
         if "from the ingestor" in text
     ]
-    assert (line["level"], line["message"], line["service"]) == ("WARNING", "from the ingestor", "ingest")
+    # WARN, not Python's WARNING: the name Lambda's log-level filtering knows (ingest_to_influxdb.log_format)
+    assert (line["level"], line["message"], line["service"]) == ("WARN", "from the ingestor", "ingest")

@@ -161,23 +161,64 @@ def test_the_ttl_comes_from_the_environment(function: FunctionEnv, monkeypatch: 
     assert isinstance(store, MetadataStore) and store.ttl == 7
 
 
+def _metrics(out: str) -> dict[str, tuple[Any, dict[str, str]]]:
+    """Metric name -> (value, its dimensions) of the EMF documents in `out`."""
+    found = {}
+    for doc in (json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')):
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                found[metric["Name"]] = (doc[metric["Name"]], {d: doc[d] for d in directive["Dimensions"][0]})
+    return found
+
+
 def test_metrics_are_published_in_embedded_metric_format(
     function: FunctionEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     when = datetime.now(UTC) - timedelta(minutes=1)
     function.invoke(sqs_event([json.dumps(pressure("metrics", when)), "not json"]))
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    metrics = {
-        m["Name"]: (doc.get(m["Name"]), doc.get("reason"))
-        for doc in lines
-        if "_aws" in doc
-        for directive in doc["_aws"]["CloudWatchMetrics"]
-        for m in directive["Metrics"]
-    }
-    assert metrics["ReadingsWritten"] == ([1.0], None)
-    assert metrics["ReadingsRejected"] == ([1.0], "not_json")
-    assert "WriteLatency" in metrics and metrics["MetadataMisses"] == ([0.0], None)
+    now = _metrics(capsys.readouterr().out)
+    assert now == {"ReadingsRejected": (1, {"service": "ingest", "reason": "not_json"})}, (
+        "the rejection goes out with the invocation; zeros are not printed; written counts are held"
+    )
+    handler.metrics.flush(everything=True)  # what a container prints once a minute or 100 writes have passed
+    held = _metrics(capsys.readouterr().out)
+    assert held["ReadingsWritten"] == (1, {"service": "ingest", "kind": "pressure"})
+    assert held["WriteLatency"][0] > 0 and held["WriteLatency"][1] == {"service": "ingest"}
     assert function.drain(function.rejected_url)[0]["code"] == "not_json"
+
+
+def test_what_an_invocation_prints_at_the_default_level(
+    function: FunctionEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Everything the function prints (Lambda ingests stdout): nothing for a written reading, one document and one
+    summary line for a rejected one, and for a batch the documents its dimensions need and one summary line."""
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    function.invoke(pressure("printed0", when))  # warm: the reading's metadata item is cached
+    handler.metrics.flush(everything=True)
+    capsys.readouterr()
+    function.invoke(pressure("printed1", when))
+    assert capsys.readouterr().out == "", "a written reading prints nothing (its counts are held)"
+
+    function.invoke(pressure("printed2", when, deviceid=""))
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line).get("_aws") is not None for line in lines] == [
+        False,
+        True,
+    ]  # the summary, then metrics
+    summary = json.loads(lines[0])
+    assert (summary["level"], summary["message"], summary["rejected_by_reason"]) == (
+        "INFO",
+        "invocation summary",
+        {"bad_identifier": 1},
+    )
+    assert sum(len(line) + 1 for line in lines) < 1200
+
+    batch = [json.dumps(pressure(f"printed{i}", when)) for i in range(3, 10)] + ["not json", "[]"]
+    assert function.invoke(sqs_event(batch)) == {"batchItemFailures": []}
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if line.startswith('{"_aws"')]) == 2  # two reasons: two documents
+    assert len(lines) == 3
+    function.drain(function.rejected_url)
 
 
 def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: FunctionEnv) -> None:
@@ -262,3 +303,17 @@ def test_rotated_credentials_are_fetched_again_and_wrong_ones_keep_the_reading(f
     assert function.invoke(pressure(device, when + timedelta(seconds=1)))["written"] == 1
     rows = function.rows(f"SELECT * FROM pressure WHERE sensorID = '{device}-client'")
     assert len(rows) == 2
+
+
+def test_a_failed_reading_is_logged_at_warn_with_its_count_in_the_same_invocation(
+    function: FunctionEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("METADATA_TABLE", "no-such-table")
+    handler.reset()
+    with pytest.raises(handler.IngestFailed):
+        function.invoke(pressure("failed", datetime.now(UTC) - timedelta(minutes=1)))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (summary,) = [line for line in lines if line.get("message") == "invocation summary"]
+    assert summary["level"] == "WARN" and summary["failed"] == 1  # kept by a WARN filter
+    (document,) = [line for line in lines if "_aws" in line]
+    assert document["ReadingsFailed"] == 1 and "ReadingsWritten" not in document

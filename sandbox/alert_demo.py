@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import SENSOR_ID_TAG, DeviceKind, load_catalog
+from grafana import alerting
 from grafana.alerting import DEFAULT_SILENT_AFTER_MINUTES, THRESHOLD
 from grafana.alerts import FIRING, NORMAL, PENDING, Instance, evaluate_all, reader_for
 from sandbox import influx
@@ -217,4 +218,10 @@ def show_alerts(endpoints: Endpoints, since: datetime, console: Console) -> bool
     table, ok = summary(scenario, instances, fleet)
     console.print(table)
     console.print("every rule and sensor: python -m grafana.alerts")
+    behind = alerting.stale()
+    if behind:  # a kind added or changed since the rules were generated: its sensors have no rule yet
+        console.print(
+            f"[bold]the alert rules ({', '.join(behind)}) do not follow device-kinds/ any more: run "
+            "python -m grafana.alerting (and python -m grafana.build for the dashboards), as docs/add-a-device.md says[/]"
+        )
     return ok

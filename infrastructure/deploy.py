@@ -280,6 +280,34 @@ class Deployer:
             Tags=[{"Key": "Environment", "Value": self.environment}],
         )
 
+    def update_instead(
+        self, name: str, change_set: str, template: dict[str, Any], parameters: list[dict[str, Any]]
+    ) -> None:
+        """Local endpoint only: moto's execution of an UPDATE change set updates the resources but keeps the
+        outputs and exports of the previous template (its ChangeSet.apply never rebuilds the stack's output map),
+        so a switch to the queued path had no IngestQueueUrl and the sandbox did not see its ingest queue. The
+        reviewed change set is dropped and the same template applied with UpdateStack, which rebuilds them.
+        Its UpdateStack looks a kept value up only among the values given at creation (a KeyError for one that
+        took its default), so kept values are given as values and defaulted ones left to their default."""
+        stack = self.stack_name(name)
+        existing = self.describe(name) or {}
+        previous = {p["ParameterKey"]: p["ParameterValue"] for p in existing.get("Parameters", [])}
+        explicit = [
+            {"ParameterKey": p["ParameterKey"], "ParameterValue": previous[p["ParameterKey"]]}
+            if p.get("UsePreviousValue")
+            else p
+            for p in parameters
+            if not p.get("UsePreviousValue") or p["ParameterKey"] in previous
+        ]
+        self.cloudformation.delete_change_set(StackName=stack, ChangeSetName=change_set)
+        self.cloudformation.update_stack(
+            StackName=stack,
+            **self.template_source(name, template),
+            Parameters=explicit,
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": "Environment", "Value": self.environment}],
+        )
+
     # -- what a deleted stack left behind ------------------------------------------------------------------
 
     @cached_property
@@ -434,6 +462,8 @@ class Deployer:
             return "cancelled"
         if self.local and existing is None:
             self.create_instead(name, change_set, template, parameters)
+        elif self.local:
+            self.update_instead(name, change_set, template, parameters)
         else:
             self.cloudformation.execute_change_set(StackName=stack, ChangeSetName=change_set)
         final = self.wait_for_stack(name, since)

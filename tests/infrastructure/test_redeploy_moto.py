@@ -56,6 +56,13 @@ def function_environment(endpoint: str) -> dict[str, str]:
     return variables
 
 
+def outputs(endpoint: str) -> set[str]:
+    (stack,) = boto3.client("cloudformation", endpoint_url=endpoint).describe_stacks(StackName="demo-ingest")[
+        "Stacks"
+    ]
+    return {output["OutputKey"] for output in stack.get("Outputs", [])}
+
+
 def queue_names(endpoint: str) -> set[str]:
     urls = boto3.client("sqs", endpoint_url=endpoint).list_queues().get("QueueUrls", [])
     return {url.rsplit("/", 1)[-1] for url in urls}
@@ -79,8 +86,12 @@ def test_every_change_to_the_ingest_stack_deploys_the_first_time(endpoint: str, 
 
     assert deploy(endpoint, "ingest", "IngestPath=queued") == 0
     assert "demo-ingest" in queue_names(endpoint)
+    # The outputs follow the update too (moto's change sets kept the previous ones: the sandbox then did not
+    # see the new ingest queue and counted its readings as lost).
+    assert "IngestQueueUrl" in outputs(endpoint)
     assert deploy(endpoint, "ingest", "IngestPath=direct") == 0
     assert "demo-ingest" not in queue_names(endpoint)
+    assert "IngestQueueUrl" not in outputs(endpoint)
     assert deploy(endpoint, "ingest", "PressureTopic=/pressure/data") == 0  # and once more on the direct path
 
 

@@ -15,18 +15,18 @@ from sandbox.deployment import RULE_RUNNER, deploy_local, rule_runner_stats
 from sandbox.drill import Drill, DrillOptions, run_drill
 from sandbox.endpoints import DEFAULT_ROOT
 from sandbox.processes import SandboxError
-from sandbox.services import Sandbox
+from sandbox.services import Sandbox, ServiceStatus
 from simulator.arguments import positive_float
 
 console = Console()
 STOPPED_STATUS = 3  # LSB init scripts' `status`: "program is not running"
 
 
-def _status_table(sandbox: Sandbox) -> Table:
+def _status_table(sandbox: Sandbox, services: list[ServiceStatus] | None = None) -> Table:
     table = Table(title=f"Local services ({sandbox.root})")
     for column in ("service", "state", "pid", "port"):
         table.add_column(column)
-    for service in sandbox.status():
+    for service in sandbox.status() if services is None else services:
         state = "[green]running[/]" if service.running else "[red]stopped[/]"
         table.add_row(service.name, state, str(service.pid or "-"), str(service.port or "-"))
     return table
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             return show_status(sandbox)
     except (SandboxError, CatalogError) as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
     return 0
 
@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
 def show_status(sandbox: Sandbox) -> int:
     """The services' states from their PIDs; the rule runner's counters only while it runs (they are its
     last words once it stopped). 0: every service runs; 3 (as LSB's `status`): some or all are stopped."""
-    services = sandbox.status()
-    console.print(_status_table(sandbox))
+    services = sandbox.status()  # (it forgets a stale PID file: read once)
+    console.print(_status_table(sandbox, services))
     stopped = [service.name for service in services if not service.running]
     runner = next((service for service in services if service.name == RULE_RUNNER), None)
     if runner is not None and runner.running:

@@ -279,5 +279,5 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         return provisioning(args)
     except (DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError) as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 2

@@ -268,3 +268,4 @@ def test_status_after_down_says_stopped_and_shows_no_stale_counters(
     out = capsys.readouterr().out
     assert "the sandbox is stopped" in out and "python -m sandbox up" in out
     assert "every worker well" not in out and "received" not in out
+    assert RULE_RUNNER in out  # its stale PID file is shown as stopped once, then forgotten

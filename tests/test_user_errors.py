@@ -21,7 +21,15 @@ from infrastructure.deploy import Deployer
 from ingest_tools import load_metadata
 from sandbox import cli as sandbox_cli
 from sandbox.deployment import RULE_RUNNER
-from sandbox.endpoints import AwsEndpoint, Endpoints, InfluxEndpoint, InfluxUser, InfluxUsers, MqttEndpoint
+from sandbox.endpoints import (
+    AwsEndpoint,
+    Endpoints,
+    InfluxEndpoint,
+    InfluxUser,
+    InfluxUsers,
+    MqttEndpoint,
+    endpoints_file,
+)
 from sandbox.processes import PidRecord
 from sandbox.run_rules import STATS_FILE
 from sandbox.services import Sandbox
@@ -182,7 +190,7 @@ def test_load_metadata_says_the_sandbox_is_down_and_how_to_start_it(
         ),
         aws=AwsEndpoint(endpoint_url=NOTHING_LISTENS, region="us-east-1", account_id="123456789012"),
     )
-    path = tmp_path / "endpoints.json"
+    path = endpoints_file(tmp_path)
     endpoints.save(path)
     for name, value in endpoints.aws.env().items():  # locate() points boto3 here: undone after the test
         monkeypatch.setenv(name, value)

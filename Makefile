@@ -20,6 +20,11 @@ ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 PARAMS ?=
 PARAM_FLAGS := $(foreach param,$(PARAMS),--param $(param))
 FLEET ?=
+TYPE ?=
+YES ?=
+AWS ?=
+# The hint every target that needs a stack gives when STACK is missing: $(call need_stack,<target>)
+need_stack = test -n "$(STACK)" || { echo "name the stack: make $(1) STACK=network (see: make synth)"; exit 2; }
 
 .PHONY: help install system-packages test test-fast lint format demo drill down synth deploy deploy-all destroy \
         diff outputs simulate load-metadata replay backup restore bench cost capacity profile clean
@@ -32,12 +37,16 @@ install: $(STAMP) system-packages ## virtual environments and the local servers 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	@echo "[1/3] the virtual environment $(VENV) and a current pip"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "[2/3] the project and its development tools (a few minutes the first time)"
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
+	@echo "[3/3] checkov in its own environment $(CHECKOV_VENV) (a few minutes the first time)"
 	test -x $(CHECKOV_VENV)/bin/checkov || { $(PYTHON) -m venv $(CHECKOV_VENV) && \
-		$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'; }
+		$(CHECKOV_VENV)/bin/pip install --progress-bar on 'checkov>=3.2,<4'; }
 	touch $@
+	@echo "installed: $(VENV) and $(CHECKOV_VENV)"
 
 system-packages: ## influxd, influx and mosquitto, from the system's packages
 	@missing=""; for b in influxd influx mosquitto; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
@@ -83,29 +92,32 @@ synth: install ## write every stack's template to build/templates/
 	$(PY) -m infrastructure synth
 
 deploy: install ## deploy one stack: make deploy STACK=network [PARAMS="Key=Value ..."] [ENDPOINT_URL=...]
-	@test -n "$(STACK)" || { echo "name the stack: make deploy STACK=network (see: make synth)"; exit 2; }
+	@$(call need_stack,deploy)
 	$(PY) -m infrastructure deploy $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG) $(PARAM_FLAGS)
 
 deploy-all: install ## deploy every stack in dependency order
 	$(PY) -m infrastructure deploy --all --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
 
-destroy: install ## delete one stack (STACK=...) or all of them, in reverse order
-	$(PY) -m infrastructure destroy $(if $(STACK),$(STACK),--all) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+destroy: install ## delete one stack (STACK=...) or all of them, in reverse order; asks first (YES=1: does not)
+	$(PY) -m infrastructure destroy $(if $(STACK),$(STACK),--all) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG) \
+		$(if $(YES),--yes)
 
-diff: install ## what a deploy of STACK would change
+diff: install ## what a deploy of STACK would change: make diff STACK=network
+	@$(call need_stack,diff)
 	$(PY) -m infrastructure diff $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
 
-outputs: install ## a stack's outputs
+outputs: install ## a stack's outputs: make outputs STACK=network
+	@$(call need_stack,outputs)
 	$(PY) -m infrastructure outputs $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
 
-simulate: install ## a fleet against the local pipeline (pressure devices; SHELF_DEVICES shelves)
-	$(PY) -m simulator run --type pressure --devices $(DEVICES) --rate $(RATE) --duration $(DURATION)
-	@if [ "$(SHELF_DEVICES)" -gt 0 ]; then \
+simulate: install ## a fleet against the local pipeline: DEVICES pressure devices and SHELF_DEVICES shelves, or TYPE=<kind>: DEVICES of that kind only
+	$(PY) -m simulator run --type $(or $(TYPE),pressure) --devices $(DEVICES) --rate $(RATE) --duration $(DURATION)
+	@if [ -z "$(TYPE)" ] && [ "$(SHELF_DEVICES)" -gt 0 ]; then \
 		$(PY) -m simulator run --type shelf --devices $(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION); fi
 
-load-metadata: install ## load device metadata: make load-metadata FILE=sample-data/device-metadata.json
+load-metadata: install ## device metadata into the local sandbox's table: make load-metadata FILE=sample-data/device-metadata.json (AWS=1: the deployed one)
 	@test -n "$(FILE)" || { echo "name the file: make load-metadata FILE=sample-data/device-metadata.json"; exit 2; }
-	$(PY) -m ingest_tools.load_metadata $(FILE)
+	$(PY) -m ingest_tools.load_metadata $(FILE) --environment $(ENVIRONMENT) $(if $(AWS),--aws)
 
 replay: install ## drain the dead-letter queue back through the ingest code
 	$(PY) -m ingest_tools.replay $(if $(QUEUE),--queue $(QUEUE))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -10,6 +12,7 @@ from botocore.parsers import ResponseParserError
 from rich.console import Console
 from rich.table import Table
 
+from catalog import CatalogError
 from infrastructure.artifacts import ArtifactError
 from infrastructure.deploy import Deployer, DeployError, synth
 from infrastructure.names import DEFAULT_ENVIRONMENT
@@ -17,6 +20,9 @@ from infrastructure.registry import RegistryError, all_stacks, deploy_order
 from infrastructure.service_files import PROJECT_ROOT, ServiceFilesError
 
 DEFAULT_OUT = PROJECT_ROOT / "build" / "templates"
+# The AWS SDKs read the region from AWS_REGION before AWS_DEFAULT_REGION; boto3 reads only the second
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html), so the first is passed on here.
+REGION_VARIABLE = "AWS_REGION"
 
 
 def parse_params(values: list[str]) -> dict[str, str]:
@@ -65,18 +71,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_stack(name: str | None) -> None:
+    """An unknown stack is named with the known ones, before any AWS client is made."""
+    known = stack_names()
+    if name is not None and name not in known:
+        raise DeployError(f"no stack {name!r}: the stacks are {', '.join(known)} (make deploy STACK=network)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
+    errors = Console(stderr=True, soft_wrap=True)  # one line each, whatever the terminal's width
     try:
         if args.command == "synth":
             for name, path in synth(args.out).items():
                 console.print(f"{name}: {path}")
             return 0
+        check_stack(args.stack)
+        if args.command == "destroy" and not args.yes and not sys.stdin.isatty():
+            # As CDK's --force and SAM's --no-prompts: nothing is deleted unasked when nobody can be asked.
+            raise DeployError(
+                "destroy asks before deleting, and standard input is not a terminal: "
+                "pass --yes to delete without asking (make destroy YES=1)"
+            )
         deployer = Deployer(
             environment=args.environment,
             endpoint_url=args.endpoint_url,
-            region=args.region,
+            region=args.region or os.environ.get(REGION_VARIABLE) or None,
             params=parse_params(args.param),
             assume_yes=args.yes,
             console=console,
@@ -97,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "diff":
             deployer.diff(args.stack)
         return 0
-    except (DeployError, RegistryError, ServiceFilesError, ArtifactError) as error:
-        console.print(f"[red]error:[/] {error}")
+    except (DeployError, RegistryError, ServiceFilesError, ArtifactError, CatalogError) as error:
+        errors.print(f"[red]error:[/] {error}")
         return 1
     except (ClientError, BotoCoreError, ResponseParserError) as error:
-        console.print(f"[red]AWS error:[/] {error}")
+        errors.print(f"[red]AWS error:[/] {error}")
         return 1
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from sandbox.endpoints import DEFAULT_PATH, Endpoints
 
@@ -36,8 +36,18 @@ def locate(environment: str, endpoints: Path | None, use_aws: bool, need_stack: 
     except (ClientError, BotoCoreError) as error:
         if not need_stack:
             return Deployment(environment, {}, local)
-        raise SystemExit(
-            f"cannot read the stack {stack}: {error}; deploy it first ('make deploy STACK=ingest')"
-        ) from None
+        raise SystemExit(_no_stack(stack, error, local)) from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     return Deployment(environment, outputs, local)
+
+
+def _no_stack(stack: str, error: Exception, local: Endpoints | None) -> str:
+    """What to do when the ingest stack cannot be read: start the sandbox, deploy to it, or deploy to AWS."""
+    if local is None:
+        return f"cannot read the stack {stack} on AWS: {error}; deploy it first ('make deploy STACK=ingest')"
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"the local sandbox is down (nothing answers at {local.aws.endpoint_url}): "
+            "start it with 'python -m sandbox up' (or 'make demo'), or pass --aws"
+        )
+    return f"the local sandbox has no stack {stack}: deploy every stack to it with 'python -m sandbox up'"

@@ -8,23 +8,25 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from catalog import load_catalog
+from catalog import CatalogError, load_catalog
 from sandbox.broker_access import sync
 from sandbox.demo import DemoOptions, run_demo
-from sandbox.deployment import deploy_local, rule_runner_stats
+from sandbox.deployment import RULE_RUNNER, deploy_local, rule_runner_stats
 from sandbox.drill import Drill, DrillOptions, run_drill
 from sandbox.endpoints import DEFAULT_ROOT
 from sandbox.processes import SandboxError
-from sandbox.services import Sandbox
+from sandbox.services import Sandbox, ServiceStatus
+from simulator.arguments import positive_float
 
 console = Console()
+STOPPED_STATUS = 3  # LSB init scripts' `status`: "program is not running"
 
 
-def _status_table(sandbox: Sandbox) -> Table:
+def _status_table(sandbox: Sandbox, services: list[ServiceStatus] | None = None) -> Table:
     table = Table(title=f"Local services ({sandbox.root})")
     for column in ("service", "state", "pid", "port"):
         table.add_column(column)
-    for service in sandbox.status():
+    for service in sandbox.status() if services is None else services:
         state = "[green]running[/]" if service.running else "[red]stopped[/]"
         table.add_row(service.name, state, str(service.pid or "-"), str(service.port or "-"))
     return table
@@ -71,49 +73,75 @@ def _runner_health(sandbox: Sandbox) -> str | None:
     return line + ("; every worker well" if workers else "")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """One subcommand each, with only its own options in its --help."""
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument(
-        "command",
-        choices=("up", "down", "status", "demo", "drill", "access"),
-        help="access: rewrite the device endpoint's access rules from the IoT registry (after changing it "
-        "with other tools than 'simulator provision --target local')",
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
+    ingest_path = argparse.ArgumentParser(add_help=False)
+    ingest_path.add_argument(
+        "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
     )
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
-    parser.add_argument(
+    fleet = argparse.ArgumentParser(add_help=False)
+    fleet.add_argument(
         "--devices",
         action="append",
         default=[],
         metavar="KIND=N",
-        help="demo: devices of a kind (repeatable; default shelf=5 and 20 of every other kind, 0 leaves it out; "
+        help="devices of a kind (repeatable; default shelf=5 and 20 of every other kind, 0 leaves it out; "
         "button=N: endpoints reporting through the webhook, default 5)",
     )
-    parser.add_argument("--rate", type=float, default=1.0, help="demo: readings per second per device")
-    parser.add_argument(
-        "--duration", type=float, default=30.0, help="demo: seconds; drill: seconds per fault"
+    fleet.add_argument("--rate", type=positive_float, default=1.0, help="readings per second per device")
+    fleet.add_argument(
+        "--drain-timeout",
+        type=positive_float,
+        default=600.0,
+        help="the most seconds to wait for readings still in flight before counting",
     )
-    parser.add_argument("--outage", type=float, default=10.0, help="drill: seconds each part stays down")
-    parser.add_argument(
+
+    up = commands.add_parser(
+        "up", parents=[common, ingest_path], help="start the services and deploy every stack to them"
+    )
+    up.add_argument("--services-only", action="store_true", help="the services, without the stacks")
+    commands.add_parser("down", parents=[common], help="stop every local service")
+    commands.add_parser(
+        "status", parents=[common], help="what runs (exit status 3 when the sandbox is stopped)"
+    )
+    demo = commands.add_parser(
+        "demo", parents=[common, ingest_path, fleet], help="the whole pipeline with a fleet, then the counts"
+    )
+    demo.add_argument("--duration", type=positive_float, default=30.0, help="seconds")
+    demo.add_argument(
+        "--device-tls",
+        action="store_true",
+        help="provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core",
+    )
+    drill = commands.add_parser(
+        "drill",
+        parents=[common, ingest_path, fleet],
+        help="stop each part mid-stream, replay, and count what was lost or duplicated",
+    )
+    drill.add_argument("--duration", type=positive_float, default=30.0, help="seconds per fault")
+    drill.add_argument("--outage", type=positive_float, default=10.0, help="seconds each part stays down")
+    drill.add_argument(
         "--fault",
         action="append",
         default=[],
-        help=f"drill: only this fault (repeatable): {', '.join(Drill.FAULTS)}",
+        choices=tuple(Drill.FAULTS),
+        help="only this fault (repeatable)",
     )
-    parser.add_argument(
-        "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
+    commands.add_parser(
+        "access",
+        parents=[common],
+        help="rewrite the device endpoint's access rules from the IoT registry (after changing it "
+        "with other tools than 'simulator provision --target local')",
     )
-    parser.add_argument(
-        "--device-tls",
-        action="store_true",
-        help="demo: provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=600.0,
-        help="demo: the most seconds to wait for readings still in flight before counting",
-    )
-    parser.add_argument("--services-only", action="store_true", help="up: the services, without the stacks")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     sandbox = Sandbox(args.root)
     try:
@@ -159,11 +187,31 @@ def main(argv: list[str] | None = None) -> int:
             stopped = sandbox.down()
             console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
         else:
-            console.print(_status_table(sandbox))
-            health = _runner_health(sandbox)
-            if health:
-                console.print(health)
-    except SandboxError as error:
-        console.print(f"[red]error:[/] {error}")
+            return show_status(sandbox)
+    except (SandboxError, CatalogError) as error:
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
     return 0
+
+
+def show_status(sandbox: Sandbox) -> int:
+    """The services' states from their PIDs; the rule runner's counters only while it runs (they are its
+    last words once it stopped). 0: every service runs; 3 (as LSB's `status`): some or all are stopped."""
+    services = sandbox.status()  # (it forgets a stale PID file: read once)
+    console.print(_status_table(sandbox, services))
+    stopped = [service.name for service in services if not service.running]
+    runner = next((service for service in services if service.name == RULE_RUNNER), None)
+    if runner is not None and runner.running:
+        health = _runner_health(sandbox)
+        if health:
+            console.print(health)
+    if not stopped:
+        return 0
+    if len(stopped) == len(services):
+        console.print("the sandbox is stopped: start it with 'python -m sandbox up' (or 'make demo')")
+    else:
+        console.print(
+            f"[yellow]the sandbox is partly stopped[/] ({', '.join(stopped)}): "
+            "'python -m sandbox up' starts what is missing"
+        )
+    return STOPPED_STATUS

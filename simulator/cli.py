@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from catalog import load_catalog
+from catalog import CatalogError, load_catalog
 from infrastructure.names import DEFAULT_ENVIRONMENT
 from sandbox.endpoints import DEFAULT_PATH
 from simulator.api import FleetGroup, local_target, no_rule_warning, readings_to_no_rule, run_groups
+from simulator.arguments import positive_float, positive_int
 from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
 
@@ -236,10 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TYPE=TOPIC",
         help="publish a type's readings to another topic, as the deployed stack's topic parameter (repeatable)",
     )
-    run_parser.add_argument("--devices", type=int, default=20, help="devices of each type")
-    run_parser.add_argument("--rate", type=float, default=1.0, help="readings per second per device")
-    run_parser.add_argument("--duration", type=float, help="seconds (default 60 unless --count)")
-    run_parser.add_argument("--count", type=int, help="readings per device")
+    run_parser.add_argument("--devices", type=positive_int, default=20, help="devices of each type")
+    run_parser.add_argument("--rate", type=positive_float, default=1.0, help="readings per second per device")
+    run_parser.add_argument("--duration", type=positive_float, help="seconds (default 60 unless --count)")
+    run_parser.add_argument("--count", type=positive_int, help="readings per device")
     run_parser.add_argument("--seed", type=int, help="the same readings in every run (but the timestamps)")
     run_parser.add_argument("--metakey", help="the metadata key every device sends")
     run_parser.add_argument("--target", choices=("local", "aws"), default="local")
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("provision", "deprovision"):
         sub = commands.add_parser(name, help=f"{name} things, certificates and policies on AWS IoT")
         sub.add_argument("--type", default="pressure")
-        sub.add_argument("--devices", type=int, default=20)
+        sub.add_argument("--devices", type=positive_int, default=20)
         sub.add_argument("--keys", type=Path, default=Path(".devices"))
         sub.add_argument(
             "--target",
@@ -277,6 +278,6 @@ def main(argv: list[str] | None = None) -> int:
             args.type = args.type or ["pressure"]
             return run(args)
         return provisioning(args)
-    except (DeviceTypeError, BrokerUnreachable, FileNotFoundError) as error:
-        console.print(f"[red]error:[/] {error}")
+    except (DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError) as error:
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 2

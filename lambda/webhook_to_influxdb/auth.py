@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 HEADER = "authorization"  # API Gateway gives header names in lower case
 SCHEME = "Bearer "
 CACHE_SECONDS = 300.0  # a rotated secret is picked up within this long
+MISSING, WRONG = "missing", "wrong"  # why a delivery is refused
 
 
 class SecretUnavailable(TransientError):
@@ -39,9 +40,13 @@ class SharedSecret:
                 self._value, self._fetched = (SCHEME + text).encode(), time.monotonic()
             return self._value
 
-    def accepts(self, headers: dict[str, str]) -> bool:
-        """Whether the delivery carries the header, compared in constant time."""
+    def refusal(self, headers: dict[str, str]) -> str | None:
+        """Why the delivery is refused ("missing" or "wrong" header), or None when its header matches the
+        secret (compared in constant time)."""
         given = next((value for name, value in headers.items() if name.lower() == HEADER), None)
         if not given:
-            return False
-        return hmac.compare_digest(given.encode(), self._current())
+            return MISSING
+        return None if hmac.compare_digest(given.encode(), self._current()) else WRONG
+
+    def accepts(self, headers: dict[str, str]) -> bool:
+        return self.refusal(headers) is None

@@ -30,7 +30,7 @@ from ingest_to_influxdb.log_format import lambda_logger
 from ingest_to_influxdb.rejected_queue import RejectedQueue
 from ingest_to_influxdb.rejections import Rejection, message_body
 
-from webhook_to_influxdb.auth import SecretUnavailable, SharedSecret
+from webhook_to_influxdb.auth import HEADER, MISSING, SecretUnavailable, SharedSecret
 from webhook_to_influxdb.deliveries import BadDelivery, Delivery, parse_body, readings_of
 from webhook_to_influxdb.mapping import Resource, mapping_from_env
 
@@ -99,12 +99,16 @@ def publish_metrics(delivery: Delivery) -> None:
 
 def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        if not hook.secret.accepts(dict(event.get("headers") or {})):
+        refusal = hook.secret.refusal(dict(event.get("headers") or {}))
+        if refusal is not None:
             ingest.metrics.add("WebhookUnauthorized", 1)
-            logger.warning("refused a delivery without the callback's authorization header")
-            return respond(
-                401, {"error": "missing or wrong authorization header: register the callback again"}
+            problem = (
+                f"without the callback's {HEADER} header"
+                if refusal == MISSING
+                else f"whose {HEADER} header does not match the callback's secret"
             )
+            logger.warning(f"refused a delivery {problem}: register the callback again")
+            return respond(401, {"error": f"{refusal} {HEADER} header: register the callback again"})
     except SecretUnavailable as error:
         logger.error("cannot check the delivery's header", extra={"error": str(error)})
         return respond(503, {"error": "the callback's secret cannot be read now; send the delivery again"})

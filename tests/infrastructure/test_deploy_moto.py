@@ -31,7 +31,8 @@ def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) ->
 
 
 def text(capsys: pytest.CaptureFixture[str]) -> str:
-    return " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    captured = capsys.readouterr()  # errors go to standard error
+    return " ".join((captured.out + captured.err).split())  # rich wraps long lines
 
 
 def run(*argv: str) -> int:

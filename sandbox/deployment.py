@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 
+from infrastructure.stacks import ingest
 from sandbox import processes, webhook_gateway
 from sandbox.endpoints import Endpoints
 from sandbox.processes import SandboxError
@@ -114,6 +115,23 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+def ingest_queue_url(stack_name: str, outputs: dict[str, str]) -> str | None:
+    """The ingest queue of a stack deployed on the queued path; None on the direct path.
+
+    From the stack's resource when its output is missing: moto's execution of an update change set keeps the
+    previous template's outputs (its ChangeSet.apply never rebuilds them), so a sandbox switched from the direct
+    to the queued path had no IngestQueueUrl output and counted the queue's readings as lost."""
+    client = boto3.client("cloudformation")
+    (stack,) = client.describe_stacks(StackName=stack_name)["Stacks"]
+    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    if deployed.get(ingest.INGEST_PATH_PARAMETER) != "queued":
+        return None
+    if outputs.get(ingest.INGEST_QUEUE_URL.output):
+        return outputs[ingest.INGEST_QUEUE_URL.output]
+    resource = client.describe_stack_resource(StackName=stack_name, LogicalResourceId=ingest.INGEST_QUEUE)
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
+
+
 def start_rule_runner(sandbox: Sandbox, templates: Path, environment: str, writer_secret: str) -> None:
     processes.stop(RULE_RUNNER, sandbox.pid_file(RULE_RUNNER))
     stats = sandbox.root / STATS_FILE
@@ -170,7 +188,11 @@ def deploy_local(
                 "queues": {
                     "dead_letter": outputs["DeadLetterQueueUrl"],
                     "rejected": outputs["RejectedQueueUrl"],
-                    **({"ingest": outputs["IngestQueueUrl"]} if outputs.get("IngestQueueUrl") else {}),
+                    **(
+                        {"ingest": queue}
+                        if (queue := ingest_queue_url(f"{environment}-ingest", outputs))
+                        else {}
+                    ),
                 }
             }
         )

@@ -71,6 +71,7 @@ IS_DIRECT = "IsDirect"
 HAS_ALARM_EMAIL = "HasAlarmEmail"
 # Parameters the capacity model (benchmarks/capacity.py) sets: named once, here.
 INGEST_PATH_PARAMETER = "IngestPath"
+INGEST_QUEUE = "IngestQueue"  # the queued path's queue (logical id)
 RESERVED_CONCURRENCY_PARAMETER = "ReservedConcurrency"
 BATCH_SIZE_PARAMETER = "BatchSize"
 QUEUE_MAXIMUM_CONCURRENCY_PARAMETER = "QueueMaximumConcurrency"
@@ -255,7 +256,7 @@ def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
     )
     ingest = template.add_resource(
         sqs.Queue(
-            "IngestQueue",
+            INGEST_QUEUE,
             Condition=IS_QUEUED,
             QueueName=Sub("${EnvironmentName}-ingest"),
             MessageRetentionPeriod=FOURTEEN_DAYS,

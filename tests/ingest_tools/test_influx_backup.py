@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,15 @@ import requests
 
 from ingest_tools import influx_backup
 from sandbox.endpoints import Endpoints, endpoints_file
-from tests.services.influx_task import InfluxTask, create_secrets, credentials, secrets_client
+from tests.services.influx_task import InfluxTask, credentials, running_task, secrets_client
 
 POLICIES = ("autogen", "rp_1m", "rp_1h")  # init-influxdb.sh's
 
 
 @pytest.fixture(scope="module")
 def task(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxTask]:
-    client = secrets_client(endpoints)
-    environment = f"bak{uuid.uuid4().hex[:8]}"
-    create_secrets(client, environment)
-    task = InfluxTask(tmp_path_factory.mktemp("influx-backup"), environment, client)
-    try:
-        task.start()
+    with running_task(secrets_client(endpoints), "bak", tmp_path_factory.mktemp("influx-backup")) as task:
         yield task
-    finally:
-        task.stop()
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ import secrets as random
 import signal
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,3 +203,17 @@ class InfluxTask:
             data=lines.encode(),
             timeout=30,
         )
+
+
+@contextmanager
+def running_task(client: Any, prefix: str, directory: Path) -> Iterator[InfluxTask]:
+    """A task of a new environment (`prefix` and a random suffix): its secrets made with no previous version,
+    an empty data directory, stopped when the block ends."""
+    environment = f"{prefix}{uuid.uuid4().hex[:8]}"
+    create_secrets(client, environment)
+    task = InfluxTask(directory, environment, client)
+    try:
+        task.start()
+        yield task
+    finally:
+        task.stop()

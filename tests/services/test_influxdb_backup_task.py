@@ -24,7 +24,13 @@ import requests
 from infrastructure.service_files import PROJECT_ROOT
 from infrastructure.stacks import influxdb, influxdb_backup
 from sandbox.endpoints import Endpoints
-from tests.services.influx_task import InfluxTask, aws_client, create_secrets, credentials, secrets_client
+from tests.services.influx_task import (
+    InfluxTask,
+    aws_client,
+    credentials,
+    running_task,
+    secrets_client,
+)
 
 BUCKET = f"backups-{uuid.uuid4().hex[:8]}"
 
@@ -41,15 +47,10 @@ def container_environment(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def task(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxTask]:
-    client = secrets_client(endpoints)
-    environment = f"loop{uuid.uuid4().hex[:8]}"
-    create_secrets(client, environment)
-    task = InfluxTask(tmp_path_factory.mktemp("influx-backup-task"), environment, client)
-    try:
-        task.start()
+    with running_task(
+        secrets_client(endpoints), "loop", tmp_path_factory.mktemp("influx-backup-task")
+    ) as task:
         yield task
-    finally:
-        task.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.services.influx_task import (
     credentials,
     new_password,
     role_secret,
+    running_task,
     secrets_client,
 )
 
@@ -50,14 +50,8 @@ def secrets(endpoints: Endpoints) -> Any:
 @pytest.fixture(scope="module")
 def task(secrets: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxTask]:
     """The first deploy: new secrets with no previous version, an empty file system."""
-    environment = f"rot{uuid.uuid4().hex[:8]}"
-    create_secrets(secrets, environment)
-    task = InfluxTask(tmp_path_factory.mktemp("influx-task"), environment, secrets)
-    try:
-        task.start()
+    with running_task(secrets, "rot", tmp_path_factory.mktemp("influx-task")) as task:
         yield task
-    finally:
-        task.stop()
 
 
 def function_writer(task: InfluxTask, client: Any) -> InfluxWriter:

@@ -44,7 +44,7 @@ from benchmarks.handler_cases import (
 )
 from benchmarks.handler_cases import prepare as prepare_case
 from infrastructure.function_logging import DEFAULT_SYSTEM_LOG_LEVEL, LOG_FORMAT
-from sandbox.services import Sandbox
+from sandbox.manager.services import Sandbox
 
 RUNS = 3
 SLICES = 5  # per case and run, taken round robin

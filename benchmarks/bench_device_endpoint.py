@@ -15,10 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sandbox.broker_access import local_registry
-from sandbox.iot_gateway import RELOAD_SECONDS
-from sandbox.local_ca import LocalCa
-from sandbox.services import Sandbox
+from local_aws.iot.access import local_registry
+from local_aws.iot.ca import LocalCa
+from local_aws.iot.endpoint import RELOAD_SECONDS
+from sandbox.manager.services import Sandbox
 from simulator.api import FleetGroup, local_target, run_groups
 from simulator.cli import aws_target
 from simulator.fleet import Target

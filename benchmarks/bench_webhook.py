@@ -28,7 +28,8 @@ from benchmarks.handler_cases import Context, provision
 from catalog import load_catalog
 from catalog.export import function_kinds
 from catalog.lwm2m import webhook_mapping_json
-from sandbox.services import Sandbox
+from local_aws.apigateway.http_api import http_api_event
+from sandbox.manager.services import Sandbox
 
 RUNS = 3
 ENDPOINTS = 1_000
@@ -48,13 +49,10 @@ class Deliveries:
             notes.append(
                 {"ep": f"bench-button-{self.n % ENDPOINTS}", "path": "/3200/0/5501", "payload": payload}
             )
-        return {
-            "version": "2.0",
-            "routeKey": "PUT /notifications",
-            "headers": {"authorization": f"Bearer {SECRET}"},
-            "body": json.dumps({"notifications": notes}),
-            "isBase64Encoded": False,
-        }
+        body = json.dumps({"notifications": notes}).encode()
+        return http_api_event(
+            "PUT /notifications", "PUT", "/notifications", {"authorization": f"Bearer {SECRET}"}, body
+        )
 
 
 def run(deliveries: Deliveries, notifications: int, count: int) -> Callable[[], float]:

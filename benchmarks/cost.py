@@ -27,9 +27,10 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import capacity, capacity_report, platform_logs
+from catalog.loader import PROJECT_ROOT
 from infrastructure.stacks.influxdb import STORE_ECS, STORE_MANAGED
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 PRICES = Path(__file__).with_name("prices.yaml")
 MEASURED = Path(__file__).with_name("measured.json")
 RESULTS = ROOT / "build" / "bench" / "results.json"

@@ -1,6 +1,6 @@
 """End to end through the local pipeline of `make demo`: simulator -> broker -> rule runner -> function -> InfluxDB.
 
-For each ingest path the pipeline is deployed as `make demo` deploys it (`sandbox.deployment.deploy_local`), then
+For each ingest path the pipeline is deployed as `make demo` deploys it (`sandbox.manager.deployment.deploy_local`), then
 a fleet of simulated devices offers increasing rates, each for a fixed time. A step is sustained when nothing is
 lost (every acknowledged reading is written, rejected or a dead letter) and the backlog does not grow: the last
 reading is queryable within `MAX_LAG_SECONDS` of the end of publishing. The ladder stops at the first step that
@@ -25,11 +25,11 @@ from typing import Any
 
 import psutil
 
-from sandbox.accounting import broker_backlog, count_points, in_flight, queue_depth, queue_depths
-from sandbox.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
-from sandbox.endpoints import Endpoints
-from sandbox.processes import running
-from sandbox.services import Sandbox
+from reach.endpoints import Endpoints
+from sandbox.manager.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
+from sandbox.manager.processes import running
+from sandbox.manager.services import Sandbox
+from sandbox.scenarios.accounting import broker_backlog, count_points, in_flight, queue_depth, queue_depths
 from simulator.api import FleetGroup, run_groups
 from simulator.fleet import Counters
 

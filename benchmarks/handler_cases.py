@@ -30,8 +30,9 @@ import urllib3
 
 from catalog.export import function_kinds
 from catalog.loader import load_catalog
-from sandbox.endpoints import Endpoints
-from sandbox.services import Sandbox
+from local_aws.lambda_.events import sqs_batch_event
+from reach.endpoints import Endpoints
+from sandbox.manager.services import Sandbox
 
 DEVICES = 500
 METAKEYS = [str(n) for n in range(123456789, 123456799)]
@@ -198,12 +199,7 @@ def reference_style(endpoints: Endpoints, readings: Readings, count: int) -> Non
 
 def sqs_event(readings: Readings, count: int) -> dict[str, Any]:
     """An SQS batch as the event source mapping hands it to the function."""
-    return {
-        "Records": [
-            {"messageId": str(uuid.uuid4()), "body": json.dumps(readings.next()), "eventSource": "aws:sqs"}
-            for _ in range(count)
-        ]
-    }
+    return sqs_batch_event([json.dumps(readings.next()) for _ in range(count)])
 
 
 def through_handler(readings: Readings, count: int, per_invocation: int) -> Callable[[], None]:

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from catalog.generators import GENERATOR_NAMES
 from catalog.schema import DeviceKind
-from simulator.generators import GENERATOR_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = PROJECT_ROOT / "device-kinds"

@@ -11,7 +11,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.generators import GeneratorSpec
+from catalog.generators import GeneratorSpec
 
 # Kind names become CloudFormation logical ids (PressureTopic), rule names and file names.
 KIND_NAME = r"^[a-z][a-z0-9_]{0,39}$"

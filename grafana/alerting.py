@@ -25,11 +25,11 @@ from typing import Any
 import yaml
 
 from catalog import SENSOR_ID_TAG, Catalog, DeviceKind, load_catalog
+from catalog.loader import PROJECT_ROOT
 from catalog.schema import Alert
 from grafana.build import DASHBOARDS_DIR
 from grafana.names import FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALERTING_DIR = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "alerting"
 RULES_FILE = "alert-rules.yaml"
 CONTACT_POINTS_FILE = "contact-points.yaml"

@@ -31,8 +31,8 @@ from rich.table import Table
 
 from grafana.alerting import ALERTING_DIR, RULES_FILE
 from grafana.names import INFLUXDB_DATASOURCE_UID
-from sandbox.endpoints import DEFAULT_PATH, Endpoints
-from sandbox.influx import InfluxReader, QueryError, Series
+from reach.endpoints import DEFAULT_PATH, Endpoints
+from reach.influx import InfluxReader, QueryError, Series
 
 FIRING = "firing"
 PENDING = "pending"

@@ -24,8 +24,8 @@ from rich.table import Table
 
 from grafana import build, model
 from grafana.expand import TimeRange, expand, interval_ms, panel_range
-from sandbox.endpoints import DEFAULT_PATH, Endpoints
-from sandbox.influx import InfluxReader, QueryError, Series
+from reach.endpoints import DEFAULT_PATH, Endpoints
+from reach.influx import InfluxReader, QueryError, Series
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -19,7 +19,7 @@ from typing import Any
 
 from catalog import load_catalog
 from catalog.export import function_kinds
-from infrastructure.service_files import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import CatalogError
+from catalog.loader import PROJECT_ROOT
 from infrastructure.artifacts import ArtifactError
 from infrastructure.deploy import Deployer, DeployError, synth
 from infrastructure.names import DEFAULT_ENVIRONMENT
 from infrastructure.registry import RegistryError, all_stacks, deploy_order
-from infrastructure.service_files import PROJECT_ROOT, ServiceFilesError
+from infrastructure.service_files import ServiceFilesError
 
 DEFAULT_OUT = PROJECT_ROOT / "build" / "templates"
 # The AWS SDKs read the region from AWS_REGION before AWS_DEFAULT_REGION; boto3 reads only the second

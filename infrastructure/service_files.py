@@ -18,8 +18,8 @@ import yaml
 
 from catalog import load_catalog
 from catalog.export import downsampled
+from catalog.loader import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
 DOWNSAMPLING = "<downsampling of the device kinds>"
 WHOLE_SECRET = "*"

@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sandbox.endpoints import DEFAULT_PATH, Endpoints
+from reach.endpoints import DEFAULT_PATH, Endpoints
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "services" / "influxdb"
 BACKUP_SCRIPT = SCRIPTS / "backup-influxdb.sh"

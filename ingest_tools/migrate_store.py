@@ -33,7 +33,7 @@ from typing import Any
 
 import requests
 
-from sandbox.influx import InfluxReader, QueryError
+from reach.influx import InfluxReader, QueryError
 
 DEFAULT_BATCH = 5_000
 RETRIES = 5
@@ -100,7 +100,7 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, tuple[A
 # -- reading the source ---------------------------------------------------------------------------------------------
 @dataclass
 class Source:
-    """The 1.x store, queried through sandbox/influx.py's reader (the project's one way to query InfluxDB)."""
+    """The 1.x store, queried through reach/influx.py's reader (the project's one way to query InfluxDB)."""
 
     url: str
     database: str

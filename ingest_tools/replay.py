@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ingest_tools.tooling import Deployment, locate
-from sandbox.endpoints import DEFAULT_PATH
+from reach.endpoints import DEFAULT_PATH
 
 RECEIVE_MAX = 10
 HOLD_SECONDS = 120  # a message left in the queue is not received again during this run

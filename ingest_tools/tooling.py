@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from sandbox.endpoints import DEFAULT_PATH, Endpoints
+from reach.endpoints import DEFAULT_PATH, Endpoints
 
 
 @dataclass(frozen=True)

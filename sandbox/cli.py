@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import CatalogError, load_catalog
-from sandbox.broker_access import sync
-from sandbox.demo import DemoOptions, run_demo
-from sandbox.deployment import RULE_RUNNER, deploy_local, rule_runner_stats
-from sandbox.drill import Drill, DrillOptions, run_drill
-from sandbox.endpoints import DEFAULT_ROOT
-from sandbox.processes import SandboxError
-from sandbox.services import Sandbox, ServiceStatus
+from local_aws.iot.access import sync
+from reach.endpoints import DEFAULT_ROOT
+from sandbox.manager.deployment import RULE_RUNNER, deploy_local, rule_runner_stats
+from sandbox.manager.processes import SandboxError
+from sandbox.manager.services import Sandbox, ServiceStatus
+from sandbox.scenarios.demo import DemoOptions, run_demo
+from sandbox.scenarios.drill import Drill, DrillOptions, run_drill
 from simulator.arguments import positive_float
 
 console = Console()

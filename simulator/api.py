@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.endpoints import DEFAULT_PATH, Endpoints, mqtt_login
-from sandbox.subscriptions import unread_topics
+from local_aws.iot.subscriptions import unread_topics
+from reach.endpoints import DEFAULT_PATH, Endpoints, mqtt_login
 from simulator.device_types import resolve_type
 from simulator.fleet import Counters, Fleet, FleetSummary, Target
 
@@ -64,7 +64,7 @@ def readings_to_no_rule(
     endpoints_path: Path, groups: list[FleetGroup], summary: FleetSummary
 ) -> list[ToNoRule]:
     """The acknowledged readings that went to a topic no deployed rule reads, by the local rule runner's
-    subscriptions (`sandbox.subscriptions`): the broker took them and dropped them, as IoT Core drops a message
+    subscriptions (`local_aws.iot.subscriptions`): the broker took them and dropped them, as IoT Core drops a message
     no rule selects. Empty when every topic is read, or nothing is known (no runner has subscribed there)."""
     types = [resolve_type(g.type_name, g.topic) for g in groups]
     unread = set(unread_topics(endpoints_path.parent, [t.topic for t in types]) or ())

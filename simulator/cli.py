@@ -19,7 +19,7 @@ from rich.table import Table
 
 from catalog import CatalogError, load_catalog
 from infrastructure.names import DEFAULT_ENVIRONMENT
-from sandbox.endpoints import DEFAULT_PATH
+from reach.endpoints import DEFAULT_PATH
 from simulator.api import FleetGroup, local_target, no_rule_warning, readings_to_no_rule, run_groups
 from simulator.arguments import positive_float, positive_int
 from simulator.device_types import DeviceTypeError, resolve_type
@@ -196,8 +196,8 @@ def provisioning(args: argparse.Namespace) -> int:
         for line in lines:
             console.print(line)
         return 0
-    from sandbox.broker_access import local_registry
-    from sandbox.local_ca import LocalCa
+    from local_aws.iot.access import local_registry
+    from local_aws.iot.ca import LocalCa
 
     with local_registry(args.endpoints) as ca_folder:
         if args.command == "provision":

@@ -11,8 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog import Catalog, CatalogError, load_catalog
+from catalog.generators import GENERATOR_NAMES, GeneratorSpec
 from catalog.loader import problems
-from simulator.generators import GENERATOR_NAMES, GeneratorSpec
 
 
 class DeviceTypeError(ValueError):

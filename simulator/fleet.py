@@ -29,8 +29,8 @@ from typing import Any
 
 from awscrt import io, mqtt
 
+from catalog.generators import Clock, Stream
 from simulator.device_types import DeviceType
-from simulator.generators import Clock, Stream
 
 OPERATION_TIMEOUT_MS = 10_000  # a publish not acknowledged by then is published again
 MAX_ATTEMPTS = 20  # with the timeout above: a reading is given up after several minutes without a PUBACK

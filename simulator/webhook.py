@@ -31,8 +31,8 @@ from typing import Any
 import boto3
 
 from catalog import DeviceKind, load_catalog
-from sandbox.endpoints import DEFAULT_PATH, Endpoints
-from simulator.generators import Choice
+from catalog.generators import Choice
+from reach.endpoints import DEFAULT_PATH, Endpoints
 
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # then the delivery is given up
 RESET_CHANCE = 0.03  # a button restarts its counter at 0 this often per tick

@@ -21,9 +21,9 @@ from catalog import load_catalog
 from catalog.export import function_kinds
 from infrastructure.deploy import synth
 from infrastructure.registry import StackDefinition, all_stacks
-from sandbox import processes
-from sandbox.endpoints import Endpoints
-from sandbox.services import Sandbox
+from reach.endpoints import Endpoints
+from sandbox.manager import processes
+from sandbox.manager.services import Sandbox
 
 SERVICE_FIXTURES = {
     "sandbox",
@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def pure_starts_no_service(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pure test that would start a local service fails at once, saying to mark it: `make test-fast` must
-    never start influxd, mosquitto, moto or the rule runner (they all start through sandbox.processes.start).
+    never start influxd, mosquitto, moto or the rule runner (they all start through sandbox.manager.processes.start).
     A test that starts them in a child process (a CLI run) is marked `services` by hand."""
     if request.node.get_closest_marker("pure") is None:
         return

@@ -19,9 +19,8 @@ import pytest
 from infrastructure import cli as infrastructure_cli
 from infrastructure.deploy import Deployer
 from ingest_tools import load_metadata
-from sandbox import cli as sandbox_cli
-from sandbox.deployment import RULE_RUNNER
-from sandbox.endpoints import (
+from local_aws.runner import STATS_FILE
+from reach.endpoints import (
     AwsEndpoint,
     Endpoints,
     InfluxEndpoint,
@@ -30,9 +29,10 @@ from sandbox.endpoints import (
     MqttEndpoint,
     endpoints_file,
 )
-from sandbox.processes import PidRecord
-from sandbox.run_rules import STATS_FILE
-from sandbox.services import Sandbox
+from sandbox import cli as sandbox_cli
+from sandbox.manager.deployment import RULE_RUNNER
+from sandbox.manager.processes import PidRecord
+from sandbox.manager.services import Sandbox
 from simulator import cli as simulator_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,11 +24,12 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import Equals, If, Not, Parameter, Ref, Sub, Template, ecs, s3
 
+from catalog.loader import PROJECT_ROOT
 from infrastructure.common import add_output, cfn_nag_skip, checkov_skip, env, guard_skip
 from infrastructure.ecs_service import FETCH_IMAGE, TMPFS_MIB, logical
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
-from infrastructure.service_files import PROJECT_ROOT, TaskSpec
+from infrastructure.service_files import TaskSpec
 from infrastructure.stacks import network
 from infrastructure.stacks.edge import deny_insecure_transport, no_public_access
 

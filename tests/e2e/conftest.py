@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from sandbox import influx
-from sandbox.accounting import broker_backlog, in_flight, queue_depths
-from sandbox.deployment import aws_environment, deploy_local, rule_runner_stats
-from sandbox.endpoints import Endpoints
-from sandbox.mqtt_client import publish_all
-from sandbox.services import Sandbox
+from reach import influx
+from reach.endpoints import Endpoints
+from reach.mqtt import publish_all
+from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats
+from sandbox.manager.services import Sandbox
+from sandbox.scenarios.accounting import broker_backlog, in_flight, queue_depths
 
 
 class Pipeline:

@@ -14,9 +14,9 @@ import boto3
 import pytest
 from ingest_to_influxdb import basic_ingest
 
-from sandbox.accounting import count_points
-from sandbox.deployment import SAMPLE_METADATA, aws_environment, deploy_local, rule_runner_stats
-from sandbox.services import Sandbox
+from sandbox.manager.deployment import SAMPLE_METADATA, aws_environment, deploy_local, rule_runner_stats
+from sandbox.manager.services import Sandbox
+from sandbox.scenarios.accounting import count_points
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import basic_ingest_group
 from tests.e2e.conftest import Pipeline

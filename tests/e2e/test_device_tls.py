@@ -6,10 +6,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sandbox.accounting import Accounting, count_points, queue_depth
-from sandbox.broker_access import local_registry
-from sandbox.deployment import rule_runner_stats
-from sandbox.local_ca import LocalCa
+from local_aws.iot.access import local_registry
+from local_aws.iot.ca import LocalCa
+from sandbox.manager.deployment import rule_runner_stats
+from sandbox.scenarios.accounting import Accounting, count_points, queue_depth
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import aws_target
 from simulator.provisioning import deprovision, provision

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from sandbox.drill import Drill, DrillOptions
+from sandbox.scenarios.drill import Drill, DrillOptions
 from tests.e2e.conftest import Pipeline
 
 

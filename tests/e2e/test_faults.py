@@ -11,10 +11,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox import processes
-from sandbox.accounting import queue_depth
-from sandbox.deployment import RULE_RUNNER, start_rule_runner
-from sandbox.services import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT
+from sandbox.manager import processes
+from sandbox.manager.deployment import RULE_RUNNER, start_rule_runner
+from sandbox.scenarios.accounting import queue_depth
 from tests.e2e.conftest import Pipeline, reading
 
 WRITER_SECRET = "demo/influxdb/writer"

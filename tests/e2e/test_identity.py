@@ -19,12 +19,12 @@ import pytest
 from awscrt import mqtt
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
-from sandbox.accounting import wait_until_settled
-from sandbox.event_store import EventStore
-from sandbox.mqtt_client import plain_connection
-from sandbox.mqtt_intake import Delivery
-from sandbox.rule_runner import RuleRunner, load_rules
-from sandbox.run_rules import deployed_template, local_overrides
+from local_aws.iot.mqtt_session import Delivery
+from local_aws.lambda_.event_store import EventStore
+from local_aws.rule_runner import RuleRunner, load_rules
+from local_aws.runner import deployed_template, local_overrides
+from reach.mqtt import plain_connection
+from sandbox.scenarios.accounting import wait_until_settled
 from tests.e2e.conftest import Pipeline, reading
 from tests.e2e.test_faults import WRITER_SECRET, drain
 

@@ -27,14 +27,14 @@ import pytest
 from awscrt import mqtt
 from ingest_to_influxdb import basic_ingest
 
-from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
+from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE, PROJECT_ROOT
 from grafana import build
-from sandbox.accounting import count_points, queue_depth
-from sandbox.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
-from sandbox.endpoints import Endpoints
-from sandbox.mqtt_client import plain_connection
-from sandbox.services import PROJECT_ROOT, Sandbox
-from sandbox.subscriptions import SUBSCRIPTIONS_FILE, read_sessions
+from local_aws.iot.subscriptions import SUBSCRIPTIONS_FILE, read_sessions
+from reach.endpoints import Endpoints
+from reach.mqtt import plain_connection
+from sandbox.manager.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
+from sandbox.manager.services import Sandbox
+from sandbox.scenarios.accounting import count_points, queue_depth
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import main as simulator
 from tests.e2e.conftest import Pipeline

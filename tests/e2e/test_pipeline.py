@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sandbox.accounting import Accounting, count_points, queue_depth
-from sandbox.deployment import rule_runner_stats
+from sandbox.manager.deployment import rule_runner_stats
+from sandbox.scenarios.accounting import Accounting, count_points, queue_depth
 from simulator.api import FleetGroup, run_groups
 from tests.e2e.conftest import Pipeline
 

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from awscrt.exceptions import AwsCrtError
 
-from sandbox.accounting import queue_depth
-from sandbox.deployment import rule_runner_stats
-from sandbox.services import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT
+from sandbox.manager.deployment import rule_runner_stats
+from sandbox.scenarios.accounting import queue_depth
 from tests.e2e.conftest import Pipeline, reading
 from tests.e2e.test_faults import count_for, drain
 

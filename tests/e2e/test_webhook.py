@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
-from sandbox import webhook_gateway
-from sandbox.accounting import count_points, queue_depth
+from sandbox.manager.deployment import webhook_gateway_stats
+from sandbox.scenarios.accounting import count_points, queue_depth
 from simulator.webhook import WebhookFleet, local_target
 from tests.e2e.conftest import Pipeline
 
@@ -58,5 +58,5 @@ def test_webhook_deliveries_arrive_once_enriched_and_a_stranger_is_refused(direc
     assert put(webhook.url.replace("/notifications", "/other"), body, {}) == 404
     time.sleep(0.5)
     assert count_points(pipeline.endpoints, stranger, datetime.now(UTC) + timedelta(seconds=1))["button"] == 0
-    stats = webhook_gateway.stats_of(pipeline.sandbox)
+    stats = webhook_gateway_stats(pipeline.sandbox)
     assert stats["statuses"]["200"] >= DELIVERIES and stats["statuses"]["401"] == 2

@@ -10,9 +10,9 @@ from typing import Any
 
 import requests
 
-from sandbox import influx
-from sandbox.endpoints import Endpoints
-from sandbox.influx import User
+from reach import influx
+from reach.endpoints import Endpoints
+from reach.influx import User
 
 MINUTE_MS = 60_000
 

@@ -10,12 +10,11 @@ import pytest
 import yaml
 
 from catalog import Catalog, load_catalog, parse_kind
+from catalog.loader import PROJECT_ROOT
 from grafana import alerting, alerts
 from grafana.names import INFLUXDB_DATASOURCE_UID
 
-DATASOURCES = (
-    alerting.PROJECT_ROOT / "services" / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
-)
+DATASOURCES = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
 
 
 def kind(name: str, alert: dict[str, Any] | None = None, silent_after: int | None = None) -> dict[str, Any]:

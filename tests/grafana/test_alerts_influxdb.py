@@ -16,7 +16,7 @@ import yaml
 
 from catalog import Catalog, parse_kind
 from grafana import alerting, alerts
-from sandbox.endpoints import Endpoints, endpoints_file
+from reach.endpoints import Endpoints, endpoints_file
 from tests.grafana.test_alerting import kind
 
 

@@ -11,8 +11,8 @@ import requests
 from grafana import model
 from grafana.expand import TimeRange
 from grafana.render import query_panel
-from sandbox.endpoints import Endpoints
-from sandbox.influx import InfluxReader
+from reach.endpoints import Endpoints
+from reach.influx import InfluxReader
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000

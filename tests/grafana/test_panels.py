@@ -13,8 +13,8 @@ import pytest
 from grafana import model
 from grafana.expand import TimeRange, expand
 from grafana.render import Line, PanelData, collect
-from sandbox.endpoints import Endpoints
-from sandbox.influx import InfluxReader
+from reach.endpoints import Endpoints
+from reach.influx import InfluxReader
 from tests.grafana import readings
 from tests.grafana.readings import HEALTH, MINUTE_MS, SENSORS, SHELVES
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grafana import model, render
-from sandbox.endpoints import Endpoints, endpoints_file
+from reach.endpoints import Endpoints, endpoints_file
 from tests.grafana import readings
 
 

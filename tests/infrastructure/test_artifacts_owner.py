@@ -15,7 +15,7 @@ from rich.console import Console
 from infrastructure import artifacts
 from infrastructure.artifacts import ArtifactError
 from infrastructure.deploy import Deployer
-from sandbox.endpoints import Endpoints
+from reach.endpoints import Endpoints
 
 OTHER_ACCOUNT = "111111111111"  # the account that took the name first
 NO_OWNER_PARAMETER = {"CreateBucket"}  # S3's only call here that takes no ExpectedBucketOwner

@@ -22,7 +22,7 @@ from infrastructure import compat
 from infrastructure.cli import main
 from infrastructure.deploy import INLINE_TEMPLATE_LIMIT, Deployer
 from infrastructure.registry import StackDefinition
-from sandbox.endpoints import Endpoints
+from reach.endpoints import Endpoints
 
 
 @pytest.fixture

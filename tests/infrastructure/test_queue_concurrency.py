@@ -13,7 +13,7 @@ from infrastructure.stacks.ingest import (
     INGEST_PATH_PARAMETER,
     QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
 )
-from sandbox.endpoints import Endpoints
+from reach.endpoints import Endpoints
 from tests.infrastructure.test_security import one
 
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from infrastructure import artifacts, compat
 from infrastructure.cli import main
-from sandbox.endpoints import Endpoints
+from reach.endpoints import Endpoints
 from tests.e2e.test_new_kind import TEMPERATURE
 
 BELOW_INGEST = ("network", "cluster", "storage", "influxdb")

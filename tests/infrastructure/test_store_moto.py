@@ -15,7 +15,7 @@ import pytest
 from infrastructure import compat
 from infrastructure.cli import main
 from infrastructure.stacks import influxdb, influxdb_managed
-from sandbox.endpoints import Endpoints
+from reach.endpoints import Endpoints
 
 STACKS = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest", "webhook")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.endpoints import Endpoints
-from sandbox.influx import InfluxReader, QueryError
+from reach.endpoints import Endpoints
+from reach.influx import InfluxReader, QueryError
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
+from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE, PROJECT_ROOT
 from infrastructure import service_files
 from infrastructure.checks import import_problems, imported_names
 from infrastructure.registry import STACK_MODULES, RegistryError, StackDefinition, deploy_order
@@ -67,7 +67,7 @@ def test_the_import_check_finds_a_drifted_name_and_an_undeclared_dependency(
 
 def test_service_files_flow_into_the_task_definitions(templates: dict[str, Any]) -> None:
     """The files under services/ and grafana/dashboards/ are embedded as they are at synth time."""
-    root = service_files.PROJECT_ROOT
+    root = PROJECT_ROOT
     grafana = container(templates["grafana"])
     env = {item["Name"]: item["Value"] for item in grafana["Environment"]}
     provisioning = root / "services" / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
@@ -129,7 +129,7 @@ def test_grafana_copies_its_dashboards_from_s3_before_it_starts(templates: dict[
         "ReadOnly": True,
     }
     provider = yaml.safe_load(
-        (service_files.PROJECT_ROOT / "services/grafana/provisioning/dashboards/dashboards.yaml").read_text()
+        (PROJECT_ROOT / "services/grafana/provisioning/dashboards/dashboards.yaml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == mounts["fetched"]["ContainerPath"]
     assert {"Name": "fetched"} in definition["Volumes"]

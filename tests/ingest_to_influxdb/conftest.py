@@ -20,8 +20,8 @@ from ingest_to_influxdb import handler
 from rich.console import Console
 
 from ingest_tools.load_metadata import load
-from sandbox import influx
-from sandbox.endpoints import Endpoints
+from reach import influx
+from reach.endpoints import Endpoints
 
 # The sample metadata items (sample-data/device-metadata.json) that the tests load into the table.
 ACME = {

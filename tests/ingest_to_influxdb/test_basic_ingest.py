@@ -10,7 +10,7 @@ from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.kinds import parse_table
 
-from sandbox.iot_sql import parse_rule, receives_basic_ingest, rule_receives, subscriptions
+from local_aws.iot.sql import parse_rule, receives_basic_ingest, rule_receives, subscriptions
 from simulator.api import FleetGroup
 from simulator.cli import basic_ingest_group
 from simulator.device_types import DeviceTypeError

@@ -22,7 +22,7 @@ from ingest_to_influxdb.timestamps import to_epoch_ms
 from ingest_to_influxdb.validation import decode, kind_of, validate
 
 from catalog import load_catalog
-from sandbox.iot_sql import parse_rule
+from local_aws.iot.sql import parse_rule
 from tests.ingest_to_influxdb.catalog_kinds import PACKED, PRESSURE, SHELF
 
 EVENTS = Path(__file__).parent.parent / "events"

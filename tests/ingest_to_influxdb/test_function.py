@@ -17,6 +17,7 @@ from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.metadata_store import MetadataStore
 
+from local_aws.lambda_.events import sqs_batch_event
 from tests.ingest_to_influxdb.conftest import ACME, SHELF_01, FunctionEnv
 
 
@@ -41,15 +42,6 @@ def pressure(device: str, when: datetime, **changes: Any) -> dict[str, Any]:
     return reading
 
 
-def sqs_event(bodies: list[str]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {"messageId": f"m{i}", "body": body, "eventSource": "aws:sqs", "awsRegion": "us-east-1"}
-            for i, body in enumerate(bodies)
-        ]
-    }
-
-
 def test_a_reading_of_each_kind_lands_once_enriched_at_the_device_time(function: FunctionEnv) -> None:
     device = f"once{uuid.uuid4().hex[:6]}"
     when = datetime.now(UTC).replace(microsecond=123000) - timedelta(minutes=3)
@@ -64,7 +56,7 @@ def test_a_reading_of_each_kind_lands_once_enriched_at_the_device_time(function:
     }
     assert function.invoke(pressure(device, when))["written"] == 1
     assert function.invoke(pressure(device, when))["written"] == 1  # a retry
-    batch = sqs_event([json.dumps(pressure(device, when)), json.dumps(shelf), json.dumps(shelf)])
+    batch = sqs_batch_event([json.dumps(pressure(device, when)), json.dumps(shelf), json.dumps(shelf)])
     assert function.invoke(batch) == {"batchItemFailures": []}
 
     rows = function.rows(f"SELECT * FROM pressure WHERE sensorID = '{device}-client'")
@@ -175,7 +167,7 @@ def test_metrics_are_published_in_embedded_metric_format(
     function: FunctionEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     when = datetime.now(UTC) - timedelta(minutes=1)
-    function.invoke(sqs_event([json.dumps(pressure("metrics", when)), "not json"]))
+    function.invoke(sqs_batch_event([json.dumps(pressure("metrics", when)), "not json"]))
     now = _metrics(capsys.readouterr().out)
     assert now == {"ReadingsRejected": (1, {"service": "ingest", "reason": "not_json"})}, (
         "the rejection goes out with the invocation; zeros are not printed; written counts are held"
@@ -214,7 +206,7 @@ def test_what_an_invocation_prints_at_the_default_level(
     assert sum(len(line) + 1 for line in lines) < 1200
 
     batch = [json.dumps(pressure(f"printed{i}", when)) for i in range(3, 10)] + ["not json", "[]"]
-    assert function.invoke(sqs_event(batch)) == {"batchItemFailures": []}
+    assert function.invoke(sqs_batch_event(batch)) == {"batchItemFailures": []}
     lines = capsys.readouterr().out.splitlines()
     assert len([line for line in lines if line.startswith('{"_aws"')]) == 2  # two reasons: two documents
     assert len(lines) == 3
@@ -240,7 +232,7 @@ def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: F
         json.dumps(pressure(f"{device}b", old + timedelta(seconds=1))),
         json.dumps(pressure(f"{device}c", recent)),
     ]
-    assert function.invoke(sqs_event(bodies)) == {"batchItemFailures": []}
+    assert function.invoke(sqs_batch_event(bodies)) == {"batchItemFailures": []}
     written = function.rows(
         f"SELECT pressureValue FROM pressure WHERE sensorID =~ /^{device}/ GROUP BY sensorID"
     )
@@ -274,9 +266,9 @@ def test_an_unreadable_metadata_table_fails_the_reading_for_a_retry(
     when = datetime.now(UTC) - timedelta(minutes=1)
     with pytest.raises(handler.IngestFailed, match="no-such-table"):
         function.invoke(pressure("nometa", when))
-    batch = sqs_event([json.dumps(pressure("nometa1", when)), json.dumps(pressure("nometa2", when))])
+    batch = sqs_batch_event([json.dumps(pressure("nometa1", when)), json.dumps(pressure("nometa2", when))])
     assert function.invoke(batch) == {
-        "batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]
+        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]
     }
     assert function.drain(function.rejected_url) == []
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from local_aws.lambda_.events import sqs_batch_event
 from tests.ingest_to_influxdb.conftest import ACME, SHELF_01, FunctionEnv
 
 # Items whose attribute names and values try to break the line or overwrite the point.
@@ -309,12 +310,7 @@ def test_the_hostile_table_through_an_sqs_batch(function: FunctionEnv) -> None:
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3, minutes=random.randint(0, 60))
     cases = build_cases(f"hb{uuid.uuid4().hex[:4]}", base)
     assert len(cases) >= 40
-    event = {
-        "Records": [
-            {"messageId": f"m{i}", "body": text(c.payload), "eventSource": "aws:sqs"}
-            for i, c in enumerate(cases)
-        ]
-    }
+    event = sqs_batch_event([text(c.payload) for c in cases])
     assert function.invoke(event) == {"batchItemFailures": []}
     check(function, cases, base, function.drain(function.rejected_url))
 

@@ -18,8 +18,9 @@ from ingest_to_influxdb.handler import IngestFailed
 
 from catalog import load_catalog
 from catalog.export import function_kinds
-from sandbox.endpoints import endpoints_file
-from sandbox.services import Sandbox
+from local_aws.lambda_.events import sqs_batch_event
+from reach.endpoints import endpoints_file
+from sandbox.manager.services import Sandbox
 from tests.ingest_to_influxdb.conftest import PROJECT_ROOT, FunctionEnv
 
 
@@ -115,14 +116,11 @@ def test_an_outage_loses_nothing_and_replay_restores_exactly_once(
             with pytest.raises(IngestFailed) as raised:
                 function.invoke(event)
             dead_letter(destination_record(event, raised.value))
-        batch = {
-            "Records": [
-                {"messageId": f"q{i}", "body": json.dumps(r), "eventSource": "aws:sqs"}
-                for i, r in enumerate(queued)
-            ]
-        }
+        batch = sqs_batch_event([json.dumps(r) for r in queued])
         failures = function.invoke(batch)["batchItemFailures"]
-        assert sorted(f["itemIdentifier"] for f in failures) == [f"q{i}" for i in range(len(queued))]
+        assert sorted(f["itemIdentifier"] for f in failures) == sorted(
+            r["messageId"] for r in batch["Records"]
+        )
         for body in queued:  # what the ingest queue's redrive policy moves after the retries
             dead_letter(body)
         for payload in unsent:  # IoT could not invoke the function: its error action keeps the payload

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from ingest_tools import influx_backup
-from sandbox.endpoints import Endpoints, endpoints_file
+from reach.endpoints import Endpoints, endpoints_file
 from tests.services.influx_task import InfluxTask, credentials, running_task, secrets_client
 
 POLICIES = ("autogen", "rp_1m", "rp_1h")  # init-influxdb.sh's

@@ -15,9 +15,9 @@ import requests
 
 from ingest_tools import migrate_store
 from ingest_tools.migrate_store import Credentials, line
-from sandbox.endpoints import Endpoints, InfluxEndpoint
-from sandbox.influx import InfluxReader
-from sandbox.services import Sandbox
+from reach.endpoints import Endpoints, InfluxEndpoint
+from reach.influx import InfluxReader
+from sandbox.manager.services import Sandbox
 
 SOURCE_DB = "migrate_source"
 # An hour ago to the second: within every retention policy of the target (the raw one keeps 30 days).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox import cli
-from sandbox.services import SERVICE_NAMES, Sandbox
+from sandbox.manager.services import SERVICE_NAMES, Sandbox
 
 
 def test_status_of_a_running_sandbox(sandbox: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:

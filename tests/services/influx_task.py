@@ -27,9 +27,9 @@ import requests
 
 from infrastructure import service_files
 from infrastructure.stacks import influxdb
-from sandbox import processes
-from sandbox.endpoints import Endpoints, InfluxEndpoint, InfluxUser, InfluxUsers
-from sandbox.influx import InfluxReader
+from reach.endpoints import Endpoints, InfluxEndpoint, InfluxUser, InfluxUsers
+from reach.influx import InfluxReader
+from sandbox.manager import processes
 
 HOST = "127.0.0.1"
 READY = "init-influxdb: database"  # the start-up script's last line

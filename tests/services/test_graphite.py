@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from infrastructure import service_files
-from sandbox import processes
-from sandbox.influx import InfluxReader, QueryError
+from reach.influx import InfluxReader, QueryError
+from sandbox.manager import processes
 
 # It starts an influxd of its own rather than through the `sandbox` fixture: not a pure test.
 pytestmark = pytest.mark.services

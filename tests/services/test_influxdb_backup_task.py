@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import requests
 
-from infrastructure.service_files import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT
 from infrastructure.stacks import influxdb, influxdb_backup
-from sandbox.endpoints import Endpoints
+from reach.endpoints import Endpoints
 from tests.services.influx_task import (
     InfluxTask,
     aws_client,

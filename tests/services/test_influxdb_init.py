@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sandbox.endpoints import Endpoints
-from sandbox.influx import QueryError
-from sandbox.influx import query as influx_query
-from sandbox.services import run_influxdb_init
+from reach.endpoints import Endpoints
+from reach.influx import QueryError
+from reach.influx import query as influx_query
+from sandbox.manager.services import run_influxdb_init
 from tests.grafana import readings
 from tests.grafana.readings import MINUTE_MS, SENSORS, SHELVES
 

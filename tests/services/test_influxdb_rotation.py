@@ -18,8 +18,8 @@ from ingest_to_influxdb.secrets import SecretCredentials
 
 from infrastructure import service_files
 from infrastructure.stacks import influxdb
-from sandbox.endpoints import Endpoints
-from sandbox.influx import QueryError
+from reach.endpoints import Endpoints
+from reach.influx import QueryError
 from tests.services.influx_task import (
     InfluxTask,
     create_secrets,

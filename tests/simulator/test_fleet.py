@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from awscrt import io, mqtt
 
-from sandbox.endpoints import Endpoints
-from sandbox.services import Sandbox
+from reach.endpoints import Endpoints
+from sandbox.manager.services import Sandbox
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import main
 from simulator.fleet import BrokerUnreachable, Target
@@ -97,7 +97,7 @@ def test_both_types_in_one_fleet(sandbox: Sandbox, subscriber: Subscriber) -> No
 
 
 def test_an_unreachable_broker_is_a_clear_error() -> None:
-    from sandbox.processes import free_port
+    from sandbox.manager.processes import free_port
 
     port = free_port()
     with pytest.raises(

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from webhook_to_influxdb import handler
 
-from sandbox.services import Sandbox
+from sandbox.manager.services import Sandbox
 from tests.ingest_to_influxdb.test_outage import replay
 from tests.webhook_to_influxdb.conftest import Webhook, event_file
 

@@ -1,0 +1,35 @@
+"""The reading kinds the deployed function carries, taken from its zip in the (local) artifacts bucket, so the
+function the rule runner plays in process knows exactly the kinds that were deployed."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+from local_aws.cloudformation.template import DeployedTemplate, TemplateError
+
+# Where the deploy tool packs them (infrastructure/artifacts.py) and the file the function reads.
+KINDS_IN_ZIP = "ingest_to_influxdb/device_kinds.json"
+
+
+def packed_kinds(deployed: DeployedTemplate, logical_id: str) -> str:
+    code = deployed.resolve(deployed.resources[logical_id]["Properties"]["Code"])
+    try:
+        body = boto3.client("s3").get_object(Bucket=code["S3Bucket"], Key=code["S3Key"])["Body"].read()
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            return archive.read(KINDS_IN_ZIP).decode()
+    except (ClientError, KeyError, zipfile.BadZipFile) as error:
+        raise TemplateError(f"the zip of {logical_id} holds no {KINDS_IN_ZIP}: {error}") from None
+
+
+def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = "device_kinds.json") -> Path:
+    """The deployed function's kinds as a file under the sandbox folder (for DEVICE_KINDS_FILE); each process
+    that plays a function writes its own `name`."""
+    (logical_id,) = deployed.of_type("AWS::Lambda::Function")
+    path = root / name
+    path.write_text(packed_kinds(deployed, logical_id))
+    return path

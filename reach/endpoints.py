@@ -1,0 +1,118 @@
+"""`.sandbox/endpoints.json`: the one place that says where every local service is and how to reach it.
+
+This module is its only reader and writer (`Endpoints.load`, `Endpoints.save`, `endpoints_file`); every tool and
+test goes through it (tests/sandbox/test_endpoints_client.py fails on a second way in).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MqttEndpoint(_Model):
+    """The local broker: a plain listener that wants a user and password, and a mutual-TLS listener for devices
+    (the local stand-in for IoT Core's data endpoint, see local_aws/iot/endpoint.py)."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    tls_port: int | None = None
+    # The local certificate authority that signs the endpoint's and the devices' certificates.
+    ca_file: str | None = None
+
+
+def mqtt_login(endpoints: Endpoints) -> tuple[str, str]:
+    """The user and password every local MQTT client gives on the plain listener (no anonymous client gets in)."""
+    return endpoints.mqtt.username, endpoints.mqtt.password
+
+
+class InfluxUser(_Model):
+    username: str
+    password: str
+
+
+class InfluxUsers(_Model):
+    admin: InfluxUser
+    writer: InfluxUser
+    reader: InfluxUser
+
+
+class InfluxEndpoint(_Model):
+    url: str
+    database: str
+    users: InfluxUsers
+    rpc: str | None = (
+        None  # host:port of influxd's backup and restore service (`make backup`, `make restore`)
+    )
+
+
+class AwsEndpoint(_Model):
+    endpoint_url: str
+    region: str
+    account_id: str
+    access_key_id: str = "testing"
+    secret_access_key: str = "testing"
+
+    def env(self) -> dict[str, str]:
+        """The environment that points plain `boto3.client(...)` at this endpoint."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+
+class WebhookEndpoint(_Model):
+    url: str  # the callback URL the local gateway serves
+    secret_name: str  # the callback's header secret in the local Secrets Manager (Authorization: Bearer ...)
+
+
+class Endpoints(_Model):
+    mqtt: MqttEndpoint
+    influxdb: InfluxEndpoint
+    aws: AwsEndpoint
+    queues: dict[str, str] = {}
+    dashboard_png: str | None = None
+    webhook: WebhookEndpoint | None = None
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Endpoints:
+        """The sandbox's endpoints from `path` (default .sandbox/endpoints.json)."""
+        path = path or DEFAULT_PATH
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} does not exist: start the local services with 'make demo' or 'python -m sandbox up'"
+            )
+        return cls.model_validate_json(path.read_text())
+
+    def save(self, path: Path) -> None:
+        """Written 0600 from the first byte (it holds every InfluxDB password), whoever writes it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)  # a leftover may have other permissions: O_CREAT would keep them
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.model_dump_json(indent=2) + "\n")
+        tmp.replace(path)
+
+
+FILE_NAME = "endpoints.json"
+
+
+def endpoints_file(root: Path) -> Path:
+    """Where a sandbox rooted at `root` keeps its endpoints."""
+    return root / FILE_NAME
+
+
+DEFAULT_ROOT = Path(".sandbox")
+DEFAULT_PATH = endpoints_file(DEFAULT_ROOT)

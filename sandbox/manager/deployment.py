@@ -1,0 +1,240 @@
+"""The whole local deployment: services up, every stack deployed to moto, metadata loaded, rules running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from catalog.loader import PROJECT_ROOT
+from infrastructure.stacks import ingest
+from local_aws.apigateway import http_api
+from local_aws.runner import STATS_FILE
+from reach.endpoints import Endpoints, WebhookEndpoint
+from sandbox.manager import processes
+from sandbox.manager.processes import SandboxError
+from sandbox.manager.services import Sandbox
+
+TEMPLATES = PROJECT_ROOT / "build" / "templates"
+SAMPLE_METADATA = PROJECT_ROOT / "sample-data" / "device-metadata.json"
+RULE_RUNNER = "rule-runner"
+WEBHOOK_GATEWAY = "webhook-gateway"
+ROLES = ("admin", "writer", "reader")
+
+
+@contextmanager
+def aws_environment(endpoints: Endpoints) -> Iterator[None]:
+    """Point boto3 (and anything it runs) at moto for the duration."""
+    saved = {name: os.environ.get(name) for name in endpoints.aws.env()}
+    os.environ.update(endpoints.aws.env())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise SandboxError(f"{what} failed (status {result.returncode}):\n" + "\n".join(output[-25:]))
+
+
+def deploy_stacks(
+    endpoints: Endpoints,
+    environment: str,
+    ingest_path: str,
+    templates: Path,
+    parameters: dict[str, str] | None = None,
+) -> None:
+    python = [sys.executable, "-m", "infrastructure"]
+    extra = [f"--param={name}={value}" for name, value in (parameters or {}).items()]
+    env = {**os.environ, **endpoints.aws.env()}
+    _run([*python, "synth", "--out", str(templates)], "synthesizing the stacks", env)
+    _run(
+        [
+            *python, "deploy", "--all", "--yes", "--environment", environment,
+            "--endpoint-url", endpoints.aws.endpoint_url, "--param", f"IngestPath={ingest_path}", *extra,
+        ],
+        "deploying the stacks to the local AWS endpoint (moto)",
+        env,
+    )  # fmt: skip
+
+
+def secret_templates(templates: Path, environment: str) -> dict[str, dict[str, Any]]:
+    """The InfluxDB user secrets as the influxdb stack defines them: role -> {name, username}."""
+    template = json.loads((templates / "influxdb.json").read_text())
+    found: dict[str, dict[str, Any]] = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::SecretsManager::Secret":
+            continue
+        props = resource["Properties"]
+        name = props.get("Name")
+        name = name.get("Fn::Sub", name) if isinstance(name, dict) else name
+        name = str(name).replace("${EnvironmentName}", environment)
+        role = name.rsplit("/", 1)[-1]
+        generated = props.get("GenerateSecretString", {})
+        username = json.loads(generated.get("SecretStringTemplate", "{}")).get("username")
+        if role in ROLES and username:
+            found[role] = {"name": name, "username": username}
+    missing = set(ROLES) - set(found)
+    if missing:
+        raise SandboxError(f"the influxdb stack defines no secret for {', '.join(sorted(missing))}")
+    return found
+
+
+def create_secrets(endpoints: Endpoints, templates: Path, environment: str) -> dict[str, str]:
+    """Secrets Manager secrets in moto holding the local users' credentials (moto's CloudFormation skips them)."""
+    client = boto3.client("secretsmanager")
+    users = endpoints.influxdb.users
+    arns = {}
+    for role, spec in secret_templates(templates, environment).items():
+        user = getattr(users, role)
+        if spec["username"] != user.username:
+            raise SandboxError(
+                f"the stacks name the {role} user '{spec['username']}' but the local InfluxDB has '{user.username}'"
+            )
+        value = json.dumps({"username": user.username, "password": user.password})
+        try:
+            arns[role] = client.create_secret(Name=spec["name"], SecretString=value)["ARN"]
+        except client.exceptions.ResourceExistsException:
+            arns[role] = client.put_secret_value(SecretId=spec["name"], SecretString=value)["ARN"]
+    return arns
+
+
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def ingest_queue_url(stack_name: str, outputs: dict[str, str]) -> str | None:
+    """The ingest queue of a stack deployed on the queued path; None on the direct path.
+
+    From the stack's resource when its output is missing: moto's execution of an update change set keeps the
+    previous template's outputs (its ChangeSet.apply never rebuilds them), so a sandbox switched from the direct
+    to the queued path had no IngestQueueUrl output and counted the queue's readings as lost."""
+    client = boto3.client("cloudformation")
+    (stack,) = client.describe_stacks(StackName=stack_name)["Stacks"]
+    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    if deployed.get(ingest.INGEST_PATH_PARAMETER) != "queued":
+        return None
+    if outputs.get(ingest.INGEST_QUEUE_URL.output):
+        return outputs[ingest.INGEST_QUEUE_URL.output]
+    resource = client.describe_stack_resource(StackName=stack_name, LogicalResourceId=ingest.INGEST_QUEUE)
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def start_rule_runner(sandbox: Sandbox, templates: Path, environment: str, writer_secret: str) -> None:
+    processes.stop(RULE_RUNNER, sandbox.pid_file(RULE_RUNNER))
+    stats = sandbox.root / STATS_FILE
+    stats.unlink(missing_ok=True)
+    processes.start(
+        RULE_RUNNER,
+        [
+            sys.executable, "-m", "local_aws.runner", "--root", str(sandbox.root),
+            "--template", str(templates / "ingest.json"), "--stack", f"{environment}-ingest",
+            "--writer-secret", writer_secret,
+        ],
+        pid_file=sandbox.pid_file(RULE_RUNNER),
+        log_file=sandbox.log_file(RULE_RUNNER),
+        ready=stats.exists,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'lambda'}"},
+    )  # fmt: skip
+
+
+def rule_runner_stats(sandbox: Sandbox) -> dict[str, Any]:
+    path = sandbox.root / STATS_FILE
+    try:
+        stats: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stats
+
+
+def start_webhook_gateway(
+    sandbox: Sandbox, templates: Path, environment: str, writer_secret: str
+) -> WebhookEndpoint:
+    """The gateway as a background process of the sandbox; where it listens and the secret it expects."""
+    processes.stop(WEBHOOK_GATEWAY, sandbox.pid_file(WEBHOOK_GATEWAY))
+    stats = sandbox.root / http_api.STATS_FILE
+    stats.unlink(missing_ok=True)
+    secret_name = f"{environment}/webhook/callback"
+    http_api.create_callback_secret(secret_name)
+    processes.start(
+        WEBHOOK_GATEWAY,
+        [
+            sys.executable, "-m", "local_aws.apigateway.http_api", "--root", str(sandbox.root),
+            "--template", str(templates / "webhook.json"), "--stack", f"{environment}-webhook",
+            "--writer-secret", writer_secret, "--callback-secret", secret_name,
+        ],
+        pid_file=sandbox.pid_file(WEBHOOK_GATEWAY),
+        log_file=sandbox.log_file(WEBHOOK_GATEWAY),
+        ready=stats.exists,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'lambda'}"},
+    )  # fmt: skip
+    return WebhookEndpoint(url=json.loads(stats.read_text())["url"], secret_name=secret_name)
+
+
+def webhook_gateway_stats(sandbox: Sandbox) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = json.loads((sandbox.root / http_api.STATS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found
+
+
+def deploy_local(
+    sandbox: Sandbox,
+    environment: str = "demo",
+    ingest_path: str = "direct",
+    templates: Path = TEMPLATES,
+    metadata: Path = SAMPLE_METADATA,
+    parameters: dict[str, str] | None = None,
+) -> Endpoints:
+    """Everything `make demo` needs running: the local stand-in for a deployment on AWS. `parameters` are
+    more stack parameters (e.g. a kind's topic: PressureTopic=/plant1/pressure)."""
+    endpoints = sandbox.up()
+    with aws_environment(endpoints):
+        deploy_stacks(endpoints, environment, ingest_path, templates, parameters)
+        secrets = create_secrets(endpoints, templates, environment)
+        outputs = stack_outputs(f"{environment}-ingest")
+        _run(
+            [
+                sys.executable, "-m", "ingest_tools.load_metadata", str(metadata),
+                "--table", outputs["MetadataTableName"],
+            ],
+            f"loading {metadata.name} into {outputs['MetadataTableName']}",
+            {**os.environ, **endpoints.aws.env()},
+        )  # fmt: skip
+        endpoints = endpoints.model_copy(
+            update={
+                "queues": {
+                    "dead_letter": outputs["DeadLetterQueueUrl"],
+                    "rejected": outputs["RejectedQueueUrl"],
+                    **(
+                        {"ingest": queue}
+                        if (queue := ingest_queue_url(f"{environment}-ingest", outputs))
+                        else {}
+                    ),
+                }
+            }
+        )
+        endpoints.save(sandbox.endpoints_path)
+        start_rule_runner(sandbox, templates, environment, secrets["writer"])
+        webhook = start_webhook_gateway(sandbox, templates, environment, secrets["writer"])
+        endpoints = endpoints.model_copy(update={"webhook": webhook})
+        endpoints.save(sandbox.endpoints_path)
+    return endpoints

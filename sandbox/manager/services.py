@@ -1,0 +1,426 @@
+"""The local stand-ins for AWS: influxd, mosquitto and moto's server, on 127.0.0.1 and free ports."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+from catalog import load_catalog
+from catalog.export import downsampled
+from catalog.loader import PROJECT_ROOT
+from local_aws.iot.access import ACCESS_FILE, sync
+from local_aws.iot.broker_users import write_password_file
+from local_aws.iot.ca import LocalCa
+from local_aws.limits import MQTT_MAX_PACKET_BYTES
+from reach.endpoints import (
+    AwsEndpoint,
+    Endpoints,
+    InfluxEndpoint,
+    InfluxUser,
+    InfluxUsers,
+    MqttEndpoint,
+    endpoints_file,
+)
+from sandbox.manager import processes
+from sandbox.manager.processes import SandboxError
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+DATABASE = "telemetry"
+SERVICE_NAMES = ("influxdb", "mosquitto", "moto", "iot-gateway")
+MQTT_USER = "sandbox"  # every local MQTT client on the plain listener: rule runner, local simulator, tests
+GATEWAY_USER = "iot-gateway"  # the mutual-TLS endpoint's own login on the plain listener
+INFLUX_INIT_SCRIPT = PROJECT_ROOT / "services" / "influxdb" / "init-influxdb.sh"
+INSTALL_HINT = (
+    "run 'make install' (Debian/Ubuntu: apt-get install influxdb influxdb-client mosquitto; "
+    "macOS: brew install influxdb@1 mosquitto)"
+)
+
+
+class _State(TypedDict):
+    ports: dict[str, int]
+    passwords: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    port: int | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, ValueError):
+        return None
+
+
+def _require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SandboxError(f"'{name}' is not installed: {INSTALL_HINT}")
+    return path
+
+
+def _influx_version(binary: str) -> tuple[int, int]:
+    """(major, minor) of `influxd version` ("InfluxDB v1.6.7~rc0 (git: ...)"); (0, 0) when unreadable."""
+    result = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=10, check=False)
+    match = re.search(r"v(\d+)\.(\d+)", result.stdout)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _influx_debug_settings(binary: str) -> str:
+    """The [http] lines that close the /debug endpoints to anyone without the admin's credentials.
+
+    From 1.8 on, `pprof-auth-enabled` puts /debug/pprof, /debug/vars and /debug/requests behind an admin login
+    (it needs `pprof-enabled`); without it /debug/vars and /debug/requests answer anyone whatever pprof-enabled
+    says. Earlier releases (Debian's 1.6.7) know only `pprof-enabled`, which turns /debug/pprof off; their
+    /debug/vars and /debug/requests cannot be closed (statistics and request counts, no data; the sandbox's
+    influxd listens on 127.0.0.1 only). services/influxdb/task.yaml sets the same for the ECS task.
+    """
+    if _influx_version(binary) >= (1, 8):
+        return "  pprof-enabled = true\n  pprof-auth-enabled = true\n  debug-pprof-enabled = false\n"
+    return "  pprof-enabled = false\n"
+
+
+def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
+    """Run services/influxdb/init-influxdb.sh against the sandbox's influxd, with the env contract of the task."""
+    influx = endpoints.influxdb
+    url, users = urlparse(influx.url), influx.users
+    env = {
+        **os.environ,
+        "INFLUXDB_HOST": url.hostname or HOST,
+        "INFLUXDB_PORT": str(url.port),
+        "INFLUXDB_DB": influx.database,
+        "INFLUXDB_ADMIN_USER": users.admin.username,
+        "INFLUXDB_ADMIN_PASSWORD": users.admin.password,
+        "INFLUXDB_WRITE_USER": users.writer.username,
+        "INFLUXDB_WRITE_USER_PASSWORD": users.writer.password,
+        "INFLUXDB_READ_USER": users.reader.username,
+        "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
+        "INFLUXDB_DOWNSAMPLED": downsampled(load_catalog()),
+    }
+    return subprocess.run(
+        ["sh", str(INFLUX_INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+class Sandbox:
+    """One set of local services whose state, data, logs and PIDs live under `root`.
+
+    `state.json` keeps the ports and generated passwords, so a restarted service comes back
+    where its clients expect it, with its data.
+    """
+
+    def __init__(self, root: Path, ports: dict[str, int] | None = None, ready_timeout: float = 30.0) -> None:
+        self.root = root.resolve()
+        self.requested_ports = ports or {}
+        self.ready_timeout = ready_timeout
+
+    # -- paths -------------------------------------------------------------------------------------
+    @property
+    def endpoints_path(self) -> Path:
+        return endpoints_file(self.root)
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def pid_file(self, name: str) -> Path:
+        return self.root / "pids" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    @property
+    def ca(self) -> LocalCa:
+        return LocalCa(self.root / "ca")
+
+    @property
+    def access_path(self) -> Path:
+        """The local IoT endpoint's access rules, from the IoT registry (local_aws/iot/access.py)."""
+        return self.root / ACCESS_FILE
+
+    # -- state -------------------------------------------------------------------------------------
+    def _load_state(self) -> _State | None:
+        if self.state_path.exists():
+            state: _State = json.loads(self.state_path.read_text())
+            # State written before the broker had logins and a TLS endpoint: add them once.
+            if "mqtts" not in state["ports"] or MQTT_USER not in state["passwords"]:
+                state["ports"].setdefault(
+                    "mqtts", self.requested_ports.get("mqtts") or processes.free_port(HOST)
+                )
+                for user in (MQTT_USER, GATEWAY_USER):
+                    state["passwords"].setdefault(user, secrets.token_urlsafe(18))
+                self._save_state(state)
+            return state
+        return None
+
+    def _new_state(self) -> _State:
+        def port(name: str) -> int:
+            return self.requested_ports.get(name) or processes.free_port(HOST)
+
+        return {
+            "ports": {
+                "influxdb": port("influxdb"),
+                "influxdb_rpc": port("influxdb_rpc"),
+                "mosquitto": port("mosquitto"),
+                "moto": port("moto"),
+                "mqtts": port("mqtts"),
+            },
+            "passwords": {
+                role: secrets.token_urlsafe(18)
+                for role in ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)
+            },
+        }
+
+    def _save_state(self, state: _State) -> None:
+        self.state_path.write_text(json.dumps(state, indent=2) + "\n")
+        self.state_path.chmod(0o600)  # it holds the generated passwords
+
+    def _port(self, name: str) -> int:
+        state = self._load_state()
+        if state is None:
+            raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
+        return state["ports"][name]
+
+    def _saved_endpoints(self) -> Endpoints | None:
+        """What endpoints.json adds to the state (queues, picture); None when absent or of an older layout."""
+        try:
+            return Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
+        except ValidationError:
+            return None  # written before the broker had logins: rewritten by the next 'up'
+
+    def endpoints(self) -> Endpoints:
+        """Where the services are, from the saved state (whether or not they run now)."""
+        state = self._load_state()
+        if state is None:
+            raise SandboxError(f"no local services under {self.root}: run 'python -m sandbox up'")
+        ports, passwords = state["ports"], state["passwords"]
+        saved = self._saved_endpoints()
+        return Endpoints(
+            mqtt=MqttEndpoint(
+                host=HOST,
+                port=ports["mosquitto"],
+                username=MQTT_USER,
+                password=passwords[MQTT_USER],
+                tls_port=ports["mqtts"],
+                ca_file=str(self.ca.ca_file),
+            ),
+            influxdb=InfluxEndpoint(
+                url=f"http://{HOST}:{ports['influxdb']}",
+                database=DATABASE,
+                users=InfluxUsers(
+                    admin=InfluxUser(username="admin", password=passwords["admin"]),
+                    writer=InfluxUser(username="writer", password=passwords["writer"]),
+                    reader=InfluxUser(username="reader", password=passwords["reader"]),
+                ),
+                rpc=f"{HOST}:{ports['influxdb_rpc']}",
+            ),
+            aws=AwsEndpoint(
+                endpoint_url=f"http://{HOST}:{ports['moto']}", region=REGION, account_id=ACCOUNT_ID
+            ),
+            queues=saved.queues if saved else {},
+            dashboard_png=saved.dashboard_png if saved else None,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        state = self._load_state()
+        ports = state["ports"] if state else {}
+        result = []
+        for name in (*SERVICE_NAMES, *self._extra_pid_names()):
+            record = processes.running(self.pid_file(name))
+            port = ports.get("mqtts" if name == "iot-gateway" else name)
+            result.append(ServiceStatus(name=name, pid=record.pid if record else None, port=port))
+        return result
+
+    def is_up(self) -> bool:
+        return all(service.running for service in self.status())
+
+    def up(self) -> Endpoints:
+        """Start whatever is not running (reusing ports and data of an earlier run) and write endpoints.json."""
+        (self.root / "pids").mkdir(parents=True, exist_ok=True)
+        if not self.state_path.exists():
+            self._save_state(self._new_state())
+        self.ca.ensure()
+        try:
+            for name in SERVICE_NAMES:
+                if processes.running(self.pid_file(name)) is None:
+                    self.start_service(name)
+        except BaseException:
+            self.down()
+            raise
+        endpoints = self.endpoints()
+        endpoints.save(self.endpoints_path)  # 0600 from the first byte
+        sync(self.access_path, endpoints.aws)  # moto keeps no state across a restart: neither may the broker
+        return endpoints
+
+    def down(self) -> list[str]:
+        """Stop every service this sandbox started; returns the names of those that were running."""
+        stopped = []
+        # The rule runner first: it still talks to the services while it finishes.
+        for name in (*self._extra_pid_names(), *SERVICE_NAMES):
+            if processes.stop(name, self.pid_file(name)):
+                stopped.append(name)
+        return stopped
+
+    def _extra_pid_names(self) -> list[str]:
+        """Other processes recorded here (the rule runner), stopped by `down` like the services."""
+        folder = self.root / "pids"
+        if not folder.exists():
+            return []
+        return sorted(p.stem for p in folder.glob("*.pid") if p.stem not in SERVICE_NAMES)
+
+    def stop_service(self, name: str) -> None:
+        processes.stop(name, self.pid_file(name))
+
+    def start_service(self, name: str) -> None:
+        starters: dict[str, Callable[[], None]] = {
+            "influxdb": self._start_influxdb,
+            "mosquitto": self._start_mosquitto,
+            "moto": self._start_moto,
+            "iot-gateway": self._start_gateway,
+        }
+        if name not in starters:
+            raise SandboxError(f"unknown service '{name}': choose one of {', '.join(SERVICE_NAMES)}")
+        port_names = {"influxdb": ("influxdb", "influxdb_rpc"), "iot-gateway": ("mqtts",)}.get(name, (name,))
+        for port_name in port_names:
+            port = self._port(port_name)
+            if not processes.port_is_free(port, HOST):
+                raise SandboxError(
+                    f"cannot start {name}: port {HOST}:{port} is in use by another process; stop that process, "
+                    f"or run 'python -m sandbox down' and remove {self.state_path} to pick new ports"
+                )
+        starters[name]()
+
+    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> None:
+        processes.start(
+            name,
+            argv,
+            pid_file=self.pid_file(name),
+            log_file=self.log_file(name),
+            ready=ready,
+            timeout=self.ready_timeout,
+        )
+
+    # -- the three services ------------------------------------------------------------------------
+    def _start_influxdb(self) -> None:
+        binary = _require_binary("influxd")
+        _require_binary("influx")  # the start-up script uses the CLI
+        port, rpc_port = self._port("influxdb"), self._port("influxdb_rpc")
+        data = self.root / "influxdb"
+        config = self.root / "config" / "influxdb.conf"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            f'reporting-disabled = true\nbind-address = "{HOST}:{rpc_port}"\n\n'
+            f'[meta]\n  dir = "{data}/meta"\n\n'
+            f'[data]\n  dir = "{data}/data"\n  wal-dir = "{data}/wal"\n  query-log-enabled = false\n\n'
+            f'[http]\n  bind-address = "{HOST}:{port}"\n  auth-enabled = true\n  log-enabled = false\n'
+            f"{_influx_debug_settings(binary)}\n"
+            "[monitor]\n  store-enabled = false\n\n"
+            "[continuous_queries]\n  log-enabled = false\n"
+        )
+        self._start(
+            "influxdb",
+            [binary, "-config", str(config)],
+            lambda: _http_status(f"http://{HOST}:{port}/ping") == 204,
+        )
+        self._init_influxdb()
+
+    def _init_influxdb(self) -> None:
+        """Make the database and users exactly as the ECS task does, with the same script."""
+        result = run_influxdb_init(self.endpoints())
+        if result.returncode != 0:
+            raise SandboxError(
+                f"{INFLUX_INIT_SCRIPT.name} failed (status {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-800:]}"
+            )
+
+    def _start_mosquitto(self) -> None:
+        binary = _require_binary("mosquitto")
+        port = self._port("mosquitto")
+        config = self.root / "config" / "mosquitto.conf"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        passwords = self._load_state()["passwords"]  # type: ignore[index]
+        password_file = self.root / "config" / "mosquitto.passwd"
+        write_password_file(password_file, {user: passwords[user] for user in (MQTT_USER, GATEWAY_USER)})
+        # No anonymous client: a user and password from endpoints.json (devices come in through the
+        # mutual-TLS endpoint, local_aws/iot/endpoint.py, under its own user). mosquitto runs as the sandbox's own
+        # user, like influxd and moto: started as root it would drop to 'mosquitto', which cannot read the
+        # 0600 password file or write its persistence file in a private sandbox folder.
+        store = self.root / "mosquitto"
+        store.mkdir(parents=True, exist_ok=True)
+        # Unlimited queue and in-flight window: with the defaults a QoS 1 subscriber loses most of a burst.
+        # Persistence, as IoT Core keeps what it acknowledged: sessions, subscriptions and queued messages
+        # survive a restart (saved on shutdown, and every few seconds against a crash mid-burst).
+        config.write_text(
+            f"user {getpass.getuser()}\n"
+            f"listener {port} {HOST}\nallow_anonymous false\npassword_file {password_file}\n"
+            f"persistence true\npersistence_location {store}/\nautosave_interval 2\n"
+            # IoT Core refuses a message over its limit by closing the connection: `max_packet_size` does that
+            # (the publisher's QoS 1 publish fails). Not `message_size_limit`: it acknowledges, then drops.
+            f"max_packet_size {MQTT_MAX_PACKET_BYTES}\n"
+            "sys_interval 1\n"  # the accounting reads the broker's backlog from $SYS/broker/store/messages/count
+            "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stdout\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+        self._start("mosquitto", [binary, "-c", str(config)], lambda: processes.tcp_answers(port, HOST))
+
+    def _start_gateway(self) -> None:
+        """The mutual-TLS device endpoint (IoT Core's), relaying what the devices' policies allow to mosquitto."""
+        port = self._port("mqtts")
+        ca = self.ca.ensure()
+        config = self.root / "config" / "iot-gateway.json"
+        settings = {
+            "host": HOST,
+            "port": port,
+            "upstream_host": HOST,
+            "upstream_port": self._port("mosquitto"),
+            "username": GATEWAY_USER,
+            "password": self._load_state()["passwords"][GATEWAY_USER],  # type: ignore[index]
+            "ca_file": str(ca.ca_file),
+            "cert_file": str(ca.server_cert_file),
+            "key_file": str(ca.server_key_file),
+            "access_file": str(self.access_path),
+        }
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(settings, handle, indent=2)
+        self._start(
+            "iot-gateway",
+            [sys.executable, "-m", "local_aws.iot.endpoint", "--config", str(config)],
+            lambda: processes.tcp_answers(port, HOST),
+        )
+
+    def _start_moto(self) -> None:
+        port = self._port("moto")
+        self._start(
+            "moto",
+            [sys.executable, "-m", "local_aws.moto_server", "-H", HOST, "-p", str(port)],
+            lambda: _http_status(f"http://{HOST}:{port}/moto-api/data.json") == 200,
+        )

@@ -1,0 +1,154 @@
+"""Where every reading went: written to InfluxDB, rejected, in the dead letters, or lost."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from awscrt import mqtt
+
+from catalog import Catalog, load_catalog
+from local_aws.sqs import queues as local_queues
+from reach import influx
+from reach.endpoints import Endpoints
+from reach.mqtt import plain_connection
+
+
+def measurements(catalog: Catalog) -> dict[str, str]:
+    """The measurement of each device kind, and a field every point of it has (for count())."""
+    return {kind.measurement: next(iter(kind.fields)) for kind in catalog}
+
+
+def count_points(
+    endpoints: Endpoints, since: datetime, until: datetime, catalog: Catalog | None = None
+) -> dict[str, int]:
+    """Points per measurement of the catalog's kinds whose device time lies in [since, until]."""
+    window = f"time >= {int(since.timestamp() * 1000)}ms AND time <= {int(until.timestamp() * 1000)}ms"
+    counts = {}
+    for measurement, field in measurements(catalog or load_catalog()).items():
+        series = influx.query(endpoints, f'SELECT count("{field}") FROM "{measurement}" WHERE {window}')
+        counts[measurement] = int(series[0]["values"][0][1]) if series else 0
+    return counts
+
+
+def queue_depth(queue_url: str) -> int:
+    """Messages in a queue of moto, visible or being received."""
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def queue_depths(endpoints: Endpoints, root: Path) -> dict[str, int]:
+    """Messages in each queue of the sandbox in `root`: from the rule runner's store for a queue it plays (the
+    ingest queue, see local_aws/sqs/queues.py), from moto for the others."""
+    store = root / local_queues.STORE_FILE
+    depths = {}
+    for name, url in endpoints.queues.items():
+        played = local_queues.depth(store, url)
+        depths[name] = queue_depth(url) if played is None else played
+    return depths
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """Readings on their way, by where they are: none of them is lost while it is counted here."""
+
+    broker: int = 0  # acknowledged to a device, not yet acknowledged by the rule runner
+    runner: int = 0  # taken off the broker but not handed off, or stored events the function has not finished
+    queue: int = 0  # in the ingest queue (queued path)
+
+    @property
+    def total(self) -> int:
+        return self.broker + self.runner + self.queue
+
+    def describe(self) -> str:
+        return f"broker {self.broker}, rule runner {self.runner}, ingest queue {self.queue}"
+
+
+def in_flight(broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
+    """Where the readings not yet written, rejected or dead-lettered are.
+
+    The broker's store also holds what it sent the runner and the runner has not acknowledged: those
+    are counted once, with the runner."""
+    unacknowledged = int(runner_stats.get("unacknowledged", 0))
+    held = unacknowledged + int(runner_stats.get("stored_events", 0))
+    return InFlight(broker=max(0, broker_backlog - unacknowledged), runner=held, queue=ingest_queue_depth)
+
+
+BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"
+BROKER_RETAINED_TOPIC = "$SYS/broker/retained messages/count"
+
+
+def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
+    """Messages mosquitto holds for sessions: queued for the rule runner, or sent and not acknowledged.
+
+    mosquitto publishes its store's size and how many of those are retained on $SYS topics (every second,
+    as the sandbox configures it); the pipeline publishes nothing retained, so the difference is the
+    backlog."""
+    counts: dict[str, int] = {}
+    got: Future[None] = Future()
+
+    def on_message(topic: str, payload: bytes, **_: Any) -> None:
+        counts[topic] = int(payload.decode().strip() or 0)
+        if len(counts) == 2 and not got.done():
+            got.set_result(None)
+
+    connection = plain_connection(endpoints, f"accounting-{uuid.uuid4().hex[:8]}", clean_session=True)
+    connection.connect().result(timeout=timeout)
+    try:
+        for topic in (BROKER_STORE_TOPIC, BROKER_RETAINED_TOPIC):
+            connection.subscribe(topic, mqtt.QoS.AT_MOST_ONCE, callback=on_message)[0].result(timeout)
+        got.result(timeout=timeout)
+    finally:
+        connection.disconnect().result(timeout=timeout)
+    return max(0, counts[BROKER_STORE_TOPIC] - counts[BROKER_RETAINED_TOPIC])
+
+
+@dataclass(frozen=True)
+class Accounting:
+    sent: int
+    written: int
+    rejected: int
+    dead_letters: int
+    in_flight: InFlight = InFlight()
+    # Acknowledged by the broker on a topic no deployed rule reads: dropped there, as IoT Core drops them.
+    to_no_rule: int = 0
+
+    @property
+    def settled(self) -> bool:
+        """Nothing in flight: every count is final, and `lost` exact."""
+        return self.in_flight.total == 0
+
+    @property
+    def lost(self) -> int:
+        """What can no longer arrive: neither written, kept, nor on its way (nor sent where no rule reads)."""
+        taken = self.written + self.rejected + self.dead_letters + self.in_flight.total + self.to_no_rule
+        return max(0, self.sent - taken)
+
+    @property
+    def duplicated(self) -> int:
+        """Outcomes beyond one per reading (a point written twice replaces itself, so only kept copies count)."""
+        return max(0, self.written + self.rejected + self.dead_letters - self.sent)
+
+
+def wait_until_settled(read: Callable[[], object], timeout: float = 60.0, quiet: float = 1.0) -> bool:
+    """Wait until `read()` gives the same value for `quiet` seconds; False if the timeout passes first."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = read()
+        if current != last:
+            last, since = current, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return True
+    return False

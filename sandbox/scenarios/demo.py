@@ -1,0 +1,364 @@
+"""`make demo`: the whole pipeline on this machine, then where every reading went."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from catalog import Catalog, load_catalog
+from catalog.loader import PROJECT_ROOT
+from reach.endpoints import Endpoints
+from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats
+from sandbox.manager.processes import SandboxError
+from sandbox.manager.services import Sandbox
+from sandbox.scenarios.accounting import Accounting, broker_backlog, count_points, in_flight, queue_depths
+from sandbox.scenarios.alert_demo import show_alerts
+from simulator.api import FleetGroup, no_rule_warning, readings_to_no_rule, run_groups
+from simulator.fleet import Counters, Target
+from simulator.webhook import BackgroundFleet, WebhookFleet, local_target
+
+PICTURE = PROJECT_ROOT / "build" / "dashboards.png"
+DEFAULT_DEVICES = 20
+DEFAULT_WEBHOOK_BUTTONS = 5
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    devices: dict[str, int] = field(
+        default_factory=lambda: {"shelf": 5}
+    )  # per kind; DEFAULT_DEVICES otherwise
+    rate: float = 1.0
+    duration: float = 30.0
+    ingest_path: str = "direct"
+    environment: str = "demo"
+    device_tls: bool = False  # the devices provisioned and connected over mutual TLS, as to IoT Core
+    webhook_shelves: int = 2  # shelf endpoints of a device-management service, besides the MQTT shelves
+
+    drain_timeout: float = 600.0  # how long to wait for readings in flight before counting
+
+    def fleet(self, catalog: Catalog) -> dict[str, int]:
+        """Devices of every kind of the catalog that can be simulated (0 leaves a kind out)."""
+        return {
+            kind.name: self.devices.get(kind.name, DEFAULT_DEVICES)
+            for kind in catalog
+            if kind.simulator is not None
+        }
+
+    @property
+    def webhook_buttons(self) -> int:
+        """Button endpoints reporting through the local webhook gateway (`--devices button=N`)."""
+        return self.devices.get("button", DEFAULT_WEBHOOK_BUTTONS)
+
+
+def live_view(counters: Counters, stats: dict[str, object], elapsed: float, duration: float) -> Table:
+    table = Table(title=f"the pipeline at work: {elapsed:.0f} of {duration:.0f} s")
+    for column in (
+        "devices: sent",
+        "acknowledged",
+        "rules: received",
+        "function: done",
+        "retried",
+        "dead letters",
+    ):
+        table.add_column(column, justify="right")
+    dead = int(str(stats.get("on_failure", 0))) + int(str(stats.get("error_action", 0)))
+    table.add_row(
+        str(counters.sent),
+        str(counters.acknowledged),
+        str(stats.get("received", 0)),
+        str(stats.get("delivered", 0)),
+        str(stats.get("retried", 0)),
+        str(dead),
+    )
+    return table
+
+
+def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup]) -> Target:
+    """Provision the demo's devices in the local IoT registry (certificates from the sandbox's CA) and connect
+    them as `simulator run --target aws` connects to IoT Core: mutual TLS through awsiotsdk."""
+    from local_aws.iot.access import local_registry
+    from local_aws.iot.ca import LocalCa
+    from local_aws.iot.endpoint import RELOAD_SECONDS
+    from simulator.cli import aws_target
+    from simulator.provisioning import provision
+
+    keys = sandbox.root / "devices"
+    with local_registry(sandbox.endpoints_path) as ca_folder:
+        for group in groups:
+            for _ in provision(group.type_name, group.devices, keys, issuer=LocalCa(ca_folder)):
+                pass
+    mqtt = sandbox.endpoints().mqtt
+    time.sleep(2 * RELOAD_SECONDS)  # the endpoint reloads its access rules this often
+    return aws_target(sandbox.ca.ca_file, keys, f"{mqtt.host}:{mqtt.tls_port}")
+
+
+def run_fleet(
+    sandbox: Sandbox, fleet: dict[str, int], options: DemoOptions, console: Console
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged,
+    per kind, and how many of them went to a topic no deployed rule reads, per kind."""
+    groups = [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0]
+    target = device_tls_target(sandbox, groups) if options.device_tls else None
+    started = time.monotonic()
+    with Live(console=console, refresh_per_second=4, transient=True) as live:
+
+        def on_tick(counters: Counters) -> None:
+            elapsed = time.monotonic() - started
+            live.update(live_view(counters, rule_runner_stats(sandbox), elapsed, options.duration))
+
+        summary = run_groups(
+            sandbox.endpoints_path,
+            groups,
+            rate=options.rate,
+            duration=options.duration,
+            on_tick=on_tick,
+            target=target,
+        )
+    if summary.denied:
+        console.print(f"[bold red]{summary.denied} readings were denied by the broker[/] (not delivered)")
+    to_no_rule = readings_to_no_rule(sandbox.endpoints_path, groups, summary)
+    if to_no_rule:
+        console.print(f"[bold red]{no_rule_warning(to_no_rule)}[/]")
+    sent = {name: summary.by_type.get(name, 0) for name in fleet}
+    return sent, {t.type_name: t.readings for t in to_no_rule}
+
+
+def account(
+    sandbox: Sandbox,
+    endpoints: Endpoints,
+    sent: int,
+    since: datetime,
+    before: dict[str, int],
+    drain_timeout: float,
+    on_progress: Callable[[Accounting], None] = lambda _: None,
+    to_no_rule: int = 0,
+) -> tuple[Accounting, dict[str, int]]:
+    """Count where every reading went (and the points written per measurement), waiting until nothing is in flight (or `drain_timeout` passes).
+
+    Settled means nothing is in flight and two counts a second apart agree; until then every reading
+    not yet written, rejected or dead-lettered is shown where it is, never as lost."""
+    deadline = time.monotonic() + drain_timeout
+    previous: Accounting | None = None
+    with aws_environment(endpoints):
+        while True:
+            # Upstream first: a reading that moves on between two reads is then counted twice (in flight a
+            # moment longer), never missed.
+            broker, stats = _broker_backlog(endpoints), rule_runner_stats(sandbox)
+            queues = queue_depths(endpoints, sandbox.root)
+            until = datetime.now(UTC) + timedelta(minutes=1)
+            points = count_points(endpoints, since, until)
+            current = Accounting(
+                sent=sent,
+                written=sum(points.values()),
+                rejected=queues["rejected"] - before["rejected"],
+                dead_letters=queues["dead_letter"] - before["dead_letter"],
+                in_flight=in_flight(broker, stats, queues.get("ingest", 0)),
+                to_no_rule=to_no_rule,
+            )
+            on_progress(current)
+            if (current.in_flight.total == 0 and current == previous) or time.monotonic() >= deadline:
+                return current, points
+            previous = current
+            time.sleep(1.0)
+
+
+def _broker_backlog(endpoints: Endpoints) -> int:
+    try:
+        return broker_backlog(endpoints)
+    except Exception:  # the broker is restarting: count it as holding something until it answers
+        return 1
+
+
+def summary_table(
+    accounting: Accounting,
+    stats: dict[str, object],
+    sent: dict[str, int] | None = None,
+    written: dict[str, int] | None = None,
+    by_webhook: int = 0,
+    to_no_rule: dict[str, int] | None = None,
+) -> Table:
+    """The totals, and a column per kind (`sent` by kind, `written` by kind) where they are counted per kind."""
+    sent, written = sent or {}, written or {}
+    table = Table(title="Where every reading went")
+    table.add_column("")
+    table.add_column("readings", justify="right")
+    for name in sent:
+        table.add_column(name, justify="right")
+
+    def row(label: str, total: object, by_kind: dict[str, int] | None = None) -> None:
+        table.add_row(
+            label, str(total), *(str(by_kind.get(n, 0)) if by_kind is not None else "" for n in sent)
+        )
+
+    row("sent (acknowledged by the broker)", accounting.sent, sent)
+    row("  of them by webhook (acknowledged by the webhook gateway)", by_webhook)
+    row("received by the IoT rules", stats.get("received", "?"))
+    row("written to InfluxDB (counted by a query)", accounting.written, written)
+    row("rejected (kept with their reason)", accounting.rejected)
+    row("dead letters (kept for make replay)", accounting.dead_letters)
+    if accounting.to_no_rule:
+        row(
+            "[bold red]to no rule (no deployed rule reads their topic: dropped by the broker)[/]",
+            f"[bold red]{accounting.to_no_rule}[/]",
+            to_no_rule,
+        )
+    if accounting.in_flight.total:
+        row(
+            f"[yellow]still in flight ({accounting.in_flight.describe()})[/]",
+            f"[yellow]{accounting.in_flight.total}[/]",
+        )
+    if not accounting.settled:
+        # Counts taken while readings move between places are not exact: only a drained pipeline is.
+        row(
+            "[yellow]lost: known once nothing is in flight (not seen in this count)[/]",
+            f"[yellow]({accounting.lost})[/]",
+        )
+        return table
+    style = "green" if accounting.lost == 0 else "bold red"
+    to_no_rule_term = " - to no rule" if accounting.to_no_rule else ""
+    row(
+        f"[{style}]lost = sent - written - rejected - dead letters{to_no_rule_term}[/]",
+        f"[{style}]{accounting.lost}[/]",
+    )
+    return table
+
+
+def throughput_line(accounting: Accounting, started: float, published: float, drained: float | None) -> str:
+    """Readings per second through the pipeline (first publish to the last reading counted), and the lag at the
+    end: how long after the devices stopped the last reading was counted (to within the 1 s between counts)."""
+    if drained is None:
+        return (
+            f"through the pipeline: {accounting.written} readings written in the {published - started:.0f} s of"
+            f" publishing and the wait; lag at the end: more than the wait ({accounting.in_flight.total} in flight)"
+        )
+    through = accounting.written + accounting.rejected + accounting.dead_letters
+    seconds = max(drained - started, 1e-9)
+    return (
+        f"through the pipeline: {through} readings in {seconds:.1f} s = {through / seconds:,.0f} readings/s;"
+        f" lag at the end: {max(0.0, drained - published):.1f} s after the last publish"
+    )
+
+
+def render_picture(endpoints_path: Path, out: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grafana.render",
+            "--endpoints",
+            str(endpoints_path),
+            "--out",
+            str(out),
+            "--range",
+            "15m",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SandboxError(
+            f"drawing the dashboards failed: {(result.stderr or result.stdout).strip()[-600:]}"
+        )
+
+
+NEXT_STEPS = """[bold]Next[/]
+  look at the dashboards:   {picture}
+  query InfluxDB:           influx -host 127.0.0.1 -port {port} -username reader -password '<see {endpoints}>' \\
+                              -database telemetry -execute 'SELECT mean(pressureValue) FROM pressure GROUP BY sensorID'
+  more devices:             make simulate DEVICES=50 RATE=5 DURATION=60
+  replay dead letters:      make replay
+  stop everything:          make down"""
+
+
+def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
+    with console.status("starting the local services and deploying every stack to the local AWS endpoint"):
+        endpoints = deploy_local(sandbox, environment=options.environment, ingest_path=options.ingest_path)
+    console.print(f"[green]deployed[/] ({options.ingest_path} path); endpoints in {sandbox.endpoints_path}")
+    with aws_environment(endpoints):
+        before = queue_depths(endpoints, sandbox.root)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    catalog = load_catalog()
+    fleet = options.fleet(catalog)
+    how = "over mutual TLS, as to IoT Core" if options.device_tls else "to the plain listener"
+    console.print(
+        f"{', '.join(f'{n} {k}' for k, n in fleet.items())} devices publishing {how} for {options.duration:.0f} s "
+        f"at {options.rate:g} reading/s each"
+    )
+    buttons, shelves = options.webhook_buttons, options.webhook_shelves
+    webhook = None
+    if buttons + shelves > 0:
+        console.print(f"{buttons} button and {shelves} shelf endpoints more reporting through the webhook")
+        webhook = BackgroundFleet(
+            WebhookFleet(local_target(sandbox.endpoints_path), buttons, shelves),
+            options.rate,
+            options.duration,
+        )
+    started = time.monotonic()
+    sent, to_no_rule = run_fleet(sandbox, fleet, options, console)
+    by_webhook = 0
+    if webhook is not None:
+        counters = webhook.wait()
+        # Every acknowledged delivery holds one reading of each endpoint.
+        sent["button"] = sent.get("button", 0) + counters.deliveries * buttons
+        sent["shelf"] = sent.get("shelf", 0) + counters.deliveries * shelves
+        by_webhook = counters.readings_sent
+    published = time.monotonic()
+    drained: list[float] = []  # when nothing was in flight any more, first seen
+    with console.status("waiting for the pipeline to take every reading") as status:
+
+        def show(current: Accounting) -> None:
+            if current.in_flight.total == 0 and not drained:
+                drained.append(time.monotonic())
+            status.update(
+                f"waiting for the pipeline to take every reading (at most {options.drain_timeout:.0f} s): "
+                f"{current.written} written, {current.in_flight.total} in flight "
+                f"({current.in_flight.describe()})"
+            )
+
+        accounting, points = account(
+            sandbox, endpoints, sum(sent.values()), since, before, options.drain_timeout, show,
+            sum(to_no_rule.values()),
+        )  # fmt: skip
+    written = {kind.name: points.get(kind.measurement, 0) for kind in catalog if kind.name in sent}
+    console.print(
+        summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook, to_no_rule)
+    )
+    console.print(throughput_line(accounting, started, published, drained[0] if drained else None))
+    if accounting.in_flight.total:
+        console.print(
+            f"[yellow]{accounting.in_flight.total} readings were still on their way after "
+            f"{options.drain_timeout:.0f} s[/] (they are held, not lost). Watch them arrive with "
+            "'python -m sandbox status', or wait longer next time with --drain-timeout."
+        )
+    with console.status("drawing the dashboards from the local InfluxDB"):
+        render_picture(sandbox.endpoints_path, PICTURE)
+    endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)
+    console.print(f"dashboards drawn: {PICTURE}")
+    alerts_as_expected = show_alerts(endpoints, since, console)
+    port = endpoints.influxdb.url.rsplit(":", 1)[1]
+    console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
+    if accounting.settled and accounting.lost != 0:
+        console.print(
+            f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
+        )
+        return 1
+    if accounting.to_no_rule:
+        console.print(
+            f"[bold red]{accounting.to_no_rule} readings went to topics no deployed rule reads[/] (see above)"
+        )
+        return 1
+    if not alerts_as_expected:
+        console.print("[bold red]the alerts are not as expected[/]: see python -m grafana.alerts")
+        return 1
+    return 0

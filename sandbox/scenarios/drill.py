@@ -1,0 +1,192 @@
+"""`make drill`: a fleet publishes while each part of the pipeline fails in turn; then replay, and count.
+
+For every fault the fleet runs on its own; a quarter of the way in, one part stops and comes back
+after the outage. Then the drill waits until nothing is in flight, replays the dead letters as a user
+would (`make replay`), and counts every reading the broker acknowledged: written, rejected, left in
+the dead letters, duplicated, or lost (none of those). It exits non-zero if anything was lost or
+duplicated.
+
+The faults: influxd stopped; the AWS APIs (moto) frozen, because a stopped moto forgets every queue
+and table, which AWS never does; mosquitto stopped with SIGTERM; the rule runner restarted; and the
+rule runner killed with SIGKILL while influxd is down, so it dies holding a backlog.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from catalog.loader import PROJECT_ROOT
+from sandbox.manager import processes
+from sandbox.manager.deployment import (
+    RULE_RUNNER,
+    TEMPLATES,
+    aws_environment,
+    deploy_local,
+    start_rule_runner,
+)
+from sandbox.manager.processes import SandboxError
+from sandbox.manager.services import Sandbox
+from sandbox.scenarios.accounting import Accounting, queue_depths
+from sandbox.scenarios.demo import account
+from simulator.api import FleetGroup, run_groups
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    ingest_path: str = "direct"
+    fleet: dict[str, int] = field(default_factory=lambda: {"pressure": 20, "shelf": 5})  # devices per kind
+    rate: float = 1.0
+    duration: float = 40.0
+    outage: float = 10.0
+    drain_timeout: float = 600.0
+    environment: str = "demo"
+    faults: tuple[str, ...] = ()  # empty: all of them
+
+
+class Drill:
+    def __init__(self, sandbox: Sandbox, options: DrillOptions, templates: Path = TEMPLATES) -> None:
+        self.sandbox, self.options, self.templates = sandbox, options, templates
+        self.writer_secret = f"{options.environment}/influxdb/writer"
+
+    # -- the faults: each stops a part and returns how to bring it back ----------------------------
+    def influxd(self) -> Callable[[], None]:
+        self.sandbox.stop_service("influxdb")
+        return lambda: self.sandbox.start_service("influxdb")
+
+    def moto(self) -> Callable[[], None]:
+        pid = self._pid("moto")
+        os.kill(pid, signal.SIGSTOP)
+        return lambda: os.kill(pid, signal.SIGCONT)
+
+    def mosquitto(self) -> Callable[[], None]:
+        self.sandbox.stop_service("mosquitto")
+        return lambda: self.sandbox.start_service("mosquitto")
+
+    def rule_runner(self) -> Callable[[], None]:
+        processes.stop(RULE_RUNNER, self.sandbox.pid_file(RULE_RUNNER))
+        return self._start_runner
+
+    def rule_runner_killed_with_a_backlog(self) -> Callable[[], None]:
+        self.sandbox.stop_service("influxdb")
+        time.sleep(self.options.outage / 2)  # the backlog builds up in the runner
+        os.kill(self._pid(RULE_RUNNER), signal.SIGKILL)
+
+        def back() -> None:
+            self._start_runner()
+            self.sandbox.start_service("influxdb")
+
+        return back
+
+    FAULTS: dict[str, str] = {
+        "influxd": "influxd stopped",
+        "moto": "AWS APIs frozen",
+        "mosquitto": "mosquitto SIGTERM",
+        "rule_runner": "runner restarted",
+        "rule_runner_killed_with_a_backlog": "runner killed, influxd down",
+    }
+
+    def _pid(self, name: str) -> int:
+        record = processes.running(self.sandbox.pid_file(name))
+        if record is None:
+            raise SandboxError(f"{name} is not running: run 'python -m sandbox up' first")
+        return record.pid
+
+    def _start_runner(self) -> None:
+        with aws_environment(self.sandbox.endpoints()):
+            start_rule_runner(self.sandbox, self.templates, self.options.environment, self.writer_secret)
+
+    # -- one round ---------------------------------------------------------------------------------
+    def round(self, fault: str, console: Console) -> Accounting:
+        options, endpoints = self.options, self.sandbox.endpoints()
+        with aws_environment(endpoints):
+            before = queue_depths(endpoints, self.sandbox.root)
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        trouble: list[BaseException] = []
+
+        def inject() -> None:
+            try:
+                time.sleep(options.duration / 4)
+                console.print(f"  {self.FAULTS[fault]} for {options.outage:.0f} s")
+                restore = getattr(self, fault)()
+                time.sleep(options.outage)
+                restore()
+                console.print("  back")
+            except BaseException as error:
+                trouble.append(error)
+
+        injector = threading.Thread(target=inject, name=f"fault-{fault}")
+        injector.start()
+        summary = run_groups(
+            self.sandbox.endpoints_path,
+            [FleetGroup(kind, devices) for kind, devices in options.fleet.items() if devices > 0],
+            rate=options.rate,
+            duration=options.duration,
+        )
+        injector.join()
+        if trouble:
+            raise SandboxError(f"the fault {fault} could not be played: {trouble[0]}")
+        account(self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout)
+        self.replay()
+        accounting, _ = account(
+            self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout
+        )
+        return accounting
+
+    def replay(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "ingest_tools.replay", "--endpoints", str(self.sandbox.endpoints_path),
+             "--environment", self.options.environment, "--ledger", str(self.sandbox.root / "replay-ledger.txt")],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'lambda'}"},
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SandboxError(f"make replay failed: {(result.stdout + result.stderr).strip()[-600:]}")
+
+
+def drill_table(path: str, results: dict[str, Accounting]) -> Table:
+    table = Table(title=f"Fault drill, {path} path (after make replay)")
+    for column in ("fault", "sent", "written", "rejected", "dead", "in flight", "dup.", "lost"):
+        table.add_column(column, justify="left" if column == "fault" else "right", no_wrap=True)
+    for fault, a in results.items():
+        bad = "bold red" if a.lost or a.duplicated or not a.settled else "green"
+        table.add_row(
+            Drill.FAULTS[fault], str(a.sent), str(a.written), str(a.rejected), str(a.dead_letters),
+            str(a.in_flight.total), f"[{bad}]{a.duplicated}[/]", f"[{bad}]{a.lost}[/]",
+        )  # fmt: skip
+    return table
+
+
+def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
+    with console.status(f"deploying the {options.ingest_path} path locally"):
+        deploy_local(sandbox, environment=options.environment, ingest_path=options.ingest_path)
+    faults = options.faults or tuple(Drill.FAULTS)
+    unknown = set(faults) - set(Drill.FAULTS)
+    if unknown:
+        raise SandboxError(f"unknown faults {sorted(unknown)}: choose from {', '.join(Drill.FAULTS)}")
+    drill, results = Drill(sandbox, options), {}
+    total = sum(options.fleet.values())
+    for fault in faults:
+        console.print(f"[bold]{Drill.FAULTS[fault]}[/]: {total} devices, {options.duration:.0f} s")
+        results[fault] = drill.round(fault, console)
+    wide = Console(file=console.file, width=max(console.width, 100))  # one line per fault, even in a log
+    wide.print(drill_table(options.ingest_path, results))
+    failed = [f for f, a in results.items() if a.lost or a.duplicated or not a.settled]
+    if failed:
+        console.print(
+            f"[bold red]readings were lost, duplicated or still in flight[/] ({', '.join(failed)}): "
+            f"see {sandbox.root}/logs/, or give them longer with --drain-timeout"
+        )
+        return 1
+    return 0

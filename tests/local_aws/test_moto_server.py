@@ -1,0 +1,70 @@
+"""The sandbox's moto patches give SQS's answers: counts, deletes (including bad receipt handles)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local_aws import moto_server
+
+
+@pytest.fixture
+def sqs() -> Iterator[object]:
+    moto_server.patch()  # moto is in process here (mock_aws), exactly the code its server runs
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def test_send_receive_delete_and_counts_match_sqs(sqs: object) -> None:
+    client = boto3.client("sqs", region_name="us-east-1")
+    url = client.create_queue(QueueName="q")["QueueUrl"]
+    client.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)]
+    )
+    received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=4, VisibilityTimeout=30)["Messages"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    ) == (
+        "6",
+        "4",
+    )
+    entries: list[Any] = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)]
+    response = client.delete_message_batch(
+        QueueUrl=url, Entries=[*entries, {"Id": "bad", "ReceiptHandle": "nope"}]
+    )
+    assert sorted(s["Id"] for s in response["Successful"]) == ["0", "1", "2", "3"]
+    assert [f["Id"] for f in response["Failed"]] == ["bad"]
+    again = client.delete_message_batch(
+        QueueUrl=url, Entries=entries[:1]
+    )  # deleting twice is fine, as on SQS
+    assert [s["Id"] for s in again["Successful"]] == ["0"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    ) == (
+        "6",
+        "0",
+    )
+
+
+def test_a_message_received_twice_is_deleted_by_either_handle_and_only_once(sqs: object) -> None:
+    client = boto3.client("sqs", region_name="us-east-1")
+    url = client.create_queue(QueueName="twice")["QueueUrl"]
+    client.send_message(QueueUrl=url, MessageBody="m")
+    first = client.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["ReceiptHandle"]
+    second = client.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"][0]["ReceiptHandle"]
+    assert first != second
+    response = client.delete_message_batch(QueueUrl=url, Entries=[{"Id": "old", "ReceiptHandle": first}])
+    assert [s["Id"] for s in response["Successful"]] == ["old"]
+    again = client.delete_message_batch(QueueUrl=url, Entries=[{"Id": "new", "ReceiptHandle": second}])
+    assert [s["Id"] for s in again["Successful"]] == ["new"]  # already deleted: fine, as on SQS
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"

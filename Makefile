@@ -26,7 +26,7 @@ AWS ?=
 # The hint every target that needs a stack gives when STACK is missing: $(call need_stack,<target>)
 need_stack = test -n "$(STACK)" || { echo "name the stack: make $(1) STACK=network (see: make synth)"; exit 2; }
 
-.PHONY: help install system-packages test test-fast lint format demo drill down synth deploy deploy-all destroy \
+.PHONY: help install system-packages test test-fast lint format demo drill down synth golden deploy deploy-all destroy \
         diff outputs simulate load-metadata replay backup restore bench cost capacity profile clean
 
 help: ## list the targets
@@ -73,7 +73,7 @@ lint: install ## ruff, mypy, cfn-lint and checkov on every template
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m infrastructure synth
+	$(PY) -m infrastructure synth --check
 	$(VENV)/bin/cfn-lint build/templates/*.json
 	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -d build/templates
 
@@ -90,6 +90,9 @@ down: ## stop every local service
 
 synth: install ## write every stack's template to build/templates/
 	$(PY) -m infrastructure synth
+
+golden: install ## write the reviewed templates (infrastructure/golden/) after a stack changed, for the diff
+	$(PY) -m infrastructure synth --update-golden
 
 deploy: install ## deploy one stack: make deploy STACK=network [PARAMS="Key=Value ..."] [ENDPOINT_URL=...]
 	@$(call need_stack,deploy)

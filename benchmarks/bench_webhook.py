@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from ingest_to_influxdb import environment, kinds
 from rich.console import Console
 from rich.table import Table
 
@@ -85,14 +86,14 @@ def main() -> int:
             os.environ.update(endpoints.aws.env())
             os.environ.update(provision(endpoints))
             secret = boto3.client("secretsmanager").create_secret(Name="bench/webhook", SecretString=SECRET)
-            os.environ["WEBHOOK_SECRET_ARN"] = secret["ARN"]
-            os.environ["DEAD_LETTER_QUEUE_URL"] = boto3.client("sqs").create_queue(QueueName="bench-dead")[
-                "QueueUrl"
-            ]
-            os.environ["LWM2M_MAPPING"] = webhook_mapping_json(load_catalog())
-            kinds_file = Path(folder) / "device_kinds.json"  # as the deploy tool packs them into the zip
+            os.environ[environment.WEBHOOK_SECRET_ARN] = secret["ARN"]
+            os.environ[environment.DEAD_LETTER_QUEUE_URL] = boto3.client("sqs").create_queue(
+                QueueName="bench-dead"
+            )["QueueUrl"]
+            os.environ[environment.LWM2M_MAPPING] = webhook_mapping_json(load_catalog())
+            kinds_file = Path(folder) / kinds.PACKAGED_NAME  # as the deploy tool packs them into the zip
             kinds_file.write_text(function_kinds(load_catalog()))
-            os.environ["DEVICE_KINDS_FILE"] = str(kinds_file)
+            os.environ[kinds.FILE_VARIABLE] = str(kinds_file)
             from webhook_to_influxdb import handler
 
             handler.reset()

@@ -29,7 +29,14 @@ from reach.endpoints import Endpoints
 from sandbox.manager.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
 from sandbox.manager.processes import running
 from sandbox.manager.services import Sandbox
-from sandbox.scenarios.accounting import broker_backlog, count_points, in_flight, queue_depth, queue_depths
+from sandbox.scenarios.accounting import (
+    broker_backlog,
+    count_points,
+    in_flight,
+    lost,
+    queue_depth,
+    queue_depths,
+)
 from simulator.api import FleetGroup, run_groups
 from simulator.fleet import Counters
 
@@ -67,7 +74,7 @@ class Step:
 
     @property
     def lost(self) -> int:
-        return self.acknowledged - self.written - self.rejected - self.dead_letters - self.in_flight
+        return lost(self.acknowledged, self.written, self.rejected, self.dead_letters, self.in_flight)
 
     @property
     def sustained(self) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 import urllib3
+from ingest_to_influxdb import environment, kinds
 
 from catalog.export import function_kinds
 from catalog.loader import load_catalog
@@ -137,19 +138,19 @@ def provision(endpoints: Endpoints) -> dict[str, str]:
         Name=SECRET, SecretString=json.dumps({"username": user.username, "password": user.password})
     )["ARN"]
     return {
-        "INFLUXDB_URL": endpoints.influxdb.url,
-        "INFLUXDB_DATABASE": endpoints.influxdb.database,
-        "INFLUXDB_SECRET_ARN": secret,
-        "METADATA_TABLE": TABLE,
-        "REJECTED_QUEUE_URL": queue,
-        "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
+        environment.INFLUXDB_URL: endpoints.influxdb.url,
+        environment.INFLUXDB_DATABASE: endpoints.influxdb.database,
+        environment.INFLUXDB_SECRET_ARN: secret,
+        environment.METADATA_TABLE: TABLE,
+        environment.REJECTED_QUEUE_URL: queue,
+        environment.METRICS_NAMESPACE: environment.NAMESPACE,
     }
 
 
 @contextlib.contextmanager
 def local_services(root: Path) -> Iterator[Endpoints]:
     """influxd and moto in `root`, the function's environment pointed at them; everything undone after."""
-    from ingest_to_influxdb import handler, kinds
+    from ingest_to_influxdb import handler
 
     sandbox = Sandbox(root)
     saved = dict(os.environ)
@@ -157,7 +158,7 @@ def local_services(root: Path) -> Iterator[Endpoints]:
         endpoints = sandbox.up()
         os.environ.update(endpoints.aws.env())
         os.environ.update(provision(endpoints))
-        packed = root / "device_kinds.json"  # the kinds as the deploy tool packs them into the zip
+        packed = root / kinds.PACKAGED_NAME  # the kinds as the deploy tool packs them into the zip
         packed.write_text(function_kinds(load_catalog()))
         os.environ[kinds.FILE_VARIABLE] = str(packed)
         kinds.reset()

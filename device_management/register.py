@@ -25,6 +25,8 @@ import requests
 
 from catalog import load_catalog
 from catalog.lwm2m import resource_paths
+from infrastructure.names import stack_name
+from infrastructure.stacks import webhook
 
 DEFAULT_API = "https://api.us-east-1.mbedcloud.com"
 API_KEY_VARIABLE = "DEVICE_MANAGEMENT_API_KEY"
@@ -117,10 +119,14 @@ def unregister(service: DeviceManagement, paths: list[str], pattern: str, endpoi
 
 def from_stack(environment: str) -> tuple[str, str]:
     """The deployed webhook stack's callback URL and its secret."""
-    stack = boto3.client("cloudformation").describe_stacks(StackName=f"{environment}-webhook")["Stacks"][0]
+    stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name(environment, webhook.NAME))[
+        "Stacks"
+    ][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=outputs["SecretArn"])["SecretString"]
-    return outputs["CallbackUrl"], secret
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=outputs[webhook.SECRET_ARN.output])[
+        "SecretString"
+    ]
+    return outputs[webhook.CALLBACK_URL.output], secret
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest_to_influxdb import kinds
+
 from catalog import load_catalog
 from catalog.export import function_kinds
 from catalog.loader import PROJECT_ROOT
@@ -26,7 +28,7 @@ PACKAGE = "ingest_to_influxdb"
 # The ingest function, the webhook function and the managed store's set-up step share the zip.
 PACKAGES = (PACKAGE, "webhook_to_influxdb", "store_setup")
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
-KINDS_FILE = f"{PACKAGE}/device_kinds.json"  # where lambda/ingest_to_influxdb/kinds.py looks for it
+KINDS_FILE = kinds.IN_ZIP  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # Lambda's runtime (python3.12 on arm64); only wheels that run there are taken, no sources are built.
 PIP_TARGET = [

@@ -21,6 +21,8 @@ from infrastructure.registry import RegistryError, all_stacks, deploy_order
 from infrastructure.service_files import ServiceFilesError
 
 DEFAULT_OUT = PROJECT_ROOT / "build" / "templates"
+# The templates of the default catalog as last reviewed: a change to a stack shows as a diff of these.
+GOLDEN = PROJECT_ROOT / "infrastructure" / "golden"
 # The AWS SDKs read the region from AWS_REGION before AWS_DEFAULT_REGION; boto3 reads only the second
 # (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html), so the first is passed on here.
 REGION_VARIABLE = "AWS_REGION"
@@ -58,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth_parser = commands.add_parser("synth", help="write every template to build/templates/")
     synth_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the templates")
+    golden = synth_parser.add_mutually_exclusive_group()
+    golden.add_argument(
+        "--check",
+        action="store_true",
+        help=f"compare every template with its reviewed copy in {GOLDEN.relative_to(PROJECT_ROOT)}/",
+    )
+    golden.add_argument(
+        "--update-golden",
+        action="store_true",
+        help=f"write the reviewed copies in {GOLDEN.relative_to(PROJECT_ROOT)}/ (commit them with the change)",
+    )
     for command, text in (
         ("deploy", "deploy a stack, or all in dependency order"),
         ("destroy", "delete a stack, or all in reverse order"),
@@ -70,6 +83,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(command, parents=[common], help=text)
         sub.add_argument("stack")
     return parser
+
+
+def golden_differences(written: dict[str, Path], golden: Path = GOLDEN) -> list[str]:
+    """The stacks whose template differs from its reviewed copy, or has none, or whose copy has no stack."""
+    found = [
+        name
+        for name, path in written.items()
+        if not (golden / path.name).exists() or (golden / path.name).read_text() != path.read_text()
+    ]
+    kept = {path.stem for path in golden.glob("*.json")}
+    return found + sorted(kept - set(written))
+
+
+def check_golden(written: dict[str, Path], errors: Console) -> int:
+    differing = golden_differences(written)
+    if differing:
+        errors.print(
+            f"the templates of {', '.join(differing)} differ from {GOLDEN.relative_to(PROJECT_ROOT)}/: "
+            "review the change with 'git diff' after 'make golden', and commit the new copies"
+        )
+        return 1
+    return 0
 
 
 def check_stack(name: str | None) -> None:
@@ -85,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     errors = Console(stderr=True, soft_wrap=True)  # one line each, whatever the terminal's width
     try:
         if args.command == "synth":
-            for name, path in synth(args.out).items():
+            written = synth(args.out)
+            if args.check:
+                return check_golden(written, errors)
+            if args.update_golden:
+                synth(GOLDEN)
+            for name, path in written.items():
                 console.print(f"{name}: {path}")
             return 0
         check_stack(args.stack)

@@ -23,12 +23,13 @@ from infrastructure import artifacts, compat, reattach, service_files
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
+from infrastructure.stacks import edge
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "does not contain changes")
 INGEST = "ingest"
-EDGE = "edge"
+EDGE = edge.NAME
 GRAFANA = "grafana"
 # CloudFormation takes a template of at most this many bytes inline (TemplateBody); a larger one through S3.
 INLINE_TEMPLATE_LIMIT = 51_200
@@ -482,8 +483,9 @@ class Deployer:
         if name != EDGE:
             return
         outputs = self.outputs(name)
-        keys = publish_console(self.client("s3"), outputs["ConsoleBucketName"])
-        self.console.print(f"console page: {', '.join(keys)} in s3://{outputs['ConsoleBucketName']}")
+        bucket = outputs[edge.CONSOLE_BUCKET.output]
+        keys = publish_console(self.client("s3"), bucket)
+        self.console.print(f"console page: {', '.join(keys)} in s3://{bucket}")
 
     def deploy_all(self) -> dict[str, str]:
         """Every stack in dependency order, except those deployed only when named (said so, with why)."""

@@ -23,6 +23,7 @@ from ingest_to_influxdb.constants import MAX_METAKEY_LENGTH, MAX_TAG_KEY_LENGTH,
 from ingest_to_influxdb.line_protocol import unrepresentable
 from rich.console import Console
 
+from infrastructure.stacks import ingest
 from ingest_tools.tooling import locate
 
 
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         table = args.table  # the caller already chose where boto3 goes
     else:
         deployment = locate(args.environment, args.endpoints, args.aws, need_stack=not args.table)
-        table = args.table or deployment.outputs["MetadataTableName"]
+        table = args.table or deployment.outputs[ingest.METADATA_TABLE_NAME.output]
     return load(args.file, table, console)
 
 

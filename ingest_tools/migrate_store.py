@@ -33,6 +33,7 @@ from typing import Any
 
 import requests
 
+from infrastructure.stacks import influxdb
 from reach.influx import InfluxReader, QueryError
 
 DEFAULT_BATCH = 5_000
@@ -345,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--out", type=Path, help="write line protocol into this file instead (the export side)"
     )
-    parser.add_argument("--database", default="telemetry", help="the source's database (default telemetry)")
+    parser.add_argument(
+        "--database", default=influxdb.DATABASE, help=f"the source's database (default {influxdb.DATABASE})"
+    )
     parser.add_argument(
         "--target-database",
         help="the target's database (on 2.x: its DBRP mapping's name; default: --database)",

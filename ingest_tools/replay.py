@@ -35,13 +35,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from infrastructure.stacks import influxdb, ingest
 from ingest_tools.tooling import Deployment, locate
 from reach.endpoints import DEFAULT_PATH
 
 RECEIVE_MAX = 10
 HOLD_SECONDS = 120  # a message left in the queue is not received again during this run
 DEFAULT_LEDGER = Path(".sandbox/replay-ledger.txt")
-QUEUES = {"dead-letter": ("dead_letter", "DeadLetterQueueUrl"), "rejected": ("rejected", "RejectedQueueUrl")}
+QUEUES = {
+    "dead-letter": ("dead_letter", ingest.DEAD_LETTER_QUEUE_URL.output),
+    "rejected": ("rejected", ingest.REJECTED_QUEUE_URL.output),
+}
 
 
 @dataclass
@@ -205,13 +209,13 @@ def drain(queue_url: str, handle: Handle, console: Console, ledger: Ledger) -> S
 def use_deployed_kinds(deployment: Deployment, endpoints: Path | None) -> None:
     """The ingest code run here reads the kinds the deployed function carries (written next to endpoints.json
     by the rule runner, from the function's zip) and the topics its environment gives them."""
-    packed = (endpoints or DEFAULT_PATH).parent / "device_kinds.json"
+    packed = (endpoints or DEFAULT_PATH).parent / kinds.PACKAGED_NAME
     if not packed.exists():
         raise SystemExit(
             f"{packed} does not exist: the rule runner writes it when it starts; run 'make demo'"
         )
     os.environ[kinds.FILE_VARIABLE] = str(packed)
-    function = deployment.outputs.get("FunctionName")
+    function = deployment.outputs.get(ingest.FUNCTION_NAME.output)
     if function:
         variables = boto3.client("lambda").get_function_configuration(FunctionName=function)
         environment = variables.get("Environment", {}).get("Variables", {})
@@ -227,14 +231,14 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
     local = deployment.local
     if local is None:
         raise SystemExit("the local configuration needs the sandbox's endpoints: run 'make demo'")
-    secret_name = f"{deployment.environment}/influxdb/writer"
+    secret_name = influxdb.secret_name("writer", deployment.environment)
     try:
         secret_arn = boto3.client("secretsmanager").describe_secret(SecretId=secret_name)["ARN"]
     except Exception as error:
         raise SystemExit(
             f"the writer's secret {secret_name} is not in the sandbox ({error}): run 'make demo'"
         ) from None
-    metadata_table = table or deployment.outputs.get("MetadataTableName")
+    metadata_table = table or deployment.outputs.get(ingest.METADATA_TABLE_NAME.output)
     if not metadata_table:
         raise SystemExit(
             f"no metadata table: deploy the {deployment.environment}-ingest stack or pass --table"
@@ -283,11 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     deployment = locate(args.environment, args.endpoints, args.aws, need_stack=args.aws or not args.table)
     if args.aws:
         queue_url = deployment.outputs[output_name]
-        handle = function_handle(deployment.outputs["FunctionName"])
+        handle = function_handle(deployment.outputs[ingest.FUNCTION_NAME.output])
     else:
         queues = {**(deployment.local.queues if deployment.local else {})}
-        queues.setdefault("rejected", deployment.outputs.get("RejectedQueueUrl", ""))
-        queues.setdefault("dead_letter", deployment.outputs.get("DeadLetterQueueUrl", ""))
+        queues.setdefault("rejected", deployment.outputs.get(ingest.REJECTED_QUEUE_URL.output, ""))
+        queues.setdefault("dead_letter", deployment.outputs.get(ingest.DEAD_LETTER_QUEUE_URL.output, ""))
         if not queues[local_name] or not queues["rejected"]:
             raise SystemExit("the sandbox has no ingest queues yet: run 'make demo' first")
         queue_url = queues[local_name]

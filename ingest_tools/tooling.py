@@ -9,6 +9,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from infrastructure.names import stack_name
+from infrastructure.stacks import ingest
 from reach.endpoints import DEFAULT_PATH, Endpoints
 
 
@@ -30,7 +32,7 @@ def locate(environment: str, endpoints: Path | None, use_aws: bool, need_stack: 
             )
         local = Endpoints.load(path)
         os.environ.update(local.aws.env())
-    stack = f"{environment}-ingest"
+    stack = stack_name(environment, ingest.NAME)
     try:
         described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     except (ClientError, BotoCoreError) as error:

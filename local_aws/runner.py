@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 import boto3
+from ingest_to_influxdb import environment
 from ingest_to_influxdb.kinds import FILE_VARIABLE
 
 from local_aws.cloudformation.template import DeployedTemplate, TemplateError
@@ -75,7 +76,7 @@ def take_over_event_source_mappings(function_names: set[str]) -> int:
 def local_overrides(endpoints: Endpoints, writer_secret_name: str) -> dict[str, str]:
     """Where the function's environment must point instead of AWS: the local InfluxDB and its secret."""
     secret = boto3.client("secretsmanager").describe_secret(SecretId=writer_secret_name)
-    return {"INFLUXDB_URL": endpoints.influxdb.url, "INFLUXDB_SECRET_ARN": secret["ARN"]}
+    return {environment.INFLUXDB_URL: endpoints.influxdb.url, environment.INFLUXDB_SECRET_ARN: secret["ARN"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,12 +15,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog", "ingest_to_influxdb"),  # the kinds, and the ingest core every function is built on
     ("webhook_to_influxdb", "store_setup"),  # the other functions, on the core
     ("reach",),  # how every tool reaches a deployment: endpoints, InfluxDB queries, the MQTT login
-    ("grafana", "device_management"),  # dashboards and alerts as code; the device-management registration
+    ("grafana",),  # dashboards and alerts as code
     ("infrastructure",),  # the stacks and the deploy tool
     ("local_aws",),  # the local stand-ins of the AWS services
     ("simulator",),  # the devices
     ("sandbox",),  # the process manager, what runs on top of the local AWS, and their command line
-    ("benchmarks", "ingest_tools"),  # measurements and operator tools
+    ("benchmarks", "ingest_tools", "device_management"),  # measurements and operator tools
 )
 
 # Inside a package with floors of its own, the same rule (lowest first).

@@ -19,7 +19,7 @@ from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Templat
 
 from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
 from infrastructure.ecs_service import CPU_PARAMETER, MEMORY_PARAMETER, create_parameters
-from infrastructure.names import Export
+from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import create_topic
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, influxdb_ecs, influxdb_managed, network, storage
@@ -58,9 +58,9 @@ def client_security_group(client: str) -> Export:
     return Export(NAME, f"{client.capitalize()}ClientSecurityGroupId")
 
 
-def secret_name(role: str) -> str:
-    """As services/influxdb/task.yaml names it: `<env>/influxdb/<role>`."""
-    return f"${{EnvironmentName}}/influxdb/{role}"
+def secret_name(role: str, environment: str = f"${{{ENVIRONMENT_PARAMETER}}}") -> str:
+    """As services/influxdb/task.yaml names it: `<env>/influxdb/<role>` (by default the template's `Sub` text)."""
+    return f"{environment}/influxdb/{role}"
 
 
 def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
+from ingest_to_influxdb import environment
 from troposphere import Equals, If, Not, Parameter, Ref, Sub, Template, ecs, s3
 
 from catalog.loader import PROJECT_ROOT
@@ -46,9 +47,7 @@ UPLOAD_CONTAINER = "backup-upload"
 SCRIPTS = PROJECT_ROOT / "services" / "influxdb"
 ADMIN_VARIABLES = ("INFLUXDB_ADMIN_USER", "INFLUXDB_ADMIN_PASSWORD")  # restore-influxdb.sh needs the admin
 # The upload container counts each backup in the bucket (upload-loop.sh); the alarm fires when none came for a day.
-METRIC_NAMESPACE = (
-    "IoTTelemetry"  # the functions' namespace (POWERTOOLS_METRICS_NAMESPACE of the ingest stack)
-)
+METRIC_NAMESPACE = environment.NAMESPACE  # the functions' namespace, which the alarms read
 METRIC = "InfluxdbBackupsUploaded"
 ALARM_TOPIC = "AlarmTopic"  # the influxdb stack's (create_task_alarm)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
-from ingest_to_influxdb import basic_ingest
+from ingest_to_influxdb import basic_ingest, environment, kinds
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 from troposphere import (
     AWSHelperFn,
@@ -396,17 +396,17 @@ def create_function(
             LoggingConfig=function_logging.logging_config(log_group),
             Environment=awslambda.Environment(
                 Variables={
-                    "INFLUXDB_URL": influxdb.URL.imported(),
-                    "INFLUXDB_DATABASE": "telemetry",
-                    "INFLUXDB_SECRET_ARN": influxdb.secret_arn("writer").imported(),
-                    "METADATA_TABLE": Ref(table),
-                    "REJECTED_QUEUE_URL": Ref(rejected),
-                    "METADATA_CACHE_TTL_SECONDS": Ref("MetadataCacheTtlSeconds"),
-                    "KIND_TOPICS": kind_topics(catalog),
+                    environment.INFLUXDB_URL: influxdb.URL.imported(),
+                    environment.INFLUXDB_DATABASE: influxdb.DATABASE,
+                    environment.INFLUXDB_SECRET_ARN: influxdb.secret_arn("writer").imported(),
+                    environment.METADATA_TABLE: Ref(table),
+                    environment.REJECTED_QUEUE_URL: Ref(rejected),
+                    environment.METADATA_CACHE_TTL_SECONDS: Ref("MetadataCacheTtlSeconds"),
+                    kinds.TOPICS_VARIABLE: kind_topics(catalog),
                     basic_ingest.RULES_VARIABLE: kind_rules(catalog),
-                    "POWERTOOLS_SERVICE_NAME": "ingest",
-                    "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
-                    "POWERTOOLS_LOG_LEVEL": Ref(function_logging.LOG_LEVEL_PARAMETER),
+                    environment.SERVICE_NAME: "ingest",
+                    environment.METRICS_NAMESPACE: environment.NAMESPACE,
+                    environment.LOG_LEVEL: Ref(function_logging.LOG_LEVEL_PARAMETER),
                 }
             ),
         )
@@ -635,7 +635,11 @@ def create_pipeline_alarms(
             Description="Rejected readings in one minute above which the RejectedPerMinute alarm fires",
         )
     )
-    function_metrics = ("IoTTelemetry", "MetadataMisses", {"service": "ingest"})  # the function's Powertools
+    function_metrics = (
+        environment.NAMESPACE,
+        "MetadataMisses",
+        {"service": "ingest"},
+    )  # the function's Powertools
     for logical, description, metric, statistic, comparison, threshold, period, condition in (
         (
             "RejectedPerMinuteAlarm",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
+from ingest_to_influxdb import environment
 from troposphere import (
     GetAtt,
     Parameter,
@@ -178,17 +179,17 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
             LoggingConfig=function_logging.logging_config(log_group),
             Environment=awslambda.Environment(
                 Variables={
-                    "INFLUXDB_URL": influxdb.URL.imported(),
-                    "INFLUXDB_DATABASE": "telemetry",
-                    "INFLUXDB_SECRET_ARN": influxdb.secret_arn("writer").imported(),
-                    "METADATA_TABLE": ingest.METADATA_TABLE_NAME.imported(),
-                    "REJECTED_QUEUE_URL": ingest.REJECTED_QUEUE_URL.imported(),
-                    "DEAD_LETTER_QUEUE_URL": ingest.DEAD_LETTER_QUEUE_URL.imported(),
-                    "WEBHOOK_SECRET_ARN": Ref(secret),
-                    "LWM2M_MAPPING": mapping,
-                    "POWERTOOLS_SERVICE_NAME": "webhook",
-                    "POWERTOOLS_METRICS_NAMESPACE": "IoTTelemetry",
-                    "POWERTOOLS_LOG_LEVEL": Ref(function_logging.LOG_LEVEL_PARAMETER),
+                    environment.INFLUXDB_URL: influxdb.URL.imported(),
+                    environment.INFLUXDB_DATABASE: influxdb.DATABASE,
+                    environment.INFLUXDB_SECRET_ARN: influxdb.secret_arn("writer").imported(),
+                    environment.METADATA_TABLE: ingest.METADATA_TABLE_NAME.imported(),
+                    environment.REJECTED_QUEUE_URL: ingest.REJECTED_QUEUE_URL.imported(),
+                    environment.DEAD_LETTER_QUEUE_URL: ingest.DEAD_LETTER_QUEUE_URL.imported(),
+                    environment.WEBHOOK_SECRET_ARN: Ref(secret),
+                    environment.LWM2M_MAPPING: mapping,
+                    environment.SERVICE_NAME: "webhook",
+                    environment.METRICS_NAMESPACE: environment.NAMESPACE,
+                    environment.LOG_LEVEL: Ref(function_logging.LOG_LEVEL_PARAMETER),
                 }
             ),
         )

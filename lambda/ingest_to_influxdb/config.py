@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ingest_to_influxdb import environment
 from ingest_to_influxdb.errors import ConfigError
 
 DEFAULT_CACHE_TTL_SECONDS = 300.0
@@ -32,13 +33,15 @@ class Config:
                 raise ConfigError(f"the environment variable {name} is not set: the ingest stack sets it")
             return value
 
-        url = required("INFLUXDB_URL").rstrip("/")
+        url = required(environment.INFLUXDB_URL).rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"INFLUXDB_URL must be like http://influx.demo:8086, not {url!r}")
         if parts.username or parts.password:
             raise ConfigError("INFLUXDB_URL must not carry credentials: they come from INFLUXDB_SECRET_ARN")
-        ttl_text = env.get("METADATA_CACHE_TTL_SECONDS", "").strip() or str(DEFAULT_CACHE_TTL_SECONDS)
+        ttl_text = env.get(environment.METADATA_CACHE_TTL_SECONDS, "").strip() or str(
+            DEFAULT_CACHE_TTL_SECONDS
+        )
         try:
             ttl = float(ttl_text)
         except ValueError:
@@ -49,9 +52,9 @@ class Config:
             )
         return cls(
             influxdb_url=url,
-            influxdb_database=required("INFLUXDB_DATABASE"),
-            influxdb_secret_arn=required("INFLUXDB_SECRET_ARN"),
-            metadata_table=required("METADATA_TABLE"),
-            rejected_queue_url=required("REJECTED_QUEUE_URL"),
+            influxdb_database=required(environment.INFLUXDB_DATABASE),
+            influxdb_secret_arn=required(environment.INFLUXDB_SECRET_ARN),
+            metadata_table=required(environment.METADATA_TABLE),
+            rejected_queue_url=required(environment.REJECTED_QUEUE_URL),
             metadata_cache_ttl_seconds=ttl,
         )

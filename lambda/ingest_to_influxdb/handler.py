@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ingest_to_influxdb import kinds
+from ingest_to_influxdb import environment, kinds
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.emf import EmbeddedMetrics
 from ingest_to_influxdb.events import records_from_event
@@ -28,8 +28,8 @@ from ingest_to_influxdb.rejected_queue import RejectedQueue
 from ingest_to_influxdb.secrets import SecretCredentials
 
 PACKAGE_LOGGER = "ingest_to_influxdb"
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "ingest")
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "IoTTelemetry")
+SERVICE = os.environ.get(environment.SERVICE_NAME, "ingest")
+NAMESPACE = os.environ.get(environment.METRICS_NAMESPACE, environment.NAMESPACE)
 logger: Logger = lambda_logger(SERVICE)
 metrics = EmbeddedMetrics(NAMESPACE, SERVICE)
 # The package's standard-library loggers (ingestor, rejected_queue) log through Powertools' handler: one JSON format.

@@ -24,7 +24,9 @@ from ingest_to_influxdb import basic_ingest
 from ingest_to_influxdb.constants import SENSOR_ID_TAG
 from ingest_to_influxdb.errors import ConfigError
 
-PACKAGED_FILE = Path(__file__).with_name("device_kinds.json")
+PACKAGED_NAME = "device_kinds.json"  # beside this module in the zip (the deploy tool packs it)
+PACKAGED_FILE = Path(__file__).with_name(PACKAGED_NAME)
+IN_ZIP = f"{__package__}/{PACKAGED_NAME}"
 FILE_VARIABLE = "DEVICE_KINDS_FILE"
 TOPICS_VARIABLE = "KIND_TOPICS"
 # A reading without a topic comes from a rule written as plain `SELECT * FROM '/pressure/data'` (the deployment

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from ingest_to_influxdb import environment
 from ingest_to_influxdb import handler as ingest
 from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record
@@ -55,9 +56,9 @@ def build_webhook(env: Mapping[str, str]) -> Webhook:
         return value
 
     return Webhook(
-        secret=SharedSecret(boto3.client("secretsmanager"), required("WEBHOOK_SECRET_ARN")),
+        secret=SharedSecret(boto3.client("secretsmanager"), required(environment.WEBHOOK_SECRET_ARN)),
         mapping=mapping_from_env(env),
-        dead_letters=RejectedQueue(boto3.client("sqs"), required("DEAD_LETTER_QUEUE_URL")),
+        dead_letters=RejectedQueue(boto3.client("sqs"), required(environment.DEAD_LETTER_QUEUE_URL)),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from ingest_to_influxdb import environment
 from ingest_to_influxdb.errors import ConfigError, InvalidReading
 
 MAX_VALUE_TEXT = 256  # a resource's value as text; longer is not a reading
@@ -57,7 +58,7 @@ def parse_mapping(text: str) -> dict[str, Resource]:
 
 
 def mapping_from_env(env: Mapping[str, str]) -> dict[str, Resource]:
-    text = env.get("LWM2M_MAPPING", "").strip()
+    text = env.get(environment.LWM2M_MAPPING, "").strip()
     if not text:
         raise ConfigError("the environment variable LWM2M_MAPPING is not set: the webhook stack sets it")
     return parse_mapping(text)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from ingest_to_influxdb import environment
 from ingest_to_influxdb.kinds import FILE_VARIABLE
 
 from local_aws.cloudformation.template import DeployedTemplate, ResourceRef, TemplateError
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
     overrides = {
         **local_overrides(endpoints, args.writer_secret),
-        "WEBHOOK_SECRET_ARN": create_callback_secret(args.callback_secret),
+        environment.WEBHOOK_SECRET_ARN: create_callback_secret(args.callback_secret),
     }
     try:
         # The kinds packed in the function's zip, as the ingest function reads them in Lambda.

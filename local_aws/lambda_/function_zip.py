@@ -9,11 +9,11 @@ from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
+from ingest_to_influxdb import kinds
 
 from local_aws.cloudformation.template import DeployedTemplate, TemplateError
 
-# Where the deploy tool packs them (infrastructure/artifacts.py) and the file the function reads.
-KINDS_IN_ZIP = "ingest_to_influxdb/device_kinds.json"
+KINDS_IN_ZIP = kinds.IN_ZIP  # where the deploy tool packs them and the function reads them
 
 
 def packed_kinds(deployed: DeployedTemplate, logical_id: str) -> str:
@@ -26,7 +26,7 @@ def packed_kinds(deployed: DeployedTemplate, logical_id: str) -> str:
         raise TemplateError(f"the zip of {logical_id} holds no {KINDS_IN_ZIP}: {error}") from None
 
 
-def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = "device_kinds.json") -> Path:
+def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = kinds.PACKAGED_NAME) -> Path:
     """The deployed function's kinds as a file under the sandbox folder (for DEVICE_KINDS_FILE); each process
     that plays a function writes its own `name`."""
     (logical_id,) = deployed.of_type("AWS::Lambda::Function")

@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 
 from catalog.loader import PROJECT_ROOT
-from infrastructure.stacks import ingest
+from infrastructure.names import stack_name
+from infrastructure.stacks import influxdb, ingest, webhook
 from local_aws.apigateway import http_api
 from local_aws.runner import STATS_FILE
 from reach.endpoints import Endpoints, WebhookEndpoint
@@ -72,44 +73,23 @@ def deploy_stacks(
     )  # fmt: skip
 
 
-def secret_templates(templates: Path, environment: str) -> dict[str, dict[str, Any]]:
-    """The InfluxDB user secrets as the influxdb stack defines them: role -> {name, username}."""
-    template = json.loads((templates / "influxdb.json").read_text())
-    found: dict[str, dict[str, Any]] = {}
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::SecretsManager::Secret":
-            continue
-        props = resource["Properties"]
-        name = props.get("Name")
-        name = name.get("Fn::Sub", name) if isinstance(name, dict) else name
-        name = str(name).replace("${EnvironmentName}", environment)
-        role = name.rsplit("/", 1)[-1]
-        generated = props.get("GenerateSecretString", {})
-        username = json.loads(generated.get("SecretStringTemplate", "{}")).get("username")
-        if role in ROLES and username:
-            found[role] = {"name": name, "username": username}
-    missing = set(ROLES) - set(found)
-    if missing:
-        raise SandboxError(f"the influxdb stack defines no secret for {', '.join(sorted(missing))}")
-    return found
-
-
-def create_secrets(endpoints: Endpoints, templates: Path, environment: str) -> dict[str, str]:
+def create_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]:
     """Secrets Manager secrets in moto holding the local users' credentials (moto's CloudFormation skips them)."""
     client = boto3.client("secretsmanager")
     users = endpoints.influxdb.users
     arns = {}
-    for role, spec in secret_templates(templates, environment).items():
+    for role, username in influxdb.ROLES.items():
         user = getattr(users, role)
-        if spec["username"] != user.username:
+        if username != user.username:
             raise SandboxError(
-                f"the stacks name the {role} user '{spec['username']}' but the local InfluxDB has '{user.username}'"
+                f"the stacks name the {role} user '{username}' but the local InfluxDB has '{user.username}'"
             )
         value = json.dumps({"username": user.username, "password": user.password})
+        name = influxdb.secret_name(role, environment)
         try:
-            arns[role] = client.create_secret(Name=spec["name"], SecretString=value)["ARN"]
+            arns[role] = client.create_secret(Name=name, SecretString=value)["ARN"]
         except client.exceptions.ResourceExistsException:
-            arns[role] = client.put_secret_value(SecretId=spec["name"], SecretString=value)["ARN"]
+            arns[role] = client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
     return arns
 
 
@@ -143,7 +123,7 @@ def start_rule_runner(sandbox: Sandbox, templates: Path, environment: str, write
         RULE_RUNNER,
         [
             sys.executable, "-m", "local_aws.runner", "--root", str(sandbox.root),
-            "--template", str(templates / "ingest.json"), "--stack", f"{environment}-ingest",
+            "--template", str(templates / "ingest.json"), "--stack", stack_name(environment, ingest.NAME),
             "--writer-secret", writer_secret,
         ],
         pid_file=sandbox.pid_file(RULE_RUNNER),
@@ -176,7 +156,7 @@ def start_webhook_gateway(
         WEBHOOK_GATEWAY,
         [
             sys.executable, "-m", "local_aws.apigateway.http_api", "--root", str(sandbox.root),
-            "--template", str(templates / "webhook.json"), "--stack", f"{environment}-webhook",
+            "--template", str(templates / "webhook.json"), "--stack", stack_name(environment, webhook.NAME),
             "--writer-secret", writer_secret, "--callback-secret", secret_name,
         ],
         pid_file=sandbox.pid_file(WEBHOOK_GATEWAY),
@@ -209,24 +189,24 @@ def deploy_local(
     endpoints = sandbox.up()
     with aws_environment(endpoints):
         deploy_stacks(endpoints, environment, ingest_path, templates, parameters)
-        secrets = create_secrets(endpoints, templates, environment)
-        outputs = stack_outputs(f"{environment}-ingest")
+        secrets = create_secrets(endpoints, environment)
+        outputs = stack_outputs(stack_name(environment, ingest.NAME))
         _run(
             [
                 sys.executable, "-m", "ingest_tools.load_metadata", str(metadata),
-                "--table", outputs["MetadataTableName"],
+                "--table", outputs[ingest.METADATA_TABLE_NAME.output],
             ],
-            f"loading {metadata.name} into {outputs['MetadataTableName']}",
+            f"loading {metadata.name} into {outputs[ingest.METADATA_TABLE_NAME.output]}",
             {**os.environ, **endpoints.aws.env()},
         )  # fmt: skip
         endpoints = endpoints.model_copy(
             update={
                 "queues": {
-                    "dead_letter": outputs["DeadLetterQueueUrl"],
-                    "rejected": outputs["RejectedQueueUrl"],
+                    "dead_letter": outputs[ingest.DEAD_LETTER_QUEUE_URL.output],
+                    "rejected": outputs[ingest.REJECTED_QUEUE_URL.output],
                     **(
                         {"ingest": queue}
-                        if (queue := ingest_queue_url(f"{environment}-ingest", outputs))
+                        if (queue := ingest_queue_url(stack_name(environment, ingest.NAME), outputs))
                         else {}
                     ),
                 }

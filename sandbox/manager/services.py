@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from catalog import load_catalog
 from catalog.export import downsampled
 from catalog.loader import PROJECT_ROOT
+from infrastructure.stacks import influxdb
 from local_aws.iot.access import ACCESS_FILE, sync
 from local_aws.iot.broker_users import write_password_file
 from local_aws.iot.ca import LocalCa
@@ -42,7 +43,7 @@ from sandbox.manager.processes import SandboxError
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
-DATABASE = "telemetry"
+DATABASE = influxdb.DATABASE  # the stacks' database, which the functions write
 SERVICE_NAMES = ("influxdb", "mosquitto", "moto", "iot-gateway")
 MQTT_USER = "sandbox"  # every local MQTT client on the plain listener: rule runner, local simulator, tests
 GATEWAY_USER = "iot-gateway"  # the mutual-TLS endpoint's own login on the plain listener

@@ -113,6 +113,15 @@ def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
     return max(0, counts[BROKER_STORE_TOPIC] - counts[BROKER_RETAINED_TOPIC])
 
 
+def lost(
+    sent: int, written: int, rejected: int, dead_letters: int, in_flight: int, to_no_rule: int = 0
+) -> int:
+    """The headline figure, defined here only: readings sent that are neither written, kept (rejected, dead
+    letters), on their way, nor sent where no rule reads. Not clamped at zero: below zero is a double count (more
+    outcomes than readings), which is reported as it is, never shown as 0."""
+    return sent - (written + rejected + dead_letters + in_flight + to_no_rule)
+
+
 @dataclass(frozen=True)
 class Accounting:
     sent: int
@@ -130,9 +139,10 @@ class Accounting:
 
     @property
     def lost(self) -> int:
-        """What can no longer arrive: neither written, kept, nor on its way (nor sent where no rule reads)."""
-        taken = self.written + self.rejected + self.dead_letters + self.in_flight.total + self.to_no_rule
-        return max(0, self.sent - taken)
+        """What can no longer arrive (below zero: a double count); see `lost()`."""
+        return lost(
+            self.sent, self.written, self.rejected, self.dead_letters, self.in_flight.total, self.to_no_rule
+        )
 
     @property
     def duplicated(self) -> int:

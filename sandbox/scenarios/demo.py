@@ -349,9 +349,12 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     port = endpoints.influxdb.url.rsplit(":", 1)[1]
     console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
     if accounting.settled and accounting.lost != 0:
-        console.print(
-            f"[bold red]{accounting.lost} readings are unaccounted for[/]: see {sandbox.root}/logs/"
+        problem = (
+            f"{accounting.lost} readings are unaccounted for"
+            if accounting.lost > 0
+            else f"{-accounting.lost} readings were counted twice (more outcomes than readings sent)"
         )
+        console.print(f"[bold red]{problem}[/]: see {sandbox.root}/logs/")
         return 1
     if accounting.to_no_rule:
         console.print(

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog.loader import PROJECT_ROOT
+from infrastructure.stacks import influxdb
 from sandbox.manager import processes
 from sandbox.manager.deployment import (
     RULE_RUNNER,
@@ -58,7 +59,7 @@ class DrillOptions:
 class Drill:
     def __init__(self, sandbox: Sandbox, options: DrillOptions, templates: Path = TEMPLATES) -> None:
         self.sandbox, self.options, self.templates = sandbox, options, templates
-        self.writer_secret = f"{options.environment}/influxdb/writer"
+        self.writer_secret = influxdb.secret_name("writer", options.environment)
 
     # -- the faults: each stops a part and returns how to bring it back ----------------------------
     def influxd(self) -> Callable[[], None]:

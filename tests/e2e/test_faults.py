@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.loader import PROJECT_ROOT
+from infrastructure.stacks import influxdb
 from sandbox.manager import processes
 from sandbox.manager.deployment import RULE_RUNNER, start_rule_runner
 from sandbox.scenarios.accounting import queue_depth
 from tests.e2e.conftest import Pipeline, reading
 
-WRITER_SECRET = "demo/influxdb/writer"
+WRITER_SECRET = influxdb.secret_name("writer", "demo")
 
 
 def count_for(pipeline: Pipeline, device_prefix: str) -> int:

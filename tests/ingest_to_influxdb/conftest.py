@@ -19,6 +19,7 @@ import pytest
 from ingest_to_influxdb import handler
 from rich.console import Console
 
+from infrastructure.stacks import influxdb
 from ingest_tools.load_metadata import load
 from reach import influx
 from reach.endpoints import Endpoints
@@ -41,7 +42,7 @@ SHELF_01 = {
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_METADATA = PROJECT_ROOT / "sample-data" / "device-metadata.json"
 TABLE = "test-DeviceMetaData"
-WRITER_SECRET = "demo/influxdb/writer"
+WRITER_SECRET = influxdb.secret_name("writer", "demo")
 
 
 @dataclass

@@ -1,0 +1,25 @@
+"""The functions' environment variables: the names the stacks set and the functions read, declared once.
+
+(The kinds' variables are declared beside their readers: `kinds.FILE_VARIABLE`, `kinds.TOPICS_VARIABLE`,
+`basic_ingest.RULES_VARIABLE`.)
+"""
+
+from __future__ import annotations
+
+INFLUXDB_URL = (
+    "INFLUXDB_URL"  # http://influx.<env>:8086 or the managed store's https endpoint, no credentials
+)
+INFLUXDB_DATABASE = "INFLUXDB_DATABASE"
+INFLUXDB_SECRET_ARN = "INFLUXDB_SECRET_ARN"  # the writer's secret
+METADATA_TABLE = "METADATA_TABLE"
+REJECTED_QUEUE_URL = "REJECTED_QUEUE_URL"
+METADATA_CACHE_TTL_SECONDS = "METADATA_CACHE_TTL_SECONDS"
+DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"  # the webhook function's: what it cannot write now
+WEBHOOK_SECRET_ARN = "WEBHOOK_SECRET_ARN"  # the callback's shared secret
+LWM2M_MAPPING = "LWM2M_MAPPING"  # the catalog's lwm2m sections, as JSON
+# Powertools' own settings (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables)
+SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+NAMESPACE = "IoTTelemetry"  # the functions' metrics namespace, which the alarms and dashboards read

@@ -47,6 +47,8 @@ DATABASE = influxdb.DATABASE  # the stacks' database, which the functions write
 SERVICE_NAMES = ("influxdb", "mosquitto", "moto", "iot-gateway")
 MQTT_USER = "sandbox"  # every local MQTT client on the plain listener: rule runner, local simulator, tests
 GATEWAY_USER = "iot-gateway"  # the mutual-TLS endpoint's own login on the plain listener
+PORTS = ("influxdb", "influxdb_rpc", "mosquitto", "moto", "mqtts")  # one each, kept across restarts
+USERS = ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)  # a generated password each
 INFLUX_INIT_SCRIPT = PROJECT_ROOT / "services" / "influxdb" / "init-influxdb.sh"
 INSTALL_HINT = (
     "run 'make install' (Debian/Ubuntu: apt-get install influxdb influxdb-client mosquitto; "
@@ -168,35 +170,26 @@ class Sandbox:
 
     # -- state -------------------------------------------------------------------------------------
     def _load_state(self) -> _State | None:
-        if self.state_path.exists():
-            state: _State = json.loads(self.state_path.read_text())
-            # State written before the broker had logins and a TLS endpoint: add them once.
-            if "mqtts" not in state["ports"] or MQTT_USER not in state["passwords"]:
-                state["ports"].setdefault(
-                    "mqtts", self.requested_ports.get("mqtts") or processes.free_port(HOST)
-                )
-                for user in (MQTT_USER, GATEWAY_USER):
-                    state["passwords"].setdefault(user, secrets.token_urlsafe(18))
-                self._save_state(state)
-            return state
-        return None
+        """The saved ports and passwords; a service or user added since the state was written gets its own,
+        once, so a returning user's sandbox keeps the ports and passwords it had."""
+        if not self.state_path.exists():
+            return None
+        state: _State = json.loads(self.state_path.read_text())
+        ports = [name for name in PORTS if name not in state["ports"]]
+        users = [name for name in USERS if name not in state["passwords"]]
+        if ports or users:
+            state["ports"].update({name: self._pick_port(name) for name in ports})
+            state["passwords"].update({name: secrets.token_urlsafe(18) for name in users})
+            self._save_state(state)
+        return state
+
+    def _pick_port(self, name: str) -> int:
+        return self.requested_ports.get(name) or processes.free_port(HOST)
 
     def _new_state(self) -> _State:
-        def port(name: str) -> int:
-            return self.requested_ports.get(name) or processes.free_port(HOST)
-
         return {
-            "ports": {
-                "influxdb": port("influxdb"),
-                "influxdb_rpc": port("influxdb_rpc"),
-                "mosquitto": port("mosquitto"),
-                "moto": port("moto"),
-                "mqtts": port("mqtts"),
-            },
-            "passwords": {
-                role: secrets.token_urlsafe(18)
-                for role in ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)
-            },
+            "ports": {name: self._pick_port(name) for name in PORTS},
+            "passwords": {role: secrets.token_urlsafe(18) for role in USERS},
         }
 
     def _save_state(self, state: _State) -> None:
@@ -214,7 +207,7 @@ class Sandbox:
         try:
             return Endpoints.load(self.endpoints_path) if self.endpoints_path.exists() else None
         except ValidationError:
-            return None  # written before the broker had logins: rewritten by the next 'up'
+            return None  # of an older layout: rewritten by the next 'up'
 
     def endpoints(self) -> Endpoints:
         """Where the services are, from the saved state (whether or not they run now)."""

@@ -279,22 +279,25 @@ def draw_time_series(ax: Axes, data: PanelData) -> None:
         return
     named, others = ranked(data.lines)
     width_days = data.interval_ms / 86_400_000
+    drawn = [*named, *others]
     for line in [*others, *named]:
         grey = line in others
         colour = OTHERS_COLOUR if grey else None  # None: matplotlib's next colour
         label = others_label(others) if grey and line is others[0] else (None if grey else line.label)
         if panel.draw_style == "bars":
+            # Side by side within each interval (the part of it inside the window), one slot per series.
+            slot, slots = drawn.index(line), len(drawn)
             bars = [
                 (max(t, data.start_ms), min(t + data.interval_ms, data.end_ms), v)
                 for t, v in zip(line.times_ms, line.values, strict=True)
                 if v is not None
             ]
+            widths = [((b - a) / 86_400_000 or width_days) * 0.9 / slots for a, b, _ in bars]
             ax.bar(
-                [_date(a) for a, _, _ in bars],
+                [_date(a) + w * slot for (a, _, _), w in zip(bars, widths, strict=True)],
                 [v for _, _, v in bars],
-                width=[(b - a) / 86_400_000 * 0.9 or width_days * 0.9 for a, b, _ in bars],
+                width=widths,
                 align="edge",
-                alpha=0.6,
                 label=label,
                 color=colour,
             )

@@ -28,7 +28,7 @@ import yaml
 from catalog import SENSOR_ID_TAG, Catalog, DeviceKind, load_catalog
 from catalog.schema import Alert
 from grafana.build import DASHBOARDS_DIR
-from grafana.names import FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
+from grafana.names import DISPLAY_NAME_TAGS, FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALERTING_DIR = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "alerting"
@@ -40,8 +40,9 @@ FOLDER = "IoT telemetry"  # the dashboards' folder (services/grafana/provisionin
 INTERVAL_SECONDS = 60  # every rule group is evaluated once a minute
 DEFAULT_SILENT_AFTER_MINUTES = 10  # for a kind without `silent_after_minutes`
 SILENT_LOOKBACK_SECONDS = 24 * 3600  # a sensor counts as known if it sent within the last day
-# Metadata tags (DynamoDB items, sample-data/device-metadata.json) that become labels of every sensor's alert.
-ALERT_LABEL_TAGS = (MANUFACTURER_TAG, FAMILY_TAG, "component_id")
+# Metadata tags (DynamoDB items, sample-data/device-metadata.json) that become labels of every sensor's alert:
+# what the device is, and where (its line, machine and position, as the dashboards name it).
+ALERT_LABEL_TAGS = (MANUFACTURER_TAG, FAMILY_TAG, "component_id", *DISPLAY_NAME_TAGS)
 EXPRESSION_DATASOURCE_UID = "__expr__"  # Grafana's server-side expressions
 CONTACT_POINT = "sns-alerts"
 # Filled in by Grafana from the task's environment (services/grafana/task.yaml) when it reads the file.

@@ -327,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grafana.alerts", description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoints", type=Path, default=DEFAULT_PATH, help="default: %(default)s")
     parser.add_argument(
-        "--rules", type=Path, help="an alert-rules file (default: the rules of the catalog in use, as deployed)"
+        "--rules",
+        type=Path,
+        help="an alert-rules file (default: the rules of the catalog in use, as deployed)",
     )
     parser.add_argument("--firing", action="store_true", help="show only the firing and pending instances")
     args = parser.parse_args(argv)

@@ -234,8 +234,10 @@ def _buckets(data: PanelData) -> set[int]:
 
 
 def one_interval(data: PanelData) -> bool:
-    """Every value falls in one interval of the panel (a 1-hour bar in a 30 s window): nothing to draw over time."""
-    return data.panel.type == "timeseries" and len(_buckets(data)) == 1
+    """The panel's interval is as long as its window and every value falls in one interval (a 1-hour bar in a 30 s
+    window): nothing to draw over time."""
+    longer = data.interval_ms >= data.end_ms - data.start_ms
+    return data.panel.type == "timeseries" and longer and len(_buckets(data)) == 1
 
 
 def _time_axis(ax: Axes, data: PanelData) -> None:
@@ -332,8 +334,8 @@ def draw_one_interval(ax: Axes, data: PanelData) -> None:
     _bars(ax, rows, data.panel.unit, colours)
     begin = datetime.fromtimestamp(bucket / 1000, UTC)
     ax.set_xlabel(
-        f"{unit_label(data.panel.unit)}  (one value per series: the {format_ms(data.interval_ms)} from "
-        f"{begin:%H:%M} UTC holds the whole window)".strip(),
+        f"{unit_label(data.panel.unit)}  (one value per series, of the {format_ms(data.interval_ms)} from "
+        f"{begin:%H:%M} UTC: the panel's interval is longer than the window)".strip(),
         fontsize=7,
     )
 

@@ -209,9 +209,7 @@ def test_the_highest_latest_values_are_named_and_the_rest_are_others() -> None:
 
 
 def test_one_value_per_series_only_when_the_interval_outlasts_the_window() -> None:
-    panel = next(
-        p for d in render.model.load() for p in d.panels if p.title == "Presses per hour per endpoint"
-    )
+    panel = next(p for d in model.load() for p in d.panels if p.title == "Presses per hour per endpoint")
     hour = 3_600_000
     short = render.PanelData("b", panel, [render.Line("e", [0], [3.0])], hour, 60_000, 90_000)
     assert render.one_interval(short)

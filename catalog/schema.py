@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from catalog.generators import GeneratorSpec
+from catalog.units import is_known, unknown_unit_hint
 
 # Kind names become CloudFormation logical ids (PressureTopic), rule names and file names.
 KIND_NAME = r"^[a-z][a-z0-9_]{0,39}$"
@@ -78,6 +79,14 @@ class PointField(Section):
     label: str = Field(min_length=1, max_length=64)  # how people call it ("Pressure")
     range: Range | None = None
     alert: Alert | None = None
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        """Only units the dashboards and pictures can write out (catalog/units.py): a guessed id would show raw."""
+        if not is_known(unit):
+            raise ValueError(unknown_unit_hint(unit))
+        return unit
 
 
 class Tag(Section):

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from catalog import SENSOR_ID_TAG, Catalog, DeviceKind, load_catalog
 from catalog.loader import PROJECT_ROOT
 from catalog.schema import Alert
 from grafana.build import DASHBOARDS_DIR
-from grafana.names import FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
+from grafana.names import DISPLAY_NAME_TAGS, FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
 
 ALERTING_DIR = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "alerting"
 RULES_FILE = "alert-rules.yaml"
@@ -39,8 +40,9 @@ FOLDER = "IoT telemetry"  # the dashboards' folder (services/grafana/provisionin
 INTERVAL_SECONDS = 60  # every rule group is evaluated once a minute
 DEFAULT_SILENT_AFTER_MINUTES = 10  # for a kind without `silent_after_minutes`
 SILENT_LOOKBACK_SECONDS = 24 * 3600  # a sensor counts as known if it sent within the last day
-# Metadata tags (DynamoDB items, sample-data/device-metadata.json) that become labels of every sensor's alert.
-ALERT_LABEL_TAGS = (MANUFACTURER_TAG, FAMILY_TAG, "component_id")
+# Metadata tags (DynamoDB items, sample-data/device-metadata.json) that become labels of every sensor's alert:
+# what the device is, and where (its line, machine and position, as the dashboards name it).
+ALERT_LABEL_TAGS = (MANUFACTURER_TAG, FAMILY_TAG, "component_id", *DISPLAY_NAME_TAGS)
 EXPRESSION_DATASOURCE_UID = "__expr__"  # Grafana's server-side expressions
 CONTACT_POINT = "sns-alerts"
 # Filled in by Grafana from the task's environment (services/grafana/task.yaml) when it reads the file.
@@ -273,11 +275,28 @@ def provisioned_rule(rule: Rule) -> dict[str, Any]:
     return provisioned
 
 
-def rules_file(catalog: Catalog) -> dict[str, Any]:
+def provisioned_uids(path: Path) -> set[str]:
+    """The rule uids a rules file provisions or deletes: every uid Grafana may hold from these files."""
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return set()
+    uids = {str(rule["uid"]) for group in document.get("groups") or [] for rule in group.get("rules") or []}
+    return uids | {str(entry["uid"]) for entry in document.get("deleteRules") or []}
+
+
+def rules_file(catalog: Catalog, previous: Collection[str] = ()) -> dict[str, Any]:
+    """The rules of the catalog, and `deleteRules` for every uid of `previous` the catalog no longer makes.
+
+    Grafana does not delete a provisioned rule that leaves the file (grafana/grafana#67036): it deletes only the
+    uids a file lists under `deleteRules`. The committed file is the record of what was provisioned, so a kind
+    removed from the catalog has its rules deleted on the next deploy, and its uids stay listed (deleting a
+    rule that is gone is a no-op) until a kind makes them again.
+    """
     by_kind: dict[str, list[Rule]] = {}
     for rule in rules(catalog):
         by_kind.setdefault(rule.kind.name, []).append(rule)
-    return {
+    document: dict[str, Any] = {
         "apiVersion": 1,
         "groups": [
             {
@@ -290,6 +309,10 @@ def rules_file(catalog: Catalog) -> dict[str, Any]:
             for name, kind_rules in by_kind.items()
         ],
     }
+    retired = sorted(set(previous) - {rule.uid for kind_rules in by_kind.values() for rule in kind_rules})
+    if retired:
+        document["deleteRules"] = [{"orgId": 1, "uid": uid} for uid in retired]
+    return document
 
 
 def contact_points_file() -> dict[str, Any]:
@@ -340,11 +363,14 @@ def _dump(model: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(model, sort_keys=False, allow_unicode=True, width=120)
 
 
-def generate(catalog: Catalog | None = None) -> dict[str, str]:
-    """File name -> text, exactly as committed."""
+def generate(
+    catalog: Catalog | None = None, previous: Path | None = ALERTING_DIR / RULES_FILE
+) -> dict[str, str]:
+    """File name -> text, exactly as committed; the rules file deletes the rules of `previous` (by default the
+    committed file) that the catalog no longer makes."""
     catalog = catalog or load_catalog()
     return {
-        RULES_FILE: _dump(rules_file(catalog)),
+        RULES_FILE: _dump(rules_file(catalog, provisioned_uids(previous) if previous else set())),
         CONTACT_POINTS_FILE: _dump(contact_points_file()),
         POLICIES_FILE: _dump(policies_file()),
     }
@@ -352,7 +378,7 @@ def generate(catalog: Catalog | None = None) -> dict[str, str]:
 
 def stale(directory: Path = ALERTING_DIR) -> list[str]:
     """Committed files that are missing, differ from the generated ones, or are left over."""
-    generated = generate()
+    generated = generate(previous=directory / RULES_FILE)
     names = [
         n
         for n, text in generated.items()

@@ -1,7 +1,8 @@
 """`python -m grafana.alerts`: every provisioned alert rule evaluated against the sandbox's InfluxDB, as Grafana would.
 
-No Grafana server can run here, so this reads the committed services/grafana/provisioning/alerting/alert-rules.yaml
-(what Grafana is given, not the code that wrote it) and does what Grafana's alerting does with it:
+No Grafana server can run here, so this reads the alert-rules provisioning file a deploy gives Grafana (generated
+from the catalog in use, as services/grafana/provisioning/alerting/alert-rules.yaml is for device-kinds/) and does
+what Grafana's alerting does with it:
 - each InfluxDB query with `$timeFilter` replaced by the evaluation's range (`time >= <from>ms and time <= <to>ms`,
   from the query's relativeTimeRange) and its result read with epoch=ms, one series per tag set;
 - each series becomes one alert instance, labelled with the rule's labels and the series' tags (empty ones dropped);
@@ -29,7 +30,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from grafana.alerting import ALERTING_DIR, RULES_FILE
+from grafana.alerting import RULES_FILE, generate
 from grafana.names import INFLUXDB_DATASOURCE_UID
 from reach.endpoints import DEFAULT_PATH, Endpoints
 from reach.influx import InfluxReader, QueryError, Series
@@ -96,9 +97,10 @@ def parse_duration(text: str | int) -> int:
     return sum(int(amount) * units[unit] for amount, unit in re.findall(r"(\d+)([smhd])", rest))
 
 
-def load_rules(path: Path = ALERTING_DIR / RULES_FILE) -> list[ProvisionedRule]:
-    """Every rule of a Grafana alert-rules provisioning file."""
-    document = yaml.safe_load(path.read_text())
+def load_rules(path: Path | None = None) -> list[ProvisionedRule]:
+    """Every rule of a Grafana alert-rules provisioning file; by default the rules a deploy gives Grafana, made
+    from the catalog in use (grafana/alerting.py), so a kind added or removed is followed at once."""
+    document = yaml.safe_load(path.read_text() if path is not None else generate()[RULES_FILE])
     found = []
     for group in document.get("groups", []):
         interval = parse_duration(group["interval"])
@@ -293,7 +295,7 @@ def evaluate_all(
 ) -> list[Instance]:
     """Every provisioned rule evaluated at `at` (default: now)."""
     moment = at or datetime.now(UTC)
-    rules = load_rules(rules_path) if rules_path else load_rules()
+    rules = load_rules(rules_path)
     return [instance for rule in rules for instance in evaluate(rule, moment, reader.query)]
 
 
@@ -324,7 +326,11 @@ def table(instances: Sequence[Instance], title: str = "Alert rules, per sensor")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grafana.alerts", description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoints", type=Path, default=DEFAULT_PATH, help="default: %(default)s")
-    parser.add_argument("--rules", type=Path, default=ALERTING_DIR / RULES_FILE, help="default: %(default)s")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        help="an alert-rules file (default: the rules of the catalog in use, as deployed)",
+    )
     parser.add_argument("--firing", action="store_true", help="show only the firing and pending instances")
     args = parser.parse_args(argv)
     console = Console()

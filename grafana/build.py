@@ -40,14 +40,20 @@ def stale(directory: Path = DASHBOARDS_DIR) -> list[str]:
     return names
 
 
-def write(directory: Path = DASHBOARDS_DIR) -> list[Path]:
+def write(directory: Path = DASHBOARDS_DIR) -> tuple[list[Path], list[Path]]:
+    """Writes every generated file and removes the ones no kind makes any more (a kind removed from the
+    catalog): the files written, and the ones removed."""
     directory.mkdir(parents=True, exist_ok=True)
+    generated = generate()
     written = []
-    for name, text in generate().items():
+    for name, text in generated.items():
         path = directory / name
         path.write_text(text)
         written.append(path)
-    return written
+    removed = [path for path in sorted(directory.glob("*.json")) if path.name not in generated]
+    for path in removed:
+        path.unlink()
+    return written, removed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("dashboards up to date")
         return 0
-    for path in write():
+    written, removed = write()
+    for path in written:
         print(f"wrote {path}")
+    for path in removed:
+        print(f"removed {path}: no kind of the catalog makes it any more")
     return 0
 
 

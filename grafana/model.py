@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grafana.build import DASHBOARDS_DIR
+from grafana.display import RENAME_BY_REGEX
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class Panel:
     span_nulls_ms: int | None
     thresholds: tuple[tuple[float | None, str], ...]
     targets: tuple[Target, ...]
+    no_value: str | None = None  # what the panel shows when no series came back ("0")
+    renames: tuple[
+        tuple[str, str], ...
+    ] = ()  # renameByRegex transformations: (regex, renamePattern), in order
 
     @property
     def datasource_type(self) -> str:
@@ -99,6 +104,12 @@ def _panel(raw: dict[str, Any]) -> Panel:
         span_nulls_ms=span if isinstance(span, int) and not isinstance(span, bool) else None,
         thresholds=tuple((s.get("value"), s["color"]) for s in steps),
         targets=targets,
+        no_value=defaults.get("noValue"),
+        renames=tuple(
+            (t["options"]["regex"], t["options"].get("renamePattern", ""))
+            for t in raw.get("transformations") or []
+            if t.get("id") == RENAME_BY_REGEX and not t.get("disabled")
+        ),
     )
 
 

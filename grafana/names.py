@@ -14,6 +14,13 @@ COUNT_FIELD = "count"  # of a health point
 SENSOR_ID_TAG = "sensorID"
 MANUFACTURER_TAG = "manufacturer"
 FAMILY_TAG = "family"
+# Where a sensor is, from its metadata item (sample-data/device-metadata.json, docs/dashboards.md): a sensor whose
+# item has a line and a machine is shown as "<line> · <machine> · <position>" instead of its raw id.
+LINE_TAG = "line"
+MACHINE_TAG = "machine"
+POSITION_TAG = "position"
+DISPLAY_NAME_TAGS = (LINE_TAG, MACHINE_TAG, POSITION_TAG)
+DISPLAY_NAME_SEPARATOR = " · "
 HEALTH = "ingest_health"
 HEALTH_KIND_TAG = "kind"
 HEALTH_OUTCOME_TAG = "outcome"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from grafana_foundation_sdk.builders import bargauge, common, gauge, stat, timeseries
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 
+from grafana import display
 from grafana.influxql import InfluxQL
 from grafana.names import CLOUDWATCH_DATASOURCE_UID, INFLUXDB_DATASOURCE_UID
 
@@ -65,6 +68,40 @@ def legend() -> common.VizLegendOptions:
     )
 
 
+# A per-sensor legend is a table beside the plot, highest latest value first: many sensors scroll, and the top
+# of the list is what `grafana.render` names in its picture (the others drawn grey).
+LEGEND_SORT_BY = "Last *"  # the legend column of the lastNotNull calculation
+TOP_SENSORS = 8  # sensors the picture names; the rest are "others"
+
+
+def sensor_legend() -> common.VizLegendOptions:
+    return (
+        common.VizLegendOptions()
+        .show_legend(True)
+        .display_mode(common_models.LegendDisplayMode.TABLE)
+        .placement(common_models.LegendPlacement.RIGHT)
+        .calcs(["lastNotNull"])
+        .sort_by(LEGEND_SORT_BY)
+        .sort_desc(True)
+    )
+
+
+PerSensor = TypeVar("PerSensor", timeseries.Panel, gauge.Panel)
+
+
+def per_sensor(panel: PerSensor) -> PerSensor:
+    """A panel of one series per sensor: sensors named by where they are (grafana/display.py)."""
+    renamed = panel.transformations(
+        [
+            models.DataTransformerConfig(id_val=t["id"], options=t["options"])
+            for t in display.transformations()
+        ]
+    )
+    if isinstance(renamed, timeseries.Panel):
+        return renamed.legend(sensor_legend())
+    return renamed
+
+
 def time_series(
     title: str,
     description: str,
@@ -74,6 +111,7 @@ def time_series(
     *,
     bars: bool = False,
     min_interval: str | None = None,
+    no_value: str | None = None,
 ) -> timeseries.Panel:
     panel = (
         timeseries.Panel()
@@ -91,6 +129,8 @@ def time_series(
     )
     if min_interval:
         panel = panel.interval(min_interval)
+    if no_value is not None:  # what the panel says with no series: "0" where no point means nothing happened
+        panel = panel.no_value(no_value)
     return panel
 
 
@@ -132,8 +172,16 @@ def gauge_panel(
     )
 
 
-def stat_panel(title: str, description: str, unit: str, target: InfluxQL, pos: models.GridPos) -> stat.Panel:
-    return (
+def stat_panel(
+    title: str,
+    description: str,
+    unit: str,
+    target: InfluxQL,
+    pos: models.GridPos,
+    *,
+    no_value: str | None = None,
+) -> stat.Panel:
+    panel = (
         stat.Panel()
         .title(title)
         .description(description)
@@ -145,6 +193,7 @@ def stat_panel(title: str, description: str, unit: str, target: InfluxQL, pos: m
         .grid_pos(pos)
         .with_target(target)
     )
+    return panel.no_value(no_value) if no_value is not None else panel
 
 
 def bar_gauge(

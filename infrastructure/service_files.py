@@ -2,7 +2,8 @@
 
 The services' files reach the official images without an image build: `<text of PATH>` in a task.yaml becomes
 the text of PATH (`<text of PATH, minified>`: JSON without spaces), `<downsampling of the device kinds>` becomes
-what the catalog's kinds keep downsampled (catalog/export.py). The dashboards go through S3 instead
+what the catalog's kinds keep downsampled (catalog/export.py), `<alert rules of the device kinds>` Grafana's alert
+rules of the catalog (grafana/alerting.py). The dashboards go through S3 instead
 (`dashboard_files`), so the task definition does not grow with them. So a change to any of those files changes the template.
 """
 
@@ -22,6 +23,9 @@ from catalog.loader import PROJECT_ROOT
 
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
 DOWNSAMPLING = "<downsampling of the device kinds>"
+# Grafana's alert rules of the catalog in use, with deleteRules for the rules of kinds removed since the committed
+# file (grafana/alerting.py): a deploy follows the catalog even before `python -m grafana.alerting` is run.
+ALERT_RULES = "<alert rules of the device kinds>"
 WHOLE_SECRET = "*"
 
 
@@ -60,6 +64,11 @@ def embed(value: str, root: Path) -> str:
     """The value itself, the text of the file it names, or the catalog's downsampling."""
     if value.strip() == DOWNSAMPLING:
         return downsampled(load_catalog())
+    if value.strip() == ALERT_RULES:
+        # The rules as code, imported here as for dashboard_files.
+        from grafana.alerting import RULES_FILE, generate
+
+        return generate()[RULES_FILE]
     match = _FILE_TEXT.match(value.strip())
     if not match:
         return value

@@ -26,6 +26,7 @@ from grafana.panels import dashboard as new_dashboard
 
 UID = "ingest-health"
 PER_MINUTE = "short"
+NONE = "0"  # no health point of an outcome means none happened: the count panels say 0, not "No data"
 KINDS = f'"{HEALTH_KIND_TAG}" =~ /^$kind$/'
 DEAD_LETTER_METRIC = "ApproximateNumberOfMessagesVisible"
 
@@ -118,6 +119,7 @@ def dashboard() -> Dashboard:
                 "short",
                 total("written"),
                 grid(0, 0, 8, 4),
+                no_value=NONE,
             )
         )
         .with_panel(
@@ -127,6 +129,7 @@ def dashboard() -> Dashboard:
                 "short",
                 total("rejected"),
                 grid(8, 0, 8, 4),
+                no_value=NONE,
             )
         )
         .with_panel(
@@ -136,6 +139,7 @@ def dashboard() -> Dashboard:
                 "short",
                 total("metadata_miss"),
                 grid(16, 0, 8, 4),
+                no_value=NONE,
             )
         )
         .with_panel(
@@ -146,6 +150,7 @@ def dashboard() -> Dashboard:
                 [per_minute("written", HEALTH_KIND_TAG)],
                 grid(0, 4, 12, 8),
                 min_interval="1m",
+                no_value=NONE,
             )
         )
         .with_panel(
@@ -157,6 +162,7 @@ def dashboard() -> Dashboard:
                 grid(12, 4, 12, 8),
                 bars=True,
                 min_interval="1m",
+                no_value=NONE,
             )
         )
         .with_panel(
@@ -168,6 +174,7 @@ def dashboard() -> Dashboard:
                 grid(0, 12, 12, 8),
                 bars=True,
                 min_interval="1m",
+                no_value=NONE,
             )
         )
         .with_panel(dead_letters(grid(12, 12, 12, 8)))

@@ -19,14 +19,19 @@ from grafana_foundation_sdk.models import dashboard as models
 
 from catalog.schema import Dashboard as BoardSpec
 from catalog.schema import DeviceKind, Filter, GroupBy, Panel, PanelShow, PointField
+from catalog.units import display_unit
+from grafana import display
 from grafana.influxql import InfluxQL
 from grafana.names import FAMILY_TAG, MANUFACTURER_TAG, RP_1H, SENSOR_ID_TAG
-from grafana.panels import bar_gauge, gauge_panel, grid, tag_values, time_series
+from grafana.panels import bar_gauge, gauge_panel, grid, per_sensor, tag_values, time_series
 from grafana.panels import dashboard as new_dashboard
 
 LONG_RANGE = "7d"
 GRID_COLUMNS = 24
-PER_SENSOR = f"$tag_{SENSOR_ID_TAG}"
+PER_SENSOR = (
+    display.ALIAS
+)  # the display name's parts; the panel's transformations make the name (grafana/display.py)
+BY_SENSOR = display.GROUP_KEYS
 FILTER_TAGS = {Filter.MANUFACTURER: MANUFACTURER_TAG, Filter.FAMILY: FAMILY_TAG, Filter.SENSOR: SENSOR_ID_TAG}
 
 
@@ -55,13 +60,13 @@ class _Queries:
     def mean_per_sensor(self, field: str, source: str) -> InfluxQL:
         return InfluxQL(
             f'SELECT mean("{field}") AS "{field}" FROM {source} {_where(self.sensors)} '
-            f'GROUP BY time($__interval), "{SENSOR_ID_TAG}" fill(null)'
+            f"GROUP BY time($__interval), {BY_SENSOR} fill(null)"
         ).alias(PER_SENSOR)
 
     def last_per_sensor(self, field: str) -> InfluxQL:
         return InfluxQL(
             f'SELECT last("{field}") AS "{field}" FROM {self.measurement} {_where(self.sensors)} '
-            f'GROUP BY "{SENSOR_ID_TAG}"'
+            f"GROUP BY {BY_SENSOR}"
         ).alias(PER_SENSOR)
 
     def increase_per_sensor_per_hour(self, field: str) -> InfluxQL:
@@ -70,8 +75,8 @@ class _Queries:
         return InfluxQL(
             f'SELECT sum("increase") AS "{field}" FROM ('
             f'SELECT non_negative_difference("{field}") AS "increase" FROM {self.measurement} '
-            f'{_where(self.sensors)} GROUP BY "{SENSOR_ID_TAG}") '
-            f'WHERE $timeFilter GROUP BY time(1h), "{SENSOR_ID_TAG}" fill(0)'
+            f"{_where(self.sensors)} GROUP BY {BY_SENSOR}) "
+            f"WHERE $timeFilter GROUP BY time(1h), {BY_SENSOR} fill(0)"
         ).alias(PER_SENSOR)
 
     def _tag(self) -> tuple[str, str]:
@@ -107,14 +112,16 @@ class _Queries:
 def _default_text(panel: Panel, field: PointField, group: GroupBy | None) -> tuple[str, str]:
     label, lower = field.label, field.label.lower()
     per = group.label.lower() if group else ""
+    unit = display_unit(field.unit)  # as people write it; Grafana formats the values from the unit id itself
+    in_unit = f" in {unit}" if unit else ""
     if panel.show is PanelShow.MEAN_PER_SENSOR:
         return (
             f"{label} per sensor",
-            f"Mean {lower} of each sensor per interval. Intervals without readings stay empty.",
+            f"Mean {lower}{in_unit} of each sensor per interval. Intervals without readings stay empty.",
         )
     if panel.show is PanelShow.CURRENT_PER_SENSOR:
         assert field.range is not None  # the schema requires a range for a gauge
-        scale = f"{_number(field.range.min)}-{_number(field.range.max)}"
+        scale = f"{_number(field.range.min)}-{_number(field.range.max)}{f' {unit}' if unit else ''}"
         return (
             f"Current {lower}",
             f"The latest {lower} of each sensor in the time range, on the devices' {scale} scale.",
@@ -122,8 +129,8 @@ def _default_text(panel: Panel, field: PointField, group: GroupBy | None) -> tup
     if panel.show is PanelShow.HOURLY_MEAN_PER_SENSOR:
         return (
             f"{label}, 1-hour means (last {LONG_RANGE})",
-            f"From the continuous query's 1-hour means in the retention policy {RP_1H} (kept three years): "
-            "cheap to draw over long ranges.",
+            f"From the continuous query's 1-hour means{in_unit} in the retention policy {RP_1H} (kept three "
+            "years): cheap to draw over long ranges.",
         )
     if panel.show is PanelShow.INCREASE_PER_SENSOR_PER_HOUR:
         return f"{label} per hour per sensor", f"Increase of {lower} per hour, per sensor."
@@ -159,41 +166,53 @@ def _panel(
     queries = _Queries(kind, board)
     show = panel.show
     if show is PanelShow.MEAN_PER_SENSOR:
-        return time_series(
-            title, description, field.unit, [queries.mean_per_sensor(panel.field, queries.measurement)], pos
+        return per_sensor(
+            time_series(
+                title,
+                description,
+                field.unit,
+                [queries.mean_per_sensor(panel.field, queries.measurement)],
+                pos,
+            )
         )
     if show is PanelShow.CURRENT_PER_SENSOR:
         assert field.range is not None
         steps: list[tuple[float | None, str]] = [
             (None if t.from_ is None else _number(t.from_), t.color) for t in panel.thresholds
         ]
-        return gauge_panel(
-            title,
-            description,
-            field.unit,
-            queries.last_per_sensor(panel.field),
-            pos,
-            (_number(field.range.min), _number(field.range.max)),
-            steps or [(None, "green")],
+        return per_sensor(
+            gauge_panel(
+                title,
+                description,
+                field.unit,
+                queries.last_per_sensor(panel.field),
+                pos,
+                (_number(field.range.min), _number(field.range.max)),
+                steps or [(None, "green")],
+            )
         )
     if show is PanelShow.HOURLY_MEAN_PER_SENSOR:
-        return time_series(
-            title,
-            description,
-            field.unit,
-            [queries.mean_per_sensor(panel.field, queries.hourly)],
-            pos,
-            min_interval="1h",
-        ).time_from(LONG_RANGE)
+        return per_sensor(
+            time_series(
+                title,
+                description,
+                field.unit,
+                [queries.mean_per_sensor(panel.field, queries.hourly)],
+                pos,
+                min_interval="1h",
+            ).time_from(LONG_RANGE)
+        )
     if show is PanelShow.INCREASE_PER_SENSOR_PER_HOUR:
-        return time_series(
-            title,
-            description,
-            field.unit,
-            [queries.increase_per_sensor_per_hour(panel.field)],
-            pos,
-            bars=True,
-            min_interval="1h",
+        return per_sensor(
+            time_series(
+                title,
+                description,
+                field.unit,
+                [queries.increase_per_sensor_per_hour(panel.field)],
+                pos,
+                bars=True,
+                min_interval="1h",
+            )
         )
     if show is PanelShow.LATEST_PER_TAG:
         return time_series(title, description, field.unit, [queries.latest_per_tag(panel.field)], pos)

@@ -233,7 +233,7 @@ class StoreSetup:
                 self.api.patch(f"/api/v2/tasks/{current['id']}", {"flux": task.flux, "status": "active"})
                 self.outcome.changes.append(f"updated task {name}")
         for name, current in existing.items():
-            if name not in wanted:  # a kind no longer downsampled (the ECS store's script keeps its CQs)
+            if name not in wanted:  # a kind no longer downsampled (the ECS store drops its CQs the same way)
                 self.api.delete(f"/api/v2/tasks/{current['id']}")
                 self.outcome.changes.append(f"deleted task {name}")
 

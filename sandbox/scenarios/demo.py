@@ -248,7 +248,7 @@ def throughput_line(accounting: Accounting, started: float, published: float, dr
     )
 
 
-def render_picture(endpoints_path: Path, out: Path) -> None:
+def render_picture(endpoints_path: Path, out: Path, since: datetime) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -258,8 +258,8 @@ def render_picture(endpoints_path: Path, out: Path) -> None:
             str(endpoints_path),
             "--out",
             str(out),
-            "--range",
-            "15m",
+            "--start",
+            since.isoformat(),  # the window the demo ran, up to now
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -342,7 +342,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
             "'python -m sandbox status', or wait longer next time with --drain-timeout."
         )
     with console.status("drawing the dashboards from the local InfluxDB"):
-        render_picture(sandbox.endpoints_path, PICTURE)
+        render_picture(sandbox.endpoints_path, PICTURE, since)
     endpoints.model_copy(update={"dashboard_png": str(PICTURE)}).save(sandbox.endpoints_path)
     console.print(f"dashboards drawn: {PICTURE}")
     alerts_as_expected = show_alerts(endpoints, since, console)

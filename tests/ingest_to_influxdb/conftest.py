@@ -30,6 +30,9 @@ ACME = {
     "family": "sensors",
     "component_id": "a1b2c3d4",
     "calibration_date": "2020-09-25",
+    "line": "Line 1",
+    "machine": "Mixer 1",
+    "position": "inlet",
 }
 SHELF_01 = {
     "manufacturer": "Shelfware Inc.",
@@ -37,6 +40,9 @@ SHELF_01 = {
     "component_id": "s0000001",
     "calibration_date": "2026-01-11",
     "store": "store-1",
+    "line": "Store 1",
+    "machine": "Aisle 1",
+    "position": "top shelf",
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -34,7 +34,7 @@ def test_the_sample_files_load_the_same_items(table: str) -> None:
     create_table(table)
     assert main([str(SAMPLES / "device-metadata.csv"), "--table", table]) == 0
     assert scan(table) == from_json
-    pressure = [f"{n}" for n in range(123456789, 123456799)]
+    pressure = [f"{n}" for n in range(123456789, 123456809)]
     webhook = [*(f"button-0{i}" for i in range(1, 6)), "lwm2m-shelf-01", "lwm2m-shelf-02"]
     assert sorted(from_json) == sorted([*pressure, *(f"shelf-0{i}" for i in range(1, 6)), *webhook])
     assert from_json["123456789"] == {
@@ -43,6 +43,9 @@ def test_the_sample_files_load_the_same_items(table: str) -> None:
         "family": "sensors",
         "component_id": "a1b2c3d4",
         "calibration_date": "2020-09-25",
+        "line": "Line 1",
+        "machine": "Mixer 1",
+        "position": "inlet",
     }
 
 

@@ -1,0 +1,64 @@
+"""services/influxdb/init-influxdb.sh on the real influxd: a kind removed from the catalog loses its continuous
+queries at the next start (sandbox up, or the ECS task after a deploy); its points stay."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
+from reach.endpoints import Endpoints
+from sandbox.manager.services import run_influxdb_init
+from tests.grafana import readings
+
+TANK = """\
+name: tank
+description: Fill level of a tank.
+topic: /tank/data
+measurement: tank_level
+sensor_id: [deviceid]
+fields:
+  level: {attribute: level, label: Level, unit: percent}
+downsampling: {fields: [level]}
+"""
+
+
+def test_a_removed_kind_loses_its_continuous_queries_and_keeps_its_data(
+    endpoints: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = readings.continuous_queries(endpoints)
+    folder = tmp_path / "kinds"
+    shutil.copytree(DEFAULT_FOLDER, folder)
+    (folder / "tank.yaml").write_text(TANK)
+    monkeypatch.setenv(FOLDER_VARIABLE, str(folder))
+    try:
+        added = run_influxdb_init(endpoints)
+        assert added.returncode == 0, added.stderr
+        assert set(readings.continuous_queries(endpoints)) == set(before) | {
+            "cq_tank_level_1m",
+            "cq_tank_level_1h",
+        }
+        writer = endpoints.influxdb.users.writer
+        response = requests.post(
+            f"{endpoints.influxdb.url}/write",
+            params={"db": endpoints.influxdb.database},
+            auth=(writer.username, writer.password),
+            data=b"tank_level,sensorID=t1 level=42",
+            timeout=10,
+        )
+        assert response.status_code == 204, response.text
+
+        (folder / "tank.yaml").unlink()
+        removed = run_influxdb_init(endpoints)
+        assert removed.returncode == 0, removed.stderr
+        assert "dropped cq_tank_level_1m" in removed.stdout and "dropped cq_tank_level_1h" in removed.stdout
+        assert readings.continuous_queries(endpoints) == before, "the other kinds' queries are untouched"
+        (series,) = readings.query(endpoints, 'SELECT "level" FROM "tank_level"')
+        assert series["values"][0][1] == 42, "the removed kind's points stay"
+    finally:
+        monkeypatch.delenv(FOLDER_VARIABLE)
+        assert run_influxdb_init(endpoints).returncode == 0
+        readings.query(endpoints, 'DROP MEASUREMENT "tank_level"')

@@ -3,7 +3,7 @@
 The services' files reach the official images without an image build: `<text of PATH>` in a task.yaml becomes
 the text of PATH (`<text of PATH, minified>`: JSON without spaces), `<downsampling of the device kinds>` becomes
 what the catalog's kinds keep downsampled (catalog/export.py), `<alert rules of the device kinds>` Grafana's alert
-rules of the catalog (grafana/alerting.py). The dashboards go through S3 instead
+rules of the catalog (grafana/alert_rules.py). The dashboards go through S3 instead
 (`dashboard_files`), so the task definition does not grow with them. So a change to any of those files changes the template.
 """
 
@@ -20,11 +20,12 @@ import yaml
 from catalog import load_catalog
 from catalog.export import downsampled
 from catalog.loader import PROJECT_ROOT
+from grafana import alert_rules, build
 
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
 DOWNSAMPLING = "<downsampling of the device kinds>"
 # Grafana's alert rules of the catalog in use, with deleteRules for the rules of kinds removed since the committed
-# file (grafana/alerting.py): a deploy follows the catalog even before `python -m grafana.alerting` is run.
+# file (grafana/alert_rules.py): a deploy follows the catalog even before `python -m grafana.alert_rules` is run.
 ALERT_RULES = "<alert rules of the device kinds>"
 WHOLE_SECRET = "*"
 
@@ -65,10 +66,7 @@ def embed(value: str, root: Path) -> str:
     if value.strip() == DOWNSAMPLING:
         return downsampled(load_catalog())
     if value.strip() == ALERT_RULES:
-        # The rules as code, imported here as for dashboard_files.
-        from grafana.alerting import RULES_FILE, generate
-
-        return generate()[RULES_FILE]
+        return alert_rules.generate()[alert_rules.RULES_FILE]
     match = _FILE_TEXT.match(value.strip())
     if not match:
         return value
@@ -86,9 +84,7 @@ def dashboard_files() -> dict[str, bytes]:
     """The dashboards Grafana provisions (ingest health and one per kind of the catalog in use), by file name:
     the deploy tool stores them in S3 (stacks/grafana.py). For device-kinds/ they are the committed
     grafana/dashboards/*.json."""
-    from grafana.build import generate  # the dashboards as code; imported here so synth alone needs it
-
-    return {name: text.encode() for name, text in sorted(generate().items())}
+    return {name: text.encode() for name, text in sorted(build.generate().items())}
 
 
 def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:

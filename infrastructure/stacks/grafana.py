@@ -30,7 +30,7 @@ NAME = "grafana"
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards/iot-telemetry"  # options.path of provisioning/dashboards.yaml
 ADMIN_SECRET_NAME = "${EnvironmentName}/grafana/admin"
 ADMIN_SECRET_ARN = Export(NAME, "AdminSecretArn")
-# Grafana's alerts (grafana/alerting.py) go to this topic; services/grafana/task.yaml hands its ARN over.
+# Grafana's alerts (grafana/alert_rules.py) go to this topic; services/grafana/task.yaml hands its ARN over.
 ALERT_TOPIC = "AlertTopic"
 ALERT_TOPIC_ARN = Export(NAME, "AlertTopicArn")
 # The AWS-managed SNS key: a publisher in the account needs no key permission, so sns:Publish on the topic is

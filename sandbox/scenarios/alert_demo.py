@@ -1,5 +1,5 @@
 """The demo's alerts: one device that crosses its kind's threshold and one that goes silent, through the whole
-pipeline, then every provisioned rule evaluated as Grafana would (grafana/alerts.py).
+pipeline, then every provisioned rule evaluated as Grafana would (grafana/alert_check.py).
 
 A threshold needs `for_minutes` of readings above it and a silence `silent_after_minutes` of nothing, longer than
 the demo runs: so the two devices publish readings whose device time (`sensordatetime`, the point's time) lies in
@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import SENSOR_ID_TAG, DeviceKind, load_catalog
-from grafana import alerting
-from grafana.alerting import DEFAULT_SILENT_AFTER_MINUTES, THRESHOLD
-from grafana.alerts import FIRING, NORMAL, PENDING, Instance, evaluate_all, reader_for
+from grafana import alert_rules
+from grafana.alert_check import FIRING, NORMAL, PENDING, Instance, evaluate_all, reader_for
+from grafana.alert_rules import DEFAULT_SILENT_AFTER_MINUTES, THRESHOLD
 from reach import influx
 from reach.endpoints import Endpoints
 from reach.mqtt import publish_all
@@ -217,11 +217,11 @@ def show_alerts(endpoints: Endpoints, since: datetime, console: Console) -> bool
         instances = evaluate_all(reader_for(endpoints))
     table, ok = summary(scenario, instances, fleet)
     console.print(table)
-    console.print("every rule and sensor: python -m grafana.alerts")
-    behind = alerting.stale()
+    console.print("every rule and sensor: python -m grafana.alert_check")
+    behind = alert_rules.stale()
     if behind:  # a kind added or changed since the rules were generated: its sensors have no rule yet
         console.print(
             f"[bold]the alert rules ({', '.join(behind)}) do not follow device-kinds/ any more: run "
-            "python -m grafana.alerting (and python -m grafana.build for the dashboards), as docs/add-a-device.md says[/]"
+            "python -m grafana.alert_rules (and python -m grafana.build for the dashboards), as docs/add-a-device.md says[/]"
         )
     return ok

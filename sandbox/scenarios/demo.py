@@ -362,6 +362,6 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         )
         return 1
     if not alerts_as_expected:
-        console.print("[bold red]the alerts are not as expected[/]: see python -m grafana.alerts")
+        console.print("[bold red]the alerts are not as expected[/]: see python -m grafana.alert_check")
         return 1
     return 0

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from grafana.alerts import FIRING, evaluate_all, reader_for
+from grafana.alert_check import FIRING, evaluate_all, reader_for
 from sandbox.scenarios import alert_demo
 from tests.e2e.conftest import Pipeline, reading
 

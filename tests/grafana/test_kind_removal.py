@@ -15,7 +15,7 @@ import yaml
 
 from catalog import load_catalog
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE, PROJECT_ROOT
-from grafana import alerting, build
+from grafana import alert_rules, build
 from infrastructure import service_files
 
 PROVIDER = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml"
@@ -40,23 +40,23 @@ def uids(document: dict[str, object], key: str) -> set[str]:
 def test_a_removed_kinds_rules_are_deleted_and_a_returning_kinds_are_not(
     without_shelf: Path, tmp_path: Path
 ) -> None:
-    committed = alerting.ALERTING_DIR / alerting.RULES_FILE
-    shelf_rules = {r.uid for r in alerting.rules(load_catalog(DEFAULT_FOLDER)) if r.kind.name == "shelf"}
+    committed = alert_rules.ALERTING_DIR / alert_rules.RULES_FILE
+    shelf_rules = {r.uid for r in alert_rules.rules(load_catalog(DEFAULT_FOLDER)) if r.kind.name == "shelf"}
     assert shelf_rules, "the shelf kind has a silence rule at least"
 
-    after = yaml.safe_load(alerting.generate(previous=committed)[alerting.RULES_FILE])
+    after = yaml.safe_load(alert_rules.generate(previous=committed)[alert_rules.RULES_FILE])
     assert uids(after, "deleteRules") == shelf_rules
     assert not uids(after, "groups") & shelf_rules
     assert [entry["orgId"] for entry in after["deleteRules"]] == [1] * len(shelf_rules)
 
     # Regenerated from that file, the deletions stay listed (deleting a rule that is gone changes nothing) ...
     removed = tmp_path / "after.yaml"
-    removed.write_text(alerting.generate(previous=committed)[alerting.RULES_FILE])
-    again = yaml.safe_load(alerting.generate(previous=removed)[alerting.RULES_FILE])
+    removed.write_text(alert_rules.generate(previous=committed)[alert_rules.RULES_FILE])
+    again = yaml.safe_load(alert_rules.generate(previous=removed)[alert_rules.RULES_FILE])
     assert uids(again, "deleteRules") == shelf_rules
     # ... until the kind comes back: its rules are provisioned, not deleted.
     back = yaml.safe_load(
-        alerting.generate(load_catalog(DEFAULT_FOLDER), previous=removed)[alerting.RULES_FILE]
+        alert_rules.generate(load_catalog(DEFAULT_FOLDER), previous=removed)[alert_rules.RULES_FILE]
     )
     assert "deleteRules" not in back and shelf_rules <= uids(back, "groups")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from ingest_to_influxdb.validation import kind_of, validate
 
-from grafana.alerting import DEFAULT_SILENT_AFTER_MINUTES
+from grafana.alert_rules import DEFAULT_SILENT_AFTER_MINUTES
 from sandbox.scenarios import alert_demo
 
 

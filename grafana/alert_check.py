@@ -1,4 +1,4 @@
-"""`python -m grafana.alerts`: every provisioned alert rule evaluated against the sandbox's InfluxDB, as Grafana would.
+"""`python -m grafana.alert_check`: every provisioned alert rule evaluated against the sandbox's InfluxDB, as Grafana would.
 
 No Grafana server can run here, so this reads the alert-rules provisioning file a deploy gives Grafana (generated
 from the catalog in use, as services/grafana/provisioning/alerting/alert-rules.yaml is for device-kinds/) and does
@@ -30,7 +30,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from grafana.alerting import RULES_FILE, generate
+from grafana.alert_rules import RULES_FILE, generate
 from grafana.names import INFLUXDB_DATASOURCE_UID
 from reach.endpoints import DEFAULT_PATH, Endpoints
 from reach.influx import InfluxReader, QueryError, Series
@@ -99,7 +99,7 @@ def parse_duration(text: str | int) -> int:
 
 def load_rules(path: Path | None = None) -> list[ProvisionedRule]:
     """Every rule of a Grafana alert-rules provisioning file; by default the rules a deploy gives Grafana, made
-    from the catalog in use (grafana/alerting.py), so a kind added or removed is followed at once."""
+    from the catalog in use (grafana/alert_rules.py), so a kind added or removed is followed at once."""
     document = yaml.safe_load(path.read_text() if path is not None else generate()[RULES_FILE])
     found = []
     for group in document.get("groups", []):
@@ -324,7 +324,9 @@ def table(instances: Sequence[Instance], title: str = "Alert rules, per sensor")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.alerts", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m grafana.alert_check", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--endpoints", type=Path, default=DEFAULT_PATH, help="default: %(default)s")
     parser.add_argument(
         "--rules",

@@ -15,7 +15,7 @@ import requests
 import yaml
 
 from catalog import Catalog, parse_kind
-from grafana import alerting, alerts
+from grafana import alert_check, alert_rules
 from reach.endpoints import Endpoints, endpoints_file
 from tests.grafana.test_alerting import kind
 
@@ -50,12 +50,12 @@ def rules(tmp_path: Path) -> tuple[str, Path]:
     catalog = Catalog(
         Path(), (parse_kind(kind(name, {"above": 90, "below": 10, "for_minutes": 3}, 5), name),)
     )
-    path = tmp_path / alerting.RULES_FILE
-    path.write_text(yaml.safe_dump(alerting.rules_file(catalog)))
+    path = tmp_path / alert_rules.RULES_FILE
+    path.write_text(yaml.safe_dump(alert_rules.rules_file(catalog)))
     return name, path
 
 
-def states(instances: list[alerts.Instance], check: str) -> dict[str, str]:
+def states(instances: list[alert_check.Instance], check: str) -> dict[str, str]:
     return {i.sensor: i.state for i in instances if i.labels.get("check") == check and i.sensor}
 
 
@@ -63,7 +63,7 @@ def test_each_rule_fires_for_exactly_its_sensors_and_stops_when_they_recover(
     endpoints: Endpoints, rules: tuple[str, Path]
 ) -> None:
     measurement, path = rules
-    reader = alerts.reader_for(endpoints)
+    reader = alert_check.reader_for(endpoints)
     now = datetime.now(UTC).replace(microsecond=0)
     write(endpoints, measurement, "hot", every_30s(now - timedelta(minutes=8), now, 95))
     write(endpoints, measurement, "cold", every_30s(now - timedelta(minutes=8), now, 5))
@@ -86,7 +86,7 @@ def test_each_rule_fires_for_exactly_its_sensors_and_stops_when_they_recover(
     # Sent two days ago: not a sensor of the last day, so not "silent". "never" never sent at all.
     write(endpoints, measurement, "gone", [(now - timedelta(days=2), 50)])
 
-    found = alerts.evaluate_all(reader, at=now, rules_path=path)
+    found = alert_check.evaluate_all(reader, at=now, rules_path=path)
     assert states(found, "threshold") == {
         "hot": "firing",
         "cold": "firing",
@@ -114,7 +114,7 @@ def test_each_rule_fires_for_exactly_its_sensors_and_stops_when_they_recover(
     write(endpoints, measurement, "hot", [(now + timedelta(seconds=30), 50)])
     write(endpoints, measurement, "cold", [(now + timedelta(seconds=30), 50)])
     write(endpoints, measurement, "quiet", [(datetime.now(UTC), 50)])
-    recovered = alerts.evaluate_all(reader, at=later, rules_path=path)
+    recovered = alert_check.evaluate_all(reader, at=later, rules_path=path)
     assert set(states(recovered, "threshold").values()) <= {"normal", "pending"}
     assert states(recovered, "threshold")["hot"] == "normal"
     assert states(recovered, "threshold")["cold"] == "normal"
@@ -125,16 +125,16 @@ def test_a_kind_without_readings_is_normal_and_a_bad_query_is_an_error(
     endpoints: Endpoints, rules: tuple[str, Path], tmp_path: Path
 ) -> None:
     _, path = rules
-    reader = alerts.reader_for(endpoints)
-    quiet = alerts.evaluate_all(reader, rules_path=path)
+    reader = alert_check.reader_for(endpoints)
+    quiet = alert_check.evaluate_all(reader, rules_path=path)
     assert {i.state for i in quiet} == {"normal"} and all(i.sensor == "" for i in quiet)
     broken = tmp_path / "broken.yaml"
     broken.write_text(path.read_text().replace("SELECT last(", "SELEKT last("))
-    errors = [i for i in alerts.evaluate_all(reader, rules_path=broken) if i.state == "error"]
+    errors = [i for i in alert_check.evaluate_all(reader, rules_path=broken) if i.state == "error"]
     assert len(errors) == 1 and "error parsing query" in errors[0].reason
 
 
 def test_the_command_prints_every_rule_against_the_sandbox(endpoints: Endpoints, tmp_path: Path) -> None:
     path = endpoints_file(tmp_path)
     endpoints.save(path)
-    assert alerts.main(["--endpoints", str(path)]) == 0
+    assert alert_check.main(["--endpoints", str(path)]) == 0

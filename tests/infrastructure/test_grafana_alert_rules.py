@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grafana import alerting
+from grafana import alert_rules
 from infrastructure.stacks import grafana as grafana_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,16 +73,16 @@ def test_the_task_hands_grafana_the_committed_alerting_files(templates: dict[str
         for name, value in environment.items()
         if name.startswith("GRAFANA_ALERTING_")
     }
-    committed = {p.name: p.read_text() for p in alerting.ALERTING_DIR.glob("*.yaml")}
-    assert handed == alerting.generate(), "the rules of the catalog in use, generated at synth"
-    assert committed == alerting.generate(), "run 'python -m grafana.alerting'"
+    committed = {p.name: p.read_text() for p in alert_rules.ALERTING_DIR.glob("*.yaml")}
+    assert handed == alert_rules.generate(), "the rules of the catalog in use, generated at synth"
+    assert committed == alert_rules.generate(), "run 'python -m grafana.alert_rules'"
     assert environment["ALERT_TOPIC_ARN"]["Fn::Sub"][0] == "${AlertTopic}"
     # Every variable the contact point reads is one the task sets.
-    points = committed[alerting.CONTACT_POINTS_FILE]
+    points = committed[alert_rules.CONTACT_POINTS_FILE]
     read = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", points))
-    assert read == {alerting.TOPIC_ARN_VARIABLE, alerting.REGION_VARIABLE} and read <= set(environment)
+    assert read == {alert_rules.TOPIC_ARN_VARIABLE, alert_rules.REGION_VARIABLE} and read <= set(environment)
     # Grafana interpolates $NAME in labels: none may hold a "$" (queries and annotations are not interpolated).
-    rules = yaml.safe_load(committed[alerting.RULES_FILE])
+    rules = yaml.safe_load(committed[alert_rules.RULES_FILE])
     assert all("$" not in str(r["labels"]) for g in rules["groups"] for r in g["rules"])
 
 
@@ -106,7 +106,7 @@ def test_start_writes_the_alerting_files_where_grafana_reads_them(tmp_path: Path
         "GRAFANA_DASHBOARDS_DIR": str(tmp_path / "dashboards"),
         "GRAFANA_RUN": str(run),
     }
-    for path in alerting.ALERTING_DIR.glob("*.yaml"):
+    for path in alert_rules.ALERTING_DIR.glob("*.yaml"):
         env[f"GRAFANA_ALERTING_{path.stem.upper().replace('-', '_')}"] = path.read_text()
     result = subprocess.run(
         ["sh", str(START)], env=env, capture_output=True, text=True, timeout=30, check=False
@@ -114,4 +114,4 @@ def test_start_writes_the_alerting_files_where_grafana_reads_them(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "3 alerting provisioning files written" in result.stdout
     written = {p.name: p.read_text().strip() for p in (provisioning / "alerting").glob("*.yaml")}
-    assert written == {p.name: p.read_text().strip() for p in alerting.ALERTING_DIR.glob("*.yaml")}
+    assert written == {p.name: p.read_text().strip() for p in alert_rules.ALERTING_DIR.glob("*.yaml")}

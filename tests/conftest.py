@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)
         elif fixtures & SERVICE_FIXTURES or item.get_closest_marker("services"):
             item.add_marker(pytest.mark.services)  # (again, for a module marked by hand: harmless)
-        else:
+        elif not item.get_closest_marker("processes"):
             item.add_marker(pytest.mark.pure)
 
 

@@ -131,6 +131,7 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.processes
 def test_make_destroy_without_a_terminal_refuses_before_touching_anything() -> None:
     done = make("destroy", f"ENDPOINT_URL={NOTHING_LISTENS}")
     assert done.returncode != 0
@@ -139,12 +140,14 @@ def test_make_destroy_without_a_terminal_refuses_before_touching_anything() -> N
     assert "Could not connect" not in done.stdout + done.stderr  # it never tried the endpoint
 
 
+@pytest.mark.processes
 def test_make_destroy_yes_passes_yes_and_deploy_does_not_ask() -> None:
     assert "--yes" in make("-n", "destroy", "YES=1").stdout
     assert "--yes" not in make("-n", "destroy").stdout
     assert "--yes" not in make("-n", "deploy", "STACK=network").stdout
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("target", ["deploy", "diff", "outputs"])
 def test_make_without_stack_gives_the_same_hint(target: str) -> None:
     done = make(target)
@@ -152,6 +155,7 @@ def test_make_without_stack_gives_the_same_hint(target: str) -> None:
     assert one_line(done.stdout) == f"name the stack: make {target} STACK=network (see: make synth)"
 
 
+@pytest.mark.processes
 def test_make_simulate_takes_a_type() -> None:
     commands = make("-n", "simulate", "TYPE=shelf", "DEVICES=3").stdout
     assert "--type shelf --devices 3" in commands
@@ -160,6 +164,7 @@ def test_make_simulate_takes_a_type() -> None:
     assert "--type pressure" in default and "--type shelf" in default
 
 
+@pytest.mark.processes
 def test_make_load_metadata_is_local_unless_aws() -> None:
     assert "--aws" not in make("-n", "load-metadata", "FILE=x.json").stdout
     assert "--aws" in make("-n", "load-metadata", "FILE=x.json", "AWS=1").stdout
@@ -167,6 +172,7 @@ def test_make_load_metadata_is_local_unless_aws() -> None:
     assert "load-metadata" in help_lines and "local sandbox" in help_lines
 
 
+@pytest.mark.processes
 def test_make_install_says_what_it_does() -> None:
     """Every step of the long install announces itself; pip shows its progress (no --quiet on the big ones)."""
     commands = make("-n", "-W", "pyproject.toml", ".venv/.installed", "PYTHON=python3").stdout

@@ -145,6 +145,7 @@ def test_a_fleet_past_every_offered_store_is_refused_with_the_reason() -> None:
         plan(LIMITS, INPUTS, 10, 200)
 
 
+@pytest.mark.processes
 def test_make_capacity_refuses_in_one_line_with_a_non_zero_exit() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.cost", "--capacity", "--fleet", "1000000"],

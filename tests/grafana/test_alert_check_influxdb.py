@@ -17,7 +17,7 @@ import yaml
 from catalog import Catalog, parse_kind
 from grafana import alert_check, alert_rules
 from reach.endpoints import Endpoints, endpoints_file
-from tests.grafana.test_alerting import kind
+from tests.grafana.test_alert_rules import kind
 
 
 def write(

@@ -282,6 +282,7 @@ def test_configuration_is_read_once_and_names_what_is_wrong() -> None:
         Config.from_env({**ENV, "METADATA_CACHE_TTL_SECONDS": "soon"})
 
 
+@pytest.mark.processes
 def test_the_package_s_standard_loggers_log_in_powertools_json(tmp_path: Path) -> None:
     """In a fresh interpreter, as a Lambda container starts: a line of the ingestor's logger is Powertools JSON."""
     code = (

@@ -163,6 +163,7 @@ def test_replay_of_rejected_readings_writes_the_fixed_and_keeps_the_rest_once(
     assert kept["reading"]["deviceid"] == f"{prefix}bad" and kept["code"] == "bad_field"
 
 
+@pytest.mark.processes
 def test_replay_without_a_sandbox_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ingest_tools.replay", "--endpoints", str(tmp_path / "none.json")],

@@ -106,6 +106,7 @@ def _deeper(depth: int) -> dict[str, Any]:
     return {"deeper": value}
 
 
+@pytest.mark.processes
 def test_a_runner_restarted_with_a_failing_event_ends_it_and_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite"
     store = EventStore(path)

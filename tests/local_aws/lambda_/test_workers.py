@@ -12,7 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from local_aws.lambda_.workers import ContainerPool, FunctionSpec, InvocationError
+
+pytestmark = pytest.mark.processes  # every test starts Lambda's worker processes
 
 
 def handler(event: Any, context: Any) -> Any:  # the function the containers below run

@@ -103,3 +103,21 @@ def test_the_check_finds_an_import_that_runs_up() -> None:
     assert offences("sandbox", "manager", "from sandbox import cli")
     assert not offences("sandbox", "scenarios", "from sandbox.manager.services import Sandbox")
     assert not offences("simulator", None, "from local_aws.iot.ca import LocalCa\nimport json")
+
+
+def test_tests_import_helpers_from_support_not_from_other_tests() -> None:
+    """Helpers live in tests/support/ (or a fixture), not in a test module or conftest another module imports."""
+    allowed = ("tests.support", "tests.source_tree")
+    problems = {}
+    for path in python_files():
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] != "tests" or relative.parts[1] == "support" or path.name == "conftest.py":
+            continue
+        found = [
+            f"line {line}: {module}"
+            for line, module in imported(path.read_text())
+            if module.startswith("tests.") and not module.startswith(allowed) and module.count(".") > 1
+        ]
+        if found:
+            problems[str(relative)] = found
+    assert problems == {}, "move the helper to tests/support/"

@@ -13,21 +13,7 @@ from catalog.__main__ import main
 from catalog.export import downsampled
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from catalog.schema import Aggregate, Downsampling, FieldType
-
-MINIMAL: dict[str, Any] = {
-    "name": "temperature",
-    "description": "Air temperature and humidity of a room.",
-    "topic": "/rooms/temperature",
-    "measurement": "room_climate",
-    "sensor_id": ["deviceid", "clientid"],
-    "fields": {"temperature": {"attribute": "temp", "label": "Temperature", "unit": "celsius"}},
-}
-
-
-def write_kind(folder: Path, data: dict[str, Any]) -> Path:
-    path = folder / f"{data['name']}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+from tests.support.kind_files import MINIMAL, write_kind
 
 
 def test_the_shipped_catalog_holds_pressure_and_shelf() -> None:

@@ -12,7 +12,7 @@ from webhook_to_influxdb.mapping import Decode, parse_mapping
 from catalog import CatalogError, load_catalog, parse_kind
 from catalog.loader import DEFAULT_FOLDER
 from catalog.lwm2m import resource_paths, webhook_mapping, webhook_mapping_json
-from tests.catalog.test_catalog import MINIMAL, write_kind
+from tests.support.kind_files import MINIMAL, write_kind
 
 COUNTER = {
     **MINIMAL,

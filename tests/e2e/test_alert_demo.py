@@ -9,7 +9,7 @@ from rich.console import Console
 
 from grafana.alert_check import FIRING, evaluate_all, reader_for
 from sandbox.scenarios import alert_demo
-from tests.e2e.conftest import Pipeline, reading
+from tests.support.pipeline import Pipeline, reading
 
 
 def test_both_fire_through_the_pipeline_and_the_rest_is_normal(direct_pipeline: Pipeline) -> None:

@@ -19,7 +19,7 @@ from sandbox.manager.services import Sandbox
 from sandbox.scenarios.accounting import count_points
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import basic_ingest_group
-from tests.e2e.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 DEVICES, READINGS = 3, 4
 SHELF_READING = {

@@ -13,7 +13,7 @@ from sandbox.scenarios.accounting import Accounting, count_points, queue_depth
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import aws_target
 from simulator.provisioning import deprovision, provision
-from tests.e2e.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 DEVICES, READINGS = 3, 5
 

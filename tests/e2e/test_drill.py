@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from sandbox.scenarios.drill import Drill, DrillOptions
-from tests.e2e.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 
 def test_a_short_drill_loses_and_duplicates_nothing(direct_pipeline: Pipeline) -> None:

@@ -12,31 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.loader import PROJECT_ROOT
-from infrastructure.stacks import influxdb
 from sandbox.manager import processes
 from sandbox.manager.deployment import RULE_RUNNER, start_rule_runner
 from sandbox.scenarios.accounting import queue_depth
-from tests.e2e.conftest import Pipeline, reading
-
-WRITER_SECRET = influxdb.secret_name("writer", "demo")
-
-
-def count_for(pipeline: Pipeline, device_prefix: str) -> int:
-    series = pipeline.query(f"SELECT count(pressureValue) FROM pressure WHERE sensorID =~ /^{device_prefix}/")
-    return int(series[0]["values"][0][1]) if series else 0
-
-
-def drain(pipeline: Pipeline, queue: str) -> list[dict[str, Any]]:
-    import boto3
-
-    sqs, url, bodies = boto3.client("sqs"), pipeline.endpoints.queues[queue], []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-        "Messages"
-    ):
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
+from tests.support.pipeline import WRITER_SECRET, Pipeline, count_for, drain, reading
 
 
 def with_where(sql: Any, where: str) -> Any:

@@ -27,7 +27,7 @@ from local_aws.iot.access import local_registry
 from sandbox.scenarios.accounting import count_points
 from simulator import cli as simulator_cli
 from simulator.provisioning import deprovision
-from tests.e2e.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GUIDE = PROJECT_ROOT / "docs" / "first-deploy.md"

@@ -25,8 +25,7 @@ from local_aws.rule_runner import RuleRunner, load_rules
 from local_aws.runner import deployed_template, local_overrides
 from reach.mqtt import plain_connection
 from sandbox.scenarios.accounting import wait_until_settled
-from tests.e2e.conftest import Pipeline, reading
-from tests.e2e.test_faults import WRITER_SECRET, drain
+from tests.support.pipeline import WRITER_SECRET, Pipeline, drain, reading
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sandbox.manager.deployment import rule_runner_stats
 from sandbox.scenarios.accounting import Accounting, count_points, queue_depth
 from simulator.api import FleetGroup, run_groups
-from tests.e2e.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 PRESSURE_DEVICES, SHELF_DEVICES, READINGS = 50, 10, 20
 

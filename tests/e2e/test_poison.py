@@ -16,8 +16,7 @@ from awscrt.exceptions import AwsCrtError
 from catalog.loader import PROJECT_ROOT
 from sandbox.manager.deployment import rule_runner_stats
 from sandbox.scenarios.accounting import queue_depth
-from tests.e2e.conftest import Pipeline, reading
-from tests.e2e.test_faults import count_for, drain
+from tests.support.pipeline import Pipeline, count_for, drain, reading
 
 
 def _replay(pipeline: Pipeline) -> subprocess.CompletedProcess[str]:

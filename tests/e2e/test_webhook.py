@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sandbox.manager.deployment import webhook_gateway_stats
 from sandbox.scenarios.accounting import count_points, queue_depth
 from simulator.webhook import WebhookFleet, local_target
-from tests.e2e.conftest import Pipeline
+from tests.support.pipeline import Pipeline
 
 BUTTONS, SHELVES, DELIVERIES = 5, 2, 4
 

@@ -17,7 +17,7 @@ import yaml
 from catalog import Catalog, parse_kind
 from grafana import alert_check, alert_rules
 from reach.endpoints import Endpoints, endpoints_file
-from tests.grafana.test_alert_rules import kind
+from tests.support.alert_kinds import kind
 
 
 def write(

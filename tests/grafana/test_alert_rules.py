@@ -13,25 +13,9 @@ from catalog import Catalog, load_catalog, parse_kind
 from catalog.loader import PROJECT_ROOT
 from grafana import alert_check, alert_rules
 from grafana.names import INFLUXDB_DATASOURCE_UID
+from tests.support.alert_kinds import kind
 
 DATASOURCES = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
-
-
-def kind(name: str, alert: dict[str, Any] | None = None, silent_after: int | None = None) -> dict[str, Any]:
-    level: dict[str, Any] = {"attribute": "level", "unit": "short", "label": "Level"}
-    if alert is not None:
-        level["alert"] = alert
-    data: dict[str, Any] = {
-        "name": name,
-        "description": f"{name} devices",
-        "topic": f"/{name}/data",
-        "measurement": name,
-        "sensor_id": ["deviceid"],
-        "fields": {"level": level, "other": {"attribute": "other", "unit": "short", "label": "Other"}},
-    }
-    if silent_after is not None:
-        data["silent_after_minutes"] = silent_after
-    return data
 
 
 def catalog_of(*kinds: dict[str, Any]) -> Catalog:

@@ -15,8 +15,8 @@ from grafana.expand import TimeRange, expand
 from grafana.render import Line, PanelData, collect
 from reach.endpoints import Endpoints
 from reach.influx import InfluxReader
-from tests.grafana import readings
-from tests.grafana.readings import HEALTH, MINUTE_MS, SENSORS, SHELVES
+from tests.support import readings
+from tests.support.readings import HEALTH, MINUTE_MS, SENSORS, SHELVES
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from grafana import model, render
 from reach.endpoints import Endpoints, endpoints_file
-from tests.grafana import readings
+from tests.support import readings
 
 
 @pytest.fixture(scope="module")

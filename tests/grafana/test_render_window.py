@@ -28,7 +28,7 @@ from grafana.display import apply_renames
 from grafana.names import DISPLAY_NAME_SEPARATOR
 from grafana.panels import TOP_SENSORS
 from reach.endpoints import Endpoints
-from tests.grafana.readings import escape
+from tests.support.readings import escape
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METADATA = json.loads((PROJECT_ROOT / "sample-data" / "device-metadata.json").read_text())

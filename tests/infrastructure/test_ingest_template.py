@@ -10,7 +10,7 @@ from ingest_to_influxdb import basic_ingest
 from catalog import load_catalog
 from infrastructure.stacks.ingest import MAX_BATCH_WINDOW_SECONDS
 from local_aws.cloudformation.template import DeployedTemplate
-from tests.infrastructure.test_security import of_type, one
+from tests.support.templates import of_type, one
 
 
 def test_table(templates: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from ingest_to_influxdb import handler
 from ingest_to_influxdb.emf import EmbeddedMetrics
 from ingest_to_influxdb.ingestor import BatchResult
 
-from tests.ingest_to_influxdb.test_emf import extracted
+from tests.support.emf import extracted
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 

@@ -14,7 +14,7 @@ from infrastructure.stacks.ingest import (
     QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
 )
 from reach.endpoints import Endpoints
-from tests.infrastructure.test_security import one
+from tests.support.templates import one
 
 
 def test_the_parameter_is_off_by_default_and_bounded_as_lambda_bounds_it(templates: dict[str, Any]) -> None:

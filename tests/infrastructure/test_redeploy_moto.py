@@ -21,7 +21,7 @@ from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from infrastructure import artifacts, compat
 from infrastructure.cli import main
 from reach.endpoints import Endpoints
-from tests.e2e.test_new_kind import TEMPERATURE
+from tests.support.kind_files import TEMPERATURE
 
 BELOW_INGEST = ("network", "cluster", "storage", "influxdb")
 

@@ -8,15 +8,7 @@ from typing import Any
 import pytest
 
 from infrastructure.stacks import edge, influxdb
-
-
-def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == resource_type}
-
-
-def one(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
-    (resource,) = of_type(template, resource_type).values()
-    return resource["Properties"]  # type: ignore[no-any-return]
+from tests.support.templates import of_type, one
 
 
 def test_efs_encrypted_an_access_point_per_service_reachable_only_from_the_cluster(

@@ -9,7 +9,7 @@ from typing import Any
 from catalog import load_catalog
 from catalog.lwm2m import webhook_mapping_json
 from infrastructure.stacks import webhook
-from tests.infrastructure.test_security import one
+from tests.support.templates import one
 
 
 def test_the_route_reaches_the_function_through_a_proxy_integration(templates: dict[str, Any]) -> None:

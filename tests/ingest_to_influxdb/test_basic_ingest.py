@@ -14,7 +14,7 @@ from local_aws.iot.sql import parse_rule, receives_basic_ingest, rule_receives, 
 from simulator.api import FleetGroup
 from simulator.cli import basic_ingest_group
 from simulator.device_types import DeviceTypeError
-from tests.ingest_to_influxdb.catalog_kinds import PACKED
+from tests.support.catalog_kinds import PACKED
 
 PRESSURE_RULE = basic_ingest.rule_name("demo", "pressure")
 ON_FOR_PRESSURE = '{"pressure": "demo_ingest_pressure", "shelf": ""}'  # as the stack resolves KIND_RULES

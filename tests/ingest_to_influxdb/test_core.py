@@ -23,7 +23,7 @@ from ingest_to_influxdb.validation import decode, kind_of, validate
 
 from catalog import load_catalog
 from local_aws.iot.sql import parse_rule
-from tests.ingest_to_influxdb.catalog_kinds import PACKED, PRESSURE, SHELF
+from tests.support.catalog_kinds import PACKED, PRESSURE, SHELF
 
 EVENTS = Path(__file__).parent.parent / "events"
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z

@@ -6,28 +6,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from ingest_to_influxdb import handler
 from ingest_to_influxdb.emf import HOLD_VALUES, EmbeddedMetrics
 from ingest_to_influxdb.ingestor import BatchResult
 
+from tests.support.emf import extracted
+
 NAMESPACE = "IoTTelemetry"
-
-
-def extracted(lines: list[str]) -> list[tuple[str, str, dict[str, str], Any]]:
-    """What CloudWatch takes out of EMF documents: (namespace, metric, dimensions, value) per metric and
-    dimension set (the specification's extraction rules)."""
-    out = []
-    for line in lines:
-        doc = json.loads(line)
-        for directive in doc["_aws"]["CloudWatchMetrics"]:
-            for dimension_set in directive["Dimensions"]:
-                dimensions = {name: doc[name] for name in dimension_set}
-                for metric in directive["Metrics"]:
-                    out.append((directive["Namespace"], metric["Name"], dimensions, doc[metric["Name"]]))
-    return out
 
 
 class Clock:

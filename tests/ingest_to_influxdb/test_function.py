@@ -18,28 +18,11 @@ from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.metadata_store import MetadataStore
 
 from local_aws.lambda_.events import sqs_batch_event
-from tests.ingest_to_influxdb.conftest import ACME, SHELF_01, FunctionEnv
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from tests.support.function_env import ACME, SHELF_01, FunctionEnv, pressure
 
 
 def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def pressure(device: str, when: datetime, **changes: Any) -> dict[str, Any]:
-    reading = {
-        "pressure": 812,
-        "viscosity": 55,
-        "sensordatetime": iso(when),
-        "deviceid": device,
-        "clientid": "client",
-        "metakey": "123456789",
-    }
-    reading.update(changes)
-    return reading
 
 
 def test_a_reading_of_each_kind_lands_once_enriched_at_the_device_time(function: FunctionEnv) -> None:

@@ -11,8 +11,7 @@ import boto3
 import pytest
 from ingest_to_influxdb import handler
 
-from tests.ingest_to_influxdb.conftest import FunctionEnv
-from tests.ingest_to_influxdb.test_function import pressure
+from tests.support.function_env import FunctionEnv, pressure
 from tests.support.influx_v2_standin import InfluxStandIn
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 
 from local_aws.lambda_.events import sqs_batch_event
-from tests.ingest_to_influxdb.conftest import ACME, SHELF_01, FunctionEnv
+from tests.support.function_env import ACME, SHELF_01, FunctionEnv
 
 # Items whose attribute names and values try to break the line or overwrite the point.
 HOSTILE_ITEMS: dict[str, dict[str, Any]] = {

@@ -12,7 +12,7 @@ from ingest_to_influxdb.events import record_from_dead_letter
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 from ingest_to_influxdb.validation import validate
 
-from tests.ingest_to_influxdb.catalog_kinds import PRESSURE
+from tests.support.catalog_kinds import PRESSURE
 
 NOW_MS = 1_795_341_600_000
 WHEN = "2026-11-22T10:00:00.123Z"

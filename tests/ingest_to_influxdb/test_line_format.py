@@ -6,7 +6,7 @@ from ingest_to_influxdb.enrichment import format_line, line_format, to_line
 from ingest_to_influxdb.line_protocol import LineFormat, format_point, unrepresentable
 from ingest_to_influxdb.validation import validate
 
-from tests.ingest_to_influxdb.catalog_kinds import PRESSURE, SHELF
+from tests.support.catalog_kinds import PRESSURE, SHELF
 
 NOW_MS = 1_795_388_884_000
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from ingest_tools.load_metadata import main
-from tests.ingest_to_influxdb.conftest import PROJECT_ROOT, create_table
+from tests.support.function_env import PROJECT_ROOT, create_table
 
 TABLE = "loader-DeviceMetaData"
 SAMPLES = PROJECT_ROOT / "sample-data"

@@ -16,12 +16,9 @@ import boto3
 import pytest
 from ingest_to_influxdb.handler import IngestFailed
 
-from catalog import load_catalog
-from catalog.export import function_kinds
 from local_aws.lambda_.events import sqs_batch_event
-from reach.endpoints import endpoints_file
 from sandbox.manager.services import Sandbox
-from tests.ingest_to_influxdb.conftest import PROJECT_ROOT, FunctionEnv
+from tests.support.function_env import PROJECT_ROOT, FunctionEnv, replay
 
 
 def reading(device: str, when: datetime, topic: str | None = "/pressure/data") -> dict[str, Any]:
@@ -67,31 +64,6 @@ def error_action(payload: dict[str, Any]) -> dict[str, Any]:
 def count(function: FunctionEnv, prefix: str) -> int:
     series = function.query(f"SELECT count(pressureValue) FROM pressure WHERE sensorID =~ /^{prefix}/")
     return int(series[0]["values"][0][1]) if series else 0
-
-
-def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    endpoints = function.endpoints.model_copy(
-        update={"queues": {"dead_letter": function.dead_letter_url, "rejected": function.rejected_url}}
-    )
-    endpoints.save(endpoints_file(tmp_path))
-    (tmp_path / "device_kinds.json").write_text(
-        function_kinds(load_catalog())
-    )  # as the rule runner leaves it
-    command = [
-        sys.executable,
-        "-m",
-        "ingest_tools.replay",
-        "--endpoints",
-        str(endpoints_file(tmp_path)),
-    ]
-    return subprocess.run(
-        [*command, "--table", function.table, *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_an_outage_loses_nothing_and_replay_restores_exactly_once(

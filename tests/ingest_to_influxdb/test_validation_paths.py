@@ -20,7 +20,7 @@ from ingest_to_influxdb.kinds import ReadingKind
 from ingest_to_influxdb.line_protocol import format_point
 from ingest_to_influxdb.validation import decode, decode_fully, validate, validate_fully
 
-from tests.ingest_to_influxdb.catalog_kinds import PRESSURE, SHELF
+from tests.support.catalog_kinds import PRESSURE, SHELF
 
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
 MISSING = object()

@@ -16,7 +16,7 @@ import requests
 
 from ingest_tools import influx_backup
 from reach.endpoints import Endpoints, endpoints_file
-from tests.services.influx_task import InfluxTask, credentials, running_task, secrets_client
+from tests.support.influx_task import InfluxTask, credentials, running_task, secrets_client
 
 POLICIES = ("autogen", "rp_1m", "rp_1h")  # init-influxdb.sh's
 

@@ -26,7 +26,7 @@ def test_no_module_but_the_helper_queries_influxdb() -> None:
     files = python_files(HELPER, Path(__file__).resolve())
     assert (
         ROOT / "sandbox" / "scenarios" / "accounting.py" in files
-        and ROOT / "tests" / "grafana" / "readings.py" in files
+        and ROOT / "tests" / "support" / "readings.py" in files
     )
     problems = {
         str(path.relative_to(ROOT)): found

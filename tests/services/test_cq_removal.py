@@ -12,7 +12,7 @@ import requests
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from reach.endpoints import Endpoints
 from sandbox.manager.services import run_influxdb_init
-from tests.grafana import readings
+from tests.support import readings
 
 TANK = """\
 name: tank

@@ -24,7 +24,7 @@ import requests
 from catalog.loader import PROJECT_ROOT
 from infrastructure.stacks import influxdb, influxdb_backup
 from reach.endpoints import Endpoints
-from tests.services.influx_task import (
+from tests.support.influx_task import (
     InfluxTask,
     aws_client,
     credentials,

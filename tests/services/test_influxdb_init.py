@@ -9,8 +9,8 @@ from reach.endpoints import Endpoints
 from reach.influx import QueryError
 from reach.influx import query as influx_query
 from sandbox.manager.services import run_influxdb_init
-from tests.grafana import readings
-from tests.grafana.readings import MINUTE_MS, SENSORS, SHELVES
+from tests.support import readings
+from tests.support.readings import MINUTE_MS, SENSORS, SHELVES
 
 
 @pytest.fixture(scope="module")

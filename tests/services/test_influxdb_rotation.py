@@ -20,7 +20,7 @@ from infrastructure import service_files
 from infrastructure.stacks import influxdb
 from reach.endpoints import Endpoints
 from reach.influx import QueryError
-from tests.services.influx_task import (
+from tests.support.influx_task import (
     InfluxTask,
     create_secrets,
     credentials,

@@ -12,7 +12,7 @@ from webhook_to_influxdb.mapping import Decode, Resource, decode_value, parse_ma
 
 from catalog import load_catalog
 from catalog.lwm2m import webhook_mapping_json
-from tests.webhook_to_influxdb.conftest import event_file
+from tests.support.webhook_env import event_file
 
 NOW = 1_796_119_200_000
 MAPPING = parse_mapping(webhook_mapping_json(load_catalog()))

@@ -14,8 +14,8 @@ import pytest
 from webhook_to_influxdb import handler
 
 from sandbox.manager.services import Sandbox
-from tests.ingest_to_influxdb.test_outage import replay
-from tests.webhook_to_influxdb.conftest import Webhook, event_file
+from tests.support.function_env import replay
+from tests.support.webhook_env import Webhook, event_file
 
 
 def since(started_ms: int) -> str:

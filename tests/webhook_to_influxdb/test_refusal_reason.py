@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from webhook_to_influxdb import handler
 
-from tests.webhook_to_influxdb.conftest import CALLBACK_SECRET, Webhook, event_file
+from tests.support.webhook_env import CALLBACK_SECRET, Webhook, event_file
 
 
 @pytest.fixture

@@ -1,0 +1,58 @@
+"""A kind file written to a folder, for the catalog's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MINIMAL: dict[str, Any] = {
+    "name": "temperature",
+    "description": "Air temperature and humidity of a room.",
+    "topic": "/rooms/temperature",
+    "measurement": "room_climate",
+    "sensor_id": ["deviceid", "clientid"],
+    "fields": {"temperature": {"attribute": "temp", "label": "Temperature", "unit": "celsius"}},
+}
+
+
+def write_kind(folder: Path, data: dict[str, Any]) -> Path:
+    path = folder / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+TEMPERATURE = """\
+name: temperature
+description: Air temperature and humidity of a room.
+topic: /rooms/climate
+measurement: room_climate
+sensor_id: [deviceid, clientid]
+fields:
+  temperature: {attribute: temp, label: Temperature, unit: celsius, range: {min: 10, max: 35},
+                alert: {above: 30, for_minutes: 10}}
+  humidity: {attribute: rh, label: Humidity, unit: humidity, range: {min: 0, max: 100}}
+tags:
+  room: {attribute: room}
+silent_after_minutes: 15
+downsampling: {fields: [temperature, humidity], aggregates: [mean, max]}
+simulator:
+  attributes:
+    temp: {type: sine, mean: 21, amplitude: 2, period_seconds: 600, noise: 0.2}
+    rh: {type: float_range, min: 30, max: 60, decimals: 1}
+    room: {type: choice, by_device: true, values: [kitchen, hall, lab]}
+    sensordatetime: {type: timestamp, format: iso_ms}
+    deviceid: {type: short_id, length: 7, static: true}
+    clientid: {type: uuid, static: true}
+    metakey: {type: choice, static: true, values: ["123456789", "123456790"]}
+dashboard:
+  uid: room-climate
+  title: Room climate
+  description: Temperature and humidity per sensor.
+  filters: [manufacturer, sensor]
+  panels:
+    - {field: temperature, show: mean_per_sensor, width: 16}
+    - {field: temperature, show: current_per_sensor, width: 8, thresholds: [{color: green}, {from: 30, color: red}]}
+    - {field: humidity, show: mean_per_sensor, width: 24}
+"""

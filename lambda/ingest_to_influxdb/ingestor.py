@@ -24,7 +24,7 @@ from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
 logger = logging.getLogger(__name__)
 MAX_CACHED_FORMATS = 50_000  # (metadata item, kind) pairs whose line format a container keeps
 # A batch is written in up to this many requests, each sent while the next chunk is prepared, of at least
-# MIN_CHUNK_READINGS readings (measured with make bench: docs/architecture.md, "The compiled fast path").
+# MIN_CHUNK_READINGS readings, so a small batch stays one request (as the direct path's single reading).
 WRITE_CHUNKS = 4
 MIN_CHUNK_READINGS = 200
 

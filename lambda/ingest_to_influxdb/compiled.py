@@ -1,11 +1,12 @@
 """The usual reading decoded and checked in compiled code (msgspec), before the Python checks of `validation`.
 
 Per kind of the packed catalog, a msgspec Struct is made from what the kind reads: each field a finite number
-(or, for a `non_negative_integer`, an integer 0..2**53, exact as a float), each tag and sensor-id attribute text
-of 1 to MAX_IDENTIFIER_LENGTH characters, and what every reading may carry (connection_clientid, endpoint,
+(or, for a `non_negative_integer`, a whole number 0..2**53-1, exact as a float), each tag and sensor-id attribute
+text of 1 to MAX_IDENTIFIER_LENGTH characters, and what every reading may carry (connection_clientid, endpoint,
 metakey, sensordatetime). msgspec reads only those attributes out of the JSON text (or checks Lambda's decoded
-object) and checks their types and bounds in C. Left to Python are what str methods do faster than a regular
-expression in msgspec (identifiers are printable ASCII) and the device's time (the same parsing as the checks').
+object) and checks their types and bounds in C. Left to Python, in a reader written out per kind, are what str
+methods do faster than a regular expression in msgspec (identifiers are printable ASCII), the sensor id and the
+device's time (the same parsing as the full checks': msgspec's datetime rounds and reads cases differently).
 The catalog's ranges are not checked: they are the dashboards' scale, and a reading outside them is written
 (catalog/schema.py, Range), so the packed catalog does not carry them.
 

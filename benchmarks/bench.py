@@ -30,7 +30,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import end_to_end, platform_logs
+from benchmarks import cold_start, compiled_share, end_to_end, platform_logs
 from benchmarks.handler_cases import (
     BASELINE,
     BATCHED_CEILING,
@@ -52,6 +52,13 @@ OUT = Path(__file__).resolve().parent.parent / "build" / "bench" / "results.json
 # The issue's targets, each a ratio measured in the same run.
 TARGETS = (
     ("queued, batches of 1,000 / batched ceiling", "queued, batches of 1,000", "vs_ceiling", 0.5),
+    # Issue 25: in no case under twice the share measured before it (15.5 %).
+    (
+        "queued, batches of 1,000 / batched ceiling, twice 15.5 %",
+        "queued, batches of 1,000",
+        "vs_ceiling",
+        0.31,
+    ),
     ("direct / single-point ceiling", "direct", "vs_ceiling", 0.7),
     ("direct / baseline", "direct", "vs_baseline", 5.0),
 )
@@ -246,9 +253,23 @@ def run_store_ceiling(
     }
 
 
-def targets(handler: list[dict[str, Any]], e2e: list[dict[str, Any]]) -> list[dict[str, Any]]:
+COMPILED_SHARE_WANTED = 0.99  # of the demo's valid readings, decided by the compiled checks alone
+
+
+def targets(
+    handler: list[dict[str, Any]], e2e: list[dict[str, Any]], compiled: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     by_name = {c["name"]: c for c in handler}
     found = []
+    if compiled is not None:
+        found.append(
+            {
+                "target": compiled["name"],
+                "wanted": COMPILED_SHARE_WANTED,
+                "measured": compiled["share"],
+                "reached": compiled["share"] is not None and compiled["share"] >= COMPILED_SHARE_WANTED,
+            }
+        )
     for label, name, ratio, wanted in TARGETS:
         measured = by_name.get(name, {}).get(ratio)
         found.append(
@@ -346,6 +367,17 @@ def render(results: dict[str, Any], console: Console) -> None:
     for path in results["end_to_end"]:
         if path["steps"]:
             console.print(_cpu_line(path, results["machine"]["cores"]))
+    compiled, cold = results.get("compiled_checks"), results.get("cold_start")
+    if compiled:
+        console.print(
+            f"  compiled checks: {compiled['compiled']:,} of the demo's {compiled['valid']:,} valid readings decided"
+            f" alone ({compiled['share']:.1%})"
+        )
+    if cold:
+        console.print(
+            f"  cold start: the handler module imports in {cold['handler_import_ms']['median']:,.0f} ms (median of"
+            f" {cold['runs']}), msgspec {cold['msgspec_import_ms']:,.1f} ms of it"
+        )
     for target in results["targets"]:
         mark = "[green]reached[/]" if target["reached"] else "[red]not reached[/]"
         console.print(f"  {target['target']}: {target['measured']} (wanted >= {target['wanted']}) {mark}")
@@ -394,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         for ingest_path in [p for p in args.paths.split(",") if p]:
             with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{ingest_path}-") as folder:
                 e2e.append(end_to_end.run_path(Path(folder) / "sandbox", ingest_path, plan, console.print))
+    compiled = compiled_share.measure()
+    cold = cold_start.measure()
     results = {
         "started": started.isoformat(timespec="seconds"),
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
@@ -403,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         "end_to_end": e2e,
         "ceilings": {"batched": BATCHED_CEILING, "single_point": SINGLE_CEILING},
         "store_ceiling": store,
+        "compiled_checks": compiled,
+        "cold_start": cold,
     }
-    results["targets"] = targets(handler, e2e)
+    results["targets"] = targets(handler, e2e, compiled)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     render(results, console)

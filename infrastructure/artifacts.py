@@ -1,5 +1,5 @@
 """The ingest function's zip: its package, the reading kinds of the catalog it reads (device_kinds.json, from
-catalog.export) and the pure-Python packages of lambda/requirements.txt, built
+catalog.export) and the packages of lambda/requirements.txt as wheels for Lambda's runtime and architecture, built
 reproducibly (same inputs, same bytes) and stored under a key holding its content hash, so an unchanged
 function means an unchanged stack."""
 
@@ -22,6 +22,7 @@ from ingest_to_influxdb import kinds
 from catalog import load_catalog
 from catalog.export import function_kinds
 from catalog.loader import PROJECT_ROOT
+from infrastructure.stacks import ingest
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"
@@ -30,16 +31,21 @@ PACKAGES = (PACKAGE, "webhook_to_influxdb", "store_setup")
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 KINDS_FILE = kinds.IN_ZIP  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
-# Lambda's runtime (python3.12 on arm64); only wheels that run there are taken, no sources are built.
+# Lambda's runtime and architecture as the ingest stack declares them; only wheels that run there are taken (msgspec
+# is compiled: its manylinux wheel for that CPU and CPython), no sources are built.
+PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+PYTHON_VERSION = ingest.RUNTIME.removeprefix("python")
 PIP_TARGET = [
     "--platform",
-    "manylinux2014_aarch64",
+    PLATFORMS[ingest.ARCHITECTURE],
     "--implementation",
     "cp",
     "--python-version",
-    "3.12",
+    PYTHON_VERSION,
     "--only-binary=:all:",
 ]
+# The wheels, downloaded once per runtime and architecture: a rebuild of the zip installs from here, offline.
+WHEELS_DIR = CACHE_DIR / "wheels" / f"{PLATFORMS[ingest.ARCHITECTURE]}-cp{PYTHON_VERSION.replace('.', '')}"
 
 
 # S3's error codes (HEAD answers carry only the status): a wrong ExpectedBucketOwner is a 403.
@@ -78,26 +84,23 @@ def inputs_digest(lambda_dir: Path, kinds: str) -> str:
     return digest.hexdigest()
 
 
-def _install_requirements(requirements: Path, target: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--target",
-        str(target),
-        *PIP_TARGET,
-        "-r",
-        str(requirements),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+def _pip(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pip", *arguments, "--quiet", "--disable-pip-version-check", *PIP_TARGET]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def _install_requirements(requirements: Path, target: Path, wheels: Path = WHEELS_DIR) -> None:
+    """The requirements' wheels into `target`, from the wheel cache; what it lacks is downloaded into it first."""
+    offline = ("--no-index", "--find-links", str(wheels), "--no-compile", "--target", str(target))
+    if wheels.is_dir() and _pip("install", *offline, "-r", str(requirements)).returncode == 0:
+        return
+    wheels.mkdir(parents=True, exist_ok=True)
+    download = _pip("download", "--dest", str(wheels), "-r", str(requirements))
+    result = download if download.returncode != 0 else _pip("install", *offline, "-r", str(requirements))
     if result.returncode != 0:
         raise ArtifactError(
-            f"installing {requirements} for the function failed (only pure-Python or manylinux aarch64 wheels "
-            f"can go into it):\n{result.stderr.strip()}"
+            f"installing {requirements} for the function failed (only pure-Python or {PIP_TARGET[1]} wheels for "
+            f"CPython {PYTHON_VERSION} can go into it):\n{result.stderr.strip()}"
         )
 
 

@@ -59,6 +59,7 @@ from infrastructure.stacks import influxdb, network
 NAME = "ingest"
 HANDLER = "ingest_to_influxdb.handler.lambda_handler"
 RUNTIME = "python3.12"
+ARCHITECTURE = "arm64"  # the function zip's wheels are fetched for it (infrastructure/artifacts.py)
 RULE_SQL_VERSION = "2016-03-23"
 FOURTEEN_DAYS = 14 * 24 * 3600
 # The function's timeout, in seconds: a list, so the ingest queue's visibility timeout can be derived from it.
@@ -382,7 +383,7 @@ def create_function(
             Description="Validates readings, adds device metadata and writes them to InfluxDB",
             Runtime=RUNTIME,
             Handler=HANDLER,
-            Architectures=["arm64"],
+            Architectures=[ARCHITECTURE],
             Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
             Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),

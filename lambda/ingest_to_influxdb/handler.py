@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ingest_to_influxdb import environment, kinds
+from ingest_to_influxdb import compiled, environment, kinds
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.emf import EmbeddedMetrics
 from ingest_to_influxdb.events import records_from_event
@@ -63,6 +63,7 @@ def ingestor() -> Ingestor:
     global _ingestor
     if _ingestor is None:
         kinds.table()  # the packed reading kinds and the stack's topics, checked before the first reading
+        compiled.checks()  # their msgspec Structs, made once per container
         _ingestor = build_ingestor(Config.from_env())
     return _ingestor
 

@@ -15,7 +15,9 @@ fetching the credentials once more) and 404: the readings are kept by the caller
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
@@ -143,6 +145,7 @@ class InfluxWriter:
         self._headers_for: Credentials | None = None
         self.retry_delays, self.sleep = retry_delays, sleep
         self.max_lines, self.max_bytes = max_lines, max_bytes
+        self._stream: http.client.HTTPConnection | None = None  # the connection of `send`
 
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         """Indices of the lines InfluxDB refused for good, with its error; raises InfluxUnavailable."""
@@ -170,6 +173,39 @@ class InfluxWriter:
                 return {0: f"larger than the store's request-size limit ({len(body)} bytes): {answer.error}"}
             return {0: answer.error}
         return self._halves(lines, remaining)
+
+    def send(self, lines: Sequence[str], remaining: RemainingTime) -> SentWrite:
+        """The lines on their way on the writer's own keep-alive connection, the answer left unread: InfluxDB
+        takes them while the caller prepares the next ones. Anything but a plain 204 then (or a batch too large
+        for one request) goes through `write`, with its retries and splitting: points are idempotent."""
+        body = "\n".join(lines).encode()
+        if len(lines) > self.max_lines or len(body) > self.max_bytes:
+            return SentWrite(self, lines, remaining, None)
+        try:
+            connection = self._stream or self._open_stream()
+            timeout = max(0.5, min(READ_TIMEOUT, remaining() - SAFETY_MARGIN))
+            connection.timeout = timeout  # (for the connection it opens now, and its answer:)
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            connection.request("POST", self._path, body=body, headers=self._headers(self.credentials.get()))
+        except (OSError, http.client.HTTPException):
+            self._close_stream()
+            return SentWrite(self, lines, remaining, None)
+        return SentWrite(self, lines, remaining, connection)
+
+    def _open_stream(self) -> http.client.HTTPConnection:
+        url = parse_url(self.endpoint)
+        if url.scheme == "https":
+            context = ssl.create_default_context()  # the certificate checked, as urllib3 does
+            self._stream = http.client.HTTPSConnection(url.host or "", url.port, context=context)
+        else:
+            self._stream = http.client.HTTPConnection(url.host or "", url.port)
+        return self._stream
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = None
 
     def _halves(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         middle = len(lines) // 2
@@ -235,3 +271,31 @@ class InfluxWriter:
             headers["Content-Type"] = "text/plain; charset=utf-8"
             self._cached_headers, self._headers_for = headers, user
         return self._cached_headers
+
+
+class SentWrite:
+    """Lines sent by `InfluxWriter.send`; `result` reads the store's answer."""
+
+    def __init__(
+        self,
+        writer: InfluxWriter,
+        lines: Sequence[str],
+        remaining: RemainingTime,
+        connection: http.client.HTTPConnection | None,
+    ) -> None:
+        self.writer, self.lines, self.remaining, self.connection = writer, lines, remaining, connection
+
+    def result(self) -> dict[int, str]:
+        """What `InfluxWriter.write` returns for the lines: {} when the store took them all at once."""
+        if self.connection is not None:
+            try:
+                response = self.connection.getresponse()
+                response.read()  # the whole answer, so the connection serves the next request
+            except (OSError, http.client.HTTPException):
+                self.writer._close_stream()
+            else:
+                if response.status == 204:
+                    return {}
+                if response.will_close:
+                    self.writer._close_stream()
+        return self.writer.write(self.lines, self.remaining)

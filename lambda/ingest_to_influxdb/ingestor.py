@@ -10,18 +10,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest_to_influxdb.compiled import checks
 from ingest_to_influxdb.enrichment import format_line, line_format, metadata_tags
 from ingest_to_influxdb.errors import InvalidReading, TransientError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.health import Outcome, health_lines
 from ingest_to_influxdb.kinds import ReadingKind
 from ingest_to_influxdb.line_protocol import LineFormat
-from ingest_to_influxdb.ports import MetadataLookup, PointWriter, RejectSink, RemainingTime
+from ingest_to_influxdb.ports import MetadataLookup, PointWriter, RejectSink, RemainingTime, SentLines
 from ingest_to_influxdb.rejections import Rejection, message_body
 from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
 
 logger = logging.getLogger(__name__)
 MAX_CACHED_FORMATS = 50_000  # (metadata item, kind) pairs whose line format a container keeps
+# A batch is written in up to this many requests, each sent while the next chunk is prepared, of at least
+# MIN_CHUNK_READINGS readings, so a small batch stays one request (as the direct path's single reading).
+WRITE_CHUNKS = 4
+MIN_CHUNK_READINGS = 200
 
 
 @dataclass
@@ -30,6 +35,7 @@ class BatchResult:
     written: Counter[str] = field(default_factory=Counter)  # by kind
     rejected: Counter[str] = field(default_factory=Counter)  # by reason code
     metadata_misses: int = 0
+    compiled: int = 0  # readings the compiled checks took alone (ingest_to_influxdb.compiled)
     dropped_attributes: Counter[str] = field(default_factory=Counter)  # by reason
     write_seconds: float | None = None
     errors: list[str] = field(default_factory=list)  # why records failed
@@ -73,43 +79,94 @@ class Ingestor:
         result = BatchResult()
         health: Counter[Outcome] = Counter()
         now_ms = int(self.clock() * 1000)
-        pending: list[_Pending] = []
         rejections: list[tuple[Record, Rejection]] = []
-        for record in records:
-            checked = self._check(record, now_ms)
-            if isinstance(checked, Rejection):
-                rejections.append((record, checked))
-            else:
-                pending.append(_Pending(record, checked))
+        refused: list[tuple[_Pending, str]] = []
+        size = max(MIN_CHUNK_READINGS, -(-len(records) // WRITE_CHUNKS))
+        # A large batch goes in chunks: each is sent, and InfluxDB takes it while the next one is checked and
+        # enriched; its answer is read after that. The last chunk goes with the health points.
+        pending = self._prepare(records[:size], now_ms, result, health, rejections)
+        for start in range(size, len(records), size):
+            sent = (
+                (pending, self.writer.send([item.line for item in pending], remaining)) if pending else None
+            )
+            pending = self._prepare(records[start : start + size], now_ms, result, health, rejections)
+            if sent is not None:
+                self._settle(*sent, result, health, refused)
         self._reject(rejections, result, health)
-
-        if pending:
-            try:
-                self._enrich(pending, result, health)
-            except TransientError as error:
-                self._fail(pending, result, f"metadata: {error}")
-                pending = []
-        kinds = Counter(item.reading.kind.name for item in pending)
-        for kind, count in kinds.items():
-            health[Outcome(kind, "written")] += count
+        self._count_written(pending, health)
         now_ns = self._health_time_ns()
         lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
         if not lines:
             return result
         started = time.perf_counter()
         try:
-            refused = self.writer.write(lines, remaining)
+            last = self.writer.write(lines, remaining)
         except TransientError as error:
             self._fail(pending, result, f"InfluxDB: {error}")
-            return result
-        result.write_seconds = time.perf_counter() - started
-        refused_readings = {i: reason for i, reason in refused.items() if i < len(pending)}
-        written = kinds.copy()
-        written.subtract(pending[i].reading.kind.name for i in refused_readings)
-        result.written.update(+written)  # kinds with nothing written are left out
-        if refused_readings:
-            self._refused(pending, refused_readings, result, health, remaining, now_ns)
+        else:
+            result.write_seconds = time.perf_counter() - started
+            result.written.update(item.reading.kind.name for item in pending)
+            # (a refused health point is left out: the next invocation writes its own)
+            refused.extend((pending[i], reason) for i, reason in last.items() if i < len(pending))
+        result.written.subtract(item.reading.kind.name for item, _ in refused)
+        result.written = +result.written  # kinds with nothing written are left out
+        if refused:
+            self._refused(refused, result, health, remaining, now_ns)
         return result
+
+    def _prepare(
+        self,
+        records: Sequence[Record],
+        now_ms: int,
+        result: BatchResult,
+        health: Counter[Outcome],
+        rejections: list[tuple[Record, Rejection]],
+    ) -> list[_Pending]:
+        """The chunk's readings, checked and enriched into lines; its rejections go to `rejections`."""
+        pending: list[_Pending] = []
+        compiled = checks()
+        for record in records:
+            # The compiled checks take the usual reading; the Python checks decide the rest, with reasons.
+            reading = compiled.reading(record.payload, record.topic, now_ms)
+            if reading is not None:
+                result.compiled += 1
+                pending.append(_Pending(record, reading))
+                continue
+            checked = self._check(record, now_ms)
+            if isinstance(checked, Rejection):
+                rejections.append((record, checked))
+            else:
+                pending.append(_Pending(record, checked))
+        if pending:
+            try:
+                self._enrich(pending, result, health)
+            except TransientError as error:
+                self._fail(pending, result, f"metadata: {error}")
+                return []
+        return pending
+
+    def _settle(
+        self,
+        pending: list[_Pending],
+        sent: SentLines,
+        result: BatchResult,
+        health: Counter[Outcome],
+        refused: list[tuple[_Pending, str]],
+    ) -> None:
+        """A sent chunk's answer: written (but what InfluxDB refused for good), or failed, to be retried."""
+        try:
+            answer = sent.result()
+        except TransientError as error:
+            self._fail(pending, result, f"InfluxDB: {error}")
+            return
+        self._count_written(pending, health)
+        result.written.update(item.reading.kind.name for item in pending)
+        refused.extend((pending[i], reason) for i, reason in answer.items())
+
+    @staticmethod
+    def _count_written(pending: list[_Pending], health: Counter[Outcome]) -> None:
+        for kind, count in Counter(item.reading.kind.name for item in pending).items():
+            health[Outcome(kind, "written")] += count
 
     def _health_time_ns(self) -> int:
         """A distinct timestamp per invocation of this container: health points of one series never overwrite
@@ -193,8 +250,7 @@ class Ingestor:
 
     def _refused(
         self,
-        pending: list[_Pending],
-        refused: dict[int, str],
+        refused: list[tuple[_Pending, str]],
         result: BatchResult,
         health: Counter[Outcome],
         remaining: RemainingTime,
@@ -202,8 +258,7 @@ class Ingestor:
     ) -> None:
         """Points InfluxDB refused for good (e.g. a field type conflict) are kept on the rejected queue."""
         rejections = []
-        for i, reason in sorted(refused.items()):
-            item = pending[i]
+        for item, reason in refused:
             kind = item.reading.kind.name
             health[Outcome(kind, "written")] -= 1
             rejections.append(

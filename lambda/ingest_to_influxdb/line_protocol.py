@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from operator import itemgetter, methodcaller
+from typing import Any
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_OR_TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+_escape_key = methodcaller("translate", _KEY_OR_TAG)  # escape_key, called from C
 
 
 def unrepresentable(text: str) -> str | None:
@@ -81,16 +84,28 @@ class LineFormat:
             else:
                 template += f",{key}={_literal(escape_key(constant_tags[name]))}"
         self._field_names = list(fields)
-        template += " " + ",".join(f"{_literal(escape_key(name))}=%s" for name in fields) + " %s"
+        # Fields as %r of a float: what format_float writes.
+        template += " " + ",".join(f"{_literal(escape_key(name))}=%r" for name in fields) + " %s"
         # %-formatting fills the tag values, field values and time in one step (twice as fast as str.format)
         self._template = template
+        # Getters in C of the values, in line order (a point is made per reading: each step counts).
+        self._tags_of = _values_of(self._tag_names)
+        self._fields_of = _values_of(self._field_names)
 
     def line(self, tags: Mapping[str, str], fields: Mapping[str, float], time_ns: int) -> str:
         """The point's line; `tags` and `fields` hold (at least) the names given to the format."""
-        values: list[object] = [escape_key(tags[name]) for name in self._tag_names]
-        values.extend(map(format_float, map(fields.__getitem__, self._field_names)))
-        values.append(time_ns)
-        return self._template % tuple(values)
+        values = tuple(map(float, self._fields_of(fields)))
+        if not all(map(math.isfinite, values)):
+            raise ValueError(f"{values!r}: a field of InfluxDB is a finite number")
+        return self._template % (*map(_escape_key, self._tags_of(tags)), *values, time_ns)
+
+
+def _values_of(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """`operator.itemgetter` of `names` that always answers a tuple (of one name it answers the value)."""
+    if not names:
+        return lambda _: ()
+    getter = itemgetter(*names)
+    return getter if len(names) > 1 else lambda mapping: (getter(mapping),)
 
 
 def _literal(text: str) -> str:

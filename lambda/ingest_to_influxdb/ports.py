@@ -15,9 +15,19 @@ class MetadataLookup(Protocol):
         ...
 
 
+class SentLines(Protocol):
+    def result(self) -> dict[int, str]:
+        """What `PointWriter.write` returns for the lines sent; raises TransientError."""
+        ...
+
+
 class PointWriter(Protocol):
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         """Write the lines; returns the ones InfluxDB refused for good (index -> its error); raises TransientError."""
+        ...
+
+    def send(self, lines: Sequence[str], remaining: RemainingTime) -> SentLines:
+        """Start writing the lines and return at once: the store takes them while the caller goes on."""
         ...
 
 

@@ -70,6 +70,12 @@ def iso_epoch_ms(value: object, now_ms: int) -> int | None:
     return ms if EARLIEST_READING_MS <= ms <= now_ms + MAX_CLOCK_SKEW_MS else None
 
 
+def whole_epoch_ms(value: int, now_ms: int) -> int | None:
+    """What `to_epoch_ms` gives for an integer (epoch seconds or milliseconds) within range; None otherwise."""
+    ms = _from_int(value)
+    return ms if EARLIEST_READING_MS <= ms <= now_ms + MAX_CLOCK_SKEW_MS else None
+
+
 def to_epoch_ms(value: object, now_ms: int) -> int:
     """Milliseconds since the epoch, or InvalidReading saying why the value cannot be the reading's time."""
     if value is None:

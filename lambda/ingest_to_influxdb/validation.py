@@ -91,9 +91,9 @@ def decode_fully(payload: object) -> dict[str, Any]:
 def _decode_common_case(payload: object) -> dict[str, Any] | None:
     """A device's usual payload, decoded without the full checks, or None to take them: ASCII text (its length
     is its size in bytes) under the size limit holding one object and no array, so it nests one level only;
-    or an object Lambda decoded, flat and small (`_small_flat_object`)."""
+    or an object Lambda decoded, flat and small (`small_flat_object`)."""
     if type(payload) is dict:
-        return payload if _small_flat_object(payload) else None
+        return payload if small_flat_object(payload) else None
     try:
         if type(payload) is str:
             if not payload.isascii() or len(payload) > MAX_PAYLOAD_BYTES:
@@ -120,7 +120,7 @@ _LONGEST_SCALAR = 24  # a float, bool or null in JSON text at its longest: -2.22
 _LARGEST_SHORT_INTEGER = 10**18  # an integer below this is at most 20 characters of JSON
 
 
-def _small_flat_object(document: dict[Any, Any]) -> bool:
+def small_flat_object(document: dict[Any, Any]) -> bool:
     """Whether JSON text of `document` could be written (`decode_fully` writes it to measure it) and would be
     within the size limit with no nesting, by a bound on its length instead of writing it: keys strings,
     values strings, numbers, booleans or null."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import end_to_end
+from benchmarks import compiled_share, end_to_end
 from benchmarks.end_to_end import Curves, Step, _window_rates
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -55,6 +55,11 @@ def test_quick_run_writes_every_handler_case_with_its_ratios(tmp_path: Path) -> 
     assert store["points_per_request"] == 5_000 and store["runs"] >= 3 and store["fields_per_point"] >= 1
     assert store["points_per_core_second"] > 0 and store["influxd_cpu_seconds_per_1000"] > 0
     assert store["single_point_per_core_second"] > 0
+    compiled = results["compiled_checks"]  # the demo's valid readings the compiled checks decided alone
+    assert 0 < compiled["compiled"] <= compiled["valid"] <= compiled["readings"]
+    share = next(t for t in results["targets"] if t["target"] == compiled["name"])
+    assert share["measured"] == compiled["share"] and share["wanted"] == 0.99
+    assert results["cold_start"]["handler_import_ms"]["median"] > 0
 
 
 def test_latency_is_the_distance_between_the_sent_and_written_curves() -> None:
@@ -95,3 +100,11 @@ def test_an_end_to_end_step_accounts_for_every_reading_and_the_cpu_of_each_part(
     assert step["cpu_seconds_per_1000"] == pytest.approx(
         parts["rule runner"] + parts[end_to_end.FUNCTION], abs=0.002
     )
+
+
+def test_the_compiled_checks_decide_the_demo_s_readings_alone() -> None:
+    """Issue 25: at least 99 % of the demo's valid readings (MQTT devices as SQS bodies and as direct events,
+    the webhook's readings) are decided by the compiled checks without the Python checks."""
+    measured = compiled_share.measure()
+    assert measured["valid"] == measured["readings"] > 1_000  # the simulator's readings are all valid
+    assert measured["share"] >= 0.99, measured

@@ -18,11 +18,7 @@ from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.metadata_store import MetadataStore
 
 from local_aws.lambda_.events import sqs_batch_event
-from tests.support.function_env import ACME, SHELF_01, FunctionEnv, pressure
-
-
-def ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+from tests.support.function_env import ACME, SHELF_01, FunctionEnv, ms, pressure
 
 
 def test_a_reading_of_each_kind_lands_once_enriched_at_the_device_time(function: FunctionEnv) -> None:

@@ -1,8 +1,11 @@
-"""The quick path of the checks (the common case) gives what the full checks give, on usual and unusual input.
+"""The quick paths of the checks give what the full checks give, on usual and unusual input.
 
 `decode` and `validate` try a one-pass check of the common case first and fall back to `decode_fully` and
 `validate_fully` for anything else; these tests run both on every document of a table of hostile and boundary
 values, alone and combined at random, and require the same reading (same types too) or the same rejection.
+The compiled checks (`ingest_to_influxdb.compiled`, msgspec) run first of all, on the same documents as Lambda
+hands them over (an object) and as JSON text (an SQS body): whenever they make a reading, it is the one the full
+checks make; whenever they do not, the full checks decide.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from typing import Any
 
 import pytest
 from ingest_to_influxdb import validation
+from ingest_to_influxdb.compiled import CompiledChecks
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.health import Outcome, health_lines
 from ingest_to_influxdb.kinds import ReadingKind
 from ingest_to_influxdb.line_protocol import format_point
 from ingest_to_influxdb.validation import decode, decode_fully, validate, validate_fully
 
-from tests.support.catalog_kinds import PRESSURE, SHELF
+from tests.support.catalog_kinds import PRESSURE, SHELF, TABLE
 
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
 MISSING = object()
@@ -102,6 +106,7 @@ TIMES = [
     "yesterday",
 ]
 METAKEYS = ["123456789", 123456789, "", "x" * 256, "x" * 257, "\ud800", "ö", True, 1.5, None]
+COMPILED = CompiledChecks(TABLE)
 
 
 def pressure_reading() -> dict[str, Any]:
@@ -183,7 +188,20 @@ def test_the_quick_checks_make_the_reading_the_full_checks_make(
         assert outcome(validate, document, kind, NOW_MS) == expected, document
         seen[expected[0]] += 1
         seen["quick"] += validation._common_case(document, kind, NOW_MS) is not None
+        # The compiled checks, on the object and on its JSON text (the kind chosen by the envelope's topic).
+        compiled = COMPILED.reading(document, kind.topic, NOW_MS)
+        if compiled is not None:
+            assert ("reading", repr(compiled)) == expected, document
+            seen["compiled"] += 1
+        text = json.dumps(document)
+        from_text = COMPILED.reading(text, kind.topic, NOW_MS)
+        if from_text is not None:
+            expected_text = outcome(lambda t: validate_fully(decode_fully(t), kind, NOW_MS), text)
+            assert ("reading", repr(from_text)) == expected_text, text
+            seen["compiled from text"] += 1
     assert seen["quick"] > 50 and seen["reading"] > seen["quick"] and seen["invalid"] > 50, seen
+    # (a lone surrogate in an attribute the reading does not use stops msgspec: then the full checks decide)
+    assert seen["compiled"] > 80 and seen["compiled from text"] > 80, seen
 
 
 def payloads() -> list[object]:
@@ -236,6 +254,10 @@ def payloads() -> list[object]:
 @pytest.mark.parametrize("payload", payloads(), ids=lambda p: repr(p)[:40])
 def test_the_quick_decoding_gives_what_the_full_decoding_gives(payload: object) -> None:
     assert outcome(decode, payload) == outcome(decode_fully, payload)
+    compiled = COMPILED.reading(payload, None, NOW_MS)
+    if compiled is not None:
+        document = decode_fully(payload)
+        assert repr(compiled) == repr(validate_fully(document, validation.kind_of(document), NOW_MS))
 
 
 def test_the_quick_decoding_takes_the_usual_payloads() -> None:

@@ -185,3 +185,7 @@ def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.Comp
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

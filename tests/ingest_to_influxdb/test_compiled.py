@@ -1,0 +1,231 @@
+"""The compiled checks (msgspec Structs made per kind from the packed catalog) take the usual reading and make
+the reading the full checks make; anything else they leave to the full checks (None), which give the reason.
+
+The ~1,100-document comparison is in test_validation_paths.py; here: how the Structs follow the catalog, how the
+kind is chosen, and JSON text msgspec and Python's json module might read differently.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from ingest_to_influxdb.compiled import CompiledChecks, kind_decoder
+from ingest_to_influxdb.config import Config
+from ingest_to_influxdb.errors import InvalidReading
+from ingest_to_influxdb.events import Record
+from ingest_to_influxdb.handler import build_ingestor
+from ingest_to_influxdb.kinds import parse_table
+from ingest_to_influxdb.validation import decode_fully, kind_of, validate_fully
+
+from tests.support.catalog_kinds import PACKED, TABLE
+from tests.support.function_env import FunctionEnv
+
+NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
+CHECKS = CompiledChecks(TABLE)
+USUAL = {
+    "pressure": 512,
+    "viscosity": 30.5,
+    "sensordatetime": "2026-11-22T10:00:00.123Z",
+    "deviceid": "bench1",
+    "clientid": "client-1",
+    "metakey": "123456789",
+    "topic": "/pressure/data",
+    "connection_clientid": None,
+}
+
+
+def full(payload: object, topic: str | None = None) -> str:
+    """What the full checks make of a payload: the reading's repr, or the rejection."""
+    try:
+        document = decode_fully(payload)
+        return repr(validate_fully(document, kind_of(document, topic), NOW_MS))
+    except InvalidReading as invalid:
+        return f"invalid: {invalid.code}: {invalid.reason}"
+
+
+def same_or_none(payload: object, topic: str | None = None) -> bool:
+    """The compiled checks took the payload (and made what the full checks make), or left it to them."""
+    compiled = CHECKS.reading(payload, topic, NOW_MS)
+    if compiled is not None:
+        assert repr(compiled) == full(payload, topic), payload
+    return compiled is not None
+
+
+def text(**changes: Any) -> str:
+    return json.dumps({**USUAL, **changes})
+
+
+def test_a_struct_is_made_per_kind_from_the_packed_catalog() -> None:
+    names = {kind.name for kind in TABLE.kinds}
+    assert {"pressure", "shelf", "button"} <= names
+    for kind in TABLE.kinds:
+        decoder = kind_decoder(kind)
+        assert decoder is not None, kind.name
+        read = set(decoder.struct.__struct_encode_fields__)  # the payload's attributes the Struct reads
+        assert {spec.source for spec in kind.fields} <= read
+        assert {spec.source for spec in kind.tags} | set(kind.sensor_id) <= read
+
+
+def test_the_usual_readings_of_every_kind_are_taken_as_text_and_as_objects() -> None:
+    shelf = {**USUAL, "topic": "/shelf/data", "count": 12, "product_id": "sku-tea-100g"}
+    button = {"topic": "/button/data", "endpoint": "button-01", "metakey": "button-01", "presses": 3}
+    button["sensordatetime"] = NOW_MS - 5_000  # the webhook times a reading in epoch milliseconds
+    for reading in (USUAL, shelf, button):
+        assert same_or_none(reading) and same_or_none(json.dumps(reading))
+        assert same_or_none(json.dumps(reading).encode())
+        assert same_or_none(json.dumps(reading, separators=(",", ":")))
+
+
+def test_a_kind_reading_one_attribute_in_two_roles_takes_the_full_checks() -> None:
+    entries = json.loads(PACKED)
+    pressure = next(k for k in entries["kinds"] if k["name"] == "pressure")
+    clash = {**pressure, "tags": {"model": {"attribute": "pressure"}}}  # a number and a tag at once
+    on_topic = {**pressure, "fields": {"where": {"attribute": "topic", "type": "number"}}}
+    for kind in (clash, on_topic):
+        table = parse_table(json.dumps({"kinds": [kind]}))
+        assert kind_decoder(table.kinds[0]) is None
+        assert CompiledChecks(table).reading(text(), None, NOW_MS) is None
+
+
+def test_attributes_that_are_no_python_names_are_read() -> None:
+    entries = json.loads(PACKED)
+    pressure = next(k for k in entries["kinds"] if k["name"] == "pressure")
+    odd = {**pressure, "fields": {"pressureValue": {"attribute": "p-1 (hPa)", "type": "number"}}}
+    checks = CompiledChecks(parse_table(json.dumps({"kinds": [odd]})))
+    payload = json.dumps({**USUAL, "p-1 (hPa)": 7.5})
+    reading = checks.reading(payload, None, NOW_MS)
+    assert reading is not None and reading.fields == {"pressureValue": 7.5}
+
+
+def test_the_kind_is_the_one_the_full_checks_choose() -> None:
+    table = parse_table(PACKED, rules_text=json.dumps({"pressure": "demo_ingest_pressure"}))
+    checks = CompiledChecks(table)
+    shelf = {**USUAL, "count": 3, "product_id": "p1"}
+    cases: list[tuple[object, str | None, str | None]] = [
+        (text(), None, "pressure"),
+        (json.dumps({**shelf, "topic": "/shelf/data"}), None, "shelf"),
+        (json.dumps({k: v for k, v in shelf.items() if k != "topic"}), "/shelf/data", "shelf"),
+        (json.dumps({**shelf, "topic": "/pressure/data"}), "/shelf/data", "pressure"),  # the reading's wins
+        (text(topic=None), "/shelf/data", "pressure"),  # a null topic is no topic: the default kind
+        (text(topic="$aws/rules/demo_ingest_pressure/plant/7"), None, "pressure"),  # Basic Ingest
+        (text(topic="$aws/rules/demo_ingest_shelf/x"), None, None),  # a rule no kind takes
+        (text(topic="/unknown"), None, None),
+        (text(topic="/" + "x" * 300), None, None),
+        (text(topic=12), None, None),
+    ]
+    for payload, topic, expected in cases:
+        reading = checks.reading(payload, topic, NOW_MS)
+        assert (reading and reading.kind.name) == expected, payload
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        text(deviceid="dev-1\n"),  # a regular expression's $ would take it
+        text(deviceid="dev\\1"),
+        text(deviceid="dev\\", clientid="x"),
+        text(deviceid="a\\", clientid="b"),
+        text(deviceid="ö"),
+        text(deviceid="x" * 128),
+        text(deviceid="x" * 129),
+        text(connection_clientid="thing-7"),
+        text(connection_clientid="n/a"),
+        text(connection_clientid="thing 7\t"),
+        text(connection_clientid="thing-7", deviceid=12, clientid=None),
+        text(endpoint="ep-1"),
+        text(endpoint="ep-1", connection_clientid="thing-7"),
+        text(metakey=123456789),
+        text(metakey="ö"),
+        text(metakey=""),
+        text(sensordatetime=1_795_341_600),
+        text(sensordatetime=1_795_341_600_123),
+        text(sensordatetime=1_795_341_600.5),
+        text(sensordatetime="1795341600"),
+        text(sensordatetime="2026-11-22t10:00:00z"),
+        text(sensordatetime="2026-11-22T10:00:00.999999999Z"),
+        text(sensordatetime=" 2026-11-22T10:00:00Z"),
+        text(pressure=True),
+        text(pressure="12"),
+        text(pressure=10**400),
+        text(pressure=2**53 + 1),
+        text(pressure=-0.0),
+        text(nested={"a": [1, {"b": [2]}]}),
+        '{"pressure": 1, "pressure": 2, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
+        ' "deviceid": "d", "clientid": "c"}',
+        '{"pres\\u0073ure": 1, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
+        ' "deviceid": "d", "clientid": "c"}',
+        '{"pressure": NaN, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
+        ' "deviceid": "d", "clientid": "c"}',
+        '{"pressure": 1, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "d",'
+        ' "clientid": "c", "note": "\\ud800"}',
+        "  " + text() + "\n",
+        text() + " x",
+        '{"a": ' * 40 + "1" + "}" * 40,
+        "[" + text() + "]",
+        text().encode("utf-16"),
+        b"\xef\xbb\xbf" + text().encode(),
+        json.dumps({**USUAL, "padding": "x" * (128 * 1024)}),
+        bytearray(text().encode()),
+    ],
+    ids=lambda p: repr(p)[-60:],
+)
+def test_unusual_text_is_read_as_the_full_checks_read_it(payload: object) -> None:
+    same_or_none(payload)
+
+
+def test_fields_from_any_json_number_are_the_floats_of_the_full_checks() -> None:
+    rng = random.Random(25)
+    numbers = [
+        "0",
+        "-0",
+        "-0.0",
+        "1e308",
+        "2e308",
+        "4.9e-324",
+        "1e-400",
+        str(2**53),
+        str(2**53 + 1),
+        str(2**64 + 1),
+    ]
+    for _ in range(2_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 25))).lstrip("0") or "0"
+        numbers.append(f"{rng.choice(['', '-'])}{digits}.{rng.randint(0, 10**9)}e{rng.randint(-320, 310)}")
+        numbers.append(str(rng.randint(-(2**70), 2**70)))
+    taken = 0
+    for number in numbers:
+        payload = text().replace('"pressure": 512', f'"pressure": {number}')
+        taken += same_or_none(payload)
+        count = json.dumps({**USUAL, "topic": "/shelf/data", "product_id": "p"}).replace(
+            '"topic"', f'"count": {number}, "topic"'
+        )
+        same_or_none(count)
+    assert taken > len(numbers) * 0.9
+
+
+def test_the_function_writes_what_the_compiled_checks_take_and_rejects_the_rest_with_reasons(
+    function: FunctionEnv,
+) -> None:
+    """Against the real adapters (influxd, moto): the batch's usual readings are taken by the compiled checks and
+    written; the unusual valid one by the full checks; the invalid ones are rejected with their reasons."""
+    when = datetime.now(UTC).isoformat(timespec="milliseconds")
+    usual = [text(deviceid=f"compiled{n}", sensordatetime=when) for n in range(5)]
+    unusual_valid = text(deviceid="compiled-ö", sensordatetime=when)  # non-ASCII: the full checks take it
+    invalid = [text(pressure="high", sensordatetime=when), text(deviceid="dev\n1", sensordatetime=when)]
+    records = [Record(f"m{n}", body) for n, body in enumerate([*usual, unusual_valid, *invalid])]
+    result = build_ingestor(Config.from_env()).ingest(records)
+    assert result.compiled == len(usual)
+    assert result.written == {"pressure": len(usual) + 1} and not result.failed
+    assert result.rejected == {"bad_field": 1, "bad_identifier": 1}
+    reasons = sorted(body["reason"] for body in function.drain(function.rejected_url))
+    assert reasons == [
+        "deviceid contains a control character (U+000A), which InfluxDB cannot store in a tag",
+        "pressure is the text 'high', not a number",
+    ]
+    rows = function.rows("SELECT * FROM pressure WHERE sensorID =~ /^compiled/")
+    assert sorted(row["sensorID"] for row in rows) == sorted(
+        [f"compiled{n}-client-1" for n in range(5)] + ["compiled-ö-client-1"]
+    )

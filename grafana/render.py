@@ -322,16 +322,21 @@ def draw_time_series(ax: Axes, data: PanelData) -> None:
     _legend(ax, bool(others))
 
 
-def draw_one_interval(ax: Axes, data: PanelData) -> None:
-    """One bar per series: its value in the one interval the window falls in, which the note names."""
-    (bucket,) = _buckets(data)
-    named, others = ranked(data.lines)
+def _ranked_bars(ax: Axes, lines: list[Line], unit: str) -> None:
+    """One bar per named series at its last value, and one grey bar for the others together."""
+    named, others = ranked(lines)
     rows: list[tuple[str, float | None]] = [(line.label, line.last) for line in named]
     colours = ["tab:blue"] * len(rows)
     if others:
         rows.append((others_label(others), sum(float(line.last or 0.0) for line in others)))
         colours.append(OTHERS_COLOUR)
-    _bars(ax, rows, data.panel.unit, colours)
+    _bars(ax, rows, unit, colours)
+
+
+def draw_one_interval(ax: Axes, data: PanelData) -> None:
+    """One bar per series: its value in the one interval the window falls in, which the note names."""
+    (bucket,) = _buckets(data)
+    _ranked_bars(ax, data.lines, data.panel.unit)
     begin = datetime.fromtimestamp(bucket / 1000, UTC)
     ax.set_xlabel(
         f"{unit_label(data.panel.unit)}  (one value per series, of the {format_ms(data.interval_ms)} from "
@@ -390,13 +395,7 @@ def draw_bar_gauge(ax: Axes, data: PanelData) -> None:
     if not lines:
         _empty(ax, "No data in the time range")
         return
-    named, others = ranked(lines)
-    rows: list[tuple[str, float | None]] = [(line.label, line.last) for line in named]
-    colours = ["tab:blue"] * len(rows)
-    if others:
-        rows.append((others_label(others), sum(float(line.last or 0.0) for line in others)))
-        colours.append(OTHERS_COLOUR)
-    _bars(ax, rows, data.panel.unit, colours)
+    _ranked_bars(ax, lines, data.panel.unit)
 
 
 def draw_stat(ax: Axes, data: PanelData) -> None:

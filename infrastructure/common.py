@@ -77,6 +77,11 @@ def guard_skip(resource: AWSObject, **reasons: str) -> AWSObject:
     return resource
 
 
+# Why Guard's LAMBDA_CONCURRENCY_CHECK is told so: the rule compares a number and cannot read a Ref.
+CONCURRENCY_PARAMETER = (
+    "reserved concurrency is set, by the ReservedConcurrency parameter: the rule cannot read a Ref"
+)
+
 INLINE_POLICY = (
     "the role's policy is its own, not shared: it lives and is reviewed with the role, in the same template"
 )

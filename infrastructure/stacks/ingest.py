@@ -8,6 +8,16 @@ function consumes in batches, reporting partial failures; the redrive policy mov
 `<Kind>BasicIngest` (per kind, default `false`) lets that kind's devices publish straight to its rule through
 AWS IoT's Basic Ingest topic `$aws/rules/<rule name>/...` (no messaging charge): the function then takes the
 readings that come through that rule as the kind's (`KIND_RULES`); with it off they are rejected with the reason.
+
+Device policies are code too: one `AWS::IoT::Policy` per kind, `<env>-<kind>-device-policy`, which the simulator
+attaches to each device's certificate (its name is the stack's `<Kind>DevicePolicyName` output). A device may
+connect only as the thing its certificate is attached to and publish only to its kind's topic of this
+environment (and, with Basic Ingest on, to that kind's rule of this environment), nothing else: no subscription,
+no retained message. How environments stay apart: by their topics. One environment keeps the catalog's topics
+(the parameters' defaults); every further environment in the same account and region gives its kinds topics of
+its own (`--param PressureTopic=/staging/pressure/data`), and the deploy tool refuses an ingest stack whose topics
+another environment's rules already read. So one environment's devices can publish only where only its own rules
+listen.
 """
 
 from __future__ import annotations
@@ -87,6 +97,21 @@ REJECTED_QUEUE_URL = Export(NAME, "RejectedQueueUrl")
 REJECTED_QUEUE_ARN = Export(NAME, "RejectedQueueArn")
 INGEST_QUEUE_URL = Export(NAME, "IngestQueueUrl")
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
+
+
+def device_policy_output(kind: DeviceKind) -> Export:
+    """The output naming the kind's device policy (PressureDevicePolicyName): the simulator attaches it."""
+    return Export(NAME, kind.topic_parameter.removesuffix("Topic") + "DevicePolicyName")
+
+
+def device_policy_name(kind: DeviceKind) -> Sub:
+    """`<env>-<kind>-device-policy` (the same text as the policy's Ref)."""
+    return Sub(f"${{EnvironmentName}}-{kind.name}-device-policy")
+
+
+def topic_parameters(catalog: Catalog) -> tuple[str, ...]:
+    """The parameters holding the environment's topics (the deploy tool keeps environments' topics apart)."""
+    return tuple(kind.topic_parameter for kind in catalog)
 
 
 def visibility_timeout(function_timeout: int) -> int:
@@ -450,8 +475,12 @@ def create_function(
     return function
 
 
+def rule_name_text(kind: str) -> str:
+    return basic_ingest.rule_name("${EnvironmentName}", kind)
+
+
 def rule_name(kind: str) -> Sub:
-    return Sub(basic_ingest.rule_name("${EnvironmentName}", kind))
+    return Sub(rule_name_text(kind))
 
 
 def rule_name_pattern() -> str:
@@ -553,6 +582,53 @@ def create_rules(
                 ),
             )
         )
+
+
+def iot_arn(resource: str) -> str:
+    """An AWS IoT resource's ARN in this account and region (a `Sub` text), any partition."""
+    return f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
+
+
+def device_policy_document(kind: DeviceKind) -> dict[str, object]:
+    """Connect only as the thing the certificate is attached to (the client id is the thing name, which the
+    rules' `clientid()` passes on); publish only to the kind's topic, or through Basic Ingest to its rule of this
+    environment when that is on. A topic's ARN is `topic/` and the topic as it is: `/pressure/data` is
+    `topic//pressure/data`. `${!...}` leaves IoT's policy variable to IoT."""
+    topics = [Sub(iot_arn(f"topic/${{{kind.topic_parameter}}}"))]
+    basic = [Sub(iot_arn(f"topic/{t}")) for t in basic_ingest.policy_topics(rule_name_text(kind.name))]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iot:Connect",
+                "Resource": Sub(iot_arn("client/${!iot:Connection.Thing.ThingName}")),
+                "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": If(basic_ingest_condition(kind), [*topics, *basic], topics),
+            },
+        ],
+    }
+
+
+def create_device_policies(template: Template, catalog: Catalog) -> None:
+    for kind in catalog:
+        policy = template.add_resource(
+            iot.Policy(
+                kind.topic_parameter.removesuffix("Topic") + "DevicePolicy",
+                PolicyName=device_policy_name(kind),
+                PolicyDocument=device_policy_document(kind),
+            )
+        )
+        guard_skip(
+            policy,
+            CFN_NO_EXPLICIT_RESOURCE_NAMES="the simulator and operators attach it by this name (also the stack's "
+            "output); it is per environment and per kind",
+        )
+        add_output(template, device_policy_output(kind), device_policy_name(kind), f"Policy of {kind.name} devices")
 
 
 def create_alarms(
@@ -703,6 +779,7 @@ def build() -> Template:
     dead_letters, rejected, ingest = create_queues(template)
     function = create_function(template, catalog, table, dead_letters, rejected, ingest)
     create_rules(template, catalog, function, dead_letters, ingest)
+    create_device_policies(template, catalog)
     topic = create_alarms(template, function, dead_letters, rejected)
     create_pipeline_alarms(template, function, rejected, topic)
     add_output(template, METADATA_TABLE_NAME, Ref(table), "Device metadata table")

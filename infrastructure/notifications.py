@@ -12,18 +12,12 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import Equals, Not, Parameter, Ref, Sub, Template, cloudwatch, iam, sns
 
-from infrastructure.common import guard_skip
 
-# Why an alarm keeps a name of its own (Guard's CFN_NO_EXPLICIT_RESOURCE_NAMES): the runbook finds it by name.
-NAMED_ALARM = (
-    "named so that the e-mail and its runbook line in docs/operations.md match; an alarm holds no state, so a "
-    "replacement by name loses nothing"
-)
-
-
-def named_alarm(alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
-    guard_skip(alarm, CFN_NO_EXPLICIT_RESOURCE_NAMES=NAMED_ALARM)
-    return alarm
+def runbook_name(stack: str, logical_id: str) -> str:
+    """How docs/operations.md names an alarm: CloudFormation names it `<env>-<stack>-<logical id>-<suffix>` (no
+    name of our own, so a change that replaces it never collides: Guard's CFN_NO_EXPLICIT_RESOURCE_NAMES), and the
+    runbook line is `<stack>-<logical id without Alarm>`, which that name contains."""
+    return f"{stack}-{logical_id.removesuffix('Alarm')}"
 
 
 def create_topic(
@@ -70,7 +64,6 @@ def allow_publish(template: Template, role_logical: str, topic: sns.Topic, polic
 def add_alarm(
     template: Template,
     logical: str,
-    name: Sub,
     description: str,
     metric: tuple[str, str, Mapping[str, Any]],  # namespace, metric name, dimensions
     statistic: str,
@@ -86,7 +79,6 @@ def add_alarm(
     namespace, metric_name, dimensions = metric
     alarm = cloudwatch.Alarm(
         logical,
-        AlarmName=name,
         AlarmDescription=description,
         Namespace=namespace,
         MetricName=metric_name,
@@ -102,4 +94,4 @@ def add_alarm(
     )
     if condition is not None:
         alarm.Condition = condition
-    return template.add_resource(named_alarm(alarm))
+    return template.add_resource(alarm)

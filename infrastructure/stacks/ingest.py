@@ -51,6 +51,7 @@ from troposphere import (
 from catalog import Catalog, DeviceKind, load_catalog
 from infrastructure import function_logging
 from infrastructure.common import (
+    CONCURRENCY_PARAMETER,
     INLINE_POLICY,
     add_output,
     assume_role,
@@ -240,7 +241,7 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
 
 
 def create_table(template: Template) -> dynamodb.Table:
-    return template.add_resource(
+    table = template.add_resource(
         dynamodb.Table(
             "MetadataTable",
             TableName=Sub("${EnvironmentName}-DeviceMetaData"),
@@ -257,6 +258,12 @@ def create_table(template: Template) -> dynamodb.Table:
             **RETAIN,
         )
     )
+    guard_skip(
+        table,
+        CFN_NO_EXPLICIT_RESOURCE_NAMES="retained: a later deploy takes it back by this name "
+        "(infrastructure/reattach.py), and operators load metadata into it by name",
+    )
+    return table
 
 
 def create_queues(template: Template) -> tuple[sqs.Queue, sqs.Queue, sqs.Queue]:
@@ -435,6 +442,12 @@ def create_function(
                 }
             ),
         )
+    )
+    guard_skip(
+        function,
+        LAMBDA_CONCURRENCY_CHECK=CONCURRENCY_PARAMETER,
+        LAMBDA_DLQ_CHECK="failed events go to the on-failure destination and the queue's redrive policy: see the "
+        "checkov note",
     )
     checkov_skip(
         function,
@@ -616,19 +629,16 @@ def device_policy_document(kind: DeviceKind) -> dict[str, object]:
 
 def create_device_policies(template: Template, catalog: Catalog) -> None:
     for kind in catalog:
-        policy = template.add_resource(
+        template.add_resource(
             iot.Policy(
                 kind.topic_parameter.removesuffix("Topic") + "DevicePolicy",
                 PolicyName=device_policy_name(kind),
                 PolicyDocument=device_policy_document(kind),
             )
         )
-        guard_skip(
-            policy,
-            CFN_NO_EXPLICIT_RESOURCE_NAMES="the simulator and operators attach it by this name (also the stack's "
-            "output); it is per environment and per kind",
+        add_output(
+            template, device_policy_output(kind), device_policy_name(kind), f"Policy of {kind.name} devices"
         )
-        add_output(template, device_policy_output(kind), device_policy_name(kind), f"Policy of {kind.name} devices")
 
 
 def create_alarms(
@@ -679,7 +689,6 @@ def create_alarms(
         template.add_resource(
             cloudwatch.Alarm(
                 logical,
-                AlarmName=Sub(f"${{EnvironmentName}}-ingest-{logical.removesuffix('Alarm')}"),
                 AlarmDescription=description,
                 Namespace=namespace,
                 MetricName=metric,
@@ -743,6 +752,30 @@ def create_pipeline_alarms(
             60,
             None,
         ),
+        # IoT Core's own counts, for the whole account and region (it has no finer dimension than the protocol):
+        # https://docs.aws.amazon.com/iot/latest/developerguide/metrics_dimensions.html (message broker metrics)
+        (
+            "DeviceConnectDeniedAlarm",
+            "IoT Core refused device connections its policies do not allow (a client id that is not the thing "
+            "the certificate is attached to, or a certificate with no policy)",
+            ("AWS/IoT", "Connect.AuthError", {"Protocol": "MQTT"}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+            300,
+            None,
+        ),
+        (
+            "DevicePublishDeniedAlarm",
+            "IoT Core refused publishes its policies do not allow (a topic of another kind or environment, or a "
+            "retained message): those readings were never sent on",
+            ("AWS/IoT", "PublishIn.AuthError", {"Protocol": "MQTT"}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+            300,
+            None,
+        ),
         (
             "IngestQueueAgeAlarm",
             "The queued path's oldest reading has waited over 5 minutes: the function falls behind or fails",
@@ -757,7 +790,6 @@ def create_pipeline_alarms(
         add_alarm(
             template,
             logical,
-            Sub(f"${{EnvironmentName}}-ingest-{logical.removesuffix('Alarm')}"),
             description,
             metric,
             statistic,

@@ -31,7 +31,6 @@ from troposphere import (
     Template,
     apigatewayv2,
     awslambda,
-    cloudwatch,
     iam,
     secretsmanager,
 )
@@ -51,7 +50,7 @@ from infrastructure.common import (
     vpc_function_role,
 )
 from infrastructure.names import Export
-from infrastructure.notifications import add_alarm, named_alarm
+from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN, retain
 from infrastructure.stacks import influxdb, ingest, network
@@ -420,7 +419,6 @@ def create_alarms(template: Template, function: awslambda.Function, api: apigate
     add_alarm(
         template,
         "UnauthorizedCallsAlarm",
-        Sub("${EnvironmentName}-webhook-UnauthorizedCalls"),
         "Calls were refused before the function (401 without the header, 403 with a wrong one; also 429 "
         "throttled and 400 bad deliveries): a forged caller, or the service registered with an old secret",
         ("AWS/ApiGateway", "4xx", {"ApiId": Ref(api), "Stage": "$default"}),
@@ -432,33 +430,22 @@ def create_alarms(template: Template, function: awslambda.Function, api: apigate
     )
     for logical, description, metric in (
         (
-            "WebhookErrorsAlarm",
+            "ErrorsAlarm",
             "The webhook function failed: deliveries were answered 5xx and will come again",
             "Errors",
         ),
-        ("WebhookThrottlesAlarm", "Deliveries were throttled: raise ReservedConcurrency", "Throttles"),
+        ("ThrottlesAlarm", "Deliveries were throttled: raise ReservedConcurrency", "Throttles"),
     ):
-        template.add_resource(
-            named_alarm(
-                cloudwatch.Alarm(
-                    logical,
-                    AlarmName=Sub(
-                        f"${{EnvironmentName}}-webhook-{logical.removesuffix('Alarm').removeprefix('Webhook')}"
-                    ),
-                    AlarmDescription=description,
-                    Namespace="AWS/Lambda",
-                    MetricName=metric,
-                    Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(function))],
-                    Statistic="Sum",
-                    Period=300,
-                    EvaluationPeriods=1,
-                    Threshold=1,
-                    ComparisonOperator="GreaterThanOrEqualToThreshold",
-                    TreatMissingData="notBreaching",
-                    AlarmActions=[ingest.ALARM_TOPIC_ARN.imported()],
-                    OKActions=[ingest.ALARM_TOPIC_ARN.imported()],
-                )
-            )
+        add_alarm(
+            template,
+            logical,
+            description,
+            ("AWS/Lambda", metric, {"FunctionName": Ref(function)}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+            ingest.ALARM_TOPIC_ARN.imported(),
+            period=300,
         )
 
 

@@ -19,10 +19,13 @@ from rich.console import Console
 from rich.prompt import Confirm
 from rich.table import Table
 
+from catalog import load_catalog
 from infrastructure import artifacts, compat, reattach, service_files
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
+from infrastructure.stacks import edge, network
+from infrastructure.stacks import ingest as ingest_stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
@@ -122,6 +125,8 @@ class Deployer:
             values.update(self.function_code())
         if definition.name == GRAFANA:
             values.update(self.dashboards())
+        if definition.name == EDGE:
+            values = {**self.edge_lookups(), **values}  # a value given on the command line wins
         previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
         result = []
         for key in template.get("Parameters", {}):
@@ -437,6 +442,8 @@ class Deployer:
         if existing is not None and existing["StackStatus"].endswith("IN_PROGRESS"):
             raise DeployError(f"{stack} is busy ({existing['StackStatus']}); try again when it has finished")
         template, parameters = self.prepare(definition, existing)
+        if name == INGEST and not self.local:
+            self.check_topics_apart(template, parameters, existing)
         found = self.retained(name, template, parameters, existing)
         if found and self.local:
             template = compat.attach_retained(template, found)
@@ -478,12 +485,92 @@ class Deployer:
         return "deployed"
 
     def after_deploy(self, name: str) -> None:
-        """What a stack needs besides CloudFormation: the edge stack's console page."""
+        """What a stack needs besides CloudFormation: the edge stack's console page, and, once CloudFront has made
+        its VPC-origin group (with the first VPC origin), the load balancer's rule admitting it."""
         if name != EDGE:
             return
         outputs = self.outputs(name)
         keys = publish_console(self.client("s3"), outputs["ConsoleBucketName"])
         self.console.print(f"console page: {', '.join(keys)} in s3://{outputs['ConsoleBucketName']}")
+        group = self.edge_lookups().get(edge.VPC_ORIGIN_GROUP_PARAMETER)
+        deployed = {
+            p["ParameterKey"]: p.get("ParameterValue")
+            for p in (self.describe(name) or {}).get("Parameters", [])
+        }
+        if (
+            group
+            and deployed.get(edge.VPC_ORIGIN_GROUP_PARAMETER) != group
+            and edge.VPC_ORIGIN_GROUP_PARAMETER not in self.params
+        ):
+            self.console.print(
+                f"{self.stack_name(name)}: CloudFront made {edge.VPC_ORIGIN_GROUP_NAME} ({group}): admitting it"
+            )
+            self.deploy(name)
+
+    def edge_lookups(self) -> dict[str, str]:
+        """The edge stack's parameters the account decides: this region's CloudFront origin-facing prefix list,
+        and CloudFront's VPC-origin security group in the environment's VPC once it exists. On a local endpoint
+        (moto has neither) nothing: the template's defaults stand."""
+        if self.local:
+            return {}
+        found: dict[str, str] = {}
+        ec2 = self.client("ec2")
+        lists = ec2.describe_managed_prefix_lists(
+            Filters=[{"Name": "prefix-list-name", "Values": [edge.PREFIX_LIST_NAME]}]
+        )["PrefixLists"]
+        owned_by_aws = [p["PrefixListId"] for p in lists if p.get("OwnerId") == "AWS"]  # not a look-alike
+        if owned_by_aws:
+            found[edge.PREFIX_LIST_PARAMETER] = owned_by_aws[0]
+        network_stack = self.describe(network.NAME)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in (network_stack or {}).get("Outputs", [])}
+        if network.VPC_ID.output in outputs:
+            groups = ec2.describe_security_groups(
+                Filters=[
+                    {"Name": "vpc-id", "Values": [outputs[network.VPC_ID.output]]},
+                    {"Name": "group-name", "Values": [edge.VPC_ORIGIN_GROUP_NAME]},
+                ]
+            )["SecurityGroups"]
+            if groups:
+                found[edge.VPC_ORIGIN_GROUP_PARAMETER] = groups[0]["GroupId"]
+        return found
+
+    def check_topics_apart(
+        self, template: dict[str, Any], parameters: list[dict[str, Any]], existing: dict[str, Any] | None
+    ) -> None:
+        """Environments in one account and region are kept apart by their topics (infrastructure/stacks/ingest.py):
+        an ingest stack whose rules would read a topic another environment's rules read is refused, or one
+        environment's devices would feed the other's pipeline."""
+        values = parameter_values(template, parameters, existing)
+        kinds = [
+            key
+            for key in template.get("Parameters", {})
+            if key in ingest_stack.topic_parameters(load_catalog())
+        ]
+        mine = {values[key]: key for key in kinds if key in values}
+        paginator = self.cloudformation.get_paginator("describe_stacks")
+        for page in paginator.paginate():
+            for stack in page["Stacks"]:
+                other = stack["StackName"]
+                if not other.endswith(f"-{INGEST}") or other == self.stack_name(INGEST):
+                    continue
+                if stack["StackStatus"] == "DELETE_COMPLETE":
+                    continue
+                theirs = {
+                    p.get("ParameterValue")
+                    for p in stack.get("Parameters", [])
+                    if p["ParameterKey"].endswith("Topic")
+                }
+                shared = sorted(set(mine) & theirs)
+                if shared:
+                    given = " ".join(
+                        f"--param {mine[t]}=/{self.environment}{t if t.startswith('/') else '/' + t}"
+                        for t in shared
+                    )
+                    raise DeployError(
+                        f"{self.stack_name(INGEST)} would read {', '.join(shared)}, which {other}'s rules read too: "
+                        f"the devices of one environment would feed the other's; give this environment its own "
+                        f"topics ({given})"
+                    )
 
     def deploy_all(self) -> dict[str, str]:
         """Every stack in dependency order, except those deployed only when named (said so, with why)."""

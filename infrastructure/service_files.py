@@ -18,6 +18,7 @@ import yaml
 
 from catalog import load_catalog
 from catalog.export import downsampled
+from infrastructure import images
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
@@ -105,9 +106,13 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
                 )
             secrets[str(name)] = SecretRef(secret, key)
         health = raw.get("health_check") or {}
+        try:
+            image = images.check(str(raw["image"]), str(path))
+        except images.ImageError as error:
+            raise ServiceFilesError(str(error)) from None
         return TaskSpec(
             service=service,
-            image=str(raw["image"]),
+            image=image,
             port=int(raw["port"]),
             mount=str(raw["mount"]),
             environment=environment,

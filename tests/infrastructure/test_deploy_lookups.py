@@ -67,8 +67,10 @@ def test_the_edge_parameters_come_from_the_account(endpoint: str) -> None:
     stack_with(endpoint, "demo-network", {}, {"VpcId": vpc})
     assert edge.VPC_ORIGIN_GROUP_PARAMETER not in tool.edge_lookups()  # CloudFront has made no group yet
     # AWS's list (moto has it as AWS has it in every region), not one of the same name an account made.
-    filters = [{"Name": "prefix-list-name", "Values": [edge.PREFIX_LIST_NAME]}]
-    [listed] = [p["PrefixListId"] for p in ec2.describe_managed_prefix_lists(Filters=filters)["PrefixLists"]]
+    lists = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [edge.PREFIX_LIST_NAME]}]
+    )["PrefixLists"]
+    [listed] = [p["PrefixListId"] for p in lists]
     ec2.create_managed_prefix_list(PrefixListName=edge.PREFIX_LIST_NAME, AddressFamily="IPv4", MaxEntries=5)
     # STAND-IN for the group CloudFront makes in the VPC with the first VPC origin.
     group = ec2.create_security_group(

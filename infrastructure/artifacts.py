@@ -204,11 +204,18 @@ def ensure_bucket(s3: Any, bucket: str, region: str, owner: str, tls_only: bool 
     )
     if tls_only:
         s3.put_bucket_policy(
-            Bucket=bucket, ExpectedBucketOwner=owner, Policy=json.dumps(tls_only_policy(bucket))
+            Bucket=bucket,
+            ExpectedBucketOwner=owner,
+            Policy=json.dumps(tls_only_policy(bucket, partition(region))),
         )
 
 
-def tls_only_policy(bucket: str) -> dict[str, Any]:
+def partition(region: str) -> str:
+    """The AWS partition a region belongs to (its ARNs' second field)."""
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def tls_only_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
     """Every request without TLS is refused, as the stacks' own buckets do."""
     return {
         "Version": "2012-10-17",
@@ -218,7 +225,7 @@ def tls_only_policy(bucket: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:*",
-                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Resource": [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ],

@@ -318,9 +318,7 @@ class Deployer:
     @cached_property
     def pseudo_parameters(self) -> dict[str, str]:
         region = self.session.region_name or "us-east-1"
-        partition = (
-            "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-        )
+        partition = artifacts.partition(region)
         account = self.client("sts").get_caller_identity()["Account"]
         return {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition}
 

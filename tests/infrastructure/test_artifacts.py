@@ -31,3 +31,15 @@ def test_the_zip_holds_the_function_and_its_kinds_and_no_operator_tool() -> None
     assert not [n for n in names if n.startswith(("ingest_tools/", "rich/", "sandbox/", "catalog/"))]
     # The same sources and catalog give the same bytes, so an unchanged function leaves the stack unchanged.
     assert artifacts.build_zip().sha256 == artifact.sha256
+
+
+def test_the_tls_only_policy_names_the_bucket_in_its_region_s_partition() -> None:
+    from infrastructure.artifacts import partition, tls_only_policy
+
+    assert [partition(r) for r in ("eu-west-1", "cn-north-1", "us-gov-west-1")] == [
+        "aws",
+        "aws-cn",
+        "aws-us-gov",
+    ]
+    [statement] = tls_only_policy("b", partition("cn-north-1"))["Statement"]
+    assert statement["Resource"] == ["arn:aws-cn:s3:::b", "arn:aws-cn:s3:::b/*"]

@@ -22,9 +22,12 @@ synthesized. Each step answers one limitation of moto's CloudFormation (moto/clo
 - It cannot delete a route table (no delete for AWS::EC2::RouteTable), so deleting the network stack fails on
   the VPC after dropping the stack but not its exports: the next create failed on "Export names must be unique"
   (`release_route_tables`).
-- It stores an AWS::IoT::Policy's PolicyDocument as the object the template gives (moto/iot/models.py
-  FakePolicy), where IoT's API holds JSON text: GetPolicy then answers an object no client can read. So the local
-  template gives the document as one `Fn::Sub` text, its conditions decided (`iot_policies_as_text`).
+- Its AWS::IoT::Policy (moto/iot/models.py FakePolicy) keeps the PolicyDocument as the object the template gives,
+  where IoT's API holds JSON text (GetPolicy then answers an object no client can read); deletes by the
+  unresolved PolicyName (ResourceNotFoundException: the stack's delete fails); and updates by adding versions,
+  after which its delete refuses the policy. So the local template leaves the policies out (MOTO_SKIPPED_TYPES)
+  and the deploy tool puts them through IoT's API as CloudFormation would (`put_iot_policies`,
+  `delete_iot_policies`): created, or a new default version with the older ones pruned.
 - It has no CloudFormation model for API Gateway V2 (moto/apigatewayv2 has none): the webhook's API, its route and
   its authorizer are skipped as every unknown type is; the sandbox plays the API from the template itself.
 """
@@ -57,6 +60,7 @@ MOTO_SKIPPED_TYPES = frozenset(
         "AWS::ECS::ClusterCapacityProviderAssociations",
         "AWS::Timestream::InfluxDBInstance",
         "AWS::CloudFormation::CustomResource",
+        "AWS::IoT::Policy",
     }
 )
 
@@ -168,32 +172,74 @@ def _decided(node: Any, conditions: Mapping[str, bool]) -> Any:
     return node
 
 
-def _sub_text(node: Any) -> str:
-    """JSON text of `node` for one `Fn::Sub`: a `Fn::Sub` string goes in as it is, a `Ref` as `${name}`."""
+_LITERAL = re.compile(r"\$\{!([^}]+)\}")
+
+
+def _rendered(node: Any, values: Mapping[str, str]) -> Any:
+    """`node` with `Fn::Sub` texts and `Ref`s of parameters and pseudo parameters filled in from `values`."""
     if isinstance(node, dict):
         if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
-            return json.dumps(node["Fn::Sub"])
-        if set(node) == {"Ref"}:
-            return json.dumps("${" + node["Ref"] + "}")
-        return "{" + ", ".join(f"{json.dumps(k)}: {_sub_text(v)}" for k, v in node.items()) + "}"
+            text = _SUB_NAME.sub(lambda m: values[m.group(1)], node["Fn::Sub"])
+            return _LITERAL.sub(lambda m: "${" + m.group(1) + "}", text)
+        if set(node) == {"Ref"} and node["Ref"] in values:
+            return values[node["Ref"]]
+        return {key: _rendered(value, values) for key, value in node.items()}
     if isinstance(node, list):
-        return "[" + ", ".join(_sub_text(item) for item in node) + "]"
-    return json.dumps(node)
+        return [_rendered(item, values) for item in node]
+    return node
 
 
-def iot_policies_as_text(template: dict[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
-    """Every AWS::IoT::Policy's document as one `Fn::Sub` of its JSON text (moto keeps what it is given, and IoT's
-    API answers the document as text), its `Fn::If`s decided with the deploy's parameter values."""
+def iot_policies(template: dict[str, Any], values: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The template's AWS::IoT::Policy resources as CloudFormation would make them with these values (parameters
+    and pseudo parameters): name -> document."""
     conditions = evaluate_conditions(template, values)
-    resources = {}
-    for name, resource in template.get("Resources", {}).items():
-        if resource.get("Type") == "AWS::IoT::Policy":
-            properties = dict(resource["Properties"])
-            document = _decided(properties["PolicyDocument"], conditions)
-            properties["PolicyDocument"] = {"Fn::Sub": _sub_text(document)}
-            resource = {**resource, "Properties": properties}
-        resources[name] = resource
-    return {**template, "Resources": resources}
+    found = {}
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::IoT::Policy" or not conditions.get(
+            resource.get("Condition", ""), True
+        ):
+            continue
+        properties = resource["Properties"]
+        name = str(_rendered(properties["PolicyName"], values))
+        found[name] = _rendered(_decided(properties["PolicyDocument"], conditions), values)
+    return found
+
+
+def put_iot_policies(iot: Any, template: dict[str, Any], values: Mapping[str, str]) -> list[str]:
+    """Each of the template's IoT policies, created or (another document) given a new default version, the older
+    ones pruned as CloudFormation does (IoT keeps five); the names."""
+    wanted = iot_policies(template, values)
+    for name, document in wanted.items():
+        text = json.dumps(document)
+        try:
+            current = iot.get_policy(policyName=name)
+        except iot.exceptions.ResourceNotFoundException:
+            iot.create_policy(policyName=name, policyDocument=text)
+            continue
+        if json.loads(current["policyDocument"]) == document:
+            continue
+        iot.create_policy_version(policyName=name, policyDocument=text, setAsDefault=True)
+        for version in iot.list_policy_versions(policyName=name)["policyVersions"]:
+            if not version["isDefaultVersion"]:
+                iot.delete_policy_version(policyName=name, policyVersionId=version["versionId"])
+    return sorted(wanted)
+
+
+def delete_iot_policies(iot: Any, names: list[str]) -> list[str]:
+    """Delete these policies (their other versions first); what could not be, with why (one still attached to a
+    certificate: IoT refuses, as it makes CloudFormation's delete fail)."""
+    kept = []
+    for name in names:
+        try:
+            for version in iot.list_policy_versions(policyName=name)["policyVersions"]:
+                if not version["isDefaultVersion"]:
+                    iot.delete_policy_version(policyName=name, policyVersionId=version["versionId"])
+            iot.delete_policy(policyName=name)
+        except iot.exceptions.ResourceNotFoundException:
+            continue
+        except iot.exceptions.DeleteConflictException as error:
+            kept.append(f"{name}: {error}")
+    return kept
 
 
 def local_template(template: dict[str, Any], values: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -203,7 +249,6 @@ def local_template(template: dict[str, Any], values: Mapping[str, str] | None = 
     when the kind is removed). With parameter `values`, also without the resources whose condition is false."""
     if values is not None:
         template = without_false_conditions(template, values)
-        template = iot_policies_as_text(template, values)
     template = explicit_parameter_refs(template)
     skipped = {
         name

@@ -453,6 +453,8 @@ class Deployer:
             existing = self.describe(name)
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{stack}: no changes")
+            if self.local:
+                self.put_local_iot_policies(name)
             self.after_deploy(name)  # the console page may have changed without the template
             return "no changes"
         since = datetime.now(UTC).replace(microsecond=0)
@@ -479,6 +481,8 @@ class Deployer:
             ]
             raise DeployError(f"{stack} ended {status}:\n  " + "\n  ".join(r for r in reasons if r))
         self.console.print(f"[green]{stack}: {status}[/]")
+        if self.local:
+            self.put_local_iot_policies(name)
         self.after_deploy(name)
         return "deployed"
 
@@ -504,6 +508,39 @@ class Deployer:
                 f"{self.stack_name(name)}: CloudFront made {edge.VPC_ORIGIN_GROUP_NAME} ({group}): admitting it"
             )
             self.deploy(name)
+
+    def local_iot_policies(self, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The stack's full template and the values it was deployed with (parameters and pseudo parameters)."""
+        template: dict[str, Any] = json.loads(self.definition(name).build().to_json())
+        stack = self.describe(name) or {}
+        deployed = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        values = {
+            key: str(spec["Default"])
+            for key, spec in template.get("Parameters", {}).items()
+            if "Default" in spec
+        }
+        return template, {**values, **deployed, **self.pseudo_parameters}
+
+    def put_local_iot_policies(self, name: str) -> None:
+        """On a local endpoint the deploy tool makes the stack's IoT policies (infrastructure/compat.py says why);
+        a kind's policy goes when the kind does."""
+        template, values = self.local_iot_policies(name)
+        iot = self.client("iot")
+        put = compat.put_iot_policies(iot, template, values)
+        if name != INGEST:
+            return
+        names = [
+            p["policyName"] for p in iot.get_paginator("list_policies").paginate() for p in p["policies"]
+        ]
+        stale = [
+            n
+            for n in names
+            if n.startswith(f"{self.environment}-")
+            and n.endswith(ingest_stack.DEVICE_POLICY_SUFFIX)
+            and n not in put
+        ]
+        for line in compat.delete_iot_policies(iot, stale):
+            self.console.print(f"[yellow]{self.stack_name(name)}: kept {line}[/]")
 
     def edge_lookups(self) -> dict[str, str]:
         """The edge stack's parameters the account decides: this region's CloudFront origin-facing prefix list,
@@ -624,6 +661,10 @@ class Deployer:
         since = datetime.now(UTC).replace(microsecond=0)
         if self.local:
             compat.release_route_tables(self.cloudformation, self.client("ec2"), stack)
+            template, values = self.local_iot_policies(name)
+            policies = sorted(compat.iot_policies(template, values))
+            for line in compat.delete_iot_policies(self.client("iot"), policies):
+                self.console.print(f"[yellow]{stack}: kept {line}[/]")
         try:
             self.cloudformation.delete_stack(StackName=stack)
         except ClientError as error:

@@ -105,9 +105,12 @@ def device_policy_output(kind: DeviceKind) -> Export:
     return Export(NAME, kind.topic_parameter.removesuffix("Topic") + "DevicePolicyName")
 
 
+DEVICE_POLICY_SUFFIX = "-device-policy"
+
+
 def device_policy_name(kind: DeviceKind) -> Sub:
     """`<env>-<kind>-device-policy` (the same text as the policy's Ref)."""
-    return Sub(f"${{EnvironmentName}}-{kind.name}-device-policy")
+    return Sub(f"${{EnvironmentName}}-{kind.name}{DEVICE_POLICY_SUFFIX}")
 
 
 def topic_parameters(catalog: Catalog) -> tuple[str, ...]:

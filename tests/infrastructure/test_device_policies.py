@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from catalog import load_catalog
@@ -55,12 +56,35 @@ def test_another_environment_s_devices_publish_only_to_its_own_topics() -> None:
     ]
 
 
-def test_moto_gets_the_document_as_text_with_its_conditions_decided(template: dict[str, Any]) -> None:
-    values = {k: str(p.get("Default", "")) for k, p in template["Parameters"].items()}
-    values["PressureBasicIngest"] = "true"
-    local = compat.local_template(template, values)
-    sub = local["Resources"]["PressureDevicePolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"]
-    text = sub[0] if isinstance(sub, list) else sub
-    document = json.loads(text)  # JSON text once Fn::Sub fills it in
-    [publish] = [s for s in document["Statement"] if s["Action"] == "iot:Publish"]
-    assert len(publish["Resource"]) == 3 and "${!iot:Connection.Thing.ThingName}" in text
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+
+
+def values_of(template: dict[str, Any], **given: str) -> dict[str, str]:
+    defaults = {k: str(p.get("Default", "")) for k, p in template["Parameters"].items()}
+    return {**defaults, **PSEUDO, **given}
+
+
+def test_locally_the_deploy_tool_makes_the_policies_as_cloudformation_would(template: dict[str, Any]) -> None:
+    local = compat.local_template(template, values_of(template))
+    assert not [r for r in local["Resources"].values() if r["Type"] == "AWS::IoT::Policy"]  # moto's gaps
+    policies = compat.iot_policies(template, values_of(template, PressureBasicIngest="true"))
+    assert policies["demo-pressure-device-policy"] == policy_document(
+        "us-east-1", "123456789012", "/pressure/data", basic_ingest=True
+    )
+
+
+def test_put_creates_updates_and_prunes_versions_and_delete_removes(
+    template: dict[str, Any], aws_env: dict[str, str], moto_reset: None
+) -> None:
+    iot = boto3.client("iot")
+    names = compat.put_iot_policies(iot, template, values_of(template))
+    assert "demo-pressure-device-policy" in names
+    compat.put_iot_policies(iot, template, values_of(template, PressureTopic="/plant1/pressure"))
+    versions = iot.list_policy_versions(policyName="demo-pressure-device-policy")["policyVersions"]
+    assert len(versions) == 1, "older versions pruned, as CloudFormation does"
+    document = json.loads(iot.get_policy(policyName="demo-pressure-device-policy")["policyDocument"])
+    assert document["Statement"][1]["Resource"] == [
+        "arn:aws:iot:us-east-1:123456789012:topic//plant1/pressure"
+    ]
+    assert compat.delete_iot_policies(iot, names) == []
+    assert iot.list_policies()["policies"] == []

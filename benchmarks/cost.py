@@ -553,9 +553,10 @@ def basic_ingest_section(model: Model) -> list[str]:
         " by default and turned on per kind:",
         "",
         "1. deploy the ingest stack with `<Kind>BasicIngest=true` (`PressureBasicIngest=true`): the function then"
-        " takes the readings that come through that kind's rule `<environment>_ingest_<kind>` as that kind's;",
-        "2. provision the kind's devices with `python -m simulator provision --type <kind> --basic-ingest`: their"
-        " policy allows publishing to `$aws/rules/<environment>_ingest_<kind>` and its levels only;",
+        " takes the readings that come through that kind's rule `<environment>_ingest_<kind>` as that kind's, and"
+        " the kind's device policy allows publishing to `$aws/rules/<environment>_ingest_<kind>` and its levels;",
+        "2. provision the kind's devices with `python -m simulator provision --type <kind>`: it attaches that"
+        " policy;",
         "3. the devices publish to `$aws/rules/<environment>_ingest_<kind>/<topic>` (the simulator:"
         " `run --basic-ingest`).",
         "",

@@ -26,8 +26,8 @@ from infrastructure.stacks import ingest
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"
-# The ingest function, the webhook function and the managed store's set-up step share the zip.
-PACKAGES = (PACKAGE, "webhook_to_influxdb", "store_setup")
+# The ingest function, the webhook function, its authorizer and the managed store's set-up step share the zip.
+PACKAGES = (PACKAGE, "webhook_to_influxdb", "webhook_authorizer", "store_setup")
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 KINDS_FILE = kinds.IN_ZIP  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -209,11 +209,18 @@ def ensure_bucket(s3: Any, bucket: str, region: str, owner: str, tls_only: bool 
     )
     if tls_only:
         s3.put_bucket_policy(
-            Bucket=bucket, ExpectedBucketOwner=owner, Policy=json.dumps(tls_only_policy(bucket))
+            Bucket=bucket,
+            ExpectedBucketOwner=owner,
+            Policy=json.dumps(tls_only_policy(bucket, partition(region))),
         )
 
 
-def tls_only_policy(bucket: str) -> dict[str, Any]:
+def partition(region: str) -> str:
+    """The AWS partition a region belongs to (its ARNs' second field)."""
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def tls_only_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
     """Every request without TLS is refused, as the stacks' own buckets do."""
     return {
         "Version": "2012-10-17",
@@ -223,7 +230,7 @@ def tls_only_policy(bucket: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:*",
-                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Resource": [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ],

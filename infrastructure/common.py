@@ -77,6 +77,24 @@ def guard_skip(resource: AWSObject, **reasons: str) -> AWSObject:
     return resource
 
 
+# Why no secret has a rotation schedule (Guard's SECRETSMANAGER_ROTATION_ENABLED_CHECK): each is rotated by the
+# step docs/deploying.md ("Secrets and their rotation") gives, for the reason its table says.
+MANUAL_ROTATION = (
+    "rotated by hand, as the table in docs/deploying.md (Secrets and their rotation) says and why"
+)
+
+# Why no bucket has S3 Object Lock (Guard's S3_BUCKET_DEFAULT_LOCK_ENABLED): what they hold expires by a lifecycle
+# rule or is replaced by the next deploy; a lock would keep it past that, and keep `destroy` from emptying them.
+NO_OBJECT_LOCK = (
+    "its objects expire by a lifecycle rule or are replaced by a deploy: a lock would defeat both"
+)
+NO_ACL = "no ACL at all: public access is blocked and ownership controls set; the rule fails a missing AccessControl"
+
+# Why Guard's LAMBDA_CONCURRENCY_CHECK is told so: the rule compares a number and cannot read a Ref.
+CONCURRENCY_PARAMETER = (
+    "reserved concurrency is set, by the ReservedConcurrency parameter: the rule cannot read a Ref"
+)
+
 INLINE_POLICY = (
     "the role's policy is its own, not shared: it lives and is reviewed with the role, in the same template"
 )

@@ -19,11 +19,13 @@ from rich.console import Console
 from rich.prompt import Confirm
 from rich.table import Table
 
+from catalog import load_catalog
 from infrastructure import artifacts, compat, reattach, service_files
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
-from infrastructure.stacks import edge
+from infrastructure.stacks import edge, network
+from infrastructure.stacks import ingest as ingest_stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 DEPLOYED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
@@ -123,6 +125,8 @@ class Deployer:
             values.update(self.function_code())
         if definition.name == GRAFANA:
             values.update(self.dashboards())
+        if definition.name == EDGE:
+            values = {**self.edge_lookups(), **values}  # a value given on the command line wins
         previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
         result = []
         for key in template.get("Parameters", {}):
@@ -314,9 +318,7 @@ class Deployer:
     @cached_property
     def pseudo_parameters(self) -> dict[str, str]:
         region = self.session.region_name or "us-east-1"
-        partition = (
-            "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-        )
+        partition = artifacts.partition(region)
         account = self.client("sts").get_caller_identity()["Account"]
         return {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition}
 
@@ -438,6 +440,8 @@ class Deployer:
         if existing is not None and existing["StackStatus"].endswith("IN_PROGRESS"):
             raise DeployError(f"{stack} is busy ({existing['StackStatus']}); try again when it has finished")
         template, parameters = self.prepare(definition, existing)
+        if name == INGEST and not self.local:
+            self.check_topics_apart(template, parameters, existing)
         found = self.retained(name, template, parameters, existing)
         if found and self.local:
             template = compat.attach_retained(template, found)
@@ -449,6 +453,8 @@ class Deployer:
             existing = self.describe(name)
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{stack}: no changes")
+            if self.local:
+                self.put_local_iot_policies(name)
             self.after_deploy(name)  # the console page may have changed without the template
             return "no changes"
         since = datetime.now(UTC).replace(microsecond=0)
@@ -475,17 +481,132 @@ class Deployer:
             ]
             raise DeployError(f"{stack} ended {status}:\n  " + "\n  ".join(r for r in reasons if r))
         self.console.print(f"[green]{stack}: {status}[/]")
+        if self.local:
+            self.put_local_iot_policies(name)
         self.after_deploy(name)
         return "deployed"
 
     def after_deploy(self, name: str) -> None:
-        """What a stack needs besides CloudFormation: the edge stack's console page."""
+        """What a stack needs besides CloudFormation: the edge stack's console page, and, once CloudFront has made
+        its VPC-origin group (with the first VPC origin), the load balancer's rule admitting it."""
         if name != EDGE:
             return
         outputs = self.outputs(name)
         bucket = outputs[edge.CONSOLE_BUCKET.output]
         keys = publish_console(self.client("s3"), bucket)
         self.console.print(f"console page: {', '.join(keys)} in s3://{bucket}")
+        group = self.edge_lookups().get(edge.VPC_ORIGIN_GROUP_PARAMETER)
+        deployed = {
+            p["ParameterKey"]: p.get("ParameterValue")
+            for p in (self.describe(name) or {}).get("Parameters", [])
+        }
+        if (
+            group
+            and deployed.get(edge.VPC_ORIGIN_GROUP_PARAMETER) != group
+            and edge.VPC_ORIGIN_GROUP_PARAMETER not in self.params
+        ):
+            self.console.print(
+                f"{self.stack_name(name)}: CloudFront made {edge.VPC_ORIGIN_GROUP_NAME} ({group}): admitting it"
+            )
+            self.deploy(name)
+
+    def local_iot_policies(self, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The stack's full template and the values it was deployed with (parameters and pseudo parameters)."""
+        template: dict[str, Any] = json.loads(self.definition(name).build().to_json())
+        stack = self.describe(name) or {}
+        deployed = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        values = {
+            key: str(spec["Default"])
+            for key, spec in template.get("Parameters", {}).items()
+            if "Default" in spec
+        }
+        return template, {**values, **deployed, **self.pseudo_parameters}
+
+    def put_local_iot_policies(self, name: str) -> None:
+        """On a local endpoint the deploy tool makes the stack's IoT policies (infrastructure/compat.py says why);
+        a kind's policy goes when the kind does."""
+        template, values = self.local_iot_policies(name)
+        iot = self.client("iot")
+        put = compat.put_iot_policies(iot, template, values)
+        if name != INGEST:
+            return
+        names = [
+            p["policyName"] for p in iot.get_paginator("list_policies").paginate() for p in p["policies"]
+        ]
+        stale = [
+            n
+            for n in names
+            if n.startswith(f"{self.environment}-")
+            and n.endswith(ingest_stack.DEVICE_POLICY_SUFFIX)
+            and n not in put
+        ]
+        for line in compat.delete_iot_policies(iot, stale):
+            self.console.print(f"[yellow]{self.stack_name(name)}: kept {line}[/]")
+
+    def edge_lookups(self) -> dict[str, str]:
+        """The edge stack's parameters the account decides: this region's CloudFront origin-facing prefix list,
+        and CloudFront's VPC-origin security group in the environment's VPC once it exists. On a local endpoint
+        (moto has neither) nothing: the template's defaults stand."""
+        if self.local:
+            return {}
+        found: dict[str, str] = {}
+        ec2 = self.client("ec2")
+        lists = ec2.describe_managed_prefix_lists(
+            Filters=[{"Name": "prefix-list-name", "Values": [edge.PREFIX_LIST_NAME]}]
+        )["PrefixLists"]
+        owned_by_aws = [p["PrefixListId"] for p in lists if p.get("OwnerId") == "AWS"]  # not a look-alike
+        if owned_by_aws:
+            found[edge.PREFIX_LIST_PARAMETER] = owned_by_aws[0]
+        network_stack = self.describe(network.NAME)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in (network_stack or {}).get("Outputs", [])}
+        if network.VPC_ID.output in outputs:
+            groups = ec2.describe_security_groups(
+                Filters=[
+                    {"Name": "vpc-id", "Values": [outputs[network.VPC_ID.output]]},
+                    {"Name": "group-name", "Values": [edge.VPC_ORIGIN_GROUP_NAME]},
+                ]
+            )["SecurityGroups"]
+            if groups:
+                found[edge.VPC_ORIGIN_GROUP_PARAMETER] = groups[0]["GroupId"]
+        return found
+
+    def check_topics_apart(
+        self, template: dict[str, Any], parameters: list[dict[str, Any]], existing: dict[str, Any] | None
+    ) -> None:
+        """Environments in one account and region are kept apart by their topics (infrastructure/stacks/ingest.py):
+        an ingest stack whose rules would read a topic another environment's rules read is refused, or one
+        environment's devices would feed the other's pipeline."""
+        values = parameter_values(template, parameters, existing)
+        kinds = [
+            key
+            for key in template.get("Parameters", {})
+            if key in ingest_stack.topic_parameters(load_catalog())
+        ]
+        mine = {values[key]: key for key in kinds if key in values}
+        paginator = self.cloudformation.get_paginator("describe_stacks")
+        for page in paginator.paginate():
+            for stack in page["Stacks"]:
+                other = stack["StackName"]
+                if not other.endswith(f"-{INGEST}") or other == self.stack_name(INGEST):
+                    continue
+                if stack["StackStatus"] == "DELETE_COMPLETE":
+                    continue
+                theirs = {
+                    p.get("ParameterValue")
+                    for p in stack.get("Parameters", [])
+                    if p["ParameterKey"].endswith("Topic")
+                }
+                shared = sorted(set(mine) & theirs)
+                if shared:
+                    given = " ".join(
+                        f"--param {mine[t]}=/{self.environment}{t if t.startswith('/') else '/' + t}"
+                        for t in shared
+                    )
+                    raise DeployError(
+                        f"{self.stack_name(INGEST)} would read {', '.join(shared)}, which {other}'s rules read too: "
+                        f"the devices of one environment would feed the other's; give this environment its own "
+                        f"topics ({given})"
+                    )
 
     def deploy_all(self) -> dict[str, str]:
         """Every stack in dependency order, except those deployed only when named (said so, with why)."""
@@ -541,6 +662,10 @@ class Deployer:
         since = datetime.now(UTC).replace(microsecond=0)
         if self.local:
             compat.release_route_tables(self.cloudformation, self.client("ec2"), stack)
+            template, values = self.local_iot_policies(name)
+            policies = sorted(compat.iot_policies(template, values))
+            for line in compat.delete_iot_policies(self.client("iot"), policies):
+                self.console.print(f"[yellow]{stack}: kept {line}[/]")
         try:
             self.cloudformation.delete_stack(StackName=stack)
         except ClientError as error:

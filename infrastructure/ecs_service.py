@@ -16,6 +16,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
+from infrastructure import images
 from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, create_log_group, guard_skip
 from infrastructure.service_files import WHOLE_SECRET, TaskSpec
 from infrastructure.stacks import cluster, network, storage
@@ -61,7 +62,14 @@ MEMORY_PARAMETER = "Memory"
 
 def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int) -> None:
     template.add_parameter(
-        Parameter("Image", Type="String", Default=spec.image, Description="Container image")
+        Parameter(
+            "Image",
+            Type="String",
+            Default=spec.image,
+            AllowedPattern=images.REFERENCE,
+            ConstraintDescription="repository[:tag][@sha256:<64 hex digits>]",
+            Description="Container image (a digest pins it: name:tag@sha256:...)",
+        )
     )
     template.add_parameter(
         Parameter(CPU_PARAMETER, Type="Number", Default=cpu, MinValue=128, Description="CPU units")

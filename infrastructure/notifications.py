@@ -13,6 +13,13 @@ from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import Equals, Not, Parameter, Ref, Sub, Template, cloudwatch, iam, sns
 
 
+def runbook_name(stack: str, logical_id: str) -> str:
+    """How docs/operations.md names an alarm: CloudFormation names it `<env>-<stack>-<logical id>-<suffix>` (no
+    name of our own, so a change that replaces it never collides: Guard's CFN_NO_EXPLICIT_RESOURCE_NAMES), and the
+    runbook line is `<stack>-<logical id without Alarm>`, which that name contains."""
+    return f"{stack}-{logical_id.removesuffix('Alarm')}"
+
+
 def create_topic(
     template: Template, logical: str, name_suffix: str, email_parameter: str, description: str, kms_key: Any
 ) -> sns.Topic:
@@ -57,7 +64,6 @@ def allow_publish(template: Template, role_logical: str, topic: sns.Topic, polic
 def add_alarm(
     template: Template,
     logical: str,
-    name: Sub,
     description: str,
     metric: tuple[str, str, Mapping[str, Any]],  # namespace, metric name, dimensions
     statistic: str,
@@ -73,7 +79,6 @@ def add_alarm(
     namespace, metric_name, dimensions = metric
     alarm = cloudwatch.Alarm(
         logical,
-        AlarmName=name,
         AlarmDescription=description,
         Namespace=namespace,
         MetricName=metric_name,

@@ -21,6 +21,7 @@ from catalog import load_catalog
 from catalog.export import downsampled
 from catalog.loader import PROJECT_ROOT
 from grafana import alert_rules, build
+from infrastructure import images
 
 _FILE_TEXT = re.compile(r"^<text of (?P<path>[^,>]+)(?P<minified>, minified)?>$")
 DOWNSAMPLING = "<downsampling of the device kinds>"
@@ -110,9 +111,13 @@ def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
                 )
             secrets[str(name)] = SecretRef(secret, key)
         health = raw.get("health_check") or {}
+        try:
+            image = images.check(str(raw["image"]), str(path))
+        except images.ImageError as error:
+            raise ServiceFilesError(str(error)) from None
         return TaskSpec(
             service=service,
-            image=str(raw["image"]),
+            image=image,
             port=int(raw["port"]),
             mount=str(raw["mount"]),
             environment=environment,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from awacs.aws import Statement
-from troposphere import Parameter, Ref, Template, ec2
+from troposphere import GetAtt, Parameter, Ref, Template, ec2
 from troposphere import elasticloadbalancingv2 as elb
 
 from infrastructure import service_files
@@ -19,6 +19,7 @@ from infrastructure.ecs_service import (
     create_service,
     create_task_definition,
 )
+from infrastructure.notifications import add_alarm
 from infrastructure.stacks import edge, influxdb, network
 
 
@@ -80,6 +81,25 @@ def create_routing(
             ],
             Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(target_group))],
         )
+    )
+    add_alarm(
+        template,
+        "UnhealthyHostsAlarm",
+        f"The load balancer finds no healthy {service} task for 3 minutes: its path answers 502/503",
+        (
+            "AWS/ApplicationELB",
+            "HealthyHostCount",
+            {
+                "TargetGroup": GetAtt(target_group, "TargetGroupFullName"),
+                "LoadBalancer": edge.LOAD_BALANCER_FULL_NAME.imported(),
+            },
+        ),
+        "Minimum",
+        "LessThanThreshold",
+        1,
+        edge.ALARM_TOPIC_ARN.imported(),
+        evaluation_periods=3,
+        missing_data="breaching",
     )
     return target_group
 

@@ -24,6 +24,7 @@ from simulator.api import FleetGroup, local_target, no_rule_warning, readings_to
 from simulator.arguments import positive_float, positive_int
 from simulator.device_types import DeviceTypeError, resolve_type
 from simulator.fleet import OPERATION_TIMEOUT_MS, BrokerUnreachable, Counters, FleetSummary, Target
+from simulator.provisioning import ProvisioningError
 
 console = Console(stderr=True)
 
@@ -187,12 +188,12 @@ def run(args: argparse.Namespace) -> int:
 def provisioning(args: argparse.Namespace) -> int:
     from simulator.provisioning import deprovision, provision
 
-    rule = basic_ingest.rule_name(args.environment, args.type) if args.basic_ingest else None
+    # The policy attached is the environment's ingest stack's: it allows Basic Ingest when the stack does.
     if args.target == "aws":
         if args.command == "provision":
-            lines = provision(args.type, args.devices, args.keys, basic_ingest_rule=rule)
+            lines = provision(args.type, args.devices, args.keys, environment=args.environment)
         else:
-            lines = deprovision(args.type, args.devices, args.keys)
+            lines = deprovision(args.type, args.devices, args.keys, environment=args.environment)
         for line in lines:
             console.print(line)
         return 0
@@ -201,9 +202,11 @@ def provisioning(args: argparse.Namespace) -> int:
 
     with local_registry(args.endpoints) as ca_folder:
         if args.command == "provision":
-            lines = provision(args.type, args.devices, args.keys, LocalCa(ca_folder), basic_ingest_rule=rule)
+            lines = provision(
+                args.type, args.devices, args.keys, LocalCa(ca_folder), environment=args.environment
+            )
         else:
-            lines = deprovision(args.type, args.devices, args.keys)
+            lines = deprovision(args.type, args.devices, args.keys, environment=args.environment)
         for line in lines:
             console.print(line)
     return 0
@@ -267,10 +270,12 @@ def main(argv: list[str] | None = None) -> int:
             help="local: the sandbox's IoT registry (moto), certificates from its CA, the broker updated at once",
         )
         sub.add_argument("--endpoints", type=Path, default=DEFAULT_PATH)
-        if name == "provision":
-            basic_ingest_options(sub, "allow in the devices' policy")
-        else:
-            sub.set_defaults(basic_ingest=False, environment=DEFAULT_ENVIRONMENT)
+        sub.add_argument(
+            "--environment",
+            default=DEFAULT_ENVIRONMENT,
+            help="the stacks' EnvironmentName: its ingest stack holds the device policy attached (Basic Ingest is "
+            "allowed there when the stack's <Kind>BasicIngest parameter is true)",
+        )
 
     args = parser.parse_args(argv)
     try:
@@ -278,6 +283,6 @@ def main(argv: list[str] | None = None) -> int:
             args.type = args.type or ["pressure"]
             return run(args)
         return provisioning(args)
-    except (DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError) as error:
+    except (DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError, ProvisioningError) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 2

@@ -1,7 +1,9 @@
-"""Things, certificates and a least-privilege policy on AWS IoT for the simulated devices.
+"""Things and certificates on AWS IoT for the simulated devices, with their kind's policy attached.
 
-Each device may connect only with its own thing name as client id, and only with the certificate
-attached to that thing, so it publishes only as itself; and only to its type's topic. Each device's
+The policy is the ingest stack's (`<env>-<kind>-device-policy`, infrastructure/stacks/ingest.py): each device may
+connect only with its own thing name as client id, and only with the certificate attached to that thing, so it
+publishes only as itself; and only to its kind's topic of that environment. Provisioning attaches it and never
+makes or changes one. Each device's
 private key is made here and never leaves the keys folder (mode 0600): AWS IoT signs its certificate
 signing request (CreateCertificateFromCsr), or, with an `issuer`, the account's own registered CA
 does and the certificate is registered (RegisterCACertificate, RegisterCertificate): that is how the
@@ -11,7 +13,6 @@ local sandbox's CA is used, through the same calls as on AWS. Provisioning twice
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,8 +24,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from ingest_to_influxdb import basic_ingest
 
+from catalog import CatalogError, load_catalog
+from infrastructure.names import DEFAULT_ENVIRONMENT, stack_name
+from infrastructure.stacks import ingest
 from simulator.device_types import resolve_type
 
 
@@ -41,50 +44,36 @@ def thing_name(type_name: str, index: int) -> str:
     return f"{type_name}-{index:04d}"  # also the device's MQTT client id (simulator.fleet.Device)
 
 
-def policy_document(
-    region: str, account: str, topic: str, basic_ingest_rule: str | None = None
-) -> dict[str, Any]:
-    """Connect only as the thing the certificate is attached to; publish only to the type's topic, or with
-    `basic_ingest_rule` only to that rule's Basic Ingest topics (`$aws/rules/<rule>` and its levels).
-
-    A topic's ARN is `topic/` followed by the topic as it is: `/pressure/data` is `topic//pressure/data`.
-    """
-    arn = f"arn:aws:iot:{region}:{account}"
-    topics = [topic] if basic_ingest_rule is None else list(basic_ingest.policy_topics(basic_ingest_rule))
-    resources = [f"{arn}:topic/{t}" for t in topics]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "iot:Connect",
-                "Resource": f"{arn}:client/${{iot:Connection.Thing.ThingName}}",
-                "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
-            },
-            {
-                "Effect": "Allow",
-                "Action": "iot:Publish",
-                "Resource": resources[0] if len(resources) == 1 else resources,
-            },
-        ],
-    }
+class ProvisioningError(RuntimeError):
+    """Provisioning cannot start: the message says what to deploy or pass first."""
 
 
-def _ensure_policy(iot: Any, name: str, document: dict[str, Any]) -> None:
-    """Create the policy, or make its default version this document (an older, wrong one is replaced)."""
-    text = json.dumps(document)
+def device_policy(kind_name: str, environment: str = DEFAULT_ENVIRONMENT, cloudformation: Any = None) -> str:
+    """The name of the kind's device policy, from the environment's ingest stack (its `<Kind>DevicePolicyName`
+    output): the stack makes the policy, provisioning only attaches it."""
     try:
-        current = iot.get_policy(policyName=name)
-    except iot.exceptions.ResourceNotFoundException:
-        iot.create_policy(policyName=name, policyDocument=text)
-        return
-    if json.loads(current["policyDocument"]) != document:
-        versions = iot.list_policy_versions(policyName=name)["policyVersions"]
-        for version in versions:  # AWS keeps at most five versions
-            if not version["isDefaultVersion"] and len(versions) >= 5:
-                iot.delete_policy_version(policyName=name, policyVersionId=version["versionId"])
-                break
-        iot.create_policy_version(policyName=name, policyDocument=text, setAsDefault=True)
+        kind = load_catalog().kind(kind_name)
+    except (CatalogError, KeyError) as error:
+        raise ProvisioningError(
+            f"{kind_name}: not a kind of the catalog, so no stack makes its policy ({error})"
+        ) from None
+    output = ingest.device_policy_output(kind)
+    stack = stack_name(environment, ingest.NAME)
+    client = cloudformation or boto3.client("cloudformation")
+    try:
+        stacks = client.describe_stacks(StackName=stack)["Stacks"]
+    except client.exceptions.ClientError as error:
+        raise ProvisioningError(
+            f"{stack} is not deployed ({error}): deploy it first (make deploy STACK=ingest ENVIRONMENT={environment}); "
+            "it makes the device policies"
+        ) from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs") or [])} if stacks else {}
+    if output.output not in outputs:
+        raise ProvisioningError(
+            f"{stack} has no output {output.output}: deploy the ingest stack again with this version "
+            f"(make deploy STACK=ingest ENVIRONMENT={environment}); it makes the {kind_name} device policy"
+        )
+    return outputs[output.output]
 
 
 def _key_and_csr(common_name: str) -> tuple[str, str]:
@@ -143,16 +132,15 @@ def provision(
     devices: int,
     keys: Path,
     issuer: CertificateIssuer | None = None,
-    basic_ingest_rule: str | None = None,
+    environment: str = DEFAULT_ENVIRONMENT,
+    policy: str | None = None,
 ) -> Iterator[str]:
-    """`basic_ingest_rule`: the devices publish through Basic Ingest to that rule (the kind's ingest rule, when the
-    stack's <Kind>BasicIngest parameter is true), and their policy allows only that."""
+    """Things and certificates for `devices` of the kind, each with the environment's policy for the kind
+    attached (`policy`: its name, when known; else read from the environment's ingest stack). Whether the
+    devices may also publish through Basic Ingest is the stack's <Kind>BasicIngest parameter's to say."""
     device_type = resolve_type(type_name)
     iot = boto3.client("iot")
-    region = iot.meta.region_name
-    account = boto3.client("sts").get_caller_identity()["Account"]
-    policy = f"{device_type.name}-device-policy"
-    _ensure_policy(iot, policy, policy_document(region, account, device_type.topic, basic_ingest_rule))
+    policy = policy or device_policy(device_type.name, environment)
     if issuer is not None:
         _register_ca(iot, issuer)
     for index in range(devices):
@@ -176,10 +164,17 @@ def provision(
         yield f"{name}: provisioned"
 
 
-def deprovision(type_name: str, devices: int, keys: Path) -> Iterator[str]:
+def deprovision(
+    type_name: str,
+    devices: int,
+    keys: Path,
+    environment: str = DEFAULT_ENVIRONMENT,
+    policy: str | None = None,
+) -> Iterator[str]:
+    """Detach, deactivate and delete each device's certificate and its thing; the policy stays the stack's."""
     device_type = resolve_type(type_name)
     iot = boto3.client("iot")
-    policy = f"{device_type.name}-device-policy"
+    policy = policy or device_policy(device_type.name, environment)
     for index in range(devices):
         name = thing_name(device_type.name, index)
         folder = keys / name
@@ -193,11 +188,3 @@ def deprovision(type_name: str, devices: int, keys: Path) -> Iterator[str]:
             iot.delete_thing(thingName=name)
         shutil.rmtree(folder, ignore_errors=True)
         yield f"{name}: removed"
-    try:
-        if not iot.list_targets_for_policy(policyName=policy).get("targets"):
-            for version in iot.list_policy_versions(policyName=policy)["policyVersions"]:
-                if not version["isDefaultVersion"]:  # AWS refuses to delete a policy that has others
-                    iot.delete_policy_version(policyName=policy, policyVersionId=version["versionId"])
-            iot.delete_policy(policyName=policy)
-    except iot.exceptions.ResourceNotFoundException:
-        pass

@@ -27,6 +27,9 @@ LEFT_OUT = (
 HTTPS_URL = r"^https://[^\s]+$"
 
 
+OAUTH_DOMAINS = r"^[a-z0-9-]+(\.[a-z0-9-]+)+(,[a-z0-9-]+(\.[a-z0-9-]+)+)*$"
+
+
 def create_login_parameters(template: Template) -> dict[str, Any]:
     """The OAuth provider's endpoints and the secret with its client's credentials: no defaults, so no
     Chronograf without a login."""
@@ -51,9 +54,10 @@ def create_login_parameters(template: Template) -> dict[str, Any]:
         Parameter(
             "OAuthDomains",
             Type="String",
-            Default="",
-            Description="Only users whose e-mail is in these comma-separated domains (empty: any user the "
-            "provider signs in)",
+            # Required: an empty list would let in anyone the provider signs in (a public provider signs in anyone).
+            AllowedPattern=OAUTH_DOMAINS,
+            ConstraintDescription="one or more e-mail domains, comma-separated (example.com,example.org)",
+            Description="Only users whose e-mail is in these comma-separated domains may sign in (required)",
         )
     )
     return {OAUTH_SECRET_NAME: Ref("OAuthSecretArn")}

@@ -12,19 +12,26 @@ from troposphere import (
     FindInMap,
     GetAtt,
     If,
+    Not,
     Parameter,
     Ref,
     Sub,
     Template,
     cloudfront,
     ec2,
+    logs,
     s3,
     secretsmanager,
     wafv2,
 )
 from troposphere import elasticloadbalancingv2 as elb
 
+from infrastructure import service_files
 from infrastructure.common import (
+    LOG_RETENTION_DAYS,
+    MANUAL_ROTATION,
+    NO_ACL,
+    NO_OBJECT_LOCK,
     add_output,
     cfn_nag_skip,
     checkov_skip,
@@ -34,6 +41,7 @@ from infrastructure.common import (
     tcp_rule,
 )
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm, create_topic
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN
 from infrastructure.stacks import network
@@ -45,6 +53,20 @@ DISTRIBUTION_DOMAIN = Export(NAME, "DistributionDomainName")
 DISTRIBUTION_ID = Export(NAME, "DistributionId")
 CONSOLE_BUCKET = Export(NAME, "ConsoleBucketName")
 ORIGIN_VERIFY_SECRET_ARN = Export(NAME, "OriginVerifySecretArn")
+LOAD_BALANCER_FULL_NAME = Export(NAME, "LoadBalancerFullName")  # the ALB metrics' LoadBalancer dimension
+ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
+
+# The parameters the deploy tool fills in from the account (infrastructure/deploy.py, edge_lookups).
+PREFIX_LIST_PARAMETER = "CloudFrontPrefixListId"
+PREFIX_LIST_NAME = "com.amazonaws.global.cloudfront.origin-facing"  # AWS-managed, one id per region
+VPC_ORIGIN_GROUP_PARAMETER = "VpcOriginSecurityGroupId"
+# CloudFront makes this group in the VPC with the first VPC origin there; its network interfaces carry the
+# origin traffic, so the load balancer admits it (https://docs.aws.amazon.com/AmazonCloudFront/latest/
+# DeveloperGuide/private-content-vpc-origins.html).
+VPC_ORIGIN_GROUP_NAME = "CloudFront-VPCOrigins-Service-SG"
+HAS_VPC_ORIGIN_GROUP = "HasVpcOriginSecurityGroup"
+# The services behind the load balancer (a path_pattern in their task.yaml): its only egress is to their ports.
+WEB_SERVICES = ("grafana", "chronograf")
 
 ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
 # AWS managed CloudFront policies (fixed ids, the same in every account).
@@ -96,14 +118,25 @@ def s3_managed_encryption() -> s3.BucketEncryption:
 def create_parameters(template: Template) -> None:
     template.add_parameter(
         Parameter(
-            "CloudFrontPrefixListId",
+            PREFIX_LIST_PARAMETER,
             Type="String",
             Default="pl-3b927c52",
             AllowedPattern="^pl-[0-9a-f]+$",
-            Description="Managed prefix list com.amazonaws.global.cloudfront.origin-facing in this region "
-            "(us-east-1: pl-3b927c52; see docs/deploying.md)",
+            Description=f"Managed prefix list {PREFIX_LIST_NAME} in this region (the deploy tool looks it up; "
+            "the default is us-east-1's)",
         )
     )
+    template.add_parameter(
+        Parameter(
+            VPC_ORIGIN_GROUP_PARAMETER,
+            Type="String",
+            Default="",
+            AllowedPattern="^(sg-[0-9a-f]+)?$",
+            Description=f"The {VPC_ORIGIN_GROUP_NAME} group CloudFront made in the VPC (the deploy tool looks it "
+            "up after the VPC origin exists and deploys again with it; empty: not made yet)",
+        )
+    )
+    template.add_condition(HAS_VPC_ORIGIN_GROUP, Not(Equals(Ref(VPC_ORIGIN_GROUP_PARAMETER), "")))
     template.add_parameter(
         Parameter(
             "Waf",
@@ -171,6 +204,9 @@ def create_logs_bucket(template: Template) -> s3.Bucket:
         bucket,
         S3_BUCKET_LOGGING_ENABLED=no_self_logging,
         S3_DEFAULT_ENCRYPTION_KMS="Elastic Load Balancing writes access logs only to buckets with S3-managed keys",
+        S3_BUCKET_DEFAULT_LOCK_ENABLED=NO_OBJECT_LOCK,
+        S3_BUCKET_NO_PUBLIC_RW_ACL=NO_ACL,
+        S3_BUCKET_REPLICATION_ENABLED="access logs of this region: a copy elsewhere is the owner's choice",
     )
     template.add_resource(
         s3.BucketPolicy(
@@ -231,6 +267,9 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
         bucket,
         S3_DEFAULT_ENCRYPTION_KMS="the console page is served to anyone through CloudFront: a KMS key would guard "
         "nothing secret and CloudFront's origin access control would need its own key grant",
+        S3_BUCKET_DEFAULT_LOCK_ENABLED=NO_OBJECT_LOCK,
+        S3_BUCKET_NO_PUBLIC_RW_ACL=NO_ACL,
+        S3_BUCKET_REPLICATION_ENABLED="the console page is rebuilt by every deploy: nothing to replicate",
     )
     template.add_resource(
         s3.BucketPolicy(
@@ -263,7 +302,7 @@ def create_console_bucket(template: Template, logs_bucket: s3.Bucket) -> s3.Buck
 
 
 def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
-    return template.add_resource(
+    secret = template.add_resource(
         secretsmanager.Secret(
             "OriginVerifySecret",
             Name=Sub("${EnvironmentName}/edge/origin-verify"),
@@ -277,11 +316,14 @@ def create_origin_verify_secret(template: Template) -> secretsmanager.Secret:
             ),
         )
     )
+    guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
+    return secret
 
 
 def create_load_balancer(
     template: Template, logs_bucket: s3.Bucket
 ) -> tuple[elb.LoadBalancer, elb.Listener, ec2.SecurityGroup]:
+    ports = sorted({service_files.load(service).port for service in WEB_SERVICES})
     group = template.add_resource(
         ec2.SecurityGroup(
             "LoadBalancerSecurityGroup",
@@ -289,19 +331,27 @@ def create_load_balancer(
             VpcId=network.VPC_ID.imported(),
             SecurityGroupIngress=[
                 tcp_rule(
-                    80, "CloudFront origin-facing servers", SourcePrefixListId=Ref("CloudFrontPrefixListId")
+                    80, "CloudFront origin-facing servers", SourcePrefixListId=Ref(PREFIX_LIST_PARAMETER)
                 )
             ],
+            # Only to the services' ports (their tasks have addresses of the VPC: awsvpc network mode).
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=1024,
-                    ToPort=65535,
-                    CidrIp=network.VPC_CIDR.imported(),
-                    Description="to the tasks in the VPC",
-                )
+                tcp_rule(port, "to the services' tasks in the VPC", CidrIp=network.VPC_CIDR.imported())
+                for port in ports
             ],
             Tags=tags("alb"),
+        )
+    )
+    template.add_resource(
+        ec2.SecurityGroupIngress(
+            "VpcOriginIngress",
+            Condition=HAS_VPC_ORIGIN_GROUP,
+            GroupId=Ref(group),
+            IpProtocol="tcp",
+            FromPort=80,
+            ToPort=80,
+            SourceSecurityGroupId=Ref(VPC_ORIGIN_GROUP_PARAMETER),
+            Description=f"CloudFront's VPC origin ({VPC_ORIGIN_GROUP_NAME})",
         )
     )
     balancer = template.add_resource(
@@ -444,13 +494,19 @@ def create_distribution(
             Tags=tags("cdn"),
         )
     )
-    return checkov_skip(
+    checkov_skip(
         distribution,
         CKV_AWS_174="the default *.cloudfront.net certificate fixes the TLS policy; a minimum version needs "
         "a certificate for a domain of the user's own (docs/deploying.md)",
         CKV_AWS_68="the web ACL is attached unless the Waf parameter is disabled (checkov does not follow the "
         "condition)",
     )
+    guard_skip(
+        distribution,
+        CLOUDFRONT_MINIMUM_PROTOCOL_VERSION_RULE="the default *.cloudfront.net certificate fixes the TLS policy; a "
+        "minimum version needs a certificate for a domain of the user's own (docs/deploying.md)",
+    )
+    return distribution
 
 
 def rate_rule(
@@ -486,10 +542,38 @@ def login_paths() -> wafv2.Statement:
     return wafv2.Statement(OrStatement=wafv2.OrStatement(Statements=matches))
 
 
+def managed_rule_group(name: str, priority: int, metric: str) -> wafv2.WebACLRule:
+    """An AWS managed rule group, its own actions kept (block what it matches)."""
+    return wafv2.WebACLRule(
+        Name=metric,
+        Priority=priority,
+        OverrideAction=wafv2.OverrideAction(**{"None": {}}),
+        Statement=wafv2.Statement(
+            ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(VendorName="AWS", Name=name)
+        ),
+        VisibilityConfig=wafv2.VisibilityConfig(
+            CloudWatchMetricsEnabled=True, MetricName=metric, SampledRequestsEnabled=True
+        ),
+    )
+
+
+def basic_auth() -> wafv2.Statement:
+    """Requests carrying HTTP Basic credentials (Grafana takes them on /grafana/api/*): each is a password try."""
+    return wafv2.Statement(
+        ByteMatchStatement=wafv2.ByteMatchStatement(
+            FieldToMatch=wafv2.FieldToMatch(SingleHeader=wafv2.SingleHeader(Name="authorization")),
+            PositionalConstraint="STARTS_WITH",
+            SearchString="basic ",
+            TextTransformations=[wafv2.TextTransformation(Priority=0, Type="LOWERCASE")],
+        )
+    )
+
+
 def create_web_acl(template: Template) -> wafv2.WebACL:
-    """Rate limits per client address, strict on the login paths (password guessing), and AWS's rules against
-    known exploit patterns."""
-    return template.add_resource(
+    """Rate limits per client address, strict on the login paths and on Basic credentials (password guessing),
+    AWS's rules against addresses of bad reputation, common exploits and known bad inputs; every request it
+    blocks or counts is logged."""
+    acl = template.add_resource(
         wafv2.WebACL(
             "WebAcl",
             Condition=HAS_WAF,
@@ -497,24 +581,13 @@ def create_web_acl(template: Template) -> wafv2.WebACL:
             Scope="CLOUDFRONT",
             DefaultAction=wafv2.DefaultAction(Allow=wafv2.AllowAction()),
             Rules=[
-                rate_rule("login-rate", 0, Ref("LoginRateLimit"), login_paths()),
-                rate_rule("request-rate", 1, Ref("RequestRateLimit")),
+                managed_rule_group("AWSManagedRulesAmazonIpReputationList", 0, "ip-reputation"),
+                rate_rule("login-rate", 1, Ref("LoginRateLimit"), login_paths()),
+                rate_rule("basic-auth-rate", 2, Ref("LoginRateLimit"), basic_auth()),
+                rate_rule("request-rate", 3, Ref("RequestRateLimit")),
                 # Request patterns known to exploit software (Log4j lookups, ...): few false positives.
-                wafv2.WebACLRule(
-                    Name="known-bad-inputs",
-                    Priority=2,
-                    OverrideAction=wafv2.OverrideAction(**{"None": {}}),
-                    Statement=wafv2.Statement(
-                        ManagedRuleGroupStatement=wafv2.ManagedRuleGroupStatement(
-                            VendorName="AWS", Name="AWSManagedRulesKnownBadInputsRuleSet"
-                        )
-                    ),
-                    VisibilityConfig=wafv2.VisibilityConfig(
-                        CloudWatchMetricsEnabled=True,
-                        MetricName="known-bad-inputs",
-                        SampledRequestsEnabled=True,
-                    ),
-                ),
+                managed_rule_group("AWSManagedRulesKnownBadInputsRuleSet", 4, "known-bad-inputs"),
+                managed_rule_group("AWSManagedRulesCommonRuleSet", 5, "common"),
             ],
             VisibilityConfig=wafv2.VisibilityConfig(
                 CloudWatchMetricsEnabled=True,
@@ -523,6 +596,67 @@ def create_web_acl(template: Template) -> wafv2.WebACL:
             ),
             Tags=tags("edge"),
         )
+    )
+    # WAF writes only to a log group whose name starts with aws-waf-logs-, in the web ACL's region.
+    log_group = template.add_resource(
+        logs.LogGroup(
+            "WafLogGroup",
+            Condition=HAS_WAF,
+            LogGroupName=Sub("aws-waf-logs-${EnvironmentName}-edge"),
+            RetentionInDays=LOG_RETENTION_DAYS,
+            KmsKeyId=network.DATA_KEY_ARN.imported(),
+        )
+    )
+    template.add_resource(
+        wafv2.LoggingConfiguration(
+            "WafLogging",
+            Condition=HAS_WAF,
+            ResourceArn=GetAtt(acl, "Arn"),
+            LogDestinationConfigs=[GetAtt(log_group, "Arn")],
+            # Credentials and sessions stay out of the log.
+            RedactedFields=[
+                wafv2.LoggingConfigurationFieldToMatch(SingleHeader=wafv2.SingleHeader(Name=header))
+                for header in ("authorization", "cookie")
+            ],
+        )
+    )
+    return acl
+
+
+def create_alarms(template: Template, balancer: elb.LoadBalancer) -> None:
+    topic = create_topic(
+        template,
+        "AlarmTopic",
+        "edge-alarms",
+        "AlarmEmail",
+        "Address the load balancer's alarms are sent to",
+        network.DATA_KEY_ARN.imported(),
+    )
+    for logical, metric, description in (
+        (
+            "LoadBalancer5xxAlarm",
+            "HTTPCode_ELB_5XX_Count",
+            "The load balancer answered 5xx itself: no healthy task behind a path (502/503) or one too slow (504)",
+        ),
+        (
+            "Target5xxAlarm",
+            "HTTPCode_Target_5XX_Count",
+            "Grafana or Chronograf answered 5xx",
+        ),
+    ):
+        add_alarm(
+            template,
+            logical,
+            description,
+            ("AWS/ApplicationELB", metric, {"LoadBalancer": GetAtt(balancer, "LoadBalancerFullName")}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            5,
+            Ref(topic),
+            period=300,
+        )
+    add_output(
+        template, ALARM_TOPIC_ARN, Ref(topic), "Topic of the load balancer's and the web services' alarms"
     )
 
 
@@ -537,8 +671,15 @@ def build() -> Template:
     balancer, listener, group = create_load_balancer(template, logs_bucket)
     create_web_acl(template)
     distribution = create_distribution(template, balancer, logs_bucket, secret)
+    create_alarms(template, balancer)
     add_output(template, LISTENER_ARN, Ref(listener), "Listener the services add their path rules to")
     add_output(template, LOAD_BALANCER_SECURITY_GROUP, Ref(group), "Security group of the load balancer")
+    add_output(
+        template,
+        LOAD_BALANCER_FULL_NAME,
+        GetAtt(balancer, "LoadBalancerFullName"),
+        "The load balancer's name in its CloudWatch metrics",
+    )
     add_output(template, DISTRIBUTION_DOMAIN, GetAtt(distribution, "DomainName"), "The public domain name")
     add_output(template, DISTRIBUTION_ID, Ref(distribution), "The distribution's id")
     add_output(template, CONSOLE_BUCKET, Ref("ConsoleBucket"), "Bucket holding the console page")

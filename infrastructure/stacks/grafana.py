@@ -18,7 +18,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
 from troposphere import Parameter, Ref, Sub, Template, secretsmanager
 
-from infrastructure.common import add_output
+from infrastructure.common import MANUAL_ROTATION, add_output, guard_skip
 from infrastructure.ecs_service import FetchedFiles
 from infrastructure.names import Export
 from infrastructure.notifications import allow_publish, create_topic
@@ -77,6 +77,7 @@ def create_admin_secret(template: Template) -> dict[str, Any]:
             ),
         )
     )
+    guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
     add_output(template, ADMIN_SECRET_ARN, Ref(secret), "Secret of Grafana's admin user")
     return {ADMIN_SECRET_NAME: Ref(secret)}
 

@@ -17,7 +17,16 @@ import json
 from store_setup import constants as store_constants
 from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
 
-from infrastructure.common import OPEN_HTTPS_EGRESS, add_output, cfn_nag_skip, new_template, tags, tcp_rule
+from infrastructure.common import (
+    MANUAL_ROTATION,
+    OPEN_HTTPS_EGRESS,
+    add_output,
+    cfn_nag_skip,
+    guard_skip,
+    new_template,
+    tags,
+    tcp_rule,
+)
 from infrastructure.ecs_service import CPU_PARAMETER, MEMORY_PARAMETER, create_parameters
 from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import create_topic
@@ -83,6 +92,7 @@ def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
                 UpdateReplacePolicy="Retain",
             )
         )
+        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
         found[role] = secret
     return found
 

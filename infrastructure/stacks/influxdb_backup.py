@@ -26,7 +26,7 @@ from ingest_to_influxdb import environment
 from troposphere import Equals, If, Not, Parameter, Ref, Sub, Template, ecs, s3
 
 from catalog.loader import PROJECT_ROOT
-from infrastructure.common import add_output, cfn_nag_skip, checkov_skip, env, guard_skip
+from infrastructure.common import NO_OBJECT_LOCK, add_output, cfn_nag_skip, checkov_skip, env, guard_skip
 from infrastructure.ecs_service import FETCH_IMAGE, TMPFS_MIB, logical
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
@@ -132,6 +132,7 @@ def create_bucket(template: Template) -> s3.Bucket:
         S3_BUCKET_REPLICATION_ENABLED="a second region is the owner's choice (docs/deploying.md, Backups)",
         S3_BUCKET_NO_PUBLIC_RW_ACL="no ACL at all: BucketOwnerEnforced turns ACLs off; the rule fails on a missing "
         "AccessControl",
+        S3_BUCKET_DEFAULT_LOCK_ENABLED=NO_OBJECT_LOCK,
     )
     template.add_resource(
         s3.BucketPolicy(
@@ -184,7 +185,6 @@ def create_alarm(template: Template) -> None:
     add_alarm(
         template,
         "BackupMissingAlarm",
-        Sub("${EnvironmentName}-influxdb-BackupMissing"),
         "No InfluxDB backup reached the backup bucket for 24 hours",
         (METRIC_NAMESPACE, METRIC, {"Environment": env()}),
         "Sum",

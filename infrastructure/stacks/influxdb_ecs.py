@@ -46,7 +46,6 @@ def create_task_alarm(template: Template, service: str, topic: Any, condition: s
     add_alarm(
         template,
         "TaskNotRunningAlarm",
-        Sub("${EnvironmentName}-influxdb-TaskNotRunning"),
         "No InfluxDB task has run for 3 minutes: readings go to the dead letters and the dashboards are empty",
         (
             "ECS/ContainerInsights",

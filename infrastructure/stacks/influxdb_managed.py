@@ -339,7 +339,6 @@ def create_alarms(template: Template, store: ManagedStore) -> None:
     add_alarm(
         template,
         "StoreNotReportingAlarm",
-        Sub("${EnvironmentName}-influxdb-StoreNotReporting"),
         "The managed InfluxDB has reported no CPU figure for 3 minutes: it is down or unreachable, readings go to "
         "the dead letters and the dashboards are empty",
         (METRICS_NAMESPACE, "CPUUtilization", dimensions),
@@ -353,8 +352,7 @@ def create_alarms(template: Template, store: ManagedStore) -> None:
     )
     add_alarm(
         template,
-        "StoreDiskAlarm",
-        Sub("${EnvironmentName}-influxdb-StoreDiskNearlyFull"),
+        "StoreDiskNearlyFullAlarm",
         f"The managed InfluxDB's storage is over {DISK_ALARM_PERCENT} % full: raise AllocatedStorage before "
         "writes fail",
         (METRICS_NAMESPACE, "DiskUtilization", dimensions),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from awacs import logs as logs_actions
+from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
 
 from infrastructure.common import (
@@ -144,6 +144,11 @@ def create_public_routes(template: Template, vpc: ec2.VPC, subnets: list[ec2.Sub
             GatewayId=Ref("InternetGateway"),
         )
     )
+    guard_skip(
+        template.resources["PublicDefaultRoute"],
+        NO_UNRESTRICTED_ROUTE_TO_IGW="the public subnets hold only the NAT gateways, whose way out this is; "
+        "every task and function is in the private subnets",
+    )
     for index, subnet in enumerate(subnets, start=1):
         template.add_resource(
             ec2.SubnetRouteTableAssociation(
@@ -189,8 +194,70 @@ def create_private_routes(
     return tables
 
 
+# Buckets of AWS's own that hosts in the VPC read through the S3 endpoint: Amazon Linux's package repositories,
+# ECR's image layers, and the SSM and ECS agents' updates (AWS documents each for endpoint policies:
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html,
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/ssm-agent-minimum-s3-permissions.html).
+AWS_SERVICE_BUCKETS = (
+    "al2023-repos-${AWS::Region}-*",
+    "amazonlinux-2-repos-${AWS::Region}",
+    "prod-${AWS::Region}-starport-layer-bucket",
+    "amazon-ssm-${AWS::Region}",
+    "amazon-ssm-packages-${AWS::Region}",
+    "aws-ssm-${AWS::Region}",
+    "${AWS::Region}-birdwatcher-prod",
+    "aws-ssm-document-attachments-${AWS::Region}",
+    "amazon-ecs-agent-${AWS::Region}",
+)
+
+
+S3_ACTIONS = (
+    "GetObject",
+    "PutObject",
+    "ListBucket",
+    "GetBucketLocation",
+    "AbortMultipartUpload",
+    "ListMultipartUploadParts",
+)
+
+
+def endpoint_policy(service: str) -> PolicyDocument:
+    """What the VPC may reach through a gateway endpoint: this account's tables; this account's buckets and the
+    AWS service buckets above (read only). Anything else goes through the NAT gateways, or nowhere."""
+    if service == "DynamoDB":
+        statements = [
+            Statement(
+                Sid="ThisAccountsTables",
+                Effect=Allow,
+                Principal=Principal("AWS", "*"),
+                Action=[Action("dynamodb", "*")],
+                Resource=[Sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*")],
+            )
+        ]
+    else:
+        statements = [
+            Statement(
+                Sid="ThisAccountsBuckets",
+                Effect=Allow,
+                Principal=Principal("AWS", "*"),
+                # What the tasks do with S3: fetch their files, upload and restore backups (in parts).
+                Action=[Action("s3", a) for a in S3_ACTIONS],
+                Resource=[Sub("arn:${AWS::Partition}:s3:::*")],
+                Condition=Condition(StringEquals("aws:ResourceAccount", Ref("AWS::AccountId"))),
+            ),
+            Statement(
+                Sid="AwsServiceBucketsReadOnly",
+                Effect=Allow,
+                Principal=Principal("AWS", "*"),
+                Action=[Action("s3", "GetObject")],
+                Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/*") for bucket in AWS_SERVICE_BUCKETS],
+            ),
+        ]
+    return PolicyDocument(Version="2012-10-17", Statement=statements)
+
+
 def create_gateway_endpoints(template: Template, vpc: ec2.VPC, tables: list[ec2.RouteTable]) -> None:
-    """DynamoDB and S3 without the NAT gateways: cheaper and private."""
+    """DynamoDB and S3 without the NAT gateways: cheaper and private, each with a policy."""
     for service in ("DynamoDB", "S3"):
         template.add_resource(
             ec2.VPCEndpoint(
@@ -199,6 +266,7 @@ def create_gateway_endpoints(template: Template, vpc: ec2.VPC, tables: list[ec2.
                 ServiceName=Sub(f"com.amazonaws.${{AWS::Region}}.{service.lower()}"),
                 VpcEndpointType="Gateway",
                 RouteTableIds=[Ref(table) for table in tables],
+                PolicyDocument=endpoint_policy(service),
             )
         )
 

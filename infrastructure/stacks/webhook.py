@@ -3,7 +3,15 @@
 An API Gateway HTTP API (throttled, access-logged) routes `PUT /notifications` to the webhook function in the
 private subnets, which reuses the ingest core: the same validation, metadata table, InfluxDB writer, rejected
 queue and dead letters as the ingest stack's function (docs/webhook.md). The callback's header secret is
-generated in Secrets Manager; the function compares it in constant time and answers 401 without it.
+generated in Secrets Manager.
+
+The route has a Lambda authorizer (REQUEST type, identity source the Authorization header, its answer cached per
+header value): API Gateway answers 401 itself to a call without the header and 403 to one the authorizer refuses,
+so an unauthorized call never invokes the webhook function (in the VPC, reserved concurrency 5). Why this and not
+a JWT authorizer or IAM: the service can send only a fixed header. The authorizer is a small function outside the
+VPC with its own concurrency; the delivery with the right header is answered from the cache, and a flood of
+distinct forged headers costs one authorizer call each (docs/webhook.md prices it). The function still checks
+the header itself (both AWSCURRENT and AWSPREVIOUS), in case the route is ever deployed without the authorizer.
 
 Why an HTTP API and not a Lambda function URL: a function URL has no throttling and no access log of its own,
 and its only authentication (IAM) is one the service cannot sign; the API gives both for about $1 per million
@@ -14,7 +22,7 @@ from __future__ import annotations
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Statement
+from awacs.aws import Allow, PolicyDocument, Statement
 from ingest_to_influxdb import environment
 from troposphere import (
     GetAtt,
@@ -24,7 +32,6 @@ from troposphere import (
     Template,
     apigatewayv2,
     awslambda,
-    cloudwatch,
     iam,
     secretsmanager,
 )
@@ -33,13 +40,18 @@ from catalog import load_catalog
 from catalog.lwm2m import webhook_mapping_json
 from infrastructure import function_logging
 from infrastructure.common import (
+    CONCURRENCY_PARAMETER,
+    INLINE_POLICY,
     add_output,
+    assume_role,
     checkov_skip,
     create_log_group,
+    guard_skip,
     new_template,
     vpc_function_role,
 )
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN, retain
 from infrastructure.stacks import influxdb, ingest, network
@@ -52,6 +64,12 @@ LAMBDA_ENVIRONMENT_LIMIT = 4096  # bytes of all variables of a function
 CALLBACK_URL = Export(NAME, "CallbackUrl")
 SECRET_ARN = Export(NAME, "SecretArn")
 FUNCTION_NAME = Export(NAME, "FunctionName")
+AUTHORIZER_HANDLER = "webhook_authorizer.handler.lambda_handler"
+IDENTITY_SOURCE = "$request.header.Authorization"
+# 128 MB at ~2 ms a call (tests/webhook_authorizer) is under 0.01 concurrent per request a second: 10 covers the
+# stage's default 50 rps many times over, and a flood past it is throttled there, not in the webhook function.
+AUTHORIZER_CONCURRENCY = 10
+AUTHORIZER_TIMEOUT_SECONDS = 5  # API Gateway waits at most 10 s for an HTTP API's Lambda authorizer
 
 ACCESS_LOG_FORMAT = (
     '{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","time":"$context.requestTime",'
@@ -85,6 +103,25 @@ def create_parameters(template: Template) -> None:
             Description="Most concurrent deliveries in work, so InfluxDB is not overrun",
         )
     )
+    template.add_parameter(
+        Parameter(
+            "AuthorizerCacheSeconds",
+            Type="Number",
+            Default=300,
+            MinValue=0,
+            MaxValue=3600,
+            Description="How long API Gateway keeps the authorizer's answer for one Authorization header value",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            "UnauthorizedThreshold",
+            Type="Number",
+            Default=1,
+            MinValue=1,
+            Description="Refused calls (4xx) in 5 minutes at which the UnauthorizedCalls alarm fires",
+        )
+    )
     template.add_parameter(Parameter("MemorySize", Type="Number", Default=512, MinValue=128, MaxValue=10240))
     template.add_parameter(
         Parameter(
@@ -99,7 +136,7 @@ def create_parameters(template: Template) -> None:
 
 
 def create_secret(template: Template) -> secretsmanager.Secret:
-    return template.add_resource(
+    secret = template.add_resource(
         secretsmanager.Secret(
             "CallbackSecret",
             Name=Sub("${EnvironmentName}/webhook/callback"),
@@ -112,6 +149,12 @@ def create_secret(template: Template) -> secretsmanager.Secret:
             **RETAIN,
         )
     )
+    guard_skip(
+        secret,
+        SECRETSMANAGER_ROTATION_ENABLED_CHECK="rotated by hand together with the service's registration "
+        "(docs/deploying.md, Secrets): AWSCURRENT and AWSPREVIOUS are both accepted meanwhile",
+    )
+    return secret
 
 
 def create_role(template: Template, log_group: object, secret: secretsmanager.Secret) -> iam.Role:
@@ -194,11 +237,86 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
             ),
         )
     )
+    guard_skip(
+        function,
+        LAMBDA_CONCURRENCY_CHECK=CONCURRENCY_PARAMETER,
+        LAMBDA_DLQ_CHECK="API Gateway invokes it synchronously: see the checkov note",
+    )
     checkov_skip(
         function,
         CKV_AWS_116="API Gateway invokes it synchronously, where a dead-letter config never applies; what cannot "
         "be written goes to the ingest dead-letter queue from the function itself before it answers",
     )
+    return function
+
+
+def create_authorizer_function(template: Template, secret: secretsmanager.Secret) -> awslambda.Function:
+    """The authorizer: outside the VPC (it needs only Secrets Manager), its own small reserved concurrency, so
+    neither a flood nor its network interfaces touch the webhook function's."""
+    log_group = create_log_group(
+        template,
+        "AuthorizerLogGroup",
+        Sub("/aws/lambda/${EnvironmentName}-webhook-authorizer"),
+        network.DATA_KEY_ARN.imported(),
+    )
+    role = template.add_resource(
+        iam.Role(
+            "AuthorizerRole",
+            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
+            Policies=[
+                iam.Policy(
+                    PolicyName="read-callback-secret",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            Statement(
+                                Effect=Allow,
+                                Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                                Resource=[GetAtt(log_group, "Arn")],
+                            ),
+                            Statement(
+                                Effect=Allow,
+                                Action=[AwacsAction("secretsmanager", "GetSecretValue")],
+                                Resource=[Ref(secret)],
+                            ),
+                            Statement(
+                                Effect=Allow,
+                                Action=[AwacsAction("kms", "Decrypt")],
+                                Resource=[network.DATA_KEY_ARN.imported()],
+                            ),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    function = template.add_resource(
+        awslambda.Function(
+            "AuthorizerFunction",
+            Description="Webhook authorizer: is the delivery's Authorization header the callback's secret?",
+            Runtime=ingest.RUNTIME,
+            Handler=AUTHORIZER_HANDLER,
+            Architectures=["arm64"],
+            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
+            Role=GetAtt(role, "Arn"),
+            MemorySize=128,
+            Timeout=AUTHORIZER_TIMEOUT_SECONDS,
+            ReservedConcurrentExecutions=AUTHORIZER_CONCURRENCY,
+            KmsKeyArn=network.DATA_KEY_ARN.imported(),
+            LoggingConfig=function_logging.logging_config(log_group),
+            Environment=awslambda.Environment(Variables={environment.WEBHOOK_SECRET_ARN: Ref(secret)}),
+        )
+    )
+    outside = (
+        "outside the VPC on purpose: it reads only Secrets Manager, and a flood of forged calls must not take "
+        "network interfaces or concurrency from the VPC function it guards"
+    )
+    synchronous = (
+        "API Gateway calls it synchronously: a dead-letter queue never applies; an error is a 500 to retry"
+    )
+    checkov_skip(function, CKV_AWS_117=outside, CKV_AWS_116=synchronous)
+    guard_skip(function, LAMBDA_INSIDE_VPC=outside, LAMBDA_DLQ_CHECK=synchronous)
     return function
 
 
@@ -222,18 +340,45 @@ def create_api(template: Template, function: awslambda.Function) -> apigatewayv2
             TimeoutInMillis=29000,
         )
     )
-    route = checkov_skip(
+    authorizer = template.add_resource(
+        apigatewayv2.Authorizer(
+            "CallbackAuthorizer",
+            ApiId=Ref(api),
+            Name=Sub("${EnvironmentName}-webhook-callback"),
+            AuthorizerType="REQUEST",
+            AuthorizerUri=Sub(
+                "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                "${AuthorizerFunction.Arn}/invocations"
+            ),
+            AuthorizerPayloadFormatVersion="2.0",
+            EnableSimpleResponses=True,
+            # Without this header API Gateway answers 401 and calls nobody; its answer is cached per value.
+            IdentitySource=[IDENTITY_SOURCE],
+            AuthorizerResultTtlInSeconds=Ref("AuthorizerCacheSeconds"),
+        )
+    )
+    template.add_resource(
         apigatewayv2.Route(
             "NotificationsRoute",
             ApiId=Ref(api),
             RouteKey=ROUTE,
-            AuthorizationType="NONE",
+            AuthorizationType="CUSTOM",
+            AuthorizerId=Ref(authorizer),
             Target=Sub("integrations/${FunctionIntegration}"),
-        ),
-        CKV_AWS_309="the service can send only a fixed header, not sign requests or fetch tokens: the function "
-        "checks that header against Secrets Manager in constant time and answers 401 without it",
+        )
     )
-    template.add_resource(route)
+    template.add_resource(
+        awslambda.Permission(
+            "AuthorizerInvokePermission",
+            Action="lambda:InvokeFunction",
+            FunctionName=Ref("AuthorizerFunction"),
+            Principal="apigateway.amazonaws.com",
+            SourceArn=Sub(
+                "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${CallbackApi}/authorizers/"
+                "${CallbackAuthorizer}"
+            ),
+        )
+    )
     del integration
     access_logs = retain(  # an audit record: it outlives the stack, and expires by its retention
         create_log_group(
@@ -271,34 +416,37 @@ def create_api(template: Template, function: awslambda.Function) -> apigatewayv2
     return api
 
 
-def create_alarms(template: Template, function: awslambda.Function) -> None:
+def create_alarms(template: Template, function: awslambda.Function, api: apigatewayv2.Api) -> None:
+    add_alarm(
+        template,
+        "UnauthorizedCallsAlarm",
+        "Calls were refused before the function (401 without the header, 403 with a wrong one; also 429 "
+        "throttled and 400 bad deliveries): a forged caller, or the service registered with an old secret",
+        ("AWS/ApiGateway", "4xx", {"ApiId": Ref(api), "Stage": "$default"}),
+        "Sum",
+        "GreaterThanOrEqualToThreshold",
+        Ref("UnauthorizedThreshold"),
+        ingest.ALARM_TOPIC_ARN.imported(),
+        period=300,
+    )
     for logical, description, metric in (
         (
-            "WebhookErrorsAlarm",
+            "ErrorsAlarm",
             "The webhook function failed: deliveries were answered 5xx and will come again",
             "Errors",
         ),
-        ("WebhookThrottlesAlarm", "Deliveries were throttled: raise ReservedConcurrency", "Throttles"),
+        ("ThrottlesAlarm", "Deliveries were throttled: raise ReservedConcurrency", "Throttles"),
     ):
-        template.add_resource(
-            cloudwatch.Alarm(
-                logical,
-                AlarmName=Sub(
-                    f"${{EnvironmentName}}-webhook-{logical.removesuffix('Alarm').removeprefix('Webhook')}"
-                ),
-                AlarmDescription=description,
-                Namespace="AWS/Lambda",
-                MetricName=metric,
-                Dimensions=[cloudwatch.MetricDimension(Name="FunctionName", Value=Ref(function))],
-                Statistic="Sum",
-                Period=300,
-                EvaluationPeriods=1,
-                Threshold=1,
-                ComparisonOperator="GreaterThanOrEqualToThreshold",
-                TreatMissingData="notBreaching",
-                AlarmActions=[ingest.ALARM_TOPIC_ARN.imported()],
-                OKActions=[ingest.ALARM_TOPIC_ARN.imported()],
-            )
+        add_alarm(
+            template,
+            logical,
+            description,
+            ("AWS/Lambda", metric, {"FunctionName": Ref(function)}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+            ingest.ALARM_TOPIC_ARN.imported(),
+            period=300,
         )
 
 
@@ -313,8 +461,9 @@ def build() -> Template:
     create_parameters(template)
     secret = create_secret(template)
     function = create_function(template, secret, mapping)
+    create_authorizer_function(template, secret)
     api = create_api(template, function)
-    create_alarms(template, function)
+    create_alarms(template, function, api)
     add_output(
         template,
         CALLBACK_URL,
@@ -323,7 +472,6 @@ def build() -> Template:
     )
     add_output(template, SECRET_ARN, Ref(secret), "The callback's header secret (Authorization: Bearer ...)")
     add_output(template, FUNCTION_NAME, Ref(function), "The webhook function")
-    del api
     return template
 
 

@@ -11,6 +11,15 @@ policy pins to the device's thing name. The thing becomes the reading's sensor i
 - absent or null: no broker stood behind the reading: a rule from before this column, a reading stored before
   it and replayed, or the local sandbox, whose broker (mosquitto) does not tell subscribers who published. Only
   then the sensor id is the payload's `<deviceid>-<clientid>`, as it always was.
+
+The metadata item follows the same word: a reading a broker vouches for takes its thing's item (the thing name is
+the key), so a payload's `metakey` cannot pick another device's tags; only a reading no broker stood behind still
+names its item by `metakey`.
+
+A webhook reading is named by its LwM2M endpoint, which the device-management service vouches for, in a namespace
+of its own (`lwm2m/<endpoint>`): a thing name cannot hold "/" (AWS IoT thing names are `[a-zA-Z0-9:_-]+`,
+https://docs.aws.amazon.com/iot/latest/apireference/API_CreateThing.html), so an endpoint can never be written
+as an MQTT thing's sensor id, whatever it is called.
 """
 
 from __future__ import annotations
@@ -23,6 +32,17 @@ from ingest_to_influxdb.line_protocol import unrepresentable
 
 CONNECTION_FIELD = "connection_clientid"
 NOT_OVER_MQTT = "n/a"  # what IoT's clientid() returns for a message not published over MQTT
+ENDPOINT_NAMESPACE = "lwm2m/"  # before a webhook reading's endpoint name: never a thing name
+
+
+def endpoint_identity(endpoint: str) -> str:
+    """The sensor id of a webhook reading from this LwM2M endpoint."""
+    return ENDPOINT_NAMESPACE + endpoint
+
+
+def vouched(document: dict[str, Any]) -> bool:
+    """Whether a broker vouches for the reading's client id (then the thing keys its metadata too)."""
+    return document.get(CONNECTION_FIELD) is not None
 
 
 def connection_client_id(document: dict[str, Any]) -> str | None:

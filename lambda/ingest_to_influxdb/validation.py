@@ -19,7 +19,13 @@ from ingest_to_influxdb.constants import (
     METAKEY,
 )
 from ingest_to_influxdb.errors import InvalidReading
-from ingest_to_influxdb.identity import CONNECTION_FIELD, NOT_OVER_MQTT, connection_client_id
+from ingest_to_influxdb.identity import (
+    CONNECTION_FIELD,
+    NOT_OVER_MQTT,
+    connection_client_id,
+    endpoint_identity,
+    vouched,
+)
 from ingest_to_influxdb.kinds import FieldRule, FieldSpec, ReadingKind, kind_for_topic
 from ingest_to_influxdb.line_protocol import unrepresentable
 from ingest_to_influxdb.timestamps import iso_epoch_ms, to_epoch_ms
@@ -330,7 +336,9 @@ def _common_case(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Re
         if not _plain_text(value, MAX_IDENTIFIER_LENGTH):
             return None
         tags[name] = value
-    metakey = get(METAKEY)
+    metakey = (
+        sensor_id if get(CONNECTION_FIELD) is not None else get(METAKEY)
+    )  # the thing's item (identity.py)
     if metakey is not None and not (
         type(metakey) is str and 0 < len(metakey) <= MAX_METAKEY_LENGTH and metakey.isascii()
     ):
@@ -349,8 +357,8 @@ def validate(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Readin
 def validate_fully(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> Reading:
     """Every check of `validate`, with the reason of the first that fails."""
     sensor_id = connection_client_id(document)  # the connection's thing, when a broker vouches for one
-    if sensor_id is None and document.get(ENDPOINT) is not None:
-        sensor_id = _text(document, ENDPOINT, MAX_IDENTIFIER_LENGTH)  # a webhook's LwM2M endpoint name
+    if sensor_id is None and document.get(ENDPOINT) is not None:  # a webhook's LwM2M endpoint, namespaced
+        sensor_id = endpoint_identity(_text(document, ENDPOINT, MAX_IDENTIFIER_LENGTH))
     if sensor_id is None:
         sensor_id = "-".join(
             _text(document, attribute, MAX_IDENTIFIER_LENGTH) for attribute in kind.sensor_id
@@ -360,7 +368,7 @@ def validate_fully(document: dict[str, Any], kind: ReadingKind, now_ms: int) -> 
     return Reading(
         kind=kind,
         sensor_id=sensor_id,
-        metakey=_metakey(document),
+        metakey=sensor_id if vouched(document) else _metakey(document),
         fields=fields,
         tags=tags,
         time_ms=to_epoch_ms(document.get("sensordatetime"), now_ms),

@@ -1,21 +1,22 @@
-"""The shared secret the service sends with every delivery (the callback's header), from Secrets Manager."""
+"""The shared secret the service sends with every delivery (the callback's header), from Secrets Manager.
+
+API Gateway's authorizer (lambda/webhook_authorizer) refuses a wrong header before this function is invoked; the
+function checks it again, the same way (both versions a rotation leaves valid, AWSCURRENT and AWSPREVIOUS), so a
+route deployed without the authorizer still writes nothing for a caller without the secret.
+"""
 
 from __future__ import annotations
 
-import hmac
-import threading
-import time
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
 from ingest_to_influxdb.errors import TransientError
+from webhook_authorizer.secret import HEADER, CallbackSecret, SecretUnreadable, header_value
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-HEADER = "authorization"  # API Gateway gives header names in lower case
-SCHEME = "Bearer "
-CACHE_SECONDS = 300.0  # a rotated secret is picked up within this long
+__all__ = ["HEADER", "MISSING", "WRONG", "SecretUnavailable", "SharedSecret"]
+
 MISSING, WRONG = "missing", "wrong"  # why a delivery is refused
 
 
@@ -25,28 +26,18 @@ class SecretUnavailable(TransientError):
 
 class SharedSecret:
     def __init__(self, client: SecretsManagerClient, secret_id: str) -> None:
-        self.client, self.secret_id = client, secret_id
-        self._value: bytes | None = None
-        self._fetched = 0.0
-        self._lock = threading.Lock()
-
-    def _current(self) -> bytes:
-        with self._lock:
-            if self._value is None or time.monotonic() - self._fetched > CACHE_SECONDS:
-                try:
-                    text = self.client.get_secret_value(SecretId=self.secret_id)["SecretString"]
-                except (ClientError, BotoCoreError) as error:
-                    raise SecretUnavailable(f"cannot read the secret {self.secret_id}: {error}") from None
-                self._value, self._fetched = (SCHEME + text).encode(), time.monotonic()
-            return self._value
+        self.secret = CallbackSecret(client, secret_id)
 
     def refusal(self, headers: dict[str, str]) -> str | None:
-        """Why the delivery is refused ("missing" or "wrong" header), or None when its header matches the
-        secret (compared in constant time)."""
-        given = next((value for name, value in headers.items() if name.lower() == HEADER), None)
+        """Why the delivery is refused ("missing" or "wrong" header), or None when its header is `Bearer` and
+        the secret of a valid version (compared in constant time)."""
+        given = header_value(headers)
         if not given:
             return MISSING
-        return None if hmac.compare_digest(given.encode(), self._current()) else WRONG
+        try:
+            return None if self.secret.matches(given) else WRONG
+        except SecretUnreadable as error:
+            raise SecretUnavailable(str(error)) from None
 
     def accepts(self, headers: dict[str, str]) -> bool:
         return self.refusal(headers) is None

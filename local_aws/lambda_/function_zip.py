@@ -29,7 +29,8 @@ def packed_kinds(deployed: DeployedTemplate, logical_id: str) -> str:
 def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = kinds.PACKAGED_NAME) -> Path:
     """The deployed function's kinds as a file under the sandbox folder (for DEVICE_KINDS_FILE); each process
     that plays a function writes its own `name`."""
-    (logical_id,) = deployed.of_type("AWS::Lambda::Function")
+    # The stacks' functions share one zip (infrastructure/artifacts.py): any of them holds the kinds.
+    logical_id = min(deployed.of_type("AWS::Lambda::Function"))
     path = root / name
     path.write_text(packed_kinds(deployed, logical_id))
     return path

@@ -44,7 +44,9 @@ def test_webhook_deliveries_arrive_once_enriched_and_a_stranger_is_refused(direc
     series = pipeline.query(
         f"SELECT count(\"presses\") FROM button WHERE time >= '{since.isoformat()}' GROUP BY sensorID, manufacturer"
     )
-    assert sorted(s["tags"]["sensorID"] for s in series) == [f"button-0{i}" for i in range(1, BUTTONS + 1)]
+    assert sorted(s["tags"]["sensorID"] for s in series) == [
+        f"lwm2m/button-0{i}" for i in range(1, BUTTONS + 1)
+    ]
     assert all(s["tags"]["manufacturer"] == "Izuma Demo Kits" for s in series)
     assert queue_depth(queues["rejected"]) == before["rejected"]
     assert queue_depth(queues["dead_letter"]) == before["dead_letter"]

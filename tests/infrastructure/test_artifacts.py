@@ -57,3 +57,15 @@ def test_a_rebuild_installs_the_wheels_from_the_cache_without_the_package_index(
     artifact = artifacts.build_zip(cache_dir=tmp_path, kinds=other_kinds)
     with zipfile.ZipFile(io.BytesIO(artifact.data)) as archive:
         assert any(n.startswith("msgspec/_core.") for n in archive.namelist())
+
+
+def test_the_tls_only_policy_names_the_bucket_in_its_region_s_partition() -> None:
+    from infrastructure.artifacts import partition, tls_only_policy
+
+    assert [partition(r) for r in ("eu-west-1", "cn-north-1", "us-gov-west-1")] == [
+        "aws",
+        "aws-cn",
+        "aws-us-gov",
+    ]
+    [statement] = tls_only_policy("b", partition("cn-north-1"))["Statement"]
+    assert statement["Resource"] == ["arn:aws-cn:s3:::b", "arn:aws-cn:s3:::b/*"]

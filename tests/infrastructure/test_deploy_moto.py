@@ -54,6 +54,7 @@ def test_deploy_all_again_destroy_and_deploy_again(endpoint: str, capsys: pytest
             f"--param=OAuth{n}Url=https://login.example.com/oauth2/{n.lower()}"
             for n in ("Auth", "Token", "Api")
         ),
+        "--param=OAuthDomains=example.com",
     ]
     assert run("deploy", "chronograf", "--yes", "--endpoint-url", endpoint, *login) == 0
     stacks = {s["StackName"]: s["StackStatus"] for s in cloudformation.describe_stacks()["Stacks"]}

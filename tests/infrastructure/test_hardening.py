@@ -4,6 +4,7 @@ on the way in, least privilege in the cluster, and every remaining finding carry
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,10 +35,15 @@ def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
 
 def test_chronograf_only_with_a_login_and_left_out_of_deploy_all(templates: dict[str, Any]) -> None:
     template = templates["chronograf"]
-    for name in ("OAuthSecretArn", "OAuthAuthUrl", "OAuthTokenUrl", "OAuthApiUrl"):
+    for name in ("OAuthSecretArn", "OAuthAuthUrl", "OAuthTokenUrl", "OAuthApiUrl", "OAuthDomains"):
         assert "Default" not in template["Parameters"][name], (
             f"{name} must be given: no Chronograf without login"
         )
+    # An empty domain list would admit anyone the provider signs in: at least one domain, nothing else.
+    domains = re.compile(template["Parameters"]["OAuthDomains"]["AllowedPattern"])
+    assert domains.match("example.com") and domains.match("example.com,corp.example.org")
+    for refused in ("", "example", "example.com,", "*.example.com", "example.com, other.org"):
+        assert not domains.match(refused), refused
     (definition,) = resources(template, "AWS::ECS::TaskDefinition").values()
     container = definition["Properties"]["ContainerDefinitions"][0]
     secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}

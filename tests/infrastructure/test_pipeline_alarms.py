@@ -12,6 +12,7 @@ from ingest_to_influxdb import handler
 from ingest_to_influxdb.emf import EmbeddedMetrics
 from ingest_to_influxdb.ingestor import BatchResult
 
+from infrastructure.notifications import runbook_name
 from tests.support.emf import extracted
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -37,7 +38,20 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
         "MetadataMissesAlarm",
         "FunctionThrottlesAlarm",
         "IngestQueueAgeAlarm",
+        "DeviceConnectDeniedAlarm",
+        "DevicePublishDeniedAlarm",
     }
+    # IoT Core's authorization failures (its message broker metrics, per protocol).
+    assert watched(found["DeviceConnectDeniedAlarm"]) == (
+        "AWS/IoT",
+        "Connect.AuthError",
+        {"Protocol": "MQTT"},
+    )
+    assert watched(found["DevicePublishDeniedAlarm"]) == (
+        "AWS/IoT",
+        "PublishIn.AuthError",
+        {"Protocol": "MQTT"},
+    )
     rejected = found["RejectedPerMinuteAlarm"]["Properties"]
     assert watched(found["RejectedPerMinuteAlarm"]) == (
         "AWS/SQS",
@@ -97,11 +111,16 @@ def test_influxdb_task_not_running(templates: dict[str, Any]) -> None:
     assert subscription["Condition"] == "HasAlarmEmail"
 
 
-@pytest.mark.parametrize("stack", ["ingest", "influxdb"])
+@pytest.mark.parametrize("stack", ["ingest", "influxdb", "webhook", "edge", "grafana", "chronograf"])
 def test_every_alarm_has_a_runbook_line(templates: dict[str, Any], stack: str) -> None:
+    """CloudFormation names each alarm (`<env>-<stack>-<logical id>-<suffix>`: no name of our own, so a
+    replacement never collides); the runbook line names it `<stack>-<logical id without Alarm>`."""
     text = OPERATIONS.read_text()
-    for alarm in alarms(templates[stack]).values():
-        name = alarm["Properties"]["AlarmName"]["Fn::Sub"].removeprefix("${EnvironmentName}-")
+    found = alarms(templates[stack])
+    assert found, f"{stack} has no alarm"
+    for logical, alarm in found.items():
+        assert "AlarmName" not in alarm["Properties"]
+        name = runbook_name(stack, logical)
         assert f"`{name}`" in text, f"docs/operations.md has no runbook line for {name}"
 
 

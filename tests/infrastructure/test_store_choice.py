@@ -244,7 +244,7 @@ def test_the_setup_step_gets_its_inputs_and_least_privilege(templates: dict[str,
 def test_the_managed_store_has_its_alarms(templates: dict[str, Any]) -> None:
     resources = deployed(templates["influxdb"], MANAGED)
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert set(alarms) == {"StoreNotReportingAlarm", "StoreDiskAlarm"}
+    assert set(alarms) == {"StoreNotReportingAlarm", "StoreDiskNearlyFullAlarm"}
     for alarm in alarms.values():
         assert alarm["Namespace"] == influxdb_managed.METRICS_NAMESPACE
         assert alarm["Dimensions"] == [

@@ -34,6 +34,7 @@ def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:
             f"--param=OAuth{n}Url=https://login.example.com/oauth2/{n.lower()}"
             for n in ("Auth", "Token", "Api")
         ),
+        "--param=OAuthDomains=example.com",
     ]
     assert main(["deploy", "chronograf", "--yes", "--endpoint-url", endpoint, *login]) == 0
 

@@ -22,7 +22,7 @@ def test_the_route_reaches_the_function_through_a_proxy_integration(templates: d
     assert integration["IntegrationType"] == "AWS_PROXY" and integration["PayloadFormatVersion"] == "2.0"
     assert integration["IntegrationUri"] == {"Fn::GetAtt": ["WebhookFunction", "Arn"]}
     assert integration["TimeoutInMillis"] < 30_000
-    permission = one(template, "AWS::Lambda::Permission")
+    permission = template["Resources"]["ApiInvokePermission"]["Properties"]  # (the authorizer has its own)
     assert permission["Principal"] == "apigateway.amazonaws.com"
     assert permission["SourceArn"]["Fn::Sub"].endswith(
         "${CallbackApi}/*/PUT/notifications"
@@ -43,7 +43,7 @@ def test_the_function_runs_in_the_vpc_with_the_catalogs_mapping_and_the_secret(
     templates: dict[str, Any],
 ) -> None:
     template = templates["webhook"]
-    function = one(template, "AWS::Lambda::Function")
+    function = template["Resources"]["WebhookFunction"]["Properties"]  # (beside AuthorizerFunction)
     assert function["Handler"] == webhook.HANDLER and function["Runtime"] == "python3.12"
     assert function["VpcConfig"]["SubnetIds"] and function["KmsKeyArn"]
     variables = function["Environment"]["Variables"]

@@ -67,3 +67,24 @@ def test_a_replayed_error_action_takes_the_client_id_from_iot_not_from_the_paylo
     )
     record = record_from_dead_letter("2", json.dumps(message))
     assert isinstance(record.payload, dict) and record.payload[CONNECTION_FIELD] is None
+
+
+def test_a_vouched_reading_takes_its_thing_s_metadata_not_the_payload_s_metakey() -> None:
+    from ingest_to_influxdb.validation import validate_fully
+
+    claimed = {**READING, "metakey": "123456790", CONNECTION_FIELD: "pressure-0001"}
+    for check in (validate, validate_fully):  # the common case and the full checks agree
+        assert check(claimed, PRESSURE, NOW_MS).metakey == "pressure-0001"
+        # Not even a malformed metakey is looked at: it is not the reading's to choose.
+        assert check({**claimed, "metakey": ["x"]}, PRESSURE, NOW_MS).metakey == "pressure-0001"
+        # No broker stood behind it (a replay of an old reading, the local sandbox): the payload's, as before.
+        assert check({**READING, "metakey": "123456790"}, PRESSURE, NOW_MS).metakey == "123456790"
+
+
+def test_a_webhook_endpoint_never_has_a_thing_s_sensor_id() -> None:
+    from ingest_to_influxdb.identity import endpoint_identity
+
+    named_like_a_thing = {"pressure": 1, "viscosity": 2, "sensordatetime": WHEN, "endpoint": "pressure-0001"}
+    assert sensor(named_like_a_thing) == "lwm2m/pressure-0001" == endpoint_identity("pressure-0001")
+    # AWS IoT thing names are [a-zA-Z0-9:_-]+: none holds the namespace's "/".
+    assert "/" in endpoint_identity("x")

@@ -42,9 +42,9 @@ def test_a_delivery_lands_as_enriched_points_of_its_kinds(webhook: Webhook) -> N
     }  # fmt: skip
     rows = presses(webhook, started)
     assert sorted((r["sensorID"], r["presses"]) for r in rows) == [
-        ("button-01", 12),
-        ("button-01", 13),
-        ("button-02", 3),
+        ("lwm2m/button-01", 12),  # an endpoint's sensor id is namespaced: it is never a thing name
+        ("lwm2m/button-01", 13),
+        ("lwm2m/button-02", 3),
     ]
     first = next(r for r in rows if r["presses"] == 12)
     assert (first["manufacturer"], first["family"], first["store"]) == (
@@ -53,7 +53,7 @@ def test_a_delivery_lands_as_enriched_points_of_its_kinds(webhook: Webhook) -> N
         "store-1",
     )
     [shelf] = webhook.function.rows(
-        f"SELECT * FROM product_count WHERE {since(started)} AND \"sensorID\" = 'lwm2m-shelf-01'"
+        f"SELECT * FROM product_count WHERE {since(started)} AND \"sensorID\" = 'lwm2m/lwm2m-shelf-01'"
     )
     assert (shelf["count"], shelf["product_id"], shelf["store"]) == (17, "sku-tea-100g", "store-1")
     assert webhook.function.drain(webhook.function.rejected_url) == []
@@ -77,7 +77,7 @@ def test_bad_notifications_are_kept_with_their_reason_and_unknown_paths_ignored(
     status, summary = webhook.put(event_file("webhook_bad_notifications.json"))
     assert status == 200
     assert (summary["written"], summary["rejected"], summary["unknown_resources"]) == (1, 5, 1)
-    assert [(r["sensorID"], r["presses"]) for r in presses(webhook, started)] == [("button-04", 5)]
+    assert [(r["sensorID"], r["presses"]) for r in presses(webhook, started)] == [("lwm2m/button-04", 5)]
     kept = {body["code"]: body for body in webhook.function.drain(webhook.function.rejected_url)}
     assert set(kept) == {"bad_payload", "bad_value", "bad_identifier", "bad_field", "missing_field"}
     assert (
@@ -126,7 +126,8 @@ def test_an_outage_is_acknowledged_only_once_kept_and_replay_restores_it_once(
     assert result.returncode == 0, result.stdout + result.stderr
     rows = presses(webhook, started)
     assert sorted((r["sensorID"], r["presses"], r["manufacturer"]) for r in rows) == [
-        ("button-01", 12, "Izuma Demo Kits"), ("button-01", 13, "Izuma Demo Kits"), ("button-02", 3, "Izuma Demo Kits"),
+        ("lwm2m/button-01", 12, "Izuma Demo Kits"), ("lwm2m/button-01", 13, "Izuma Demo Kits"),
+        ("lwm2m/button-02", 3, "Izuma Demo Kits"),
     ]  # fmt: skip
     assert replay(webhook.function, tmp_path).returncode == 0 and len(presses(webhook, started)) == 3
     assert webhook.function.drain(webhook.function.rejected_url) == []

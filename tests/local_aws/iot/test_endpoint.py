@@ -27,6 +27,7 @@ from sandbox.manager.services import Sandbox
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import aws_target
 from simulator.provisioning import deprovision, provision
+from tests.support.device_policy import create_device_policy
 
 TIMEOUT = 10
 
@@ -148,7 +149,8 @@ def devices(sandbox: Sandbox, endpoints: Endpoints, moto_reset: None, tmp_path: 
     """Two pressure devices provisioned in the sandbox's IoT registry with certificates of its CA."""
     keys = tmp_path / "keys"
     with local_registry(sandbox.endpoints_path) as ca_folder:
-        assert list(provision("pressure", 2, keys, issuer=LocalCa(ca_folder))) == [
+        policy = create_device_policy("pressure")  # (the ingest stack's: moto was reset)
+        assert list(provision("pressure", 2, keys, issuer=LocalCa(ca_folder), policy=policy)) == [
             "pressure-0000: provisioned",
             "pressure-0001: provisioned",
         ]
@@ -156,7 +158,7 @@ def devices(sandbox: Sandbox, endpoints: Endpoints, moto_reset: None, tmp_path: 
     found.wait_until_connects("pressure-0000")
     yield found
     with local_registry(sandbox.endpoints_path):
-        list(deprovision("pressure", 2, keys))
+        list(deprovision("pressure", 2, keys, policy=policy))
 
 
 def test_a_provisioned_device_publishes_over_mutual_tls_as_itself(devices: Devices) -> None:
@@ -275,7 +277,7 @@ def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> 
         iot = boto3.client("iot")
         certificate_arn = (keys_copy / "certificate.id").read_text().split()[1]
         assert iot.list_principal_things(principal=certificate_arn)["things"] == ["pressure-0001"]
-        lines = list(deprovision("pressure", 2, devices.keys))
+        lines = list(deprovision("pressure", 2, devices.keys, policy="demo-pressure-device-policy"))
     assert lines == ["pressure-0000: removed", "pressure-0001: removed"]
     assert interrupted.wait(10), "the connected device was not disconnected"
     connection.disconnect().result(timeout=TIMEOUT)

@@ -6,7 +6,7 @@ from typing import Any
 
 from local_aws.iot.access import Access, Principal
 from local_aws.iot.policy import Connection, client_arn, is_allowed, resource_matches, topic_arn
-from simulator.provisioning import policy_document
+from tests.support.device_policy import policy_document
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}"
@@ -84,18 +84,27 @@ def test_access_refuses_unknown_inactive_and_misnamed_certificates() -> None:
     assert not revoked.still_connects(connection)
 
 
-def test_a_basic_ingest_policy_allows_only_its_rule_s_topics() -> None:
-    policy = policy_document(REGION, ACCOUNT, "/pressure/data", basic_ingest_rule="demo_ingest_pressure")
+def test_with_basic_ingest_on_the_policy_adds_only_its_own_rule_s_topics() -> None:
+    policy = policy_document(REGION, ACCOUNT, "/pressure/data", basic_ingest=True)
     (publish,) = [s for s in policy["Statement"] if s["Action"] == "iot:Publish"]
     assert publish["Resource"] == [
+        f"{ARN}:topic//pressure/data",
         f"{ARN}:topic/$aws/rules/demo_ingest_pressure",
         f"{ARN}:topic/$aws/rules/demo_ingest_pressure/*",
     ]
-    for topic in ("$aws/rules/demo_ingest_pressure", "$aws/rules/demo_ingest_pressure/pressure/data"):
-        assert is_allowed([policy], "iot:Publish", topic_arn(REGION, ACCOUNT, topic), _thing())
     for topic in (
         "/pressure/data",
+        "$aws/rules/demo_ingest_pressure",
+        "$aws/rules/demo_ingest_pressure/p/data",
+    ):
+        assert is_allowed([policy], "iot:Publish", topic_arn(REGION, ACCOUNT, topic), _thing())
+    for topic in (
+        "/shelf/data",
         "$aws/rules/demo_ingest_shelf/shelf/data",
         "$aws/rules/demo_ingest_pressurex",
+        "$aws/rules/staging_ingest_pressure/pressure/data",  # another environment's rule
     ):
         assert not is_allowed([policy], "iot:Publish", topic_arn(REGION, ACCOUNT, topic), _thing())
+    assert policy_document(REGION, ACCOUNT, "/pressure/data")["Statement"][1]["Resource"] == [
+        f"{ARN}:topic//pressure/data"
+    ]

@@ -15,6 +15,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from infrastructure.deploy import Deployer
+from infrastructure.names import DEFAULT_ENVIRONMENT as ENVIRONMENT
+from infrastructure.stacks import ingest
 from local_aws.iot.access import local_registry
 from local_aws.iot.ca import LocalCa
 from local_aws.iot.endpoint import RELOAD_SECONDS
@@ -44,7 +47,12 @@ def main() -> int:
             endpoints = sandbox.up()
             keys = Path(folder) / "keys"
             with local_registry(sandbox.endpoints_path) as ca_folder:
-                list(provision("pressure", DEVICES, keys, issuer=LocalCa(ca_folder)))
+                # The ingest stack's device policies, as the deploy tool makes them on a local endpoint.
+                Deployer(ENVIRONMENT, endpoint_url=endpoints.aws.endpoint_url).put_local_iot_policies(
+                    ingest.NAME
+                )
+                policy = ingest.device_policy_of(ENVIRONMENT, "pressure")
+                list(provision("pressure", DEVICES, keys, issuer=LocalCa(ca_folder), policy=policy))
             time.sleep(2 * RELOAD_SECONDS)
             plain = local_target(sandbox.endpoints_path)
             tls = aws_target(sandbox.ca.ca_file, keys, f"{endpoints.mqtt.host}:{endpoints.mqtt.tls_port}")
@@ -62,3 +70,7 @@ def main() -> int:
         table.add_row(name, f"{value:,.0f}", f"{value / baseline:.2f}x")
     console.print(table)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

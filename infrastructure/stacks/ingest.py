@@ -61,7 +61,7 @@ from infrastructure.common import (
     new_template,
     vpc_function_role,
 )
-from infrastructure.names import Export
+from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN
@@ -109,9 +109,13 @@ def device_policy_output(kind: DeviceKind) -> Export:
 DEVICE_POLICY_SUFFIX = "-device-policy"
 
 
-def device_policy_name(kind: DeviceKind) -> Sub:
+def device_policy_of(environment: str, kind_name: str) -> str:
     """`<env>-<kind>-device-policy` (the same text as the policy's Ref)."""
-    return Sub(f"${{EnvironmentName}}-{kind.name}{DEVICE_POLICY_SUFFIX}")
+    return f"{environment}-{kind_name}{DEVICE_POLICY_SUFFIX}"
+
+
+def device_policy_name(kind: DeviceKind) -> Sub:
+    return Sub(device_policy_of(f"${{{ENVIRONMENT_PARAMETER}}}", kind.name))
 
 
 def topic_parameters(catalog: Catalog) -> tuple[str, ...]:

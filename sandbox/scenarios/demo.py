@@ -82,7 +82,7 @@ def live_view(counters: Counters, stats: dict[str, object], elapsed: float, dura
     return table
 
 
-def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup]) -> Target:
+def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup], environment: str) -> Target:
     """Provision the demo's devices in the local IoT registry (certificates from the sandbox's CA) and connect
     them as `simulator run --target aws` connects to IoT Core: mutual TLS through awsiotsdk."""
     from local_aws.iot.access import local_registry
@@ -94,7 +94,8 @@ def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup]) -> Target:
     keys = sandbox.root / "devices"
     with local_registry(sandbox.endpoints_path) as ca_folder:
         for group in groups:
-            for _ in provision(group.type_name, group.devices, keys, issuer=LocalCa(ca_folder)):
+            issuer = LocalCa(ca_folder)
+            for _ in provision(group.type_name, group.devices, keys, issuer, environment=environment):
                 pass
     mqtt = sandbox.endpoints().mqtt
     time.sleep(2 * RELOAD_SECONDS)  # the endpoint reloads its access rules this often
@@ -107,7 +108,7 @@ def run_fleet(
     """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged,
     per kind, and how many of them went to a topic no deployed rule reads, per kind."""
     groups = [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0]
-    target = device_tls_target(sandbox, groups) if options.device_tls else None
+    target = device_tls_target(sandbox, groups, options.environment) if options.device_tls else None
     started = time.monotonic()
     with Live(console=console, refresh_per_second=4, transient=True) as live:
 

@@ -36,7 +36,7 @@ from ingest_to_influxdb.constants import (
     MAX_TOPIC_LENGTH,
     METAKEY,
 )
-from ingest_to_influxdb.identity import CONNECTION_FIELD, NOT_OVER_MQTT
+from ingest_to_influxdb.identity import CONNECTION_FIELD, ENDPOINT_NAMESPACE, NOT_OVER_MQTT
 from ingest_to_influxdb.kinds import FieldRule, KindTable, ReadingKind
 from ingest_to_influxdb.timestamps import iso_epoch_ms, whole_epoch_ms
 from ingest_to_influxdb.validation import ENDPOINT, Reading, small_flat_object
@@ -93,6 +93,7 @@ def _small_and_shallow(text: str | bytes) -> bool:
 _READER = """
 def read(decoded, now_ms):
     sensor_id = decoded.f0
+    metakey = decoded.f2
     if sensor_id is None:
         sensor_id = decoded.f1
         if sensor_id is None:
@@ -104,9 +105,12 @@ def read(decoded, now_ms):
                 return None
         if not (sensor_id.isascii() and sensor_id.isprintable()) or sensor_id[-1] == "\\\\":
             return None
+        if decoded.f1 is not None:
+            sensor_id = ENDPOINT_NAMESPACE + sensor_id  # a webhook's endpoint: never a thing's name
     elif sensor_id == NOT_OVER_MQTT or not (sensor_id.isascii() and sensor_id.isprintable()) or sensor_id[-1] == "\\\\":
         return None
-    metakey = decoded.f2
+    else:
+        metakey = sensor_id  # a broker vouches for the thing: its item is the thing's (identity.py)
     if metakey is not None and not metakey.isascii():
         return None
     when = decoded.f3
@@ -133,6 +137,7 @@ def _reader(kind: ReadingKind, struct_name: Mapping[str, str]) -> Callable[[Any,
     )
     scope: dict[str, Any] = {
         "NOT_OVER_MQTT": NOT_OVER_MQTT,
+        "ENDPOINT_NAMESPACE": ENDPOINT_NAMESPACE,
         "whole_epoch_ms": whole_epoch_ms,
         "iso_epoch_ms": iso_epoch_ms,
         "Reading": Reading,

@@ -18,6 +18,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -57,6 +58,43 @@ class Route:
     handler: Callable[[Any, Any], Any]  # run in this process, one invocation at a time
     rate: float  # requests per second (the stage's throttling)
     burst: int
+    authorizer: Authorizer | None = None
+
+
+@dataclass
+class Authorizer:
+    """The route's Lambda REQUEST authorizer (payload 2.0, simple responses), as API Gateway calls it: a request
+    without the identity source is refused with 401 before any function runs; otherwise the authorizer decides,
+    and its answer is cached per identity-source value for the TTL; a refusal is 403."""
+
+    function: FunctionSpec
+    handler: Callable[[Any, Any], Any]
+    header: str  # the identity source's header, lower case
+    ttl_seconds: float
+    cache: dict[str, tuple[bool, float]] = field(default_factory=dict)
+    invocations: int = 0
+
+    def allows(self, identity: str, event: dict[str, Any]) -> bool:
+        cached = self.cache.get(identity)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        self.invocations += 1
+        spec = self.function
+        answer = self.handler(
+            {**event, "type": "REQUEST", "identitySource": [identity]},
+            LambdaContext(spec.name, spec.arn, spec.memory, spec.timeout),
+        )
+        allowed = bool(isinstance(answer, dict) and answer.get("isAuthorized") is True)
+        if self.ttl_seconds > 0:
+            if len(self.cache) > 10_000:  # API Gateway's cache is bounded too
+                self.cache.clear()
+            self.cache[identity] = (allowed, time.monotonic() + self.ttl_seconds)
+        return allowed
+
+
+UNAUTHORIZED = (401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}')
+FORBIDDEN = (403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
+_FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
 
 
 class TokenBucket:
@@ -76,6 +114,42 @@ class TokenBucket:
                 return False
             self.tokens -= 1
             return True
+
+
+def load_authorizer(
+    deployed: DeployedTemplate, route: dict[str, Any], overrides: dict[str, str]
+) -> Authorizer | None:
+    """The route's authorizer (`AuthorizationType: CUSTOM`), its Lambda function run in this process too."""
+    if route.get("AuthorizationType", "NONE") == "NONE":
+        return None
+    reference = deployed.resolve(route.get("AuthorizerId"))
+    if not isinstance(reference, ResourceRef) or reference.logical_id not in deployed.resources:
+        raise TemplateError("the route's authorizer must be an AWS::ApiGatewayV2::Authorizer of the template")
+    raw = deployed.resources[reference.logical_id]["Properties"]
+    props = deployed.resolve({k: v for k, v in raw.items() if k != "AuthorizerUri"})
+    sources = props.get("IdentitySource", [])
+    if (
+        props.get("AuthorizerType") != "REQUEST"
+        or props.get("AuthorizerPayloadFormatVersion") != "2.0"
+        or props.get("EnableSimpleResponses") is not True
+        or len(sources) != 1
+        or not str(sources[0]).startswith("$request.header.")
+    ):
+        raise TemplateError(
+            "only a REQUEST authorizer of payload 2.0, simple responses, one header is played"
+        )
+    uri = raw["AuthorizerUri"]
+    found = _FUNCTION_ARN.search(uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri))
+    if found is None or found[1] not in deployed.resources:
+        raise TemplateError("the authorizer's URI must name a function of the template")
+    spec = function_from_template(deployed, found[1], overrides, lambda ref: str(ref)).spec
+    os.environ.update(spec.environment)
+    return Authorizer(
+        function=spec,
+        handler=load_handler(spec.handler_path),
+        header=str(sources[0]).removeprefix("$request.header.").lower(),
+        ttl_seconds=float(props.get("AuthorizerResultTtlInSeconds", 300)),
+    )
 
 
 def load_route(deployed: DeployedTemplate, overrides: dict[str, str]) -> Route:
@@ -109,6 +183,7 @@ def load_route(deployed: DeployedTemplate, overrides: dict[str, str]) -> Route:
         path=path,
         function=spec,
         handler=load_handler(spec.handler_path),
+        authorizer=load_authorizer(deployed, raw, overrides),
         rate=float(settings.get("ThrottlingRateLimit", 10000)),
         burst=int(settings.get("ThrottlingBurstLimit", 5000)),
     )
@@ -230,6 +305,17 @@ class WebhookGateway:
         if not self.bucket.take():
             return 429, {"content-type": "application/json"}, b'{"message":"Too Many Requests"}'
         event = self.event(request, body)
+        authorizer = self.route.authorizer
+        if authorizer is not None:
+            identity = event["headers"].get(authorizer.header)
+            if not identity:
+                return UNAUTHORIZED  # API Gateway's own answer: no function runs
+            try:
+                with self._container:
+                    if not authorizer.allows(identity, event):
+                        return FORBIDDEN
+            except Exception:
+                return 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
         if len(json.dumps(event)) > LAMBDA_SYNC_MAX_PAYLOAD_BYTES:  # the body is a string: flat, any depth
             return TOO_LARGE
         try:
@@ -279,7 +365,9 @@ def create_callback_secret(name: str) -> str:
 
 def write_stats(path: Path, gateway: WebhookGateway) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": gateway.url, **gateway.stats.snapshot()}) + "\n")
+    authorizer = gateway.route.authorizer
+    invocations = {"authorizer_invocations": authorizer.invocations} if authorizer else {}
+    tmp.write_text(json.dumps({"url": gateway.url, **gateway.stats.snapshot(), **invocations}) + "\n")
     tmp.replace(path)
 
 

@@ -229,3 +229,22 @@ def test_the_function_writes_what_the_compiled_checks_take_and_rejects_the_rest_
     assert sorted(row["sensorID"] for row in rows) == sorted(
         [f"compiled{n}-client-1" for n in range(5)] + ["compiled-ö-client-1"]
     )
+
+
+def test_a_vouched_thing_keys_its_own_metadata_and_an_endpoint_is_namespaced_on_both_paths() -> None:
+    vouched = {**USUAL, "connection_clientid": "pressure-0007", "metakey": "someone-elses"}
+    button = {
+        "topic": "/button/data",
+        "endpoint": "pressure-0007",
+        "presses": 1,
+        "sensordatetime": NOW_MS - 1,
+    }
+    for reading in (vouched, button):
+        assert same_or_none(json.dumps(reading))
+    compiled = CHECKS.reading(json.dumps(vouched), None, NOW_MS)
+    assert compiled is not None and (compiled.sensor_id, compiled.metakey) == (
+        "pressure-0007",
+        "pressure-0007",
+    )
+    pressed = CHECKS.reading(json.dumps(button), None, NOW_MS)
+    assert pressed is not None and pressed.sensor_id == "lwm2m/pressure-0007"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local_aws.apigateway.http_api import Route, TokenBucket, WebhookGateway
+from local_aws.apigateway.http_api import Authorizer, Route, TokenBucket, WebhookGateway
 from local_aws.lambda_.workers import FunctionSpec
 
 
@@ -82,3 +82,42 @@ def test_a_body_over_the_limits_is_refused_with_413_before_the_function(
     assert put(served.url, b"\\" * (4 * 1024 * 1024))[0] == 413  # 4 MB that the event escapes to 8 MB
     assert put(served.url, b"[" * 5000 + b"]" * 5000)[0] == 202  # any depth: the body reaches it as text
     assert len(events) == 1 and served.stats.snapshot()["statuses"] == {"413": 2, "202": 1}
+
+
+def test_the_authorizer_refuses_before_the_function_runs_and_caches_its_answer() -> None:
+    """A flood of forged headers: 401 without the header, 403 with a wrong one, the function never invoked; the
+    authorizer runs once per distinct header within its TTL, as API Gateway's cache does."""
+    calls: list[dict[str, Any]] = []
+    decided: list[str] = []
+
+    def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event)
+        return {"statusCode": 202, "body": "{}"}
+
+    def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        assert event["type"] == "REQUEST" and event["routeKey"] == "PUT /notifications"
+        decided.append(event["identitySource"][0])
+        return {"isAuthorized": event["identitySource"][0] == "Bearer right"}
+
+    spec = FunctionSpec("test-webhook", "arn:x", "tests.handler", 128, 10)
+    authorizer = Authorizer(spec, authorize, "authorization", ttl_seconds=300)
+    route = Route("PUT", "/notifications", spec, function, rate=1000, burst=1000, authorizer=authorizer)
+    served = WebhookGateway(route).start()
+    try:
+
+        def send(header: str | None) -> int:
+            headers = {"Authorization": header} if header else {}
+            request = urllib.request.Request(served.url, data=b"{}", method="PUT", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as error:
+                return int(error.code)
+
+        assert send(None) == 401
+        assert [send(f"Bearer forged-{i % 5}") for i in range(20)] == [403] * 20
+        assert calls == [] and len(decided) == 5  # five distinct forged headers, each decided once
+        assert send("Bearer right") == 202 and send("Bearer right") == 202
+        assert len(calls) == 2 and decided.count("Bearer right") == 1
+    finally:
+        served.stop()

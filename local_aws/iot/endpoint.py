@@ -213,7 +213,10 @@ class Gateway:
             if not self._decide(connection, "publish", topic, access.may_publish):
                 return packet, f"iot:Publish to '{topic}' is not allowed"
             if publish.retain and not self._decide(connection, "retain", topic, _may_retain(access)):
-                return packet, f"a retained publish to '{topic}' needs iot:RetainPublish, which is not allowed"
+                return (
+                    packet,
+                    f"a retained publish to '{topic}' needs iot:RetainPublish, which is not allowed",
+                )
             relayed = publish.stamped(packet.first, connection.client_id)
             if len(relayed.body) > MQTT_MAX_PACKET_BYTES:  # what the broker would close the connection for
                 return packet, "the publish is over the broker's packet size once stamped with the client id"

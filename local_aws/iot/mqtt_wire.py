@@ -280,7 +280,9 @@ def to_mqtt311(packet: Packet) -> Packet | None:
     kind, body = packet.kind, packet.body
     if kind == CONNACK:
         code = body[1] if len(body) > 1 else 0
-        return Packet(packet.first, bytes([body[0] & 0x01, _CONNACK_CODES.get(code, _SERVER_UNAVAILABLE_311)]))
+        return Packet(
+            packet.first, bytes([body[0] & 0x01, _CONNACK_CODES.get(code, _SERVER_UNAVAILABLE_311)])
+        )
     if kind == PUBLISH:
         publish = Publish.parse(packet, MQTT5)
         return Packet(packet.first, publish.head + publish.payload)

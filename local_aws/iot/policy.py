@@ -10,9 +10,9 @@ only wildcards; MQTT's `+` and `#` are plain characters in an ARN. So the topic 
 
 Policy variables (`${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`, ...) are substituted from the
 connection, in resources and in condition values; a variable that has no value for the connection (no thing
-is attached under that client id) makes its pattern match nothing, as on AWS. Where that would widen what a
-statement covers (a `NotResource` pattern, or a negated condition's value) the local endpoint fails closed:
-an Allow does not apply and a Deny does.
+is attached under that client id) makes its resource pattern match nothing, as on AWS. Where that cannot be
+decided safely (a `NotResource` pattern, or any condition value, with such a variable) the local endpoint fails
+closed: an Allow does not apply and a Deny does.
 
 Conditions follow IAM's condition operators (IAM User Guide, "IAM JSON policy elements: Condition operators"):
 String*, Arn*, Bool, IpAddress/NotIpAddress and Null, each with `...IfExists`, and `ForAllValues:` /
@@ -59,7 +59,6 @@ class Connection:
         values = {
             "iot:ClientId": self.client_id,
             "iot:Certificate.Subject.CommonName": self.common_name,
-            "iot:CertificateId": self.certificate_id,
             "iot:Connection.Thing.ThingName": self.thing_name,
             "iot:Connection.Thing.IsAttached": "true" if self.thing_name else "false",
             "aws:SourceIp": self.source_ip,
@@ -87,7 +86,9 @@ SINGLE_KEYS = {
     )
 }
 MULTI_KEYS = {"iot:connectattributes": "iot:ConnectAttributes"}
-VARIABLES = {*Connection("", None, "").variables(), "iot:Connection.Thing.ThingName", "aws:SourceIp"}
+# The policy variables it fills in (IoT developer guide, "Basic AWS IoT Core policy variables", "X.509 Certificate
+# AWS IoT Core policy variables", "Thing policy variables"): the same as its single-valued keys.
+VARIABLES = set(SINGLE_KEYS.values())
 
 
 def topic_arn(region: str, account: str, topic: str) -> str:
@@ -165,7 +166,9 @@ def _bool(actual: str, wanted: str, variables: Mapping[str, str]) -> bool:
 def _arn_like(actual: str, wanted: str, variables: Mapping[str, str]) -> bool:
     """IAM matches an ARN's six colon-separated parts one by one, each with its own wildcards."""
     have, want = actual.split(":", 5), wanted.split(":", 5)
-    return len(have) == len(want) == 6 and all(resource_matches(w, h, variables) for h, w in zip(have, want))
+    if len(have) != 6 or len(want) != 6:
+        return False
+    return all(resource_matches(w, h, variables) for h, w in zip(have, want, strict=True))
 
 
 def _in_network(actual: str, wanted: str, variables: Mapping[str, str]) -> bool:
@@ -248,7 +251,9 @@ def check_policy(document: Any) -> None:
     if not statements:
         raise PolicyError("the policy has no Statement")
     for index, statement in enumerate(_as_list(statements)):
-        where = f"statement {index}" + (f" ({statement['Sid']})" if isinstance(statement, dict) and statement.get("Sid") else "")
+        where = f"statement {index}" + (
+            f" ({statement['Sid']})" if isinstance(statement, dict) and statement.get("Sid") else ""
+        )
         try:
             _check_statement(statement, version)
         except PolicyError as error:

@@ -6,6 +6,7 @@ the devices connect with awsiotsdk exactly as they would to IoT Core.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -317,3 +318,40 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknow
     finally:
         subscriber.close()
     assert [len(payload) for _, payload in seen] == [len(largest), len(largest)]
+
+
+def _with_will(devices: Devices, topic: str, retain: bool) -> mqtt.Connection:
+    return mqtt_connection_builder.mtls_from_path(
+        endpoint=devices.endpoints.mqtt.host,
+        port=devices.endpoints.mqtt.tls_port,
+        cert_filepath=str(devices.keys / "pressure-0000" / "certificate.pem"),
+        pri_key_filepath=str(devices.keys / "pressure-0000" / "private.key"),
+        ca_filepath=devices.ca_file,
+        client_id="pressure-0000",
+        clean_session=True,
+        will=mqtt.Will(topic=topic, qos=mqtt.QoS.AT_LEAST_ONCE, payload=b"gone", retain=retain),
+    )
+
+
+def test_the_will_and_the_retain_flag_are_authorized_as_on_iot_core(devices: Devices) -> None:
+    """IoT Core checks iot:Publish on the will's topic at CONNECT, and iot:RetainPublish on a retained message (and
+    a retained will); the device policy grants neither another kind's topic nor retaining."""
+    assert _connects(_with_will(devices, "/pressure/data", retain=False))
+    assert not _connects(_with_will(devices, "/shelf/data", retain=False))  # another kind's topic
+    assert not _connects(_with_will(devices, "/pressure/data", retain=True))
+    subscriber = Subscriber(devices.endpoints, "retain-watcher")
+    connection = devices.connection("pressure-0000")
+    try:
+        connection.connect().result(timeout=TIMEOUT)
+        retained, _ = connection.publish("/pressure/data", b"{}", mqtt.QoS.AT_LEAST_ONCE, retain=True)
+        with pytest.raises(Exception):  # noqa: B017 - the connection is closed under it: awscrt's error varies
+            retained.result(timeout=TIMEOUT)
+        with contextlib.suppress(Exception):
+            connection.disconnect().result(timeout=TIMEOUT)
+        assert _published(devices.connection("pressure-0000"), b"{}")  # the same, not retained, passes
+        subscriber.wait_for(1)
+        time.sleep(0.5)  # nothing else comes after it
+        seen = list(subscriber.messages)
+    finally:
+        subscriber.close()
+    assert seen == [("/pressure/data", b"{}")]

@@ -87,9 +87,14 @@ def test_the_documented_retained_will_policy_needs_last_will_in_the_connect_attr
 
 def test_a_device_s_will_to_another_kind_s_topic_is_refused_at_connect() -> None:
     access = _access(policy_document(REGION, ACCOUNT, "/pressure/data"))
-    assert access.connect("fp", "pressure-0000", None, will=Will("/pressure/data", retain=False))[0] is not None
+    assert (
+        access.connect("fp", "pressure-0000", None, will=Will("/pressure/data", retain=False))[0] is not None
+    )
     refused, why = access.connect("fp", "pressure-0000", None, will=Will("/shelf/data", retain=False))
-    assert refused is None and why == "its Last Will goes to '/shelf/data', where no policy allows it iot:Publish"
+    assert (
+        refused is None
+        and why == "its Last Will goes to '/shelf/data', where no policy allows it iot:Publish"
+    )
     # A retained will needs iot:RetainPublish, which the device policy does not grant.
     refused, why = access.connect("fp", "pressure-0000", None, will=Will("/pressure/data", retain=True))
     assert refused is None and "iot:RetainPublish" in why
@@ -155,9 +160,16 @@ def test_not_action_and_not_resource() -> None:
 
 def test_other_operators_source_ip_and_absent_keys() -> None:
     def allowed(condition: dict[str, Any], connection: Connection) -> bool:
-        policy = {"Version": V, "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*", "Condition": condition}]}
+        policy = {
+            "Version": V,
+            "Statement": [
+                {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*", "Condition": condition}
+            ],
+        }
         check_policy(policy)
-        return is_allowed([policy], "iot:Connect", client_arn(REGION, ACCOUNT, connection.client_id), connection)
+        return is_allowed(
+            [policy], "iot:Connect", client_arn(REGION, ACCOUNT, connection.client_id), connection
+        )
 
     local = _thing(source_ip="127.0.0.1")
     assert allowed({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}, local)
@@ -172,31 +184,56 @@ def test_other_operators_source_ip_and_absent_keys() -> None:
     assert allowed({"StringNotEquals": {"iot:Certificate.Subject.CommonName": "x"}}, local)
     assert allowed({"StringEqualsIfExists": {"iot:Certificate.Subject.CommonName": "x"}}, local)
     assert allowed({"Null": {"iot:Certificate.Subject.CommonName": "true"}}, local)
-    assert allowed({"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}}, _thing(connect_attributes=("LastWill",)))
-    assert not allowed({"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}}, _thing(connect_attributes=()))
+    assert allowed(
+        {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}},
+        _thing(connect_attributes=("LastWill",)),
+    )
+    assert not allowed(
+        {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}}, _thing(connect_attributes=())
+    )
 
 
 @pytest.mark.parametrize(
     ("statement", "named"),
     [
         ({"Condition": {"NumericLessThan": {"iot:ClientId": "3"}}}, "condition operator 'NumericLessThan'"),
-        ({"Condition": {"StringEquals": {"iot:Connection.Thing.ThingTypeName": "x"}}}, "condition key 'iot:Connection.Thing.ThingTypeName'"),
-        ({"Condition": {"StringEquals": {"iot:ConnectAttributes": "LastWill"}}}, "ForAllValues: or ForAnyValue:"),
+        (
+            {"Condition": {"StringEquals": {"iot:Connection.Thing.ThingTypeName": "x"}}},
+            "condition key 'iot:Connection.Thing.ThingTypeName'",
+        ),
+        (
+            {"Condition": {"StringEquals": {"iot:ConnectAttributes": "LastWill"}}},
+            "ForAllValues: or ForAnyValue:",
+        ),
         ({"Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "yes"}}}, "'true' or 'false'"),
-        ({"Resource": f"{ARN}:topic/${{iot:Connection.Thing.Attributes[kind]}}"}, "policy variable '${iot:Connection.Thing.Attributes[kind]}'"),
+        (
+            {"Resource": f"{ARN}:topic/${{iot:Connection.Thing.Attributes[kind]}}"},
+            "policy variable '${iot:Connection.Thing.Attributes[kind]}'",
+        ),
         ({"NotAction": "iot:Subscribe"}, "exactly one of Action and NotAction"),
         ({"Principal": "*"}, "element Principal"),
     ],
 )
 def test_what_cannot_be_evaluated_is_refused_at_load_naming_it(statement: dict[str, Any], named: str) -> None:
-    policy = {"Version": V, "Statement": [{"Effect": "Deny", "Action": "iot:Publish", "Resource": "*", **statement}]}
-    with pytest.raises(PolicyError, match="statement 0: .*" + named.replace("[", r"\[").replace("$", r"\$").replace("{", r"\{")):
+    policy = {
+        "Version": V,
+        "Statement": [{"Effect": "Deny", "Action": "iot:Publish", "Resource": "*", **statement}],
+    }
+    with pytest.raises(
+        PolicyError,
+        match="statement 0: .*" + named.replace("[", r"\[").replace("$", r"\$").replace("{", r"\{"),
+    ):
         check_policy(policy)
     with pytest.raises(ValidationError, match="statement 0"):
         _access(policy)
 
 
 def test_a_variable_needs_the_2012_version() -> None:
-    old = {"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{ARN}:client/${{iot:ClientId}}"}]}
+    old = {
+        "Version": "2008-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{ARN}:client/${{iot:ClientId}}"}
+        ],
+    }
     with pytest.raises(PolicyError, match="only in a document of Version 2012-10-17"):
         check_policy(old)

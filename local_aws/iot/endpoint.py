@@ -112,12 +112,12 @@ class Gateway:
         self._access_mtime = mtime
         try:
             self.access = Access.load(self.config.access_file)
+            count = len(self.access.principals) if self.access else 0
+            log(f"access rules loaded: {count} certificates")
         except ValueError as error:  # a policy it cannot evaluate as IoT Core does: nobody gets in
             self.access = None
             log(f"access rules refused, every device is refused until they are fixed: {error}")
         self._decisions.clear()
-        count = len(self.access.principals) if self.access else 0
-        log(f"access rules loaded: {count} certificates")
         for device, (connection, upstream) in list(self._sessions.items()):
             if self.access is None or not self.access.still_connects(connection):
                 log(f"{connection.client_id}: may no longer connect; disconnected")
@@ -218,7 +218,8 @@ class Gateway:
                     f"a retained publish to '{topic}' needs iot:RetainPublish, which is not allowed",
                 )
             relayed = publish.stamped(packet.first, connection.client_id)
-            if len(relayed.body) > MQTT_MAX_PACKET_BYTES:  # what the broker would close the connection for
+            # What the broker would close the connection for (its limit counts the fixed header, at most 5 bytes).
+            if len(relayed.body) + 5 > MQTT_MAX_PACKET_BYTES:
                 return packet, "the publish is over the broker's packet size once stamped with the client id"
             return relayed, None
         if packet.kind == SUBSCRIBE:

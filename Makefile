@@ -13,7 +13,7 @@ DEVICES ?= 20
 SHELF_DEVICES ?= 5
 RATE ?= 1
 DURATION ?= 30
-TLS ?=
+TLS ?= 1
 INGEST_PATH ?= direct
 DRILL_DURATION ?= 40
 ENDPOINT_FLAG := $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
@@ -81,9 +81,9 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: install ## the whole pipeline on this machine, no AWS account needed (TLS=1: devices over mutual TLS; INGEST_PATH=queued)
+demo: install ## the whole pipeline on this machine, no AWS account needed (devices over mutual TLS; TLS=0: the plain listener; INGEST_PATH=queued)
 	$(PY) -m sandbox demo --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) --rate $(RATE) --duration $(DURATION) \
-		--ingest-path $(INGEST_PATH) $(if $(TLS),--device-tls)
+		--ingest-path $(INGEST_PATH) $(if $(filter 0,$(TLS)),--no-device-tls,--device-tls)
 
 down: ## stop every local service
 	@if [ -x $(PY) ]; then $(PY) -m sandbox down; else echo "nothing installed, nothing running"; fi

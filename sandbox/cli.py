@@ -10,6 +10,7 @@ from rich.table import Table
 
 from catalog import CatalogError, load_catalog
 from local_aws.iot.access import sync
+from local_aws.iot.policy import PolicyError
 from reach.endpoints import DEFAULT_ROOT
 from sandbox.manager.deployment import RULE_RUNNER, deploy_local, rule_runner_stats
 from sandbox.manager.processes import SandboxError
@@ -114,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=positive_float, default=30.0, help="seconds")
     demo.add_argument(
         "--device-tls",
-        action="store_true",
-        help="provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="provision the devices and connect them over mutual TLS, exactly as to AWS IoT Core (the default); "
+        "--no-device-tls: the broker's plain listener, where no connection vouches for a device",
     )
     drill = commands.add_parser(
         "drill",
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
         else:
             return show_status(sandbox)
-    except (SandboxError, CatalogError) as error:
+    except (SandboxError, CatalogError, PolicyError) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
     return 0

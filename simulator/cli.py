@@ -19,6 +19,7 @@ from rich.table import Table
 
 from catalog import CatalogError, load_catalog
 from infrastructure.names import DEFAULT_ENVIRONMENT
+from local_aws.iot.policy import PolicyError
 from reach.endpoints import DEFAULT_PATH
 from simulator.api import FleetGroup, local_target, no_rule_warning, readings_to_no_rule, run_groups
 from simulator.arguments import positive_float, positive_int
@@ -283,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             args.type = args.type or ["pressure"]
             return run(args)
         return provisioning(args)
-    except (DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError, ProvisioningError) as error:
+    except (
+        DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError, ProvisioningError, PolicyError
+    ) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 2

@@ -13,15 +13,26 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from local_aws.iot.policy import Connection, client_arn, is_allowed, topic_arn, topic_filter_arn
+from local_aws.iot.policy import (
+    LAST_WILL,
+    PERSISTENT_CONNECT,
+    Connection,
+    PolicyError,
+    check_policy,
+    client_arn,
+    is_allowed,
+    topic_arn,
+    topic_filter_arn,
+)
 from reach.endpoints import AwsEndpoint, Endpoints
 
 ACCESS_FILE = "iot-access.json"
@@ -37,6 +48,22 @@ class Principal(_Model):
     status: str  # ACTIVE, INACTIVE, REVOKED, PENDING_TRANSFER, ...
     things: list[str]
     policies: list[dict[str, Any]]
+
+    @field_validator("policies")
+    @classmethod
+    def _evaluable(cls, policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every policy must be one the endpoint evaluates as IoT Core does: never one it would half read."""
+        for policy in policies:
+            check_policy(policy)
+        return policies
+
+
+@dataclass(frozen=True)
+class Will:
+    """The Last Will of a CONNECT: IoT Core publishes it for the device, so the device must be allowed to."""
+
+    topic: str
+    retain: bool
 
 
 class Access(_Model):
@@ -63,24 +90,39 @@ class Access(_Model):
 
     # -- the checks IoT Core makes -----------------------------------------------------------------
     def connect(
-        self, fingerprint: str, client_id: str, common_name: str | None
+        self,
+        fingerprint: str,
+        client_id: str,
+        common_name: str | None,
+        *,
+        source_ip: str | None = None,
+        will: Will | None = None,
+        persistent: bool = False,
     ) -> tuple[Connection | None, str]:
-        """The connection if iot:Connect is allowed for this certificate and client id, else (None, why)."""
+        """The connection if iot:Connect is allowed for this certificate and client id, and the Last Will (if
+        any) may be published by it (iot:Publish, and iot:RetainPublish for a retained will, on its topic, as
+        IoT Core checks at CONNECT), else (None, why). `persistent`: the CONNECT asks to keep its session."""
         principal = self.principals.get(fingerprint)
         if principal is None:
             return None, "the certificate is not registered with IoT (never provisioned, or deleted)"
         if principal.status != "ACTIVE":
             return None, f"the certificate is {principal.status}"
+        attributes = ([PERSISTENT_CONNECT] if persistent else []) + ([LAST_WILL] if will else [])
         connection = Connection(
             client_id=client_id,
             thing_name=client_id if client_id in principal.things else None,
             certificate_id=principal.certificate_id,
             common_name=common_name,
+            source_ip=source_ip,
+            connect_attributes=tuple(attributes),
         )
         if not is_allowed(
             principal.policies, "iot:Connect", client_arn(self.region, self.account, client_id), connection
         ):
             return None, f"no policy of the certificate allows iot:Connect as client id '{client_id}'"
+        if will is not None and not self.may_publish(connection, will.topic, will.retain):
+            right = "iot:Publish and iot:RetainPublish" if will.retain else "iot:Publish"
+            return None, f"its Last Will goes to '{will.topic}', where no policy allows it {right}"
         return connection, ""
 
     def _principal(self, connection: Connection) -> Principal | None:
@@ -92,21 +134,27 @@ class Access(_Model):
         principal = self._principal(connection)
         if principal is None or principal.status != "ACTIVE":
             return False
-        fresh = Connection(
-            connection.client_id,
-            connection.client_id if connection.client_id in principal.things else None,
-            connection.certificate_id,
-            connection.common_name,
+        fresh = replace(
+            connection, thing_name=connection.client_id if connection.client_id in principal.things else None
         )
         resource = client_arn(self.region, self.account, connection.client_id)
         return is_allowed(principal.policies, "iot:Connect", resource, fresh)
 
     def may(self, connection: Connection, action: str, resource: str) -> bool:
+        """Whether the connection may do `action` after CONNECT (whose attributes are only in iot:Connect's
+        request context)."""
         principal = self._principal(connection)
-        return principal is not None and is_allowed(principal.policies, action, resource, connection)
+        return principal is not None and is_allowed(
+            principal.policies, action, resource, replace(connection, connect_attributes=None)
+        )
 
-    def may_publish(self, connection: Connection, topic: str) -> bool:
-        return self.may(connection, "iot:Publish", topic_arn(self.region, self.account, topic))
+    def may_publish(self, connection: Connection, topic: str, retain: bool = False) -> bool:
+        """iot:Publish on the topic, and iot:RetainPublish too for a retained message (IoT developer guide,
+        "Retained message policy examples")."""
+        resource = topic_arn(self.region, self.account, topic)
+        if not self.may(connection, "iot:Publish", resource):
+            return False
+        return not retain or self.may(connection, "iot:RetainPublish", resource)
 
     def may_subscribe(self, connection: Connection, topic_filter: str) -> bool:
         return self.may(
@@ -140,6 +188,12 @@ def snapshot(aws: AwsEndpoint) -> Access:
                 name = policy["policyName"]
                 if name not in documents:
                     documents[name] = json.loads(iot.get_policy(policyName=name)["policyDocument"])
+                    try:
+                        check_policy(documents[name])
+                    except PolicyError as error:
+                        raise PolicyError(
+                            f"IoT policy '{name}' cannot be played by the local IoT endpoint: {error}"
+                        ) from None
                 policies.append(documents[name])
             try:
                 key = fingerprint(description["certificatePem"])

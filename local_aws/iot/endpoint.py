@@ -8,19 +8,26 @@ What IoT Core does and mosquitto 2.0 cannot do by configuration alone is done he
   must allow `client/<client id>`; with the project's device policy that pins the client id to a
   thing attached to the certificate. Otherwise CONNACK "not authorized" and the connection closes
   (mosquitto's `use_username_as_clientid` would rename such a client and let it in);
-- iot:Publish and iot:Subscribe are checked on every PUBLISH and SUBSCRIBE; a denied one is not
-  passed on and the connection is closed, as IoT Core closes it (mosquitto would acknowledge a
-  denied QoS 1 publish to an MQTT 3.1.1 client and drop it silently); a subscription that would receive
-  Basic Ingest topics (`$aws/rules/...`, which only the rules engine takes) is refused the same way;
+- the Last Will is checked at CONNECT as IoT Core checks it: iot:Publish on its topic (and iot:RetainPublish
+  for a retained will), with `LastWill` (and `PersistentConnect` for a kept session) in iot:Connect's
+  iot:ConnectAttributes; a will the policies do not allow refuses the connection ("not authorized");
+- iot:Publish and iot:Subscribe are checked on every PUBLISH and SUBSCRIBE, and iot:RetainPublish on a
+  PUBLISH with the retain flag; a denied one is not passed on and the connection is closed, as IoT Core
+  closes it (mosquitto would acknowledge a denied QoS 1 publish to an MQTT 3.1.1 client and drop it
+  silently); a subscription that would receive Basic Ingest topics (`$aws/rules/...`, which only the rules
+  engine takes) is refused the same way;
 - a PUBLISH whose payload is over IoT Core's 128 KB is refused the same way, never passed on (a packet over the
   broker's limit is not even read into memory);
 - the access rules are reloaded when the access file changes (local_aws/iot/access.py), and a
-  connected device that may no longer connect (deprovisioned, certificate revoked) is disconnected.
+  connected device that may no longer connect (deprovisioned, certificate revoked) is disconnected; an access
+  file with a policy that cannot be evaluated as IoT Core does (local_aws/iot/policy.py) lets nobody in.
 
-An allowed connection is relayed to mosquitto's plain listener under the gateway's own user, with
-the device's client id, so the rule runner and everything else see the device as on IoT Core.
-Messages from the broker to the device are relayed as they are (iot:Receive is not checked: the
-device policies grant no subscription, so no device receives anything).
+An allowed connection is relayed to mosquitto's plain listener under the gateway's own user, with the
+device's client id, always in MQTT 5 (local_aws/iot/mqtt_wire.py translates a 3.1.1 device's packets): every
+message the device publishes, and its will, carries its client id in a user property the device cannot set
+itself, which the rules engine reads as `clientid()`. Messages from the broker to the device are relayed as
+they are (iot:Receive is not checked: the device policies grant no subscription, so no device receives
+anything).
 """
 
 from __future__ import annotations
@@ -32,23 +39,34 @@ import hashlib
 import json
 import signal
 import ssl
-import struct
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from local_aws.iot.access import Access
+from local_aws.iot.access import Access, Will
+from local_aws.iot.mqtt_wire import (
+    CONNECT,
+    MQTT5,
+    MQTT311,
+    PUBLISH,
+    SUBSCRIBE,
+    Connect,
+    Packet,
+    ProtocolError,
+    Publish,
+    read_packet,
+    subscribe_filters,
+    to_mqtt5,
+    to_mqtt311,
+)
 from local_aws.iot.policy import Connection
 from local_aws.iot.sql import receives_basic_ingest
 from local_aws.limits import IOT_MAX_PAYLOAD_BYTES, MQTT_MAX_PACKET_BYTES
 
-CONNECT, CONNACK, PUBLISH, SUBSCRIBE = 1, 2, 3, 8
 RELOAD_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 10
-MQTT5 = 5
 
 
 class GatewayConfig(BaseModel):
@@ -64,180 +82,6 @@ class GatewayConfig(BaseModel):
     cert_file: Path
     key_file: Path
     access_file: Path
-
-
-class ProtocolError(ValueError):
-    """The client sent something that is not MQTT."""
-
-
-@dataclass(frozen=True)
-class Packet:
-    first: int  # packet type and flags
-    body: bytes
-
-    @property
-    def kind(self) -> int:
-        return self.first >> 4
-
-    def encode(self) -> bytes:
-        return bytes([self.first]) + encode_length(len(self.body)) + self.body
-
-
-def encode_length(length: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, length = length % 128, length // 128
-        out.append(byte | (0x80 if length else 0))
-        if not length:
-            return bytes(out)
-
-
-async def read_packet(reader: asyncio.StreamReader, limit: int = MQTT_MAX_PACKET_BYTES) -> Packet | None:
-    """The next MQTT control packet, or None when the peer closed the stream; ProtocolError for a packet whose
-    remaining length is over `limit` (it is not read)."""
-    try:
-        first = (await reader.readexactly(1))[0]
-        length, multiplier = 0, 1
-        for _ in range(4):
-            byte = (await reader.readexactly(1))[0]
-            length += (byte & 0x7F) * multiplier
-            multiplier *= 128
-            if not byte & 0x80:
-                break
-        else:
-            raise ProtocolError("malformed remaining length")
-        if length > limit:
-            raise ProtocolError(f"a packet of {length} bytes is over the limit of {limit}; disconnected")
-        return Packet(first, await reader.readexactly(length))
-    except asyncio.IncompleteReadError:
-        return None
-
-
-class _Cursor:
-    def __init__(self, data: bytes, offset: int = 0) -> None:
-        self.data, self.offset = data, offset
-
-    def take(self, size: int) -> bytes:
-        if self.offset + size > len(self.data):
-            raise ProtocolError("packet shorter than its fields")
-        chunk = self.data[self.offset : self.offset + size]
-        self.offset += size
-        return chunk
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        value: int = struct.unpack("!H", self.take(2))[0]
-        return value
-
-    def binary(self) -> bytes:
-        return self.take(self.u16())
-
-    def text(self) -> str:
-        try:
-            return self.binary().decode()
-        except UnicodeDecodeError as error:
-            raise ProtocolError("a string is not UTF-8") from error
-
-    def varint(self) -> int:
-        value, multiplier = 0, 1
-        for _ in range(4):
-            byte = self.u8()
-            value += (byte & 0x7F) * multiplier
-            multiplier *= 128
-            if not byte & 0x80:
-                return value
-        raise ProtocolError("malformed variable byte integer")
-
-    def properties(self) -> bytes:
-        start = self.offset
-        self.take(self.varint())
-        return self.data[start : self.offset]
-
-
-def _string(value: bytes) -> bytes:
-    return struct.pack("!H", len(value)) + value
-
-
-@dataclass(frozen=True)
-class Connect:
-    level: int  # 4: MQTT 3.1.1, 5: MQTT 5
-    client_id: str
-    header: bytes  # protocol name, level (flags and keep-alive follow)
-    flags: int
-    keep_alive: bytes
-    properties: bytes  # MQTT 5 only
-    will: bytes  # will properties, topic and payload as sent
-
-    @classmethod
-    def parse(cls, packet: Packet) -> Connect:
-        if packet.kind != CONNECT:
-            raise ProtocolError("the first packet is not CONNECT")
-        cursor = _Cursor(packet.body)
-        name = cursor.text()
-        level = cursor.u8()
-        if name != "MQTT" or level not in (4, MQTT5):
-            raise ProtocolError(f"protocol {name} level {level}: only MQTT 3.1.1 and 5 are served")
-        header = packet.body[: cursor.offset]
-        flags = cursor.u8()
-        keep_alive = cursor.take(2)
-        properties = cursor.properties() if level == MQTT5 else b""
-        client_id = cursor.text()
-        will_start = cursor.offset
-        if flags & 0x04:
-            if level == MQTT5:
-                cursor.properties()
-            cursor.binary()
-            cursor.binary()
-        will = packet.body[will_start : cursor.offset]
-        return cls(level, client_id, header, flags, keep_alive, properties, will)
-
-    def with_login(self, username: str, password: str) -> Packet:
-        """The same CONNECT under another user name and password (the device's own are dropped)."""
-        flags = (self.flags & 0x3E) | 0xC0
-        body = self.header + bytes([flags]) + self.keep_alive + self.properties
-        body += (
-            _string(self.client_id.encode())
-            + self.will
-            + _string(username.encode())
-            + _string(password.encode())
-        )
-        return Packet(CONNECT << 4, body)
-
-    def refusal(self) -> bytes:
-        """CONNACK 'not authorized' in the client's protocol level."""
-        if self.level == MQTT5:
-            return bytes([CONNACK << 4, 3, 0, 0x87, 0])
-        return bytes([CONNACK << 4, 2, 0, 5])
-
-
-def publish_topic(packet: Packet) -> str:
-    return _Cursor(packet.body).text()
-
-
-def publish_payload_size(packet: Packet, level: int) -> int:
-    """The bytes of a PUBLISH's payload: what follows the topic, the packet id (QoS 1 and 2) and, in MQTT 5,
-    the properties."""
-    cursor = _Cursor(packet.body)
-    cursor.text()
-    if (packet.first >> 1) & 0x03:
-        cursor.u16()
-    if level == MQTT5:
-        cursor.properties()
-    return len(packet.body) - cursor.offset
-
-
-def subscribe_filters(packet: Packet, level: int) -> list[str]:
-    cursor = _Cursor(packet.body)
-    cursor.u16()  # packet identifier
-    if level == MQTT5:
-        cursor.properties()
-    filters = []
-    while cursor.offset < len(cursor.data):
-        filters.append(cursor.text())
-        cursor.u8()  # subscription options
-    return filters
 
 
 class Gateway:
@@ -266,10 +110,14 @@ class Gateway:
         if mtime == self._access_mtime:
             return
         self._access_mtime = mtime
-        self.access = Access.load(self.config.access_file)
+        try:
+            self.access = Access.load(self.config.access_file)
+            count = len(self.access.principals) if self.access else 0
+            log(f"access rules loaded: {count} certificates")
+        except ValueError as error:  # a policy it cannot evaluate as IoT Core does: nobody gets in
+            self.access = None
+            log(f"access rules refused, every device is refused until they are fixed: {error}")
         self._decisions.clear()
-        count = len(self.access.principals) if self.access else 0
-        log(f"access rules loaded: {count} certificates")
         for device, (connection, upstream) in list(self._sessions.items()):
             if self.access is None or not self.access.still_connects(connection):
                 log(f"{connection.client_id}: may no longer connect; disconnected")
@@ -291,7 +139,7 @@ class Gateway:
             self._sessions[writer] = (connection, upstream_writer)
             await asyncio.gather(
                 self._device_to_broker(reader, upstream_writer, writer, connection, level),
-                _copy(upstream_reader, writer),
+                _broker_to_device(upstream_reader, writer, level),
             )
         except (TimeoutError, ProtocolError, OSError) as error:
             log(f"connection from {writer.get_extra_info('peername')}: {type(error).__name__}: {error}")
@@ -313,8 +161,15 @@ class Gateway:
             connection, why = None, reason
         else:
             subject = dict(item[0] for item in ssl_object.getpeercert().get("subject", ()))
+            peer = writer.get_extra_info("peername")
+            will = Will(connect.will_topic, connect.will_retain) if connect.will_topic is not None else None
             connection, why = self.access.connect(
-                hashlib.sha256(der).hexdigest(), connect.client_id, subject.get("commonName")
+                hashlib.sha256(der).hexdigest(),
+                connect.client_id,
+                subject.get("commonName"),
+                source_ip=peer[0] if peer else None,
+                will=will,
+                persistent=connect.persistent,
             )
         if connection is None:
             log(f"refused client id '{connect.client_id}': {why}")
@@ -322,7 +177,7 @@ class Gateway:
             await writer.drain()
             return None
         upstream = await asyncio.open_connection(self.config.upstream_host, self.config.upstream_port)
-        upstream[1].write(connect.with_login(self.config.username, self.config.password).encode())
+        upstream[1].write(connect.upstream(self.config.username, self.config.password).encode())
         await upstream[1].drain()
         return connection, connect.level, upstream
 
@@ -335,36 +190,49 @@ class Gateway:
         level: int,
     ) -> None:
         while (packet := await read_packet(reader)) is not None:
-            denied = self._denied(packet, connection, level)
+            relayed, denied = self._relayed(packet, connection, level)
             if denied:
                 log(f"{connection.client_id}: {denied}; disconnected, as IoT Core does")
                 break
-            upstream.write(packet.encode())
+            upstream.write(relayed.encode())
             await upstream.drain()
         _close(device, upstream)
 
-    def _denied(self, packet: Packet, connection: Connection, level: int) -> str | None:
+    def _relayed(self, packet: Packet, connection: Connection, level: int) -> tuple[Packet, str | None]:
+        """The packet as the broker gets it (MQTT 5; a PUBLISH stamped with the client id), or why it is denied."""
         access = self.access
         if access is None:
-            return "no access rules"
+            return packet, "no access rules"
         if packet.kind == PUBLISH:
-            size = publish_payload_size(packet, level)
-            if size > IOT_MAX_PAYLOAD_BYTES:
-                return f"a payload of {size} bytes is over IoT Core's limit of {IOT_MAX_PAYLOAD_BYTES}"
-            topic = publish_topic(packet)
+            publish = Publish.parse(packet, level)
+            if len(publish.payload) > IOT_MAX_PAYLOAD_BYTES:
+                return packet, (
+                    f"a payload of {len(publish.payload)} bytes is over IoT Core's limit of {IOT_MAX_PAYLOAD_BYTES}"
+                )
+            topic = publish.topic
             if not self._decide(connection, "publish", topic, access.may_publish):
-                return f"iot:Publish to '{topic}' is not allowed"
-        elif packet.kind == SUBSCRIBE:
+                return packet, f"iot:Publish to '{topic}' is not allowed"
+            if publish.retain and not self._decide(connection, "retain", topic, _may_retain(access)):
+                return (
+                    packet,
+                    f"a retained publish to '{topic}' needs iot:RetainPublish, which is not allowed",
+                )
+            relayed = publish.stamped(packet.first, connection.client_id)
+            # What the broker would close the connection for (its limit counts the fixed header, at most 5 bytes).
+            if len(relayed.body) + 5 > MQTT_MAX_PACKET_BYTES:
+                return packet, "the publish is over the broker's packet size once stamped with the client id"
+            return relayed, None
+        if packet.kind == SUBSCRIBE:
             for topic_filter in subscribe_filters(packet, level):
                 if receives_basic_ingest(topic_filter):  # reserved on IoT Core, whatever the policy says
-                    return (
+                    return packet, (
                         f"'{topic_filter}' would receive Basic Ingest topics, which nothing may subscribe to"
                     )
                 if not self._decide(connection, "subscribe", topic_filter, access.may_subscribe):
-                    return f"iot:Subscribe to '{topic_filter}' is not allowed"
+                    return packet, f"iot:Subscribe to '{topic_filter}' is not allowed"
         elif packet.kind == CONNECT:
-            return "a second CONNECT on one connection"
-        return None
+            return packet, "a second CONNECT on one connection"
+        return (to_mqtt5(packet) if level == MQTT311 else packet), None
 
     def _decide(
         self, connection: Connection, action: str, topic: str, check: Callable[[Connection, str], bool]
@@ -375,11 +243,24 @@ class Gateway:
         return self._decisions[key]
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
+def _may_retain(access: Access) -> Callable[[Connection, str], bool]:
+    return lambda connection, topic: access.may_publish(connection, topic, retain=True)
+
+
+async def _broker_to_device(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, level: int) -> None:
+    """What the broker sends, as it is to an MQTT 5 device, translated to MQTT 3.1.1 for the others."""
+    with contextlib.suppress(OSError, ProtocolError):
+        if level == MQTT5:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        else:
+            while (packet := await read_packet(reader, 2 * MQTT_MAX_PACKET_BYTES)) is not None:
+                translated = to_mqtt311(packet)
+                if translated is None:
+                    break  # the broker's DISCONNECT: MQTT 3.1.1 just closes the connection
+                writer.write(translated.encode())
+                await writer.drain()
     writer.close()
 
 

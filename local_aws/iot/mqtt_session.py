@@ -20,6 +20,7 @@ from typing import Any
 
 from awscrt import io, mqtt5
 
+from local_aws.iot.mqtt_wire import CLIENT_ID_PROPERTY
 from local_aws.iot.subscriptions import Reconciliation, SubscriptionRecord, reconcile
 from reach.endpoints import Endpoints, mqtt_login
 
@@ -41,7 +42,9 @@ class Delivery:
     topic: str
     payload: bytes
     ack: Callable[[], None]  # sends the PUBACK; the broker forgets the message
-    # The publisher's MQTT client id; mosquitto never tells a subscriber, so locally None (clientid() is null).
+    # The publisher's MQTT client id (clientid()): the device endpoint stamps it on every message a device
+    # publishes (local_aws/iot/mqtt_wire.py); None for a message published on the broker's plain listener, which
+    # no device reaches (the operator's tools, with the broker's password): no IoT connection vouches for it.
     client_id: str | None = None
 
 
@@ -99,9 +102,12 @@ class Intake:
 
     def _on_publish(self, data: mqtt5.PublishReceivedData) -> None:
         packet = data.publish_packet
+        client_id = next(
+            (p.value for p in packet.user_properties or [] if p.name == CLIENT_ID_PROPERTY), None
+        )
         acquire = data.acquire_publish_acknowledgement_control
         if acquire is None:  # QoS 0: nothing to acknowledge
-            self.on_delivery(Delivery(packet.topic, bytes(packet.payload or b""), lambda: None))
+            self.on_delivery(Delivery(packet.topic, bytes(packet.payload or b""), lambda: None, client_id))
             return
         handle = acquire()
         client = self.client
@@ -109,7 +115,7 @@ class Intake:
         def ack() -> None:
             client.invoke_publish_acknowledgement(handle)
 
-        self.on_delivery(Delivery(packet.topic, bytes(packet.payload or b""), ack))
+        self.on_delivery(Delivery(packet.topic, bytes(packet.payload or b""), ack, client_id))
 
     def _on_connected(self, data: mqtt5.LifecycleConnectSuccessData) -> None:
         self.connections += 1

@@ -14,13 +14,21 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from catalog import Catalog, load_catalog
+from catalog import SENSOR_ID_TAG, Catalog, load_catalog
 from catalog.loader import PROJECT_ROOT
+from reach import influx
 from reach.endpoints import Endpoints
 from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
-from sandbox.scenarios.accounting import Accounting, broker_backlog, count_points, in_flight, queue_depths
+from sandbox.scenarios.accounting import (
+    Accounting,
+    broker_backlog,
+    count_points,
+    in_flight,
+    measurements,
+    queue_depths,
+)
 from sandbox.scenarios.alert_demo import show_alerts
 from simulator.api import FleetGroup, no_rule_warning, readings_to_no_rule, run_groups
 from simulator.fleet import Counters, Target
@@ -40,7 +48,9 @@ class DemoOptions:
     duration: float = 30.0
     ingest_path: str = "direct"
     environment: str = "demo"
-    device_tls: bool = False  # the devices provisioned and connected over mutual TLS, as to IoT Core
+    # The devices provisioned and connected over mutual TLS through the local IoT endpoint, as to IoT Core, so the
+    # rules' clientid() binds every reading to its thing; False: the broker's plain listener (operators' tools).
+    device_tls: bool = True
     webhook_shelves: int = 2  # shelf endpoints of a device-management service, besides the MQTT shelves
 
     drain_timeout: float = 600.0  # how long to wait for readings in flight before counting
@@ -102,13 +112,20 @@ def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup], environment: s
     return aws_target(sandbox.ca.ca_file, keys, f"{mqtt.host}:{mqtt.tls_port}")
 
 
+def fleet_groups(fleet: dict[str, int]) -> list[FleetGroup]:
+    return [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0]
+
+
 def run_fleet(
-    sandbox: Sandbox, fleet: dict[str, int], options: DemoOptions, console: Console
+    sandbox: Sandbox,
+    fleet: dict[str, int],
+    options: DemoOptions,
+    console: Console,
+    target: Target | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Publish from the simulated devices, with a live view; returns how many readings the broker acknowledged,
-    per kind, and how many of them went to a topic no deployed rule reads, per kind."""
-    groups = [FleetGroup(name, devices) for name, devices in fleet.items() if devices > 0]
-    target = device_tls_target(sandbox, groups, options.environment) if options.device_tls else None
+    """Publish from the simulated devices (to `target`, or the plain listener), with a live view; returns how many
+    readings the broker acknowledged, per kind, and how many of them went to a topic no deployed rule reads."""
+    groups = fleet_groups(fleet)
     started = time.monotonic()
     with Live(console=console, refresh_per_second=4, transient=True) as live:
 
@@ -249,6 +266,24 @@ def throughput_line(accounting: Accounting, started: float, published: float, dr
     )
 
 
+def unbound_things(
+    endpoints: Endpoints, catalog: Catalog, fleet: dict[str, int], since: datetime
+) -> list[str]:
+    """The demo's MQTT devices that have no reading written under their own thing name: over mutual TLS, the rules'
+    clientid() is the thing, and the function writes each reading as it (lambda/ingest_to_influxdb/identity.py)."""
+    from simulator.provisioning import thing_name
+
+    window = f"time >= {int(since.timestamp() * 1000)}ms"
+    found: set[str] = set()
+    for measurement, point_field in measurements(catalog).items():
+        query = (
+            f'SELECT count("{point_field}") FROM "{measurement}" WHERE {window} GROUP BY "{SENSOR_ID_TAG}"'
+        )
+        found |= {series["tags"][SENSOR_ID_TAG] for series in influx.query(endpoints, query)}
+    things = [thing_name(kind, index) for kind, count in fleet.items() for index in range(count)]
+    return [name for name in things if name not in found]
+
+
 def render_picture(endpoints_path: Path, out: Path, since: datetime) -> None:
     result = subprocess.run(
         [
@@ -296,6 +331,10 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         f"{', '.join(f'{n} {k}' for k, n in fleet.items())} devices publishing {how} for {options.duration:.0f} s "
         f"at {options.rate:g} reading/s each"
     )
+    target = None
+    if options.device_tls:  # before the clock starts: the throughput is the pipeline's, not the registry's
+        with console.status(f"provisioning {sum(fleet.values())} devices in the local IoT registry"):
+            target = device_tls_target(sandbox, fleet_groups(fleet), options.environment)
     buttons, shelves = options.webhook_buttons, options.webhook_shelves
     webhook = None
     if buttons + shelves > 0:
@@ -306,7 +345,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
             options.duration,
         )
     started = time.monotonic()
-    sent, to_no_rule = run_fleet(sandbox, fleet, options, console)
+    sent, to_no_rule = run_fleet(sandbox, fleet, options, console, target)
     by_webhook = 0
     if webhook is not None:
         counters = webhook.wait()
@@ -336,6 +375,19 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook, to_no_rule)
     )
     console.print(throughput_line(accounting, started, published, drained[0] if drained else None))
+    unbound: list[str] = []
+    if options.device_tls:
+        unbound = unbound_things(endpoints, catalog, fleet, since)
+        devices = sum(fleet.values())
+        if unbound:
+            console.print(
+                f"[bold red]{len(unbound)} of {devices} devices have no reading written as their thing[/] "
+                f"(clientid() did not bind them): {', '.join(unbound[:5])}"
+            )
+        else:
+            console.print(
+                f"identity: every one of the {devices} devices' readings written as its thing (clientid())"
+            )
     if accounting.in_flight.total:
         console.print(
             f"[yellow]{accounting.in_flight.total} readings were still on their way after "
@@ -361,6 +413,8 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         console.print(
             f"[bold red]{accounting.to_no_rule} readings went to topics no deployed rule reads[/] (see above)"
         )
+        return 1
+    if unbound:
         return 1
     if not alerts_as_expected:
         console.print("[bold red]the alerts are not as expected[/]: see python -m grafana.alert_check")

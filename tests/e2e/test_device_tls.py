@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from awscrt import mqtt5
+from awsiot import mqtt5_client_builder
+
 from local_aws.iot.access import local_registry
 from local_aws.iot.ca import LocalCa
+from local_aws.iot.mqtt_wire import CLIENT_ID_PROPERTY
 from sandbox.manager.deployment import rule_runner_stats
 from sandbox.scenarios.accounting import Accounting, count_points, queue_depth
 from simulator.api import FleetGroup, run_groups
 from simulator.cli import aws_target
 from simulator.provisioning import deprovision, provision
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, reading
 
 DEVICES, READINGS = 3, 5
 
@@ -76,6 +81,53 @@ def test_provisioned_devices_publish_over_mutual_tls_and_land_enriched(
             dead_letters=queue_depth(queues["dead_letter"]) - before["dead_letter"],
         )
         assert accounting.lost == 0 and accounting.rejected == 0 and accounting.dead_letters == 0
+
+        # clientid(): each reading is written as the thing whose connection published it, as on IoT Core (the
+        # payload names another device); an MQTT 5 device that claims another's client id in the endpoint's own
+        # user property is still written as itself.
+        assert {s["tags"]["sensorID"] for s in series} == {f"pressure-{i:04d}" for i in range(DEVICES)}
+        forged_since = datetime.now(UTC)
+        _publish_claiming(pipeline, keys, "pressure-0000", claims="pressure-0001")
+        deadline = time.monotonic() + 30
+        while not (found := _sensors_since(pipeline, forged_since)):
+            assert time.monotonic() < deadline, "the forged reading never arrived"
+            time.sleep(0.3)
+        assert found == {"pressure-0000": 1}
     finally:
         with local_registry(pipeline.sandbox.endpoints_path):
             list(deprovision("pressure", DEVICES, keys))
+
+
+def _publish_claiming(pipeline: Pipeline, keys: Path, client_id: str, claims: str) -> None:
+    """One reading over MQTT 5 and mutual TLS, carrying the endpoint's client-id user property with `claims`."""
+    mqtt = pipeline.endpoints.mqtt
+    assert mqtt.ca_file is not None
+    connected = threading.Event()
+    client = mqtt5_client_builder.mtls_from_path(
+        endpoint=mqtt.host,
+        port=mqtt.tls_port,
+        cert_filepath=str(keys / client_id / "certificate.pem"),
+        pri_key_filepath=str(keys / client_id / "private.key"),
+        ca_filepath=mqtt.ca_file,
+        client_id=client_id,
+        on_lifecycle_connection_success=lambda _: connected.set(),
+    )
+    client.start()
+    try:
+        assert connected.wait(10)
+        packet = mqtt5.PublishPacket(
+            topic="/pressure/data",
+            payload=reading("forger", datetime.now(UTC)),
+            qos=mqtt5.QoS.AT_LEAST_ONCE,
+            user_properties=[mqtt5.UserProperty(CLIENT_ID_PROPERTY, claims)],
+        )
+        client.publish(packet).result(timeout=10)
+    finally:
+        client.stop()
+
+
+def _sensors_since(pipeline: Pipeline, since: datetime) -> dict[str, int]:
+    series = pipeline.query(
+        f"SELECT count(\"pressureValue\") FROM pressure WHERE time >= '{since.isoformat()}' GROUP BY sensorID"
+    )
+    return {s["tags"]["sensorID"]: int(s["values"][0][1]) for s in series}

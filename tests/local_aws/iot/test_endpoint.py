@@ -6,6 +6,7 @@ the devices connect with awsiotsdk exactly as they would to IoT Core.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -319,3 +320,87 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknow
     finally:
         subscriber.close()
     assert [len(payload) for _, payload in seen] == [len(largest), len(largest)]
+
+
+def _with_will(devices: Devices, topic: str, retain: bool) -> mqtt.Connection:
+    return mqtt_connection_builder.mtls_from_path(
+        endpoint=devices.endpoints.mqtt.host,
+        port=devices.endpoints.mqtt.tls_port,
+        cert_filepath=str(devices.keys / "pressure-0000" / "certificate.pem"),
+        pri_key_filepath=str(devices.keys / "pressure-0000" / "private.key"),
+        ca_filepath=devices.ca_file,
+        client_id="pressure-0000",
+        clean_session=True,
+        will=mqtt.Will(topic=topic, qos=mqtt.QoS.AT_LEAST_ONCE, payload=b"gone", retain=retain),
+    )
+
+
+def test_the_will_and_the_retain_flag_are_authorized_as_on_iot_core(devices: Devices) -> None:
+    """IoT Core checks iot:Publish on the will's topic at CONNECT, and iot:RetainPublish on a retained message (and
+    a retained will); the device policy grants neither another kind's topic nor retaining."""
+    assert _connects(_with_will(devices, "/pressure/data", retain=False))
+    assert not _connects(_with_will(devices, "/shelf/data", retain=False))  # another kind's topic
+    assert not _connects(_with_will(devices, "/pressure/data", retain=True))
+    subscriber = Subscriber(devices.endpoints, "retain-watcher")
+    connection = devices.connection("pressure-0000")
+    try:
+        connection.connect().result(timeout=TIMEOUT)
+        retained, _ = connection.publish("/pressure/data", b"{}", mqtt.QoS.AT_LEAST_ONCE, retain=True)
+        with pytest.raises(Exception):  # noqa: B017 - the connection is closed under it: awscrt's error varies
+            retained.result(timeout=TIMEOUT)
+        with contextlib.suppress(Exception):
+            connection.disconnect().result(timeout=TIMEOUT)
+        assert _published(devices.connection("pressure-0000"), b"{}")  # the same, not retained, passes
+        subscriber.wait_for(1)
+        time.sleep(0.5)  # nothing else comes after it
+        seen = list(subscriber.messages)
+    finally:
+        subscriber.close()
+    assert seen == [("/pressure/data", b"{}")]
+
+
+def test_a_string_not_equals_deny_is_enforced_and_an_unknown_operator_refused_at_load(
+    devices: Devices, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Deny under StringNotEquals once was skipped (failing open); a policy the endpoint cannot evaluate is now
+    refused when the access rules are read from the registry, naming the policy and the operator."""
+    aws = devices.endpoints.aws
+    iot = boto3.client(
+        "iot",
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region,
+        aws_access_key_id=aws.access_key_id,
+        aws_secret_access_key=aws.secret_access_key,
+    )
+    certificate_arn = (devices.keys / "pressure-0000" / "certificate.id").read_text().split()[1]
+    statement = {"Effect": "Deny", "Action": "iot:Publish", "Resource": "*"}
+    documents = {
+        "test-deny-but-operators": {"StringNotEquals": {"iot:ClientId": ["operator-1", "operator-2"]}},
+        "test-numeric": {"NumericLessThan": {"iot:ClientId": "3"}},
+    }
+    access = ["access", "--root", str(devices.sandbox.root)]
+    attached = []
+    try:
+        for name, condition in documents.items():
+            document = {"Version": "2012-10-17", "Statement": [{**statement, "Condition": condition}]}
+            iot.create_policy(policyName=name, policyDocument=json.dumps(document))
+            iot.attach_policy(policyName=name, target=certificate_arn)
+            attached.append(name)
+            if name == "test-deny-but-operators":
+                assert sandbox_cli(access) == 0
+                deadline = time.monotonic() + 10
+                while _published(devices.connection("pressure-0000"), b"{}"):
+                    assert time.monotonic() < deadline, "the Deny under StringNotEquals was not enforced"
+                    time.sleep(0.2)
+        capsys.readouterr()
+        assert sandbox_cli(access) == 1
+        error = " ".join(capsys.readouterr().out.split())
+        assert "IoT policy 'test-numeric'" in error and "condition operator 'NumericLessThan'" in error
+        # The access rules in force stay what they were: the other device still publishes, this one is denied.
+        assert _published(devices.connection("pressure-0001"), b"{}")
+        assert not _published(devices.connection("pressure-0000"), b"{}")
+    finally:
+        for name in attached:
+            iot.detach_policy(policyName=name, target=certificate_arn)
+            iot.delete_policy(policyName=name)
+        sandbox_cli(access)

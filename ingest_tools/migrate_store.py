@@ -105,11 +105,17 @@ class Source:
     url: str
     database: str
     credentials: Credentials
+    ca_file: str | None = None  # the CA of an https store's certificate; None: the system's roots
     reader: InfluxReader = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reader = InfluxReader(
-            self.url, self.database, self.credentials.username, self.credentials.password, TIMEOUT_SECONDS
+            self.url,
+            self.database,
+            self.credentials.username,
+            self.credentials.password,
+            TIMEOUT_SECONDS,
+            ca_file=self.ca_file,
         )
 
     def _query(self, text: str, chunked: bool = False) -> Iterator[dict[str, Any]]:
@@ -178,6 +184,10 @@ class Target:
     rejects: Path
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
+    ca_file: str | None = None  # the CA of an https store's certificate; None: the system's roots
+
+    def __post_init__(self) -> None:
+        self.session.verify = self.ca_file or True
 
     def write(self, rp: str, lines: Sequence[str], tally: Tally) -> None:
         """Writes `lines`, splitting on 413, retrying 429/5xx; a 400 keeps them in the rejects file."""
@@ -362,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target-secret", help="Secrets Manager secret with the target's token (or user, password)"
     )
+    parser.add_argument("--source-ca-file", help="the CA the source's HTTPS certificate is verified against")
+    parser.add_argument("--target-ca-file", help="the CA the target's HTTPS certificate is verified against")
     parser.add_argument(
         "--rejects", type=Path, default=Path("migrate-rejects.lp"), help="where refused lines go"
     )
@@ -385,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             args.target_database or args.database,
             credentials("TARGET", args.target_secret),
             args.rejects,
+            ca_file=args.target_ca_file,
         )
 
     def report(rp: str, measurement: str, tally: Tally) -> None:
@@ -395,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
             points = file_points(args.source_file, (args.rp or ["autogen"])[0])
         else:
             source = Source(
-                args.source_url.rstrip("/"), args.database, credentials("SOURCE", args.source_secret)
+                args.source_url.rstrip("/"),
+                args.database,
+                credentials("SOURCE", args.source_secret),
+                ca_file=args.source_ca_file,
             )
             points = export_points(source, args.rp, args.since, args.until)
         tallies = copy(points, sink, args.batch, report)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE
 from ingest_to_influxdb.errors import ConfigError
 
 DEFAULT_CACHE_TTL_SECONDS = 300.0
@@ -21,6 +22,8 @@ class Config:
     metadata_table: str
     rejected_queue_url: str
     metadata_cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
+    # PEM of the CA the store's certificate is verified against; None: the system's roots (a public certificate)
+    influxdb_ca_certificate: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -38,6 +41,13 @@ class Config:
             raise ConfigError(f"INFLUXDB_URL must be like http://influx.demo:8086, not {url!r}")
         if parts.username or parts.password:
             raise ConfigError("INFLUXDB_URL must not carry credentials: they come from INFLUXDB_SECRET_ARN")
+        ca_certificate = env.get(INFLUXDB_CA_VARIABLE, "").strip() or None
+        if ca_certificate is not None and parts.scheme != "https":
+            raise ConfigError(f"{INFLUXDB_CA_VARIABLE} is set but INFLUXDB_URL is not https: {url!r}")
+        if ca_certificate is not None and "-----BEGIN CERTIFICATE-----" not in ca_certificate:
+            raise ConfigError(
+                f"{INFLUXDB_CA_VARIABLE} must hold a PEM certificate (-----BEGIN CERTIFICATE-----)"
+            )
         ttl_text = env.get("METADATA_CACHE_TTL_SECONDS", "").strip() or str(DEFAULT_CACHE_TTL_SECONDS)
         try:
             ttl = float(ttl_text)
@@ -54,4 +64,5 @@ class Config:
             metadata_table=required("METADATA_TABLE"),
             rejected_queue_url=required("REJECTED_QUEUE_URL"),
             metadata_cache_ttl_seconds=ttl,
+            influxdb_ca_certificate=ca_certificate,
         )

@@ -31,3 +31,8 @@ DYNAMODB_MAX_BATCH_GET_KEYS = 100
 HEALTH_MEASUREMENT = "ingest_health"
 SENSOR_ID_TAG = "sensorID"
 METAKEY = "metakey"
+
+# The function's environment variable holding the PEM of the CA that signed the ECS InfluxDB's certificate (the
+# influxdb stack's CaCertificate export; locally the sandbox's CA). Empty: the store's certificate is a public one
+# (the managed store), verified against the system's roots.
+INFLUXDB_CA_VARIABLE = "INFLUXDB_CA_CERTIFICATE"

@@ -16,6 +16,7 @@ from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
 from ingest_to_influxdb import basic_ingest
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 from troposphere import (
     AWSHelperFn,
@@ -399,6 +400,7 @@ def create_function(
                     "INFLUXDB_URL": influxdb.URL.imported(),
                     "INFLUXDB_DATABASE": "telemetry",
                     "INFLUXDB_SECRET_ARN": influxdb.secret_arn("writer").imported(),
+                    INFLUXDB_CA_VARIABLE: influxdb.CA_CERTIFICATE.imported(),  # the ECS store's CA; empty: managed
                     "METADATA_TABLE": Ref(table),
                     "REJECTED_QUEUE_URL": Ref(rejected),
                     "METADATA_CACHE_TTL_SECONDS": Ref("MetadataCacheTtlSeconds"),

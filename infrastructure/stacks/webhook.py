@@ -15,6 +15,7 @@ from __future__ import annotations
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE
 from troposphere import (
     GetAtt,
     Parameter,
@@ -181,6 +182,7 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
                     "INFLUXDB_URL": influxdb.URL.imported(),
                     "INFLUXDB_DATABASE": "telemetry",
                     "INFLUXDB_SECRET_ARN": influxdb.secret_arn("writer").imported(),
+                    INFLUXDB_CA_VARIABLE: influxdb.CA_CERTIFICATE.imported(),  # the ECS store's CA; empty: managed
                     "METADATA_TABLE": ingest.METADATA_TABLE_NAME.imported(),
                     "REJECTED_QUEUE_URL": ingest.REJECTED_QUEUE_URL.imported(),
                     "DEAD_LETTER_QUEUE_URL": ingest.DEAD_LETTER_QUEUE_URL.imported(),

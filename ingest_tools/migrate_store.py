@@ -186,9 +186,6 @@ class Target:
     session: requests.Session = field(default_factory=requests.Session)
     ca_file: str | None = None  # the CA of an https store's certificate; None: the system's roots
 
-    def __post_init__(self) -> None:
-        self.session.verify = self.ca_file or True
-
     def write(self, rp: str, lines: Sequence[str], tally: Tally) -> None:
         """Writes `lines`, splitting on 413, retrying 429/5xx; a 400 keeps them in the rejects file."""
         body = "\n".join(lines).encode()
@@ -200,6 +197,8 @@ class Target:
                     data=body,
                     headers={**self.credentials.header(), "Content-Type": "text/plain; charset=utf-8"},
                     timeout=TIMEOUT_SECONDS,
+                    # per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE (psf/requests#4650)
+                    verify=self.ca_file or True,
                 )
             except requests.RequestException as error:
                 answer, wait = f"no answer ({error})", 2.0**attempt

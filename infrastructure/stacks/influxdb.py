@@ -12,13 +12,14 @@ Chronograf (each carries one of the client groups this stack exports).
 - `timestream`: an Amazon Timestream for InfluxDB v2 DB instance in the private subnets, and the start-up step that
   puts the writer's and reader's tokens into their secrets (influxdb_managed.py). No ECS resource is created then.
   It serves HTTPS with an AWS certificate, which its clients verify against the system's roots (the exported
-  CaCertificate is empty then).
+  CaCertificate says `system-roots` then).
 """
 
 from __future__ import annotations
 
 import json
 
+from ingest_to_influxdb.constants import SYSTEM_ROOTS
 from store_setup import constants as store_constants
 from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
 
@@ -39,7 +40,7 @@ HAS_GRAPHITE = "HasGraphiteListener"
 URL = Export(NAME, "Url")
 SECURITY_GROUP = Export(NAME, "SecurityGroupId")
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
-# The CA certificate (PEM) the ECS store's certificate is verified against; empty with the managed store.
+# The CA certificate (PEM) the ECS store's certificate is verified against; SYSTEM_ROOTS with the managed store.
 CA_CERTIFICATE = Export(NAME, "CaCertificate")
 # The parameters the deploy tool sets from infrastructure/influx_tls.py (Deployer.parameters).
 TLS_SECRET_PARAMETER = "TlsSecretArn"
@@ -274,8 +275,9 @@ def build() -> Template:
     add_output(
         template,
         CA_CERTIFICATE,
-        If(IS_MANAGED_STORE, "", Ref(CA_CERTIFICATE_PARAMETER)),
-        "PEM of the CA the ECS store's certificate is verified against (empty: the managed store's public one)",
+        If(IS_MANAGED_STORE, SYSTEM_ROOTS, Ref(CA_CERTIFICATE_PARAMETER)),
+        f"PEM of the CA the ECS store's certificate is verified against ({SYSTEM_ROOTS}: the managed store's "
+        "public certificate, against the system's roots)",
     )
     add_output(template, SECURITY_GROUP, Ref(server), "InfluxDB's security group")
     for role, secret in secrets.items():

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE, SYSTEM_ROOTS
 from ingest_to_influxdb.errors import ConfigError
 
 DEFAULT_CACHE_TTL_SECONDS = 300.0
@@ -41,7 +41,8 @@ class Config:
             raise ConfigError(f"INFLUXDB_URL must be like http://influx.demo:8086, not {url!r}")
         if parts.username or parts.password:
             raise ConfigError("INFLUXDB_URL must not carry credentials: they come from INFLUXDB_SECRET_ARN")
-        ca_certificate = env.get(INFLUXDB_CA_VARIABLE, "").strip() or None
+        ca_text = env.get(INFLUXDB_CA_VARIABLE, "").strip()
+        ca_certificate = None if ca_text in ("", SYSTEM_ROOTS) else ca_text
         if ca_certificate is not None and parts.scheme != "https":
             raise ConfigError(f"{INFLUXDB_CA_VARIABLE} is set but INFLUXDB_URL is not https: {url!r}")
         if ca_certificate is not None and "-----BEGIN CERTIFICATE-----" not in ca_certificate:

@@ -33,6 +33,8 @@ SENSOR_ID_TAG = "sensorID"
 METAKEY = "metakey"
 
 # The function's environment variable holding the PEM of the CA that signed the ECS InfluxDB's certificate (the
-# influxdb stack's CaCertificate export; locally the sandbox's CA). Empty: the store's certificate is a public one
-# (the managed store), verified against the system's roots.
+# influxdb stack's CaCertificate export; locally the sandbox's CA). SYSTEM_ROOTS (what the export holds with the
+# managed store: an output cannot be empty) or empty: the store's certificate is a public one, verified against
+# the system's roots. services/grafana/start.sh and services/chronograf/start.sh read the same two values.
 INFLUXDB_CA_VARIABLE = "INFLUXDB_CA_CERTIFICATE"
+SYSTEM_ROOTS = "system-roots"

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from cryptography import x509
-from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE, SYSTEM_ROOTS
 
 from infrastructure import influx_tls
 from infrastructure.stacks import influxdb, influxdb_backup
@@ -72,7 +72,9 @@ def test_the_url_export_is_https_to_the_certificate_s_name(templates: dict[str, 
     url = json.dumps(outputs["Url"]["Value"])
     assert "https://influx.${EnvironmentName}:8086" in url and "http://" not in url
     ca = outputs["CaCertificate"]["Value"]
-    assert ca == {"Fn::If": [influxdb.IS_MANAGED_STORE, "", {"Ref": influxdb.CA_CERTIFICATE_PARAMETER}]}
+    assert ca == {
+        "Fn::If": [influxdb.IS_MANAGED_STORE, SYSTEM_ROOTS, {"Ref": influxdb.CA_CERTIFICATE_PARAMETER}]
+    }
 
 
 def test_the_task_takes_its_certificate_from_the_tls_secret_and_checks_health_over_https(

@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 from ingest_to_influxdb.config import Config
-from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE, SYSTEM_ROOTS
 from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.influx_writer import verified_pool
 from store_setup.influx_api import InfluxApi
@@ -22,9 +22,11 @@ ENV = {
 }
 
 
-def test_the_ca_comes_from_the_environment_and_an_empty_one_means_the_system_roots() -> None:
+def test_the_ca_comes_from_the_environment_else_the_system_roots() -> None:
     assert Config.from_env({**ENV, INFLUXDB_CA_VARIABLE: PEM}).influxdb_ca_certificate == PEM.strip()
     assert Config.from_env({**ENV, INFLUXDB_CA_VARIABLE: ""}).influxdb_ca_certificate is None
+    # what the influxdb stack exports with the managed store
+    assert Config.from_env({**ENV, INFLUXDB_CA_VARIABLE: SYSTEM_ROOTS}).influxdb_ca_certificate is None
     assert Config.from_env(ENV).influxdb_ca_certificate is None
 
 

@@ -172,6 +172,8 @@ def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
         str(exported),
         "--since",
         since,
+        "--source-ca-file",
+        str(source.ca_file),
     ]
     assert migrate_store.main(arguments) == 0
     text = exported.read_text()
@@ -182,7 +184,16 @@ def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
     with pytest.MonkeyPatch.context() as patch:
         for name, value in os_env.items():
             patch.setenv(name, value)
-        copied = ["--source-file", str(exported), "--target-url", target.url, "--database", "file_copy"]
+        copied = [
+            "--source-file",
+            str(exported),
+            "--target-url",
+            target.url,
+            "--database",
+            "file_copy",
+            "--target-ca-file",
+            str(target.ca_file),
+        ]
         assert migrate_store.main(copied) == 0
     assert len(rows(target, "file_copy", "autogen", "pressure")) == 2
     assert [r["count"] for r in rows(target, "file_copy", "autogen", "product_count").values()] == [12]

@@ -138,8 +138,8 @@ def test_grafana_verifies_the_ecs_store_against_its_ca_and_the_managed_store_aga
     dashboards_dir.mkdir()
     (dashboards_dir / "a.json").write_text("{}")
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
-    for ca, trusted in ((pem, True), ("", False)):
-        provisioning = tmp_path / f"provisioning-{trusted}"
+    for ca, trusted in ((pem, True), ("system-roots", False), ("", False)):
+        provisioning = tmp_path / f"provisioning-{trusted}-{len(ca)}"
         env = {
             "PATH": os.environ["PATH"],
             "GRAFANA_DATASOURCES_YAML": DATASOURCES.read_text(),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from ingest_to_influxdb import handler
+from ingest_to_influxdb.constants import INFLUXDB_CA_VARIABLE, SYSTEM_ROOTS
 
 from tests.ingest_to_influxdb.conftest import FunctionEnv
 from tests.ingest_to_influxdb.test_function import pressure
@@ -22,6 +23,9 @@ def test_the_function_writes_with_the_token_and_follows_its_rotation(
     with InfluxStandIn(flavour="v2") as standin:
         bucket = standin.add_bucket(function.endpoints.influxdb.database)
         monkeypatch.setenv("INFLUXDB_URL", standin.url)
+        monkeypatch.setenv(
+            INFLUXDB_CA_VARIABLE, SYSTEM_ROOTS
+        )  # as the influxdb stack exports it for this store
         secrets = boto3.client("secretsmanager")
         secrets.put_secret_value(
             SecretId=function.secret_arn, SecretString=json.dumps({"username": "writer", "token": "revoked"})

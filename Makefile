@@ -23,11 +23,12 @@ FLEET ?=
 TYPE ?=
 YES ?=
 AWS ?=
+LOCAL ?=
 # The hint every target that needs a stack gives when STACK is missing: $(call need_stack,<target>)
 need_stack = test -n "$(STACK)" || { echo "name the stack: make $(1) STACK=network (see: make synth)"; exit 2; }
 
 .PHONY: help install system-packages test test-fast lint format demo drill down synth golden deploy deploy-all destroy \
-        diff outputs simulate load-metadata replay backup restore bench cost capacity profile clean
+        diff outputs smoke simulate load-metadata replay backup restore bench cost capacity profile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -112,6 +113,9 @@ diff: install ## what a deploy of STACK would change: make diff STACK=network
 outputs: install ## a stack's outputs: make outputs STACK=network
 	@$(call need_stack,outputs)
 	$(PY) -m infrastructure outputs $(STACK) --environment $(ENVIRONMENT) $(ENDPOINT_FLAG)
+
+smoke: install ## after a deploy: the stacks, Grafana through CloudFront, one reading from a test thing to the store (LOCAL=1: the sandbox)
+	$(PY) -m ingest_tools.smoke --environment $(ENVIRONMENT) $(if $(LOCAL),--local)
 
 simulate: install ## a fleet against the local pipeline: DEVICES pressure devices and SHELF_DEVICES shelves, or TYPE=<kind>: DEVICES of that kind only
 	$(PY) -m simulator run --type $(or $(TYPE),pressure) --devices $(DEVICES) --rate $(RATE) --duration $(DURATION)

@@ -138,7 +138,7 @@ def provision(endpoints: Endpoints) -> dict[str, str]:
         Name=SECRET, SecretString=json.dumps({"username": user.username, "password": user.password})
     )["ARN"]
     return {
-        environment.INFLUXDB_URL: endpoints.influxdb.url,
+        **endpoints.influxdb.function_environment(),
         environment.INFLUXDB_DATABASE: endpoints.influxdb.database,
         environment.INFLUXDB_SECRET_ARN: secret,
         environment.METADATA_TABLE: TABLE,
@@ -192,7 +192,7 @@ def reference_style(endpoints: Endpoints, readings: Readings, count: int) -> Non
         tags["sensorID"] = f"{reading['deviceid']}-{reading['clientid']}"
         fields = {"pressureValue": float(reading["pressure"]), "viscosity": float(reading["viscosity"])}
         line = format_point("pressure", tags, fields, time.time_ns())
-        with urllib3.PoolManager() as pool:
+        with urllib3.PoolManager(ca_certs=endpoints.influxdb.ca_file) as pool:
             response = pool.request("POST", url, body=line.encode(), headers=headers)
         if response.status != 204:
             raise RuntimeError(f"InfluxDB answered {response.status}: {response.data!r}")
@@ -233,7 +233,7 @@ def through_handler(readings: Readings, count: int, per_invocation: int) -> Call
 def raw_writes(endpoints: Endpoints, lines: list[str], per_request: int) -> Callable[[], None]:
     """Line protocol straight to influxd on one keep-alive connection, `per_request` points a request."""
     url, headers = _write_url(endpoints)
-    pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False)
+    pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False, ca_certs=endpoints.influxdb.ca_file)
     bodies = ["\n".join(lines[i : i + per_request]).encode() for i in range(0, len(lines), per_request)]
 
     def run() -> None:

@@ -20,11 +20,11 @@ from rich.prompt import Confirm
 from rich.table import Table
 
 from catalog import load_catalog
-from infrastructure import artifacts, compat, reattach, service_files
+from infrastructure import artifacts, compat, influx_tls, reattach, service_files
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
-from infrastructure.stacks import edge, network
+from infrastructure.stacks import edge, influxdb, network
 from infrastructure.stacks import ingest as ingest_stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -127,6 +127,8 @@ class Deployer:
             values.update(self.dashboards())
         if definition.name == EDGE:
             values = {**self.edge_lookups(), **values}  # a value given on the command line wins
+        if influxdb.TLS_SECRET_PARAMETER in template.get("Parameters", {}):
+            values.update(self.influx_tls())
         previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
         result = []
         for key in template.get("Parameters", {}):
@@ -184,6 +186,19 @@ class Deployer:
             self.store(prefix + name, data)
         self.console.print(f"dashboards: {len(files)} in s3://{bucket}/{prefix}")
         return {"ProvisioningBucket": bucket, "DashboardsPrefix": prefix}
+
+    def influx_tls(self) -> dict[str, str]:
+        """The environment's InfluxDB CA and server certificate in Secrets Manager, made when missing and renewed
+        when expiring (infrastructure/influx_tls.py), as the influxdb stack's two TLS parameters."""
+        key = self.outputs(network.NAME)[network.DATA_KEY_ARN.output]
+        tls = influx_tls.ensure(self.client("secretsmanager"), self.environment, key)
+        self.console.print(
+            f"InfluxDB TLS: {influx_tls.host_name(self.environment)}'s certificate in {tls.tls_secret_arn}"
+        )
+        return {
+            influxdb.TLS_SECRET_PARAMETER: tls.tls_secret_arn,
+            influxdb.CA_CERTIFICATE_PARAMETER: tls.ca_certificate,
+        }
 
     def template_source(self, name: str, template: dict[str, Any]) -> dict[str, str]:
         """`TemplateBody` when CloudFormation takes the template inline, else `TemplateURL` of a copy stored

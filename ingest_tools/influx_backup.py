@@ -18,6 +18,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reach.endpoints import DEFAULT_PATH, Endpoints
 
@@ -39,11 +40,13 @@ def script_environment(endpoints: Endpoints) -> dict[str, str]:
         raise BackupError(
             "endpoints.json names no RPC port of influxd: restart the sandbox ('make down', 'make demo')"
         )
-    host, _, port = influx.url.removeprefix("http://").partition(":")
+    url = urlsplit(influx.url)
     return {
         **os.environ,
-        "INFLUXDB_HOST": host,
-        "INFLUXDB_PORT": port,
+        "INFLUXDB_HOST": url.hostname or "127.0.0.1",
+        "INFLUXDB_PORT": str(url.port or 8086),
+        # influxd serves HTTPS: the CLI of restore-influxdb.sh verifies it against the sandbox's CA
+        **({"INFLUXDB_CA_FILE": influx.ca_file} if influx.ca_file else {}),
         "INFLUXDB_RPC": influx.rpc,
         "INFLUXDB_DB": influx.database,
         "INFLUXDB_ADMIN_USER": influx.users.admin.username,

@@ -106,11 +106,17 @@ class Source:
     url: str
     database: str
     credentials: Credentials
+    ca_file: str | None = None  # the CA of an https store's certificate; None: the system's roots
     reader: InfluxReader = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reader = InfluxReader(
-            self.url, self.database, self.credentials.username, self.credentials.password, TIMEOUT_SECONDS
+            self.url,
+            self.database,
+            self.credentials.username,
+            self.credentials.password,
+            TIMEOUT_SECONDS,
+            ca_file=self.ca_file,
         )
 
     def _query(self, text: str, chunked: bool = False) -> Iterator[dict[str, Any]]:
@@ -179,6 +185,7 @@ class Target:
     rejects: Path
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
+    ca_file: str | None = None  # the CA of an https store's certificate; None: the system's roots
 
     def write(self, rp: str, lines: Sequence[str], tally: Tally) -> None:
         """Writes `lines`, splitting on 413, retrying 429/5xx; a 400 keeps them in the rejects file."""
@@ -191,6 +198,8 @@ class Target:
                     data=body,
                     headers={**self.credentials.header(), "Content-Type": "text/plain; charset=utf-8"},
                     timeout=TIMEOUT_SECONDS,
+                    # per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE (psf/requests#4650)
+                    verify=self.ca_file or True,
                 )
             except requests.RequestException as error:
                 answer, wait = f"no answer ({error})", 2.0**attempt
@@ -365,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target-secret", help="Secrets Manager secret with the target's token (or user, password)"
     )
+    parser.add_argument("--source-ca-file", help="the CA the source's HTTPS certificate is verified against")
+    parser.add_argument("--target-ca-file", help="the CA the target's HTTPS certificate is verified against")
     parser.add_argument(
         "--rejects", type=Path, default=Path("migrate-rejects.lp"), help="where refused lines go"
     )
@@ -388,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             args.target_database or args.database,
             credentials("TARGET", args.target_secret),
             args.rejects,
+            ca_file=args.target_ca_file,
         )
 
     def report(rp: str, measurement: str, tally: Tally) -> None:
@@ -398,7 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             points = file_points(args.source_file, (args.rp or ["autogen"])[0])
         else:
             source = Source(
-                args.source_url.rstrip("/"), args.database, credentials("SOURCE", args.source_secret)
+                args.source_url.rstrip("/"),
+                args.database,
+                credentials("SOURCE", args.source_secret),
+                ca_file=args.source_ca_file,
             )
             points = export_points(source, args.rp, args.since, args.until)
         tallies = copy(points, sink, args.batch, report)

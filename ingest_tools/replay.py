@@ -249,6 +249,8 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
         influxdb_secret_arn=secret_arn,
         metadata_table=metadata_table,
         rejected_queue_url=queues["rejected"],
+        # the sandbox's influxd serves HTTPS with a certificate of the sandbox's CA
+        influxdb_ca_certificate=Path(local.influxdb.ca_file).read_text() if local.influxdb.ca_file else None,
     )
 
 

@@ -74,9 +74,9 @@ def take_over_event_source_mappings(function_names: set[str]) -> int:
 
 
 def local_overrides(endpoints: Endpoints, writer_secret_name: str) -> dict[str, str]:
-    """Where the function's environment must point instead of AWS: the local InfluxDB and its secret."""
+    """Where the function's environment must point instead of AWS: the local InfluxDB (over HTTPS, verified against the sandbox's CA) and its secret."""
     secret = boto3.client("secretsmanager").describe_secret(SecretId=writer_secret_name)
-    return {environment.INFLUXDB_URL: endpoints.influxdb.url, environment.INFLUXDB_SECRET_ARN: secret["ARN"]}
+    return {**endpoints.influxdb.function_environment(), environment.INFLUXDB_SECRET_ARN: secret["ARN"]}
 
 
 def main(argv: list[str] | None = None) -> int:

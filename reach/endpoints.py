@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ingest_to_influxdb import environment
 from pydantic import BaseModel, ConfigDict
 
 
@@ -46,12 +47,26 @@ class InfluxUsers(_Model):
 
 
 class InfluxEndpoint(_Model):
-    url: str
+    url: str  # https://127.0.0.1:<port>: influxd serves HTTPS only
     database: str
     users: InfluxUsers
+    # The CA that signed influxd's certificate (the sandbox's CA): every client verifies the server against it.
+    ca_file: str | None = None
     rpc: str | None = (
         None  # host:port of influxd's backup and restore service (`make backup`, `make restore`)
     )
+
+    @property
+    def verify(self) -> str | bool:
+        """What `requests` verifies the server with: the CA file, or the system's roots."""
+        return self.ca_file or True
+
+    def function_environment(self) -> dict[str, str]:
+        """The function's InfluxDB variables as the ingest stack sets them on AWS: the URL and the CA's PEM."""
+        env = {environment.INFLUXDB_URL: self.url}
+        if self.ca_file:
+            env[environment.INFLUXDB_CA_CERTIFICATE] = Path(self.ca_file).read_text()
+        return env
 
 
 class AwsEndpoint(_Model):

@@ -4,7 +4,9 @@ One way in: every reader of InfluxDB outside the ingest function (the demo's acc
 render and alert evaluator, the tests) queries through here, with a user's credentials, the telemetry database and
 timestamps in epoch milliseconds, as Grafana's data source does; `stream` reads a large SELECT in chunks, to
 the nanosecond (moving the data to another store: ingest_tools/migrate_store.py). The function's own write path
-keeps its plain HTTP (lambda/ingest_to_influxdb/influx_writer.py), which benchmarks/ showed faster.
+keeps its own keep-alive pool (lambda/ingest_to_influxdb/influx_writer.py), which benchmarks/ showed faster.
+Over HTTPS the server is verified: against `ca_file` (the sandbox's CA, endpoints.json's `influxdb.ca_file`) when
+given, else against the system's roots; a server whose certificate neither signed is refused.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class InfluxReader:
     username: str
     password: str
     timeout: float = 30.0
+    ca_file: str | None = None
     session: requests.Session = field(default_factory=requests.Session)
     client: InfluxDBClient = field(init=False, repr=False)
 
@@ -66,19 +69,25 @@ class InfluxReader:
             password=self.password,
             database=self.database,
             ssl=parts.scheme == "https",
-            verify_ssl=parts.scheme == "https",
+            verify_ssl=self.verify if parts.scheme == "https" else False,
             timeout=self.timeout,
             retries=1,  # one attempt: the caller says what to do when InfluxDB is not there
             path=parts.path.strip("/"),
             session=self.session,
         )
 
+    @property
+    def verify(self) -> str | bool:
+        """What requests verifies the server with: the CA file, or the system's roots."""
+        return self.ca_file or True
+
     @classmethod
     def of(cls, endpoints: Endpoints, user: User = "reader") -> InfluxReader:
         """A reader for the sandbox's InfluxDB with one of its users' credentials."""
         credentials = getattr(endpoints.influxdb.users, user)
+        influx = endpoints.influxdb
         return cls(
-            endpoints.influxdb.url, endpoints.influxdb.database, credentials.username, credentials.password
+            influx.url, influx.database, credentials.username, credentials.password, ca_file=influx.ca_file
         )
 
     def raw(self, text: str) -> list[dict[str, Any]]:
@@ -116,6 +125,7 @@ class InfluxReader:
                 auth=(self.username, self.password),
                 stream=True,
                 timeout=self.timeout,
+                verify=self.verify,
             )
             if response.status_code != 200:
                 raise QueryError(

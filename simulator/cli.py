@@ -285,7 +285,12 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         return provisioning(args)
     except (
-        DeviceTypeError, BrokerUnreachable, FileNotFoundError, CatalogError, ProvisioningError, PolicyError
+        DeviceTypeError,
+        BrokerUnreachable,
+        FileNotFoundError,
+        CatalogError,
+        ProvisioningError,
+        PolicyError,
     ) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 2

@@ -73,6 +73,7 @@ def build() -> Template:
             "PublicDomain": edge.DISTRIBUTION_DOMAIN.imported(),
             "InfluxdbUrl": influxdb.URL.imported(),  # the store's one URL export, whichever store it is
             "StoreOrganization": influxdb.ORGANIZATION,
+            "InfluxdbCaCertificate": influxdb.CA_CERTIFICATE.imported(),  # Chronograf verifies the store with it
         },
         prepare=create_login_parameters,
     )

@@ -114,6 +114,7 @@ def build() -> Template:
         substitutions={
             "PublicDomain": edge.DISTRIBUTION_DOMAIN.imported(),
             "InfluxdbUrl": influxdb.URL.imported(),
+            "InfluxdbCaCertificate": influxdb.CA_CERTIFICATE.imported(),  # the data source verifies the store with it
         },
         task_statements=[read_metrics],
         prepare=prepare,

@@ -4,19 +4,26 @@ Chronograf (each carries one of the client groups this stack exports).
 
 `Store` chooses the store (docs/scaling.md, "Choosing the store"):
 - `ecs` (the default): InfluxDB 1.8 as exactly one task on its EFS access point, named `influx.<env>` in Cloud Map,
-  its users' credentials generated in Secrets Manager (influxdb_ecs.py). `GraphiteListener=true` also opens
+  its users' credentials generated in Secrets Manager (influxdb_ecs.py). It serves HTTPS only, with a certificate
+  for `influx.<env>` signed by the environment's own CA, which the deploy tool makes and keeps in Secrets Manager
+  (infrastructure/influx_tls.py) and passes here as two parameters: the task's secret (TlsSecretArn) and the CA's
+  certificate (TlsCaCertificate), exported as CaCertificate for the clients that verify the server with it. `GraphiteListener=true` also opens
   InfluxDB's Graphite listener on 2003 to the VPC (statsd, collectd; services/influxdb/task.yaml).
 - `timestream`: an Amazon Timestream for InfluxDB v2 DB instance in the private subnets, and the start-up step that
   puts the writer's and reader's tokens into their secrets (influxdb_managed.py). No ECS resource is created then.
+  It serves HTTPS with an AWS certificate, which its clients verify against the system's roots (the exported
+  CaCertificate says `system-roots` then).
 """
 
 from __future__ import annotations
 
 import json
 
+from ingest_to_influxdb.constants import SYSTEM_ROOTS
 from store_setup import constants as store_constants
 from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
 
+from infrastructure import influx_tls
 from infrastructure.common import (
     MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
@@ -42,6 +49,12 @@ HAS_GRAPHITE = "HasGraphiteListener"
 URL = Export(NAME, "Url")
 SECURITY_GROUP = Export(NAME, "SecurityGroupId")
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
+# The CA certificate (PEM) the ECS store's certificate is verified against; SYSTEM_ROOTS with the managed store.
+CA_CERTIFICATE = Export(NAME, "CaCertificate")
+# The parameters the deploy tool sets from infrastructure/influx_tls.py (Deployer.parameters).
+TLS_SECRET_PARAMETER = "TlsSecretArn"
+CA_CERTIFICATE_PARAMETER = "TlsCaCertificate"
+TLS_SECRET = influx_tls.tls_secret_name("${EnvironmentName}")  # as services/influxdb/task.yaml names it
 # The store and its size: parameters of this stack that the capacity model (benchmarks/capacity) sets.
 STORE_PARAMETER = "Store"
 STORE_ECS = "ecs"  # InfluxDB 1.8 as one ECS task on EFS (the default)
@@ -183,6 +196,25 @@ def add_store_parameters(template: Template) -> None:
     )
 
 
+def add_tls_parameters(template: Template) -> None:
+    template.add_parameter(
+        Parameter(
+            TLS_SECRET_PARAMETER,
+            Type="String",
+            AllowedPattern="arn:aws[a-z-]*:secretsmanager:.+",
+            Description="Secret of InfluxDB's server certificate, key and CA (the deploy tool makes it: "
+            "infrastructure/influx_tls.py)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            CA_CERTIFICATE_PARAMETER,
+            Type="String",
+            Description="PEM of the CA that signed InfluxDB's certificate (the deploy tool sets it)",
+        )
+    )
+
+
 def create_managed_store(
     template: Template, secrets: dict[str, secretsmanager.Secret], server: ec2.SecurityGroup, topic: sns.Topic
 ) -> None:
@@ -225,6 +257,7 @@ def build() -> Template:
         )
     )
     add_store_parameters(template)
+    add_tls_parameters(template)
     template.add_condition(
         HAS_GRAPHITE, And(Equals(Ref("GraphiteListener"), "true"), Condition(IS_ECS_STORE))
     )
@@ -234,7 +267,10 @@ def build() -> Template:
     influxdb_ecs.create_store(
         template,
         spec,
-        {secret_name(role): Ref(secret) for role, secret in secrets.items()},
+        {
+            **{secret_name(role): Ref(secret) for role, secret in secrets.items()},
+            TLS_SECRET: Ref(TLS_SECRET_PARAMETER),
+        },
         Ref(server),
         Ref(topic),
         IS_ECS_STORE,
@@ -245,6 +281,13 @@ def build() -> Template:
         URL,
         If(IS_MANAGED_STORE, influxdb_managed.url(PORT), influxdb_ecs.url(PORT)),
         "The store's URL inside the VPC (the managed store: its HTTPS endpoint)",
+    )
+    add_output(
+        template,
+        CA_CERTIFICATE,
+        If(IS_MANAGED_STORE, SYSTEM_ROOTS, Ref(CA_CERTIFICATE_PARAMETER)),
+        f"PEM of the CA the ECS store's certificate is verified against ({SYSTEM_ROOTS}: the managed store's "
+        "public certificate, against the system's roots)",
     )
     add_output(template, SECURITY_GROUP, Ref(server), "InfluxDB's security group")
     for role, secret in secrets.items():

@@ -45,7 +45,8 @@ BACKUP_DIR = "/var/lib/influxdb/backups"  # on the task's EFS access point: both
 BACKUP_CONTAINER = "backup"
 UPLOAD_CONTAINER = "backup-upload"
 SCRIPTS = PROJECT_ROOT / "services" / "influxdb"
-ADMIN_VARIABLES = ("INFLUXDB_ADMIN_USER", "INFLUXDB_ADMIN_PASSWORD")  # restore-influxdb.sh needs the admin
+# restore-influxdb.sh needs the admin, and the CA to verify influxd's HTTPS (backup-loop.sh)
+ADMIN_VARIABLES = ("INFLUXDB_ADMIN_USER", "INFLUXDB_ADMIN_PASSWORD", "INFLUXDB_TLS_CA_CERTIFICATE")
 # The upload container counts each backup in the bucket (upload-loop.sh); the alarm fires when none came for a day.
 METRIC_NAMESPACE = environment.NAMESPACE  # the functions' namespace, which the alarms read
 METRIC = "InfluxdbBackupsUploaded"

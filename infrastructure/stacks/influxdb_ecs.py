@@ -8,7 +8,7 @@ from typing import Any
 
 from troposphere import Sub, Template, servicediscovery
 
-from infrastructure import service_files
+from infrastructure import influx_tls, service_files
 from infrastructure.ecs_service import ServiceWiring, create_service, create_task_definition
 from infrastructure.notifications import add_alarm
 from infrastructure.service_files import TaskSpec
@@ -22,15 +22,15 @@ def load_spec() -> TaskSpec:
 
 
 def url(port: int) -> Sub:
-    """The task's Cloud Map name inside the VPC (plain HTTP, as today)."""
-    return Sub(f"http://influx.${{EnvironmentName}}:{port}")
+    """The task's Cloud Map name inside the VPC, over HTTPS: the certificate names it (infrastructure/influx_tls.py)."""
+    return Sub(f"https://{influx_tls.host_name('${EnvironmentName}')}:{port}")
 
 
 def create_discovery(template: Template) -> servicediscovery.Service:
     return template.add_resource(
         servicediscovery.Service(
             DISCOVERY,
-            Name="influx",
+            Name=influx_tls.HOST_PREFIX,
             NamespaceId=cluster.NAMESPACE_ID.imported(),
             DnsConfig=servicediscovery.DnsConfig(
                 RoutingPolicy="MULTIVALUE", DnsRecords=[servicediscovery.DnsRecord(Type="A", TTL=10)]

@@ -439,6 +439,7 @@ def create_function(
                     environment.INFLUXDB_URL: influxdb.URL.imported(),
                     environment.INFLUXDB_DATABASE: influxdb.DATABASE,
                     environment.INFLUXDB_SECRET_ARN: influxdb.secret_arn("writer").imported(),
+                    environment.INFLUXDB_CA_CERTIFICATE: influxdb.CA_CERTIFICATE.imported(),  # ECS store's CA
                     environment.METADATA_TABLE: Ref(table),
                     environment.REJECTED_QUEUE_URL: Ref(rejected),
                     environment.METADATA_CACHE_TTL_SECONDS: Ref("MetadataCacheTtlSeconds"),

@@ -225,6 +225,7 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
                     environment.INFLUXDB_URL: influxdb.URL.imported(),
                     environment.INFLUXDB_DATABASE: influxdb.DATABASE,
                     environment.INFLUXDB_SECRET_ARN: influxdb.secret_arn("writer").imported(),
+                    environment.INFLUXDB_CA_CERTIFICATE: influxdb.CA_CERTIFICATE.imported(),  # ECS store's CA
                     environment.METADATA_TABLE: ingest.METADATA_TABLE_NAME.imported(),
                     environment.REJECTED_QUEUE_URL: ingest.REJECTED_QUEUE_URL.imported(),
                     environment.DEAD_LETTER_QUEUE_URL: ingest.DEAD_LETTER_QUEUE_URL.imported(),

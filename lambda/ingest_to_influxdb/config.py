@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ingest_to_influxdb import environment
+from ingest_to_influxdb.constants import SYSTEM_ROOTS
 from ingest_to_influxdb.errors import ConfigError
 
 DEFAULT_CACHE_TTL_SECONDS = 300.0
@@ -22,6 +23,8 @@ class Config:
     metadata_table: str
     rejected_queue_url: str
     metadata_cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS
+    # PEM of the CA the store's certificate is verified against; None: the system's roots (a public certificate)
+    influxdb_ca_certificate: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -39,6 +42,16 @@ class Config:
             raise ConfigError(f"INFLUXDB_URL must be like http://influx.demo:8086, not {url!r}")
         if parts.username or parts.password:
             raise ConfigError("INFLUXDB_URL must not carry credentials: they come from INFLUXDB_SECRET_ARN")
+        ca_text = env.get(environment.INFLUXDB_CA_CERTIFICATE, "").strip()
+        ca_certificate = None if ca_text in ("", SYSTEM_ROOTS) else ca_text
+        if ca_certificate is not None and parts.scheme != "https":
+            raise ConfigError(
+                f"{environment.INFLUXDB_CA_CERTIFICATE} is set but INFLUXDB_URL is not https: {url!r}"
+            )
+        if ca_certificate is not None and "-----BEGIN CERTIFICATE-----" not in ca_certificate:
+            raise ConfigError(
+                f"{environment.INFLUXDB_CA_CERTIFICATE} must hold a PEM certificate (-----BEGIN CERTIFICATE-----)"
+            )
         ttl_text = env.get(environment.METADATA_CACHE_TTL_SECONDS, "").strip() or str(
             DEFAULT_CACHE_TTL_SECONDS
         )
@@ -57,4 +70,5 @@ class Config:
             metadata_table=required(environment.METADATA_TABLE),
             rejected_queue_url=required(environment.REJECTED_QUEUE_URL),
             metadata_cache_ttl_seconds=ttl,
+            influxdb_ca_certificate=ca_certificate,
         )

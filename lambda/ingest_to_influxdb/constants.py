@@ -31,3 +31,8 @@ DYNAMODB_MAX_BATCH_GET_KEYS = 100
 HEALTH_MEASUREMENT = "ingest_health"
 SENSOR_ID_TAG = "sensorID"
 METAKEY = "metakey"
+
+# What INFLUXDB_CA_CERTIFICATE (environment.py) holds with the managed store (an output cannot be empty): its
+# certificate is a public one, verified against the system's roots. services/grafana/start.sh and
+# services/chronograf/start.sh read the same value.
+SYSTEM_ROOTS = "system-roots"

@@ -11,6 +11,9 @@ INFLUXDB_URL = (
 )
 INFLUXDB_DATABASE = "INFLUXDB_DATABASE"
 INFLUXDB_SECRET_ARN = "INFLUXDB_SECRET_ARN"  # the writer's secret
+# The PEM of the CA that signed the ECS store's certificate (the influxdb stack's CaCertificate export; locally the
+# sandbox's CA); constants.SYSTEM_ROOTS or empty: the store's certificate is verified against the system's roots.
+INFLUXDB_CA_CERTIFICATE = "INFLUXDB_CA_CERTIFICATE"
 METADATA_TABLE = "METADATA_TABLE"
 REJECTED_QUEUE_URL = "REJECTED_QUEUE_URL"
 METADATA_CACHE_TTL_SECONDS = "METADATA_CACHE_TTL_SECONDS"

@@ -53,6 +53,7 @@ def build_ingestor(config: Config) -> Ingestor:
             config.influxdb_url,
             config.influxdb_database,
             SecretCredentials(boto3.client("secretsmanager"), config.influxdb_secret_arn),
+            ca_certificate=config.influxdb_ca_certificate,
         ),
         rejects=RejectedQueue(boto3.client("sqs"), config.rejected_queue_url),
     )

@@ -1,7 +1,9 @@
 """Writes line protocol over one keep-alive HTTP pool per container to the 1.x-compatible
 POST /write?db=<database>&precision=ns, which every store serves: InfluxDB 1.x (the ECS store, Basic auth),
 InfluxDB 2.x through a DBRP mapping and InfluxDB 3 (Amazon Timestream for InfluxDB, `Authorization: Token`).
-Which auth is sent follows the secret's keys (secrets.py).
+Which auth is sent follows the secret's keys (secrets.py). Over HTTPS the store's certificate is always verified
+(urllib3 requires it by default): against `ca_certificate` (the CA the deploy tool made for the ECS store) when
+given, else against the system's roots (the managed store's public certificate).
 
 Batches are cut to at most MAX_BATCH_LINES lines and MAX_REQUEST_BYTES bytes before they are sent.
 2xx: written (a 2xx that still lists refused lines counts as a partial write). 400/422 (a line it cannot take,
@@ -123,6 +125,12 @@ def _names_an_error(text: str) -> bool:
     return isinstance(body, dict) and bool(body.get("error") or body.get("data") or body.get("message"))
 
 
+def verified_pool(ca_certificate: str | None, **settings: Any) -> urllib3.PoolManager:
+    """A pool whose HTTPS connections verify the server: against `ca_certificate` (PEM) alone when given."""
+    extra: dict[str, Any] = {"ca_cert_data": ca_certificate} if ca_certificate else {}
+    return urllib3.PoolManager(retries=False, cert_reqs="CERT_REQUIRED", **extra, **settings)
+
+
 class InfluxWriter:
     def __init__(
         self,
@@ -134,10 +142,11 @@ class InfluxWriter:
         sleep: Callable[[float], None] = time.sleep,
         max_lines: int = MAX_BATCH_LINES,
         max_bytes: int = MAX_REQUEST_BYTES,
+        ca_certificate: str | None = None,
     ) -> None:
         self.endpoint = f"{url.rstrip('/')}/write?{urlencode({'db': database, 'precision': 'ns'})}"
         self.credentials = credentials
-        self.pool = pool or urllib3.PoolManager(num_pools=2, maxsize=2, retries=False)
+        self.pool = pool or verified_pool(ca_certificate, num_pools=2, maxsize=2)
         # The one host's keep-alive pool, looked up once rather than per request.
         self._connections = self.pool.connection_from_url(self.endpoint)
         self._path = parse_url(self.endpoint).request_uri

@@ -27,7 +27,8 @@ class InfluxApi:
     def __init__(self, url: str, remaining: RemainingTime, pool: urllib3.PoolManager | None = None) -> None:
         self.url = url.rstrip("/")
         self.remaining = remaining
-        self.pool = pool or urllib3.PoolManager(retries=False)
+        # The managed store's public certificate, verified against the system's roots (stated, not left to a default).
+        self.pool = pool or urllib3.PoolManager(retries=False, cert_reqs="CERT_REQUIRED")
         self._auth: dict[str, str] = {}
 
     def use_token(self, token: str) -> None:

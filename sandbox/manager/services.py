@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -72,9 +73,11 @@ class ServiceStatus:
         return self.pid is not None
 
 
-def _http_status(url: str) -> int | None:
+def _http_status(url: str, ca_file: Path | None = None) -> int | None:
+    """The status `url` answers; over HTTPS only a server whose certificate `ca_file` signed counts."""
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with urllib.request.urlopen(url, timeout=1, context=context) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -127,6 +130,8 @@ def run_influxdb_init(endpoints: Endpoints) -> subprocess.CompletedProcess[str]:
         "INFLUXDB_READ_USER_PASSWORD": users.reader.password,
         "INFLUXDB_DOWNSAMPLED": downsampled(load_catalog()),
     }
+    if influx.ca_file:  # influxd serves HTTPS: the CLI verifies it against the sandbox's CA
+        env["INFLUXDB_CA_FILE"] = influx.ca_file
     return subprocess.run(
         ["sh", str(INFLUX_INIT_SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -226,7 +231,8 @@ class Sandbox:
                 ca_file=str(self.ca.ca_file),
             ),
             influxdb=InfluxEndpoint(
-                url=f"http://{HOST}:{ports['influxdb']}",
+                url=f"https://{HOST}:{ports['influxdb']}",
+                ca_file=str(self.ca.ca_file),
                 database=DATABASE,
                 users=InfluxUsers(
                     admin=InfluxUser(username="admin", password=passwords["admin"]),
@@ -330,11 +336,16 @@ class Sandbox:
         data = self.root / "influxdb"
         config = self.root / "config" / "influxdb.conf"
         config.parent.mkdir(parents=True, exist_ok=True)
+        # HTTPS only, with the server certificate of the sandbox's CA (localhost, 127.0.0.1), as the ECS task serves
+        # it with the deploy tool's CA (services/influxdb/start.sh): a client that does not trust the CA is refused.
+        ca = self.ca.ensure()
         config.write_text(
             f'reporting-disabled = true\nbind-address = "{HOST}:{rpc_port}"\n\n'
             f'[meta]\n  dir = "{data}/meta"\n\n'
             f'[data]\n  dir = "{data}/data"\n  wal-dir = "{data}/wal"\n  query-log-enabled = false\n\n'
             f'[http]\n  bind-address = "{HOST}:{port}"\n  auth-enabled = true\n  log-enabled = false\n'
+            f'  https-enabled = true\n  https-certificate = "{ca.server_cert_file}"\n'
+            f'  https-private-key = "{ca.server_key_file}"\n'
             f"{_influx_debug_settings(binary)}\n"
             "[monitor]\n  store-enabled = false\n\n"
             "[continuous_queries]\n  log-enabled = false\n"
@@ -342,7 +353,7 @@ class Sandbox:
         self._start(
             "influxdb",
             [binary, "-config", str(config)],
-            lambda: _http_status(f"http://{HOST}:{port}/ping") == 204,
+            lambda: _http_status(f"https://{HOST}:{port}/ping", ca.ca_file) == 204,
         )
         self._init_influxdb()
 

@@ -8,7 +8,21 @@
 # 1.x-compatible InfluxQL API and the store's DBRP mappings; with a username and password as to InfluxDB 1.x.
 # ("InfluxDB v2 auth" since Chronograf 1.8.9, influxdata/chronograf#5662; INFLUXDB_ORG and INFLUXDB_TOKEN are its
 # server options, server/server.go.)
+#   INFLUXDB_CA_CERTIFICATE  PEM of the CA of the ECS store's certificate (system-roots with the managed store):
+#                            written to
+#                            a directory Go's TLS reads its roots from (SSL_CERT_DIR, beside the system's bundle,
+#                            which the OAuth provider still needs), so Chronograf verifies the store against it.
 set -eu
+
+if [ "${INFLUXDB_CA_CERTIFICATE:-system-roots}" != system-roots ]; then
+  roots="${TMPDIR:-/tmp}/influxdb-ca"
+  mkdir -p "$roots"
+  printf '%s\n' "$INFLUXDB_CA_CERTIFICATE" >"$roots/influxdb-ca.pem"
+  SSL_CERT_DIR="$roots:${SSL_CERT_DIR:-/etc/ssl/certs}"
+  export SSL_CERT_DIR
+  echo "start: Chronograf verifies InfluxDB against its CA"
+fi
+unset INFLUXDB_CA_CERTIFICATE
 
 : "${INFLUXDB_READER:?set INFLUXDB_READER}"
 

@@ -7,6 +7,8 @@
 #   INFLUXDB_READER           the reader's secret, JSON: {"token": ...} (the managed store) or {"username": ...,
 #                             "password": ...} (the ECS store); becomes INFLUXDB_AUTHORIZATION, the data source's
 #                             Authorization header (Token or Basic), and is not passed on to Grafana
+#   INFLUXDB_CA_CERTIFICATE   PEM of the CA of the ECS store's certificate (system-roots with the managed store):
+#                             the data source then verifies the store against it (tlsAuthWithCACert)
 # The dashboards (grafana/dashboards/<name>.json and one per device kind) are copied from S3 into the dashboards
 # folder by the task's init container before this starts (infrastructure/stacks/grafana.py), fresh at every start.
 set -eu
@@ -40,7 +42,15 @@ provisioning=${GF_PATHS_PROVISIONING:-/etc/grafana/provisioning}
 dashboards=${GRAFANA_DASHBOARDS_DIR:-/var/lib/grafana/dashboards/iot-telemetry}  # options.path of dashboards.yaml
 
 mkdir -p "$provisioning/datasources" "$provisioning/dashboards"
-printf '%s\n' "$GRAFANA_DATASOURCES_YAML" >"$provisioning/datasources/datasources.yaml"
+if [ "${INFLUXDB_CA_CERTIFICATE:-system-roots}" != system-roots ]; then
+  printf '%s\n' "$GRAFANA_DATASOURCES_YAML" |
+    sed 's/^\( *\)tlsAuthWithCACert: false$/\1tlsAuthWithCACert: true/' >"$provisioning/datasources/datasources.yaml"
+  echo "start: the InfluxDB data source verifies the store against its CA"
+else
+  INFLUXDB_CA_CERTIFICATE=""
+  export INFLUXDB_CA_CERTIFICATE
+  printf '%s\n' "$GRAFANA_DATASOURCES_YAML" >"$provisioning/datasources/datasources.yaml"
+fi
 printf '%s\n' "$GRAFANA_DASHBOARDS_YAML" >"$provisioning/dashboards/dashboards.yaml"
 
 count=$(find "$dashboards" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l | tr -d ' ')

@@ -25,7 +25,19 @@ mkdir -p "$INFLUXDB_BACKUP_DIR/outgoing" "$INFLUXDB_BACKUP_DIR/restore" "$INFLUX
 stopping=0
 trap 'stopping=1' TERM INT
 
-answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$INFLUXDB_PORT/ping")" = 204 ]; }
+# INFLUXDB_TLS_CA_CERTIFICATE (the task's TLS secret): influxd serves HTTPS, verified against this CA on 127.0.0.1
+# here and by restore-influxdb.sh's CLI (INFLUXDB_CA_FILE).
+scheme=http
+curl_ca=""
+if [ -n "${INFLUXDB_TLS_CA_CERTIFICATE:-}" ]; then
+  INFLUXDB_CA_FILE="$scripts/ca.pem"
+  printf '%s\n' "$INFLUXDB_TLS_CA_CERTIFICATE" >"$INFLUXDB_CA_FILE"
+  export INFLUXDB_CA_FILE
+  scheme=https
+  curl_ca="--cacert $INFLUXDB_CA_FILE"
+fi
+# shellcheck disable=SC2086 # curl_ca is two words or none
+answers() { [ "$(curl -s $curl_ca -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$INFLUXDB_PORT/ping")" = 204 ]; }
 
 name=$(basename "${INFLUXDB_RESTORE:-none}")
 next=0

@@ -26,8 +26,16 @@ set -eu
 # the shell's built-in printf.
 export INFLUX_USERNAME="$INFLUXDB_ADMIN_USER" INFLUX_PASSWORD="$INFLUXDB_ADMIN_PASSWORD"
 
-q() { influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -execute "$1"; }
-q_secret() { printf '%s\n' "$1" | influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT"; }
+# INFLUXDB_CA_FILE: influxd serves HTTPS with a certificate that CA signed; the CLI (Go) verifies it against that
+# file alone (SSL_CERT_FILE replaces the system's roots), so a server with another certificate is refused.
+ssl=""
+if [ -n "${INFLUXDB_CA_FILE:-}" ]; then
+  ssl="-ssl"
+  export SSL_CERT_FILE="$INFLUXDB_CA_FILE"
+fi
+
+q() { influx $ssl -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -execute "$1"; }
+q_secret() { printf '%s\n' "$1" | influx $ssl -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT"; }
 quote() { printf "%s" "$1" | sed "s/'/\\\\'/g"; }
 
 # INFLUXDB_RESET_ADMIN=1: only set the admin's password (and privileges) from the secret, on an influxd that

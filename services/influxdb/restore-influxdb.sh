@@ -19,7 +19,13 @@ source=${1:?usage: restore-influxdb.sh BACKUP-DIRECTORY}
 ls "$source"/*.manifest >/dev/null 2>&1 || { echo "restore: $source holds no portable backup (*.manifest)" >&2; exit 2; }
 
 export INFLUX_USERNAME="$INFLUXDB_ADMIN_USER" INFLUX_PASSWORD="$INFLUXDB_ADMIN_PASSWORD"
-q() { influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -format csv -execute "$1"; }
+# INFLUXDB_CA_FILE: influxd serves HTTPS; the CLI verifies it against that CA alone (as init-influxdb.sh).
+ssl=""
+if [ -n "${INFLUXDB_CA_FILE:-}" ]; then
+  ssl="-ssl"
+  export SSL_CERT_FILE="$INFLUXDB_CA_FILE"
+fi
+q() { influx $ssl -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -format csv -execute "$1"; }
 # The values of one column of a csv answer (header lines skipped), e.g. the names of SHOW MEASUREMENTS.
 column() { awk -F, -v n="$1" 'NR > 1 && $1 != "name" {print $n}'; }
 

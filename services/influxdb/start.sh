@@ -17,18 +17,49 @@
 # and the passwords as secrets (see services/README.md). influxd's own settings come from INFLUXDB_* variables
 # (INFLUXDB_HTTP_AUTH_ENABLED=true and friends). influxd is started directly rather than through the image's
 # entrypoint, whose one-time initialisation acts only on an empty volume and would duplicate this script.
+#
+# HTTPS: INFLUXDB_TLS_CERTIFICATE, INFLUXDB_TLS_PRIVATE_KEY and INFLUXDB_TLS_CA_CERTIFICATE (PEM, from the task's
+# TLS secret) are written to $INFLUXDB_TLS_DIR and influxd serves HTTPS only with them (INFLUXDB_HTTP_HTTPS_*,
+# influxdb.conf's [http] https-enabled, https-certificate, https-private-key); this script, the start-up script's
+# CLI and the health check verify the server against the CA on 127.0.0.1, which the certificate names. Without
+# them influxd serves plain HTTP (only the tests that play the task without a certificate do that).
 set -eu
 
 : "${INIT_INFLUXDB_SH:?set INIT_INFLUXDB_SH to the text of services/influxdb/init-influxdb.sh}"
 : "${INFLUXDB_PORT:=8086}"
 export INFLUXDB_HOST=127.0.0.1 INFLUXDB_PORT
 
+scheme=http
+curl_ca=""
+if [ -n "${INFLUXDB_TLS_CERTIFICATE:-}" ]; then
+  : "${INFLUXDB_TLS_PRIVATE_KEY:?set INFLUXDB_TLS_PRIVATE_KEY with INFLUXDB_TLS_CERTIFICATE}"
+  : "${INFLUXDB_TLS_CA_CERTIFICATE:?set INFLUXDB_TLS_CA_CERTIFICATE with INFLUXDB_TLS_CERTIFICATE}"
+  : "${INFLUXDB_TLS_DIR:=/tmp/influxdb-tls}"
+  mkdir -p "$INFLUXDB_TLS_DIR"
+  (
+    umask 077
+    printf '%s\n' "$INFLUXDB_TLS_CERTIFICATE" >"$INFLUXDB_TLS_DIR/server.pem"
+    printf '%s\n' "$INFLUXDB_TLS_PRIVATE_KEY" >"$INFLUXDB_TLS_DIR/server.key"
+  )
+  printf '%s\n' "$INFLUXDB_TLS_CA_CERTIFICATE" >"$INFLUXDB_TLS_DIR/ca.pem"
+  chmod 0644 "$INFLUXDB_TLS_DIR/ca.pem"  # public: the health check reads it
+  unset INFLUXDB_TLS_PRIVATE_KEY
+  INFLUXDB_HTTP_HTTPS_ENABLED=true
+  INFLUXDB_HTTP_HTTPS_CERTIFICATE="$INFLUXDB_TLS_DIR/server.pem"
+  INFLUXDB_HTTP_HTTPS_PRIVATE_KEY="$INFLUXDB_TLS_DIR/server.key"
+  INFLUXDB_CA_FILE="$INFLUXDB_TLS_DIR/ca.pem"  # init-influxdb.sh's CLI verifies with it
+  export INFLUXDB_HTTP_HTTPS_ENABLED INFLUXDB_HTTP_HTTPS_CERTIFICATE INFLUXDB_HTTP_HTTPS_PRIVATE_KEY INFLUXDB_CA_FILE
+  scheme=https
+  curl_ca="--cacert $INFLUXDB_CA_FILE"
+fi
+
 pid=""
 trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
 
 wait_ready() {
   tries=0
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$INFLUXDB_PORT/ping")" = 204 ]; do
+  # shellcheck disable=SC2086 # curl_ca is two words or none
+  until [ "$(curl -s $curl_ca -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$INFLUXDB_PORT/ping")" = 204 ]; do
     tries=$((tries + 1))
     if [ "$tries" -gt 120 ] || ! kill -0 "$pid" 2>/dev/null; then
       echo "start: influxd did not answer /ping within 60 s" >&2

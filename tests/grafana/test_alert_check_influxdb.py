@@ -34,6 +34,7 @@ def write(
         auth=(influx.users.writer.username, influx.users.writer.password),
         data=body.encode(),
         timeout=30,
+        verify=influx.verify,
     )
     assert response.status_code == 204, response.text
 

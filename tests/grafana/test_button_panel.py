@@ -40,6 +40,7 @@ def test_presses_per_hour_per_endpoint_handle_a_reset(endpoints: Endpoints) -> N
         auth=(influx.users.writer.username, influx.users.writer.password),
         data="\n".join(lines).encode(),
         timeout=30,
+        verify=influx.verify,
     )
     assert response.status_code == 204, response.text
     [board] = [d for d in model.load() if d.uid == "button-presses"]

@@ -32,6 +32,7 @@ def test_function_as_the_contract_names_it(templates: dict[str, Any]) -> None:
         "INFLUXDB_URL",
         "INFLUXDB_DATABASE",
         "INFLUXDB_SECRET_ARN",
+        "INFLUXDB_CA_CERTIFICATE",
         "METADATA_TABLE",
         "REJECTED_QUEUE_URL",
         "METADATA_CACHE_TTL_SECONDS",

@@ -92,7 +92,7 @@ def test_the_ecs_store_is_the_default_and_deploys_what_it_did(templates: dict[st
     assert {name: resources[name]["Type"] for name in ECS_STORE} == ECS_STORE
     assert not [r for r in resources.values() if r["Type"].startswith(("AWS::Timestream", "AWS::Lambda"))]
     assert not [r for r in resources.values() if r["Type"] == influxdb_managed.SETUP_TYPE]
-    assert output(template, "Url") == {"Fn::Sub": "http://influx.${EnvironmentName}:8086"}
+    assert output(template, "Url") == {"Fn::Sub": "https://influx.${EnvironmentName}:8086"}
     assert output(template, "AdminSecretArn") == {"Ref": "AdminSecret"}
 
 

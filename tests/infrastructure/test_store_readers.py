@@ -60,9 +60,11 @@ def test_grafana_reads_the_ecs_store_with_the_reader_s_password(endpoints: Endpo
     # Basic is the user and password in base64: what the reader (and Grafana) sends influxd for them.
     user, _, password = base64.b64decode(value.removeprefix("Basic ")).decode().partition(":")
     assert (user, password) == (influx.users.reader.username, influx.users.reader.password)
-    InfluxReader(influx.url, influx.database, user, password).raw("SHOW MEASUREMENTS")
+    InfluxReader(influx.url, influx.database, user, password, ca_file=influx.ca_file).raw("SHOW MEASUREMENTS")
     with pytest.raises(QueryError, match="401"):
-        InfluxReader(influx.url, influx.database, user, "wrong").raw("SHOW MEASUREMENTS")
+        InfluxReader(influx.url, influx.database, user, "wrong", ca_file=influx.ca_file).raw(
+            "SHOW MEASUREMENTS"
+        )
 
 
 def test_grafana_reads_the_managed_store_with_the_reader_s_token(tmp_path: Path) -> None:

@@ -198,7 +198,7 @@ def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: F
     # A day's shard of its own (within the 30-day retention), so the conflict touches no other test.
     old = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=20)
     admin = function.endpoints.influxdb.users.admin
-    response = urllib3.PoolManager().request(
+    response = urllib3.PoolManager(ca_certs=function.endpoints.influxdb.ca_file).request(
         "POST",
         f"{function.endpoints.influxdb.url}/write?db=telemetry&precision=ms",
         body=f'pressure,sensorID=seed pressureValue="text" {ms(old)}'.encode(),

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from ingest_to_influxdb import handler
+from ingest_to_influxdb.constants import SYSTEM_ROOTS
+from ingest_to_influxdb.environment import INFLUXDB_CA_CERTIFICATE as INFLUXDB_CA_VARIABLE
 
 from tests.support.function_env import FunctionEnv, pressure
 from tests.support.influx_v2_standin import InfluxStandIn
@@ -21,6 +23,9 @@ def test_the_function_writes_with_the_token_and_follows_its_rotation(
     with InfluxStandIn(flavour="v2") as standin:
         bucket = standin.add_bucket(function.endpoints.influxdb.database)
         monkeypatch.setenv("INFLUXDB_URL", standin.url)
+        monkeypatch.setenv(
+            INFLUXDB_CA_VARIABLE, SYSTEM_ROOTS
+        )  # as the influxdb stack exports it for this store
         secrets = boto3.client("secretsmanager")
         secrets.put_secret_value(
             SecretId=function.secret_arn, SecretString=json.dumps({"username": "writer", "token": "revoked"})

@@ -37,7 +37,12 @@ def write(task: InfluxTask, lines: list[str], rp: str | None = None) -> None:
     user, password = credentials(task.secrets, task.environment, "admin")
     params = {"db": "telemetry", "precision": "ms", **({"rp": rp} if rp else {})}
     answer = requests.post(
-        f"{task.url}/write", params=params, auth=(user, password), data="\n".join(lines).encode(), timeout=30
+        f"{task.url}/write",
+        params=params,
+        auth=(user, password),
+        data="\n".join(lines).encode(),
+        timeout=30,
+        verify=task.ca_file,
     )
     assert answer.status_code == 204, answer.text
 

@@ -37,7 +37,7 @@ POINTS = [  # retention policy, line protocol
 
 def admin(influx: InfluxEndpoint, database: str) -> InfluxReader:
     user = influx.users.admin
-    return InfluxReader(influx.url, database, user.username, user.password)
+    return InfluxReader(influx.url, database, user.username, user.password, ca_file=influx.ca_file)
 
 
 def statement(influx: InfluxEndpoint, text: str) -> None:
@@ -71,6 +71,7 @@ def source(endpoints: Endpoints) -> InfluxEndpoint:
             data=body.encode(),
             auth=credentials,
             timeout=30,
+            verify=influx.verify,
         )
         assert response.status_code == 204, response.text
     return influx
@@ -104,6 +105,8 @@ def migrate(source: InfluxEndpoint, target: InfluxEndpoint, tmp_path: Path, *mor
             str(tmp_path / "rejects.lp"),
             "--batch",
             "2",
+            *(["--source-ca-file", source.ca_file] if source.ca_file else []),
+            *(["--target-ca-file", target.ca_file] if target.ca_file else []),
             *more,
         ]
     )
@@ -169,6 +172,8 @@ def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
         str(exported),
         "--since",
         since,
+        "--source-ca-file",
+        str(source.ca_file),
     ]
     assert migrate_store.main(arguments) == 0
     text = exported.read_text()
@@ -179,7 +184,16 @@ def test_through_a_file_as_when_the_ecs_store_is_gone_before_the_copy(
     with pytest.MonkeyPatch.context() as patch:
         for name, value in os_env.items():
             patch.setenv(name, value)
-        copied = ["--source-file", str(exported), "--target-url", target.url, "--database", "file_copy"]
+        copied = [
+            "--source-file",
+            str(exported),
+            "--target-url",
+            target.url,
+            "--database",
+            "file_copy",
+            "--target-ca-file",
+            str(target.ca_file),
+        ]
         assert migrate_store.main(copied) == 0
     assert len(rows(target, "file_copy", "autogen", "pressure")) == 2
     assert [r["count"] for r in rows(target, "file_copy", "autogen", "product_count").values()] == [12]
@@ -201,6 +215,7 @@ def test_a_refused_batch_is_kept_with_the_answer_and_counted(
         data=f"conflict,sensorID=c v=1.5 {T0}".encode(),
         auth=writer,
         timeout=30,
+        verify=target.verify,
     ).raise_for_status()
     owner = (source.users.admin.username, source.users.admin.password)
     requests.post(
@@ -209,6 +224,7 @@ def test_a_refused_batch_is_kept_with_the_answer_and_counted(
         data=f"conflict,sensorID=c v=2i {T0}".encode(),
         auth=owner,
         timeout=30,
+        verify=source.verify,
     ).raise_for_status()
     assert migrate(source, target, tmp_path, "--rp", "autogen") == 1
     out = capsys.readouterr().out

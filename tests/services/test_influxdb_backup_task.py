@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,6 +88,7 @@ def environments(task: InfluxTask, aws: dict[str, str], restore: str | None) -> 
             "INFLUXDB_RPC": f"127.0.0.1:{task.rpc}",
             "INFLUXDB_ADMIN_USER": admin,
             "INFLUXDB_ADMIN_PASSWORD": password,
+            "INFLUXDB_TLS_CA_CERTIFICATE": Path(task.ca_file).read_text(),
         },
         influxdb_backup.UPLOAD_CONTAINER: {
             **common,
@@ -176,6 +178,7 @@ def test_backed_up_to_the_bucket_and_restored_once(
             auth=(user, password),
             data=lines,
             timeout=30,
+            verify=task.ca_file,
         ).status_code
         == 204
     )

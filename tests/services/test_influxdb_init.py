@@ -67,6 +67,7 @@ def test_users_have_exactly_their_grants(endpoints: Endpoints) -> None:
         auth=(reader.username, reader.password),
         data=b"pressure,sensorID=x pressureValue=1",
         timeout=10,
+        verify=influx.verify,
     )
     assert write.status_code == 403
     with pytest.raises(QueryError, match="not authorized"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,7 +58,13 @@ def task(secrets: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inf
 def function_writer(task: InfluxTask, client: Any) -> InfluxWriter:
     """The ingest function's writer, with its credentials from the writer's secret (re-read after a 401)."""
     name = role_secret(task.environment, "writer")
-    return InfluxWriter(task.url, "telemetry", SecretCredentials(client, name), retry_delays=())
+    return InfluxWriter(
+        task.url,
+        "telemetry",
+        SecretCredentials(client, name),
+        retry_delays=(),
+        ca_certificate=Path(task.ca_file).read_text(),
+    )
 
 
 def write_reading(writer: InfluxWriter, sensor: str, at_ms: int) -> None:

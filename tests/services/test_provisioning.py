@@ -55,6 +55,7 @@ def test_every_variable_the_provisioning_reads_is_set_by_the_task() -> None:
         "INFLUXDB_URL",
         "INFLUXDB_DATABASE",
         "INFLUXDB_AUTHORIZATION",
+        "INFLUXDB_CA_CERTIFICATE",
         "AWS_REGION",
     }
     assert referenced <= provided
@@ -66,6 +67,8 @@ def test_services_reach_influxdb_by_the_stack_s_url_export() -> None:
     # ${InfluxdbUrl}: the influxdb stack's Url export, the Cloud Map name or the managed store's endpoint.
     assert _task("grafana")["environment"]["INFLUXDB_URL"] == "${InfluxdbUrl}"
     assert _task("chronograf")["environment"]["INFLUXDB_URL"] == "${InfluxdbUrl}"
+    for service in ("grafana", "chronograf"):  # and verify it with the CA the stack exports
+        assert _task(service)["environment"]["INFLUXDB_CA_CERTIFICATE"] == "${InfluxdbCaCertificate}"
     for service in ("grafana", "chronograf"):
         secrets = _task(service)["secrets"]
         assert {v.split(":")[0] for k, v in secrets.items() if "INFLUXDB" in k} == {
@@ -122,6 +125,76 @@ def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_
         ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
     )
     assert refused.returncode == 1 and "fetch-files container copies them from S3" in refused.stderr
+
+
+def test_grafana_verifies_the_ecs_store_against_its_ca_and_the_managed_store_against_the_roots(
+    tmp_path: Path,
+) -> None:
+    """With the CA (the ECS store) the data source trusts it; without (the managed store) the system's roots."""
+    run = tmp_path / "run.sh"
+    run.write_text("#!/bin/sh\ntrue\n")
+    run.chmod(0o755)
+    dashboards_dir = tmp_path / "dashboards"
+    dashboards_dir.mkdir()
+    (dashboards_dir / "a.json").write_text("{}")
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    for ca, trusted in ((pem, True), ("system-roots", False), ("", False)):
+        provisioning = tmp_path / f"provisioning-{trusted}-{len(ca)}"
+        env = {
+            "PATH": os.environ["PATH"],
+            "GRAFANA_DATASOURCES_YAML": DATASOURCES.read_text(),
+            "GRAFANA_DASHBOARDS_YAML": DASHBOARDS.read_text(),
+            "INFLUXDB_READER": '{"username": "reader", "password": "p"}',
+            "INFLUXDB_CA_CERTIFICATE": ca,
+            "GF_PATHS_PROVISIONING": str(provisioning),
+            "GRAFANA_DASHBOARDS_DIR": str(dashboards_dir),
+            "GRAFANA_RUN": str(run),
+        }
+        result = subprocess.run(
+            ["sh", str(SERVICES / "grafana" / "start.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        (influx,) = [
+            d
+            for d in _yaml(provisioning / "datasources" / "datasources.yaml")["datasources"]
+            if d["type"] == "influxdb"
+        ]
+        assert influx["jsonData"]["tlsAuthWithCACert"] is trusted
+        assert influx["jsonData"]["tlsSkipVerify"] is False
+        assert influx["secureJsonData"]["tlsCACert"] == "$INFLUXDB_CA_CERTIFICATE"  # Grafana expands it
+
+
+def test_chronograf_adds_the_store_s_ca_to_go_s_roots(tmp_path: Path) -> None:
+    run = tmp_path / "chronograf"
+    run.write_text(
+        '#!/bin/sh\necho "SSL_CERT_DIR=$SSL_CERT_DIR"\ncat "${SSL_CERT_DIR%%:*}/influxdb-ca.pem"\n'
+    )
+    run.chmod(0o755)
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    env = {
+        "PATH": os.environ["PATH"],
+        "TMPDIR": str(tmp_path),
+        "INFLUXDB_READER": '{"username": "reader", "password": "p"}',
+        "INFLUXDB_CA_CERTIFICATE": pem,
+        "CHRONOGRAF_RUN": str(run),
+    }
+    result = subprocess.run(
+        ["sh", str(SERVICES / "chronograf" / "start.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    # The store's CA beside the system's roots (the OAuth provider's certificate is a public one).
+    assert f"SSL_CERT_DIR={tmp_path}/influxdb-ca:/etc/ssl/certs" in result.stdout
+    assert pem in result.stdout
 
 
 # -- against the synthesized stacks ---------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ def function(
         SecretString=json.dumps({"username": writer.username, "password": writer.password}),
     )["ARN"]
     env = {
-        "INFLUXDB_URL": endpoints.influxdb.url,
+        **endpoints.influxdb.function_environment(),
         "INFLUXDB_DATABASE": endpoints.influxdb.database,
         "INFLUXDB_SECRET_ARN": secret_arn,
         "METADATA_TABLE": TABLE,

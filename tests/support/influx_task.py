@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 import requests
 
-from infrastructure import service_files
+from infrastructure import influx_tls, service_files
 from infrastructure.stacks import influxdb
 from reach.endpoints import Endpoints, InfluxEndpoint, InfluxUser, InfluxUsers
 from reach.influx import InfluxReader
@@ -65,7 +65,9 @@ def aws_client(endpoints: Endpoints, service: Any) -> Any:
 
 
 def create_secrets(client: Any, environment: str) -> None:
-    """As the influxdb stack does: one secret per role, JSON username and password (a first version only)."""
+    """As the influxdb stack does: one secret per role, JSON username and password (a first version only); and as
+    the deploy tool does, the TLS secret of a certificate its CA signed (infrastructure/influx_tls.py)."""
+    influx_tls.ensure(client, environment, kms_key_id=None)
     for role, username in influxdb.ROLES.items():
         client.create_secret(
             Name=role_secret(environment, role),
@@ -90,7 +92,12 @@ class InfluxTask:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.http}"
+        return f"https://{HOST}:{self.http}"
+
+    @property
+    def ca_file(self) -> str:
+        """The CA start.sh wrote from the TLS secret: the clients verify the task's certificate with it."""
+        return str(self.root / "tls" / "ca.pem")
 
     @property
     def log(self) -> Path:
@@ -113,6 +120,7 @@ class InfluxTask:
             {
                 "PATH": os.environ["PATH"],
                 "TMPDIR": str(self.root),
+                "INFLUXDB_TLS_DIR": str(self.root / "tls"),
                 "INFLUXDB_GRAPHITE_0_ENABLED": "false",  # the stack's GraphiteListener default
                 "INFLUXDB_PORT": str(self.http),
                 "INFLUXDB_HTTP_BIND_ADDRESS": f"{HOST}:{self.http}",  # the task listens on :8086
@@ -176,7 +184,11 @@ class InfluxTask:
             for user, password in [credentials(self.secrets, self.environment, role)]
         }
         influx = InfluxEndpoint(
-            url=self.url, database="telemetry", users=InfluxUsers(**users), rpc=f"{HOST}:{self.rpc}"
+            url=self.url,
+            database="telemetry",
+            users=InfluxUsers(**users),
+            rpc=f"{HOST}:{self.rpc}",
+            ca_file=self.ca_file,
         )
         return base.model_copy(update={"influxdb": influx})
 
@@ -189,7 +201,7 @@ class InfluxTask:
     # -- what the task's clients do -------------------------------------------------------------------------
     def query(self, text: str, user: str, password: str) -> list[dict[str, Any]]:
         """The series of `text` as InfluxDB sends them, through sandbox.influx; QueryError when refused."""
-        reader = InfluxReader(self.url, "telemetry", user, password)
+        reader = InfluxReader(self.url, "telemetry", user, password, ca_file=self.ca_file)
         try:
             return reader.raw(text)
         finally:
@@ -202,6 +214,7 @@ class InfluxTask:
             auth=(user, password),
             data=lines.encode(),
             timeout=30,
+            verify=self.ca_file,
         )
 
 

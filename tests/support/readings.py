@@ -99,6 +99,7 @@ def write(endpoints: Endpoints, start_ms: int) -> None:
         auth=(writer.username, writer.password),
         data="\n".join(lines(start_ms)).encode(),
         timeout=30,
+        verify=influx.verify,
     )
     assert response.status_code == 204, response.text
 

@@ -22,7 +22,7 @@ from local_aws.iot.policy import (
     is_allowed,
     topic_arn,
 )
-from simulator.provisioning import policy_document
+from tests.support.device_policy import policy_document
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}"

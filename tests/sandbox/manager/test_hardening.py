@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import stat
 import threading
 import urllib.error
@@ -18,9 +19,10 @@ from reach.endpoints import Endpoints, endpoints_file
 from sandbox.manager.services import Sandbox, _influx_version, run_influxdb_init
 
 
-def _status(url: str) -> int:
+def _status(url: str, ca_file: str | None) -> int:
+    context = ssl.create_default_context(cafile=ca_file)
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -122,7 +124,8 @@ def test_endpoints_file_is_0600_whoever_writes_it(sandbox: Sandbox, tmp_path: Pa
 
 def test_influxdb_debug_endpoints_refuse_without_the_admin(endpoints: Endpoints) -> None:
     url = endpoints.influxdb.url
-    assert _status(f"{url}/debug/pprof/") in (401, 403, 404)
+    ca_file = endpoints.influxdb.ca_file
+    assert _status(f"{url}/debug/pprof/", ca_file) in (401, 403, 404)
     binary = shutil.which("influxd")
     assert binary is not None
     if _influx_version(binary) < (1, 8):
@@ -131,4 +134,4 @@ def test_influxdb_debug_endpoints_refuse_without_the_admin(endpoints: Endpoints)
             "(the ECS image, 1.8, closes them; see sandbox/manager/services.py)"
         )
     for path in ("/debug/vars", "/debug/requests?seconds=1"):
-        assert _status(f"{url}{path}") in (401, 403), path
+        assert _status(f"{url}{path}", ca_file) in (401, 403), path

@@ -6,6 +6,7 @@ import base64
 import os
 import signal
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,8 @@ from sandbox.manager.services import SERVICE_NAMES, Sandbox
 
 
 def _reader(endpoints: Endpoints, username: str, password: str) -> InfluxReader:
-    return InfluxReader(endpoints.influxdb.url, endpoints.influxdb.database, username, password)
+    influx = endpoints.influxdb
+    return InfluxReader(influx.url, influx.database, username, password, ca_file=influx.ca_file)
 
 
 @pytest.fixture
@@ -118,7 +120,8 @@ def test_restarting_influxdb_keeps_port_and_data(own_sandbox: Sandbox) -> None:
         headers={"Authorization": f"Basic {token}"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=5) as response:
+    context = ssl.create_default_context(cafile=endpoints.influxdb.ca_file)
+    with urllib.request.urlopen(request, timeout=5, context=context) as response:
         assert response.status == 204
     own_sandbox.stop_service("influxdb")
     assert not processes.tcp_answers(int(endpoints.influxdb.url.rsplit(":", 1)[1]))

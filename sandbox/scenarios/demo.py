@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
@@ -10,15 +11,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
+from ingest_to_influxdb.constants import METAKEY
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from catalog import SENSOR_ID_TAG, Catalog, load_catalog
 from catalog.loader import PROJECT_ROOT
+from infrastructure.names import stack_name
+from infrastructure.stacks import ingest
 from reach import influx
 from reach.endpoints import Endpoints
-from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats
+from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats, stack_outputs
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
 from sandbox.scenarios.accounting import (
@@ -107,9 +112,35 @@ def device_tls_target(sandbox: Sandbox, groups: list[FleetGroup], environment: s
             issuer = LocalCa(ca_folder)
             for _ in provision(group.type_name, group.devices, keys, issuer, environment=environment):
                 pass
+        register_thing_metadata(groups, environment)
     mqtt = sandbox.endpoints().mqtt
     time.sleep(2 * RELOAD_SECONDS)  # the endpoint reloads its access rules this often
     return aws_target(sandbox.ca.ca_file, keys, f"{mqtt.host}:{mqtt.tls_port}")
+
+
+def register_thing_metadata(groups: list[FleetGroup], environment: str) -> int:
+    """Over mutual TLS the broker vouches for each device, and the function takes its metadata from the item of
+    its thing, whatever metakey the payload names (lambda/ingest_to_influxdb/identity.py). So the demo registers,
+    under each thing it provisioned, the sample item that the device's simulated payload names, as an operator
+    registers a device's metadata under its thing name (docs/operations.md); how many it registered."""
+    from simulator.device_types import resolve_type
+    from simulator.provisioning import thing_name
+
+    table = boto3.resource("dynamodb").Table(
+        stack_outputs(stack_name(environment, ingest.NAME))[ingest.METADATA_TABLE_NAME.output]
+    )
+    registered = 0
+    for group in groups:
+        spec = resolve_type(group.type_name).attributes.get(METAKEY)
+        if spec is None:
+            continue
+        for index in range(group.devices):
+            named = spec.stream(random.Random(index), time.time, index)()
+            item = table.get_item(Key={METAKEY: str(named)}).get("Item")
+            if item is not None:
+                table.put_item(Item={**item, METAKEY: thing_name(group.type_name, index)})
+                registered += 1
+    return registered
 
 
 def fleet_groups(fleet: dict[str, int]) -> list[FleetGroup]:

@@ -36,7 +36,10 @@ def test_the_sample_files_load_the_same_items(table: str) -> None:
     assert scan(table) == from_json
     pressure = [f"{n}" for n in range(123456789, 123456809)]
     webhook = [*(f"button-0{i}" for i in range(1, 6)), "lwm2m-shelf-01", "lwm2m-shelf-02"]
-    assert sorted(from_json) == sorted([*pressure, *(f"shelf-0{i}" for i in range(1, 6)), *webhook])
+    things = [*(f"pressure-{n:04d}" for n in range(20)), *(f"shelf-{n:04d}" for n in range(5))]
+    assert sorted(from_json) == sorted([*pressure, *(f"shelf-0{i}" for i in range(1, 6)), *webhook, *things])
+    # A thing's item is the item its simulated payload names (device n takes the n-th metakey).
+    assert {**from_json["pressure-0003"], "metakey": "123456792"} == from_json["123456792"]
     assert from_json["123456789"] == {
         "metakey": "123456789",
         "manufacturer": "Acme Devices Ltd.",

@@ -341,8 +341,8 @@ def render_picture(endpoints_path: Path, out: Path, since: datetime) -> None:
 
 NEXT_STEPS = """[bold]Next[/]
   look at the dashboards:   {picture}
-  query InfluxDB:           influx -host 127.0.0.1 -port {port} -username reader -password '<see {endpoints}>' \\
-                              -database telemetry -execute 'SELECT mean(pressureValue) FROM pressure GROUP BY sensorID'
+  query InfluxDB (HTTPS):   SSL_CERT_FILE={ca} influx -ssl -host 127.0.0.1 -port {port} -username reader \\
+                              -password '<see {endpoints}>' -database telemetry -execute 'SELECT mean(pressureValue) FROM pressure GROUP BY sensorID'
   more devices:             make simulate DEVICES=50 RATE=5 DURATION=60
   replay dead letters:      make replay
   stop everything:          make down"""
@@ -431,7 +431,7 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     console.print(f"dashboards drawn: {PICTURE}")
     alerts_as_expected = show_alerts(endpoints, since, console)
     port = endpoints.influxdb.url.rsplit(":", 1)[1]
-    console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path))
+    console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path, ca=sandbox.ca.ca_file))
     if accounting.settled and accounting.lost != 0:
         problem = (
             f"{accounting.lost} readings are unaccounted for"

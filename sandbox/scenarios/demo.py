@@ -431,7 +431,9 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
     console.print(f"dashboards drawn: {PICTURE}")
     alerts_as_expected = show_alerts(endpoints, since, console)
     port = endpoints.influxdb.url.rsplit(":", 1)[1]
-    console.print(NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path, ca=sandbox.ca.ca_file))
+    console.print(
+        NEXT_STEPS.format(picture=PICTURE, port=port, endpoints=sandbox.endpoints_path, ca=sandbox.ca.ca_file)
+    )
     if accounting.settled and accounting.lost != 0:
         problem = (
             f"{accounting.lost} readings are unaccounted for"

@@ -29,7 +29,7 @@ from botocore.config import Config as BotoConfig
 
 from local_aws.cloudformation.template import DeployedTemplate, ResourceRef, TemplateError
 from local_aws.counters import Counters
-from local_aws.iot.mqtt_session import Delivery
+from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.rules_engine import HAND_OFF_WORKERS, Rule, RulesEngine, rules_from_template
 from local_aws.lambda_.async_invoke import AsyncInvoker
 from local_aws.lambda_.event_store import EventStore
@@ -123,7 +123,7 @@ class RuleRunner:
     def topic_filters(self) -> list[str]:
         return self.engine.topic_filters
 
-    def on_delivery(self, delivery: Delivery) -> None:
+    def on_delivery(self, delivery: BrokerMessage) -> None:
         self.engine.on_delivery(delivery)
 
     def start(self) -> None:

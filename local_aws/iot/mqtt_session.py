@@ -38,7 +38,7 @@ RETRY_SECONDS = 2.0  # before asking again when the broker refused a change of t
 
 
 @dataclass(frozen=True)
-class Delivery:
+class BrokerMessage:
     topic: str
     payload: bytes
     ack: Callable[[], None]  # sends the PUBACK; the broker forgets the message
@@ -60,7 +60,7 @@ class Intake:
         endpoints: Endpoints,  # the broker's plain listener and its login
         client_id: str,
         topics: list[str],
-        on_delivery: Callable[[Delivery], None],
+        on_delivery: Callable[[BrokerMessage], None],
         record: SubscriptionRecord | None = None,
     ) -> None:
         username, password = mqtt_login(endpoints)
@@ -107,7 +107,9 @@ class Intake:
         )
         acquire = data.acquire_publish_acknowledgement_control
         if acquire is None:  # QoS 0: nothing to acknowledge
-            self.on_delivery(Delivery(packet.topic, bytes(packet.payload or b""), lambda: None, client_id))
+            self.on_delivery(
+                BrokerMessage(packet.topic, bytes(packet.payload or b""), lambda: None, client_id)
+            )
             return
         handle = acquire()
         client = self.client
@@ -115,7 +117,7 @@ class Intake:
         def ack() -> None:
             client.invoke_publish_acknowledgement(handle)
 
-        self.on_delivery(Delivery(packet.topic, bytes(packet.payload or b""), ack, client_id))
+        self.on_delivery(BrokerMessage(packet.topic, bytes(packet.payload or b""), ack, client_id))
 
     def _on_connected(self, data: mqtt5.LifecycleConnectSuccessData) -> None:
         self.connections += 1

@@ -28,7 +28,7 @@ from typing import Any
 
 from local_aws.cloudformation.template import DeployedTemplate, TemplateError
 from local_aws.counters import Counters
-from local_aws.iot.mqtt_session import Delivery
+from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.sql import RuleQuery, parse_rule, rule_receives, subscriptions
 from local_aws.lambda_.event_store import EventStore
 from local_aws.lambda_.events import EventRefused, async_event
@@ -133,19 +133,19 @@ class RulesEngine:
     ) -> None:
         self.rules, self.store, self.queues, self.played, self.sqs = rules, store, queues, played, sqs
         self.counters, self.stopping, self.event_stored = counters, stopping, event_stored
-        self._inbox: queue.Queue[Delivery] = queue.Queue()
+        self._inbox: queue.Queue[BrokerMessage] = queue.Queue()
         self._topic_rules: dict[str, list[Rule]] = {}
 
     @property
     def topic_filters(self) -> list[str]:
         return subscriptions([(rule.name, rule.query.topic_filter) for rule in self.rules])
 
-    def on_delivery(self, delivery: Delivery) -> None:
+    def on_delivery(self, delivery: BrokerMessage) -> None:
         """awscrt's thread: queue it and return at once (the acknowledgement waits for the hand-off)."""
         self.counters.add(received=1, in_flight=1)
         self._inbox.put(delivery)
 
-    def _take(self, limit: int) -> list[Delivery]:
+    def _take(self, limit: int) -> list[BrokerMessage]:
         """Up to `limit` deliveries: once one has come, what else is waiting, and what comes within the gather
         time. Taken in runs, not one wait each: a wait per message set every thread of the runner waking."""
         try:
@@ -184,7 +184,7 @@ class RulesEngine:
                 delivery.ack()
             self.counters.add(in_flight=-len(batch), acknowledged=len(batch))
 
-    def evaluate(self, batch: list[Delivery]) -> tuple[dict[str, list[str]], list[Outgoing]]:
+    def evaluate(self, batch: list[BrokerMessage]) -> tuple[dict[str, list[str]], list[Outgoing]]:
         """Each message's actions: events for the functions (JSON text), messages for the queues (error
         actions too)."""
         events: dict[str, list[str]] = {}
@@ -208,7 +208,7 @@ class RulesEngine:
         self,
         rule: Rule,
         index: int,
-        delivery: Delivery,
+        delivery: BrokerMessage,
         events: dict[str, list[str]],
         outgoing: list[Outgoing],
     ) -> None:
@@ -253,7 +253,7 @@ class RulesEngine:
         return rule.error_queue_url
 
     @staticmethod
-    def error_body(rule: Rule, delivery: Delivery, reason: str) -> str:
+    def error_body(rule: Rule, delivery: BrokerMessage, reason: str) -> str:
         """IoT's error-action message ("Error action message format" in the AWS IoT developer guide)."""
         return json.dumps(
             {

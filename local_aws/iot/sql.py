@@ -48,7 +48,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 @dataclass(frozen=True)
-class Delivery:
+class MessageContext:
     """What the broker knows about a message besides its payload."""
 
     topic: str
@@ -58,7 +58,7 @@ class Delivery:
 
 
 # An expression is evaluated against (payload, delivery).
-Expression = Callable[[JsonObject, Delivery], Any]
+Expression = Callable[[JsonObject, MessageContext], Any]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class RuleQuery:
     def apply(self, payload: JsonObject, topic: str, client_id: str | None = None) -> JsonObject | None:
         """The message the rule's actions receive, or None when the WHERE clause does not match. Columns
         overwrite attributes of the same name that `*` took from the payload."""
-        delivery = Delivery(topic, client_id)
+        delivery = MessageContext(topic, client_id)
         if self.condition is not None and self.condition(payload, delivery) is not True:
             return None
         result: JsonObject = dict(payload) if self.projection.star else {}
@@ -210,7 +210,7 @@ class _Parser:
         self.position += 1
         right, compare = self.operand(), _COMPARISONS[token.text]
 
-        def evaluate(payload: JsonObject, delivery: Delivery) -> bool:
+        def evaluate(payload: JsonObject, delivery: MessageContext) -> bool:
             a, b = left(payload, delivery), right(payload, delivery)
             if a is _UNDEFINED or b is _UNDEFINED:
                 return False
@@ -263,7 +263,7 @@ class _Parser:
         self.expect(")")
         index = int(token.text)
 
-        def segment(payload: JsonObject, delivery: Delivery) -> Any:
+        def segment(payload: JsonObject, delivery: MessageContext) -> Any:
             parts = basic_ingest.suffix(delivery.topic).split("/")  # AWS counts after `$aws/rules/<rule>/`
             return parts[index - 1] if 1 <= index <= len(parts) else _UNDEFINED
 

@@ -20,7 +20,7 @@ import pytest
 from awscrt import mqtt
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
-from local_aws.iot.mqtt_session import Delivery
+from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.lambda_.event_store import EventStore
 from local_aws.rule_runner import RuleRunner, load_rules
 from local_aws.runner import deployed_template, local_overrides
@@ -84,7 +84,9 @@ def run_in_process(pipeline: Pipeline, messages: list[tuple[bytes, str]], store:
     runner.start()
     try:
         for payload, client_id in messages:
-            runner.on_delivery(Delivery("/pressure/data", payload, ack=lambda: None, client_id=client_id))
+            runner.on_delivery(
+                BrokerMessage("/pressure/data", payload, ack=lambda: None, client_id=client_id)
+            )
         deadline = time.monotonic() + 30
         while not runner.idle() and time.monotonic() < deadline:
             time.sleep(0.1)

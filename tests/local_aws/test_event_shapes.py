@@ -8,7 +8,7 @@ import json
 from benchmarks.bench_webhook import Deliveries
 from benchmarks.handler_cases import Readings, sqs_event
 from local_aws.apigateway.http_api import http_api_event
-from local_aws.iot.mqtt_session import Delivery
+from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.rules_engine import Rule, RulesEngine
 from local_aws.iot.sql import parse_rule
 from local_aws.lambda_.events import failure_record, sqs_batch_event
@@ -44,7 +44,9 @@ def test_the_error_action_message_has_iots_shape() -> None:
     rule = Rule(
         "r", parse_rule("SELECT * FROM 'd'", "r"), LocalFunction("Fn", spec, 2, None, 1), None, "errors"
     )
-    ours = json.loads(RulesEngine.error_body(rule, Delivery("d", b"{}", lambda: None, "dev1"), "refused"))
+    ours = json.loads(
+        RulesEngine.error_body(rule, BrokerMessage("d", b"{}", lambda: None, "dev1"), "refused")
+    )
     assert shape_differences(ours, fixture("rule_error_action.json")) == []
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local_aws.iot.mqtt_session import Delivery
+from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.rules_engine import Rule, RulesEngine
 from local_aws.iot.sql import parse_rule
 from local_aws.lambda_.event_store import EventStore
@@ -68,7 +68,7 @@ def test_a_payload_of_any_depth_becomes_an_event_or_the_error_action_never_an_ex
     tmp_path: Path,
 ) -> None:
     runner, _ = _runner(EventStore(tmp_path / "events.sqlite"))
-    batch = [Delivery("d", _nested(depth), lambda: None) for depth in DEPTHS]
+    batch = [BrokerMessage("d", _nested(depth), lambda: None) for depth in DEPTHS]
     events, outgoing = runner.engine.evaluate(batch)
     assert len(events.get("fn", [])) + len(outgoing) == len(DEPTHS)
     assert all(json.loads(body)["topic"] == "d" for body in events.get("fn", [])[:3])
@@ -139,5 +139,5 @@ def test_the_largest_message_the_broker_passes_fits_the_error_actions_queue(tmp_
     """The error action carries the payload in base64: whatever passes the broker's packet limit must fit an SQS
     message, or the error action itself would be refused (and on AWS the message lost)."""
     runner, _ = _runner(EventStore(tmp_path / "events.sqlite"))
-    largest = Delivery("d" * IOT_MAX_TOPIC_BYTES, b"{" * MQTT_MAX_PACKET_BYTES, lambda: None, "c" * 128)
+    largest = BrokerMessage("d" * IOT_MAX_TOPIC_BYTES, b"{" * MQTT_MAX_PACKET_BYTES, lambda: None, "c" * 128)
     assert len(RulesEngine.error_body(runner.rules[0], largest, "x" * 1000).encode()) <= MAX_MESSAGE_BYTES

@@ -11,10 +11,12 @@ the function reads in batches through an event-source mapping.
   destination only the batch's metadata, and S3 the records themselves, so `make replay` reads them there without
   depending on the stream's retention.
 
-The rules' partition key is the publishing connection's client id (`${clientid()}`): a device's readings stay on
-one shard in order, and a fleet of devices spreads evenly over the shards (a topic per kind as key would put a
-whole kind on one shard, 1,000 records a second at most). The client id is at most 128 characters, within
-Kinesis's 256 for a key.
+The rules' partition key is a new UUID per reading (`${newuuid()}`): the readings spread evenly over the shards
+whatever the fleet's shape, and the key is always valid. A key per kind (`${topic()}`) would put a whole kind on
+one shard (1,000 records a second at most); a key per device (`${clientid()}`) would keep a device's readings in
+order, which nothing downstream needs (a point is keyed by the device's time: InfluxDB holds the same in any
+order), and is empty where the connection's client id is not known (the local broker's plain listener), which
+Kinesis refuses.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ STREAM_FAILURE_BUCKET = "StreamFailureBucket"
 STREAM_POLICY = "FunctionStreamPolicy"
 SHARD_COUNT_PARAMETER = "StreamShardCount"
 PARALLELIZATION_PARAMETER = "StreamParallelizationFactor"
-PARTITION_KEY = "${clientid()}"
+PARTITION_KEY = "${newuuid()}"
 RETENTION_HOURS = 24  # Kinesis's default and cheapest; the destination keeps what fails, not the stream
 MAXIMUM_RETRY_ATTEMPTS = 5  # as the queued path's maxReceiveCount: then the records go to the bucket
 MAXIMUM_RECORD_AGE_SECONDS = 6 * 3600  # as the direct path's MaximumEventAgeInSeconds
@@ -61,10 +63,12 @@ def add_parameters(template: Template, path_parameter: str) -> None:
     template.add_parameter(
         Parameter(
             SHARD_COUNT_PARAMETER,
-            Type="Number",
-            Default=0,
-            MinValue=0,
-            MaxValue=500,
+            # A String: moto's CloudFormation reads a Number parameter as an integer, so the condition below
+            # (Equals to "0") never held there and the stream got 0 shards.
+            Type="String",
+            Default="0",
+            AllowedPattern=r"^(0|[1-9][0-9]{0,4})$",
+            ConstraintDescription="a whole number of shards, 0 for on demand",
             Description="Shards of the stream path's stream (make capacity sizes them); 0: on demand",
         )
     )

@@ -71,7 +71,7 @@ def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str,
         stream_condition, streamed, direct = otherwise["Fn::If"]
         assert stream_condition == "IsStream"
         assert streamed["Kinesis"]["StreamName"] == {"Ref": "IngestStream"}
-        assert streamed["Kinesis"]["PartitionKey"] == "${clientid()}"
+        assert streamed["Kinesis"]["PartitionKey"] == "${newuuid()}"
         assert direct["Lambda"]["FunctionArn"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
         assert payload["ErrorAction"]["Sqs"]["QueueUrl"] == {"Ref": "DeadLetterQueue"}
     permissions = of_type(template, "AWS::Lambda::Permission")

@@ -723,6 +723,7 @@ def build() -> Template:
     create_rules(template, catalog, function, dead_letters, ingest, stream)
     topic = create_alarms(template, function, dead_letters, rejected)
     create_pipeline_alarms(template, function, rejected, topic)
+    ingest_stream.create_alarm(template, function, topic)
     add_output(template, METADATA_TABLE_NAME, Ref(table), "Device metadata table")
     add_output(template, METADATA_TABLE_ARN, GetAtt(table, "Arn"), "Device metadata table ARN")
     add_output(template, FUNCTION_NAME, Ref(function), "The ingest function")

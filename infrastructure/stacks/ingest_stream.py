@@ -38,10 +38,12 @@ from troposphere import (
     iot,
     kinesis,
     s3,
+    sns,
 )
 
 from infrastructure.common import checkov_skip, guard_skip
 from infrastructure.names import Export
+from infrastructure.notifications import add_alarm
 from infrastructure.retention import RETAIN
 from infrastructure.stacks import network
 
@@ -219,6 +221,22 @@ def rule_statements(stream: kinesis.Stream) -> list[Statement]:
             Resource=[If(IS_STREAM, GetAtt(stream, "Arn"), Ref("AWS::NoValue"))],
         )
     ]
+
+
+def create_alarm(template: Template, function: awslambda.Function, topic: sns.Topic) -> None:
+    """The stream path falling behind: the age of the last record the mapping read (Lambda's IteratorAge)."""
+    add_alarm(
+        template,
+        "IngestStreamAgeAlarm",
+        Sub("${EnvironmentName}-ingest-IngestStreamAge"),
+        "The stream path's readings wait over 5 minutes before the function gets them: it falls behind or fails",
+        ("AWS/Lambda", "IteratorAge", {"FunctionName": Ref(function)}),
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+        300_000,  # milliseconds
+        Ref(topic),
+        condition=IS_STREAM,
+    )
 
 
 def add_outputs(

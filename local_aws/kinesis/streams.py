@@ -137,6 +137,7 @@ class LocalStreams:
         self._shapes: dict[str, StreamShape] = {}
         self._ids: dict[str, int] = {}
         self._extra_lanes: dict[str, list[int]] = {}
+        self._depths: dict[str, int] = {}  # kept as records come and go (this connection is the only writer)
 
     def close(self) -> None:
         with self._lock:
@@ -153,6 +154,8 @@ class LocalStreams:
             )}  # fmt: skip
         self._ids[shape.arn] = int(number)
         self._shapes[shape.arn] = shape
+        with self._lock:
+            self._depths[shape.arn] = _pending(self._db, int(number))
         self._extra_lanes[shape.arn] = sorted(lanes - set(range(shape.lanes)))
 
     def shape(self, arn: str) -> StreamShape:
@@ -184,18 +187,34 @@ class LocalStreams:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for i, row in rows:
-                    cursor = self._db.execute(
-                        "INSERT INTO records (stream, shard, lane, partition_key, data, arrival_ms) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-                    sequences[i] = sequence_number(row[1], int(cursor.lastrowid or 0))
+                # This connection is the store's only writer and holds the write lock: the next numbers are ours.
+                found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+                first = (int(found[0]) if found else 0) + 1
+                self._db.executemany(
+                    "INSERT INTO records (seq, stream, shard, lane, partition_key, data, arrival_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(first + n, *row) for n, (_, row) in enumerate(rows)],
+                )
+                for n, (i, row) in enumerate(rows):
+                    sequences[i] = sequence_number(row[1], first + n)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._depths[arn] += len(rows)
         return sequences, refused
+
+    def peek(self, arn: str, lane: int, limit: int) -> tuple[int, int | None]:
+        """How many records (up to `limit`) a lane has after its checkpoint, and when the first arrived (ms): what
+        a poller needs to know whether a batch is due, without reading the records."""
+        stream = self._ids[arn]
+        with self._lock:
+            count, first = self._db.execute(
+                "SELECT count(*), min(arrival_ms) FROM (SELECT arrival_ms FROM records "
+                "WHERE stream = ? AND lane = ? ORDER BY seq LIMIT ?)",
+                (stream, lane, limit),
+            ).fetchone()
+        return int(count), None if first is None else int(first)
 
     def read(self, arn: str, lane: int, limit: int) -> list[StreamRecord]:
         """Up to `limit` records of a lane after its checkpoint, in order."""
@@ -220,26 +239,25 @@ class LocalStreams:
                     "DO UPDATE SET seq = max(seq, excluded.seq)",
                     (stream, lane, seq),
                 )
-                self._db.execute(
+                deleted = self._db.execute(
                     "DELETE FROM records WHERE stream = ? AND lane = ? AND seq <= ?", (stream, lane, seq)
-                )
+                ).rowcount
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._depths[arn] -= int(deleted)
 
     def pending(self, arn: str) -> int:
         """Records after their lane's checkpoint: in the stream, not yet done."""
+        self.shape(arn)
         with self._lock:
-            return _pending(self._db, self._ids[arn])
+            return self._depths[arn]
 
 
 def _pending(db: sqlite3.Connection, stream: int) -> int:
-    (count,) = db.execute(
-        "SELECT count(*) FROM records r WHERE r.stream = ? AND r.seq > coalesce("
-        "(SELECT seq FROM checkpoints c WHERE c.stream = r.stream AND c.lane = r.lane), 0)",
-        (stream,),
-    ).fetchone()
+    """A checkpoint trims what it passes in the same transaction: every record still stored is after it."""
+    (count,) = db.execute("SELECT count(*) FROM records WHERE stream = ?", (stream,)).fetchone()
     return int(count)
 
 

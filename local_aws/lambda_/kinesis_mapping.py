@@ -144,6 +144,7 @@ class StreamPoller:
         self.mapping, self.streams, self.pool, self.s3, self.region = mapping, streams, pool, s3, region
         self.counters, self.stopping, self.pollers, self.clock = counters, stopping, pollers, clock
         self._retries: dict[int, _Retry] = {}
+        self._due: dict[int, float] = {}  # a lane's next batch is not due before this (window, retry delay)
         self._lock = threading.Lock()
 
     def loop(self, index: int) -> Callable[[WorkerHealth], None]:
@@ -166,6 +167,15 @@ class StreamPoller:
     def poll(self, lane: int) -> bool:
         """One batch of the lane, when one is due; whether anything was done."""
         mapping, now = self.mapping, self.clock()
+        if now < self._due.get(lane, 0.0):
+            return False
+        count, first = self.streams.peek(mapping.stream_arn, lane, mapping.batch_size)
+        if first is None:
+            return False
+        window_ends = first / 1000 + mapping.window_seconds
+        if count < mapping.batch_size and now < window_ends:
+            self._due[lane] = window_ends  # the batching window is still open: look again when it closes
+            return False
         records = self.streams.read(mapping.stream_arn, lane, mapping.batch_size)
         if not records:
             return False
@@ -174,11 +184,9 @@ class StreamPoller:
             if expired:  # Lambda discards records past the maximum age: to the destination
                 self.discard(lane, expired, RECORD_AGE_EXCEEDED, 0, None)
                 return True
-        full = len(records) >= mapping.batch_size
-        if not full and now - records[0].arrival_ms / 1000 < mapping.window_seconds:
-            return False  # the batching window is still open
         retry = self._retries.get(lane)
         if retry is not None and retry.head == records[0].seq and now < retry.due:
+            self._due[lane] = retry.due
             return False
         failed = self.attempt(records)
         if failed is None:
@@ -199,6 +207,7 @@ class StreamPoller:
             self._retries.pop(lane, None)
         else:
             self._retries[lane] = _Retry(head, attempts, now + LOCAL_RETRY_SECONDS)
+            self._due[lane] = now + LOCAL_RETRY_SECONDS
             self.counters.add(retried=len(records) - len(done))
         return True
 

@@ -37,6 +37,7 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
         "MetadataMissesAlarm",
         "FunctionThrottlesAlarm",
         "IngestQueueAgeAlarm",
+        "IngestStreamAgeAlarm",
     }
     rejected = found["RejectedPerMinuteAlarm"]["Properties"]
     assert watched(found["RejectedPerMinuteAlarm"]) == (
@@ -67,6 +68,10 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
     assert age["Condition"] == "IsQueued", "the queue exists on the queued path only"
     assert watched(age)[:2] == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
     assert age["Properties"]["Threshold"] == 300
+    stream_age = found["IngestStreamAgeAlarm"]
+    assert stream_age["Condition"] == "IsStream"
+    assert watched(stream_age)[:2] == ("AWS/Lambda", "IteratorAge")
+    assert stream_age["Properties"]["Threshold"] == 300_000  # IteratorAge is in milliseconds
     for alarm in found.values():
         props = alarm["Properties"]
         assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]

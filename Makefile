@@ -137,7 +137,7 @@ restore: install ## a backup back into the running InfluxDB: BACKUP=build/backup
 	$(if $(filter s3://%,$(BACKUP)),$(PY) -m infrastructure deploy influxdb --environment $(ENVIRONMENT) $(ENDPOINT_FLAG) \
 		--param RestoreBackup=$(BACKUP),$(PY) -m ingest_tools.influx_backup restore $(BACKUP))
 
-drill: install ## stop each part mid-stream, replay, count: lost and duplicated must be 0 (INGEST_PATH=direct|queued)
+drill: install ## stop each part mid-stream, replay, count: lost and duplicated must be 0 (INGEST_PATH=direct|queued|stream)
 	$(PY) -m sandbox drill --ingest-path $(INGEST_PATH) --devices pressure=$(DEVICES) --devices shelf=$(SHELF_DEVICES) \
 		--rate $(RATE) --duration $(DRILL_DURATION)
 

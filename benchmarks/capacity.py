@@ -9,6 +9,9 @@ Every size is worked out for the fleet's mean rate times the headroom of benchma
   the ECS store's sizes (InfluxData's sizing bands), then Timestream for InfluxDB's classes (AWS's sizing table),
   each held to what its cores write by the bench's figure per core of influxd CPU; a path past both cannot carry
   the fleet, and a fleet no path carries is refused;
+- on the stream path, the Kinesis stream's shards (provisioned: 1,000 records and 1 MiB a second each written) and
+  the mapping's parallelization factor (concurrent batches per shard, 1-10), so that shards x factor batches keep
+  up; the batch fills per lane (a shard's share of the rate over its factor);
 - every AWS quota the deployment needs above its default, with its source (benchmarks/limits.yaml).
 
 The arithmetic's inputs come from the cost model (benchmarks/cost.py passes them in): one model, not two.
@@ -24,10 +27,11 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from infrastructure.stacks import cluster, influxdb, ingest
+from infrastructure.stacks import cluster, influxdb, ingest, ingest_stream
 
 LIMITS = Path(__file__).with_name("limits.yaml")
-DIRECT, QUEUED = "direct", "queued"
+DIRECT, QUEUED, STREAM = "direct", "queued", "stream"
+MAX_PARALLELIZATION = 10  # ParallelizationFactor's range is 1-10 (AWS::Lambda::EventSourceMapping)
 BATCH_SIZES = (5_000, 2_000, 1_000)  # tried largest first; InfluxData advises 5,000-10,000 lines a write
 BYTES_PER_GIB = 2**30
 
@@ -90,6 +94,8 @@ class Limits(_Model):
     headroom: float
     quotas: dict[str, Quota]
     sqs_record_bytes: int
+    kinesis_record_bytes: int  # one reading's record in a Kinesis event (base64 data and the envelope)
+    stream_reading_bytes: int  # one reading as the rule puts it on the stream
     influxdb1_sizing: Influx1Sizing
     ecs_store_sizes: list[EcsSize]
     ecs_hosts: int
@@ -160,6 +166,8 @@ class PathPlan:
     event_source_concurrency: int | None  # ScalingConfig.MaximumConcurrency (queued)
     in_flight: float | None  # SQS messages received and not yet deleted (queued)
     store: StorePlan | None = None  # sized for what this path writes (set by plan())
+    shards: int | None = None  # the stream's provisioned shards (stream)
+    parallelization: int | None = None  # concurrent batches per shard (stream)
 
 
 @dataclass(frozen=True)
@@ -201,8 +209,11 @@ class Plan:
         }
         if plan.batch_size is not None:
             ingest_values[ingest.BATCH_SIZE_PARAMETER] = str(plan.batch_size)
-        if plan.event_source_concurrency is not None:
+        if plan.event_source_concurrency is not None and plan.shards is None:
             ingest_values[ingest.QUEUE_MAXIMUM_CONCURRENCY_PARAMETER] = str(plan.event_source_concurrency)
+        if plan.shards is not None and plan.parallelization is not None:
+            ingest_values[ingest_stream.SHARD_COUNT_PARAMETER] = str(plan.shards)
+            ingest_values[ingest_stream.PARALLELIZATION_PARAMETER] = str(plan.parallelization)
         influx_values = {influxdb.STORE_PARAMETER: store.store}
         if store.ecs is not None:
             influx_values[influxdb.TASK_CPU_PARAMETER] = str(store.ecs.cpu)
@@ -279,6 +290,67 @@ def _queued(limits: Limits, inputs: Inputs, rate: float) -> PathPlan:
         raise Refused(
             f"{plan.event_source_concurrency:,} concurrent batches are past the event source mapping's maximum"
             f" of {limits.quota('sqs_event_source_maximum_concurrency'):,}"
+        )
+    return plan
+
+
+def _stream_at(limits: Limits, inputs: Inputs, rate: float, batch_size: int, shards: int) -> PathPlan:
+    """The stream path with `shards` shards: the factor that lets shards x factor concurrent batches keep up (a
+    lane's batch fills from its share of the rate), more shards when ten a shard are not enough."""
+    design = rate * limits.headroom
+    factor = 1
+    for _ in range(2 * MAX_PARALLELIZATION):  # a few rounds: smaller batches per lane need more lanes
+        lanes = shards * factor
+        per_invocation = max(1.0, min(float(batch_size), rate / lanes * inputs.batch_window_seconds))
+        billed = inputs.billed_seconds(True, per_invocation)
+        needed = math.ceil(design / per_invocation * billed)
+        if needed <= lanes:
+            break
+        if factor < MAX_PARALLELIZATION:
+            factor = min(MAX_PARALLELIZATION, math.ceil(needed / shards))
+        else:
+            shards = math.ceil(needed / MAX_PARALLELIZATION)
+    lanes = shards * factor
+    return PathPlan(
+        path=STREAM,
+        per_invocation=per_invocation,
+        batch_size=batch_size,
+        billed_seconds=billed,
+        invocations_per_second=rate / per_invocation,
+        concurrency=max(inputs.reserved_concurrency, lanes),  # one batch at a time per lane
+        event_source_concurrency=lanes,
+        in_flight=None,
+        shards=shards,
+        parallelization=factor,
+    )
+
+
+def stream_shards(limits: Limits, rate: float) -> int:
+    """Provisioned shards for `rate` readings a second with the headroom: each writes 1,000 records and 1 MiB a
+    second, whichever the readings reach first."""
+    design = rate * limits.headroom
+    by_records = design / limits.quota("kinesis_shard_write_records_per_second")
+    by_bytes = design * limits.stream_reading_bytes / limits.quota("kinesis_shard_write_bytes_per_second")
+    return max(1, math.ceil(max(by_records, by_bytes)))
+
+
+def _stream(limits: Limits, inputs: Inputs, rate: float) -> PathPlan:
+    """The largest batch that fills within the window in a lane and fits one event, on the shards the rate needs."""
+    fits = limits.quota("lambda_invocation_payload_bytes") // limits.kinesis_record_bytes
+    shards = stream_shards(limits, rate)
+    fills = rate / shards * inputs.batch_window_seconds
+    choices = [
+        b
+        for b in BATCH_SIZES
+        if b <= fits
+        and b <= limits.quota("kinesis_event_source_batch_size")
+        and (b <= fills or b == min(BATCH_SIZES))
+    ]
+    size = max([b for b in choices if b >= inputs.batch_size] or [inputs.batch_size])
+    plan = _stream_at(limits, inputs, rate, min(size, fits), shards)
+    if (plan.shards or 0) > limits.quota("kinesis_shards_per_account"):
+        raise Refused(
+            f"{plan.shards:,} shards are past the account's {limits.quota('kinesis_shards_per_account'):,}"
         )
     return plan
 
@@ -371,7 +443,7 @@ def plan(limits: Limits, inputs: Inputs, devices: int, rate_per_device: float) -
     paths: dict[str, PathPlan] = {}
     refused: dict[str, str] = {}
     quotas: dict[str, list[QuotaNeed]] = {}
-    for name, size in ((DIRECT, _direct), (QUEUED, _queued)):
+    for name, size in ((DIRECT, _direct), (QUEUED, _queued), (STREAM, _stream)):
         try:
             one = size(limits, inputs, rate)
             one = replace(one, store=size_store(limits, inputs, devices, rate, one.per_invocation))
@@ -391,6 +463,8 @@ def plan(limits: Limits, inputs: Inputs, devices: int, rate_per_device: float) -
         ]
         if one.in_flight is not None:
             needs.append(_need(limits, "sqs_in_flight_per_queue", one.in_flight))
+        if one.shards is not None:
+            needs.append(_need(limits, "kinesis_shards_per_account", one.shards))
         if one.store is not None and one.store.managed is not None:
             needs.append(_need(limits, "timestream_influxdb_instances", 1))
         quotas[name] = needs

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.capacity import DIRECT, QUEUED, Plan, StorePlan, Threshold
+from benchmarks.capacity import DIRECT, QUEUED, STREAM, PathPlan, Plan, StorePlan, Threshold
 from infrastructure.stacks import cluster, influxdb, ingest
 
 
@@ -64,7 +64,7 @@ def table_rows(plans: list[Plan]) -> list[list[str]]:
     rows = []
     for p in plans:
         fleet = f"{p.devices:,} at {p.rate:g}/s"
-        for path in (DIRECT, QUEUED):
+        for path in (DIRECT, QUEUED, STREAM):
             if path in p.refused:
                 rows.append([fleet, path, "-", "-", "-", f"cannot carry it: {p.refused[path]}", "-"])
                 continue
@@ -78,12 +78,21 @@ def table_rows(plans: list[Plan]) -> list[list[str]]:
                     "-"
                     if one.batch_size is None
                     else f"{one.batch_size:,} ({one.per_invocation:,.0f} filled)",
-                    "-" if one.event_source_concurrency is None else f"{one.event_source_concurrency:,}",
+                    _event_source_cell(one),
                     _store_cell(p.store(path)),
                     ", ".join(f"{q.name} {q.default:,} -> {q.needed:,}" for q in raises) or "none",
                 ]
             )
     return rows
+
+
+def _event_source_cell(one: PathPlan) -> str:
+    if one.event_source_concurrency is None:
+        return "-"
+    if one.shards is not None:
+        shards = f"{one.shards:,} shard{'s' if one.shards != 1 else ''}"
+        return f"{one.event_source_concurrency:,} ({shards} x {one.parallelization})"
+    return f"{one.event_source_concurrency:,}"
 
 
 TABLE_HEADER = [
@@ -130,7 +139,7 @@ def render(plans: list[Plan], declared: Declared, limits: list[Threshold], conso
         )
         return
     only = plans[0]
-    for path in (DIRECT, QUEUED):
+    for path in (DIRECT, QUEUED, STREAM):
         console.print(f"[bold]{path}[/]")
         if path in only.refused:
             console.print(f"  cannot carry it: {only.refused[path]}")

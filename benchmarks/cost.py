@@ -140,6 +140,9 @@ class Stacks:
     managed_storage_gib: int = 0
     # Lambda's own lines a successful invocation sends under the function's log settings (LoggingConfig).
     platform_log_bytes: int = 0
+    # The stream path's stream as the capacity model sized it (0 shards: on demand) and its lanes.
+    stream_shards: int = 0
+    stream_parallelization: int = 1
 
 
 def load_prices(path: Path = PRICES) -> PriceList:
@@ -212,8 +215,13 @@ def _platform_log_bytes(ingest: Any, function: Any) -> int:
 @dataclass(frozen=True)
 class Route:
     name: str
-    queued: bool
+    queued: bool  # batched: the queued or the stream path
     basic_ingest: bool  # devices publish to $aws/rules/<rule>: no messaging charge
+    stream: bool = False  # through the Kinesis stream, not the SQS queue
+
+    @property
+    def path(self) -> str:
+        return capacity.STREAM if self.stream else capacity.QUEUED if self.queued else capacity.DIRECT
 
 
 PATHS = (
@@ -221,7 +229,10 @@ PATHS = (
     Route("queued", True, False),
     Route("direct, Basic Ingest", False, True),
     Route("queued, Basic Ingest", True, True),
+    Route("stream", True, False, stream=True),
+    Route("stream, Basic Ingest", True, True, stream=True),
 )
+KB = 1024
 
 
 class Model:
@@ -279,13 +290,15 @@ class Model:
             store=store.store,
             managed_class=store.managed.name if store.managed else None,
             managed_storage_gib=store.storage_gib,
+            stream_shards=one.shards or 0,
+            stream_parallelization=one.parallelization or 1,
         )
         return Model(self.prices, stacks, self.measured, self.limits)
 
     def for_fleet(self, route: Route, devices: int) -> Model | None:
         """This model on the deployment chosen for the fleet and the route's path; None if the path cannot
         carry the fleet (make capacity says why)."""
-        path = capacity.QUEUED if route.queued else capacity.DIRECT
+        path = route.path
         chosen = self.plan(devices)
         return self.sized(chosen, path) if path in chosen.paths else None
 
@@ -301,9 +314,25 @@ class Model:
     def seconds_per_month(self) -> float:
         return self.prices.hours_per_month * SECONDS_PER_HOUR
 
-    def readings_per_batch(self, devices: int) -> float:
-        """The event source mapping fills a batch up to BatchSize or for the batching window, whichever first."""
-        return max(1.0, min(float(self.stacks.batch_size), devices * self.stacks.batch_window_seconds))
+    def readings_per_batch(self, devices: int, stream: bool = False) -> float:
+        """The event source mapping fills a batch up to BatchSize or for the batching window, whichever first; on
+        the stream path each lane (a shard's share over the parallelization factor) fills its own."""
+        lanes = max(1, self.stacks.stream_shards) * self.stacks.stream_parallelization if stream else 1
+        return max(
+            1.0, min(float(self.stacks.batch_size), devices / lanes * self.stacks.batch_window_seconds)
+        )
+
+    def kinesis_per_million(self, devices: int) -> float:
+        """The stream for a million readings: provisioned, its shard-hours spread over the month's readings and a
+        PUT payload unit a reading; on demand (no shards sized), the stream-hour and each reading's KB in and out."""
+        p, readings = self.prices, devices * self.seconds_per_month
+        units = math.ceil(self.limits.stream_reading_bytes / (25 * KB))
+        if self.stacks.stream_shards:
+            hours = self.stacks.stream_shards * p.hours_per_month * p.usd("kinesis_shard_hour")
+            return hours / readings * 1e6 + units * p.usd("kinesis_put_payload_unit_per_million")
+        gb = math.ceil(self.limits.stream_reading_bytes / KB) * KB / 1e9 * 1e6
+        stream_hours = p.hours_per_month * p.usd("kinesis_on_demand_stream_hour") / readings * 1e6
+        return stream_hours + gb * (p.usd("kinesis_on_demand_gb_in") + p.usd("kinesis_on_demand_gb_out"))
 
     def _timing(self, path: Route, per_invocation: float) -> tuple[float, float]:
         """(wall, CPU) seconds of one invocation carrying `per_invocation` readings, from the bench."""
@@ -334,7 +363,7 @@ class Model:
     def per_million(self, path: Route, devices: int) -> dict[str, float]:
         """The per-reading charges, for a million readings from a fleet of `devices`."""
         p, n = self.prices, 1_000_000
-        per_invocation = self.readings_per_batch(devices) if path.queued else 1.0
+        per_invocation = self.readings_per_batch(devices, path.stream) if path.queued else 1.0
         invocations = n / per_invocation
         billed = self.billed_seconds(path, per_invocation)
         timing = (
@@ -343,10 +372,11 @@ class Model:
             else max(self.measured.queued, key=lambda t: t.readings_per_invocation)
         )
         log_bytes = timing.log_bytes_per_invocation + self.stacks.platform_log_bytes
-        sqs_requests = (
-            n * (1 + 2 / SQS_RECEIVE_MAX) if path.queued else 0.0
-        )  # send; receive and delete batches
+        sqs_per_reading = 1 + 2 / SQS_RECEIVE_MAX if path.queued and not path.stream else 0.0
+        sqs_requests = n * sqs_per_reading  # send; receive and delete batches
         rate = float(devices)  # readings a second
+        # SQS's tiers: the month's requests at this fleet's rate set the average price of each.
+        sqs_month = rate * self.seconds_per_month * sqs_per_reading / 1e6
         concurrency = min(self.stacks.reserved_concurrency, max(1, math.ceil(rate / per_invocation * billed)))
         items = math.ceil(devices / p.assumptions.devices_per_metadata_item)
         reads_per_second = (
@@ -362,7 +392,8 @@ class Model:
             "IoT Core rules and actions": n
             / 1e6
             * (p.usd("iot_rule_triggered_per_million") + p.usd("iot_action_per_million")),
-            "SQS requests": sqs_requests / 1e6 * p.usd("sqs_request_per_million"),
+            "SQS requests": sqs_requests / 1e6 * p.prices["sqs_request_per_million"].for_millions(sqs_month),
+            "Kinesis stream": self.kinesis_per_million(devices) if path.stream else 0.0,
             "Lambda requests": invocations / 1e6 * p.usd("lambda_request_per_million"),
             "Lambda duration": invocations
             * billed
@@ -512,7 +543,15 @@ def markdown(model: Model) -> str:
         f" a batch of {batch:,.0f} bills about {queued:,.0f} ms on the queued path, so per reading the queued"
         f" path costs a fraction (batches past the {largest:,} the bench measured are extrapolated on a line).",
         "- SQS: each reading is one SendMessage (the rule's action); the function's event source mapping"
-        f" receives and deletes them {SQS_RECEIVE_MAX} at a time. Its idle long polls are a few cents a month.",
+        f" receives and deletes them {SQS_RECEIVE_MAX} at a time. Its idle long polls are a few cents a month."
+        " SQS's tiers apply to the month's requests: past 100 billion a month ($0.30) and 200 billion ($0.24).",
+        "- Kinesis (the stream path): the stream `make capacity` sizes, in provisioned shards (1,000 readings a"
+        " second each), priced per shard-hour spread over the month's readings, plus one PUT payload unit per"
+        " reading (up to 25 KB). Lambda reads the stream at no request charge, in batches per shard (times the"
+        " parallelization factor); the S3 on-failure bucket costs nothing while nothing fails. On demand (a"
+        " stream deployed with `StreamShardCount=0`) is priced per GB in and out and per stream-hour instead: at"
+        " a steady rate it costs about twice the provisioned shards, and it is the choice only while the rate"
+        " is unknown or swings past what the shards carry.",
         f"- DynamoDB: each warm container reads each metadata item once per {s.cache_ttl_seconds:g} s"
         f" (one item per {p.assumptions.devices_per_metadata_item} devices assumed), so reads follow the"
         " number of containers and items, not readings.",
@@ -530,11 +569,21 @@ def markdown(model: Model) -> str:
         " `benchmarks/prices.yaml` has none and a fleet on the managed store shows `+ unpriced store`: the"
         " instance and its storage are left out of that figure, not guessed.",
         "",
-        "Use `direct` (the default) for a few readings a second; `queued` beyond a few hundred a second or whenever",
-        "InfluxDB must be able to stop for a while without a single reading going to the dead letters.",
+        "Use `direct` (the default) for a few readings a second; `stream` beyond that (`queued` only where a",
+        f"stream's shard-hours are not worth it: under about {stream_break_even(model):,.0f} readings a second one"
+        " provisioned shard costs more than the SQS requests), and either batched path whenever InfluxDB must be"
+        " able to stop for a while without a single reading going to the dead letters.",
         "",
     ]
     return "\n".join(lines + basic_ingest_section(model))
+
+
+def stream_break_even(model: Model) -> float:
+    """Readings a second at which one provisioned shard a month costs what the queued path's SQS requests do."""
+    p, month = model.prices, model.seconds_per_month
+    sqs = (1 + 2 / SQS_RECEIVE_MAX) * p.usd("sqs_request_per_million") / 1e6
+    put = p.usd("kinesis_put_payload_unit_per_million") / 1e6
+    return p.hours_per_month * p.usd("kinesis_shard_hour") / (month * (sqs - put))
 
 
 def basic_ingest_section(model: Model) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from reach.endpoints import Endpoints
+from reach.endpoints import STREAM_KEY, Endpoints
 from sandbox.manager.deployment import RULE_RUNNER, aws_environment, deploy_local, rule_runner_stats
 from sandbox.manager.processes import running
 from sandbox.manager.services import Sandbox
@@ -37,6 +37,7 @@ from sandbox.scenarios.accounting import (
     queue_depth,
     queue_depths,
 )
+from sandbox.scenarios.demo import kept
 from simulator.api import FleetGroup, run_groups
 from simulator.fleet import Counters
 
@@ -225,7 +226,7 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
     step.lag_at_end_seconds = None if drained_at is None else round(max(0.0, drained_at - published), 2)
     step.written = written
     step.rejected = queue_depth(endpoints.queues["rejected"]) - depths["rejected"]
-    step.dead_letters = queue_depth(endpoints.queues["dead_letter"]) - depths["dead_letter"]
+    step.dead_letters = kept(queue_depths(endpoints, sandbox.root), depths)
     step.in_flight = _in_flight(sandbox, endpoints) if written < summary.acknowledged else 0
     step.window_rates = _window_rates(curves, published, windows)
     step.latency_ms = curves.latency_ms(min(written, summary.acknowledged))
@@ -245,12 +246,13 @@ def run_step(sandbox: Sandbox, endpoints: Endpoints, rate: float, seconds: float
 
 def _in_flight(sandbox: Sandbox, endpoints: Endpoints) -> int:
     """Readings not yet through, as the demo counts them: on the broker (its `$SYS` backlog), in the rule
-    runner's hands, or in the ingest queue. (The runner's `received` counts the broker's re-sends too, so
+    runner's hands, or in the ingest queue or stream. (The runner's `received` counts the broker's re-sends too, so
     acknowledged minus received would hide readings the broker still holds.)"""
     return in_flight(
         broker_backlog(endpoints),
         rule_runner_stats(sandbox),
-        queue_depths(endpoints, sandbox.root).get("ingest", 0),
+        (depths := queue_depths(endpoints, sandbox.root)).get("ingest", 0),
+        depths.get(STREAM_KEY, 0),
     ).total
 
 

@@ -5,7 +5,9 @@ because it can never be written; before it is deleted its id goes into a ledger 
 was stopped between the two does not file the same rejection again. Whatever one message holds, it
 alone is affected: a message that cannot be read is rejected with its reason, never a crash. It understands every dead-letter shape: Lambda's on-failure
 destination records, IoT rule error-action messages, and readings moved by the ingest queue's redrive
-policy. `--queue rejected` re-checks rejected readings after a fix: the valid ones are written, the
+policy. On the stream path it then reads the stream mapping's on-failure bucket: each object is a failed batch
+with its records (`payload`), deleted once every reading of it is placed (a reading's id is the object's key and
+its sequence number, in the same ledger). `--queue rejected` re-checks rejected readings after a fix: the valid ones are written, the
 others go back to the rejected queue with their current reason.
 
 Locally the ingest code runs in this process against the sandbox (InfluxDB from endpoints.json, the
@@ -28,7 +30,7 @@ from typing import Any
 import boto3
 from ingest_to_influxdb import basic_ingest, kinds
 from ingest_to_influxdb.config import Config
-from ingest_to_influxdb.events import Record, record_from_dead_letter
+from ingest_to_influxdb.events import Record, record_from_dead_letter, records_from_stream_failure
 from ingest_to_influxdb.handler import build_ingestor
 from ingest_to_influxdb.ingestor import Ingestor
 from rich.console import Console
@@ -37,7 +39,7 @@ from rich.table import Table
 
 from infrastructure.stacks import influxdb, ingest
 from ingest_tools.tooling import Deployment, locate
-from reach.endpoints import DEFAULT_PATH
+from reach.endpoints import DEFAULT_PATH, STREAM_FAILURES_KEY
 
 RECEIVE_MAX = 10
 HOLD_SECONDS = 120  # a message left in the queue is not received again during this run
@@ -206,6 +208,38 @@ def drain(queue_url: str, handle: Handle, console: Console, ledger: Ledger) -> S
     return summary
 
 
+def drain_bucket(bucket: str, handle: Handle, console: Console, ledger: Ledger) -> Summary:
+    """Replay the stream path's failed batches from the on-failure bucket; an object goes once all it holds is
+    placed (written, or kept on the rejected queue with its reason)."""
+    s3, summary = boto3.client("s3"), Summary()
+    handle = safely(handle)
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for item in page.get("Contents", [])
+    ]
+    columns = (TextColumn("replaying failed batches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=len(keys) or None)
+        for key in keys:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            records = records_from_stream_failure(key, body)
+            placed_before = [r for r in records if r.id in ledger.placed]
+            taken = [r for r in records if r.id not in ledger.placed]
+            outcome = handle(taken) if taken else Outcome()
+            ledger.add([r.id for r in taken if r.id not in outcome.failed])  # durable before the object goes
+            if not outcome.failed:
+                s3.delete_object(Bucket=bucket, Key=key)
+            summary.already_placed += len(placed_before)
+            summary.received += len(taken)
+            summary.written += outcome.written
+            summary.rejected += outcome.rejected
+            summary.failed += len(outcome.failed)
+            summary.errors += [e for e in outcome.errors if e not in summary.errors]
+            progress.advance(task)
+    return summary
+
+
 def use_deployed_kinds(deployment: Deployment, endpoints: Path | None) -> None:
     """The ingest code run here reads the kinds the deployed function carries (written next to endpoints.json
     by the rule runner, from the function's zip) and the topics its environment gives them."""
@@ -255,7 +289,7 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
 
 
 def print_summary(console: Console, queue: str, summary: Summary) -> None:
-    table = Table(title=f"Replay of the {queue} queue")
+    table = Table(title=f"Replay of the {queue}")
     table.add_column("messages")
     table.add_column("count", justify="right")
     table.add_row("received", str(summary.received))
@@ -289,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     deployment = locate(args.environment, args.endpoints, args.aws, need_stack=args.aws or not args.table)
     if args.aws:
         queue_url = deployment.outputs[output_name]
+        bucket = deployment.outputs.get(ingest.STREAM_FAILURE_BUCKET_NAME.output)
         handle = function_handle(deployment.outputs[ingest.FUNCTION_NAME.output])
     else:
         queues = {**(deployment.local.queues if deployment.local else {})}
@@ -297,10 +332,15 @@ def main(argv: list[str] | None = None) -> int:
         if not queues[local_name] or not queues["rejected"]:
             raise SystemExit("the sandbox has no ingest queues yet: run 'make demo' first")
         queue_url = queues[local_name]
+        bucket = queues.get(STREAM_FAILURES_KEY)
         use_deployed_kinds(deployment, args.endpoints)
         handle = ingestor_handle(build_ingestor(local_config(deployment, queues, args.table)))
     summary = drain(queue_url, handle, console, Ledger(args.ledger, queue_url))
-    print_summary(console, args.queue, summary)
+    print_summary(console, f"{args.queue} queue", summary)
+    if bucket and args.queue == "dead-letter":  # the stream path's dead letters
+        failed_batches = drain_bucket(bucket, handle, console, Ledger(args.ledger, f"s3://{bucket}"))
+        print_summary(console, "stream's failed batches", failed_batches)
+        summary.failed += failed_batches.failed
     if summary.failed:
         console.print("[red]some messages failed again[/]: is InfluxDB up? Run the replay again once it is.")
         return 1

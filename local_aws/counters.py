@@ -14,6 +14,7 @@ class Counters:
     filtered: int = 0  # did not match the rule's WHERE
     stored: int = 0  # committed to the local event store (direct path)
     queued: int = 0  # accepted by the rule's SQS queue (queued path)
+    streamed: int = 0  # accepted by the rule's Kinesis stream (stream path)
     delivered: int = 0  # handled by the function without error
     retried: int = 0
     on_failure: int = 0  # sent to the function's on-failure destination

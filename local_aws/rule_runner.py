@@ -8,6 +8,8 @@ It puts the local services' parts together, each from the synthesized ingest tem
   disk (`local_aws.lambda_.event_store`): retries, then the on-failure destination;
 - Lambda's event-source mapping of the ingest queue (`local_aws.lambda_.sqs_mapping`), which the runner plays on
   disk (`local_aws.sqs.queues`) with SQS's semantics and the deployed queue's attributes;
+- Lambda's event-source mapping of the ingest stream (`local_aws.lambda_.kinesis_mapping`), the stream played on
+  disk (`local_aws.kinesis.streams`) with Kinesis's shards, sequence numbers and checkpoints;
 - the functions' execution environments (`local_aws.lambda_.workers`), as many as each function's reserved
   concurrency allows locally.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,13 @@ from local_aws.cloudformation.template import DeployedTemplate, ResourceRef, Tem
 from local_aws.counters import Counters
 from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.rules_engine import HAND_OFF_WORKERS, Rule, RulesEngine, rules_from_template
+from local_aws.kinesis.streams import LocalStreams
 from local_aws.lambda_.async_invoke import AsyncInvoker
 from local_aws.lambda_.event_store import EventStore
 from local_aws.lambda_.function import LocalFunction, function_from_template
+from local_aws.lambda_.kinesis_mapping import LOCAL_MAX_POLLERS as LOCAL_STREAM_POLLERS
+from local_aws.lambda_.kinesis_mapping import StreamMapping, StreamPoller
+from local_aws.lambda_.kinesis_mapping import mappings_from_template as stream_mappings_from_template
 from local_aws.lambda_.sqs_mapping import (
     LOCAL_MAX_POLLERS,
     QueueMapping,
@@ -55,9 +62,24 @@ SQS_CLIENT_CONFIG = BotoConfig(
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Loaded:
+    rules: list[Rule]
+    mappings: list[QueueMapping]
+    stream_mappings: list[StreamMapping] = field(default_factory=list)
+
+
 def load_rules(
     deployed: DeployedTemplate, overrides: dict[str, str], sqs: Any | None = None
 ) -> tuple[list[Rule], list[QueueMapping]]:
+    """The template's rules and queue mappings (see `load`)."""
+    loaded = load(deployed, overrides, sqs)
+    if loaded.stream_mappings:
+        raise TemplateError("the template maps a stream: load it with local_aws.rule_runner.load")
+    return loaded.rules, loaded.mappings
+
+
+def load(deployed: DeployedTemplate, overrides: dict[str, str], sqs: Any | None = None) -> Loaded:
     """The template's rules and event-source mappings, each function built once with its local environment."""
     functions: dict[str, LocalFunction] = {}
     clients: list[Any] = [sqs] if sqs is not None else []
@@ -76,7 +98,11 @@ def load_rules(
             )
         return functions[reference.logical_id]
 
-    return rules_from_template(deployed, function, url), mappings_from_template(deployed, function, url)
+    return Loaded(
+        rules_from_template(deployed, function, url),
+        mappings_from_template(deployed, function, url),
+        stream_mappings_from_template(deployed, function),
+    )
 
 
 class RuleRunner:
@@ -91,6 +117,9 @@ class RuleRunner:
         store: EventStore | None,
         queues: LocalQueues | None = None,
         sqs: Any | None = None,
+        streams: LocalStreams | None = None,
+        stream_mappings: list[StreamMapping] | None = None,
+        s3: Any | None = None,
     ) -> None:
         self.rules, self.mappings, self.region, self.store, self.queues = (
             rules,
@@ -99,11 +128,17 @@ class RuleRunner:
             store,
             queues,
         )
+        self.streams, self.stream_mappings = streams, stream_mappings or []
+        self._s3 = s3
         self.counters = Counters()
         self.sqs = sqs or boto3.client("sqs", region_name=region, config=SQS_CLIENT_CONFIG)
         self.supervisor = Supervisor()
         self._stopping = threading.Event()
-        found = [r.function for r in rules if r.function] + [m.function for m in mappings]
+        found = (
+            [r.function for r in rules if r.function]
+            + [m.function for m in mappings]
+            + [m.function for m in self.stream_mappings]
+        )
         self._functions = {f.name: f for f in found}
         self._pools = {
             name: ContainerPool(f.spec, min(f.reserved_concurrency, LOCAL_MAX_CONCURRENCY))
@@ -116,7 +151,7 @@ class RuleRunner:
         )
         self.engine = RulesEngine(
             rules, store, queues, self._played, self.sqs, self.counters, self._stopping,
-            event_stored=self.invoker.event_stored.set if self.invoker else lambda: None,
+            event_stored=self.invoker.event_stored.set if self.invoker else lambda: None, streams=streams,
         )  # fmt: skip
 
     @property
@@ -135,6 +170,11 @@ class RuleRunner:
         for mapping in self.mappings:
             assert self.queues is not None
             self.queues.declare(queue_policy(self.sqs, mapping))
+        if self.stream_mappings and self.streams is None:
+            raise RuntimeError("an event source mapping reads a stream: the runner needs a stream store")
+        for stream_mapping in self.stream_mappings:
+            assert self.streams is not None
+            self.streams.declare(stream_mapping.shape)
         for pool in self._pools.values():
             pool.warm()
         for i in range(HAND_OFF_WORKERS):
@@ -153,6 +193,21 @@ class RuleRunner:
             for i in range(min(mapping.function.reserved_concurrency, LOCAL_MAX_POLLERS)):
                 self.supervisor.start(f"poll-{mapping.function.name}-{i}", poller.loop)
 
+        self._start_stream_pollers()
+
+    def _start_stream_pollers(self) -> None:
+        for mapping in self.stream_mappings:
+            assert self.streams is not None
+            if self._s3 is None:
+                self._s3 = boto3.client("s3", region_name=self.region, config=SQS_CLIENT_CONFIG)
+            pollers = min(mapping.shape.lanes, LOCAL_STREAM_POLLERS, self._pools[mapping.function.name].size)
+            poller = StreamPoller(
+                mapping, self.streams, self._pools[mapping.function.name], self._s3, self.region,
+                self.counters, self._stopping, max(1, pollers),
+            )  # fmt: skip
+            for i in range(max(1, pollers)):
+                self.supervisor.start(f"stream-{mapping.function.name}-{i}", poller.loop(i))
+
     def stop(self) -> None:
         """Stop taking work; what was not acknowledged stays with the broker, what was stored stays stored."""
         self._stopping.set()
@@ -169,10 +224,14 @@ class RuleRunner:
         plays (`queued_messages`: the ingest queue; the accounting reads that from the store itself)."""
         stored = self.store.depth() if self.store else 0
         queued = sum(self.queues.depth(m.queue_url) for m in self.mappings) if self.queues else 0
+        streamed = (
+            sum(self.streams.pending(m.stream_arn) for m in self.stream_mappings) if self.streams else 0
+        )
         return {
             "unacknowledged": self.counters.snapshot()["in_flight"],
             "stored_events": stored,
             "queued_messages": queued,
+            "stream_records": streamed,
         }
 
     def idle(self) -> bool:

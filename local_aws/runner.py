@@ -28,9 +28,10 @@ from local_aws.cloudformation.template import DeployedTemplate, TemplateError
 from local_aws.iot.mqtt_session import Intake
 from local_aws.iot.sql import RuleSqlError
 from local_aws.iot.subscriptions import SUBSCRIPTIONS_FILE, SubscriptionRecord
+from local_aws.kinesis import streams as local_streams
 from local_aws.lambda_.event_store import EventStore
 from local_aws.lambda_.function_zip import write_packed_kinds
-from local_aws.rule_runner import RuleRunner, load_rules, write_stats
+from local_aws.rule_runner import RuleRunner, load, write_stats
 from local_aws.sqs.queues import STORE_FILE, LocalQueues
 from reach.endpoints import Endpoints, endpoints_file
 
@@ -93,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = local_overrides(endpoints, args.writer_secret)
         overrides[FILE_VARIABLE] = str(write_packed_kinds(deployed, args.root))
-        rules, mappings = load_rules(deployed, overrides)
+        loaded = load(deployed, overrides)
+        rules, mappings = loaded.rules, loaded.mappings
     except (RuleSqlError, TemplateError) as error:
         print(f"rule runner: cannot play the rules: {error}", file=sys.stderr, flush=True)
         return 2
-    take_over_event_source_mappings({mapping.function.name for mapping in mappings})
+    take_over_event_source_mappings(
+        {m.function.name for m in mappings} | {m.function.name for m in loaded.stream_mappings}
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner = RuleRunner(
         rules,
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         endpoints.aws.region,
         EventStore(args.root / EVENT_STORE),
         LocalQueues(args.root / STORE_FILE),
+        streams=local_streams.LocalStreams(args.root / local_streams.STORE_FILE),
+        stream_mappings=loaded.stream_mappings,
     )
     runner.start()
     client_id = f"local-rules-{args.stack}"
@@ -126,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stats = args.root / STATS_FILE
     rules_text = ", ".join(f"{r.name} ({r.query.topic_filter})" for r in rules)
-    print(f"rule runner: {len(rules)} rules: {rules_text}; {len(mappings)} queue mappings", flush=True)
+    print(
+        f"rule runner: {len(rules)} rules: {rules_text}; {len(mappings)} queue mappings, "
+        f"{len(loaded.stream_mappings)} stream mappings",
+        flush=True,
+    )
     while not stop.wait(0.2) and not runner.supervisor.failed.is_set():
         write_stats(stats, runner)
     runner.stop()

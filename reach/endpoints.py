@@ -92,6 +92,12 @@ class WebhookEndpoint(_Model):
     secret_name: str  # the callback's header secret in the local Secrets Manager (Authorization: Bearer ...)
 
 
+# Besides the queues' URLs (dead_letter, rejected, ingest), `queues` names the stream path's two stores: the
+# stream's ARN and the on-failure destination's bucket, where readings wait or are kept as in a queue.
+STREAM_KEY = "ingest_stream"
+STREAM_FAILURES_KEY = "stream_failures"
+
+
 class Endpoints(_Model):
     mqtt: MqttEndpoint
     influxdb: InfluxEndpoint

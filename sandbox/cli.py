@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog import CatalogError, load_catalog
+from infrastructure.stacks import ingest
 from local_aws.iot.access import sync
 from local_aws.iot.policy import PolicyError
 from reach.endpoints import DEFAULT_ROOT
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder for data, logs and PIDs")
     ingest_path = argparse.ArgumentParser(add_help=False)
     ingest_path.add_argument(
-        "--ingest-path", choices=("direct", "queued"), default="direct", help="the IngestPath"
+        "--ingest-path", choices=ingest.INGEST_PATHS, default="direct", help="the IngestPath"
     )
     fleet = argparse.ArgumentParser(add_help=False)
     fleet.add_argument(

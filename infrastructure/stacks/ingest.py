@@ -2,8 +2,9 @@
 kind with its error action, the dead-letter, rejected-readings and (queued path) ingest queues, and alarms.
 
 `IngestPath` chooses how a rule reaches the function: `direct` (each reading invokes it asynchronously; what
-keeps failing goes to the on-failure destination) or `queued` (the rule sends to the ingest queue, which the
-function consumes in batches, reporting partial failures; the redrive policy moves what keeps failing).
+keeps failing goes to the on-failure destination), `queued` (the rule sends to the ingest queue, which the
+function consumes in batches, reporting partial failures; the redrive policy moves what keeps failing) or `stream`
+(the rule puts to a Kinesis data stream the function reads in batches: infrastructure/stacks/ingest_stream.py).
 
 `<Kind>BasicIngest` (per kind, default `false`) lets that kind's devices publish straight to its rule through
 AWS IoT's Basic Ingest topic `$aws/rules/<rule name>/...` (no messaging charge): the function then takes the
@@ -44,6 +45,8 @@ from troposphere import (
     dynamodb,
     iam,
     iot,
+    kinesis,
+    s3,
     sns,
     sqs,
 )
@@ -65,7 +68,7 @@ from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN
-from infrastructure.stacks import influxdb, network
+from infrastructure.stacks import influxdb, ingest_stream, network
 
 NAME = "ingest"
 HANDLER = "ingest_to_influxdb.handler.lambda_handler"
@@ -98,6 +101,9 @@ DEAD_LETTER_QUEUE_ARN = Export(NAME, "DeadLetterQueueArn")
 REJECTED_QUEUE_URL = Export(NAME, "RejectedQueueUrl")
 REJECTED_QUEUE_ARN = Export(NAME, "RejectedQueueArn")
 INGEST_QUEUE_URL = Export(NAME, "IngestQueueUrl")
+INGEST_STREAM_NAME = Export(NAME, "IngestStreamName")
+STREAM_FAILURE_BUCKET_NAME = Export(NAME, "StreamFailureBucketName")
+INGEST_PATHS = ("direct", "queued", ingest_stream.STREAM)
 ALARM_TOPIC_ARN = Export(NAME, "AlarmTopicArn")
 
 
@@ -135,8 +141,9 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
             INGEST_PATH_PARAMETER,
             Type="String",
             Default="direct",
-            AllowedValues=["direct", "queued"],
-            Description="direct: the rule invokes the function; queued: through an SQS queue, in batches",
+            AllowedValues=list(INGEST_PATHS),
+            Description="direct: the rule invokes the function; queued: through an SQS queue, in batches; "
+            "stream: through a Kinesis data stream, in batches",
         )
     )
     for kind in catalog:
@@ -206,7 +213,7 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
             Default=1000,
             MinValue=1,
             MaxValue=10000,
-            Description="Readings per batch on the queued path",
+            Description="Readings per batch on the queued and stream paths",
         )
     )
     template.add_parameter(
@@ -228,7 +235,7 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
             Default=5,
             MinValue=0,
             MaxValue=300,
-            Description="How long the queued path gathers a batch",
+            Description="How long the queued and stream paths gather a batch",
         )
     )
     template.add_parameter(Parameter("MetadataCacheTtlSeconds", Type="Number", Default=300, MinValue=0))
@@ -241,7 +248,8 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
         )
     )
     template.add_condition(IS_QUEUED, Equals(Ref(INGEST_PATH_PARAMETER), "queued"))
-    template.add_condition(IS_DIRECT, Not(Equals(Ref(INGEST_PATH_PARAMETER), "queued")))
+    template.add_condition(IS_DIRECT, Equals(Ref(INGEST_PATH_PARAMETER), "direct"))
+    ingest_stream.add_parameters(template, INGEST_PATH_PARAMETER)
     template.add_condition(HAS_ALARM_EMAIL, Not(Equals(Ref("AlarmEmail"), "")))
     template.add_condition(
         HAS_QUEUE_MAXIMUM_CONCURRENCY, Not(Equals(Ref(QUEUE_MAXIMUM_CONCURRENCY_PARAMETER), "0"))
@@ -406,6 +414,7 @@ def create_function(
     dead_letters: sqs.Queue,
     rejected: sqs.Queue,
     ingest: sqs.Queue,
+    stream: tuple[kinesis.Stream, s3.Bucket],
 ) -> awslambda.Function:
     function_logging.add_parameters(template)
     log_group = create_log_group(
@@ -415,6 +424,7 @@ def create_function(
         network.DATA_KEY_ARN.imported(),
     )
     role = create_function_role(template, log_group, table, dead_letters, rejected, ingest)
+    ingest_stream.add_function_access(template, role, *stream)
     function = template.add_resource(
         awslambda.Function(
             "IngestFunction",
@@ -494,6 +504,7 @@ def create_function(
             DependsOn=["FunctionQueuePolicy"],
         )
     )
+    ingest_stream.create_mapping(template, function, *stream)
     return function
 
 
@@ -527,6 +538,7 @@ def create_rules(
     function: awslambda.Function,
     dead_letters: sqs.Queue,
     ingest: sqs.Queue,
+    stream: kinesis.Stream,
 ) -> None:
     role = template.add_resource(
         iam.Role(
@@ -558,6 +570,7 @@ def create_rules(
                                 Action=[AwacsAction("kms", "GenerateDataKey"), AwacsAction("kms", "Decrypt")],
                                 Resource=[network.DATA_KEY_ARN.imported()],
                             ),
+                            *ingest_stream.rule_statements(stream),
                         ],
                     ),
                 )
@@ -570,7 +583,11 @@ def create_rules(
         action: AWSHelperFn = If(
             IS_QUEUED,
             iot.Action(Sqs=iot.SqsAction(QueueUrl=Ref(ingest), RoleArn=GetAtt(role, "Arn"), UseBase64=False)),
-            iot.Action(Lambda=iot.LambdaAction(FunctionArn=GetAtt(function, "Arn"))),
+            If(
+                ingest_stream.IS_STREAM,
+                ingest_stream.rule_action(stream, role),
+                iot.Action(Lambda=iot.LambdaAction(FunctionArn=GetAtt(function, "Arn"))),
+            ),
         )
         template.add_resource(
             iot.TopicRule(
@@ -822,11 +839,13 @@ def build() -> Template:
     create_parameters(template, catalog)
     table = create_table(template)
     dead_letters, rejected, ingest = create_queues(template)
-    function = create_function(template, catalog, table, dead_letters, rejected, ingest)
-    create_rules(template, catalog, function, dead_letters, ingest)
+    stream, failures = ingest_stream.create_stream(template)
+    function = create_function(template, catalog, table, dead_letters, rejected, ingest, (stream, failures))
+    create_rules(template, catalog, function, dead_letters, ingest, stream)
     create_device_policies(template, catalog)
     topic = create_alarms(template, function, dead_letters, rejected)
     create_pipeline_alarms(template, function, rejected, topic)
+    ingest_stream.create_alarm(template, function, topic)
     add_output(template, METADATA_TABLE_NAME, Ref(table), "Device metadata table")
     add_output(template, METADATA_TABLE_ARN, GetAtt(table, "Arn"), "Device metadata table ARN")
     add_output(template, FUNCTION_NAME, Ref(function), "The ingest function")
@@ -847,6 +866,7 @@ def build() -> Template:
             Export=INGEST_QUEUE_URL.exported(),
         )
     )
+    ingest_stream.add_outputs(template, stream, failures, INGEST_STREAM_NAME, STREAM_FAILURE_BUCKET_NAME)
     return template
 
 

@@ -10,11 +10,14 @@ from typing import Any, NamedTuple
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 DIRECT_RECORD_ID = "direct"
+KINESIS_SOURCE = "aws:kinesis"
 
 
 class Record(NamedTuple):  # a tuple: immutable, and made several times faster than a frozen dataclass
-    id: str  # the SQS messageId (reported back when it fails), or DIRECT_RECORD_ID
-    payload: object  # a decoded reading (direct invocation) or raw text (an SQS body)
+    id: str  # the SQS messageId or Kinesis sequence number (reported back when it fails), or DIRECT_RECORD_ID
+    payload: (
+        object  # a decoded reading (direct invocation), raw text (an SQS body) or bytes (a Kinesis record)
+    )
     topic: str | None = None  # the topic the envelope names, when the reading itself may not
 
 
@@ -29,12 +32,59 @@ def is_sqs_event(event: object) -> bool:
     )
 
 
+def _is_batch_of(event: object, source: str) -> bool:
+    if not isinstance(event, dict):
+        return False
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == source for r in records)
+    )
+
+
+def is_kinesis_event(event: object) -> bool:
+    return _is_batch_of(event, KINESIS_SOURCE)
+
+
+def kinesis_data(record: dict[str, Any]) -> object:
+    """A Kinesis record's data: base64 in the event, the reading's bytes once decoded. Data that is not base64
+    goes through as it is, to be rejected with its reason (never a failure of the whole batch)."""
+    data = record.get("kinesis", {}).get("data", "")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return data
+
+
 def records_from_event(event: object) -> tuple[list[Record], bool]:
-    """(records, is_batch): an SQS batch from the queued path, or one reading from the IoT rule."""
+    """(records, is_batch): an SQS batch from the queued path, a Kinesis batch from the stream path (each record
+    known by its sequence number, which a partial batch response names), or one reading from the IoT rule."""
     if is_sqs_event(event):
         assert isinstance(event, dict)
         return [Record(str(r["messageId"]), r.get("body", "")) for r in event["Records"]], True
+    if is_kinesis_event(event):
+        assert isinstance(event, dict)
+        return [Record(str(r["kinesis"]["sequenceNumber"]), kinesis_data(r)) for r in event["Records"]], True
     return [Record(DIRECT_RECORD_ID, event)], False
+
+
+def records_from_stream_failure(name: str, body: str | bytes) -> list[Record]:
+    """The readings of a Kinesis mapping's failure record in its S3 on-failure destination (the metadata and, for
+    S3, the invocation's `payload`: the event as the function got it), each known as `<name>#<sequence number>`.
+    A record that cannot be read is one raw-text record, to be rejected with its reason."""
+    try:
+        document: Any = json.loads(body)
+        payload = document["payload"]
+        event = json.loads(payload) if isinstance(payload, str | bytes) else payload
+        records = event["Records"]
+        return [
+            Record(f"{name}#{r['kinesis']['sequenceNumber']}", kinesis_data(r))
+            for r in records
+            if isinstance(r, dict)
+        ]
+    except (ValueError, RecursionError, KeyError, TypeError):
+        return [Record(name, body)]
 
 
 def record_from_dead_letter(message_id: str, body: str) -> Record:

@@ -1,8 +1,8 @@
 """The Lambda entry point: wires the adapters once per container and reports what each invocation did.
 
 Direct invocation (the IoT rule's Lambda action): one reading; raises when it could not be written, so
-Lambda retries it and its on-failure destination keeps it. SQS batch (the queued path): returns the
-records to retry in `batchItemFailures`. An invalid reading never raises: it goes to the rejected queue.
+Lambda retries it and its on-failure destination keeps it. SQS batch (the queued path) or Kinesis batch (the
+stream path): returns the records to retry in `batchItemFailures` (SQS message ids, Kinesis sequence numbers). An invalid reading never raises: it goes to the rejected queue.
 """
 
 from __future__ import annotations

@@ -168,6 +168,10 @@ class DeployedTemplate:
             return {"Arn": f"arn:aws:sqs:{self.region}:{self.account_id}:{name}", "QueueName": name}.get(
                 value.attribute, physical_id
             )
+        if resource_type == "AWS::Kinesis::Stream" and value.attribute == "Arn":
+            return f"arn:aws:kinesis:{self.region}:{self.account_id}:stream/{physical_id}"
+        if resource_type == "AWS::S3::Bucket" and value.attribute == "Arn":
+            return f"arn:aws:s3:::{physical_id}"
         if resource_type == "AWS::Lambda::Function" and value.attribute == "Arn":
             return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{physical_id}"
         if resource_type == "AWS::DynamoDB::Table" and value.attribute == "Arn":

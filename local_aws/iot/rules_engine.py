@@ -7,6 +7,8 @@ deployed with. A message is handed off durably before it is acknowledged to the 
   asynchronous event queue, the event store on disk;
 - SQS action: the message goes to the queue, the ingest queue on disk when an event-source mapping reads it
   (`local_aws.sqs.queues`), moto's otherwise;
+- Kinesis action: the message goes to the stream on disk (`local_aws.kinesis.streams`), under the partition
+  key its substitution template gives (`${clientid()}`, `${topic()}`, `${newuuid()}`);
 - error action: when an action cannot be performed (the SQL cannot read the payload, the queue refuses a
   message, Lambda would refuse the event), IoT's error message goes to the error action's queue.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -30,6 +33,7 @@ from local_aws.cloudformation.template import DeployedTemplate, TemplateError
 from local_aws.counters import Counters
 from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.sql import RuleQuery, parse_rule, rule_receives, subscriptions
+from local_aws.kinesis.streams import LocalStreams
 from local_aws.lambda_.event_store import EventStore
 from local_aws.lambda_.events import EventRefused, async_event
 from local_aws.lambda_.function import LocalFunction
@@ -52,6 +56,39 @@ class Rule:
     function: LocalFunction | None  # Lambda action
     queue_url: str | None  # SQS action
     error_queue_url: str | None
+    stream: StreamTarget | None = None  # Kinesis action
+
+
+STREAM_PREFIX = "kinesis:"  # an Outgoing whose queue_url is a stream's ARN after this goes to the stream
+_SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
+_KEY_FUNCTIONS = {"clientid()", "topic()", "newuuid()"}
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    """A Kinesis action: the stream, and the partition key's substitution template."""
+
+    arn: str
+    partition_key: str
+
+    def key(self, topic: str, client_id: str | None) -> str:
+        """The partition key for a message, as IoT evaluates the template's `${...}` expressions."""
+        values = {"clientid()": client_id or "", "topic()": topic}
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1).strip()
+            return str(uuid.uuid4()) if name == "newuuid()" else values[name]
+
+        return _SUBSTITUTION.sub(value, self.partition_key)
+
+
+def stream_target(deployed: DeployedTemplate, name: str, action: dict[str, Any]) -> StreamTarget:
+    stream = deployed.physical(action["StreamName"])
+    key = str(action.get("PartitionKey", "${newuuid()}"))  # IoT: a random key when none is given
+    unknown = {m.strip() for m in _SUBSTITUTION.findall(key)} - _KEY_FUNCTIONS
+    if unknown:
+        raise TemplateError(f"rule {name}: the partition key's {sorted(unknown)} is not played locally")
+    return StreamTarget(f"arn:aws:kinesis:{deployed.region}:{deployed.account_id}:stream/{stream}", key)
 
 
 def rules_from_template(
@@ -67,12 +104,14 @@ def rules_from_template(
         name = str(props.get("RuleName", logical_id))
         if payload.get("RuleDisabled") is True:
             continue
-        lambda_target, queue_target = None, None
+        lambda_target, queue_target, stream = None, None, None
         for action in payload.get("Actions", []):
             if "Lambda" in action:
                 lambda_target = function(action["Lambda"]["FunctionArn"])
             elif "Sqs" in action:
                 queue_target = queue_url(action["Sqs"]["QueueUrl"])
+            elif "Kinesis" in action:
+                stream = stream_target(deployed, name, action["Kinesis"])
             else:
                 raise TemplateError(f"rule {name}: the action {next(iter(action))} is not played locally")
         error = payload.get("ErrorAction", {}).get("Sqs")
@@ -83,6 +122,7 @@ def rules_from_template(
                 function=lambda_target,
                 queue_url=queue_target,
                 error_queue_url=queue_url(error["QueueUrl"]) if error else None,
+                stream=stream,
             )
         )
     return rules
@@ -100,6 +140,7 @@ class Outgoing:
     queue_url: str
     body: str
     fallback: Callable[[str], Outgoing] | None = None
+    partition_key: str | None = None  # a stream's record (queue_url is STREAM_PREFIX + its ARN)
 
 
 def sqs_batches(items: list[Outgoing]) -> list[list[Outgoing]]:
@@ -130,9 +171,11 @@ class RulesEngine:
         counters: Counters,
         stopping: threading.Event,
         event_stored: Callable[[], None] = lambda: None,
+        streams: LocalStreams | None = None,
     ) -> None:
         self.rules, self.store, self.queues, self.played, self.sqs = rules, store, queues, played, sqs
         self.counters, self.stopping, self.event_stored = counters, stopping, event_stored
+        self.streams = streams
         self._inbox: queue.Queue[BrokerMessage] = queue.Queue()
         self._topic_rules: dict[str, list[Rule]] = {}
 
@@ -246,6 +289,21 @@ class RulesEngine:
                 outgoing.append(error_action(f"SQS SendMessage failed: the message is not JSON: {error!r}"))
             else:
                 outgoing.append(Outgoing(index, rule.queue_url, body, fallback))
+        if rule.stream is not None:
+            stream = rule.stream
+
+            def stream_fallback(reason: str) -> Outgoing:
+                return error_action(f"Kinesis PutRecord failed: {reason}")
+
+            try:
+                data = json.dumps(message)
+            except (RecursionError, ValueError, TypeError) as error:
+                outgoing.append(error_action(f"Kinesis PutRecord failed: the message is not JSON: {error!r}"))
+            else:
+                key = stream.key(topic, delivery.client_id)
+                outgoing.append(
+                    Outgoing(index, STREAM_PREFIX + stream.arn, data, stream_fallback, partition_key=key)
+                )
 
     def _error_queue(self, rule: Rule, reason: str) -> str:
         if rule.error_queue_url is None:
@@ -265,8 +323,14 @@ class RulesEngine:
                 "base64OriginalPayload": base64.b64encode(delivery.payload).decode(),
                 "failures": [
                     {
-                        "failedAction": "LambdaAction" if rule.function else "SqsAction",
-                        "failedResource": rule.function.arn if rule.function else rule.queue_url,
+                        "failedAction": _failed_action(rule),
+                        "failedResource": (
+                            rule.function.arn
+                            if rule.function
+                            else rule.stream.arn
+                            if rule.stream
+                            else rule.queue_url
+                        ),
                         "errorMessage": reason,
                     }
                 ],
@@ -289,12 +353,17 @@ class RulesEngine:
             refused: list[Outgoing] = []
             try:
                 for queue_url, items in by_queue.items():
-                    played = self.played(queue_url)  # on disk: one transaction for all, no SQS batch limits
-                    send = self._send_here if played else self._send_to_moto
+                    to_stream = queue_url.startswith(STREAM_PREFIX)
+                    # on disk: one transaction for all, no SQS batch limits
+                    played = to_stream or self.played(queue_url)
+                    send = (
+                        self._put_stream if to_stream else self._send_here if played else self._send_to_moto
+                    )
                     for chunk in [items] if played else sqs_batches(items):
                         failed = send(queue_url, chunk)
                         queued = sum(1 for i, item in enumerate(chunk) if i not in failed and item.fallback)
-                        self.counters.add(queued=queued, error_action=len(chunk) - len(failed) - queued)
+                        self.counters.add(error_action=len(chunk) - len(failed) - queued)
+                        self.counters.add(**{"streamed" if to_stream else "queued": queued})
                         for i, item in enumerate(chunk):
                             if i not in failed:
                                 placed.add(id(item))
@@ -313,9 +382,19 @@ class RulesEngine:
         assert self.queues is not None
         return self.queues.send(queue_url, [item.body for item in chunk])[1]
 
+    def _put_stream(self, target: str, chunk: list[Outgoing]) -> dict[int, str]:
+        """To the stream the runner plays (on disk), in one PutRecords: the refused ones by index, with why."""
+        assert self.streams is not None, "a rule puts to a stream: the runner needs a stream store"
+        records = [(item.partition_key or "", item.body.encode()) for item in chunk]
+        return self.streams.put(target.removeprefix(STREAM_PREFIX), records)[1]
+
     def _send_to_moto(self, queue_url: str, chunk: list[Outgoing]) -> dict[int, str]:
         response = self.sqs.send_message_batch(
             QueueUrl=queue_url,
             Entries=[{"Id": str(i), "MessageBody": item.body} for i, item in enumerate(chunk)],
         )
         return {int(f["Id"]): str(f.get("Message", f.get("Code", ""))) for f in response.get("Failed", [])}
+
+
+def _failed_action(rule: Rule) -> str:
+    return "LambdaAction" if rule.function else "KinesisAction" if rule.stream else "SqsAction"

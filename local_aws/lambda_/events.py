@@ -10,6 +10,7 @@ a payload's shape. An event source mapping's batch stays within a synchronous in
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -153,3 +154,126 @@ def _longest(record: dict[str, Any]) -> int:
     """A bound on a record's JSON length: its strings with every character escaped at its longest (\\uXXXX),
     and room for its names and the queue's few short attributes."""
     return 2048 + sum(6 * len(value) for value in record.values() if isinstance(value, str))
+
+
+class KinesisRecordLike(Protocol):
+    """What a Kinesis event's record is made from: a record of the stream (`local_aws.kinesis.streams`)."""
+
+    @property
+    def partition_key(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def arrival_ms(self) -> int: ...
+    @property
+    def shard_id(self) -> str: ...
+    @property
+    def sequence_number(self) -> str: ...
+
+
+def kinesis_event(
+    records: Sequence[KinesisRecordLike], stream_arn: str, region: str, role_arn: str
+) -> dict[str, Any]:
+    """A Kinesis event-source mapping's event, in the shape Lambda documents ("Example Kinesis record event"):
+    the data base64-encoded, the arrival in seconds, the event id the shard and sequence number."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r.partition_key,
+                    "sequenceNumber": r.sequence_number,
+                    "data": base64.b64encode(r.data).decode(),
+                    "approximateArrivalTimestamp": r.arrival_ms / 1000,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{r.shard_id}:{r.sequence_number}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": role_arn,
+                "awsRegion": region,
+                "eventSourceARN": stream_arn,
+            }
+            for r in records
+        ]
+    }
+
+
+def stream_failure_record(
+    function_arn: str,
+    stream_arn: str,
+    event: dict[str, Any],
+    condition: str,
+    attempts: int,
+    error: tuple[str, str] | None,
+) -> str:
+    """What a Kinesis event-source mapping sends an Amazon S3 on-failure destination about a discarded batch: the
+    metadata (`KinesisBatchInfo`, as for SQS and SNS destinations) and, for S3 alone, the invocation's payload
+    itself ("For Amazon S3 destinations, Lambda also sends the entire invocation record along with the
+    metadata": https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html)."""
+    records = event["Records"]
+    first, last = records[0], records[-1]
+    record: dict[str, Any] = {
+        "requestContext": {
+            "requestId": str(uuid4()),
+            "functionArn": function_arn,
+            "condition": condition,  # RetryAttemptsExhausted or RecordAgeExceeded
+            "approximateInvokeCount": attempts,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled" if error else "",
+        },
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "KinesisBatchInfo": {
+            "shardId": str(first["eventID"]).split(":", 1)[0],
+            "startSequenceNumber": first["kinesis"]["sequenceNumber"],
+            "endSequenceNumber": last["kinesis"]["sequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(first["kinesis"]["approximateArrivalTimestamp"]),
+            "approximateArrivalOfLastRecord": _iso(last["kinesis"]["approximateArrivalTimestamp"]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+        "payload": json.dumps(event),
+    }
+    return json.dumps(record)
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+EXAMPLE_STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/demo-ingest"
+EXAMPLE_ROLE_ARN = "arn:aws:iam::123456789012:role/demo-ingest"
+
+
+@dataclass(frozen=True)
+class _Put:
+    """A record as just put on shard 0, for an event made without a stream (a bench's, a test's)."""
+
+    partition_key: str
+    data: bytes
+    arrival_ms: int
+    index: int
+
+    @property
+    def shard_id(self) -> str:
+        return "shardId-000000000000"
+
+    @property
+    def sequence_number(self) -> str:
+        return f"49{0:06d}{self.index + 1:048d}"
+
+
+def kinesis_batch_event(
+    bodies: Sequence[str | bytes], stream_arn: str = EXAMPLE_STREAM_ARN, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The event of a batch of newly put records with these data, as the stream's event-source mapping makes it."""
+    now = int(time.time() * 1000)
+    records = [
+        _Put(f"device-{i}", body.encode() if isinstance(body, str) else body, now, i)
+        for i, body in enumerate(bodies)
+    ]
+    return kinesis_event(records, stream_arn, region, EXAMPLE_ROLE_ARN)

@@ -54,6 +54,8 @@ def mappings_from_template(
     for resource in deployed.of_type("AWS::Lambda::EventSourceMapping").values():
         props = deployed.resolve(resource["Properties"])
         source = props["EventSourceArn"]
+        if not str(deployed.physical(source)).startswith("arn:aws:sqs:"):
+            continue  # a stream's mapping (local_aws.lambda_.kinesis_mapping)
         mappings.append(
             QueueMapping(
                 queue_url=queue_url(source),

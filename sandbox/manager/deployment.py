@@ -15,10 +15,10 @@ import boto3
 
 from catalog.loader import PROJECT_ROOT
 from infrastructure.names import stack_name
-from infrastructure.stacks import influxdb, ingest, webhook
+from infrastructure.stacks import influxdb, ingest, ingest_stream, webhook
 from local_aws.apigateway import http_api
 from local_aws.runner import STATS_FILE
-from reach.endpoints import Endpoints, WebhookEndpoint
+from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints, WebhookEndpoint
 from sandbox.manager import processes
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
@@ -115,6 +115,30 @@ def ingest_queue_url(stack_name: str, outputs: dict[str, str]) -> str | None:
     return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
+def stream_queues(stack_name: str, outputs: dict[str, str], region: str, account_id: str) -> dict[str, str]:
+    """On the stream path, the stream's ARN (`ingest_stream`) and the on-failure bucket (`stream_failures`), from
+    the stack's resources when moto kept an earlier template's outputs (see `ingest_queue_url`); else nothing."""
+    client = boto3.client("cloudformation")
+    (stack,) = client.describe_stacks(StackName=stack_name)["Stacks"]
+    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    if deployed.get(ingest.INGEST_PATH_PARAMETER) != ingest_stream.STREAM:
+        return {}
+
+    def physical(logical_id: str, output: str) -> str:
+        if outputs.get(output):
+            return outputs[output]
+        found = client.describe_stack_resource(StackName=stack_name, LogicalResourceId=logical_id)
+        return str(found["StackResourceDetail"]["PhysicalResourceId"])
+
+    name = physical(ingest_stream.INGEST_STREAM, ingest.INGEST_STREAM_NAME.output)
+    return {
+        STREAM_KEY: f"arn:aws:kinesis:{region}:{account_id}:stream/{name}",
+        STREAM_FAILURES_KEY: physical(
+            ingest_stream.STREAM_FAILURE_BUCKET, ingest.STREAM_FAILURE_BUCKET_NAME.output
+        ),
+    }
+
+
 def start_rule_runner(sandbox: Sandbox, templates: Path, environment: str, writer_secret: str) -> None:
     processes.stop(RULE_RUNNER, sandbox.pid_file(RULE_RUNNER))
     stats = sandbox.root / STATS_FILE
@@ -208,6 +232,12 @@ def deploy_local(
                         {"ingest": queue}
                         if (queue := ingest_queue_url(stack_name(environment, ingest.NAME), outputs))
                         else {}
+                    ),
+                    **stream_queues(
+                        stack_name(environment, ingest.NAME),
+                        outputs,
+                        endpoints.aws.region,
+                        endpoints.aws.account_id,
                     ),
                 }
             }

@@ -13,11 +13,13 @@ from typing import Any
 
 import boto3
 from awscrt import mqtt
+from ingest_to_influxdb.events import records_from_stream_failure
 
 from catalog import Catalog, load_catalog
+from local_aws.kinesis import streams as local_streams
 from local_aws.sqs import queues as local_queues
 from reach import influx
-from reach.endpoints import Endpoints
+from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints
 from reach.mqtt import plain_connection
 
 
@@ -47,12 +49,29 @@ def queue_depth(queue_url: str) -> int:
     return sum(int(value) for value in attributes.values())
 
 
+def failed_stream_records(bucket: str) -> int:
+    """Readings the stream path's on-failure destination keeps for replay (each object a failed batch)."""
+    s3, count = boto3.client("s3"), 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            count += len(records_from_stream_failure(item["Key"], body))
+    return count
+
+
 def queue_depths(endpoints: Endpoints, root: Path) -> dict[str, int]:
     """Messages in each queue of the sandbox in `root`: from the rule runner's store for a queue it plays (the
-    ingest queue, see local_aws/sqs/queues.py), from moto for the others."""
+    ingest queue, see local_aws/sqs/queues.py), from moto for the others; on the stream path, the records in
+    the stream after their checkpoints (local_aws/kinesis/streams.py) and those its destination keeps."""
     store = root / local_queues.STORE_FILE
     depths = {}
     for name, url in endpoints.queues.items():
+        if name == STREAM_KEY:
+            depths[name] = local_streams.pending(root / local_streams.STORE_FILE, url) or 0
+            continue
+        if name == STREAM_FAILURES_KEY:
+            depths[name] = failed_stream_records(url)
+            continue
         played = local_queues.depth(store, url)
         depths[name] = queue_depth(url) if played is None else played
     return depths
@@ -65,23 +84,31 @@ class InFlight:
     broker: int = 0  # acknowledged to a device, not yet acknowledged by the rule runner
     runner: int = 0  # taken off the broker but not handed off, or stored events the function has not finished
     queue: int = 0  # in the ingest queue (queued path)
+    stream: int = 0  # in the ingest stream after its checkpoints (stream path)
 
     @property
     def total(self) -> int:
-        return self.broker + self.runner + self.queue
+        return self.broker + self.runner + self.queue + self.stream
 
     def describe(self) -> str:
-        return f"broker {self.broker}, rule runner {self.runner}, ingest queue {self.queue}"
+        return f"broker {self.broker}, rule runner {self.runner}, ingest queue {self.queue}, stream {self.stream}"
 
 
-def in_flight(broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_depth: int) -> InFlight:
+def in_flight(
+    broker_backlog: int, runner_stats: dict[str, Any], ingest_queue_depth: int, stream_pending: int = 0
+) -> InFlight:
     """Where the readings not yet written, rejected or dead-lettered are.
 
     The broker's store also holds what it sent the runner and the runner has not acknowledged: those
     are counted once, with the runner."""
     unacknowledged = int(runner_stats.get("unacknowledged", 0))
     held = unacknowledged + int(runner_stats.get("stored_events", 0))
-    return InFlight(broker=max(0, broker_backlog - unacknowledged), runner=held, queue=ingest_queue_depth)
+    return InFlight(
+        broker=max(0, broker_backlog - unacknowledged),
+        runner=held,
+        queue=ingest_queue_depth,
+        stream=stream_pending,
+    )
 
 
 BROKER_STORE_TOPIC = "$SYS/broker/store/messages/count"

@@ -22,7 +22,7 @@ from catalog.loader import PROJECT_ROOT
 from infrastructure.names import stack_name
 from infrastructure.stacks import ingest
 from reach import influx
-from reach.endpoints import Endpoints
+from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints
 from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats, stack_outputs
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
@@ -209,8 +209,8 @@ def account(
                 sent=sent,
                 written=sum(points.values()),
                 rejected=queues["rejected"] - before["rejected"],
-                dead_letters=queues["dead_letter"] - before["dead_letter"],
-                in_flight=in_flight(broker, stats, queues.get("ingest", 0)),
+                dead_letters=kept(queues, before),
+                in_flight=in_flight(broker, stats, queues.get("ingest", 0), queues.get(STREAM_KEY, 0)),
                 to_no_rule=to_no_rule,
             )
             on_progress(current)
@@ -218,6 +218,11 @@ def account(
                 return current, points
             previous = current
             time.sleep(1.0)
+
+
+def kept(queues: dict[str, int], before: dict[str, int]) -> int:
+    """Readings kept for replay since `before`: the dead letters, and the stream path's failed batches."""
+    return sum(queues.get(name, 0) - before.get(name, 0) for name in ("dead_letter", STREAM_FAILURES_KEY))
 
 
 def _broker_backlog(endpoints: Endpoints) -> int:

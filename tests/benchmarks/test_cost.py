@@ -24,7 +24,7 @@ from benchmarks.cost import (
     read_stacks,
 )
 
-DIRECT, QUEUED, DIRECT_BASIC, QUEUED_BASIC = PATHS
+DIRECT, QUEUED, DIRECT_BASIC, QUEUED_BASIC, STREAM, STREAM_BASIC = PATHS
 
 
 def price(usd: float) -> Price:
@@ -55,6 +55,11 @@ PRICES = PriceList(
         "kms_key_per_month": price(1.00),
         "waf_web_acl_per_month": price(5.00),
         "waf_rule_per_month": price(1.00),
+        "kinesis_shard_hour": price(0.015),
+        "kinesis_put_payload_unit_per_million": price(0.014),
+        "kinesis_on_demand_stream_hour": price(0.04),
+        "kinesis_on_demand_gb_in": price(0.08),
+        "kinesis_on_demand_gb_out": price(0.04),
     },
     assumptions=Assumptions(
         lambda_full_vcpu_mb=1024,
@@ -147,7 +152,7 @@ def test_a_small_fleet_fills_batches_for_the_window_only_and_time_follows_the_ba
 
 
 def test_basic_ingest_drops_the_messaging_charge_and_nothing_else() -> None:
-    for plain, basic in ((DIRECT, DIRECT_BASIC), (QUEUED, QUEUED_BASIC)):
+    for plain, basic in ((DIRECT, DIRECT_BASIC), (QUEUED, QUEUED_BASIC), (STREAM, STREAM_BASIC)):
         saving = {k: v - MODEL.per_million(basic, 1000)[k] for k, v in MODEL.per_million(plain, 1000).items()}
         assert saving == {**dict.fromkeys(saving, 0.0), "IoT Core messages": pytest.approx(1.00)}
 
@@ -167,6 +172,45 @@ def test_the_fixed_part_by_hand() -> None:
     month = MODEL.per_month(DIRECT, 1000)
     assert month["readings"] == pytest.approx(2.030125 * 1000 * 730 * 3600 / 1e6)
     assert month["total"] == pytest.approx(month["readings"] + sum(fixed.values()))
+
+
+def test_the_stream_path_per_million_readings_by_hand() -> None:
+    sized = Model(PRICES, replace(STACKS, stream_shards=2, stream_parallelization=1), MEASURED)
+    assert sized.readings_per_batch(1000, stream=True) == 1000  # 500/s a shard fill 1,000 in 2 s
+    parts = sized.per_million(STREAM, 1000)
+    assert parts["SQS requests"] == 0
+    # 2 shards x 730 h x $0.015 over a month of 1,000 readings/s, plus a PUT payload unit (400 B) a reading
+    month_millions = 1000 * 730 * 3600 / 1e6
+    assert parts["Kinesis stream"] == pytest.approx(2 * 730 * 0.015 / month_millions + 0.014)
+    assert parts["Lambda duration"] == pytest.approx(1000 * 0.3 * 0.5 * 0.00001)  # as the queued batch
+    assert sum(parts.values()) < sum(sized.per_million(QUEUED, 1000).values())
+    assert sized.readings_per_batch(20, stream=True) == 50  # 20/s over 2 shards for 5 s
+    on_demand = MODEL.per_million(STREAM, 1000)  # no shards sized: on demand, a KB in and out a reading
+    assert on_demand["Kinesis stream"] == pytest.approx(730 * 0.04 / month_millions + 1.024 * (0.08 + 0.04))
+
+
+def test_sqs_tiers_lower_the_queue_s_price_past_100_billion_requests_a_month() -> None:
+    tiered = PriceList.model_validate(
+        {
+            **PRICES.model_dump(),
+            "prices": {
+                **PRICES.model_dump()["prices"],
+                "sqs_request_per_million": {
+                    "usd": 0.40,
+                    "unit": "t",
+                    "source": "t",
+                    "tiers": [(100_000, 0.40), (100_000, 0.30), (None, 0.24)],
+                },
+            },
+        }
+    )
+    small, large = (
+        Model(tiered, STACKS, MEASURED).per_million(QUEUED, n)["SQS requests"] for n in (1000, 100_000)
+    )
+    assert small == pytest.approx(1.2 * 0.40)  # 3.2 billion requests a month: the first tier
+    requests = 100_000 * 730 * 3600 * 1.2 / 1e6  # 315,360 million a month
+    average = (100_000 * 0.40 + 100_000 * 0.30 + (requests - 200_000) * 0.24) / requests
+    assert large == pytest.approx(1.2 * average)
 
 
 def test_tiered_prices_average_over_the_tiers() -> None:

@@ -66,14 +66,18 @@ def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str,
         payload = rule["Properties"]["TopicRulePayload"]
         assert payload["AwsIotSqlVersion"] == "2016-03-23"
         (action,) = payload["Actions"]
-        condition, queued, direct = action["Fn::If"]
+        condition, queued, otherwise = action["Fn::If"]
         assert condition == "IsQueued"
         assert queued["Sqs"]["QueueUrl"] == {"Ref": "IngestQueue"}
+        stream_condition, streamed, direct = otherwise["Fn::If"]
+        assert stream_condition == "IsStream"
+        assert streamed["Kinesis"]["StreamName"] == {"Ref": "IngestStream"}
+        assert streamed["Kinesis"]["PartitionKey"] == "${newuuid()}"
         assert direct["Lambda"]["FunctionArn"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
         assert payload["ErrorAction"]["Sqs"]["QueueUrl"] == {"Ref": "DeadLetterQueue"}
     permissions = of_type(template, "AWS::Lambda::Permission")
     assert len(permissions) == len(rules) and all(p["Condition"] == "IsDirect" for p in permissions.values())
-    (mapping,) = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    mapping = template["Resources"]["IngestQueueMapping"]
     assert mapping["Condition"] == "IsQueued"
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert template["Parameters"]["BatchSize"]["Default"] == 1000

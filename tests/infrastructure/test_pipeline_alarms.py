@@ -40,6 +40,7 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
         "IngestQueueAgeAlarm",
         "DeviceConnectDeniedAlarm",
         "DevicePublishDeniedAlarm",
+        "IngestStreamAgeAlarm",
     }
     # IoT Core's authorization failures (its message broker metrics, per protocol).
     assert watched(found["DeviceConnectDeniedAlarm"]) == (
@@ -81,6 +82,10 @@ def test_ingest_alarms(templates: dict[str, Any]) -> None:
     assert age["Condition"] == "IsQueued", "the queue exists on the queued path only"
     assert watched(age)[:2] == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
     assert age["Properties"]["Threshold"] == 300
+    stream_age = found["IngestStreamAgeAlarm"]
+    assert stream_age["Condition"] == "IsStream"
+    assert watched(stream_age)[:2] == ("AWS/Lambda", "IteratorAge")
+    assert stream_age["Properties"]["Threshold"] == 300_000  # IteratorAge is in milliseconds
     for alarm in found.values():
         props = alarm["Properties"]
         assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]

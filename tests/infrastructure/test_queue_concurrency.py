@@ -14,14 +14,13 @@ from infrastructure.stacks.ingest import (
     QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
 )
 from reach.endpoints import Endpoints
-from tests.support.templates import one
 
 
 def test_the_parameter_is_off_by_default_and_bounded_as_lambda_bounds_it(templates: dict[str, Any]) -> None:
     template = templates["ingest"]
     parameter = template["Parameters"][QUEUE_MAXIMUM_CONCURRENCY_PARAMETER]
     assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (0, 0, 1000)
-    mapping = one(template, "AWS::Lambda::EventSourceMapping")
+    mapping = template["Resources"]["IngestQueueMapping"]["Properties"]
     condition, given, absent = mapping["ScalingConfig"]["Fn::If"]
     assert condition == HAS_QUEUE_MAXIMUM_CONCURRENCY
     assert given == {"MaximumConcurrency": {"Ref": QUEUE_MAXIMUM_CONCURRENCY_PARAMETER}}

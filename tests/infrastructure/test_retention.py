@@ -26,7 +26,7 @@ RETAINED = {
     "storage": {"FileSystem"},
     "edge": {"LogsBucket"},
     "influxdb": {"AdminSecret", "WriterSecret", "ReaderSecret", "BackupBucket"},
-    "ingest": {"MetadataTable", "DeadLetterQueue", "RejectedQueue"},
+    "ingest": {"MetadataTable", "DeadLetterQueue", "RejectedQueue", "StreamFailureBucket"},
     "webhook": {"AccessLogGroup", "CallbackSecret"},
 }
 VALUES = {

@@ -17,7 +17,7 @@ from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.metadata_store import MetadataStore
 
-from local_aws.lambda_.events import sqs_batch_event
+from local_aws.lambda_.events import kinesis_batch_event, sqs_batch_event
 from tests.support.function_env import ACME, SHELF_01, FunctionEnv, ms, pressure
 
 
@@ -288,3 +288,16 @@ def test_a_failed_reading_is_logged_at_warn_with_its_count_in_the_same_invocatio
     assert summary["level"] == "WARN" and summary["failed"] == 1  # kept by a WARN filter
     (document,) = [line for line in lines if "_aws" in line]
     assert document["ReadingsFailed"] == 1 and "ReadingsWritten" not in document
+
+
+def test_a_kinesis_batch_lands_and_its_failures_are_named_by_sequence_number(function: FunctionEnv) -> None:
+    device = f"kin{uuid.uuid4().hex[:6]}"
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
+    bodies = [json.dumps(pressure(f"{device}{i}", when)) for i in range(3)] + ["not json", "[]"]
+    event = kinesis_batch_event(bodies)
+    assert function.invoke(event) == {"batchItemFailures": []}  # invalid ones are rejected, never retried
+    assert function.invoke(event) == {"batchItemFailures": []}  # a retried batch: the same points again
+    (series,) = function.query(
+        f'SELECT count("pressureValue") FROM pressure WHERE "sensorID" =~ /^{device}/ AND time > now() - 1h'
+    )
+    assert series["values"][0][1] == 3  # once each, however often delivered

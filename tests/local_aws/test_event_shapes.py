@@ -11,7 +11,7 @@ from local_aws.apigateway.http_api import http_api_event
 from local_aws.iot.mqtt_session import BrokerMessage
 from local_aws.iot.rules_engine import Rule, RulesEngine
 from local_aws.iot.sql import parse_rule
-from local_aws.lambda_.events import failure_record, sqs_batch_event
+from local_aws.lambda_.events import failure_record, kinesis_batch_event, sqs_batch_event
 from local_aws.lambda_.function import LocalFunction
 from local_aws.lambda_.workers import FunctionSpec
 from tests.support.event_shapes import fixture, shape_differences
@@ -25,6 +25,13 @@ NO_API = frozenset({"requestContext.accountId", "requestContext.apiId", "request
 def test_the_event_source_mappings_batch_has_sqs_shape() -> None:
     ours = sqs_batch_event([json.dumps({"pressure": 1})])
     assert shape_differences(ours, fixture("sqs_batch.json"), NO_SENDER) == []
+
+
+def test_the_stream_mappings_batch_has_kinesis_shape() -> None:
+    """tests/events/kinesis_batch.json: "Example Kinesis record event", AWS Lambda developer guide, "Using Lambda
+    with Kinesis Data Streams" (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html)."""
+    ours = kinesis_batch_event([json.dumps({"pressure": 1}), b"\xff not text"])
+    assert shape_differences(ours, fixture("kinesis_batch.json")) == []
 
 
 def test_the_benchs_batch_is_the_same_envelope() -> None:

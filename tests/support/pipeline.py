@@ -17,7 +17,7 @@ import pytest
 
 from infrastructure.stacks import influxdb
 from reach import influx
-from reach.endpoints import Endpoints
+from reach.endpoints import STREAM_KEY, Endpoints
 from reach.mqtt import publish_all
 from sandbox.manager.deployment import (
     aws_environment,
@@ -36,7 +36,7 @@ class Pipeline:
         return influx.query(self.endpoints, q)
 
     def wait_drained(self, timeout: float = 120) -> None:
-        """Until the broker, the rule runner and the ingest queue hold nothing (the readings are written,
+        """Until the broker, the rule runner and the ingest queue or stream hold nothing (the readings are written,
         rejected or dead-lettered), twice in a row a second apart."""
         deadline, quiet = time.monotonic() + timeout, 0
         while quiet < 2:
@@ -44,7 +44,8 @@ class Pipeline:
             flight = in_flight(
                 broker_backlog(self.endpoints),
                 rule_runner_stats(self.sandbox),
-                queue_depths(self.endpoints, self.sandbox.root).get("ingest", 0),
+                (depths := queue_depths(self.endpoints, self.sandbox.root)).get("ingest", 0),
+                depths.get(STREAM_KEY, 0),
             )
             quiet = quiet + 1 if flight.total == 0 else 0
             time.sleep(1.0)
@@ -110,6 +111,15 @@ def direct_pipeline(
     pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     chosen = pipeline_for(pipelines, tmp_path_factory.mktemp("e2e-direct"), "direct")
+    with aws_environment(chosen.endpoints):
+        yield chosen
+
+
+@pytest.fixture
+def stream_pipeline(
+    pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp("e2e-stream"), "stream")
     with aws_environment(chosen.endpoints):
         yield chosen
 

@@ -13,7 +13,7 @@ from catalog import load_catalog
 from reach.influx import InfluxReader
 from sandbox import cli
 from sandbox.manager.services import Sandbox
-from sandbox.scenarios.watch import DOWN_STATUS, render, take
+from sandbox.scenarios.watch import DOWN_STATUS, render, run_watch, take
 from tests.support.function_env import FunctionEnv
 from tests.support.queue_letters import REJECTED_DEVICE, fill_queues, waiting
 
@@ -43,6 +43,9 @@ def test_once_on_the_running_sandbox_prints_a_frame(
     out = capsys.readouterr().out
     if code == 0:
         assert "Arriving" in out and "Latest value per sensor" in out
+        live = Console(record=True, width=160)
+        assert run_watch(sandbox, live, interval=0.01, keep_going=iter([True, True, False]).__next__) == 0
+        assert live.export_text().count("Arriving") >= 1  # the live loop renders, then ends when told
     else:  # a service another test of the session stopped: said in one line
         assert code == DOWN_STATUS and out.count("\n") == 1 and "the sandbox is down" in out
 

@@ -24,11 +24,12 @@ TYPE ?=
 YES ?=
 AWS ?=
 LOCAL ?=
+SERVICE ?=
 # The hint every target that needs a stack gives when STACK is missing: $(call need_stack,<target>)
 need_stack = test -n "$(STACK)" || { echo "name the stack: make $(1) STACK=network (see: make synth)"; exit 2; }
 
 .PHONY: help install system-packages test test-fast lint format demo drill down synth golden deploy deploy-all destroy \
-        diff outputs smoke simulate load-metadata replay backup restore bench cost capacity profile clean
+        diff outputs smoke simulate load-metadata replay queues watch logs backup restore bench cost capacity profile clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -128,6 +129,15 @@ load-metadata: install ## device metadata into the local sandbox's table: make l
 
 replay: install ## drain the dead-letter queue back through the ingest code
 	$(PY) -m ingest_tools.replay $(if $(QUEUE),--queue $(QUEUE))
+
+queues: install ## the rejected readings and dead letters with reasons and ages, peeked (QUEUE=rejected|dead-letter; AWS=1)
+	$(PY) -m ingest_tools.queues list $(if $(QUEUE),--queue $(QUEUE)) --environment $(ENVIRONMENT) $(if $(AWS),--aws)
+
+watch: install ## a live view of the running sandbox: readings a second per kind, latest sensors, rejections (Ctrl-C stops)
+	$(PY) -m sandbox watch
+
+logs: install ## the local services' logs, followed until Ctrl-C (SERVICE=<name>: one only)
+	$(PY) -m sandbox logs --follow $(SERVICE)
 
 backup: install ## a backup of the local InfluxDB into build/backups/<UTC time> (on AWS the task makes them: docs/deploying.md)
 	$(PY) -m ingest_tools.influx_backup backup

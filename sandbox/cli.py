@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -13,11 +15,13 @@ from infrastructure.stacks import ingest
 from local_aws.iot.access import sync
 from local_aws.iot.policy import PolicyError
 from reach.endpoints import DEFAULT_ROOT
+from sandbox.manager import logs
 from sandbox.manager.deployment import RULE_RUNNER, deploy_local, rule_runner_stats
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox, ServiceStatus
 from sandbox.scenarios.demo import DemoOptions, run_demo
 from sandbox.scenarios.drill import Drill, DrillOptions, run_drill
+from sandbox.scenarios.watch import run_watch
 from simulator.arguments import positive_float
 
 console = Console()
@@ -135,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(Drill.FAULTS),
         help="only this fault (repeatable)",
     )
+    watch = commands.add_parser(
+        "watch",
+        parents=[common],
+        help="a live view of what arrives: readings a second per kind, the latest sensors, the rejections",
+    )
+    watch.add_argument("--once", action="store_true", help="one frame, then exit")
+    watch.add_argument("--interval", type=positive_float, default=1.0, help="seconds between frames")
+    log = commands.add_parser(
+        "logs", parents=[common], help="the local services' logs (--follow: as they grow)"
+    )
+    log.add_argument("service", nargs="?", help="one service (default: every one)")
+    log.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
+    log.add_argument("-n", "--lines", type=int, default=20, help="the last lines of each log (default 20)")
     commands.add_parser(
         "access",
         parents=[common],
@@ -172,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                 faults=tuple(args.fault),
             )
             return run_drill(sandbox, drill, console)
+        if args.command == "watch":
+            return run_watch(sandbox, console, once=args.once, interval=args.interval)
+        if args.command == "logs":
+            return show_logs(sandbox, args.service, args.lines, follow=args.follow)
         if args.command == "up":
             already = sandbox.is_up()
             if args.services_only:
@@ -195,6 +216,21 @@ def main(argv: list[str] | None = None) -> int:
     except (SandboxError, CatalogError, PolicyError) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
+    return 0
+
+
+def _write(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def show_logs(sandbox: Sandbox, service: str | None, lines: int, *, follow: bool) -> int:
+    """The last lines of each chosen log, then (with follow) every new line, prefixed with its service."""
+    services = logs.chosen(sandbox, service)
+    logs.show(sandbox, services, lines, _write)
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a follow ends
+            logs.follow(sandbox, services, _write)
     return 0
 
 

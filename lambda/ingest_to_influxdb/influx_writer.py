@@ -155,6 +155,7 @@ class InfluxWriter:
         self.retry_delays, self.sleep = retry_delays, sleep
         self.max_lines, self.max_bytes = max_lines, max_bytes
         self._stream: http.client.HTTPConnection | None = None  # the connection of `send`
+        self._ca_certificate = ca_certificate  # `send`'s connection verifies the server as the pool does
 
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         """Indices of the lines InfluxDB refused for good, with its error; raises InfluxUnavailable."""
@@ -205,7 +206,8 @@ class InfluxWriter:
     def _open_stream(self) -> http.client.HTTPConnection:
         url = parse_url(self.endpoint)
         if url.scheme == "https":
-            context = ssl.create_default_context()  # the certificate checked, as urllib3 does
+            # The certificate checked as the pool checks it: against the store's CA alone when one is given.
+            context = ssl.create_default_context(cadata=self._ca_certificate or None)
             self._stream = http.client.HTTPSConnection(url.host or "", url.port, context=context)
         else:
             self._stream = http.client.HTTPConnection(url.host or "", url.port)

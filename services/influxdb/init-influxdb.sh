@@ -120,7 +120,7 @@ done
 # are dropped, so the catalog alone says which exist; the points stay (raw in autogen, means in rp_1m / rp_1h)
 # until their retention ends. Only this script's names (cq_<measurement>_1m / _1h) are touched.
 wanted=$(echo "$INFLUXDB_DOWNSAMPLED" | awk 'NF { print "cq_" $1 "_1m"; print "cq_" $1 "_1h" }')
-influx -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -format csv -execute "SHOW CONTINUOUS QUERIES" |
+influx $ssl -host "$INFLUXDB_HOST" -port "$INFLUXDB_PORT" -format csv -execute "SHOW CONTINUOUS QUERIES" |
   awk -F, -v db="$INFLUXDB_DB" '$1 == db && $2 ~ /^cq_.+_1[mh]$/ { print $2 }' |
   while read -r name; do
     if ! printf '%s\n' "$wanted" | grep -qx "$name"; then

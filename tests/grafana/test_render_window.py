@@ -105,6 +105,7 @@ def _write_run(endpoints: Endpoints, start: datetime) -> dict[str, str]:
         auth=(writer.username, writer.password),
         data="\n".join(lines).encode(),
         timeout=30,
+        verify=influx.verify,
     )
     assert response.status_code == 204, response.text
     return names

@@ -24,9 +24,10 @@ def test_a_batch_in_chunks_writes_refuses_and_rejects_each_reading_once(function
     # A day's shard of its own (within the 30-day retention) where pressureValue is text: a conflict.
     old = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=19)
     admin = function.endpoints.influxdb.users.admin
-    response = urllib3.PoolManager().request(
+    ca_file = function.endpoints.influxdb.ca_file
+    response = urllib3.PoolManager(ca_certs=ca_file, cert_reqs="CERT_REQUIRED").request(
         "POST",
-        f"{function.endpoints.influxdb.url}/write?db=telemetry&precision=ms",
+        f"{function.endpoints.influxdb.url}/write?db={function.endpoints.influxdb.database}&precision=ms",
         body=f'pressure,sensorID=seed pressureValue="text" {ms(old)}'.encode(),
         headers=urllib3.make_headers(basic_auth=f"{admin.username}:{admin.password}"),
     )
@@ -57,7 +58,12 @@ def test_a_batch_in_chunks_writes_refuses_and_rejects_each_reading_once(function
 def test_lines_sent_on_a_connection_the_store_closed_are_written_again(function: FunctionEnv) -> None:
     config = Config.from_env()
     credentials = SecretCredentials(boto3.client("secretsmanager"), config.influxdb_secret_arn)
-    writer = InfluxWriter(config.influxdb_url, config.influxdb_database, credentials)
+    writer = InfluxWriter(
+        config.influxdb_url,
+        config.influxdb_database,
+        credentials,
+        ca_certificate=config.influxdb_ca_certificate,
+    )
     device = f"resent{uuid.uuid4().hex[:6]}"
     line = f"pressure,sensorID={device} pressureValue=1.0 {ms(datetime.now(UTC)) * 1_000_000}"
     assert writer.send([line], lambda: 30.0).result() == {}

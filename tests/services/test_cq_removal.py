@@ -48,6 +48,7 @@ def test_a_removed_kind_loses_its_continuous_queries_and_keeps_its_data(
             auth=(writer.username, writer.password),
             data=b"tank_level,sensorID=t1 level=42",
             timeout=10,
+            verify=endpoints.influxdb.verify,
         )
         assert response.status_code == 204, response.text
 

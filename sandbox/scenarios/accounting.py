@@ -141,12 +141,22 @@ def broker_backlog(endpoints: Endpoints, timeout: float = 5.0) -> int:
 
 
 def lost(
-    sent: int, written: int, rejected: int, dead_letters: int, in_flight: int, to_no_rule: int = 0
+    sent: int,
+    written: int,
+    rejected: int,
+    dead_letters: int,
+    in_flight: int,
+    to_no_rule: int = 0,
+    unacknowledged: int = 0,
 ) -> int:
-    """The headline figure, defined here only: readings sent that are neither written, kept (rejected, dead
-    letters), on their way, nor sent where no rule reads. Not clamped at zero: below zero is a double count (more
-    outcomes than readings), which is reported as it is, never shown as 0."""
-    return sent - (written + rejected + dead_letters + in_flight + to_no_rule)
+    """The headline figure, defined here only: readings sent (acknowledged by the broker) that are neither
+    written, kept (rejected, dead letters), on their way, nor sent where no rule reads. A publish the device gave
+    up on (`unacknowledged`: the broker died before its PUBACK) may have arrived all the same; outcomes beyond the
+    sent ones, up to that many, are those, not a double count. Not clamped at zero: below zero is a double count
+    (more outcomes than readings published), which is reported as it is, never shown as 0."""
+    outcomes = written + rejected + dead_letters + in_flight + to_no_rule
+    arrived_unacknowledged = min(unacknowledged, max(0, outcomes - sent))
+    return sent + arrived_unacknowledged - outcomes
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,9 @@ class Accounting:
     in_flight: InFlight = InFlight()
     # Acknowledged by the broker on a topic no deployed rule reads: dropped there, as IoT Core drops them.
     to_no_rule: int = 0
+    # Published but never acknowledged (the device gave up: the broker died before its PUBACK): each may or may
+    # not have arrived, so it is neither sent nor lost.
+    unacknowledged: int = 0
 
     @property
     def settled(self) -> bool:
@@ -168,13 +181,19 @@ class Accounting:
     def lost(self) -> int:
         """What can no longer arrive (below zero: a double count); see `lost()`."""
         return lost(
-            self.sent, self.written, self.rejected, self.dead_letters, self.in_flight.total, self.to_no_rule
+            self.sent,
+            self.written,
+            self.rejected,
+            self.dead_letters,
+            self.in_flight.total,
+            self.to_no_rule,
+            self.unacknowledged,
         )
 
     @property
     def duplicated(self) -> int:
         """Outcomes beyond one per reading (a point written twice replaces itself, so only kept copies count)."""
-        return max(0, self.written + self.rejected + self.dead_letters - self.sent)
+        return max(0, self.written + self.rejected + self.dead_letters - self.sent - self.unacknowledged)
 
 
 def wait_until_settled(read: Callable[[], object], timeout: float = 60.0, quiet: float = 1.0) -> bool:

@@ -190,6 +190,7 @@ def account(
     drain_timeout: float,
     on_progress: Callable[[Accounting], None] = lambda _: None,
     to_no_rule: int = 0,
+    unacknowledged: int = 0,
 ) -> tuple[Accounting, dict[str, int]]:
     """Count where every reading went (and the points written per measurement), waiting until nothing is in flight (or `drain_timeout` passes).
 
@@ -212,6 +213,7 @@ def account(
                 dead_letters=kept(queues, before),
                 in_flight=in_flight(broker, stats, queues.get("ingest", 0), queues.get(STREAM_KEY, 0)),
                 to_no_rule=to_no_rule,
+                unacknowledged=unacknowledged,
             )
             on_progress(current)
             if (current.in_flight.total == 0 and current == previous) or time.monotonic() >= deadline:

@@ -138,11 +138,16 @@ class Drill:
         injector.join()
         if trouble:
             raise SandboxError(f"the fault {fault} could not be played: {trouble[0]}")
-        account(self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout)
+        unacknowledged = summary.failed  # given up on by the device: may have arrived all the same
+        account(
+            self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout,
+            unacknowledged=unacknowledged,
+        )  # fmt: skip
         self.replay()
         accounting, _ = account(
-            self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout
-        )
+            self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout,
+            unacknowledged=unacknowledged,
+        )  # fmt: skip
         return accounting
 
     def replay(self) -> None:

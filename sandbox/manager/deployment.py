@@ -45,11 +45,24 @@ def aws_environment(endpoints: Endpoints) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
+# moto's CloudFormation cannot update every stack of an older version of the templates in place (infrastructure/
+# compat.py names what it lacks); moto keeps its state in memory only, so a restart deploys the stacks afresh,
+# while the broker's sessions, the stored events and the ingest queue are kept on disk.
+IN_PLACE_HINT = (
+    "if this sandbox ran an older version of the stacks, moto may not update them in place: "
+    "run 'make down', then 'make demo' (or 'python -m sandbox up') deploys them afresh and keeps every "
+    "reading the broker, the event store and the queues hold"
+)
+
+
+def _run(argv: list[str], what: str, env: dict[str, str] | None = None, hint: str = "") -> None:
     result = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()
-        raise SandboxError(f"{what} failed (status {result.returncode}):\n" + "\n".join(output[-25:]))
+        advice = f"\n{hint}" if hint else ""
+        raise SandboxError(
+            f"{what} failed (status {result.returncode}):\n" + "\n".join(output[-25:]) + advice
+        )
 
 
 def deploy_stacks(
@@ -70,6 +83,7 @@ def deploy_stacks(
         ],
         "deploying the stacks to the local AWS endpoint (moto)",
         env,
+        IN_PLACE_HINT,
     )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ from infrastructure.registry import all_stacks, deploy_order
 from infrastructure.stacks import edge
 from reach.endpoints import DEFAULT_ROOT, Endpoints, endpoints_file
 from reach.influx import InfluxReader, QueryError
+from sandbox.manager.deployment import aws_environment
 
 Status = Literal["ok", "FAIL", "skipped"]
 HEALTH_PATH = "/grafana/api/health"
@@ -299,24 +300,6 @@ def check_reading(
 
 
 # -- the command -------------------------------------------------------------------------------------------------
-@contextmanager
-def local_aws_environment(endpoints: Endpoints) -> Iterator[None]:
-    """boto3 pointed at the sandbox's moto for the duration."""
-    import os
-
-    names = endpoints.aws.env()
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def run(
     environment: str,
     local: Path | None,
@@ -336,7 +319,7 @@ def run(
         print_line(check.line())
         return check
 
-    context = local_aws_environment(endpoints) if endpoints is not None else _nothing()
+    context = aws_environment(endpoints) if endpoints is not None else _nothing()
     with context:
         try:
             cloudformation = boto3.client("cloudformation")

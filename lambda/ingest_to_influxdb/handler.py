@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ingest_to_influxdb import compiled, environment, kinds
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.emf import EmbeddedMetrics
-from ingest_to_influxdb.events import records_from_event
+from ingest_to_influxdb.events import is_kinesis_event, records_from_event
 from ingest_to_influxdb.influx_writer import InfluxWriter
 from ingest_to_influxdb.ingestor import BatchResult, Ingestor
 from ingest_to_influxdb.log_format import lambda_logger
@@ -100,7 +100,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:  # context: Lamb
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
     records, batch = records_from_event(event)
-    result = ingestor().ingest(records, lambda: context.get_remaining_time_in_millis() / 1000)
+    result = ingestor().ingest(
+        records, lambda: context.get_remaining_time_in_millis() / 1000, ordered=is_kinesis_event(event)
+    )
     publish_metrics(result)
     summary = {
         "records": len(records),

@@ -75,7 +75,12 @@ class Ingestor:
         # The metadata store hands out the same item object until its cache entry expires.
         self._formats: dict[tuple[str | None, str], tuple[object, LineFormat, Counter[str]]] = {}
 
-    def ingest(self, records: Sequence[Record], remaining: RemainingTime = _no_deadline) -> BatchResult:
+    def ingest(
+        self, records: Sequence[Record], remaining: RemainingTime = _no_deadline, ordered: bool = False
+    ) -> BatchResult:
+        """`ordered`: a Kinesis batch. Lambda retries it from its lowest failed record, so every record after that
+        one comes again: what this call did for them (a rejection sent, a point counted as written) is held back
+        and left to the retry, else a reading would be rejected, or counted, twice."""
         result = BatchResult()
         health: Counter[Outcome] = Counter()
         now_ms = int(self.clock() * 1000)
@@ -84,35 +89,78 @@ class Ingestor:
         size = max(MIN_CHUNK_READINGS, -(-len(records) // WRITE_CHUNKS))
         # A large batch goes in chunks: each is sent, and InfluxDB takes it while the next one is checked and
         # enriched; its answer is read after that. The last chunk goes with the health points.
+        written: list[_Pending] = []  # what InfluxDB took, in the batch's order (ordered batches only)
         pending = self._prepare(records[:size], now_ms, result, health, rejections)
         for start in range(size, len(records), size):
             sent = (
                 (pending, self.writer.send([item.line for item in pending], remaining)) if pending else None
             )
             pending = self._prepare(records[start : start + size], now_ms, result, health, rejections)
-            if sent is not None:
-                self._settle(*sent, result, health, refused)
-        self._reject(rejections, result, health)
+            if sent is not None and self._settle(*sent, result, health, refused) and ordered:
+                written.extend(sent[0])
+        if not ordered:
+            self._reject(rejections, result, health)
         self._count_written(pending, health)
         now_ns = self._health_time_ns()
         lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
-        if not lines:
+        if not lines and not rejections:
             return result
-        started = time.perf_counter()
-        try:
-            last = self.writer.write(lines, remaining)
-        except TransientError as error:
-            self._fail(pending, result, f"InfluxDB: {error}")
-        else:
-            result.write_seconds = time.perf_counter() - started
-            result.written.update(item.reading.kind.name for item in pending)
-            # (a refused health point is left out: the next invocation writes its own)
-            refused.extend((pending[i], reason) for i, reason in last.items() if i < len(pending))
+        health_written = False
+        if lines:
+            started = time.perf_counter()
+            try:
+                last = self.writer.write(lines, remaining)
+            except TransientError as error:
+                self._fail(pending, result, f"InfluxDB: {error}")
+            else:
+                health_written = True
+                result.write_seconds = time.perf_counter() - started
+                result.written.update(item.reading.kind.name for item in pending)
+                written.extend(pending)
+                # (a refused health point is left out: the next invocation writes its own)
+                refused.extend((pending[i], reason) for i, reason in last.items() if i < len(pending))
+        if ordered:
+            refused = self._hold_back(records, result, health, rejections, written, refused)
+            self._reject(rejections, result, health)
         result.written.subtract(item.reading.kind.name for item, _ in refused)
         result.written = +result.written  # kinds with nothing written are left out
         if refused:
             self._refused(refused, result, health, remaining, now_ns)
+        elif ordered and (rejections or (health_written and result.failed)):
+            self._correct_health(health, remaining, now_ns)
         return result
+
+    @staticmethod
+    def _hold_back(
+        records: Sequence[Record],
+        result: BatchResult,
+        health: Counter[Outcome],
+        rejections: list[tuple[Record, Rejection]],
+        written: list[_Pending],
+        refused: list[tuple[_Pending, str]],
+    ) -> list[tuple[_Pending, str]]:
+        """An ordered batch with a failed record: what follows it is left to the retry. Its rejections are not
+        sent (`rejections` is cut in place), its points are not counted as written, and what InfluxDB refused
+        of them is refused again then. Returns the refusals still to handle now."""
+        if not result.failed:
+            return refused
+        position = {id(record): i for i, record in enumerate(records)}
+        failed = set(result.failed)
+        first = min(i for i, record in enumerate(records) if record.id in failed)
+        rejections[:] = [
+            (record, rejection) for record, rejection in rejections if position[id(record)] < first
+        ]
+        for item in written:
+            if position[id(item.record)] > first:
+                result.written[item.reading.kind.name] -= 1
+                health[Outcome(item.reading.kind.name, "written")] -= 1
+        return [(item, reason) for item, reason in refused if position[id(item.record)] < first]
+
+    def _correct_health(self, health: Counter[Outcome], remaining: RemainingTime, now_ns: int) -> None:
+        try:  # same series and time as before: these points replace the first, optimistic counts
+            self.writer.write(health_lines(health, self.instance, now_ns, keep_zero=True), remaining)
+        except TransientError as error:
+            logger.warning("could not correct the ingest health counts: %s", error)
 
     def _prepare(
         self,
@@ -152,16 +200,17 @@ class Ingestor:
         result: BatchResult,
         health: Counter[Outcome],
         refused: list[tuple[_Pending, str]],
-    ) -> None:
+    ) -> bool:
         """A sent chunk's answer: written (but what InfluxDB refused for good), or failed, to be retried."""
         try:
             answer = sent.result()
         except TransientError as error:
             self._fail(pending, result, f"InfluxDB: {error}")
-            return
+            return False
         self._count_written(pending, health)
         result.written.update(item.reading.kind.name for item in pending)
         refused.extend((pending[i], reason) for i, reason in answer.items())
+        return True
 
     @staticmethod
     def _count_written(pending: list[_Pending], health: Counter[Outcome]) -> None:
@@ -274,10 +323,7 @@ class Ingestor:
                 )
             )
         self._reject(rejections, result, health)
-        try:  # same series and time as before: these points replace the first, optimistic counts
-            self.writer.write(health_lines(health, self.instance, now_ns, keep_zero=True), remaining)
-        except TransientError as error:
-            logger.warning("could not correct the ingest health counts: %s", error)
+        self._correct_health(health, remaining, now_ns)
 
 
 def _original(record: Record) -> object:

@@ -1,0 +1,133 @@
+"""A Kinesis batch is ordered: Lambda retries it from its lowest failed record, so every record after that one
+comes again. What the function did for those (a rejection sent, a point counted as written) is left to the
+retry, else a rejected reading would reach the rejected queue twice and a written one be counted twice. An SQS
+batch retries only the records it names, so there nothing is held back.
+
+The store and the queue are fakes here (the real ones: tests/ingest_to_influxdb/test_chunked_writes.py and the
+stream's e2e tests); they answer as the ports document."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ingest_to_influxdb import ingestor as ingestor_module
+from ingest_to_influxdb.errors import TransientError
+from ingest_to_influxdb.events import Record
+from ingest_to_influxdb.ingestor import Ingestor
+from ingest_to_influxdb.ports import RemainingTime
+
+from tests.support.catalog_kinds import PRESSURE
+from tests.support.function_env import pressure
+
+pytestmark = pytest.mark.pure
+
+
+class Metadata:
+    def get_many(self, keys: Collection[str]) -> Mapping[str, Mapping[str, object] | None]:
+        return dict.fromkeys(keys)
+
+
+class Sent:
+    def __init__(self, answer: dict[int, str] | TransientError) -> None:
+        self.answer = answer
+
+    def result(self) -> dict[int, str]:
+        if isinstance(self.answer, TransientError):
+            raise self.answer
+        return self.answer
+
+
+class Store:
+    """Takes every write but the `fail_on`-th (counting from 1), which fails as an unreachable store does."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.fail_on, self.writes = fail_on, 0
+        self.points: list[str] = []
+        self.health: list[str] = []
+
+    def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
+        self.writes += 1
+        if self.writes == self.fail_on:
+            raise TransientError("connection refused")
+        for line in lines:
+            (self.health if line.startswith("ingest_health") else self.points).append(line)
+        return {}
+
+    def send(self, lines: Sequence[str], remaining: RemainingTime) -> Sent:
+        try:
+            return Sent(self.write(lines, remaining))
+        except TransientError as error:
+            return Sent(error)
+
+
+class RejectedQueue:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send(self, bodies: Sequence[str]) -> set[int]:
+        self.bodies.extend(bodies)
+        return set()
+
+
+def batch(size: int, rejected_at: Collection[int]) -> list[Record]:
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    records = []
+    for n in range(size):
+        reading = pressure(f"ordered{n}", when + timedelta(milliseconds=n))
+        if n in rejected_at:
+            reading["pressure"] = "high"
+        records.append(Record(f"{n:05d}", json.dumps(reading).encode(), PRESSURE.topic))
+    return records
+
+
+def health_written(store: Store) -> int:
+    """The last `written` count of the health points (a correction replaces the first, same series and time)."""
+    counts = [line for line in store.health if "outcome=written" in line]
+    return int(float(counts[-1].split("count=")[1].split()[0])) if counts else 0
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_after_a_failed_chunk_an_ordered_batch_leaves_the_rest_to_the_retry(ordered: bool) -> None:
+    size = ingestor_module.MIN_CHUNK_READINGS
+    records = batch(3 * size, rejected_at={5, size + 5, 2 * size + 5})
+    store, queue = Store(fail_on=2), RejectedQueue()  # the second chunk's write fails
+    result = Ingestor(Metadata(), store, queue).ingest(records, ordered=ordered)
+
+    failed = [r.id for r in records[size : 2 * size] if r.id != records[size + 5].id]
+    assert result.failed == failed
+    rejected = [json.loads(body)["reading"]["deviceid"] for body in queue.bodies]
+    if ordered:
+        # Only what comes before the first failed record is done now: its rejection and its points.
+        assert rejected == ["ordered5"]
+        assert result.written == Counter(pressure=size - 1)
+        assert result.rejected == Counter(bad_field=1)
+        assert health_written(store) == size - 1
+    else:  # an SQS batch: every record but the failed ones is done, once
+        assert sorted(rejected) == sorted(["ordered5", f"ordered{size + 5}", f"ordered{2 * size + 5}"])
+        assert result.written == Counter(pressure=2 * (size - 1))
+        assert health_written(store) == 2 * (size - 1)
+
+
+def test_an_ordered_batch_without_a_failure_is_done_whole() -> None:
+    records = batch(50, rejected_at={10, 40})
+    store, queue = Store(), RejectedQueue()
+    result = Ingestor(Metadata(), store, queue).ingest(records, ordered=True)
+    assert result.failed == []
+    assert len(queue.bodies) == 2
+    assert result.written == Counter(pressure=48)
+    assert len(store.points) == 48
+    assert health_written(store) == 48
+
+
+def test_an_ordered_batch_whose_last_write_fails_sends_only_the_rejections_before_it() -> None:
+    records = batch(30, rejected_at={3, 20})
+    store, queue = Store(fail_on=1), RejectedQueue()  # one chunk: its write fails
+    result = Ingestor(Metadata(), store, queue).ingest(records, ordered=True)
+    assert result.failed[0] == records[0].id
+    assert queue.bodies == []  # the rejected readings come again with the retry, and are rejected then
+    assert result.written == Counter()
+    assert result.rejected == Counter()

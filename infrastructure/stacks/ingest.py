@@ -27,7 +27,7 @@ from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
 from ingest_to_influxdb import basic_ingest, environment, kinds
-from ingest_to_influxdb.identity import CONNECTION_FIELD
+from ingest_to_influxdb.identity import CONNECTION_FIELD, PRINCIPAL_FIELD
 from troposphere import (
     AWSHelperFn,
     Equals,
@@ -528,8 +528,12 @@ def rule_logical_id(kind: DeviceKind) -> str:
 def rule_sql(topic_parameter: str) -> Sub:
     """Every rule's SQL: the reading, the topic it came on, and the MQTT client id of the connection that
     published it (which the device policy pins to the thing name; the function binds the reading to it, see
-    lambda/ingest_to_influxdb/identity.py). The columns after `*` overwrite what the payload says."""
-    return Sub(f"SELECT *, topic() AS topic, clientid() AS {CONNECTION_FIELD} FROM '${{{topic_parameter}}}'")
+    lambda/ingest_to_influxdb/identity.py), and its principal (the certificate id) for audit. The columns after
+    `*` overwrite what the payload says."""
+    return Sub(
+        f"SELECT *, topic() AS topic, clientid() AS {CONNECTION_FIELD}, principal() AS {PRINCIPAL_FIELD} "
+        f"FROM '${{{topic_parameter}}}'"
+    )
 
 
 def create_rules(

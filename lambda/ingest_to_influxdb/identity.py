@@ -6,6 +6,10 @@ policy pins to the device's thing name. The thing becomes the reading's sensor i
 `clientid` the payload names is not used, so a device can write only as itself. A payload that sets
 `connection_clientid` itself is overwritten by the rule's column.
 
+Every rule also adds `principal() AS connection_principal` (`PRINCIPAL_FIELD`): for a device's X.509 certificate,
+the certificate id (the hex SHA-256 of its DER). It is kept for audit only: a rejected reading carries it to the
+rejected-readings queue with the rest of the reading, and it is never written to InfluxDB (not a tag, not a field).
+
 - `"n/a"`: IoT's value for a message that did not come over MQTT (an HTTPS publish); no thing vouches for it, so
   the reading is rejected (`no_identity`).
 - absent or null: no broker stood behind the reading: a rule from before this column, a reading stored before
@@ -31,6 +35,7 @@ from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.line_protocol import unrepresentable
 
 CONNECTION_FIELD = "connection_clientid"
+PRINCIPAL_FIELD = "connection_principal"  # principal(): the certificate id, for audit only
 NOT_OVER_MQTT = "n/a"  # what IoT's clientid() returns for a message not published over MQTT
 ENDPOINT_NAMESPACE = "lwm2m/"  # before a webhook reading's endpoint name: never a thing name
 

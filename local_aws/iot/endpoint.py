@@ -25,7 +25,8 @@ What IoT Core does and mosquitto 2.0 cannot do by configuration alone is done he
 An allowed connection is relayed to mosquitto's plain listener under the gateway's own user, with the
 device's client id, always in MQTT 5 (local_aws/iot/mqtt_wire.py translates a 3.1.1 device's packets): every
 message the device publishes, and its will, carries its client id in a user property the device cannot set
-itself, which the rules engine reads as `clientid()`. Messages from the broker to the device are relayed as
+itself, which the rules engine reads as `clientid()`, and its principal (the certificate id: the hex SHA-256 of
+the client certificate's DER), read as `principal()`. Messages from the broker to the device are relayed as
 they are (iot:Receive is not checked: the device policies grant no subscription, so no device receives
 anything).
 """
@@ -135,10 +136,10 @@ class Gateway:
             upstream = await self._admit(reader, writer)
             if upstream is None:
                 return
-            connection, level, (upstream_reader, upstream_writer) = upstream
+            connection, principal, level, (upstream_reader, upstream_writer) = upstream
             self._sessions[writer] = (connection, upstream_writer)
             await asyncio.gather(
-                self._device_to_broker(reader, upstream_writer, writer, connection, level),
+                self._device_to_broker(reader, upstream_writer, writer, connection, principal, level),
                 _broker_to_device(upstream_reader, writer, level),
             )
         except (TimeoutError, ProtocolError, OSError) as error:
@@ -149,14 +150,15 @@ class Gateway:
 
     async def _admit(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> tuple[Connection, int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None:
+    ) -> tuple[Connection, str, int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None:
         packet = await asyncio.wait_for(read_packet(reader), CONNECT_TIMEOUT_SECONDS)
         if packet is None:
             return None
         connect = Connect.parse(packet)
         ssl_object = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-        if der is None or self.access is None:
+        principal = principal_of(der) if der is not None else None
+        if principal is None or self.access is None:
             reason = "no client certificate" if der is None else "no access rules yet (nothing provisioned)"
             connection, why = None, reason
         else:
@@ -164,22 +166,22 @@ class Gateway:
             peer = writer.get_extra_info("peername")
             will = Will(connect.will_topic, connect.will_retain) if connect.will_topic is not None else None
             connection, why = self.access.connect(
-                hashlib.sha256(der).hexdigest(),
+                principal,
                 connect.client_id,
                 subject.get("commonName"),
                 source_ip=peer[0] if peer else None,
                 will=will,
                 persistent=connect.persistent,
             )
-        if connection is None:
+        if connection is None or principal is None:
             log(f"refused client id '{connect.client_id}': {why}")
             writer.write(connect.refusal())
             await writer.drain()
             return None
         upstream = await asyncio.open_connection(self.config.upstream_host, self.config.upstream_port)
-        upstream[1].write(connect.upstream(self.config.username, self.config.password).encode())
+        upstream[1].write(connect.upstream(self.config.username, self.config.password, principal).encode())
         await upstream[1].drain()
-        return connection, connect.level, upstream
+        return connection, principal, connect.level, upstream
 
     async def _device_to_broker(
         self,
@@ -187,10 +189,11 @@ class Gateway:
         upstream: asyncio.StreamWriter,
         device: asyncio.StreamWriter,
         connection: Connection,
+        principal: str,
         level: int,
     ) -> None:
         while (packet := await read_packet(reader)) is not None:
-            relayed, denied = self._relayed(packet, connection, level)
+            relayed, denied = self._relayed(packet, connection, principal, level)
             if denied:
                 log(f"{connection.client_id}: {denied}; disconnected, as IoT Core does")
                 break
@@ -198,8 +201,11 @@ class Gateway:
             await upstream.drain()
         _close(device, upstream)
 
-    def _relayed(self, packet: Packet, connection: Connection, level: int) -> tuple[Packet, str | None]:
-        """The packet as the broker gets it (MQTT 5; a PUBLISH stamped with the client id), or why it is denied."""
+    def _relayed(
+        self, packet: Packet, connection: Connection, principal: str, level: int
+    ) -> tuple[Packet, str | None]:
+        """The packet as the broker gets it (MQTT 5; a PUBLISH stamped with the client id and the principal), or
+        why it is denied."""
         access = self.access
         if access is None:
             return packet, "no access rules"
@@ -217,7 +223,7 @@ class Gateway:
                     packet,
                     f"a retained publish to '{topic}' needs iot:RetainPublish, which is not allowed",
                 )
-            relayed = publish.stamped(packet.first, connection.client_id)
+            relayed = publish.stamped(packet.first, connection.client_id, principal)
             # What the broker would close the connection for (its limit counts the fixed header, at most 5 bytes).
             if len(relayed.body) + 5 > MQTT_MAX_PACKET_BYTES:
                 return packet, "the publish is over the broker's packet size once stamped with the client id"
@@ -241,6 +247,12 @@ class Gateway:
         if key not in self._decisions:
             self._decisions[key] = check(connection, topic)
         return self._decisions[key]
+
+
+def principal_of(der: bytes) -> str:
+    """AWS IoT's `principal()` for a connection with this X.509 certificate (DER): the certificate id, the hex
+    SHA-256 of the DER, which is also what the access rules key a certificate by."""
+    return hashlib.sha256(der).hexdigest()
 
 
 def _may_retain(access: Access) -> Callable[[Connection, str], bool]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from awscrt import io, mqtt5
 
-from local_aws.iot.mqtt_wire import CLIENT_ID_PROPERTY
+from local_aws.iot.mqtt_wire import CLIENT_ID_PROPERTY, PRINCIPAL_PROPERTY
 from local_aws.iot.subscriptions import Reconciliation, SubscriptionRecord, reconcile
 from reach.endpoints import Endpoints, mqtt_login
 
@@ -46,6 +46,8 @@ class BrokerMessage:
     # publishes (local_aws/iot/mqtt_wire.py); None for a message published on the broker's plain listener, which
     # no device reaches (the operator's tools, with the broker's password): no IoT connection vouches for it.
     client_id: str | None = None
+    # The publisher's principal (principal()): its certificate id, stamped the same way; None likewise.
+    principal: str | None = None
 
 
 class Intake:
@@ -102,13 +104,13 @@ class Intake:
 
     def _on_publish(self, data: mqtt5.PublishReceivedData) -> None:
         packet = data.publish_packet
-        client_id = next(
-            (p.value for p in packet.user_properties or [] if p.name == CLIENT_ID_PROPERTY), None
-        )
+        properties = packet.user_properties or []
+        client_id = next((p.value for p in properties if p.name == CLIENT_ID_PROPERTY), None)
+        principal = next((p.value for p in properties if p.name == PRINCIPAL_PROPERTY), None)
         acquire = data.acquire_publish_acknowledgement_control
         if acquire is None:  # QoS 0: nothing to acknowledge
             self.on_delivery(
-                BrokerMessage(packet.topic, bytes(packet.payload or b""), lambda: None, client_id)
+                BrokerMessage(packet.topic, bytes(packet.payload or b""), lambda: None, client_id, principal)
             )
             return
         handle = acquire()
@@ -117,7 +119,7 @@ class Intake:
         def ack() -> None:
             client.invoke_publish_acknowledgement(handle)
 
-        self.on_delivery(BrokerMessage(packet.topic, bytes(packet.payload or b""), ack, client_id))
+        self.on_delivery(BrokerMessage(packet.topic, bytes(packet.payload or b""), ack, client_id, principal))
 
     def _on_connected(self, data: mqtt5.LifecycleConnectSuccessData) -> None:
         self.connections += 1

@@ -2,9 +2,10 @@
 
 The endpoint always speaks MQTT 5 to the broker, whatever the device speaks: only MQTT 5 lets a PUBLISH carry a
 user property, and the endpoint stamps every message a device publishes (and its Last Will) with the client id
-IoT Core vouches for (`CLIENT_ID_PROPERTY`), so the rules engine's `clientid()` is the publisher's, as on AWS.
-mosquitto passes user properties on to MQTT 5 subscribers unchanged. A device's own property of that name is
-dropped, so a device cannot claim another's identity. An MQTT 3.1.1 device's packets are translated both ways.
+IoT Core vouches for (`CLIENT_ID_PROPERTY`), so the rules engine's `clientid()` is the publisher's, as on AWS,
+and with its principal (`PRINCIPAL_PROPERTY`: the certificate id, the hex SHA-256 of the certificate's DER), which
+the rules engine reads as `principal()`. mosquitto passes user properties on to MQTT 5 subscribers unchanged. A
+device's own properties of those names are dropped, so a device cannot claim another's identity. An MQTT 3.1.1 device's packets are translated both ways.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from local_aws.limits import MQTT_MAX_PACKET_BYTES
 
 # The user property that carries the publisher's client id from the device endpoint to the rules engine.
 CLIENT_ID_PROPERTY = "x-local-iot-client-id"
+# The user property that carries the publisher's principal (its certificate id) the same way.
+PRINCIPAL_PROPERTY = "x-local-iot-principal"
+_STAMPED = (CLIENT_ID_PROPERTY, PRINCIPAL_PROPERTY)
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
@@ -139,9 +143,10 @@ def user_property(name: str, value: str) -> bytes:
     return bytes([USER_PROPERTY]) + string(name.encode()) + string(value.encode())
 
 
-def stamped(properties: bytes, client_id: str) -> bytes:
-    """MQTT 5 properties (content, without length) with every user property named CLIENT_ID_PROPERTY dropped and
-    ours added; returned with their length prefix."""
+def stamped(properties: bytes, client_id: str, principal: str | None = None) -> bytes:
+    """MQTT 5 properties (content, without length) with every user property named CLIENT_ID_PROPERTY or
+    PRINCIPAL_PROPERTY dropped and ours added (the principal when there is one); returned with their length
+    prefix."""
     cursor, kept = Cursor(properties), bytearray()
     while cursor.offset < len(properties):
         start = cursor.offset
@@ -154,7 +159,7 @@ def stamped(properties: bytes, client_id: str) -> bytes:
         elif size == "v":
             cursor.varint()
         elif size == "p":
-            if cursor.text() == CLIENT_ID_PROPERTY:
+            if cursor.text() in _STAMPED:
                 cursor.binary()
                 continue  # the device's claim of an identity: dropped
             cursor.binary()
@@ -163,6 +168,8 @@ def stamped(properties: bytes, client_id: str) -> bytes:
             cursor.take(size)
         kept += properties[start : cursor.offset]
     kept += user_property(CLIENT_ID_PROPERTY, client_id)
+    if principal is not None:
+        kept += user_property(PRINCIPAL_PROPERTY, principal)
     return encode_varint(len(kept)) + bytes(kept)
 
 
@@ -207,9 +214,9 @@ class Connect:
         """Whether the device asks to keep its session (MQTT 3.1.1's clean session 0; MQTT 5's clean start 0)."""
         return not self.flags & 0x02
 
-    def upstream(self, username: str, password: str) -> Packet:
+    def upstream(self, username: str, password: str, principal: str | None = None) -> Packet:
         """The CONNECT the endpoint sends the broker: MQTT 5, under its own login (the device's are dropped), the
-        will stamped with the device's client id. A 3.1.1 persistent session becomes one that never expires."""
+        will stamped with the device's client id and principal. A 3.1.1 persistent session becomes one that never expires."""
         flags = (self.flags & 0x3E) | 0xC0
         properties = self.properties
         if self.level == MQTT311 and self.persistent:
@@ -217,7 +224,7 @@ class Connect:
         body = string(b"MQTT") + bytes([MQTT5, flags]) + self.keep_alive
         body += encode_varint(len(properties)) + properties + string(self.client_id.encode())
         if self.will_topic is not None:
-            body += stamped(self.will_properties, self.client_id)
+            body += stamped(self.will_properties, self.client_id, principal)
             body += string(self.will_topic.encode()) + string(self.will_payload)
         body += string(username.encode()) + string(password.encode())
         return Packet(CONNECT << 4, body)
@@ -249,9 +256,9 @@ class Publish:
         properties = cursor.properties() if level == MQTT5 else b""
         return cls(topic, qos, bool(packet.first & 0x01), head, properties, cursor.rest())
 
-    def stamped(self, first: int, client_id: str) -> Packet:
-        """This PUBLISH as MQTT 5, carrying the publisher's client id."""
-        return Packet(first, self.head + stamped(self.properties, client_id) + self.payload)
+    def stamped(self, first: int, client_id: str, principal: str | None = None) -> Packet:
+        """This PUBLISH as MQTT 5, carrying the publisher's client id (and principal, when there is one)."""
+        return Packet(first, self.head + stamped(self.properties, client_id, principal) + self.payload)
 
 
 def subscribe_filters(packet: Packet, level: int) -> list[str]:

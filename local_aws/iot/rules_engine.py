@@ -266,7 +266,7 @@ class RulesEngine:
                 raise ValueError(
                     "the payload is JSON but not an object, so SELECT cannot read its attributes"
                 )
-            message = rule.query.apply(document, topic, delivery.client_id)
+            message = rule.query.apply(document, topic, delivery.client_id, delivery.principal)
         except (ValueError, RecursionError) as error:  # AWS cannot evaluate the SQL either: the error action
             outgoing.append(error_action(f"SQL evaluation failed: {error}"))
             return

@@ -1,7 +1,7 @@
 """The part of AWS IoT's rule SQL that the local rule runner plays.
 
-Supported: `SELECT *`, a list of expressions with `AS`, the functions `topic()`, `topic(n)` and `clientid()`,
-attribute paths (`a`, `a.b`), string and number literals, `true`/`false`/`null`, and a `WHERE` of
+Supported: `SELECT *`, a list of expressions with `AS`, the functions `topic()`, `topic(n)`, `clientid()` and
+`principal()`, attribute paths (`a`, `a.b`), string and number literals, `true`/`false`/`null`, and a `WHERE` of
 comparisons (`=`, `<>`, `!=`, `<`, `<=`, `>`, `>=`) joined by `AND`, `OR`, `NOT` and parentheses.
 Anything else is refused when the rule is parsed, naming the rule, so a rule that the sandbox
 cannot play faithfully never runs half-understood. Basic Ingest (`$aws/rules/<rule name>/...`) as AWS plays it:
@@ -55,6 +55,9 @@ class MessageContext:
     # The publishing connection's MQTT client id; None when the broker does not say (mosquitto never tells a
     # subscriber who published), and then `clientid()` is null.
     client_id: str | None = None
+    # The publishing connection's principal (`principal()`): for an X.509 certificate, the certificate id (the hex
+    # SHA-256 of its DER), as the mutual-TLS endpoint stamps it; None on the password listener.
+    principal: str | None = None
 
 
 # An expression is evaluated against (payload, delivery).
@@ -82,10 +85,12 @@ class RuleQuery:
     projection: Projection
     condition: Expression | None
 
-    def apply(self, payload: JsonObject, topic: str, client_id: str | None = None) -> JsonObject | None:
+    def apply(
+        self, payload: JsonObject, topic: str, client_id: str | None = None, principal: str | None = None
+    ) -> JsonObject | None:
         """The message the rule's actions receive, or None when the WHERE clause does not match. Columns
         overwrite attributes of the same name that `*` took from the payload."""
-        delivery = MessageContext(topic, client_id)
+        delivery = MessageContext(topic, client_id, principal)
         if self.condition is not None and self.condition(payload, delivery) is not True:
             return None
         result: JsonObject = dict(payload) if self.projection.star else {}
@@ -121,7 +126,7 @@ class _Parser:
     def error(self, message: str) -> RuleSqlError:
         return RuleSqlError(
             f"rule {self.rule}: {message} in {self.sql!r}; the local rule runner plays SELECT * or a list of "
-            "attributes with AS, topic(), clientid(), and a WHERE of comparisons with AND/OR"
+            "attributes with AS, topic(), clientid(), principal(), and a WHERE of comparisons with AND/OR"
         )
 
     def peek(self, offset: int = 0) -> _Token | None:
@@ -252,6 +257,9 @@ class _Parser:
         if name.lower() == "clientid":
             self.expect(")")
             return lambda p, d: d.client_id
+        if name.lower() == "principal":
+            self.expect(")")
+            return lambda p, d: d.principal
         if name.lower() != "topic":
             raise self.error(f"the function {name}() is not supported")
         if self.accept(")"):

@@ -63,6 +63,9 @@ def test_every_rule_hands_the_function_the_connections_client_id(templates: dict
         assert "clientid() AS connection_clientid" in sql
         # after *, so the rule's column overwrites what a payload claims
         assert sql.index("*") < sql.index("clientid()")
+        # and its principal (the certificate id), kept with a rejected reading for audit
+        assert "principal() AS connection_principal" in sql
+        assert sql.index("*") < sql.index("principal()")
 
 
 def test_load_balancer_is_internal_and_reached_through_a_vpc_origin(templates: dict[str, Any]) -> None:

@@ -55,9 +55,9 @@ def test_a_rule_per_kind_choosing_its_action_by_ingest_path(templates: dict[str,
     rules = of_type(template, "AWS::IoT::TopicRule")
     sqls = {r["Properties"]["TopicRulePayload"]["Sql"]["Fn::Sub"] for r in rules.values()}
     assert sqls == {
-        "SELECT *, topic() AS topic, clientid() AS connection_clientid FROM '${ButtonTopic}'",
-        "SELECT *, topic() AS topic, clientid() AS connection_clientid FROM '${PressureTopic}'",
-        "SELECT *, topic() AS topic, clientid() AS connection_clientid FROM '${ShelfTopic}'",
+        "SELECT *, topic() AS topic, clientid() AS connection_clientid, principal() AS connection_principal FROM '${ButtonTopic}'",
+        "SELECT *, topic() AS topic, clientid() AS connection_clientid, principal() AS connection_principal FROM '${PressureTopic}'",
+        "SELECT *, topic() AS topic, clientid() AS connection_clientid, principal() AS connection_principal FROM '${ShelfTopic}'",
     }
     assert template["Parameters"]["PressureTopic"]["Default"] == "/pressure/data"
     assert template["Parameters"]["ShelfTopic"]["Default"] == "/shelf/data"

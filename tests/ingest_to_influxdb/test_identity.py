@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from ingest_to_influxdb.errors import InvalidReading
 from ingest_to_influxdb.events import record_from_dead_letter
-from ingest_to_influxdb.identity import CONNECTION_FIELD
+from ingest_to_influxdb.identity import CONNECTION_FIELD, PRINCIPAL_FIELD
+from ingest_to_influxdb.rejections import Rejection, message_body
 from ingest_to_influxdb.validation import validate
 
 from tests.support.catalog_kinds import PRESSURE
@@ -88,3 +89,19 @@ def test_a_webhook_endpoint_never_has_a_thing_s_sensor_id() -> None:
     assert sensor(named_like_a_thing) == "lwm2m/pressure-0001" == endpoint_identity("pressure-0001")
     # AWS IoT thing names are [a-zA-Z0-9:_-]+: none holds the namespace's "/".
     assert "/" in endpoint_identity("x")
+
+
+def test_the_principal_is_kept_with_a_rejected_reading_for_audit_and_never_written() -> None:
+    certificate_id = "ab" * 32
+    written = validate(
+        {**READING, CONNECTION_FIELD: "pressure-0001", PRINCIPAL_FIELD: certificate_id}, PRESSURE, NOW_MS
+    )
+    assert PRINCIPAL_FIELD not in written.tags and PRINCIPAL_FIELD not in written.fields
+    assert certificate_id not in written.tags.values() and certificate_id != written.sensor_id
+    rejected = {**READING, CONNECTION_FIELD: "n/a", PRINCIPAL_FIELD: certificate_id}
+    with pytest.raises(InvalidReading) as raised:
+        validate(rejected, PRESSURE, NOW_MS)
+    body = json.loads(
+        message_body(Rejection(raised.value.code, str(raised.value), "pressure", "/pressure/data", rejected))
+    )
+    assert body["reading"][PRINCIPAL_FIELD] == certificate_id

@@ -10,6 +10,7 @@ from local_aws.iot.mqtt_wire import (
     DISCONNECT,
     MQTT5,
     MQTT311,
+    PRINCIPAL_PROPERTY,
     PUBACK,
     PUBLISH,
     SUBACK,
@@ -49,6 +50,21 @@ def test_a_publish_is_stamped_and_a_forged_client_id_dropped() -> None:
     relayed = Publish.parse(publish.stamped(PUBLISH << 4 | 0x02, "pressure-0000"), MQTT5)
     assert _user_properties(relayed.properties) == [("kept", "yes"), (CLIENT_ID_PROPERTY, "pressure-0000")]
     assert relayed.payload == b"{}" and relayed.head == publish.head
+
+
+def test_a_publish_is_stamped_with_the_principal_and_a_forged_one_dropped() -> None:
+    forged = user_property(PRINCIPAL_PROPERTY, "cd" * 32) + user_property("kept", "yes")
+    body = string(b"/pressure/data") + b"\x00\x07" + encode_varint(len(forged)) + forged + b"{}"
+    publish = Publish.parse(Packet(PUBLISH << 4 | 0x02, body), MQTT5)
+    relayed = Publish.parse(publish.stamped(PUBLISH << 4 | 0x02, "pressure-0000", "ab" * 32), MQTT5)
+    assert _user_properties(relayed.properties) == [
+        ("kept", "yes"),
+        (CLIENT_ID_PROPERTY, "pressure-0000"),
+        (PRINCIPAL_PROPERTY, "ab" * 32),
+    ]
+    # Without a principal (no certificate), a forged one is still dropped and none is added.
+    unstamped = Publish.parse(publish.stamped(PUBLISH << 4 | 0x02, "pressure-0000"), MQTT5)
+    assert _user_properties(unstamped.properties) == [("kept", "yes"), (CLIENT_ID_PROPERTY, "pressure-0000")]
 
 
 def test_an_mqtt_3_1_1_device_is_carried_over_mqtt_5() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ingest_to_influxdb.identity import CONNECTION_FIELD, PRINCIPAL_FIELD
 
 from local_aws.iot.sql import RuleSqlError, parse_rule, topic_matches
 
@@ -81,3 +82,22 @@ def test_clientid_is_the_publishers_and_overwrites_what_the_payload_claims() -> 
     where = parse_rule("SELECT * FROM '/pressure/data' WHERE clientid() = 'pressure-0001'", "r")
     assert where.apply(READING, "/pressure/data", "pressure-0001") is not None
     assert where.apply(READING, "/pressure/data", "pressure-0002") is None
+
+
+def test_principal_is_the_publishers_certificate_id_and_overwrites_what_the_payload_claims() -> None:
+    query = parse_rule(
+        f"SELECT *, clientid() AS {CONNECTION_FIELD}, principal() AS {PRINCIPAL_FIELD} FROM '/pressure/data'",
+        "r",
+    )
+    certificate_id = "ab" * 32
+    claiming = {**READING, PRINCIPAL_FIELD: "someone-elses"}
+    assert query.apply(claiming, "/pressure/data", "pressure-0001", certificate_id) == {
+        **READING,
+        CONNECTION_FIELD: "pressure-0001",
+        PRINCIPAL_FIELD: certificate_id,
+    }
+    # The password listener (no certificate): null, still overwriting the payload's claim.
+    assert query.apply(claiming, "/pressure/data", "pressure-0001")[PRINCIPAL_FIELD] is None  # type: ignore[index]
+    where = parse_rule(f"SELECT * FROM '/pressure/data' WHERE principal() = '{certificate_id}'", "r")
+    assert where.apply(READING, "/pressure/data", "pressure-0001", certificate_id) is not None
+    assert where.apply(READING, "/pressure/data", "pressure-0001", "cd" * 32) is None

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from moto import server
+from moto.core import config as moto_config
 from moto.moto_server import werkzeug_app
 from moto.sqs import models
 
@@ -155,6 +156,9 @@ def _route_sqs_once(original: Any) -> Any:
 
 
 def patch() -> None:
+    # IoT Core's certificate id (what principal() returns) is the SHA-256 of the certificate's DER, as the local
+    # endpoint computes it; moto hashes the PEM text unless told otherwise.
+    moto_config.default_user_config["iot"]["use_valid_cert"] = True
     # One log line per request on stderr cost a sixth of the server's time; errors are still logged.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     dispatcher = werkzeug_app.DomainDispatcherApplication

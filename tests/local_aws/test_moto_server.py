@@ -1,4 +1,5 @@
-"""The sandbox's moto patches give SQS's answers: counts, deletes (including bad receipt handles)."""
+"""The sandbox's moto patches give SQS's answers (counts, deletes, including bad receipt handles) and IoT Core's
+certificate ids."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from local_aws import moto_server
+from local_aws.iot.access import fingerprint
 
 
 @pytest.fixture
@@ -68,3 +70,11 @@ def test_a_message_received_twice_is_deleted_by_either_handle_and_only_once(sqs:
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_certificate_id_is_the_sha256_of_its_der_as_iot_core_gives_it() -> None:
+    moto_server.patch()
+    with mock_aws():
+        made = boto3.client("iot", region_name="us-east-1").create_keys_and_certificate(setAsActive=True)
+    # The local endpoint's principal() and its policy lookup key a connection by this hash of its certificate.
+    assert made["certificateId"] == fingerprint(made["certificatePem"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
+from ingest_to_influxdb.identity import PRINCIPAL_FIELD
 
 from local_aws.iot.access import local_registry
 from local_aws.iot.ca import LocalCa
@@ -93,12 +96,37 @@ def test_provisioned_devices_publish_over_mutual_tls_and_land_enriched(
             assert time.monotonic() < deadline, "the forged reading never arrived"
             time.sleep(0.3)
         assert found == {"pressure-0000": 1}
+
+        # principal(): a rejected reading keeps the certificate id of the connection that published it, for audit.
+        certificate_id = (keys / "pressure-0000" / "certificate.id").read_text().split()[0]
+        rejected_at = datetime.now(UTC) + timedelta(days=2)  # a device clock far ahead: refused
+        _publish_claiming(pipeline, keys, "pressure-0000", "pressure-0000", reading("audited", rejected_at))
+        deadline = time.monotonic() + 30
+        while (principal := _rejected_principal(queues["rejected"], "audited")) is None:
+            assert time.monotonic() < deadline, "the rejected reading never reached the rejected queue"
+            time.sleep(0.3)
+        assert principal == certificate_id
     finally:
         with local_registry(pipeline.sandbox.endpoints_path):
             list(deprovision("pressure", DEVICES, keys))
 
 
-def _publish_claiming(pipeline: Pipeline, keys: Path, client_id: str, claims: str) -> None:
+def _rejected_principal(queue_url: str, deviceid: str) -> str | None:
+    """The principal a rejected reading of `deviceid` was kept with, peeked (left visible for others)."""
+    sqs = boto3.client("sqs")
+    for _ in range(20):
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        for message in messages.get("Messages", []):
+            kept = json.loads(message["Body"]).get("reading")
+            if isinstance(kept, dict) and kept.get("deviceid") == deviceid:
+                principal = kept.get(PRINCIPAL_FIELD)
+                return principal if isinstance(principal, str) else ""
+    return None
+
+
+def _publish_claiming(
+    pipeline: Pipeline, keys: Path, client_id: str, claims: str, payload: bytes | None = None
+) -> None:
     """One reading over MQTT 5 and mutual TLS, carrying the endpoint's client-id user property with `claims`."""
     mqtt = pipeline.endpoints.mqtt
     assert mqtt.ca_file is not None
@@ -117,7 +145,7 @@ def _publish_claiming(pipeline: Pipeline, keys: Path, client_id: str, claims: st
         assert connected.wait(10)
         packet = mqtt5.PublishPacket(
             topic="/pressure/data",
-            payload=reading("forger", datetime.now(UTC)),
+            payload=payload or reading("forger", datetime.now(UTC)),
             qos=mqtt5.QoS.AT_LEAST_ONCE,
             user_properties=[mqtt5.UserProperty(CLIENT_ID_PROPERTY, claims)],
         )

@@ -112,6 +112,8 @@ class Ingestor:
                 last = self.writer.write(lines, remaining)
             except TransientError as error:
                 self._fail(pending, result, f"InfluxDB: {error}")
+                for item in pending:  # not written: a later health write must not count them
+                    health[Outcome(item.reading.kind.name, "written")] -= 1
             else:
                 health_written = True
                 result.write_seconds = time.perf_counter() - started

@@ -131,3 +131,14 @@ def test_an_ordered_batch_whose_last_write_fails_sends_only_the_rejections_befor
     assert queue.bodies == []  # the rejected readings come again with the retry, and are rejected then
     assert result.written == Counter()
     assert result.rejected == Counter()
+
+
+def test_when_the_last_write_fails_the_health_counts_only_what_was_written() -> None:
+    size = ingestor_module.MIN_CHUNK_READINGS
+    records = batch(2 * size, rejected_at={5})
+    store, queue = Store(fail_on=2), RejectedQueue()  # the first chunk is written, the last one fails
+    result = Ingestor(Metadata(), store, queue).ingest(records, ordered=True)
+    assert result.failed == [r.id for r in records[size:]]
+    assert len(queue.bodies) == 1  # before the failure: rejected now
+    assert result.written == Counter(pressure=size - 1)
+    assert health_written(store) == size - 1

@@ -83,8 +83,6 @@ _DATA_ERROR_WORDS = re.compile(
     r"data truncat|data too long|out of range|incorrect (?:\w+ )?value|cannot be null", re.IGNORECASE
 )
 
-REFUSED_CODE = "sql_refused"  # the rejection code of a reading the SQL sink refused
-
 
 class DataApiClient(Protocol):
     """What the sink uses of boto3's `rds-data` client (a local stand-in of the Data API may serve it)."""

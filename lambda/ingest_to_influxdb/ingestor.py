@@ -161,7 +161,8 @@ class Ingestor:
                 result.write_seconds = time.perf_counter() - started
                 # (a refused health point is left out: the next invocation writes its own)
                 took = [(i, reason) for i, reason in last.items() if i < len(influx)]
-                result.sink_written[INFLUXDB_SINK] += len(influx) - len(took)
+                if influx:
+                    result.sink_written[INFLUXDB_SINK] += len(influx) - len(took)
                 refused.extend((influx[i], INFLUXDB_SINK, reason) for i, reason in took)
                 refused_here |= {id(influx[i]) for i, _ in took}
         result.written.update(item.reading.kind.name for item in pending if not item.missing)

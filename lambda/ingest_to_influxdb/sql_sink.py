@@ -288,7 +288,7 @@ class SqlSink:
             self._call(sql, sets, remaining)
         except _Refused as refused:
             if len(sets) == 1:
-                return {0: f"the SQL database refused the reading: {refused.reason}"}
+                return {0: f"the database refused it: {refused.reason}"}
             middle = len(sets) // 2
             found = self._refusals(sql, sets[:middle], remaining)
             found.update({middle + i: r for i, r in self._refusals(sql, sets[middle:], remaining).items()})

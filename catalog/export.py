@@ -20,6 +20,7 @@ def function_kinds(catalog: Catalog) -> str:
                 name: {"attribute": f.attribute, "type": f.type.value} for name, f in kind.fields.items()
             },
             "tags": {name: {"attribute": t.attribute} for name, t in kind.tags.items()},
+            "sinks": [sink.value for sink in kind.sinks],
         }
         for kind in catalog
     ]

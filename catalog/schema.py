@@ -89,6 +89,13 @@ class PointField(Section):
         return unit
 
 
+class Sink(StrEnum):
+    """Where the readings of a kind are written (docs/sql-sink.md says when to use which)."""
+
+    INFLUXDB = "influxdb"  # the time-series store: dashboards, alerts, downsampling
+    SQL = "sql"  # the relational `events` table: analysts' SQL and BI tools, hourly charts
+
+
 class Tag(Section):
     """A tag of the point taken from the payload (a non-empty string)."""
 
@@ -241,9 +248,27 @@ class DeviceKind(Section):
     simulator: Simulator | None = None
     dashboard: Dashboard | None = None
     lwm2m: Lwm2m | None = None
+    # Every sink must hold a reading before it counts as written; InfluxDB alone unless the kind says otherwise.
+    sinks: tuple[Sink, ...] = Field(default=(Sink.INFLUXDB,), min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if len(set(self.sinks)) != len(self.sinks):
+            raise ValueError("sinks: name each sink once")
+        if Sink.INFLUXDB not in self.sinks:
+            needs_influxdb = [
+                section
+                for section, given in (
+                    ("dashboard", self.dashboard is not None),
+                    ("downsampling", self.downsampling is not None),
+                    ("alert", any(field.alert is not None for field in self.fields.values())),
+                )
+                if given
+            ]
+            if needs_influxdb:
+                raise ValueError(
+                    f"{', '.join(needs_influxdb)} read InfluxDB: add influxdb to sinks or remove them"
+                )
         clashes = (set(self.fields) & set(self.tags)) | (
             {SENSOR_ID_TAG} & (set(self.fields) | set(self.tags))
         )

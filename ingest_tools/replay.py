@@ -8,10 +8,12 @@ destination records, IoT rule error-action messages, and readings moved by the i
 policy. On the stream path it then reads the stream mapping's on-failure bucket: each object is a failed batch
 with its records (`payload`), deleted once every reading of it is placed (a reading's id is the object's key and
 its sequence number, in the same ledger). `--queue rejected` re-checks rejected readings after a fix: the valid ones are written, the
-others go back to the rejected queue with their current reason.
+others go back to the rejected queue with their current reason. A dead letter that names the sinks missing its
+reading (`missing_sinks`: a sink of its kind was down while the others took it) is written to those sinks only.
 
 Locally the ingest code runs in this process against the sandbox (InfluxDB from endpoints.json, the
-writer's credentials from its secret in moto). On AWS (`--aws`) InfluxDB is reachable only inside the
+writer's credentials from its secret in moto; the SQL sink from SQL_RESOURCE_ARN, SQL_SECRET_ARN and SQL_DATABASE
+when they are set, through the Data API boto3 reaches, AWS_ENDPOINT_URL_RDS_DATA for a local stand-in). On AWS (`--aws`) InfluxDB is reachable only inside the
 VPC, so each reading is handed to the deployed function itself.
 """
 
@@ -29,7 +31,8 @@ from typing import Any
 
 import boto3
 from ingest_to_influxdb import basic_ingest, kinds
-from ingest_to_influxdb.config import Config
+from ingest_to_influxdb.config import Config, sql_config
+from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record, record_from_dead_letter, records_from_stream_failure
 from ingest_to_influxdb.handler import build_ingestor
 from ingest_to_influxdb.ingestor import Ingestor
@@ -272,6 +275,10 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
         raise SystemExit(
             f"the writer's secret {secret_name} is not in the sandbox ({error}): run 'make demo'"
         ) from None
+    try:  # the SQL sink, when a kind the function carries writes to it
+        sql = sql_config(os.environ, kinds.table().sinks)
+    except ConfigError as error:
+        raise SystemExit(f"{error} (for the replay: set them in its environment)") from None
     metadata_table = table or deployment.outputs.get(ingest.METADATA_TABLE_NAME.output)
     if not metadata_table:
         raise SystemExit(
@@ -285,6 +292,7 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
         rejected_queue_url=queues["rejected"],
         # the sandbox's influxd serves HTTPS with a certificate of the sandbox's CA
         influxdb_ca_certificate=Path(local.influxdb.ca_file).read_text() if local.influxdb.ca_file else None,
+        sql=sql,
     )
 
 
@@ -293,7 +301,7 @@ def print_summary(console: Console, queue: str, summary: Summary) -> None:
     table.add_column("messages")
     table.add_column("count", justify="right")
     table.add_row("received", str(summary.received))
-    table.add_row("written to InfluxDB", str(summary.written))
+    table.add_row("written (to every sink that missed them)", str(summary.written))
     table.add_row("kept on the rejected queue (with reason)", str(summary.rejected))
     table.add_row("failed again (left in the queue)", str(summary.failed))
     if summary.already_placed:
@@ -342,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(console, "stream's failed batches", failed_batches)
         summary.failed += failed_batches.failed
     if summary.failed:
-        console.print("[red]some messages failed again[/]: is InfluxDB up? Run the replay again once it is.")
+        console.print(
+            "[red]some messages failed again[/]: are the sinks up (InfluxDB, SQL)? Run the replay again once they are."
+        )
         return 1
     if summary.held_elsewhere:
         console.print(

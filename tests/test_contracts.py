@@ -51,7 +51,8 @@ def declared() -> dict[str, set[Path]]:
     for name in (kinds.FILE_VARIABLE, kinds.TOPICS_VARIABLE, kinds.PACKAGED_NAME):
         names[name] = {function / "kinds.py"}
     names[basic_ingest.RULES_VARIABLE] = {function / "basic_ingest.py"}
-    names[influxdb.DATABASE] = {STACKS / "influxdb.py"}
+    # The same word names InfluxDB's database and the SQL sink's, each declared once in its own store's module.
+    names[influxdb.DATABASE] = {STACKS / "influxdb.py", ROOT / "lambda" / "sql_setup" / "constants.py"}
     return names
 
 

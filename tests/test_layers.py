@@ -13,7 +13,7 @@ from tests.source_tree import ROOT, python_files
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog", "ingest_to_influxdb"),  # the kinds, and the ingest core every function is built on
-    ("webhook_authorizer", "store_setup"),  # the webhook's authorizer, the managed store's set-up step
+    ("webhook_authorizer", "store_setup", "sql_setup"),  # the webhook's authorizer, the stores' set-up steps
     ("webhook_to_influxdb",),  # the webhook function, on the core and the authorizer's secret reading
     ("reach",),  # how every tool reaches a deployment: endpoints, InfluxDB queries, the MQTT login
     ("grafana",),  # dashboards and alerts as code

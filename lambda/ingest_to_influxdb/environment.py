@@ -18,6 +18,11 @@ METADATA_TABLE = "METADATA_TABLE"
 REJECTED_QUEUE_URL = "REJECTED_QUEUE_URL"
 METADATA_CACHE_TTL_SECONDS = "METADATA_CACHE_TTL_SECONDS"
 DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"  # the webhook function's: what it cannot write now
+# The SQL sink (docs/sql-sink.md), set only when a kind of the catalog writes to it: the Aurora cluster the RDS
+# Data API reaches, the writer's secret and the database.
+SQL_RESOURCE_ARN = "SQL_RESOURCE_ARN"
+SQL_SECRET_ARN = "SQL_SECRET_ARN"
+SQL_DATABASE = "SQL_DATABASE"
 WEBHOOK_SECRET_ARN = "WEBHOOK_SECRET_ARN"  # the callback's shared secret
 LWM2M_MAPPING = "LWM2M_MAPPING"  # the catalog's lwm2m sections, as JSON
 # Powertools' own settings (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables)

@@ -7,6 +7,7 @@ import binascii
 import json
 from typing import Any, NamedTuple
 
+from ingest_to_influxdb.dead_letters import MISSING_SINKS, READING, missing_sinks
 from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 DIRECT_RECORD_ID = "direct"
@@ -19,6 +20,9 @@ class Record(NamedTuple):  # a tuple: immutable, and made several times faster t
         object  # a decoded reading (direct invocation), raw text (an SQS body) or bytes (a Kinesis record)
     )
     topic: str | None = None  # the topic the envelope names, when the reading itself may not
+    sinks: tuple[str, ...] | None = (
+        None  # only these of its kind's sinks (a dead letter's missing ones); None: all
+    )
 
 
 def is_sqs_event(event: object) -> bool:
@@ -91,8 +95,9 @@ def record_from_dead_letter(message_id: str, body: str) -> Record:
     """A dead-letter or rejected-queue message as the reading it holds.
 
     Understands: a Lambda on-failure destination record (`requestPayload`), an IoT rule error-action
-    message (`base64OriginalPayload`), a rejected-readings message (`reading`), and a plain reading moved
-    by an SQS redrive policy. Anything else goes through as raw text and is rejected with its reason.
+    message (`base64OriginalPayload`), a reading some sinks missed (`reading` and `missing_sinks`: written to
+    those only), a rejected-readings message (`reading`), and a plain reading moved by an SQS redrive policy.
+    Anything else goes through as raw text and is rejected with its reason.
     """
     try:
         document: Any = json.loads(body)
@@ -109,6 +114,13 @@ def record_from_dead_letter(message_id: str, body: str) -> Record:
             return Record(message_id, body)
         reading = _with_connection(_with_topic(original, document.get("topic")), document.get("clientId"))
         return Record(message_id, reading, _topic(document))
+    if MISSING_SINKS in document and READING in document:
+        return Record(
+            message_id,
+            _with_topic(document[READING], document.get("topic")),
+            _topic(document),
+            missing_sinks(document),
+        )
     if "reading" in document and "reason" in document and "rejected_at" in document:
         return Record(message_id, _with_topic(document["reading"], document.get("topic")), _topic(document))
     return Record(message_id, body)

@@ -15,6 +15,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config as ClientConfig
 
 from ingest_to_influxdb import compiled, environment, kinds
 from ingest_to_influxdb.config import Config
@@ -22,10 +23,13 @@ from ingest_to_influxdb.emf import EmbeddedMetrics
 from ingest_to_influxdb.events import is_kinesis_event, records_from_event
 from ingest_to_influxdb.influx_writer import InfluxWriter
 from ingest_to_influxdb.ingestor import BatchResult, Ingestor
+from ingest_to_influxdb.kinds import INFLUXDB_SINK, SQL_SINK
 from ingest_to_influxdb.log_format import lambda_logger
 from ingest_to_influxdb.metadata_store import MetadataStore
+from ingest_to_influxdb.ports import RowWriter
 from ingest_to_influxdb.rejected_queue import RejectedQueue
 from ingest_to_influxdb.secrets import SecretCredentials
+from ingest_to_influxdb.sql_sink import DataApiClient, SqlSink
 
 PACKAGE_LOGGER = "ingest_to_influxdb"
 SERVICE = os.environ.get(environment.SERVICE_NAME, "ingest")
@@ -37,14 +41,34 @@ logging.getLogger(PACKAGE_LOGGER)
 copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})
 
 _ingestor: Ingestor | None = None
+# The Data API client's own retries are off (the sink retries within the invocation's time); a statement runs up
+# to 45 s before the Data API answers StatementTimeoutException (RDS Data API, ExecuteStatement).
+DATA_API_CLIENT = ClientConfig(connect_timeout=5, read_timeout=50, retries={"total_max_attempts": 1})
 
 
 class IngestFailed(Exception):
     """The reading could not be written now; Lambda's retries and on-failure destination keep it."""
 
 
+def data_api_client() -> DataApiClient:
+    """boto3's `rds-data` client (AWS_ENDPOINT_URL_RDS_DATA points it at a local stand-in of the Data API)."""
+    client: DataApiClient = boto3.client("rds-data", config=DATA_API_CLIENT)
+    return client
+
+
 def build_ingestor(config: Config) -> Ingestor:
-    """The adapters for a configuration: one HTTP pool, one client of each AWS service, one cache."""
+    """The adapters for a configuration: one HTTP pool, one client of each AWS service, one cache. The SQL sink's
+    client is made only when a kind writes to it (its variables are set then)."""
+    sinks: dict[str, RowWriter] = {}
+    if config.sql is not None:
+        sinks[SQL_SINK] = SqlSink(
+            data_api_client(), config.sql.resource_arn, config.sql.secret_arn, config.sql.database
+        )
+    dead_letters = (
+        RejectedQueue(boto3.client("sqs"), config.dead_letter_queue_url)
+        if config.dead_letter_queue_url
+        else None
+    )
     return Ingestor(
         metadata=MetadataStore(
             boto3.client("dynamodb"), config.metadata_table, config.metadata_cache_ttl_seconds
@@ -56,6 +80,8 @@ def build_ingestor(config: Config) -> Ingestor:
             ca_certificate=config.influxdb_ca_certificate,
         ),
         rejects=RejectedQueue(boto3.client("sqs"), config.rejected_queue_url),
+        sinks=sinks,
+        dead_letters=dead_letters,
     )
 
 
@@ -63,9 +89,11 @@ def ingestor() -> Ingestor:
     """Built on the first invocation of a container (cold start); a bad environment fails it clearly."""
     global _ingestor
     if _ingestor is None:
-        kinds.table()  # the packed reading kinds and the stack's topics, checked before the first reading
+        table = (
+            kinds.table()
+        )  # the packed reading kinds and the stack's topics, checked before the first reading
         compiled.checks()  # their msgspec Structs, made once per container
-        _ingestor = build_ingestor(Config.from_env())
+        _ingestor = build_ingestor(Config.from_env(sinks=table.sinks))
     return _ingestor
 
 
@@ -88,6 +116,13 @@ def publish_metrics(result: BatchResult) -> None:
     metrics.add("ReadingsFailed", len(result.failed))
     metrics.add("MetadataMisses", result.metadata_misses)
     metrics.add("MetadataAttributesDropped", sum(result.dropped_attributes.values()))
+    # Per sink (a kind may write to several): what each took, what each missed (retried or on the dead letters).
+    if set(result.sink_written) - {INFLUXDB_SINK}:
+        for sink, count in result.sink_written.items():
+            metrics.hold("SinkReadingsWritten", count, dimension=("sink", sink))
+    for sink, count in result.missing.items():
+        metrics.add("SinkReadingsMissing", count, dimension=("sink", sink))
+    metrics.add("ReadingsDeadLettered", result.dead_lettered)
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:  # context: Lambda's LambdaContext
@@ -110,6 +145,7 @@ def _handle(event: Any, context: LambdaContext) -> dict[str, Any]:
         "rejected": sum(result.rejected.values()),
         "failed": len(result.failed),
         "metadata_misses": result.metadata_misses,
+        **({"dead_letters": result.dead_lettered, "missing": dict(result.missing)} if result.missing else {}),
     }
     # Readings to retry: WARN, which a WARN filter keeps (the runtime's own error line may not survive it:
     # it carries `log_level`, not `level`, aws/aws-lambda-python-runtime-interface-client#202).

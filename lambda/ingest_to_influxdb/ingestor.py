@@ -1,4 +1,13 @@
-"""One code path for every shape: records in; written, rejected (with reason) or failed (to retry) out."""
+"""One code path for every shape: records in; written, rejected (with reason) or failed (to retry) out.
+
+A reading goes to every sink of its kind (kinds.py, the catalog's `sinks`; a replayed dead letter only to the
+sinks it names), each through its port (ports.py): InfluxDB as a line, the SQL sink as a row. It counts as
+written only when every one of them holds it. A sink that refuses it for good gets it rejected with that
+sink's reason. A sink that is down leaves it missing there: when no sink took it, the record is failed and
+retried whole (every sink is idempotent: a point written again overwrites, a row is upserted on its key); when
+some did, it goes to the dead letters naming the sinks that miss it (dead_letters.py), so replay writes only
+there. Without a dead-letter queue (or when it does not take the message) it is failed and retried whole.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest_to_influxdb.compiled import checks
+from ingest_to_influxdb.dead_letters import dead_letter_body
 from ingest_to_influxdb.enrichment import format_line, line_format, metadata_tags
 from ingest_to_influxdb.errors import InvalidReading, TransientError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.health import Outcome, health_lines
-from ingest_to_influxdb.kinds import ReadingKind
+from ingest_to_influxdb.kinds import DEFAULT_SINKS, INFLUXDB_SINK, SQL_SINK, ReadingKind
 from ingest_to_influxdb.line_protocol import LineFormat
-from ingest_to_influxdb.ports import MetadataLookup, PointWriter, RejectSink, RemainingTime, SentLines
+from ingest_to_influxdb.ports import (
+    MetadataLookup,
+    PointWriter,
+    RejectSink,
+    RemainingTime,
+    RowWriter,
+    SentLines,
+    SinkRow,
+)
 from ingest_to_influxdb.rejections import Rejection, message_body
 from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
 
@@ -27,6 +45,12 @@ MAX_CACHED_FORMATS = 50_000  # (metadata item, kind) pairs whose line format a c
 # MIN_CHUNK_READINGS readings, so a small batch stays one request (as the direct path's single reading).
 WRITE_CHUNKS = 4
 MIN_CHUNK_READINGS = 200
+# How each sink is named in errors and rejections ("InfluxDB: ...", as before there were several sinks).
+SINK_LABELS = {INFLUXDB_SINK: "InfluxDB", SQL_SINK: "SQL"}
+MISSING_OUTCOME = (
+    "sink_missing"  # an ingest_health outcome: readings a sink did not take (its reason: the sink)
+)
+_NO_TAGS: Mapping[str, str] = {}
 
 
 @dataclass
@@ -39,6 +63,10 @@ class BatchResult:
     dropped_attributes: Counter[str] = field(default_factory=Counter)  # by reason
     write_seconds: float | None = None
     errors: list[str] = field(default_factory=list)  # why records failed
+    sink_written: Counter[str] = field(default_factory=Counter)  # by sink: readings it took
+    missing: Counter[str] = field(default_factory=Counter)  # by sink: readings it did not take (down)
+    dead_lettered: int = 0  # readings some sinks hold, on the dead letters for the ones that miss them
+    sink_errors: dict[str, str] = field(default_factory=dict)  # by sink: why it did not take readings
 
     @property
     def total_written(self) -> int:
@@ -46,10 +74,29 @@ class BatchResult:
 
 
 class _Pending:
-    __slots__ = ("line", "reading", "record")
+    __slots__ = ("line", "missing", "reading", "record", "sinks", "tags")
 
     def __init__(self, record: Record, reading: Reading) -> None:
         self.record, self.reading, self.line = record, reading, ""
+        self.tags = _NO_TAGS  # the device's metadata tags (for a row sink)
+        self.missing: list[str] | None = None  # the sinks that did not take it
+        wanted, sinks = record.sinks, reading.kind.sinks
+        self.sinks = sinks if wanted is None else tuple(sink for sink in sinks if sink in wanted)
+
+
+_Sent = list[tuple[str, list[_Pending], SentLines]]  # (sink, the items sent to it, its answer to come)
+
+
+class _Unavailable:
+    """The answer of a sink the container has no writer for: every item is missing there."""
+
+    def __init__(self, sink: str) -> None:
+        self.sink = sink
+
+    def result(self) -> dict[int, str]:
+        raise TransientError(
+            f"no {self.sink} sink is configured in this function (its variables are not set)"
+        )
 
 
 def _no_deadline() -> float:
@@ -66,14 +113,20 @@ class Ingestor:
         rejects: RejectSink,
         instance: str | None = None,
         clock: Callable[[], float] = time.time,
+        sinks: Mapping[str, RowWriter] | None = None,
+        dead_letters: RejectSink | None = None,
     ) -> None:
-        self.metadata, self.writer, self.rejects = metadata, writer, rejects
+        self.metadata, self.writer, self.rejects = metadata, writer, rejects  # writer: the InfluxDB sink
+        self.sinks = dict(sinks or {})  # the other sinks, by name (the SQL sink)
+        self.dead_letters = dead_letters  # where a reading some sinks hold goes for the others
         self.instance = instance or uuid.uuid4().hex[:8]
         self.clock = clock
         self._last_health_ns = 0
         # Per metakey and kind: the metadata item it was made from, its line format and the unused attributes.
         # The metadata store hands out the same item object until its cache entry expires.
-        self._formats: dict[tuple[str | None, str], tuple[object, LineFormat, Counter[str]]] = {}
+        self._formats: dict[
+            tuple[str | None, str], tuple[object, LineFormat, Counter[str], Mapping[str, str]]
+        ] = {}
 
     def ingest(
         self, records: Sequence[Record], remaining: RemainingTime = _no_deadline, ordered: bool = False
@@ -85,49 +138,64 @@ class Ingestor:
         health: Counter[Outcome] = Counter()
         now_ms = int(self.clock() * 1000)
         rejections: list[tuple[Record, Rejection]] = []
-        refused: list[tuple[_Pending, str]] = []
+        refused: list[tuple[_Pending, str, str]] = []  # (item, sink, reason)
         size = max(MIN_CHUNK_READINGS, -(-len(records) // WRITE_CHUNKS))
-        # A large batch goes in chunks: each is sent, and InfluxDB takes it while the next one is checked and
-        # enriched; its answer is read after that. The last chunk goes with the health points.
-        written: list[_Pending] = []  # what InfluxDB took, in the batch's order (ordered batches only)
+        partial: list[_Pending] = []  # readings some sinks hold: dead-lettered for the others at the end
+        settled: list[_Pending] = []  # what was counted, in the batch's order (ordered batches only)
+        # A large batch goes in chunks: each is sent, and the sinks take it while the next one is checked and
+        # enriched; their answers are read after that. The last chunk goes with the health points.
         pending = self._prepare(records[:size], now_ms, result, health, rejections)
         for start in range(size, len(records), size):
-            sent = (
-                (pending, self.writer.send([item.line for item in pending], remaining)) if pending else None
-            )
+            sent = (pending, self._send(pending, remaining)) if pending else None
             pending = self._prepare(records[start : start + size], now_ms, result, health, rejections)
-            if sent is not None and self._settle(*sent, result, health, refused) and ordered:
-                written.extend(sent[0])
+            if sent is not None:
+                self._settle(*sent, result, health, refused, partial)
+                if ordered:
+                    settled.extend(sent[0])
         if not ordered:
             self._reject(rejections, result, health)
-        self._count_written(pending, health)
+        # The last chunk: the other sinks first, so the health points InfluxDB gets with it count what they took.
+        refused_here = self._answers(self._send_rows(pending, remaining), result, refused)
+        self._count_written([item for item in pending if not item.missing], health)
+        self._count_missing(pending, health)
         now_ns = self._health_time_ns()
-        lines = [item.line for item in pending] + health_lines(health, self.instance, now_ns)
-        if not lines and not rejections:
-            return result
+        influx = self._for_influxdb(pending)
+        lines = [item.line for item in influx] + health_lines(health, self.instance, now_ns)
         health_written = False
         if lines:
             started = time.perf_counter()
             try:
                 last = self.writer.write(lines, remaining)
             except TransientError as error:
-                self._fail(pending, result, f"InfluxDB: {error}")
-                for item in pending:  # not written: a later health write must not count them
-                    health[Outcome(item.reading.kind.name, "written")] -= 1
+                for item in influx:  # not written: a later health write must not count them as written
+                    kind = item.reading.kind.name
+                    if not item.missing:
+                        health[Outcome(kind, "written")] -= 1
+                    health[Outcome(kind, MISSING_OUTCOME, INFLUXDB_SINK)] += 1
+                self._missing(influx, INFLUXDB_SINK, result, f"InfluxDB: {error}")
             else:
                 health_written = True
                 result.write_seconds = time.perf_counter() - started
-                result.written.update(item.reading.kind.name for item in pending)
-                written.extend(pending)
                 # (a refused health point is left out: the next invocation writes its own)
-                refused.extend((pending[i], reason) for i, reason in last.items() if i < len(pending))
+                took = [(i, reason) for i, reason in last.items() if i < len(influx)]
+                if influx:
+                    result.sink_written[INFLUXDB_SINK] += len(influx) - len(took)
+                refused.extend((influx[i], INFLUXDB_SINK, reason) for i, reason in took)
+                refused_here |= {id(influx[i]) for i, _ in took}
+        result.written.update(item.reading.kind.name for item in pending if not item.missing)
+        self._place(pending, result, refused_here, partial)
         if ordered:
-            refused = self._hold_back(records, result, health, rejections, written, refused)
+            settled.extend(pending)
+            partial = _before_first_failure(records, result, partial)
+        self._dead_letter(partial, result)
+        if ordered:
+            refused = self._hold_back(records, result, rejections, settled, refused, health)
             self._reject(rejections, result, health)
-        result.written.subtract(item.reading.kind.name for item, _ in refused)
+        refusals = _by_item(refused)
+        result.written.subtract(item.reading.kind.name for item, _, _ in refusals if not item.missing)
         result.written = +result.written  # kinds with nothing written are left out
-        if refused:
-            self._refused(refused, result, health, remaining, now_ns)
+        if refusals:
+            self._refused(refusals, result, health, remaining, now_ns)
         elif ordered and (rejections or (health_written and result.failed)):
             self._correct_health(health, remaining, now_ns)
         return result
@@ -136,33 +204,137 @@ class Ingestor:
     def _hold_back(
         records: Sequence[Record],
         result: BatchResult,
-        health: Counter[Outcome],
         rejections: list[tuple[Record, Rejection]],
-        written: list[_Pending],
-        refused: list[tuple[_Pending, str]],
-    ) -> list[tuple[_Pending, str]]:
-        """An ordered batch with a failed record: what follows it is left to the retry. Its rejections are not
-        sent (`rejections` is cut in place), its points are not counted as written, and what InfluxDB refused
-        of them is refused again then. Returns the refusals still to handle now."""
-        if not result.failed:
+        settled: list[_Pending],
+        refused: list[tuple[_Pending, str, str]],
+        health: Counter[Outcome],
+    ) -> list[tuple[_Pending, str, str]]:
+        """An ordered batch with a failed record: from it on, everything is left to the retry. Its rejections
+        are not sent (`rejections` is cut in place), its readings are not counted as written (by any sink), and
+        what a sink refused of them is refused again then. Returns the refusals still to handle now. (What a
+        sink missed stays counted: as on an SQS retry, each attempt that finds a sink down counts.)"""
+        first = _first_failure(records, result)
+        if first is None:
             return refused
-        position = {id(record): i for i, record in enumerate(records)}
-        failed = set(result.failed)
-        first = min(i for i, record in enumerate(records) if record.id in failed)
+        position = _positions(records)
         rejections[:] = [
             (record, rejection) for record, rejection in rejections if position[id(record)] < first
         ]
-        for item in written:
-            if position[id(item.record)] > first:
-                result.written[item.reading.kind.name] -= 1
-                health[Outcome(item.reading.kind.name, "written")] -= 1
-        return [(item, reason) for item, reason in refused if position[id(item.record)] < first]
+        refused_by = {(id(item), sink) for item, sink, _ in refused}
+        for item in settled:
+            if position[id(item.record)] < first:
+                continue
+            kind = item.reading.kind.name
+            if not item.missing:
+                result.written[kind] -= 1
+                health[Outcome(kind, "written")] -= 1
+            for sink in item.sinks:
+                if sink not in (item.missing or ()) and (id(item), sink) not in refused_by:
+                    result.sink_written[sink] -= 1
+        return [entry for entry in refused if position[id(entry[0].record)] < first]
 
     def _correct_health(self, health: Counter[Outcome], remaining: RemainingTime, now_ns: int) -> None:
         try:  # same series and time as before: these points replace the first, optimistic counts
             self.writer.write(health_lines(health, self.instance, now_ns, keep_zero=True), remaining)
         except TransientError as error:
             logger.warning("could not correct the ingest health counts: %s", error)
+
+    def _for_influxdb(self, chunk: list[_Pending]) -> list[_Pending]:
+        """The chunk's items InfluxDB is to hold (all of them unless a kind or a dead letter says otherwise)."""
+        if all(item.sinks is DEFAULT_SINKS for item in chunk):
+            return chunk
+        return [item for item in chunk if INFLUXDB_SINK in item.sinks]
+
+    def _send(self, chunk: list[_Pending], remaining: RemainingTime) -> _Sent:
+        """The chunk on its way to every sink: InfluxDB takes it while the others are written."""
+        sent: _Sent = []
+        influx = self._for_influxdb(chunk)
+        if influx:
+            sent.append((INFLUXDB_SINK, influx, self.writer.send([item.line for item in influx], remaining)))
+        return sent + self._send_rows(chunk, remaining)
+
+    def _send_rows(self, chunk: list[_Pending], remaining: RemainingTime) -> _Sent:
+        """The chunk's readings to the sinks other than InfluxDB, as rows."""
+        names = {sink for item in chunk if item.sinks != DEFAULT_SINKS for sink in item.sinks}
+        names.discard(INFLUXDB_SINK)
+        sent: _Sent = []
+        for name in sorted(names):
+            items = [item for item in chunk if name in item.sinks]
+            writer = self.sinks.get(name)
+            answer = writer.send([_row(item) for item in items], remaining) if writer else _Unavailable(name)
+            sent.append((name, items, answer))
+        return sent
+
+    def _answers(
+        self, sent: _Sent, result: BatchResult, refused: list[tuple[_Pending, str, str]]
+    ) -> set[int]:
+        """Each sink's answer: what it refused goes to `refused`; what it did not take is missing there. Returns
+        the ids of the items refused."""
+        ids: set[int] = set()
+        for sink, items, answer in sent:
+            try:
+                refusals = answer.result()
+            except TransientError as error:
+                self._missing(items, sink, result, f"{SINK_LABELS.get(sink, sink)}: {error}")
+                continue
+            took = [(i, reason) for i, reason in refusals.items() if i < len(items)]
+            result.sink_written[sink] += len(items) - len(took)
+            refused.extend((items[i], sink, reason) for i, reason in took)
+            ids.update(id(items[i]) for i, _ in took)
+        return ids
+
+    @staticmethod
+    def _missing(items: Sequence[_Pending], sink: str, result: BatchResult, error: str) -> None:
+        for item in items:
+            item.missing = [sink] if item.missing is None else [*item.missing, sink]
+        if items:
+            result.errors.append(error)
+            result.sink_errors[sink] = error
+
+    @staticmethod
+    def _count_missing(chunk: list[_Pending], health: Counter[Outcome]) -> None:
+        for item in chunk:
+            for sink in item.missing or ():
+                health[Outcome(item.reading.kind.name, MISSING_OUTCOME, sink)] += 1
+
+    def _place(
+        self, chunk: list[_Pending], result: BatchResult, refused: set[int], partial: list[_Pending]
+    ) -> None:
+        """The chunk's items some sink did not take: retried whole when none did, else to `partial`, for the
+        dead letters of the sinks that miss them (retried whole when there are none). An item a sink refused is
+        rejected (with the reason) instead, whatever the others did."""
+        for item in chunk:
+            missing = item.missing
+            if not missing or id(item) in refused:
+                continue
+            result.missing.update(missing)
+            if len(missing) >= len(item.sinks) or self.dead_letters is None:
+                result.failed.append(item.record.id)
+            else:
+                partial.append(item)
+
+    def _dead_letter(self, partial: list[_Pending], result: BatchResult) -> None:
+        """Readings some sinks hold to the dead letters, naming the sinks that miss them (retried whole when
+        the queue does not take one)."""
+        if not partial or self.dead_letters is None:
+            return
+        bodies = [
+            dead_letter_body(
+                _original(item.record),
+                item.reading.kind.topic,
+                item.reading.kind.name,
+                item.missing or (),
+                "; ".join(result.sink_errors.get(sink, sink) for sink in item.missing or ()),
+            )
+            for item in partial
+        ]
+        unsent = self.dead_letters.send(bodies)
+        for i, item in enumerate(partial):
+            if i in unsent:
+                result.failed.append(item.record.id)
+                result.errors.append("the dead-letter queue did not take a reading some sinks miss")
+            else:
+                result.dead_lettered += 1
 
     def _prepare(
         self,
@@ -198,21 +370,20 @@ class Ingestor:
     def _settle(
         self,
         pending: list[_Pending],
-        sent: SentLines,
+        sent: _Sent,
         result: BatchResult,
         health: Counter[Outcome],
-        refused: list[tuple[_Pending, str]],
-    ) -> bool:
-        """A sent chunk's answer: written (but what InfluxDB refused for good), or failed, to be retried."""
-        try:
-            answer = sent.result()
-        except TransientError as error:
-            self._fail(pending, result, f"InfluxDB: {error}")
-            return False
-        self._count_written(pending, health)
-        result.written.update(item.reading.kind.name for item in pending)
-        refused.extend((pending[i], reason) for i, reason in answer.items())
-        return True
+        refused: list[tuple[_Pending, str, str]],
+        partial: list[_Pending],
+    ) -> None:
+        """A sent chunk's answers: written where every sink took it (but what a sink refused for good), failed
+        or dead-lettered where one did not."""
+        refused_here = self._answers(sent, result, refused)
+        held = [item for item in pending if not item.missing]
+        self._count_written(held, health)
+        self._count_missing(pending, health)
+        result.written.update(item.reading.kind.name for item in held)
+        self._place(pending, result, refused_here, partial)
 
     @staticmethod
     def _count_written(pending: list[_Pending], health: Counter[Outcome]) -> None:
@@ -275,25 +446,29 @@ class Ingestor:
             if found is None:
                 result.metadata_misses += 1
                 health[Outcome(reading.kind.name, "metadata_miss")] += 1
-            form, dropped = self._format(None if found is None else reading.metakey, found, reading.kind)
+            form, dropped, tags = self._format(
+                None if found is None else reading.metakey, found, reading.kind
+            )
             item.line = format_line(form, reading)
+            item.tags = tags
             if dropped:
                 result.dropped_attributes.update(dropped)
 
     def _format(
         self, metakey: str | None, found: Mapping[str, object] | None, kind: ReadingKind
-    ) -> tuple[LineFormat, Counter[str]]:
-        """The line format of `kind`'s readings enriched with `found` (None: no metadata), made once per item."""
+    ) -> tuple[LineFormat, Counter[str], Mapping[str, str]]:
+        """The line format of `kind`'s readings enriched with `found` (None: no metadata), made once per item,
+        with the attributes left out and the metadata tags (what a row sink stores)."""
         key = (metakey, kind.name)
         cached = self._formats.get(key)
         if cached is not None and cached[0] is found:
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
         tags, dropped = metadata_tags(found, kind) if found is not None else ({}, Counter[str]())
         form = line_format(tags, kind)
         if len(self._formats) >= MAX_CACHED_FORMATS:
             self._formats.clear()
-        self._formats[key] = (found, form, dropped)
-        return form, dropped
+        self._formats[key] = (found, form, dropped, tags)
+        return form, dropped, tags
 
     def _fail(self, pending: Sequence[_Pending], result: BatchResult, error: str) -> None:
         result.failed.extend(item.record.id for item in pending)
@@ -301,31 +476,71 @@ class Ingestor:
 
     def _refused(
         self,
-        refused: list[tuple[_Pending, str]],
+        refused: list[tuple[_Pending, str, str]],
         result: BatchResult,
         health: Counter[Outcome],
         remaining: RemainingTime,
         now_ns: int,
     ) -> None:
-        """Points InfluxDB refused for good (e.g. a field type conflict) are kept on the rejected queue."""
+        """Readings a sink refused for good (InfluxDB: e.g. a field type conflict; SQL: a value it cannot store)
+        are kept on the rejected queue, with the reason."""
         rejections = []
-        for item, reason in refused:
+        for item, code, reason in refused:
             kind = item.reading.kind.name
-            health[Outcome(kind, "written")] -= 1
+            if not item.missing:
+                health[Outcome(kind, "written")] -= 1
             rejections.append(
-                (
-                    item.record,
-                    Rejection(
-                        "influxdb_refused",
-                        f"InfluxDB refused the point: {reason}",
-                        kind,
-                        item.reading.kind.topic,
-                        _original(item.record),
-                    ),
-                )
+                (item.record, Rejection(code, reason, kind, item.reading.kind.topic, _original(item.record)))
             )
         self._reject(rejections, result, health)
         self._correct_health(health, remaining, now_ns)
+
+
+def _by_item(refused: list[tuple[_Pending, str, str]]) -> list[tuple[_Pending, str, str]]:
+    """Each refused item once, as (item, code, reason): `<sink>_refused` (influxdb_refused, sql_refused), the
+    first sink's when several refused it."""
+    found: dict[int, tuple[_Pending, str, str]] = {}
+    for item, sink, reason in refused:
+        if id(item) not in found:
+            found[id(item)] = (item, f"{sink}_refused", _refusal(sink, reason))
+    return list(found.values())
+
+
+def _refusal(sink: str, reason: str) -> str:
+    if sink == INFLUXDB_SINK:
+        return f"InfluxDB refused the point: {reason}"
+    return f"{SINK_LABELS.get(sink, sink)}: {reason}"
+
+
+def _positions(records: Sequence[Record]) -> dict[int, int]:
+    return {id(record): i for i, record in enumerate(records)}
+
+
+def _first_failure(records: Sequence[Record], result: BatchResult) -> int | None:
+    """The position in the batch of its first failed record (None: none failed)."""
+    if not result.failed:
+        return None
+    failed = set(result.failed)
+    return min(i for i, record in enumerate(records) if record.id in failed)
+
+
+def _before_first_failure(
+    records: Sequence[Record], result: BatchResult, items: list[_Pending]
+) -> list[_Pending]:
+    """An ordered batch's items before its first failed record: those after it come again on the retry. (A
+    dead letter the queue does not take fails its record in turn: one sent after it may then come twice, to
+    the dead letters only; replay writes it idempotently.)"""
+    first = _first_failure(records, result)
+    if first is None:
+        return items
+    position = _positions(records)
+    return [item for item in items if position[id(item.record)] < first]
+
+
+def _row(item: _Pending) -> SinkRow:
+    reading = item.reading
+    tags = {**item.tags, **reading.tags} if item.tags else reading.tags
+    return SinkRow(reading.kind.name, reading.sensor_id, reading.time_ms, reading.fields, tags)
 
 
 def _original(record: Record) -> object:

@@ -34,6 +34,14 @@ TOPICS_VARIABLE = "KIND_TOPICS"
 TOPIC_OF_READINGS_WITHOUT_ONE = "/pressure/data"
 
 
+# Where a kind's readings go: the catalog's `sinks` (catalog/schema.py, Sink, whose values these are; the function's
+# zip does not carry the catalog). A packed kind without `sinks` writes to InfluxDB, as before sinks were named.
+INFLUXDB_SINK = "influxdb"
+SQL_SINK = "sql"
+SINKS = (INFLUXDB_SINK, SQL_SINK)
+DEFAULT_SINKS = (INFLUXDB_SINK,)
+
+
 class FieldRule(Enum):
     """How a field's value is checked before it becomes a float field of the point."""
 
@@ -66,6 +74,7 @@ class ReadingKind:
     fields: tuple[FieldSpec, ...]
     tags: tuple[TagSpec, ...] = ()
     sensor_id: tuple[str, ...] = ("deviceid", "clientid")  # attributes joined with "-" into the sensorID tag
+    sinks: tuple[str, ...] = DEFAULT_SINKS  # every one must hold a reading before it counts as written
 
     @cached_property
     def field_checks(self) -> tuple[tuple[str, str, bool], ...]:
@@ -76,6 +85,11 @@ class ReadingKind:
     def tag_sources(self) -> tuple[tuple[str, str], ...]:
         """(tag key, attribute) of each of the reading's own tags."""
         return tuple((t.name, t.source) for t in self.tags)
+
+    @property
+    def influxdb_only(self) -> bool:
+        """Whether the kind writes to InfluxDB alone (every kind before sinks were named)."""
+        return self.sinks == DEFAULT_SINKS
 
     @property
     def point_names(self) -> frozenset[str]:
@@ -110,6 +124,11 @@ class KindTable:
     def named(self, name: str) -> ReadingKind:
         return next(kind for kind in self.kinds if kind.name == name)
 
+    @property
+    def sinks(self) -> frozenset[str]:
+        """Every sink some kind writes to: the function makes a client for each, and only for those."""
+        return frozenset(sink for kind in self.kinds for sink in kind.sinks)
+
 
 def _kind(entry: Mapping[str, Any], topics: Mapping[str, str]) -> ReadingKind:
     return ReadingKind(
@@ -121,7 +140,20 @@ def _kind(entry: Mapping[str, Any], topics: Mapping[str, str]) -> ReadingKind:
         ),
         tags=tuple(TagSpec(name, t["attribute"]) for name, t in entry["tags"].items()),
         sensor_id=tuple(entry["sensor_id"]),
+        sinks=_sinks(entry),
     )
+
+
+def _sinks(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    sinks = tuple(entry.get("sinks", DEFAULT_SINKS))
+    unknown = sorted(str(sink) for sink in set(sinks) - set(SINKS))
+    if unknown or not sinks or len(set(sinks)) != len(sinks):
+        raise ConfigError(
+            f"kind {entry['name']}: sinks must name each of {', '.join(SINKS)} at most once, not {list(sinks)}"
+        )
+    return (
+        DEFAULT_SINKS if sinks == DEFAULT_SINKS else sinks
+    )  # the one object: the ingestor's fast path checks it
 
 
 def _rules(rules_text: str, names: set[str]) -> tuple[tuple[str, str], ...]:

@@ -3,8 +3,8 @@
 A delivery without the callback's header gets 401 and is not read. Its notifications become readings that go
 through the ingest core exactly as the IoT rule's do (validation, metadata, InfluxDB, rejected queue). What
 cannot be written now is put on the dead-letter queue (`make replay` brings it back) *before* the delivery
-is acknowledged; only when that queue does not take it either is the answer 503, so the service sends the
-delivery again. So the service sees 200 for everything that is written or kept, answers come fast even while
+is acknowledged, naming the sinks of its kind that miss it (InfluxDB, SQL: the catalog's `sinks`); only when
+that queue does not take it either is the answer 503, so the service sends the delivery again. So the service sees 200 for everything that is written or kept, answers come fast even while
 InfluxDB is down, and its channel is not dropped for failing.
 """
 
@@ -22,8 +22,9 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from ingest_to_influxdb import environment
+from ingest_to_influxdb import environment, kinds
 from ingest_to_influxdb import handler as ingest
+from ingest_to_influxdb.dead_letters import dead_letter_body
 from ingest_to_influxdb.errors import ConfigError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.ingestor import BatchResult
@@ -134,7 +135,9 @@ def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> d
         core.rejects.send([message_body(r) for r in delivery.rejections]) if delivery.rejections else set()
     )
     # What the core could not write or keep now, and rejections the rejected queue did not take: dead letters.
-    dead = [json.dumps(delivery.readings[int(record_id)]) for record_id in result.failed]
+    # (A reading some sinks hold is on them already: the core put it there, naming the sinks that miss it.)
+    reason = "; ".join(result.errors[:3]) or "it could not be written now"
+    dead = [dead_letter(delivery.readings[int(record_id)], reason) for record_id in result.failed]
     dead += [message_body(delivery.rejections[i]) for i in sorted(unsent)]
     undelivered = hook.dead_letters.send(dead) if dead else set()
     ingest.publish_metrics(result)
@@ -144,7 +147,7 @@ def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> d
         "readings": len(records),
         "written": result.total_written,
         "rejected": sum(result.rejected.values()) + len(delivery.rejections) - len(unsent),
-        "dead_letters": len(dead) - len(undelivered),
+        "dead_letters": len(dead) - len(undelivered) + result.dead_lettered,
         "unknown_resources": sum(delivery.unknown_paths.values()),
         "other": dict(delivery.other),
     }
@@ -161,6 +164,14 @@ def handle(hook: Webhook, event: Mapping[str, Any], context: LambdaContext) -> d
             503, {**summary, "error": "InfluxDB and the dead-letter queue are unavailable; send it again"}
         )
     return respond(200, summary)
+
+
+def dead_letter(reading: dict[str, Any], reason: str) -> str:
+    """A reading no sink took, naming every sink of its kind (replay writes it to each)."""
+    kind = kinds.kind_for_topic(reading.get("topic"))
+    if kind is None:  # (the mapping gives every reading a kind's topic)
+        return json.dumps(reading)
+    return dead_letter_body(reading, kind.topic, kind.name, kind.sinks, reason)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # context: a LambdaContext

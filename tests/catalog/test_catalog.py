@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
+from ingest_to_influxdb.kinds import SINKS, parse_table
 
 from catalog import CatalogError, load_catalog, parse_kind
 from catalog.__main__ import main
-from catalog.export import downsampled
-from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
-from catalog.schema import Aggregate, Downsampling, FieldType
+from catalog.export import downsampled, function_kinds
+from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE, Catalog
+from catalog.schema import Aggregate, Downsampling, FieldType, Sink
 from tests.support.kind_files import MINIMAL, write_kind
 
 
@@ -211,3 +212,61 @@ def test_downsampling_as_the_start_up_script_reads_it() -> None:
         "temperature",
         "temperature_max",
     ]
+
+
+_DASHBOARD = {
+    "dashboard": {
+        "uid": "t",
+        "title": "T",
+        "description": "d",
+        "panels": [{"field": "temperature", "show": "mean_per_sensor"}],
+    }
+}
+
+
+def test_a_kind_writes_to_influxdb_unless_it_names_its_sinks() -> None:
+    assert parse_kind(MINIMAL, "temperature.yaml").sinks == (Sink.INFLUXDB,)
+    both = parse_kind({**MINIMAL, "sinks": ["influxdb", "sql"]}, "temperature.yaml")
+    assert both.sinks == (Sink.INFLUXDB, Sink.SQL)
+    assert parse_kind({**MINIMAL, "sinks": ["sql"]}, "temperature.yaml").sinks == (Sink.SQL,)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"sinks": ["sql", "sql"]}, "sinks: name each sink once"),
+        ({"sinks": ["postgres"]}, "sinks.0: Input should be 'influxdb' or 'sql'"),
+        ({"sinks": []}, "sinks: "),
+        ({"sinks": ["sql"], **_DASHBOARD}, "dashboard read InfluxDB: add influxdb to sinks"),
+        (
+            {"sinks": ["sql"], "downsampling": {"fields": ["temperature"], "aggregates": ["mean"]}},
+            "downsampling read InfluxDB",
+        ),
+        (
+            {
+                "sinks": ["sql"],
+                "fields": {
+                    "temperature": {
+                        **MINIMAL["fields"]["temperature"],
+                        "alert": {"above": 30, "for_minutes": 5},
+                    }
+                },
+            },
+            "alert read InfluxDB",
+        ),
+    ],
+)
+def test_sink_errors_name_the_file_and_the_key(change: dict[str, Any], expected: str) -> None:
+    with pytest.raises(CatalogError) as raised:
+        parse_kind({**MINIMAL, **change}, "temperature.yaml")
+    assert str(raised.value).startswith("temperature.yaml: ")
+    assert expected in str(raised.value)
+
+
+def test_the_function_knows_every_sink_of_the_catalog_and_gets_each_kinds() -> None:
+    """The function's zip does not carry the catalog: its sink names are the catalog's Sink values."""
+    assert tuple(sink.value for sink in Sink) == SINKS
+    data = {**MINIMAL, "sinks": ["influxdb", "sql"]}
+    packed = function_kinds(Catalog(Path(), (parse_kind(data, "temperature.yaml"),)))
+    assert parse_table(packed).named("temperature").sinks == ("influxdb", "sql")
+    assert parse_table(function_kinds(load_catalog(DEFAULT_FOLDER))).sinks == {"influxdb"}

@@ -24,11 +24,12 @@ protection (the `DeletionProtection` parameter) refuses a delete until it is tur
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
-from ingest_to_influxdb import sql_schema
+from ingest_to_influxdb import environment, sql_schema
 from sql_setup import constants as setup
 from troposphere import Equals, GetAtt, If, Parameter, Ref, Sub, Template, awslambda, ec2, rds, secretsmanager
 from troposphere.cloudformation import CustomResource
@@ -211,7 +212,10 @@ def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetG
             # No egress: the database calls out to nothing (this rule matches no traffic).
             SecurityGroupEgress=[
                 ec2.SecurityGroupRule(
-                    IpProtocol="icmp", FromPort=252, ToPort=86, CidrIp="255.255.255.255/32",
+                    IpProtocol="icmp",
+                    FromPort=252,
+                    ToPort=86,
+                    CidrIp="255.255.255.255/32",
                     Description="no egress",
                 )
             ],
@@ -337,7 +341,10 @@ def setup_statements(log_group: object, secrets: dict[str, secretsmanager.Secret
         ),
         Statement(
             Effect=Allow,
-            Action=[AwacsAction("rds-data", "ExecuteStatement"), AwacsAction("rds-data", "BatchExecuteStatement")],
+            Action=[
+                AwacsAction("rds-data", "ExecuteStatement"),
+                AwacsAction("rds-data", "BatchExecuteStatement"),
+            ],
             Resource=[cluster_arn()],
         ),
         Statement(
@@ -372,7 +379,10 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
                 ec2.SecurityGroupRule(
-                    IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0",
+                    IpProtocol="tcp",
+                    FromPort=443,
+                    ToPort=443,
+                    CidrIp="0.0.0.0/0",
                     Description="the RDS Data API and Secrets Manager over HTTPS",
                 )
             ],
@@ -450,12 +460,19 @@ def build() -> Template:
         ),
     )
     add_output(template, CLUSTER_ARN, cluster_arn(), "The Aurora cluster the RDS Data API reaches")
-    add_output(template, WRITER_SECRET_ARN, Ref(secrets["writer"]), "Secret of the SQL sink's writer (the functions)")
     add_output(
-        template, READER_SECRET_ARN, Ref(secrets["reader"]), "Secret of the SQL sink's reader (analysts, BI tools)"
+        template, WRITER_SECRET_ARN, Ref(secrets["writer"]), "Secret of the SQL sink's writer (the functions)"
+    )
+    add_output(
+        template,
+        READER_SECRET_ARN,
+        Ref(secrets["reader"]),
+        "Secret of the SQL sink's reader (analysts, BI tools)",
     )
     add_output(template, DATABASE_NAME, DATABASE, "The SQL sink's database")
-    add_output(template, ENDPOINT, GetAtt(CLUSTER, "Endpoint.Address"), "The cluster's writer endpoint in the VPC")
+    add_output(
+        template, ENDPOINT, GetAtt(CLUSTER, "Endpoint.Address"), "The cluster's writer endpoint in the VPC"
+    )
     return template
 
 
@@ -463,6 +480,36 @@ def _no_sql_kind() -> str:
     if writes_to_sql(load_catalog()):
         return ""
     return "no kind of the catalog writes to SQL (sinks: [influxdb, sql] in device-kinds/<kind>.yaml)"
+
+
+def function_statements() -> list[Statement]:
+    """What a function that writes to SQL may do, and nothing more: run statements on the cluster through the Data
+    API and read the writer's secret (the Data API reads it with the caller's rights; the environment's key,
+    which the functions may already use, decrypts it)."""
+    return [
+        Statement(
+            Effect=Allow,
+            Action=[
+                AwacsAction("rds-data", "ExecuteStatement"),
+                AwacsAction("rds-data", "BatchExecuteStatement"),
+            ],
+            Resource=[CLUSTER_ARN.imported()],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
+            Resource=[WRITER_SECRET_ARN.imported()],
+        ),
+    ]
+
+
+def function_variables() -> dict[str, Any]:
+    """The SQL sink's variables of a function (environment.py names), from this stack's exports."""
+    return {
+        environment.SQL_RESOURCE_ARN: CLUSTER_ARN.imported(),
+        environment.SQL_SECRET_ARN: WRITER_SECRET_ARN.imported(),
+        environment.SQL_DATABASE: DATABASE_NAME.imported(),
+    }
 
 
 def sql_dependency() -> tuple[str, ...]:

@@ -112,7 +112,9 @@ def add_parameters(template: Template) -> None:
         )
     )
     template.add_condition(IS_ON, Equals(Ref(PARAMETER), "true"))
-    template.add_condition(HAS_PRINCIPAL, And(Equals(Ref(PARAMETER), "true"), Not(Equals(Ref(PRINCIPAL_PARAMETER), ""))))
+    template.add_condition(
+        HAS_PRINCIPAL, And(Equals(Ref(PARAMETER), "true"), Not(Equals(Ref(PRINCIPAL_PARAMETER), "")))
+    )
 
 
 def permissions(actions: tuple[str, ...]) -> Any:
@@ -225,7 +227,9 @@ def create_data_source(
                 )
             ),
             Credentials=quicksight.DataSourceCredentials(SecretArn=database.reader_secret),
-            VpcConnectionProperties=quicksight.VpcConnectionProperties(VpcConnectionArn=GetAtt(connection, "Arn")),
+            VpcConnectionProperties=quicksight.VpcConnectionProperties(
+                VpcConnectionArn=GetAtt(connection, "Arn")
+            ),
             SslProperties=quicksight.SslProperties(DisableSsl=False),
             Permissions=permissions(DATA_SOURCE_ACTIONS),
         )
@@ -270,7 +274,13 @@ def hourly_visual(data_set: str, visual: str, title: str, color: str, kind: str)
     """A chart of readings per hour (X: the hour; colour: `color`), line or bar (`kind`)."""
     wells = {
         "Category": [
-            {"DateDimensionField": {"FieldId": f"{visual}-hour", "Column": _column(data_set, "hour"), "DateGranularity": "HOUR"}}
+            {
+                "DateDimensionField": {
+                    "FieldId": f"{visual}-hour",
+                    "Column": _column(data_set, "hour"),
+                    "DateGranularity": "HOUR",
+                }
+            }
         ],
         "Values": [
             {
@@ -281,7 +291,14 @@ def hourly_visual(data_set: str, visual: str, title: str, color: str, kind: str)
                 }
             }
         ],
-        "Colors": [{"CategoricalDimensionField": {"FieldId": f"{visual}-{color}", "Column": _column(data_set, color)}}],
+        "Colors": [
+            {
+                "CategoricalDimensionField": {
+                    "FieldId": f"{visual}-{color}",
+                    "Column": _column(data_set, color),
+                }
+            }
+        ],
     }
     if kind == "line":
         return {
@@ -308,7 +325,9 @@ def dashboard_definition(data_sets: dict[str, Any]) -> quicksight.DashboardVersi
     visuals = [hourly_visual(HOURLY, "readings-per-sensor", "Readings per hour per sensor", "sensor", "line")]
     if PRESSES in data_sets:
         visuals.append(
-            hourly_visual(PRESSES, "presses-per-endpoint", "Button presses per hour per endpoint", "sensor", "bar")
+            hourly_visual(
+                PRESSES, "presses-per-endpoint", "Button presses per hour per endpoint", "sensor", "bar"
+            )
         )
     return quicksight.DashboardVersionDefinition.from_dict(
         None,

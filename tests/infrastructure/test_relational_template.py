@@ -17,7 +17,7 @@ from catalog.loader import FOLDER_VARIABLE
 from infrastructure import compat
 from infrastructure.checks import import_problems
 from infrastructure.registry import all_stacks, deploy_order
-from infrastructure.stacks import relational, relational_quicksight
+from infrastructure.stacks import network, relational, relational_quicksight
 from tests.support.sql_catalog import write_sql_catalog
 from tests.support.templates import of_type, one
 
@@ -64,7 +64,7 @@ def test_the_cluster_is_aurora_mysql_serverless_v2_with_the_data_api_private_and
     )
     assert properties["EnableHttpEndpoint"] is True and properties["EnableIAMDatabaseAuthentication"] is True
     assert properties["StorageEncrypted"] is True
-    assert properties["KmsKeyId"] == imported(relational.network.DATA_KEY_ARN)
+    assert properties["KmsKeyId"] == imported(network.DATA_KEY_ARN)
     assert properties["DatabaseName"] == setup.DATABASE
     assert properties["MasterUsername"] == setup.ROLES["master"]
     assert "resolve:secretsmanager" in properties["MasterUserPassword"]["Fn::Sub"][0]
@@ -75,7 +75,7 @@ def test_the_cluster_is_aurora_mysql_serverless_v2_with_the_data_api_private_and
     assert template["Parameters"][relational.MIN_CAPACITY_PARAMETER]["Default"] == "0"  # pauses when idle
     assert scaling["SecondsUntilAutoPause"]["Fn::If"][0] == relational.PAUSES
     subnets = one(template, "AWS::RDS::DBSubnetGroup")["SubnetIds"]
-    assert subnets == [imported(s) for s in relational.network.PRIVATE_SUBNETS]
+    assert subnets == [imported(s) for s in network.PRIVATE_SUBNETS]
     writer = one(template, "AWS::RDS::DBInstance")
     assert writer["DBInstanceClass"] == "db.serverless" and writer["PubliclyAccessible"] is False
     # Nothing reaches the cluster on 3306 but QuickSight's connection (the functions use the Data API).
@@ -86,7 +86,7 @@ def test_the_cluster_is_aurora_mysql_serverless_v2_with_the_data_api_private_and
     parameters = one(template, "AWS::RDS::DBClusterParameterGroup")["Parameters"]
     assert parameters["require_secure_transport"] == "ON"
     for log_group in of_type(template, "AWS::Logs::LogGroup").values():
-        assert log_group["Properties"]["KmsKeyId"] == imported(relational.network.DATA_KEY_ARN)
+        assert log_group["Properties"]["KmsKeyId"] == imported(network.DATA_KEY_ARN)
 
 
 def test_the_three_secrets_are_named_once_and_their_passwords_fit_the_set_up_step(
@@ -101,7 +101,7 @@ def test_the_three_secrets_are_named_once_and_their_passwords_fit_the_set_up_ste
         assert set(generated["ExcludeCharacters"]) >= set("'\"\\` ")
         assert json.loads(generated["SecretStringTemplate"])[setup.USERNAME_KEY] in setup.ROLES.values()
         assert generated["GenerateStringKey"] == setup.PASSWORD_KEY
-        assert secret["Properties"]["KmsKeyId"] == imported(relational.network.DATA_KEY_ARN)
+        assert secret["Properties"]["KmsKeyId"] == imported(network.DATA_KEY_ARN)
         # Every character Secrets Manager may draw is one the set-up step takes into a statement's quotes.
         drawn = "".join(c for c in string.printable.strip() if c not in generated["ExcludeCharacters"])
         assert setup_steps._PASSWORD.fullmatch(drawn)
@@ -119,7 +119,7 @@ def test_the_set_up_step_gets_the_declared_properties_and_least_privilege(
     assert properties[setup.RESOURCE_ARN] == {"Fn::GetAtt": [relational.CLUSTER, "DBClusterArn"]}
     function = template["Resources"]["SqlSetupFunction"]["Properties"]
     assert function["Handler"] == setup.HANDLER
-    assert function["VpcConfig"]["SubnetIds"] == [imported(s) for s in relational.network.PRIVATE_SUBNETS]
+    assert function["VpcConfig"]["SubnetIds"] == [imported(s) for s in network.PRIVATE_SUBNETS]
     granted = {
         action: statement["Resource"]
         for statement in statements(template, "SqlSetupRole")

@@ -94,6 +94,11 @@ CLUSTER_PARAMETERS = {
     "server_audit_events": "CONNECT,QUERY_DDL,QUERY_DCL",
 }
 
+# Why the instance rules of the Guard registry do not apply to the writer: it is a member of an Aurora cluster.
+CLUSTER_MEMBER = (
+    "a member of an Aurora cluster: backups, encryption, deletion protection, log exports and the master user are "
+    "the cluster's properties (set there), which RDS refuses on its instances"
+)
 CLUSTER_ARN = Export(NAME, "ClusterArn")
 WRITER_SECRET_ARN = Export(NAME, "WriterSecretArn")
 READER_SECRET_ARN = Export(NAME, "ReaderSecretArn")
@@ -222,6 +227,11 @@ def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetG
             Tags=tags("sql"),
         )
     )
+    guard_skip(
+        group,
+        SECURITY_GROUP_EGRESS_PORT_RANGE_RULE="a rule that matches no traffic (ICMP type 252, code 86 to "
+        "255.255.255.255): the group lets nothing out",
+    )
     subnets = template.add_resource(
         rds.DBSubnetGroup(
             "ClusterSubnetGroup",
@@ -264,7 +274,11 @@ def create_cluster(
             Tags=tags("sql"),
         )
     )
-    cluster = template.add_resource(
+    guard_skip(
+        parameters,
+        RDS_STORAGE_ENCRYPTED="a parameter group holds no data; the cluster's storage is encrypted",
+    )
+    return template.add_resource(
         rds.DBCluster(
             CLUSTER,
             DBClusterIdentifier=cluster_identifier(),
@@ -303,11 +317,6 @@ def create_cluster(
             UpdateReplacePolicy="Snapshot",
         )
     )
-    guard_skip(
-        cluster,
-        RDS_CLUSTER_DEFAULT_ADMIN_CHECK="the master user is sink_admin, not admin; the rule reads a dynamic reference as text",
-    )
-    return cluster
 
 
 def create_writer(template: Template) -> rds.DBInstance:
@@ -327,6 +336,23 @@ def create_writer(template: Template) -> rds.DBInstance:
         "pausing, which is this stack's idle cost; CloudWatch's own RDS metrics and the exported logs remain"
     )
     checkov_skip(writer, CKV_AWS_118=cost, CKV_AWS_353=cost)
+    guard_skip(
+        writer,
+        RDS_ENHANCED_MONITORING_ENABLED=cost,
+        RDS_MULTI_AZ_SUPPORT="one writer: the storage keeps six copies over three zones, and a failed writer is "
+        "replaced in minutes; a reader in a second zone would double the compute cost for a sink that may lag",
+        **dict.fromkeys(
+            (
+                "DB_INSTANCE_BACKUP_ENABLED",
+                "RDS_INSTANCE_DELETION_PROTECTION_ENABLED",
+                "RDS_INSTANCE_LOGGING_ENABLED",
+                "RDS_MASTER_USER_NAME_NO_PLAINTEXT_PASSWORD",
+                "RDS_MASTER_USER_PASSWORD_NO_PLAINTEXT_PASSWORD",
+                "RDS_STORAGE_ENCRYPTED",
+            ),
+            CLUSTER_MEMBER,
+        ),
+    )
     return writer
 
 

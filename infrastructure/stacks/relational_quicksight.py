@@ -154,6 +154,11 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
             Tags=tags("quicksight"),
         )
     )
+    guard_skip(
+        group,
+        SECURITY_GROUP_INGRESS_PORT_RANGE_RULE="QuickSight's network interfaces are not stateful: the cluster's "
+        "answers come back on any port, and only from the cluster's group (QuickSight User Guide, VPC connections)",
+    )
     template.add_resource(
         ec2.SecurityGroupIngress(
             "ClusterFromQuickSightIngress",

@@ -75,6 +75,11 @@ MAX_CAPACITY_PARAMETER = "MaxCapacity"
 AUTO_PAUSE_PARAMETER = "SecondsUntilAutoPause"
 DELETION_PROTECTION_PARAMETER = "DeletionProtection"
 BACKUP_DAYS_PARAMETER = "BackupRetentionDays"
+# CloudFormation runs the set-up step on create and when one of its properties changes (a new SchemaVersion); a
+# new value of this parameter runs it again, e.g. to set a user's password after it was put in its secret. The
+# step reads only the properties it declares (sql_setup.constants.REQUIRED): this one only changes the resource.
+SETUP_RUN_PARAMETER = "SetupRun"
+SETUP_RUN_PROPERTY = "Run"
 PAUSES = "PausesWhenIdle"
 # ACU steps offered: 0 pauses when idle (no compute charge), 0.5 is the smallest that never pauses.
 MIN_CAPACITIES = ("0", "0.5", "1", "2", "4", "8")
@@ -172,6 +177,14 @@ def create_parameters(template: Template) -> None:
             MinValue=1,
             MaxValue=35,
             Description="Days of continuous backup (point-in-time restore)",
+        )
+    )
+    template.add_parameter(
+        Parameter(
+            SETUP_RUN_PARAMETER,
+            Type="String",
+            Default="1",
+            Description="Any new value runs the set-up step again (after a password was put in a user's secret)",
         )
     )
     for name, description in (
@@ -456,6 +469,7 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
                 setup.WRITER_SECRET_ARN: Ref(secrets["writer"]),
                 setup.READER_SECRET_ARN: Ref(secrets["reader"]),
                 setup.SCHEMA_VERSION: str(sql_schema.VERSION),
+                SETUP_RUN_PROPERTY: Ref(SETUP_RUN_PARAMETER),
             },
         )
     )

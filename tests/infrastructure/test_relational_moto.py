@@ -19,7 +19,7 @@ from sql_setup import constants as setup
 
 from catalog.loader import FOLDER_VARIABLE
 from infrastructure.cli import main
-from infrastructure.stacks import relational
+from infrastructure.stacks import relational, relational_quicksight
 from reach.endpoints import Endpoints
 from tests.support.sql_catalog import write_sql_catalog
 
@@ -61,6 +61,13 @@ def test_the_relational_stack_deploys_and_the_functions_follow_its_exports(
         assert variables[environment.SQL_RESOURCE_ARN] == outputs[relational.CLUSTER_ARN.output], name
         assert variables[environment.SQL_SECRET_ARN] == outputs[relational.WRITER_SECRET_ARN.output], name
         assert variables[environment.SQL_DATABASE] == setup.DATABASE, name
+
+    # QuickSight on: its types are left out locally, what moto models (its group, the cluster's ingress rule from
+    # it, the VPC connection's role) is created.
+    on = [f"--param={relational_quicksight.PARAMETER}=true"]
+    assert main(["deploy", relational.NAME, "--yes", "--endpoint-url", endpoint, *on]) == 0
+    groups = client("ec2").describe_security_groups()["SecurityGroups"]
+    assert [g for g in groups if g["Description"].startswith("QuickSight VPC connection")]
 
     assert main(["destroy", "--all", "--yes", "--endpoint-url", endpoint]) == 0
     left = {

@@ -1,15 +1,16 @@
 """relational: the SQL sink (docs/sql-sink.md). An Aurora MySQL Serverless v2 cluster (MySQL 8.0, Aurora 3) with the
 RDS Data API, its writer instance in the private subnets, encrypted with the environment's key; the three users'
 secrets (`<env>/sql/master`, `<env>/sql/writer`, `<env>/sql/reader`); the set-up step that creates the database,
-the schema's pending migrations and the writer and reader users (lambda/sql_setup/, a custom resource run by every
-deploy); and, behind `QuickSight=true`, QuickSight's VPC connection, data source, data sets and dashboard
+the schema's pending migrations and the writer and reader users (lambda/sql_setup/, a custom resource run on
+create, on a new schema version and on a new `SetupRun`); and, behind `QuickSight=true`, QuickSight's VPC connection, data source, data sets and dashboard
 (relational_quicksight.py).
 
 Why Aurora Serverless v2 with the Data API and not RDS MySQL behind RDS Proxy (figures in docs/sql-sink.md,
 prices in benchmarks/prices.yaml):
 - idle cost: `MinCapacity` 0 (Aurora MySQL 3.08 and later) pauses the writer after `SecondsUntilAutoPause` without
-  a connection, and a paused instance costs nothing but storage; the smallest RDS MySQL instance with a proxy
-  costs its hours and the proxy's (the proxy bills at least 2 vCPU-equivalents) whether readings come or not.
+  a connection, and a paused instance costs nothing but storage ($1.20 a month for the three secrets, storage
+  aside); the smallest RDS MySQL instance with a proxy costs its hours and the proxy's (at least 2 vCPUs billed)
+  whether readings come or not ($48.76 a month: make cost).
 - connections: each concurrent Lambda environment would hold a MySQL connection of its own; with the Data API the
   function holds none (HTTPS calls, the service pools the connections), so `ReservedConcurrency` is not bounded by
   `max_connections`, and no VPC route to port 3306 is needed.

@@ -12,7 +12,11 @@ from pathlib import Path
 from tests.source_tree import ROOT, python_files, syntax_tree
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("catalog", "ingest_to_influxdb", "custom_resource"),  # the kinds, the ingest core, custom resources' answers
+    (
+        "catalog",
+        "ingest_to_influxdb",
+        "custom_resource",
+    ),  # the kinds, the ingest core, custom resources' answers
     ("webhook_authorizer", "store_setup", "sql_setup"),  # the webhook's authorizer, the stores' set-up steps
     ("webhook_to_influxdb",),  # the webhook function, on the core and the authorizer's secret reading
     ("reach",),  # how every tool reaches a deployment: endpoints, InfluxDB queries, the MQTT login

@@ -23,10 +23,9 @@ from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.ingestor import Ingestor
 from ingest_to_influxdb.ports import RemainingTime, SinkRow
 
-from catalog import load_catalog
-from catalog.export import function_kinds
 from tests.support.catalog_kinds import PRESSURE
 from tests.support.function_env import pressure
+from tests.support.kind_files import packed_with_sinks
 
 pytestmark = pytest.mark.pure
 
@@ -172,12 +171,7 @@ class RowSink:
 
 @pytest.fixture
 def pressure_to_both_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    packed = json.loads(function_kinds(load_catalog()))
-    for kind in packed["kinds"]:
-        if kind["name"] == "pressure":
-            kind["sinks"] = [kinds.INFLUXDB_SINK, kinds.SQL_SINK]
-    path = tmp_path / "device_kinds.json"
-    path.write_text(json.dumps(packed))
+    path = packed_with_sinks(tmp_path, {"pressure": [kinds.INFLUXDB_SINK, kinds.SQL_SINK]})
     monkeypatch.setenv(kinds.FILE_VARIABLE, str(path))
     kinds.reset()
     yield

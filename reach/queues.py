@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ingest_to_influxdb.dead_letters import READING, missing_sinks
+
 RECEIVE_MAX = 10  # SQS's most messages per ReceiveMessage
 # Long enough to page through a listing without receiving a message twice; every message is released at the end
 # (ChangeMessageVisibility to 0, the documented minimum: visible again at once, SQS API Reference), so a replay
@@ -31,11 +33,12 @@ class Letter:
     """One message of the rejected or dead-letter queue."""
 
     message_id: str
-    shape: str  # rejected | lambda-on-failure | iot-error-action | redriven | unreadable
+    shape: str  # rejected | missing-sinks | lambda-on-failure | iot-error-action | redriven | unreadable
     reason: str
     topic: str
     device: str
     sent: datetime | None  # SQS's SentTimestamp
+    sinks: tuple[str, ...] = ()  # missing-sinks: the sinks that do not hold the reading (the others do)
 
     def age_seconds(self, now: datetime) -> float | None:
         return None if self.sent is None else max(0.0, (now - self.sent).total_seconds())
@@ -86,6 +89,18 @@ def describe(message: Mapping[str, Any]) -> Letter:
         reason = f"{code}: {reason}" if code and not reason.startswith(code) else reason
         return Letter(
             message_id, "rejected", reason, _text(document.get("topic")), _device(document["reading"]), sent
+        )
+    missing = missing_sinks(document)
+    if missing is not None and READING in document:  # some sinks of its kind hold it (dead_letters.py)
+        sinks = ", ".join(missing)
+        return Letter(
+            message_id,
+            "missing-sinks",
+            f"not in {sinks}: {_text(document.get('reason'))}",
+            _text(document.get("topic")),
+            _device(document[READING]),
+            sent,
+            missing,
         )
     if "requestContext" in document and "requestPayload" in document:
         context = document.get("requestContext") or {}

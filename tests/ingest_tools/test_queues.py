@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ingest_to_influxdb.dead_letters import dead_letter_body
 
 from infrastructure.names import stack_name
 from infrastructure.stacks import ingest
@@ -46,6 +47,17 @@ def test_each_shape_gives_its_reason() -> None:
         "rejected",
         "bad_field: x is not a number",
         "d1",
+    )
+    partial = describe(
+        message(
+            dead_letter_body({"deviceid": "d3"}, "/pressure/data", "pressure", ["sql"], "SQL: unavailable")
+        )
+    )
+    assert (partial.shape, partial.reason, partial.device, partial.sinks) == (
+        "missing-sinks",
+        "not in sql: SQL: unavailable",
+        "d3",
+        ("sql",),
     )
     assert describe(message("not json")).shape == "unreadable"
     assert describe(message('{"deviceid": "d2", "pressure": 1}')).shape == "redriven"

@@ -39,6 +39,7 @@ class Letter:
     device: str
     sent: datetime | None  # SQS's SentTimestamp
     sinks: tuple[str, ...] = ()  # missing-sinks: the sinks that do not hold the reading (the others do)
+    kind: str = ""  # missing-sinks: the reading's kind
 
     def age_seconds(self, now: datetime) -> float | None:
         return None if self.sent is None else max(0.0, (now - self.sent).total_seconds())
@@ -101,6 +102,7 @@ def describe(message: Mapping[str, Any]) -> Letter:
             _device(document[READING]),
             sent,
             missing,
+            _text(document.get("kind")),
         )
     if "requestContext" in document and "requestPayload" in document:
         context = document.get("requestContext") or {}
@@ -172,6 +174,15 @@ def peek(sqs: Any, queue_url: str, limit: int, wait_seconds: int = 0) -> list[Le
         release(sqs, queue_url, handles)
     letters = [describe(m) for m in seen.values()]
     return sorted(letters, key=lambda letter: letter.sent or datetime.max.replace(tzinfo=UTC))
+
+
+def missing_by_sink(sqs: Any, queue_url: str, limit: int = 100_000) -> dict[tuple[str, str], int]:
+    """Of the dead letters some sinks of their kind hold, how many each (kind, sink) misses."""
+    counts: dict[tuple[str, str], int] = {}
+    for letter in peek(sqs, queue_url, limit):
+        for sink in letter.sinks:
+            counts[letter.kind, sink] = counts.get((letter.kind, sink), 0) + 1
+    return counts
 
 
 def release(sqs: Any, queue_url: str, handles: list[str]) -> None:

@@ -71,9 +71,18 @@ def parse_kind(data: Any, source: str) -> DeviceKind:
         raise CatalogError(f"{source}: {problems(error, _location)}") from None
 
 
+# libyaml's safe loader where PyYAML was built with it (its wheels are): the same documents, about ten times faster.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, through libyaml when it is there; raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
 def load_kind(path: Path) -> DeviceKind:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except OSError as error:
         raise CatalogError(f"{path}: cannot read it: {error.strerror}") from None
     except yaml.YAMLError as error:

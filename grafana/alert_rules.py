@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from catalog import SENSOR_ID_TAG, Catalog, DeviceKind, load_catalog
-from catalog.loader import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT, load_yaml
 from catalog.schema import Alert
 from grafana.build import DASHBOARDS_DIR
 from grafana.names import DISPLAY_NAME_TAGS, FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
@@ -278,7 +278,7 @@ def provisioned_rule(rule: Rule) -> dict[str, Any]:
 def provisioned_uids(path: Path) -> set[str]:
     """The rule uids a rules file provisions or deletes: every uid Grafana may hold from these files."""
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = load_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return set()
     uids = {str(rule["uid"]) for group in document.get("groups") or [] for rule in group.get("rules") or []}

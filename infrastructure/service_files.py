@@ -19,7 +19,7 @@ import yaml
 
 from catalog import load_catalog
 from catalog.export import downsampled
-from catalog.loader import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT, load_yaml
 from grafana import alert_rules, build
 from infrastructure import images
 
@@ -91,7 +91,7 @@ def dashboard_files() -> dict[str, bytes]:
 def load(service: str, root: Path = PROJECT_ROOT) -> TaskSpec:
     path = root / "services" / service / "task.yaml"
     try:
-        raw: dict[str, Any] = yaml.safe_load(path.read_text())
+        raw: dict[str, Any] = load_yaml(path.read_text())
     except OSError as error:
         raise ServiceFilesError(f"{path} is needed to build the {service} task: {error.strerror}") from error
     except yaml.YAMLError as error:

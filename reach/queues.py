@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ingest_to_influxdb.dead_letters import READING, missing_sinks
+
 RECEIVE_MAX = 10  # SQS's most messages per ReceiveMessage
 # Long enough to page through a listing without receiving a message twice; every message is released at the end
 # (ChangeMessageVisibility to 0, the documented minimum: visible again at once, SQS API Reference), so a replay
@@ -31,11 +33,13 @@ class Letter:
     """One message of the rejected or dead-letter queue."""
 
     message_id: str
-    shape: str  # rejected | lambda-on-failure | iot-error-action | redriven | unreadable
+    shape: str  # rejected | missing-sinks | lambda-on-failure | iot-error-action | redriven | unreadable
     reason: str
     topic: str
     device: str
     sent: datetime | None  # SQS's SentTimestamp
+    sinks: tuple[str, ...] = ()  # missing-sinks: the sinks that do not hold the reading (the others do)
+    kind: str = ""  # missing-sinks: the reading's kind
 
     def age_seconds(self, now: datetime) -> float | None:
         return None if self.sent is None else max(0.0, (now - self.sent).total_seconds())
@@ -86,6 +90,19 @@ def describe(message: Mapping[str, Any]) -> Letter:
         reason = f"{code}: {reason}" if code and not reason.startswith(code) else reason
         return Letter(
             message_id, "rejected", reason, _text(document.get("topic")), _device(document["reading"]), sent
+        )
+    missing = missing_sinks(document)
+    if missing is not None and READING in document:  # some sinks of its kind hold it (dead_letters.py)
+        sinks = ", ".join(missing)
+        return Letter(
+            message_id,
+            "missing-sinks",
+            f"not in {sinks}: {_text(document.get('reason'))}",
+            _text(document.get("topic")),
+            _device(document[READING]),
+            sent,
+            missing,
+            _text(document.get("kind")),
         )
     if "requestContext" in document and "requestPayload" in document:
         context = document.get("requestContext") or {}
@@ -157,6 +174,15 @@ def peek(sqs: Any, queue_url: str, limit: int, wait_seconds: int = 0) -> list[Le
         release(sqs, queue_url, handles)
     letters = [describe(m) for m in seen.values()]
     return sorted(letters, key=lambda letter: letter.sent or datetime.max.replace(tzinfo=UTC))
+
+
+def missing_by_sink(sqs: Any, queue_url: str, limit: int = 100_000) -> dict[tuple[str, str], int]:
+    """Of the dead letters some sinks of their kind hold, how many each (kind, sink) misses."""
+    counts: dict[tuple[str, str], int] = {}
+    for letter in peek(sqs, queue_url, limit):
+        for sink in letter.sinks:
+            counts[letter.kind, sink] = counts.get((letter.kind, sink), 0) + 1
+    return counts
 
 
 def release(sqs: Any, queue_url: str, handles: list[str]) -> None:

@@ -25,9 +25,15 @@ def _all_python_files() -> tuple[Path, ...]:
     return tuple(sorted(found))
 
 
-def string_constants(source: str) -> Iterator[tuple[int, str]]:
-    """Every string literal of `source` with its line, the pieces of f-strings included."""
-    for node in ast.walk(ast.parse(source)):
+@functools.cache
+def syntax_tree(path: Path) -> ast.Module:
+    """One project file parsed (once per run, for every check that reads it)."""
+    return ast.parse(path.read_text())
+
+
+def string_constants(source: str | ast.AST) -> Iterator[tuple[int, str]]:
+    """Every string literal of `source` (text or its tree) with its line, the pieces of f-strings included."""
+    for node in ast.walk(ast.parse(source) if isinstance(source, str) else source):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield node.lineno, node.value
 
@@ -35,4 +41,4 @@ def string_constants(source: str) -> Iterator[tuple[int, str]]:
 @functools.cache
 def file_strings(path: Path) -> tuple[tuple[int, str], ...]:
     """The string literals of one project file (parsed once per run, for every check that reads them)."""
-    return tuple(string_constants(path.read_text()))
+    return tuple(string_constants(syntax_tree(path)))

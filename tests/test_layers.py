@@ -9,10 +9,14 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.source_tree import ROOT, python_files
+from tests.source_tree import ROOT, python_files, syntax_tree
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("catalog", "ingest_to_influxdb"),  # the kinds, and the ingest core every function is built on
+    (
+        "catalog",
+        "ingest_to_influxdb",
+        "custom_resource",
+    ),  # the kinds, the ingest core, custom resources' answers
     ("webhook_authorizer", "store_setup", "sql_setup"),  # the webhook's authorizer, the stores' set-up steps
     ("webhook_to_influxdb",),  # the webhook function, on the core and the authorizer's secret reading
     ("reach",),  # how every tool reaches a deployment: endpoints, InfluxDB queries, the MQTT login
@@ -35,9 +39,9 @@ def package_of(path: Path) -> str:
     return parts[1] if parts[0] == "lambda" else parts[0]
 
 
-def imported(source: str) -> Iterator[tuple[int, str]]:
-    """Every absolute import of `source` with its line, those inside functions included."""
-    for node in ast.walk(ast.parse(source)):
+def imported(source: str | ast.AST) -> Iterator[tuple[int, str]]:
+    """Every absolute import of `source` (text or its tree) with its line, those inside functions included."""
+    for node in ast.walk(ast.parse(source) if isinstance(source, str) else source):
         if isinstance(node, ast.Import):
             yield from ((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -50,7 +54,7 @@ def floor(layers: tuple[tuple[str, ...], ...], name: str) -> int | None:
     return next((i for i, names in enumerate(layers) if name in names), None)
 
 
-def offences(path_package: str, inner: str | None, source: str) -> list[str]:
+def offences(path_package: str, inner: str | None, source: str | ast.AST) -> list[str]:
     """The imports of one file that run up (or sideways within a floor of another package)."""
     found = []
     own = floor(LAYERS, path_package)
@@ -90,7 +94,7 @@ def test_imports_point_only_down() -> None:
         inner = None
         if package in INNER_LAYERS:
             inner = relative[1].removesuffix(".py")
-        if found := offences(package, inner, path.read_text()):
+        if found := offences(package, inner, syntax_tree(path)):
             problems[str(path.relative_to(ROOT))] = found
     assert problems == {}, "an import runs up the layers (tests/test_layers.py says which way is down)"
 
@@ -116,7 +120,7 @@ def test_tests_import_helpers_from_support_not_from_other_tests() -> None:
             continue
         found = [
             f"line {line}: {module}"
-            for line, module in imported(path.read_text())
+            for line, module in imported(syntax_tree(path))
             if module.startswith("tests.") and not module.startswith(allowed) and module.count(".") > 1
         ]
         if found:

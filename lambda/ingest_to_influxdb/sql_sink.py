@@ -203,6 +203,18 @@ class SentRows:
         return self.refused or {}
 
 
+class Pauses:
+    """The waits before each try again of a Data API call that failed transiently: a paused cluster resuming
+    has its own, longer ones. `next` is None when the tries are used up."""
+
+    def __init__(self, retry_delays: Sequence[float], resuming_delays: Sequence[float]) -> None:
+        self._waits = {False: list(retry_delays), True: list(resuming_delays)}
+
+    def next(self, code: str) -> float | None:
+        waits = self._waits[code == RESUMING]
+        return waits.pop(0) if waits else None
+
+
 class SqlSink:
     """The RowWriter of the SQL sink: one Data API client per container, the writer's secret."""
 
@@ -296,7 +308,7 @@ class SqlSink:
         return {}
 
     def _call(self, sql: str, sets: Sequence[ParameterSet], remaining: RemainingTime) -> None:
-        attempt = resumes = 0
+        pauses = Pauses(self.retry_delays, self.resuming_delays)
         while True:
             try:
                 self.client.batch_execute_statement(**self.target, sql=sql, parameterSets=list(sets))
@@ -311,13 +323,8 @@ class SqlSink:
             except BotoCoreError as error:
                 problem = f"the Data API is unreachable: {type(error).__name__}: {error}"
                 code = ""
-            if code == RESUMING and resumes < len(self.resuming_delays):
-                pause = self.resuming_delays[resumes]
-                resumes += 1
-            elif code != RESUMING and attempt < len(self.retry_delays):
-                pause = self.retry_delays[attempt]
-                attempt += 1
-            else:
+            pause = pauses.next(code)
+            if pause is None:
                 raise SqlUnavailable(problem)
             if remaining() < pause + SAFETY_MARGIN:
                 raise SqlUnavailable(f"{problem} (no time left to try again)")

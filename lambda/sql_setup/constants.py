@@ -4,7 +4,8 @@ database, the users' roles and the secrets' keys."""
 
 from __future__ import annotations
 
-HANDLER = "sql_setup.handler.handler"  # in the function zip beside ingest_to_influxdb (infrastructure/artifacts.py)
+# In the function zip beside ingest_to_influxdb (infrastructure/artifacts.py).
+HANDLER = "sql_setup.handler.handler"
 
 DATABASE = "telemetry"  # the schema the events tables live in (MySQL's database)
 

@@ -7,28 +7,15 @@ readings). Every request is answered, SUCCESS or FAILED with what failed, whatev
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
+from custom_resource import lifecycle
+from custom_resource.lifecycle import LambdaContext
 from ingest_to_influxdb import sql_schema
 
 from sql_setup import constants as c
-from sql_setup.cfn_response import FAILED, SUCCESS, respond
 from sql_setup.setup import SetupError, run_setup
-
-logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)
-
-
-class LambdaContext(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
-
-
-def physical_id(event: dict[str, Any]) -> str:
-    """The same ID for the life of the resource, so an Update never replaces it."""
-    existing = event.get("PhysicalResourceId")
-    return str(existing) if existing else f"sql-setup-{c.DATABASE}"
 
 
 def properties(event: dict[str, Any]) -> dict[str, str]:
@@ -46,29 +33,25 @@ def properties(event: dict[str, Any]) -> dict[str, str]:
     return value
 
 
+def set_up(event: dict[str, Any], context: LambdaContext) -> tuple[str, dict[str, str]]:
+    value = properties(event)
+    outcome = run_setup(
+        boto3.client("rds-data"),
+        boto3.client("secretsmanager"),
+        value[c.RESOURCE_ARN],
+        value[c.MASTER_SECRET_ARN],
+        value[c.WRITER_SECRET_ARN],
+        value[c.READER_SECRET_ARN],
+    )
+    return f"SQL sink set up: {outcome.summary()}", {c.SCHEMA_VERSION: str(outcome.version)}
+
+
 def handler(event: dict[str, Any], context: LambdaContext) -> None:
-    request = event.get("RequestType")
-    resource = physical_id(event)
-    data: dict[str, str] = {}
-    try:
-        if request == "Delete":
-            status, reason = SUCCESS, "nothing undone: the tables, their rows and the users stay"
-        elif request in ("Create", "Update"):
-            value = properties(event)
-            outcome = run_setup(
-                boto3.client("rds-data"),
-                boto3.client("secretsmanager"),
-                value[c.RESOURCE_ARN],
-                value[c.MASTER_SECRET_ARN],
-                value[c.WRITER_SECRET_ARN],
-                value[c.READER_SECRET_ARN],
-            )
-            status, reason = SUCCESS, f"SQL sink set up: {outcome.summary()}"
-            data = {c.SCHEMA_VERSION: str(outcome.version)}
-        else:
-            status, reason = FAILED, f"unknown RequestType {request!r}"
-    except Exception as error:  # every failure must reach CloudFormation, never hang the stack
-        logger.exception("the SQL sink's set-up failed")
-        status, reason = FAILED, f"the SQL sink's set-up failed: {type(error).__name__}: {error}"
-    logger.info("%s %s: %s", request, status, reason)
-    respond(event, status, reason, resource, data)
+    lifecycle.handle(
+        event,
+        context,
+        "the SQL sink's set-up",
+        "the tables, their rows and the users",
+        set_up,
+        lifecycle.physical_id(event, f"sql-setup-{c.DATABASE}"),
+    )

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from ingest_to_influxdb import sql_schema
 from ingest_to_influxdb.sql_sink import (
-    RESUMING,
     RESUMING_DELAYS,
     RETRY_DELAYS,
     TRANSIENT_CODES,
     DataApiClient,
+    Pauses,
     error_code,
     error_message,
 )
@@ -158,7 +158,7 @@ class SqlSetup:
             request["database"] = self.database
         if parameters:
             request["parameters"] = parameters
-        attempt = resumes = 0
+        pauses = Pauses(self.retry_delays, self.resuming_delays)
         while True:
             try:
                 return self.data_api.execute_statement(**request)
@@ -168,13 +168,8 @@ class SqlSetup:
                     raise SetupError(f"{_first_words(sql)} failed: {code}: {message}") from None
             except BotoCoreError as error:
                 code, message = "", f"{type(error).__name__}: {error}"
-            if code == RESUMING and resumes < len(self.resuming_delays):
-                pause = self.resuming_delays[resumes]
-                resumes += 1
-            elif code != RESUMING and attempt < len(self.retry_delays):
-                pause = self.retry_delays[attempt]
-                attempt += 1
-            else:
+            pause = pauses.next(code)
+            if pause is None:
                 raise SetupError(f"{_first_words(sql)} failed: {code or 'unreachable'}: {message}")
             self.sleep(pause)
 

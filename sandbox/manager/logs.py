@@ -55,6 +55,7 @@ def follow(
     services: list[str],
     write: Callable[[str], None],
     keep_going: Callable[[], bool] = lambda: True,
+    poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """Every line added to the logs from now on, prefixed with its service, until `keep_going()` is false (or
     Ctrl-C); a log that is truncated or appears later is read from its start."""
@@ -76,7 +77,7 @@ def follow(
             *complete, pending[name] = (pending[name] + chunk).split(b"\n")
             for line in complete:
                 write(f"{name:<{width}} | {line.decode(errors='replace')}")
-        time.sleep(POLL_SECONDS)
+        time.sleep(poll_seconds)
 
 
 def _size(path: Path) -> int:

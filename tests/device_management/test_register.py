@@ -8,7 +8,6 @@ call's method, path and body.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from device_management.register import main
+from tests.support.http_serving import serving
 
 API_KEY = "ak_1MDE2ZTBhNWIwZmY0MDI0MjBhMDE0ZjAzMDAwMDAwMDA"
 SECRET = "the-callback-secret"
@@ -82,17 +82,10 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[StandIn, str]]:
 
         do_GET = do_PUT = do_DELETE = _handle  # noqa: N815 (http.server's naming)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.setenv("DEVICE_MANAGEMENT_API_KEY", API_KEY)
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as server:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def test_register_sets_the_callback_with_its_header_and_subscribes_the_catalogs_resources(

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from ingest_to_influxdb import ingestor as ingestor_module
+from ingest_to_influxdb import kinds
+from ingest_to_influxdb.dead_letters import MISSING_SINKS
 from ingest_to_influxdb.errors import TransientError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.ingestor import Ingestor
-from ingest_to_influxdb.ports import RemainingTime
+from ingest_to_influxdb.ports import RemainingTime, SinkRow
 
 from tests.support.catalog_kinds import PRESSURE
 from tests.support.function_env import pressure
+from tests.support.kind_files import packed_with_sinks
 
 pytestmark = pytest.mark.pure
 
@@ -42,16 +46,16 @@ class Sent:
 
 
 class Store:
-    """Takes every write but the `fail_on`-th (counting from 1), which fails as an unreachable store does."""
+    """Takes every write but the `failing` ones (counting from 1), which fail as an unreachable store does."""
 
-    def __init__(self, fail_on: int | None = None) -> None:
-        self.fail_on, self.writes = fail_on, 0
+    def __init__(self, failing: Collection[int] = ()) -> None:
+        self.failing, self.writes = failing, 0
         self.points: list[str] = []
         self.health: list[str] = []
 
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         self.writes += 1
-        if self.writes == self.fail_on:
+        if self.writes in self.failing:
             raise TransientError("connection refused")
         for line in lines:
             (self.health if line.startswith("ingest_health") else self.points).append(line)
@@ -94,7 +98,7 @@ def health_written(store: Store) -> int:
 def test_after_a_failed_chunk_an_ordered_batch_leaves_the_rest_to_the_retry(ordered: bool) -> None:
     size = ingestor_module.MIN_CHUNK_READINGS
     records = batch(3 * size, rejected_at={5, size + 5, 2 * size + 5})
-    store, queue = Store(fail_on=2), RejectedQueue()  # the second chunk's write fails
+    store, queue = Store(failing={2}), RejectedQueue()  # the second chunk's write fails
     result = Ingestor(Metadata(), store, queue).ingest(records, ordered=ordered)
 
     failed = [r.id for r in records[size : 2 * size] if r.id != records[size + 5].id]
@@ -125,7 +129,7 @@ def test_an_ordered_batch_without_a_failure_is_done_whole() -> None:
 
 def test_an_ordered_batch_whose_last_write_fails_sends_only_the_rejections_before_it() -> None:
     records = batch(30, rejected_at={3, 20})
-    store, queue = Store(fail_on=1), RejectedQueue()  # one chunk: its write fails
+    store, queue = Store(failing={1}), RejectedQueue()  # one chunk: its write fails
     result = Ingestor(Metadata(), store, queue).ingest(records, ordered=True)
     assert result.failed[0] == records[0].id
     assert queue.bodies == []  # the rejected readings come again with the retry, and are rejected then
@@ -136,9 +140,66 @@ def test_an_ordered_batch_whose_last_write_fails_sends_only_the_rejections_befor
 def test_when_the_last_write_fails_the_health_counts_only_what_was_written() -> None:
     size = ingestor_module.MIN_CHUNK_READINGS
     records = batch(2 * size, rejected_at={5})
-    store, queue = Store(fail_on=2), RejectedQueue()  # the first chunk is written, the last one fails
+    store, queue = Store(failing={2}), RejectedQueue()  # the first chunk is written, the last one fails
     result = Ingestor(Metadata(), store, queue).ingest(records, ordered=True)
     assert result.failed == [r.id for r in records[size:]]
     assert len(queue.bodies) == 1  # before the failure: rejected now
     assert result.written == Counter(pressure=size - 1)
     assert health_written(store) == size - 1
+
+
+class RowSink:
+    """A row sink (the SQL sink's port) whose `fail_on`-th send (counting from 1) fails as a database down does."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.fail_on, self.sends = fail_on, 0
+        self.rows: list[SinkRow] = []
+
+    def write(self, rows: Sequence[SinkRow], remaining: RemainingTime) -> dict[int, str]:
+        self.sends += 1
+        if self.sends == self.fail_on:
+            raise TransientError("database unavailable")
+        self.rows.extend(rows)
+        return {}
+
+    def send(self, rows: Sequence[SinkRow], remaining: RemainingTime) -> Sent:
+        try:
+            return Sent(self.write(rows, remaining))
+        except TransientError as error:
+            return Sent(error)
+
+
+@pytest.fixture
+def pressure_to_both_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    path = packed_with_sinks(tmp_path, {"pressure": [kinds.INFLUXDB_SINK, kinds.SQL_SINK]})
+    monkeypatch.setenv(kinds.FILE_VARIABLE, str(path))
+    kinds.reset()
+    yield
+    kinds.reset()
+
+
+@pytest.mark.usefixtures("pressure_to_both_sinks")
+@pytest.mark.parametrize("ordered", [True, False])
+def test_after_a_chunk_no_sink_took_an_ordered_batch_counts_and_dead_letters_nothing_after_it(
+    ordered: bool,
+) -> None:
+    """Chunk 2 reaches neither sink (retried whole); chunk 3 reaches SQL only (a dead letter for InfluxDB). In an
+    ordered batch chunk 3 comes again with the retry: no dead letter now, and no sink counts it."""
+    size = ingestor_module.MIN_CHUNK_READINGS
+    records = batch(3 * size, rejected_at=())
+    store, rows = Store(failing={2, 3}), RowSink(fail_on=2)  # InfluxDB takes the first chunk only
+    queue, dead_letters = RejectedQueue(), RejectedQueue()
+    ingestor = Ingestor(Metadata(), store, queue, sinks={kinds.SQL_SINK: rows}, dead_letters=dead_letters)
+    result = ingestor.ingest(records, ordered=ordered)
+
+    assert result.failed == [r.id for r in records[size : 2 * size]]
+    if ordered:
+        assert dead_letters.bodies == []
+        assert result.dead_lettered == 0
+        assert result.written == Counter(pressure=size)
+        assert result.sink_written == Counter({kinds.INFLUXDB_SINK: size, kinds.SQL_SINK: size})
+    else:  # an SQS batch: chunk 3 is done now, InfluxDB's part of it on the dead letters
+        assert len(dead_letters.bodies) == size
+        assert json.loads(dead_letters.bodies[0])[MISSING_SINKS] == [kinds.INFLUXDB_SINK]
+        assert result.written == Counter(pressure=size)
+        assert result.sink_written == Counter({kinds.INFLUXDB_SINK: size, kinds.SQL_SINK: 2 * size})

@@ -18,13 +18,12 @@ from ingest_to_influxdb import handler, kinds
 from ingest_to_influxdb.dead_letters import MISSING_SINKS
 from ingest_to_influxdb.errors import ConfigError
 
-from catalog import load_catalog
-from catalog.export import function_kinds
 from ingest_tools.replay import ingestor_handle, read_record
 from local_aws.lambda_.events import sqs_batch_event
 from sandbox.manager.services import Sandbox
 from tests.support.data_api_fake import FakeDataApi, client_error
 from tests.support.function_env import FunctionEnv, pressure
+from tests.support.kind_files import packed_with_sinks
 
 CLUSTER = "arn:aws:rds:us-east-1:123456789012:cluster:demo-relational"
 SQL_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo/sql/writer"
@@ -35,12 +34,7 @@ def two_sinks(
     function: FunctionEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[FunctionEnv, FakeDataApi]]:
     """The pressure kind writes to InfluxDB and SQL; the function has the SQL variables and the dead letters."""
-    packed = json.loads(function_kinds(load_catalog()))
-    for kind in packed["kinds"]:
-        if kind["name"] == "pressure":
-            kind["sinks"] = ["influxdb", "sql"]
-    path = tmp_path / "device_kinds.json"
-    path.write_text(json.dumps(packed))
+    path = packed_with_sinks(tmp_path, {"pressure": ["influxdb", "sql"]})
     api = FakeDataApi()
     monkeypatch.setattr(handler, "data_api_client", lambda: api)
     for name, value in {

@@ -5,7 +5,6 @@ and 503 "unavailable", both with a Retry-After header; 401 "unauthorized"."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest_tools.migrate_store import RETRIES, Credentials, MigrationError, Target, copy
+from tests.support.http_serving import serving
 
 LINES = [f"m,sensorID=s{n} v={n}i {n}" for n in range(8)]
 
@@ -60,14 +60,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stand_in() -> Iterator[StandIn]:
-    server = StandIn()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(StandIn()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def target(server: StandIn, tmp_path: Path, waits: list[float]) -> Target:

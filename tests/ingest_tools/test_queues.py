@@ -8,12 +8,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ingest_to_influxdb.dead_letters import dead_letter_body
 
 from infrastructure.names import stack_name
 from infrastructure.stacks import ingest
 from ingest_tools import queues
 from reach.endpoints import endpoints_file
-from reach.queues import age_text, describe
+from reach.queues import age_text, describe, missing_by_sink
 from tests.support.function_env import FunctionEnv
 from tests.support.queue_letters import EVENTS, REJECTED_DEVICE, fill_queues, waiting
 
@@ -46,6 +47,18 @@ def test_each_shape_gives_its_reason() -> None:
         "rejected",
         "bad_field: x is not a number",
         "d1",
+    )
+    partial = describe(
+        message(
+            dead_letter_body({"deviceid": "d3"}, "/pressure/data", "pressure", ["sql"], "SQL: unavailable")
+        )
+    )
+    assert (partial.shape, partial.reason, partial.device, partial.sinks, partial.kind) == (
+        "missing-sinks",
+        "not in sql: SQL: unavailable",
+        "d3",
+        ("sql",),
+        "pressure",
     )
     assert describe(message("not json")).shape == "unreadable"
     assert describe(message('{"deviceid": "d2", "pressure": 1}')).shape == "redriven"
@@ -82,3 +95,16 @@ def test_list_reads_the_stack_outputs_and_removes_nothing(
     assert queues.main(["list", "--queue", "dead-letter", "--endpoints", str(endpoints_file(tmp_path))]) == 0
     only = capsys.readouterr().out
     assert "The dead-letter queue" in only and "The rejected queue" not in only
+
+
+def test_the_dead_letters_some_sinks_hold_are_counted_per_kind_and_sink(function: FunctionEnv) -> None:
+    fill_queues(function)  # two whole dead letters: named by no sink
+    sqs = boto3.client("sqs")
+    for sinks in (["sql"], ["sql"], ["influxdb"]):
+        body = dead_letter_body({"deviceid": "d"}, "/pressure/data", "pressure", sinks, "down")
+        sqs.send_message(QueueUrl=function.dead_letter_url, MessageBody=body)
+    assert missing_by_sink(sqs, function.dead_letter_url) == {
+        ("pressure", "sql"): 2,
+        ("pressure", "influxdb"): 1,
+    }
+    assert waiting(function.dead_letter_url) == 5  # peeked, not consumed

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from catalog import load_catalog
+from catalog.export import function_kinds
 
 MINIMAL: dict[str, Any] = {
     "name": "temperature",
@@ -56,3 +60,15 @@ dashboard:
     - {field: temperature, show: current_per_sensor, width: 8, thresholds: [{color: green}, {from: 30, color: red}]}
     - {field: humidity, show: mean_per_sensor, width: 24}
 """
+
+
+def packed_with_sinks(folder: Path, sinks: dict[str, list[str]]) -> Path:
+    """The function's packed kinds of the repository's catalog, with these kinds' sinks changed (a kind that
+    writes to SQL too, without changing device-kinds/)."""
+    packed = json.loads(function_kinds(load_catalog()))
+    for kind in packed["kinds"]:
+        if kind["name"] in sinks:
+            kind["sinks"] = sinks[kind["name"]]
+    path = folder / "device_kinds.json"
+    path.write_text(json.dumps(packed))
+    return path

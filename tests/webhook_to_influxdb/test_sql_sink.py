@@ -15,21 +15,15 @@ from ingest_to_influxdb import kinds
 from ingest_to_influxdb.dead_letters import MISSING_SINKS
 from webhook_to_influxdb import handler
 
-from catalog import load_catalog
-from catalog.export import function_kinds
 from ingest_tools.replay import ingestor_handle, read_record
 from tests.support.data_api_fake import FakeDataApi, client_error
+from tests.support.kind_files import packed_with_sinks
 from tests.support.webhook_env import Webhook, event_file
 
 
 @pytest.fixture
 def button_to_sql(webhook: Webhook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDataApi]:
-    packed = json.loads(function_kinds(load_catalog()))
-    for kind in packed["kinds"]:
-        if kind["name"] == "button":
-            kind["sinks"] = ["influxdb", "sql"]
-    path = tmp_path / "device_kinds.json"
-    path.write_text(json.dumps(packed))
+    path = packed_with_sinks(tmp_path, {"button": ["influxdb", "sql"]})
     api = FakeDataApi()
     monkeypatch.setattr(ingest, "data_api_client", lambda: api)
     monkeypatch.setenv(kinds.FILE_VARIABLE, str(path))

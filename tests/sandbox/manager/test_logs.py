@@ -47,5 +47,5 @@ def test_follow_prints_what_is_added_and_rereads_a_truncated_log(tmp_path: Path)
                 log.write(step[1])
         return step is not None
 
-    logs.follow(sandbox, ["moto", "influxdb"], written.append, keep_going)
+    logs.follow(sandbox, ["moto", "influxdb"], written.append, keep_going, poll_seconds=0)
     assert written == ["moto     | new 1", "moto     | half done", "moto     | after truncation"]

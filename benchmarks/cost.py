@@ -29,6 +29,7 @@ from rich.table import Table
 from benchmarks import capacity, capacity_report, platform_logs
 from catalog.loader import PROJECT_ROOT
 from infrastructure.stacks.influxdb import STORE_ECS, STORE_MANAGED
+from infrastructure.stacks.relational import MAX_CAPACITIES
 
 ROOT = PROJECT_ROOT
 PRICES = Path(__file__).with_name("prices.yaml")
@@ -77,6 +78,10 @@ class Assumptions(_Model):
     influxdb_bytes_per_reading: float
     efs_base_gb: float
     devices_per_metadata_item: int
+    sql_rows_per_reading: int
+    sql_request_bytes_per_row: float
+    sql_stored_bytes_per_row: float
+    sql_rows_per_acu_second: float
 
 
 class PriceList(_Model):
@@ -172,6 +177,8 @@ def read_stacks() -> Stacks:
     stacks = all_stacks()
     resources: Counter[str] = Counter()
     for stack in stacks.values():
+        if stack.left_out_when is not None and stack.left_out_now():
+            continue  # not deployed for this catalog (the relational stack without a SQL kind): sql_sink prices it
         # At the default store (Store=ecs): the managed store's resources are the capacity model's to price.
         resources.update(
             r.resource_type
@@ -575,7 +582,134 @@ def markdown(model: Model) -> str:
         " able to stop for a while without a single reading going to the dead letters.",
         "",
     ]
-    return "\n".join(lines + basic_ingest_section(model))
+    return "\n".join(lines + basic_ingest_section(model) + sql_section(model))
+
+
+SQL_PATHS = (PATHS[0], PATHS[1], PATHS[4])  # direct, queued, stream: Basic Ingest changes nothing in the sink
+DATA_API_PAYLOAD_UNIT = 32 * KB  # each 32 KB of a request's payload is charged as one request
+AURORA_PAGE_BYTES = 4 * KB  # the pages Aurora's storage writes: the I/Os the model counts
+SQL_STATEMENTS = (
+    2  # per invocation: the readings' tags, then their values (lambda/ingest_to_influxdb/sql_sink.py)
+)
+AURORA_MIN_ACU = 0.5  # the least an active writer runs at; 0 only while paused
+SQL_MAX_ACU = float(MAX_CAPACITIES[-1])  # the relational stack's largest MaxCapacity
+
+
+def sql_per_million(model: Model, path: Route, devices: int) -> dict[str, float]:
+    """The SQL sink's per-reading charges for a million readings of a kind that writes to SQL (beside InfluxDB)."""
+    p, a, n = model.prices, model.prices.assumptions, 1_000_000
+    per_invocation = model.readings_per_batch(devices, path.stream) if path.queued else 1.0
+    payload = per_invocation * a.sql_rows_per_reading / SQL_STATEMENTS * a.sql_request_bytes_per_row
+    requests = n / per_invocation * SQL_STATEMENTS * max(1, math.ceil(payload / DATA_API_PAYLOAD_UNIT))
+    month = requests / n * devices * model.seconds_per_month / 1e6  # the month's requests, in millions
+    stored = n * a.sql_rows_per_reading * a.sql_stored_bytes_per_row
+    return {
+        "Data API requests": requests
+        / 1e6
+        * p.prices["rds_data_api_request_per_million"].for_millions(month),
+        "Aurora I/O": stored / AURORA_PAGE_BYTES / 1e6 * p.usd("aurora_io_per_million"),
+        "Aurora storage, each month they are kept": stored / 1e9 * p.usd("aurora_storage_gb_month"),
+    }
+
+
+def sql_acus(model: Model, devices: int) -> float:
+    """The writer's ACUs under a steady fleet (readings keep it from pausing), in half steps."""
+    a = model.prices.assumptions
+    load = devices * a.sql_rows_per_reading / a.sql_rows_per_acu_second
+    return max(AURORA_MIN_ACU, math.ceil(load * 2) / 2)
+
+
+def sql_per_month(model: Model, path: Route, devices: int) -> dict[str, float]:
+    """The SQL sink for a month of a steady fleet: the writer's ACU-hours, and the month's readings' charges."""
+    hours = model.prices.hours_per_month
+    millions = devices * model.seconds_per_month / 1e6
+    per_million = sql_per_million(model, path, devices)
+    return {
+        f"writer ({sql_acus(model, devices):g} ACU)": sql_acus(model, devices)
+        * hours
+        * model.prices.usd("aurora_serverless_v2_acu_hour"),
+        **{part: value * millions for part, value in per_million.items()},
+    }
+
+
+def sql_idle_per_month(model: Model) -> dict[str, float]:
+    """A month without readings: the chosen Aurora Serverless v2 (paused: storage only) and the alternative, the
+    smallest RDS for MySQL behind RDS Proxy (billed whether readings come or not)."""
+    p, hours = model.prices, model.prices.hours_per_month
+    secrets = 3 * p.usd("secret_per_month")  # master, writer, reader: both choices keep them
+    return {
+        "Aurora Serverless v2, MinCapacity 0 (paused)": secrets,
+        "Aurora Serverless v2, MinCapacity 0.5": secrets
+        + AURORA_MIN_ACU * hours * p.usd("aurora_serverless_v2_acu_hour"),
+        "RDS for MySQL db.t4g.small, 20 GB gp3, RDS Proxy": secrets
+        + hours * p.usd("rds_mysql_instance_hour.db.t4g.small")
+        + 20 * p.usd("rds_gp3_gb_month")
+        + 2 * hours * p.usd("rds_proxy_vcpu_hour"),
+    }
+
+
+def sql_tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
+    fleet = PER_MILLION_FLEET
+    names = [p.name for p in SQL_PATHS]
+    per_million = {p.name: sql_per_million(model.fleet(p, fleet), p, fleet) for p in SQL_PATHS}
+    parts = list(per_million[names[0]])
+    rows = [[part, *(_usd(per_million[n][part]) for n in names)] for part in parts]
+    rows.append(["**total**", *(f"**{_usd(sum(per_million[n].values()))}**" for n in names)])
+    month = []
+    for devices in FLEETS:
+        cells = []
+        for path in SQL_PATHS:
+            sized = model.for_fleet(path, devices)
+            if sql_acus(model, devices) > SQL_MAX_ACU:
+                cells.append(f"past one writer (MaxCapacity {SQL_MAX_ACU:g})")
+                continue
+            cells.append(
+                "cannot carry it"
+                if sized is None
+                else _usd(sum(sql_per_month(sized, path, devices).values()))
+            )
+        month.append([f"{devices:,}", f"{sql_acus(model, devices):g}", *cells])
+    idle = [[name, _usd(value)] for name, value in sql_idle_per_month(model).items()]
+    return [
+        (f"SQL sink: per million readings ({fleet:,} devices)", ["part", *names], rows),
+        (
+            "SQL sink: per month, on top of the pipeline (devices at one reading a second)",
+            ["devices", "writer ACU", *names],
+            month,
+        ),
+        ("SQL sink: a month without readings", ["choice", "per month"], idle),
+    ]
+
+
+def sql_section(model: Model) -> list[str]:
+    a = model.prices.assumptions
+    readings_per_unit = DATA_API_PAYLOAD_UNIT / (
+        a.sql_rows_per_reading / SQL_STATEMENTS * a.sql_request_bytes_per_row
+    )
+    lines = [
+        "## The SQL sink (the relational stack)",
+        "",
+        "Deployed only when a kind writes to SQL (`sinks: [influxdb, sql]`, docs/sql-sink.md); the tables above leave",
+        "it out. A reading of such a kind costs its pipeline as above, plus:",
+        "",
+    ]
+    for title, header, rows in sql_tables(model):
+        lines += [f"### {title.removeprefix('SQL sink: ')}", "", "| " + " | ".join(header) + " |"]
+        lines += ["|" + "---|" * len(header), *("| " + " | ".join(row) + " |" for row in rows), ""]
+    lines += [
+        f"- Rows: {a.sql_rows_per_reading} a reading (a row per field and per tag), {a.sql_request_bytes_per_row:g}"
+        f" bytes each in a Data API request and {a.sql_stored_bytes_per_row:g} on storage with its indexes;"
+        f" an ACU writing {a.sql_rows_per_acu_second:,.0f} rows a second. These are assumptions"
+        " (`benchmarks/prices.yaml`), not measurements: the sandbox runs MariaDB, not Aurora.",
+        f"- Data API: each invocation sends {SQL_STATEMENTS} requests (the tags, then the values), each charged"
+        f" once per {DATA_API_PAYLOAD_UNIT // KB} KB of payload: {SQL_STATEMENTS} a reading on the direct path;"
+        f" on the batched paths one per about {readings_per_unit:,.0f} readings a statement.",
+        "- The writer: a steady fleet keeps it from pausing, so it runs at least 0.5 ACU; with no readings for"
+        " `SecondsUntilAutoPause` it pauses and costs nothing but storage. Nothing expires from the table yet:"
+        " storage grows by the month's readings every month.",
+        "",
+    ]
+    return lines
 
 
 def stream_break_even(model: Model) -> float:
@@ -689,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     model = Model(load_prices(), read_stacks(), load_measured())
     if args.capacity:
         return print_capacity(model, args.fleet, args.rate, console)
-    for title, header, rows in tables(model):
+    for title, header, rows in tables(model) + sql_tables(model):
         table = Table(title=title)
         for i, column in enumerate(header):
             table.add_column(column, justify="left" if i == 0 else "right")

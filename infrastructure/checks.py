@@ -52,7 +52,7 @@ def import_problems(
                 problems.append(f"{name}: import {imported} is not named <EnvironmentName>-<stack>-<Output>")
                 continue
             source = imported.removeprefix(prefix).split("-", 1)[0]
-            if source not in stacks[name].depends_on:
+            if source not in stacks[name].dependencies():
                 problems.append(
                     f"{name}: imports {imported} from {source}, which it does not declare as a dependency"
                 )

@@ -28,6 +28,15 @@ synthesized. Each step answers one limitation of moto's CloudFormation (moto/clo
   after which its delete refuses the policy. So the local template leaves the policies out (MOTO_SKIPPED_TYPES)
   and the deploy tool puts them through IoT's API as CloudFormation would (`put_iot_policies`,
   `delete_iot_policies`): created, or a new default version with the older ones pruned.
+- It has no CloudFormation model for an Aurora cluster (`AWS::RDS::DBCluster`: moto/rds has the API, not the
+  model, so neither Serverless v2's scaling nor the Data API's `EnableHttpEndpoint`), nor for a cluster parameter
+  group, and its `AWS::RDS::DBInstance` model ignores `DBClusterIdentifier` (it would make a stand-alone instance
+  of engine aurora-mysql, which RDS never has): the relational stack's cluster, writer instance and parameter group
+  are left out and named by placeholders (the cluster's ARN `cluster.dbclusterarn.local`, which the functions'
+  SQL_RESOURCE_ARN then holds); its subnet group, which moto models, is created. Locally the SQL sink is the
+  sandbox's MariaDB behind a stand-in of the Data API, not anything moto plays.
+- It has no CloudFormation model for QuickSight (VPC connection, data source, data set, dashboard; moto/quicksight
+  has part of the API only): left out the same way (the relational stack's `QuickSight=true`).
 - It has no CloudFormation model for API Gateway V2 (moto/apigatewayv2 has none): the webhook's API, its route and
   its authorizer are skipped as every unknown type is; the sandbox plays the API from the template itself.
 """
@@ -61,6 +70,13 @@ MOTO_SKIPPED_TYPES = frozenset(
         "AWS::Timestream::InfluxDBInstance",
         "AWS::CloudFormation::CustomResource",
         "AWS::IoT::Policy",
+        "AWS::RDS::DBCluster",
+        "AWS::RDS::DBClusterParameterGroup",
+        "AWS::RDS::DBInstance",
+        "AWS::QuickSight::VPCConnection",
+        "AWS::QuickSight::DataSource",
+        "AWS::QuickSight::DataSet",
+        "AWS::QuickSight::Dashboard",
     }
 )
 

@@ -95,7 +95,7 @@ class Deployer:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def check_dependencies(self, definition: StackDefinition) -> None:
-        for dependency in definition.depends_on:
+        for dependency in definition.dependencies():
             stack = self.describe(dependency)
             if stack is None or stack["StackStatus"] not in DEPLOYED:
                 state = "is not deployed" if stack is None else f"is {stack['StackStatus']}"
@@ -630,10 +630,9 @@ class Deployer:
         self.artifacts_bucket()
         results = {}
         for name in deploy_order(self.stacks):
-            if self.stacks[name].left_out:
-                self.console.print(
-                    f"[yellow]{self.stack_name(name)}: left out: {self.stacks[name].left_out}[/]"
-                )
+            left_out = self.stacks[name].left_out_now()
+            if left_out:
+                self.console.print(f"[yellow]{self.stack_name(name)}: left out: {left_out}[/]")
                 results[name] = "left out"
             else:
                 results[name] = self.deploy(name)

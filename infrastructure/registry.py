@@ -17,6 +17,7 @@ STACK_MODULES = (
     "influxdb",
     "grafana",
     "chronograf",
+    "relational",
     "ingest",
     "webhook",
 )
@@ -33,6 +34,18 @@ class StackDefinition:
     depends_on: tuple[str, ...]
     # Why `deploy --all` leaves this stack out (it is deployed only when named); empty: deployed with the rest.
     left_out: str = ""
+    # What depends on the catalog, read when asked (so a catalog chosen by $DEVICE_KINDS_DIR counts): the stacks
+    # depended on as well (the relational stack, when a kind writes to SQL), and why --all leaves it out now.
+    depends_when: Callable[[], tuple[str, ...]] | None = None
+    left_out_when: Callable[[], str] | None = None
+
+    def dependencies(self) -> tuple[str, ...]:
+        """Every stack this one needs now: the fixed ones and those the catalog adds."""
+        return (*self.depends_on, *(self.depends_when() if self.depends_when else ()))
+
+    def left_out_now(self) -> str:
+        """Why `deploy --all` leaves this stack out with the catalog as it is; empty: it is deployed."""
+        return self.left_out or (self.left_out_when() if self.left_out_when else "")
 
 
 def all_stacks() -> dict[str, StackDefinition]:
@@ -47,10 +60,10 @@ def all_stacks() -> dict[str, StackDefinition]:
 def deploy_order(stacks: dict[str, StackDefinition]) -> list[str]:
     """Every stack after the stacks it depends on; a cycle or an unknown dependency is an error."""
     for stack in stacks.values():
-        unknown = set(stack.depends_on) - set(stacks)
+        unknown = set(stack.dependencies()) - set(stacks)
         if unknown:
             raise RegistryError(f"stack {stack.name} depends on unknown stacks: {', '.join(sorted(unknown))}")
-    sorter = TopologicalSorter({name: stack.depends_on for name, stack in stacks.items()})
+    sorter = TopologicalSorter({name: stack.dependencies() for name, stack in stacks.items()})
     try:
         return list(sorter.static_order())
     except CycleError as error:
@@ -60,4 +73,4 @@ def deploy_order(stacks: dict[str, StackDefinition]) -> list[str]:
 
 
 def dependents(stacks: dict[str, StackDefinition], name: str) -> Iterable[str]:
-    return [other.name for other in stacks.values() if name in other.depends_on]
+    return [other.name for other in stacks.values() if name in other.dependencies()]

@@ -84,7 +84,7 @@ def check_stacks(cloudformation: Any, environment: str) -> Check:
             found = []
         status = found[0]["StackStatus"] if found else "DELETE_COMPLETE"
         if status == "DELETE_COMPLETE":
-            if not stacks[name].left_out:  # a stack deployed only when named may be absent
+            if not stacks[name].left_out_now():  # a stack deployed only when named may be absent
                 problems.append(f"{full} is not deployed")
         elif status in DEPLOYED:
             complete.append(name)

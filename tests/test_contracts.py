@@ -59,9 +59,20 @@ def declared() -> dict[str, set[Path]]:
 # Pieces of f-strings that build a name by hand instead of calling its one function (allowed in that function's file).
 BUILT_BY_HAND = {
     "/influxdb/": ("influxdb.secret_name(role, environment)", STACKS / "influxdb.py"),
+    "/sql/": ("relational.secret_name(role, environment)", STACKS / "relational.py"),
     **{
         f"-{stack}": ("names.stack_name(environment, stack)", ROOT / "infrastructure" / "names.py")
-        for stack in ("ingest", "webhook", "influxdb", "edge", "network", "storage", "cluster", "grafana")
+        for stack in (
+            "ingest",
+            "webhook",
+            "influxdb",
+            "edge",
+            "network",
+            "storage",
+            "cluster",
+            "grafana",
+            "relational",
+        )
     },
 }
 

@@ -68,7 +68,7 @@ from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN
-from infrastructure.stacks import influxdb, ingest_stream, network
+from infrastructure.stacks import influxdb, ingest_stream, network, relational
 
 NAME = "ingest"
 HANDLER = "ingest_to_influxdb.handler.lambda_handler"
@@ -354,6 +354,8 @@ def create_function_role(
             Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")],
         ),
     ]
+    if relational.writes_to_sql(load_catalog()):
+        statements += relational.function_statements()
     role = vpc_function_role("ingest", statements)
     template.add_resource(role)
     template.add_resource(
@@ -407,6 +409,14 @@ def kind_topics(catalog: Catalog) -> Sub:
     return Sub("{" + pairs + "}")
 
 
+def sql_variables(catalog: Catalog, dead_letters: sqs.Queue) -> dict[str, object]:
+    """With a kind that writes to SQL: the SQL sink's variables, and the dead letters a reading goes to when only
+    some of its kind's sinks hold it (naming the missing ones, which `make replay` writes to); none otherwise."""
+    if not relational.writes_to_sql(catalog):
+        return {}
+    return {**relational.function_variables(), environment.DEAD_LETTER_QUEUE_URL: Ref(dead_letters)}
+
+
 def create_function(
     template: Template,
     catalog: Catalog,
@@ -458,6 +468,7 @@ def create_function(
                     environment.SERVICE_NAME: "ingest",
                     environment.METRICS_NAMESPACE: environment.NAMESPACE,
                     environment.LOG_LEVEL: Ref(function_logging.LOG_LEVEL_PARAMETER),
+                    **sql_variables(catalog, dead_letters),
                 }
             ),
         )
@@ -874,4 +885,6 @@ def build() -> Template:
     return template
 
 
-STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME, influxdb.NAME))
+STACK = StackDefinition(
+    name=NAME, build=build, depends_on=(network.NAME, influxdb.NAME), depends_when=relational.sql_dependency
+)

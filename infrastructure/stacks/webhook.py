@@ -54,7 +54,7 @@ from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN, retain
-from infrastructure.stacks import influxdb, ingest, network
+from infrastructure.stacks import influxdb, ingest, network, relational
 
 NAME = "webhook"
 HANDLER = "webhook_to_influxdb.handler.lambda_handler"
@@ -185,6 +185,8 @@ def create_role(template: Template, log_group: object, secret: secretsmanager.Se
             Resource=[ingest.REJECTED_QUEUE_ARN.imported(), ingest.DEAD_LETTER_QUEUE_ARN.imported()],
         ),
     ]
+    if relational.writes_to_sql(load_catalog()):
+        statements += relational.function_statements()
     role = vpc_function_role("webhook", statements)
     template.add_resource(role)
     assert isinstance(role, iam.Role)
@@ -234,6 +236,7 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
                     environment.SERVICE_NAME: "webhook",
                     environment.METRICS_NAMESPACE: environment.NAMESPACE,
                     environment.LOG_LEVEL: Ref(function_logging.LOG_LEVEL_PARAMETER),
+                    **(relational.function_variables() if relational.writes_to_sql(load_catalog()) else {}),
                 }
             ),
         )
@@ -476,4 +479,9 @@ def build() -> Template:
     return template
 
 
-STACK = StackDefinition(name=NAME, build=build, depends_on=(network.NAME, influxdb.NAME, ingest.NAME))
+STACK = StackDefinition(
+    name=NAME,
+    build=build,
+    depends_on=(network.NAME, influxdb.NAME, ingest.NAME),
+    depends_when=relational.sql_dependency,
+)

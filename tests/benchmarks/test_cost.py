@@ -22,6 +22,9 @@ from benchmarks.cost import (
     load_prices,
     markdown,
     read_stacks,
+    sql_acus,
+    sql_idle_per_month,
+    sql_per_million,
 )
 
 DIRECT, QUEUED, DIRECT_BASIC, QUEUED_BASIC, STREAM, STREAM_BASIC = PATHS
@@ -60,12 +63,23 @@ PRICES = PriceList(
         "kinesis_on_demand_stream_hour": price(0.04),
         "kinesis_on_demand_gb_in": price(0.08),
         "kinesis_on_demand_gb_out": price(0.04),
+        "aurora_serverless_v2_acu_hour": price(0.12),
+        "aurora_storage_gb_month": price(0.10),
+        "aurora_io_per_million": price(0.20),
+        "rds_data_api_request_per_million": price(0.35),
+        "rds_mysql_instance_hour.db.t4g.small": price(0.032),
+        "rds_gp3_gb_month": price(0.115),
+        "rds_proxy_vcpu_hour": price(0.015),
     },
     assumptions=Assumptions(
         lambda_full_vcpu_mb=1024,
         influxdb_bytes_per_reading=3,
         efs_base_gb=5,
         devices_per_metadata_item=10,
+        sql_rows_per_reading=4,
+        sql_request_bytes_per_row=256,
+        sql_stored_bytes_per_row=100,
+        sql_rows_per_acu_second=1000,
     ),
 )
 STACKS = Stacks(
@@ -232,3 +246,22 @@ def test_the_logs_line_adds_lambda_s_own_lines_at_the_stacks_log_settings() -> N
     # JSON at SystemLogLevel WARN: a successful invocation's START/END/REPORT records are not sent
     assert stacks.platform_log_bytes == platform_logs.bytes_per_invocation("JSON", "WARN") == 0
     assert platform_logs.bytes_per_invocation("Text", "INFO") > 200  # what plain text cost per invocation
+
+
+def test_the_sql_sink_by_hand() -> None:
+    # direct: two requests a reading (its tags, its values), each under 32 KB
+    direct = sql_per_million(MODEL, DIRECT, 20)
+    assert direct["Data API requests"] == pytest.approx(2 * 0.35)
+    # 4 rows of 100 bytes a reading: 400 MB a million readings, in 4 KB pages
+    assert direct["Aurora I/O"] == pytest.approx(400e6 / 4096 / 1e6 * 0.20)
+    assert direct["Aurora storage, each month they are kept"] == pytest.approx(0.4 * 0.10)
+    # queued, 1,000 readings a batch: 2,000 rows of 256 bytes a statement, 512,000 bytes: 16 units of 32 KB
+    queued = sql_per_million(MODEL, QUEUED, 1000)
+    assert queued["Data API requests"] == pytest.approx(1000 * 2 * 16 / 1e6 * 0.35)
+    # the writer: 1,000 devices x 4 rows at 1,000 rows an ACU-second: 4 ACU; never under 0.5 while readings come
+    assert sql_acus(MODEL, 1000) == 4 and sql_acus(MODEL, 20) == 0.5
+    idle = sql_idle_per_month(MODEL)
+    assert idle["Aurora Serverless v2, MinCapacity 0 (paused)"] == pytest.approx(3 * 0.40)
+    assert idle["RDS for MySQL db.t4g.small, 20 GB gp3, RDS Proxy"] == pytest.approx(
+        1.20 + 730 * 0.032 + 20 * 0.115 + 2 * 730 * 0.015
+    )

@@ -16,7 +16,18 @@ from infrastructure import service_files
 from infrastructure.checks import import_problems, imported_names
 from infrastructure.registry import STACK_MODULES, RegistryError, StackDefinition, deploy_order
 
-EXPECTED = {"network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest", "webhook"}
+EXPECTED = {
+    "network",
+    "cluster",
+    "storage",
+    "edge",
+    "influxdb",
+    "grafana",
+    "chronograf",
+    "relational",
+    "ingest",
+    "webhook",
+}
 
 
 def test_every_stack_synthesizes_with_environment_parameter(templates: dict[str, Any]) -> None:

@@ -27,7 +27,14 @@ from infrastructure.stacks import ingest
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
 PACKAGE = "ingest_to_influxdb"
 # The ingest function, the webhook function, its authorizer and the managed store's set-up step share the zip.
-PACKAGES = (PACKAGE, "webhook_to_influxdb", "webhook_authorizer", "custom_resource", "store_setup", "sql_setup")
+PACKAGES = (
+    PACKAGE,
+    "webhook_to_influxdb",
+    "webhook_authorizer",
+    "custom_resource",
+    "store_setup",
+    "sql_setup",
+)
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 KINDS_FILE = kinds.IN_ZIP  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)

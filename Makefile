@@ -50,18 +50,19 @@ $(STAMP): pyproject.toml
 	touch $@
 	@echo "installed: $(VENV) and $(CHECKOV_VENV)"
 
-system-packages: ## influxd, influx and mosquitto, from the system's packages
-	@missing=""; for b in influxd influx mosquitto; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+system-packages: ## influxd, influx, mosquitto and MariaDB, from the system's packages
+	@missing=""; for b in influxd influx mosquitto mariadbd mariadb-install-db mariadb; do \
+		PATH="$$PATH:/usr/sbin:/usr/local/sbin" command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	echo "missing:$$missing"; \
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb influxdb-client mosquitto; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb influxdb-client mosquitto mariadb-server mariadb-client; \
 	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb influxdb-client mosquitto; \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb influxdb-client mosquitto mariadb-server mariadb-client; \
 	else \
 		echo "Install them yourself, then run make again:"; \
-		echo "  Debian/Ubuntu: sudo apt-get install influxdb influxdb-client mosquitto"; \
-		echo "  macOS (Homebrew): brew install influxdb@1 mosquitto   (influxdb@1 provides influxd and influx 1.x)"; \
+		echo "  Debian/Ubuntu: sudo apt-get install influxdb influxdb-client mosquitto mariadb-server mariadb-client"; \
+		echo "  macOS (Homebrew): brew install influxdb@1 mosquitto mariadb   (influxdb@1 provides influxd and influx 1.x)"; \
 		exit 1; \
 	fi
 

@@ -75,9 +75,16 @@ def take_over_event_source_mappings(function_names: set[str]) -> int:
 
 
 def local_overrides(endpoints: Endpoints, writer_secret_name: str) -> dict[str, str]:
-    """Where the function's environment must point instead of AWS: the local InfluxDB (over HTTPS, verified against the sandbox's CA) and its secret."""
+    """Where the function's environment must point instead of AWS: the local InfluxDB (over HTTPS, verified against
+    the sandbox's CA) and its secret; the local SQL sink (MariaDB through the local RDS Data API) and its writer's
+    secret, which a catalog with a SQL kind needs."""
     secret = boto3.client("secretsmanager").describe_secret(SecretId=writer_secret_name)
-    return {**endpoints.influxdb.function_environment(), environment.INFLUXDB_SECRET_ARN: secret["ARN"]}
+    sql = endpoints.sql.function_environment() if endpoints.sql else {}
+    return {
+        **endpoints.influxdb.function_environment(),
+        environment.INFLUXDB_SECRET_ARN: secret["ARN"],
+        **sql,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,9 +35,12 @@ def mqtt_login(endpoints: Endpoints) -> tuple[str, str]:
     return endpoints.mqtt.username, endpoints.mqtt.password
 
 
-class InfluxUser(_Model):
+class Login(_Model):
     username: str
     password: str
+
+
+InfluxUser = Login  # an InfluxDB user's login
 
 
 class InfluxUsers(_Model):
@@ -87,6 +90,39 @@ class AwsEndpoint(_Model):
         }
 
 
+# botocore's endpoint variable for the RDS Data API (service id "RDS Data"): the functions' rds-data client, and
+# only it, reaches the local stand-in (local_aws/rds_data/) while every other client reaches moto.
+RDS_DATA_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_RDS_DATA"
+
+
+class SqlEndpoint(_Model):
+    """The SQL sink (docs/sql-sink.md): MariaDB on 127.0.0.1, which the functions reach through the local RDS Data
+    API as they reach Aurora through the real one."""
+
+    host: str
+    port: int  # MariaDB's
+    # By role (sql_setup.constants.ROLES): the master user creates the schema and the users; the writer and the
+    # reader are made by the set-up step with their secrets' passwords.
+    users: dict[str, Login]
+    data_api_url: str  # http://127.0.0.1:<port>: the local RDS Data API
+    cluster_arn: str  # the cluster the local Data API answers for
+    database: str
+    secrets: dict[str, str] = {}  # role -> the ARN of its secret in moto (after a deploy)
+
+    def function_environment(self) -> dict[str, str]:
+        """The function's SQL variables as the stacks set them on AWS, and the local Data API's address; empty
+        before a deploy has made the writer's secret."""
+        writer = self.secrets.get("writer")
+        if writer is None:
+            return {}
+        return {
+            environment.SQL_RESOURCE_ARN: self.cluster_arn,
+            environment.SQL_SECRET_ARN: writer,
+            environment.SQL_DATABASE: self.database,
+            RDS_DATA_ENDPOINT_VARIABLE: self.data_api_url,
+        }
+
+
 class WebhookEndpoint(_Model):
     url: str  # the callback URL the local gateway serves
     secret_name: str  # the callback's header secret in the local Secrets Manager (Authorization: Bearer ...)
@@ -105,6 +141,7 @@ class Endpoints(_Model):
     queues: dict[str, str] = {}
     dashboard_png: str | None = None
     webhook: WebhookEndpoint | None = None
+    sql: SqlEndpoint | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> Endpoints:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from sql_setup.constants import PASSWORD_KEY, USERNAME_KEY
+from sql_setup.setup import SetupError, run_setup
 
 from catalog.loader import PROJECT_ROOT
 from infrastructure.names import stack_name
-from infrastructure.stacks import influxdb, ingest, ingest_stream, webhook
+from infrastructure.stacks import influxdb, ingest, ingest_stream, relational, webhook
 from local_aws.apigateway import http_api
 from local_aws.runner import STATS_FILE
 from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints, WebhookEndpoint
@@ -105,6 +107,32 @@ def create_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]:
         except client.exceptions.ResourceExistsException:
             arns[role] = client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
     return arns
+
+
+def set_up_sql(endpoints: Endpoints, environment: str) -> Endpoints:
+    """The SQL sink's secrets in moto (`<env>/sql/<role>`, as the relational stack makes them on AWS) and its
+    set-up step run through the local RDS Data API, as the stack's custom resource runs it: the database, the
+    tables and the writer and reader users. Idempotent, so a returning sandbox keeps its rows."""
+    sql = endpoints.sql
+    if sql is None:
+        return endpoints
+    client = boto3.client("secretsmanager")
+    arns = {}
+    for role, user in sql.users.items():
+        value = json.dumps({USERNAME_KEY: user.username, PASSWORD_KEY: user.password})
+        name = relational.secret_name(role, environment)
+        try:
+            arns[role] = client.create_secret(Name=name, SecretString=value)["ARN"]
+        except client.exceptions.ResourceExistsException:
+            arns[role] = client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+    data_api = boto3.client("rds-data", endpoint_url=sql.data_api_url)
+    try:
+        run_setup(
+            data_api, client, sql.cluster_arn, arns["master"], arns["writer"], arns["reader"], sql.database
+        )
+    except SetupError as error:
+        raise SandboxError(f"setting up the local SQL sink failed: {error}") from None
+    return endpoints.model_copy(update={"sql": sql.model_copy(update={"secrets": arns})})
 
 
 def stack_outputs(stack_name: str) -> dict[str, str]:
@@ -228,6 +256,7 @@ def deploy_local(
     with aws_environment(endpoints):
         deploy_stacks(endpoints, environment, ingest_path, templates, parameters)
         secrets = create_secrets(endpoints, environment)
+        endpoints = set_up_sql(endpoints, environment)
         outputs = stack_outputs(stack_name(environment, ingest.NAME))
         _run(
             [

@@ -1,8 +1,10 @@
-"""The local stand-ins for AWS: influxd, mosquitto and moto's server, on 127.0.0.1 and free ports."""
+"""The local stand-ins for AWS: influxd, mosquitto, moto's server, the IoT endpoint, MariaDB and the RDS Data API,
+on 127.0.0.1 and free ports."""
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -11,6 +13,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,6 +23,8 @@ from typing import TypedDict
 from urllib.parse import urlparse
 
 from pydantic import ValidationError
+from sql_setup.constants import DATABASE as SQL_DATABASE
+from sql_setup.constants import ROLES as SQL_ROLES
 
 from catalog import load_catalog
 from catalog.export import downsampled
@@ -35,7 +40,9 @@ from reach.endpoints import (
     InfluxEndpoint,
     InfluxUser,
     InfluxUsers,
+    Login,
     MqttEndpoint,
+    SqlEndpoint,
     endpoints_file,
 )
 from sandbox.manager import processes
@@ -45,15 +52,41 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 DATABASE = influxdb.DATABASE  # the stacks' database, which the functions write
-SERVICE_NAMES = ("influxdb", "mosquitto", "moto", "iot-gateway")
+SERVICE_NAMES = ("influxdb", "mosquitto", "moto", "iot-gateway", "mariadb", "rds-data")
 MQTT_USER = "sandbox"  # every local MQTT client on the plain listener: rule runner, local simulator, tests
 GATEWAY_USER = "iot-gateway"  # the mutual-TLS endpoint's own login on the plain listener
-PORTS = ("influxdb", "influxdb_rpc", "mosquitto", "moto", "mqtts")  # one each, kept across restarts
-USERS = ("admin", "writer", "reader", MQTT_USER, GATEWAY_USER)  # a generated password each
+PORTS = (
+    "influxdb",
+    "influxdb_rpc",
+    "mosquitto",
+    "moto",
+    "mqtts",
+    "mariadb",
+    "rds_data",
+)  # kept across restarts
+# The SQL sink's users (their secrets' passwords: sql_setup's rule, letters, digits, '-' and '_' only).
+SQL_USERS = {role: f"sql_{role}" for role in SQL_ROLES}
+USERS = (
+    "admin",
+    "writer",
+    "reader",
+    MQTT_USER,
+    GATEWAY_USER,
+    *SQL_USERS.values(),
+)  # a generated password each
+# The ports a service listens on, where they are not named as the service.
+SERVICE_PORTS = {
+    "influxdb": ("influxdb", "influxdb_rpc"),
+    "iot-gateway": ("mqtts",),
+    "rds-data": ("rds_data",),
+}
+# The Aurora cluster the local RDS Data API answers for (the functions' SQL_RESOURCE_ARN in the sandbox).
+SQL_CLUSTER_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT_ID}:cluster:sandbox-sql"
+MARIADB_DATA = "mariadb"  # its data directory under the sandbox's root
 INFLUX_INIT_SCRIPT = PROJECT_ROOT / "services" / "influxdb" / "init-influxdb.sh"
 INSTALL_HINT = (
-    "run 'make install' (Debian/Ubuntu: apt-get install influxdb influxdb-client mosquitto; "
-    "macOS: brew install influxdb@1 mosquitto)"
+    "run 'make install' (Debian/Ubuntu: apt-get install influxdb influxdb-client mosquitto mariadb-server; "
+    "macOS: brew install influxdb@1 mosquitto mariadb)"
 )
 
 
@@ -85,8 +118,12 @@ def _http_status(url: str, ca_file: Path | None = None) -> int | None:
         return None
 
 
-def _require_binary(name: str) -> str:
-    path = shutil.which(name)
+# Where Debian keeps daemons (mariadbd), not always on a user's PATH.
+SYSTEM_BINARIES = ("/usr/sbin", "/usr/local/sbin")
+
+
+def _require_binary(name: str, also_in: tuple[str, ...] = ()) -> str:
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(also_in))
     if path is None:
         raise SandboxError(f"'{name}' is not installed: {INSTALL_HINT}")
     return path
@@ -246,6 +283,18 @@ class Sandbox:
             ),
             queues=saved.queues if saved else {},
             dashboard_png=saved.dashboard_png if saved else None,
+            sql=SqlEndpoint(
+                host=HOST,
+                port=ports["mariadb"],
+                users={
+                    role: Login(username=username, password=passwords[SQL_USERS[role]])
+                    for role, username in SQL_ROLES.items()
+                },
+                data_api_url=f"http://{HOST}:{ports['rds_data']}",
+                cluster_arn=SQL_CLUSTER_ARN,
+                database=SQL_DATABASE,
+                secrets=saved.sql.secrets if saved and saved.sql else {},
+            ),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -255,7 +304,7 @@ class Sandbox:
         result = []
         for name in (*SERVICE_NAMES, *self._extra_pid_names()):
             record = processes.running(self.pid_file(name))
-            port = ports.get("mqtts" if name == "iot-gateway" else name)
+            port = ports.get(SERVICE_PORTS.get(name, (name,))[0])
             result.append(ServiceStatus(name=name, pid=record.pid if record else None, port=port))
         return result
 
@@ -305,11 +354,12 @@ class Sandbox:
             "mosquitto": self._start_mosquitto,
             "moto": self._start_moto,
             "iot-gateway": self._start_gateway,
+            "mariadb": self._start_mariadb,
+            "rds-data": self._start_rds_data,
         }
         if name not in starters:
             raise SandboxError(f"unknown service '{name}': choose one of {', '.join(SERVICE_NAMES)}")
-        port_names = {"influxdb": ("influxdb", "influxdb_rpc"), "iot-gateway": ("mqtts",)}.get(name, (name,))
-        for port_name in port_names:
+        for port_name in SERVICE_PORTS.get(name, (name,)):
             port = self._port(port_name)
             if not processes.port_is_free(port, HOST):
                 raise SandboxError(
@@ -328,7 +378,7 @@ class Sandbox:
             timeout=self.ready_timeout,
         )
 
-    # -- the three services ------------------------------------------------------------------------
+    # -- the services ------------------------------------------------------------------------------
     def _start_influxdb(self) -> None:
         binary = _require_binary("influxd")
         _require_binary("influx")  # the start-up script uses the CLI
@@ -429,3 +479,78 @@ class Sandbox:
             [sys.executable, "-m", "local_aws.moto_server", "-H", HOST, "-p", str(port)],
             lambda: _http_status(f"http://{HOST}:{port}/moto-api/data.json") == 200,
         )
+
+    def _start_mariadb(self) -> None:
+        """MariaDB for the SQL sink, on 127.0.0.1 only, its data under the sandbox (made on the first start)."""
+        binary = _require_binary("mariadbd", SYSTEM_BINARIES)
+        port, data = self._port("mariadb"), self.root / MARIADB_DATA
+        # As root mariadbd must be told to stay root (it would switch to 'mysql', who cannot read the sandbox);
+        # otherwise it runs as the sandbox's own user, as the other services do.
+        as_user = [f"--user={getpass.getuser()}"]
+        if not (data / "mysql").is_dir():
+            data.mkdir(parents=True, exist_ok=True)
+            install = subprocess.run(
+                [_require_binary("mariadb-install-db", SYSTEM_BINARIES), "--no-defaults", f"--datadir={data}",
+                 "--auth-root-authentication-method=socket", "--skip-test-db", *as_user],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            if install.returncode != 0:
+                shutil.rmtree(data, ignore_errors=True)  # half made: made again on the next start
+                raise SandboxError(
+                    f"mariadb-install-db failed (status {install.returncode}): "
+                    f"{(install.stderr or install.stdout).strip()[-800:]}"
+                )
+        self._start(
+            "mariadb",
+            [binary, "--no-defaults", f"--datadir={data}", f"--bind-address={HOST}", f"--port={port}",
+             f"--socket={self._mariadb_socket()}", f"--pid-file={data / 'mariadbd.pid'}", "--skip-name-resolve",
+             "--default-time-zone=+00:00", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin",
+             *as_user],
+            lambda: processes.tcp_answers(port, HOST),
+        )  # fmt: skip
+        self._init_mariadb()
+
+    def _mariadb_socket(self) -> Path:
+        """The server's Unix socket, through which the OS user logs in as root: under the sandbox, or in the
+        temporary folder when that path is too long for a socket (108 bytes on Linux, 104 on macOS)."""
+        path = self.root / MARIADB_DATA / "mariadbd.sock"
+        if len(str(path).encode()) < 100:
+            return path
+        return (
+            Path(tempfile.gettempdir())
+            / f"mariadbd-{hashlib.sha256(str(self.root).encode()).hexdigest()[:12]}.sock"
+        )
+
+    def _init_mariadb(self) -> None:
+        """The master user the set-up step logs in as, with the sandbox's password, from 127.0.0.1 only (as
+        Aurora's master user; the set-up step makes the writer and the reader). Run at every start: idempotent."""
+        sql = self.endpoints().sql
+        assert sql is not None
+        master = sql.users["master"]
+        account = f"'{master.username}'@'{HOST}'"
+        statements = (
+            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{master.password}';"
+            f"ALTER USER {account} IDENTIFIED BY '{master.password}';"
+            f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"
+        )
+        result = subprocess.run(
+            [_require_binary("mariadb", SYSTEM_BINARIES), "--no-defaults", f"--socket={self._mariadb_socket()}",
+             f"--user={getpass.getuser()}", "--batch", "--execute", statements],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SandboxError(
+                f"setting up MariaDB's master user failed (status {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-800:]}"
+            )
+
+    def _start_rds_data(self) -> None:
+        """The RDS Data API, forwarding to MariaDB with the credentials of the secret each request names."""
+        port = self._port("rds_data")
+        self._start(
+            "rds-data",
+            [sys.executable, "-m", "local_aws.rds_data", "--host", HOST, "--port", str(port),
+             "--cluster-arn", SQL_CLUSTER_ARN, "--mysql-host", HOST, "--mysql-port", str(self._port("mariadb")),
+             "--aws-endpoint", f"http://{HOST}:{self._port('moto')}"],
+            lambda: processes.tcp_answers(port, HOST),
+        )  # fmt: skip

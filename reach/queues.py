@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,13 +177,25 @@ def peek(sqs: Any, queue_url: str, limit: int, wait_seconds: int = 0) -> list[Le
     return sorted(letters, key=lambda letter: letter.sent or datetime.max.replace(tzinfo=UTC))
 
 
-def missing_by_sink(sqs: Any, queue_url: str, limit: int = 100_000) -> dict[tuple[str, str], int]:
-    """Of the dead letters some sinks of their kind hold, how many each (kind, sink) misses."""
-    counts: dict[tuple[str, str], int] = {}
+@dataclass(frozen=True)
+class PartialLetters:
+    """The dead letters of readings some sinks of their kind hold."""
+
+    letters: int = 0
+    missing: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (kind, sink) -> readings it misses
+
+
+def partial_letters(
+    sqs: Any, queue_url: str, since: datetime | None = None, limit: int = 100_000
+) -> PartialLetters:
+    """Of the dead letters (sent from `since` on), those some sinks hold, and how many readings each (kind, sink)
+    misses."""
+    letters, missing = 0, Counter[tuple[str, str]]()
     for letter in peek(sqs, queue_url, limit):
-        for sink in letter.sinks:
-            counts[letter.kind, sink] = counts.get((letter.kind, sink), 0) + 1
-    return counts
+        if letter.sinks and (since is None or letter.sent is None or letter.sent >= since):
+            letters += 1
+            missing.update((letter.kind, sink) for sink in letter.sinks)
+    return PartialLetters(letters, dict(missing))
 
 
 def release(sqs: Any, queue_url: str, handles: list[str]) -> None:

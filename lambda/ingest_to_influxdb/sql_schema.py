@@ -119,6 +119,13 @@ INSERT_TAG = (
     "ON DUPLICATE KEY UPDATE value = VALUES(value)"
 )
 
+# Readings per kind (board) whose time lies in a window: a reading is its values' (sensor, ts) in `events`, one row
+# per field. The accounting's count of what the SQL sink holds.
+READINGS_BY_BOARD = (
+    f"SELECT board, COUNT(DISTINCT sensor, ts) AS readings FROM {EVENTS} "
+    "WHERE ts >= :start AND ts <= :end GROUP BY board"
+)
+
 # Readings per hour per sensor of one kind's field: the dashboard's chart (the seed's QuickSight X axis
 # aggregated by hour), the same numbers as InfluxDB's `GROUP BY time(1h), sensorID`. The hour is computed without
 # a '%' or ':' in the text, which a client's parameter syntax could take for its own.

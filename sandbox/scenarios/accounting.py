@@ -1,10 +1,11 @@
-"""Where every reading went: written to InfluxDB, rejected, in the dead letters, or lost."""
+"""Where every reading went: written (to every sink of its kind, or to some and on the dead letters for the others),
+rejected, in the dead letters, or lost; and for each sink, what it holds and what it misses."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,12 +14,13 @@ from typing import Any
 
 import boto3
 from awscrt import mqtt
+from ingest_to_influxdb import sql_schema
 from ingest_to_influxdb.events import records_from_stream_failure
 
 from catalog import Catalog, load_catalog
 from local_aws.kinesis import streams as local_streams
 from local_aws.sqs import queues as local_queues
-from reach import influx
+from reach import influx, sql
 from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints
 from reach.mqtt import plain_connection
 
@@ -38,6 +40,52 @@ def count_points(
         series = influx.query(endpoints, f'SELECT count("{field}") FROM "{measurement}" WHERE {window}')
         counts[measurement] = int(series[0]["values"][0][1]) if series else 0
     return counts
+
+
+def count_rows(endpoints: Endpoints, since: datetime, until: datetime) -> dict[str, int]:
+    """Readings per kind the SQL sink holds whose device time lies in [since, until]."""
+    rows = sql.query(endpoints, sql_schema.READINGS_BY_BOARD, {"start": since, "end": until})
+    return {str(board): int(str(count)) for board, count in rows}
+
+
+@dataclass(frozen=True)
+class SinkAccount:
+    """One sink's share: the readings of its kinds that some sink took, and where each of them is."""
+
+    sink: str
+    expected: int  # readings of the kinds that write here which a sink of their kind took
+    held: int  # ... which this sink holds (counted by a query)
+    missing: int  # ... which wait on the dead letters for this sink (make replay writes them here)
+
+    @property
+    def lost(self) -> int:
+        """Taken by another sink, neither here nor waiting for here (below zero: here, and taken by no other)."""
+        return self.expected - self.held - self.missing
+
+
+def sink_accounts(
+    catalog: Catalog, held: Mapping[str, Mapping[str, int]], missing: Mapping[tuple[str, str], int]
+) -> tuple[dict[str, int], tuple[SinkAccount, ...]]:
+    """Readings per kind that some sink took, and each sink's account. `held`: sink -> kind -> readings it holds;
+    `missing`: (kind, sink) -> readings on the dead letters for that sink (some other sink of the kind holds them).
+    A reading some sink took is, for every sink of its kind, either held there or waiting for it: counted through
+    the kind's first sink (InfluxDB when the kind writes there)."""
+    taken = {}
+    for kind in catalog:
+        first = kind.sinks[0]
+        taken[kind.name] = held.get(first, {}).get(kind.name, 0) + missing.get((kind.name, first), 0)
+    accounts = []
+    for sink in held:
+        kinds = [kind.name for kind in catalog if sink in kind.sinks]
+        accounts.append(
+            SinkAccount(
+                sink,
+                expected=sum(taken[name] for name in kinds),
+                held=sum(held[sink].get(name, 0) for name in kinds),
+                missing=sum(missing.get((name, sink), 0) for name in kinds),
+            )
+        )
+    return taken, tuple(accounts)
 
 
 def queue_depth(queue_url: str) -> int:
@@ -171,6 +219,12 @@ class Accounting:
     # Published but never acknowledged (the device gave up: the broker died before its PUBACK): each may or may
     # not have arrived, so it is neither sent nor lost.
     unacknowledged: int = 0
+    sinks: tuple[SinkAccount, ...] = ()  # each sink's share of `written`
+
+    @property
+    def lost_in_sinks(self) -> int:
+        """Readings some sink took that another sink of their kind neither holds nor waits for (see SinkAccount)."""
+        return sum(abs(account.lost) for account in self.sinks)
 
     @property
     def settled(self) -> bool:

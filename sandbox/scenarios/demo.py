@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 from ingest_to_influxdb.constants import METAKEY
+from ingest_to_influxdb.kinds import INFLUXDB_SINK, SQL_SINK
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -23,6 +24,7 @@ from infrastructure.names import stack_name
 from infrastructure.stacks import ingest
 from reach import influx
 from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints
+from reach.queues import PartialLetters, partial_letters
 from sandbox.manager.deployment import aws_environment, deploy_local, rule_runner_stats, stack_outputs
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
@@ -30,9 +32,11 @@ from sandbox.scenarios.accounting import (
     Accounting,
     broker_backlog,
     count_points,
+    count_rows,
     in_flight,
     measurements,
     queue_depths,
+    sink_accounts,
 )
 from sandbox.scenarios.alert_demo import show_alerts
 from simulator.api import FleetGroup, no_rule_warning, readings_to_no_rule, run_groups
@@ -198,6 +202,8 @@ def account(
     not yet written, rejected or dead-lettered is shown where it is, never as lost."""
     deadline = time.monotonic() + drain_timeout
     previous: Accounting | None = None
+    catalog = load_catalog()
+    started_at = since - timedelta(minutes=1)  # (SQS's SentTimestamp against the device times: generous)
     with aws_environment(endpoints):
         while True:
             # Upstream first: a reading that moves on between two reads is then counted twice (in flight a
@@ -205,15 +211,19 @@ def account(
             broker, stats = _broker_backlog(endpoints), rule_runner_stats(sandbox)
             queues = queue_depths(endpoints, sandbox.root)
             until = datetime.now(UTC) + timedelta(minutes=1)
-            points = count_points(endpoints, since, until)
+            points = count_points(endpoints, since, until, catalog)
+            held = held_by_sink(endpoints, catalog, points, since, until)
+            partial = _partial_letters(endpoints, catalog, queues, started_at)
+            taken, sinks = sink_accounts(catalog, held, partial.missing)
             current = Accounting(
                 sent=sent,
-                written=sum(points.values()),
+                written=sum(taken.values()),
                 rejected=queues["rejected"] - before["rejected"],
-                dead_letters=kept(queues, before),
+                dead_letters=kept(queues, before) - partial.letters,
                 in_flight=in_flight(broker, stats, queues.get("ingest", 0), queues.get(STREAM_KEY, 0)),
                 to_no_rule=to_no_rule,
                 unacknowledged=unacknowledged,
+                sinks=sinks,
             )
             on_progress(current)
             if (current.in_flight.total == 0 and current == previous) or time.monotonic() >= deadline:
@@ -225,6 +235,31 @@ def account(
 def kept(queues: dict[str, int], before: dict[str, int]) -> int:
     """Readings kept for replay since `before`: the dead letters, and the stream path's failed batches."""
     return sum(queues.get(name, 0) - before.get(name, 0) for name in ("dead_letter", STREAM_FAILURES_KEY))
+
+
+def held_by_sink(
+    endpoints: Endpoints, catalog: Catalog, points: dict[str, int], since: datetime, until: datetime
+) -> dict[str, dict[str, int]]:
+    """Sink -> kind -> readings it holds in the window: InfluxDB's points by measurement, the SQL sink's rows (when
+    a kind writes there)."""
+    held = {
+        INFLUXDB_SINK: {k.name: points.get(k.measurement, 0) for k in catalog if INFLUXDB_SINK in k.sinks}
+    }
+    if any(SQL_SINK in kind.sinks for kind in catalog):
+        rows = count_rows(endpoints, since, until)
+        held[SQL_SINK] = {kind.name: rows.get(kind.name, 0) for kind in catalog if SQL_SINK in kind.sinks}
+    return held
+
+
+def _partial_letters(
+    endpoints: Endpoints, catalog: Catalog, queues: dict[str, int], since: datetime
+) -> PartialLetters:
+    """The dead letters since `since` that some sinks hold (read only when a kind has two sinks and dead letters
+    are waiting)."""
+    url = endpoints.queues.get("dead_letter")
+    if not url or queues.get("dead_letter", 0) <= 0 or all(len(kind.sinks) < 2 for kind in catalog):
+        return PartialLetters()
+    return partial_letters(boto3.client("sqs"), url, since)
 
 
 def _broker_backlog(endpoints: Endpoints) -> int:

@@ -14,7 +14,7 @@ from infrastructure.names import stack_name
 from infrastructure.stacks import ingest
 from ingest_tools import queues
 from reach.endpoints import endpoints_file
-from reach.queues import age_text, describe, missing_by_sink
+from reach.queues import age_text, describe, partial_letters
 from tests.support.function_env import FunctionEnv
 from tests.support.queue_letters import EVENTS, REJECTED_DEVICE, fill_queues, waiting
 
@@ -103,8 +103,7 @@ def test_the_dead_letters_some_sinks_hold_are_counted_per_kind_and_sink(function
     for sinks in (["sql"], ["sql"], ["influxdb"]):
         body = dead_letter_body({"deviceid": "d"}, "/pressure/data", "pressure", sinks, "down")
         sqs.send_message(QueueUrl=function.dead_letter_url, MessageBody=body)
-    assert missing_by_sink(sqs, function.dead_letter_url) == {
-        ("pressure", "sql"): 2,
-        ("pressure", "influxdb"): 1,
-    }
+    partial = partial_letters(sqs, function.dead_letter_url)
+    assert partial.letters == 3
+    assert partial.missing == {("pressure", "sql"): 2, ("pressure", "influxdb"): 1}
     assert waiting(function.dead_letter_url) == 5  # peeked, not consumed

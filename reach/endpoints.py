@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ingest_to_influxdb import environment
 from pydantic import BaseModel, ConfigDict
@@ -85,6 +86,18 @@ class AwsEndpoint(_Model):
             "AWS_ACCESS_KEY_ID": self.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
         }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this endpoint (moto's server locally), whatever the process's environment says."""
+        import boto3  # only the tools that call AWS need it
+
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
 
 
 class WebhookEndpoint(_Model):

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -169,13 +168,7 @@ def fingerprint(certificate_pem: str) -> str:
 
 def snapshot(aws: AwsEndpoint) -> Access:
     """The registry as it is now: certificates, their status, things and policy documents."""
-    iot = boto3.client(
-        "iot",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    iot = aws.client("iot")
     principals: dict[str, Principal] = {}
     documents: dict[str, dict[str, Any]] = {}
     for page in iot.get_paginator("list_certificates").paginate():

@@ -210,14 +210,7 @@ def test_who_cannot_connect(devices: Devices, tmp_path: Path) -> None:
 
     # A certificate revoked with another tool than the simulator: `python -m sandbox access` applies it.
     certificate_id = (devices.keys / "pressure-0001" / "certificate.id").read_text().split()[0]
-    aws = devices.endpoints.aws
-    iot = boto3.client(
-        "iot",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    iot = devices.endpoints.aws.client("iot")
     iot.update_certificate(certificateId=certificate_id, newStatus="REVOKED")
     assert sandbox_cli(["access", "--root", str(devices.sandbox.root)]) == 0
     devices.wait_until_refused("pressure-0001")
@@ -364,14 +357,7 @@ def test_a_string_not_equals_deny_is_enforced_and_an_unknown_operator_refused_at
 ) -> None:
     """A Deny under StringNotEquals once was skipped (failing open); a policy the endpoint cannot evaluate is now
     refused when the access rules are read from the registry, naming the policy and the operator."""
-    aws = devices.endpoints.aws
-    iot = boto3.client(
-        "iot",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    iot = devices.endpoints.aws.client("iot")
     certificate_arn = (devices.keys / "pressure-0000" / "certificate.id").read_text().split()[1]
     statement = {"Effect": "Deny", "Action": "iot:Publish", "Resource": "*"}
     documents = {

@@ -28,7 +28,6 @@ from sandbox.manager.services import Sandbox
 SERVICE_FIXTURES = {
     "sandbox",
     "own_sandbox",
-    "fresh_sandbox",
 }  # the fixtures that start influxd, mosquitto and moto
 
 

@@ -5,6 +5,7 @@ file in WAL mode under the sandbox folder, written by one connection behind a lo
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,19 @@ def open_store(path: Path, schema: Iterable[str]) -> sqlite3.Connection:
     for statement in schema:
         db.execute(statement)
     return db
+
+
+class SqliteStore:
+    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
+
+    def __init__(self, path: Path, schema: Iterable[str]) -> None:
+        self.path = path
+        self._db = open_store(path, schema)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 @contextmanager

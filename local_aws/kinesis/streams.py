@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_aws.sqlite_store import open_store, read_elsewhere, transaction
+from local_aws.sqlite_store import SqliteStore, read_elsewhere, transaction
 
 STORE_FILE = "ingest-stream.sqlite"  # in the sandbox folder
 # Kinesis's limit for a record's data before base64 ("Data payload size": 10 MiB, service-sizes-and-limits.html);
@@ -123,21 +122,14 @@ def lane_of(partition_key: str, shape: StreamShape) -> int:
     return shard * shape.parallelization + key % shape.parallelization
 
 
-class LocalStreams:
-    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
-
+class LocalStreams(SqliteStore):
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.clock = path, clock
-        self._db = open_store(path, _SCHEMA)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
+        self.clock = clock
         self._shapes: dict[str, StreamShape] = {}
         self._ids: dict[str, int] = {}
         self._extra_lanes: dict[str, list[int]] = {}
         self._depths: dict[str, int] = {}  # kept as records come and go (this connection is the only writer)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def declare(self, shape: StreamShape) -> None:
         """The stream as deployed. Its records stay where they were put: a changed shard count applies to new

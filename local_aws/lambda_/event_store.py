@@ -19,14 +19,13 @@ event that failed is kept with it, for that destination's record.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_aws.sqlite_store import open_store, transaction
+from local_aws.sqlite_store import SqliteStore, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -64,24 +63,16 @@ class Retry:
     error: tuple[str, str] | None = None
 
 
-class EventStore:
-    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
-
+class EventStore(SqliteStore):
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = open_store(path, (_SCHEMA,))
+        super().__init__(path, (_SCHEMA,))
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
         if "error" not in columns:  # a store made before errors were kept
             self._db.execute("ALTER TABLE events ADD COLUMN error TEXT")
-        self._lock = threading.Lock()
         self._claimed: set[int] = set()
         # Kept as it changes (this connection is the store's only writer): counting the rows took the
         # lock from the writers for a scan of the table every time the runner wrote its stats.
         self._depth = int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def put(self, function: str, bodies: Sequence[str]) -> None:
         """Commit the events (JSON text each), all or none; raises when they could not be stored."""

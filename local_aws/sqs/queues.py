@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_aws.sqlite_store import open_store, read_elsewhere, transaction
+from local_aws.sqlite_store import SqliteStore, read_elsewhere, transaction
 
 STORE_FILE = "ingest-queue.sqlite"  # in the sandbox folder
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message
@@ -112,21 +111,14 @@ def _parse_handle(handle: str) -> tuple[int, int] | None:
     return int(seq), int(receives)
 
 
-class LocalQueues:
-    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
-
+class LocalQueues(SqliteStore):
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.clock = path, clock
-        self._db = open_store(path, _SCHEMA)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
+        self.clock = clock
         self._policies: dict[str, QueuePolicy] = {}
         self._ids: dict[str, int] = {}  # each queue's number in the store (its rows carry that, not the URL)
         self._depths: dict[str, int] = {}
         self._message_id = _MessageIds()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def declare(self, policy: QueuePolicy) -> None:
         with self._lock:

@@ -11,32 +11,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from catalog import Catalog, parse_kind
 from grafana import alert_check, alert_rules
 from reach.endpoints import Endpoints, endpoints_file
 from tests.support.alert_kinds import kind
+from tests.support.readings import write_lines
 
 
 def write(
     endpoints: Endpoints, measurement: str, sensor: str, readings: list[tuple[datetime, float]]
 ) -> None:
-    influx = endpoints.influxdb
     tags = f"sensorID={sensor},manufacturer=Acme,component_id=c-{sensor}"
-    body = "\n".join(
-        f"{measurement},{tags} level={v},other=1 {int(t.timestamp() * 1000)}" for t, v in readings
+    write_lines(
+        endpoints,
+        (f"{measurement},{tags} level={v},other=1 {int(t.timestamp() * 1000)}" for t, v in readings),
     )
-    response = requests.post(
-        f"{influx.url}/write",
-        params={"db": influx.database, "precision": "ms"},
-        auth=(influx.users.writer.username, influx.users.writer.password),
-        data=body.encode(),
-        timeout=30,
-        verify=influx.verify,
-    )
-    assert response.status_code == 204, response.text
 
 
 def every_30s(start: datetime, end: datetime, value: float) -> list[tuple[datetime, float]]:

@@ -159,6 +159,18 @@ def pressure(device: str, when: datetime, **changes: Any) -> dict[str, Any]:
     return reading
 
 
+def sample_pressure() -> dict[str, Any]:
+    """The pressure reading the compiled and full checks' tests start from: a fixed time, the sample metakey."""
+    return {
+        "pressure": 512,
+        "viscosity": 30.5,
+        "sensordatetime": "2026-11-22T10:00:00.123Z",
+        "deviceid": "bench1",
+        "clientid": "client-1",
+        "metakey": "123456789",
+    }
+
+
 def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     endpoints = function.endpoints.model_copy(
         update={"queues": {"dead_letter": function.dead_letter_url, "rejected": function.rejected_url}}

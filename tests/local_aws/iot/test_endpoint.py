@@ -23,6 +23,7 @@ from awsiot import mqtt_connection_builder
 from local_aws.iot.access import local_registry
 from local_aws.iot.ca import LocalCa
 from reach.endpoints import Endpoints
+from reach.mqtt import plain_connection
 from sandbox.cli import main as sandbox_cli
 from sandbox.manager.services import Sandbox
 from simulator.api import FleetGroup, run_groups
@@ -31,20 +32,6 @@ from simulator.provisioning import deprovision, provision
 from tests.support.device_policy import create_device_policy
 
 TIMEOUT = 10
-
-
-def _plain(
-    endpoints: Endpoints, client_id: str, username: str | None, password: str | None
-) -> mqtt.Connection:
-    return mqtt.Connection(
-        client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
-        host_name=endpoints.mqtt.host,
-        port=endpoints.mqtt.port,
-        client_id=client_id,
-        username=username,
-        password=password,
-        disable_metrics=True,
-    )
 
 
 def _connects(connection: mqtt.Connection) -> bool:
@@ -57,9 +44,9 @@ def _connects(connection: mqtt.Connection) -> bool:
 
 
 def test_the_plain_listener_lets_no_anonymous_client_in(endpoints: Endpoints) -> None:
-    assert not _connects(_plain(endpoints, "anonymous", None, None))
-    assert not _connects(_plain(endpoints, "guessing", endpoints.mqtt.username, "wrong-password"))
-    assert _connects(_plain(endpoints, "with-login", endpoints.mqtt.username, endpoints.mqtt.password))
+    assert not _connects(plain_connection(endpoints, "anonymous", (None, None)))
+    assert not _connects(plain_connection(endpoints, "guessing", (endpoints.mqtt.username, "wrong-password")))
+    assert _connects(plain_connection(endpoints, "with-login"))
 
 
 def test_the_password_file_and_keys_are_private(sandbox: Sandbox) -> None:
@@ -81,7 +68,7 @@ class Subscriber:
     def __init__(self, endpoints: Endpoints, name: str) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
-        self.connection = _plain(endpoints, name, endpoints.mqtt.username, endpoints.mqtt.password)
+        self.connection = plain_connection(endpoints, name)
         self.connection.on_message(self._on_message)
         self.connection.connect().result(timeout=TIMEOUT)
         self.connection.subscribe("#", mqtt.QoS.AT_LEAST_ONCE)[0].result(timeout=TIMEOUT)
@@ -300,13 +287,12 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknow
 ) -> None:
     """IoT Core refuses a payload over 128 KB; the broker must not acknowledge one and drop it."""
     largest, over = b"x" * (128 * 1024), b"x" * (128 * 1024 + 1)
-    login = (devices.endpoints.mqtt.username, devices.endpoints.mqtt.password)
     subscriber = Subscriber(devices.endpoints, "size-watcher")
     try:
         assert _published(devices.connection("pressure-0000"), largest)
         assert not _published(devices.connection("pressure-0000"), over)  # the device endpoint: exact
-        assert _published(_plain(devices.endpoints, "plain-largest", *login), largest)
-        assert not _published(_plain(devices.endpoints, "plain-200kb", *login), b"x" * 200_000)  # mosquitto
+        assert _published(plain_connection(devices.endpoints, "plain-largest"), largest)
+        assert not _published(plain_connection(devices.endpoints, "plain-200kb"), b"x" * 200_000)  # mosquitto
         seen = subscriber.wait_for(2)
         time.sleep(0.5)  # nothing else comes after the two that were taken
         seen = list(subscriber.messages)

@@ -64,12 +64,8 @@ def test_each_rule_fires_for_exactly_its_sensors_and_stops_when_they_recover(
         ("fine", 8, 0, 50),
         ("warming", 8, 2, 50),  # above only for the last minute: pending, not firing
         ("warming", 1, 0, 95),
-        (
-            "quiet",
-            30,
-            7,
-            95,
-        ),  # hot, then nothing for 7 minutes: silent, and no threshold alert on an old reading
+        # Hot, then nothing for 7 minutes: silent, and no threshold alert on an old reading.
+        ("quiet", 30, 7, 95),
     ]
     for sensor, start, end, value in runs:
         write(

@@ -105,6 +105,27 @@ class Devices:
     def connection(
         self, client_id: str, cert_of: str | None = None, cert: Path | None = None, key: Path | None = None
     ) -> mqtt.Connection:
+        """A clean session that reconnects within seconds."""
+        return self.mtls(
+            client_id,
+            cert_of,
+            cert,
+            key,
+            clean_session=True,
+            reconnect_min_timeout_secs=1,
+            reconnect_max_timeout_secs=2,
+        )
+
+    def mtls(
+        self,
+        client_id: str,
+        cert_of: str | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        **options: Any,
+    ) -> mqtt.Connection:
+        """A connection to the mutual-TLS endpoint with a device's certificate and key (`cert_of`'s, else the
+        client id's), and awscrt's `options`."""
         folder = self.keys / (cert_of or client_id)
         return mqtt_connection_builder.mtls_from_path(
             endpoint=self.endpoints.mqtt.host,
@@ -113,9 +134,7 @@ class Devices:
             pri_key_filepath=str(key or folder / "private.key"),
             ca_filepath=self.ca_file,
             client_id=client_id,
-            clean_session=True,
-            reconnect_min_timeout_secs=1,
-            reconnect_max_timeout_secs=2,
+            **options,
         )
 
     def wait_until_connects(self, client_id: str) -> None:
@@ -242,15 +261,7 @@ def test_a_publish_the_policy_denies_gets_nothing_through_and_is_reported(
 
 def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> None:
     interrupted = threading.Event()
-    connection = mqtt_connection_builder.mtls_from_path(
-        endpoint=devices.endpoints.mqtt.host,
-        port=devices.endpoints.mqtt.tls_port,
-        cert_filepath=str(devices.keys / "pressure-0001" / "certificate.pem"),
-        pri_key_filepath=str(devices.keys / "pressure-0001" / "private.key"),
-        ca_filepath=devices.ca_file,
-        client_id="pressure-0001",
-        on_connection_interrupted=lambda *_, **__: interrupted.set(),
-    )
+    connection = devices.mtls("pressure-0001", on_connection_interrupted=lambda *_, **__: interrupted.set())
     connection.connect().result(timeout=TIMEOUT)
     keys_copy = devices.keys / "pressure-0001"  # deprovision removes it: the device keeps a copy
     cert, key = (keys_copy / "certificate.pem").read_bytes(), (keys_copy / "private.key").read_bytes()
@@ -302,13 +313,8 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknow
 
 
 def _with_will(devices: Devices, topic: str, retain: bool) -> mqtt.Connection:
-    return mqtt_connection_builder.mtls_from_path(
-        endpoint=devices.endpoints.mqtt.host,
-        port=devices.endpoints.mqtt.tls_port,
-        cert_filepath=str(devices.keys / "pressure-0000" / "certificate.pem"),
-        pri_key_filepath=str(devices.keys / "pressure-0000" / "private.key"),
-        ca_filepath=devices.ca_file,
-        client_id="pressure-0000",
+    return devices.mtls(
+        "pressure-0000",
         clean_session=True,
         will=mqtt.Will(topic=topic, qos=mqtt.QoS.AT_LEAST_ONCE, payload=b"gone", retain=retain),
     )

@@ -3,8 +3,11 @@ function the rule runner plays in process knows exactly the kinds that were depl
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -34,3 +37,20 @@ def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = kinds
     path = root / name
     path.write_text(packed_kinds(deployed, logical_id))
     return path
+
+
+@contextlib.contextmanager
+def kinds_from(path: Path) -> Iterator[None]:
+    """The function, run in this process, reads its kinds from the packed file `path` (DEVICE_KINDS_FILE) for the
+    block, and as before after it."""
+    saved = os.environ.get(kinds.FILE_VARIABLE)
+    os.environ[kinds.FILE_VARIABLE] = str(path)
+    kinds.reset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(kinds.FILE_VARIABLE, None)
+        else:
+            os.environ[kinds.FILE_VARIABLE] = saved
+        kinds.reset()

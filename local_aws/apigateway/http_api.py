@@ -40,6 +40,7 @@ from local_aws.lambda_.function_zip import write_packed_kinds
 from local_aws.lambda_.workers import FunctionSpec, LambdaContext, load_handler
 from local_aws.limits import LAMBDA_SYNC_MAX_PAYLOAD_BYTES
 from local_aws.runner import local_overrides, play_stack, stack_parser
+from local_aws.serving import serving_thread
 from local_aws.sqs.addresses import queue_url
 
 STATS_FILE = "webhook-gateway.json"  # the gateway's address and counters, in the sandbox folder
@@ -266,12 +267,7 @@ class WebhookGateway:
 
         self.server = ThreadingHTTPServer((HOST, port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="webhook-gateway",
-            daemon=True,
-        )  # stops within 50 ms of `stop`
+        self._thread = serving_thread(self.server, "webhook-gateway")
 
     @property
     def url(self) -> str:

@@ -7,6 +7,8 @@ test goes through it (tests/sandbox/test_endpoints_client.py fails on a second w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,18 @@ def endpoints_file(root: Path) -> Path:
 
 DEFAULT_ROOT = Path(".sandbox")
 DEFAULT_PATH = endpoints_file(DEFAULT_ROOT)
+
+
+@contextmanager
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment for the block; after it, each name as it was (or unset again)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

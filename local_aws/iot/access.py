@@ -32,7 +32,7 @@ from local_aws.iot.policy import (
     topic_arn,
     topic_filter_arn,
 )
-from reach.endpoints import AwsEndpoint, Endpoints
+from reach.endpoints import AwsEndpoint, Endpoints, environment_set
 
 ACCESS_FILE = "iot-access.json"
 
@@ -218,15 +218,8 @@ def local_registry(endpoints_path: Path) -> Iterator[Path]:
         raise FileNotFoundError(
             f"{endpoints_path} names no local CA: restart the sandbox with 'python -m sandbox up'"
         )
-    names = endpoints.aws.env()
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
     try:
-        yield Path(endpoints.mqtt.ca_file).parent
+        with environment_set(endpoints.aws.env()):
+            yield Path(endpoints.mqtt.ca_file).parent
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         sync(endpoints_path.parent / ACCESS_FILE, endpoints.aws)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from botocore.exceptions import ClientError
 from ingest_to_influxdb import kinds
 
 from local_aws.cloudformation.template import DeployedTemplate, TemplateError
+from reach.endpoints import environment_set
 
 KINDS_IN_ZIP = kinds.IN_ZIP  # where the deploy tool packs them and the function reads them
 
@@ -43,14 +43,9 @@ def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = kinds
 def kinds_from(path: Path) -> Iterator[None]:
     """The function, run in this process, reads its kinds from the packed file `path` (DEVICE_KINDS_FILE) for the
     block, and as before after it."""
-    saved = os.environ.get(kinds.FILE_VARIABLE)
-    os.environ[kinds.FILE_VARIABLE] = str(path)
-    kinds.reset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(kinds.FILE_VARIABLE, None)
-        else:
-            os.environ[kinds.FILE_VARIABLE] = saved
+    with environment_set({kinds.FILE_VARIABLE: str(path)}):
         kinds.reset()
+        try:
+            yield
+        finally:
+            kinds.reset()  # read again at the next use, from the file named then

@@ -3,22 +3,20 @@ its shutdown every half second by default: most of a pure test's time)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import BaseServer
 from typing import TypeVar
 
-POLL_SECONDS = 0.05
+from local_aws.serving import serving_thread
+
 Server = TypeVar("Server", bound=BaseServer)
 
 
 @contextmanager
 def serving(server: Server) -> Iterator[Server]:
     """Serves `server` until the block ends, then shuts it down and closes its socket."""
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
-    )
+    thread = serving_thread(server)
     thread.start()
     try:
         yield server

@@ -1,5 +1,4 @@
-"""A test's HTTP stand-in served on a thread, and stopped within a twentieth of a second (http.server polls for
-its shutdown every half second by default: most of a pure test's time)."""
+"""A test's HTTP stand-in served for the length of a block (local_aws/serving.py: stopped within 50 ms)."""
 
 from __future__ import annotations
 

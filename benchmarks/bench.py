@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import cold_start, compiled_share, end_to_end, platform_logs
+from benchmarks.figures import spread
 from benchmarks.handler_cases import (
     BASELINE,
     BATCHED_CEILING,
@@ -149,11 +150,7 @@ def run_handler_cases(
                 "per_request": case.per_request,
                 "readings_per_run": case.readings,
                 "runs": runs,
-                "readings_per_second": {
-                    "median": round(medians[case.name], 1),
-                    "min": round(min(rates[case.name]), 1),
-                    "max": round(max(rates[case.name]), 1),
-                },
+                "readings_per_second": spread(rates[case.name]),
                 "latency_ms": None,
                 "cpu_seconds_per_1000": round(statistics.median(cpu[case.name]) / case.readings * 1000, 4),
                 "seconds_per_invocation": round(case.per_request / medians[case.name], 6)
@@ -239,11 +236,7 @@ def run_store_ceiling(
         "points_per_run": points,
         "runs": runs,
         "fields_per_point": fields,
-        "points_per_second": {
-            "median": round(statistics.median(rates), 1),
-            "min": round(min(rates), 1),
-            "max": round(max(rates), 1),
-        },
+        "points_per_second": spread(rates),
         "influxd_cpu_seconds_per_1000": round(statistics.median(cpu_per_1000), 4),
         "points_per_core_second": round(statistics.median(per_core), 1),
         "single_point_per_core_second": round(statistics.median(single_per_core), 1),

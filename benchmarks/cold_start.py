@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
+from benchmarks.figures import spread
+
 HANDLER = "ingest_to_influxdb.handler"
 MSGSPEC = "msgspec"  # what the compiled checks add to the imports
 RUNS = 5
@@ -37,11 +39,7 @@ def measure(runs: int = RUNS) -> dict[str, Any]:
     return {
         "name": "cold start: import of the handler module",
         "runs": runs,
-        "handler_import_ms": {
-            "median": round(statistics.median(handler), 1),
-            "min": round(min(handler), 1),
-            "max": round(max(handler), 1),
-        },
+        "handler_import_ms": spread(handler),
         "msgspec_import_ms": round(statistics.median(added), 1),
         "note": "python -X importtime, a new interpreter a run; the first invocation then builds the Structs"
         " (ingest_to_influxdb.compiled.checks)",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from webhook_to_influxdb.mapping import parse_mapping
 from catalog import load_catalog
 from catalog.export import function_kinds
 from catalog.lwm2m import webhook_mapping_json
+from local_aws.lambda_.function_zip import kinds_from
 from sandbox.scenarios.demo import DemoOptions
 from simulator.device_types import from_catalog
 from simulator.fleet import Device
@@ -41,20 +41,11 @@ SEED = 25
 @contextlib.contextmanager
 def packed_kinds() -> Iterator[kinds.KindTable]:
     """The catalog's kinds as the function reads them from its zip (DEVICE_KINDS_FILE), for this block."""
-    saved = os.environ.get(kinds.FILE_VARIABLE)
     with tempfile.TemporaryDirectory(prefix="compiled-share-") as folder:
         packed = Path(folder) / kinds.PACKAGED_NAME
         packed.write_text(function_kinds(load_catalog()))
-        os.environ[kinds.FILE_VARIABLE] = str(packed)
-        kinds.reset()
-        try:
+        with kinds_from(packed):
             yield kinds.table()
-        finally:
-            if saved is None:
-                os.environ.pop(kinds.FILE_VARIABLE, None)
-            else:
-                os.environ[kinds.FILE_VARIABLE] = saved
-            kinds.reset()
 
 
 def demo_readings(options: DemoOptions | None = None) -> list[object]:

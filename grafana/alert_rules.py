@@ -14,7 +14,6 @@ Both are multi-dimensional: one alert per sensor, labelled with the sensor's id,
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -29,6 +28,7 @@ from catalog import SENSOR_ID_TAG, Catalog, DeviceKind, load_catalog
 from catalog.loader import PROJECT_ROOT, load_yaml
 from catalog.schema import Alert
 from grafana.build import DASHBOARDS_DIR
+from grafana.committed import check_or_write, stale_names
 from grafana.names import DISPLAY_NAME_TAGS, FAMILY_TAG, INFLUXDB_DATASOURCE_UID, MANUFACTURER_TAG
 
 ALERTING_DIR = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "alerting"
@@ -378,34 +378,20 @@ def generate(
 
 def stale(directory: Path = ALERTING_DIR) -> list[str]:
     """Committed files that are missing, differ from the generated ones, or are left over."""
-    generated = generate(previous=directory / RULES_FILE)
-    names = [
-        n
-        for n, text in generated.items()
-        if not (directory / n).exists() or (directory / n).read_text() != text
-    ]
-    names += [p.name for p in sorted(directory.glob("*.yaml")) if p.name not in generated]
-    return names
+    return stale_names(directory, generate(previous=directory / RULES_FILE), "*.yaml")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.alert_rules", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only compare the committed files with the code")
-    args = parser.parse_args(argv)
-    if args.check:
-        names = stale()
-        if names:
-            print(
-                f"out of date: {', '.join(names)}; run 'python -m grafana.alert_rules' and commit the result"
-            )
-            return 1
-        print("alerting provisioning up to date")
-        return 0
+def write() -> None:
     ALERTING_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in generate().items():
         (ALERTING_DIR / name).write_text(text)
         print(f"wrote {ALERTING_DIR / name}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return check_or_write(
+        argv, "python -m grafana.alert_rules", __doc__, "alerting provisioning", stale, write
+    )
 
 
 if __name__ == "__main__":

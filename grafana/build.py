@@ -5,7 +5,6 @@ With --check nothing is written; the exit status is 1 if a committed file differ
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from catalog import Catalog
 from grafana.boards import dashboards
+from grafana.committed import check_or_write, stale_names
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
@@ -30,14 +30,7 @@ def generate(catalog: Catalog | None = None) -> dict[str, str]:
 
 def stale(directory: Path = DASHBOARDS_DIR) -> list[str]:
     """Names of the committed files that are missing or differ from the generated ones, or are left over."""
-    generated = generate()
-    names = [
-        n
-        for n, text in generated.items()
-        if not (directory / n).exists() or (directory / n).read_text() != text
-    ]
-    names += [p.name for p in sorted(directory.glob("*.json")) if p.name not in generated]
-    return names
+    return stale_names(directory, generate(), "*.json")
 
 
 def write(directory: Path = DASHBOARDS_DIR) -> tuple[list[Path], list[Path]]:
@@ -56,23 +49,16 @@ def write(directory: Path = DASHBOARDS_DIR) -> tuple[list[Path], list[Path]]:
     return written, removed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only compare the committed files with the code")
-    args = parser.parse_args(argv)
-    if args.check:
-        names = stale()
-        if names:
-            print(f"out of date: {', '.join(names)}; run 'python -m grafana.build' and commit the result")
-            return 1
-        print("dashboards up to date")
-        return 0
+def _write_and_say() -> None:
     written, removed = write()
     for path in written:
         print(f"wrote {path}")
     for path in removed:
         print(f"removed {path}: no kind of the catalog makes it any more")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return check_or_write(argv, "python -m grafana.build", __doc__, "dashboards", stale, _write_and_say)
 
 
 if __name__ == "__main__":

@@ -115,16 +115,7 @@ def local_dead_letters(endpoints: Endpoints) -> tuple[int | None, str]:
             None,
             "no data locally: CloudWatch does not run in the sandbox\nand no local dead-letter queue is deployed",
         )
-    import boto3  # only needed for this panel
-
-    aws = endpoints.aws
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    sqs = endpoints.aws.client("sqs")
     try:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     except Exception as error:  # moto down or queue gone: say so on the picture instead of failing the render

@@ -87,17 +87,29 @@ def local_overrides(endpoints: Endpoints, writer_secret_name: str) -> dict[str, 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_aws.runner", description=__doc__)
+def stack_parser(prog: str, description: str | None, stack: str) -> argparse.ArgumentParser:
+    """The options of a process that plays a deployed stack: the sandbox, the stack's template and name, and the
+    secret its functions write to InfluxDB with (the rule runner: the ingest stack; the gateway: the webhook's)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--root", type=Path, required=True, help="the sandbox folder (endpoints.json)")
-    parser.add_argument("--template", type=Path, required=True, help="the synthesized ingest template")
-    parser.add_argument("--stack", required=True, help="the deployed ingest stack's name")
-    parser.add_argument("--writer-secret", required=True, help="the writer secret's name in Secrets Manager")
-    args = parser.parse_args(argv)
+    parser.add_argument("--template", type=Path, required=True, help=f"the synthesized {stack} template")
+    parser.add_argument("--stack", required=True, help=f"the deployed {stack} stack's name")
+    parser.add_argument("--writer-secret", required=True, help="the InfluxDB writer secret's name")
+    return parser
 
+
+def play_stack(args: argparse.Namespace) -> tuple[Endpoints, DeployedTemplate]:
+    """The sandbox's endpoints, this process's AWS settings pointed at its moto, and the stack as deployed there."""
     endpoints = Endpoints.load(endpoints_file(args.root))
     os.environ.update(endpoints.aws.env())
-    deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
+    return endpoints, deployed_template(
+        args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stack_parser("python -m local_aws.runner", __doc__, "ingest").parse_args(argv)
+    endpoints, deployed = play_stack(args)
     try:
         overrides = local_overrides(endpoints, args.writer_secret)
         overrides[FILE_VARIABLE] = str(write_packed_kinds(deployed, args.root))

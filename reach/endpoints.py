@@ -7,7 +7,10 @@ test goes through it (tests/sandbox/test_endpoints_client.py fails on a second w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ingest_to_influxdb import environment
 from pydantic import BaseModel, ConfigDict
@@ -88,6 +91,18 @@ class AwsEndpoint(_Model):
             "AWS_ACCESS_KEY_ID": self.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
         }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this endpoint (moto's server locally), whatever the process's environment says."""
+        import boto3  # only the tools that call AWS need it
+
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
 
 
 # botocore's endpoint variable for the RDS Data API (service id "RDS Data"): the functions' rds-data client, and
@@ -174,3 +189,18 @@ def endpoints_file(root: Path) -> Path:
 
 DEFAULT_ROOT = Path(".sandbox")
 DEFAULT_PATH = endpoints_file(DEFAULT_ROOT)
+
+
+@contextmanager
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment for the block; after it, each name as it was (or unset again)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -9,9 +9,12 @@ from awscrt import io, mqtt
 from reach.endpoints import Endpoints, mqtt_login
 
 
-def plain_connection(endpoints: Endpoints, client_id: str, **options: Any) -> mqtt.Connection:
-    """A connection to the plain listener with the sandbox's login (the broker takes no anonymous client)."""
-    username, password = mqtt_login(endpoints)
+def plain_connection(
+    endpoints: Endpoints, client_id: str, login: tuple[str | None, str | None] | None = None, **options: Any
+) -> mqtt.Connection:
+    """A connection to the plain listener with the sandbox's login (the broker takes no anonymous client), or with
+    the user and password of `login` (None for none: what the broker must refuse)."""
+    username, password = mqtt_login(endpoints) if login is None else login
     return mqtt.Connection(
         client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
         host_name=endpoints.mqtt.host,

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from catalog import DeviceKind, load_catalog
 from catalog.generators import Choice
 from reach.endpoints import DEFAULT_PATH, Endpoints
@@ -205,13 +203,7 @@ def local_target(endpoints_path: Path = DEFAULT_PATH) -> WebhookTarget:
     webhook, aws = endpoints.webhook, endpoints.aws
     if webhook is None:
         raise SystemExit(f"{endpoints_path} names no webhook: run 'make demo' again")
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    client = aws.client("secretsmanager")
     secret = client.get_secret_value(SecretId=webhook.secret_name)["SecretString"]
     return WebhookTarget(url=webhook.url, secret=secret)
 

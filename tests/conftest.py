@@ -8,19 +8,18 @@ through the `sandbox` fixture) or `pure` (nothing but the Python process: `make 
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ingest_to_influxdb import kinds
 
 from catalog import load_catalog
 from catalog.export import function_kinds
 from infrastructure.deploy import synth
 from infrastructure.registry import StackDefinition, all_stacks
+from local_aws.lambda_.function_zip import kinds_from
 from reach.endpoints import Endpoints
 from sandbox.manager import processes
 from sandbox.manager.services import Sandbox
@@ -28,7 +27,6 @@ from sandbox.manager.services import Sandbox
 SERVICE_FIXTURES = {
     "sandbox",
     "own_sandbox",
-    "fresh_sandbox",
 }  # the fixtures that start influxd, mosquitto and moto
 
 
@@ -66,17 +64,8 @@ def packed_kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     when it runs in the test process."""
     path = tmp_path_factory.mktemp("kinds") / "device_kinds.json"
     path.write_text(function_kinds(load_catalog()))
-    previous = os.environ.get(kinds.FILE_VARIABLE)
-    os.environ[kinds.FILE_VARIABLE] = str(path)
-    kinds.reset()
-    try:
+    with kinds_from(path):
         yield path
-    finally:
-        if previous is None:
-            os.environ.pop(kinds.FILE_VARIABLE, None)
-        else:
-            os.environ[kinds.FILE_VARIABLE] = previous
-        kinds.reset()
 
 
 @pytest.fixture(scope="session")

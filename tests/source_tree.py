@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +42,15 @@ def string_constants(source: str | ast.AST) -> Iterator[tuple[int, str]]:
 def file_strings(path: Path) -> tuple[tuple[int, str], ...]:
     """The string literals of one project file (parsed once per run, for every check that reads them)."""
     return tuple(string_constants(syntax_tree(path)))
+
+
+def offending_files(
+    files: Iterable[Path], offences: Callable[[str, Sequence[tuple[int, str]]], list[str]]
+) -> dict[str, list[str]]:
+    """Each of `files` (relative to the project) in which `offences`, given its text and its string literals, finds
+    something, with what it found."""
+    return {
+        str(path.relative_to(ROOT)): found
+        for path in files
+        if (found := offences(path.read_text(), file_strings(path)))
+    }

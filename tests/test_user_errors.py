@@ -20,23 +20,15 @@ from infrastructure import cli as infrastructure_cli
 from infrastructure.deploy import Deployer
 from ingest_tools import load_metadata
 from local_aws.runner import STATS_FILE
-from reach.endpoints import (
-    AwsEndpoint,
-    Endpoints,
-    InfluxEndpoint,
-    InfluxUser,
-    InfluxUsers,
-    MqttEndpoint,
-    endpoints_file,
-)
+from reach.endpoints import endpoints_file
 from sandbox import cli as sandbox_cli
 from sandbox.manager.deployment import RULE_RUNNER
 from sandbox.manager.processes import PidRecord
 from sandbox.manager.services import Sandbox
 from simulator import cli as simulator_cli
+from tests.support.stopped_sandbox import NOTHING_LISTENS, stopped_endpoints
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: connections are refused at once
 
 
 def one_line(text: str) -> str:
@@ -188,14 +180,7 @@ def test_load_metadata_says_the_sandbox_is_down_and_how_to_start_it(
 ) -> None:
     """The endpoints of a sandbox that was stopped: nothing answers at its AWS endpoint any more."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    user = InfluxUser(username="u", password="p")
-    endpoints = Endpoints(
-        mqtt=MqttEndpoint(host="127.0.0.1", port=9, username="u", password="p"),
-        influxdb=InfluxEndpoint(
-            url=NOTHING_LISTENS, database="telemetry", users=InfluxUsers(admin=user, writer=user, reader=user)
-        ),
-        aws=AwsEndpoint(endpoint_url=NOTHING_LISTENS, region="us-east-1", account_id="123456789012"),
-    )
+    endpoints = stopped_endpoints()
     path = endpoints_file(tmp_path)
     endpoints.save(path)
     for name, value in endpoints.aws.env().items():  # locate() points boto3 here: undone after the test

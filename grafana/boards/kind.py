@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog import builder
 from grafana_foundation_sdk.models import dashboard as models
@@ -164,17 +165,13 @@ def _panel(
     default_title, default_description = _default_text(panel, field, board.group_by)
     title, description = panel.title or default_title, panel.description or default_description
     queries = _Queries(kind, board)
+
+    def series(query: InfluxQL, bars: bool = False, min_interval: str | None = None) -> timeseries.Panel:
+        return time_series(title, description, field.unit, [query], pos, bars=bars, min_interval=min_interval)
+
     show = panel.show
     if show is PanelShow.MEAN_PER_SENSOR:
-        return per_sensor(
-            time_series(
-                title,
-                description,
-                field.unit,
-                [queries.mean_per_sensor(panel.field, queries.measurement)],
-                pos,
-            )
-        )
+        return per_sensor(series(queries.mean_per_sensor(panel.field, queries.measurement)))
     if show is PanelShow.CURRENT_PER_SENSOR:
         assert field.range is not None
         steps: list[tuple[float | None, str]] = [
@@ -192,34 +189,16 @@ def _panel(
             )
         )
     if show is PanelShow.HOURLY_MEAN_PER_SENSOR:
-        return per_sensor(
-            time_series(
-                title,
-                description,
-                field.unit,
-                [queries.mean_per_sensor(panel.field, queries.hourly)],
-                pos,
-                min_interval="1h",
-            ).time_from(LONG_RANGE)
-        )
+        hourly = queries.mean_per_sensor(panel.field, queries.hourly)
+        return per_sensor(series(hourly, min_interval="1h").time_from(LONG_RANGE))
     if show is PanelShow.INCREASE_PER_SENSOR_PER_HOUR:
         return per_sensor(
-            time_series(
-                title,
-                description,
-                field.unit,
-                [queries.increase_per_sensor_per_hour(panel.field)],
-                pos,
-                bars=True,
-                min_interval="1h",
-            )
+            series(queries.increase_per_sensor_per_hour(panel.field), bars=True, min_interval="1h")
         )
     if show is PanelShow.LATEST_PER_TAG:
-        return time_series(title, description, field.unit, [queries.latest_per_tag(panel.field)], pos)
+        return series(queries.latest_per_tag(panel.field))
     if show is PanelShow.INCREASE_PER_TAG:
-        return time_series(
-            title, description, field.unit, [queries.increase_per_tag(panel.field)], pos, bars=True
-        )
+        return series(queries.increase_per_tag(panel.field), bars=True)
     return bar_gauge(title, description, field.unit, queries.increase_in_range(panel.field), pos)
 
 

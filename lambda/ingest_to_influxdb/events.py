@@ -12,6 +12,7 @@ from ingest_to_influxdb.identity import CONNECTION_FIELD
 
 DIRECT_RECORD_ID = "direct"
 KINESIS_SOURCE = "aws:kinesis"
+SQS_SOURCE = "aws:sqs"
 
 
 class Record(NamedTuple):  # a tuple: immutable, and made several times faster than a frozen dataclass
@@ -25,17 +26,6 @@ class Record(NamedTuple):  # a tuple: immutable, and made several times faster t
     )
 
 
-def is_sqs_event(event: object) -> bool:
-    if not isinstance(event, dict):
-        return False
-    records = event.get("Records")
-    return (
-        isinstance(records, list)
-        and bool(records)
-        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
-    )
-
-
 def _is_batch_of(event: object, source: str) -> bool:
     if not isinstance(event, dict):
         return False
@@ -45,6 +35,10 @@ def _is_batch_of(event: object, source: str) -> bool:
         and bool(records)
         and all(isinstance(r, dict) and r.get("eventSource") == source for r in records)
     )
+
+
+def is_sqs_event(event: object) -> bool:
+    return _is_batch_of(event, SQS_SOURCE)
 
 
 def is_kinesis_event(event: object) -> bool:

@@ -14,7 +14,6 @@ counters to `webhook-gateway.json` in the sandbox folder until SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -40,9 +39,9 @@ from local_aws.lambda_.function import function_from_template
 from local_aws.lambda_.function_zip import write_packed_kinds
 from local_aws.lambda_.workers import FunctionSpec, LambdaContext, load_handler
 from local_aws.limits import LAMBDA_SYNC_MAX_PAYLOAD_BYTES
-from local_aws.runner import deployed_template, local_overrides
+from local_aws.runner import local_overrides, play_stack, stack_parser
+from local_aws.serving import serving_thread
 from local_aws.sqs.addresses import queue_url
-from reach.endpoints import Endpoints, endpoints_file
 
 STATS_FILE = "webhook-gateway.json"  # the gateway's address and counters, in the sandbox folder
 HOST = "127.0.0.1"
@@ -268,12 +267,7 @@ class WebhookGateway:
 
         self.server = ThreadingHTTPServer((HOST, port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="webhook-gateway",
-            daemon=True,
-        )  # stops within 50 ms of `stop`
+        self._thread = serving_thread(self.server, "webhook-gateway")
 
     @property
     def url(self) -> str:
@@ -377,17 +371,10 @@ def write_stats(path: Path, gateway: WebhookGateway) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_aws.apigateway.http_api", description=__doc__)
-    parser.add_argument("--root", type=Path, required=True, help="the sandbox folder (endpoints.json)")
-    parser.add_argument("--template", type=Path, required=True, help="the synthesized webhook template")
-    parser.add_argument("--stack", required=True, help="the deployed webhook stack's name")
-    parser.add_argument("--writer-secret", required=True, help="the InfluxDB writer secret's name")
+    parser = stack_parser("python -m local_aws.apigateway.http_api", __doc__, "webhook")
     parser.add_argument("--callback-secret", required=True, help="the callback secret's name")
     args = parser.parse_args(argv)
-
-    endpoints = Endpoints.load(endpoints_file(args.root))
-    os.environ.update(endpoints.aws.env())
-    deployed = deployed_template(args.template, args.stack, endpoints.aws.region, endpoints.aws.account_id)
+    endpoints, deployed = play_stack(args)
     overrides = {
         **local_overrides(endpoints, args.writer_secret),
         environment.WEBHOOK_SECRET_ARN: create_callback_secret(args.callback_secret),

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -33,7 +32,7 @@ from local_aws.iot.policy import (
     topic_arn,
     topic_filter_arn,
 )
-from reach.endpoints import AwsEndpoint, Endpoints
+from reach.endpoints import AwsEndpoint, Endpoints, environment_set
 
 ACCESS_FILE = "iot-access.json"
 
@@ -169,13 +168,7 @@ def fingerprint(certificate_pem: str) -> str:
 
 def snapshot(aws: AwsEndpoint) -> Access:
     """The registry as it is now: certificates, their status, things and policy documents."""
-    iot = boto3.client(
-        "iot",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    iot = aws.client("iot")
     principals: dict[str, Principal] = {}
     documents: dict[str, dict[str, Any]] = {}
     for page in iot.get_paginator("list_certificates").paginate():
@@ -225,15 +218,8 @@ def local_registry(endpoints_path: Path) -> Iterator[Path]:
         raise FileNotFoundError(
             f"{endpoints_path} names no local CA: restart the sandbox with 'python -m sandbox up'"
         )
-    names = endpoints.aws.env()
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
     try:
-        yield Path(endpoints.mqtt.ca_file).parent
+        with environment_set(endpoints.aws.env()):
+            yield Path(endpoints.mqtt.ca_file).parent
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         sync(endpoints_path.parent / ACCESS_FILE, endpoints.aws)

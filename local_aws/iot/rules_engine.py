@@ -278,32 +278,26 @@ class RulesEngine:
                 events.setdefault(rule.function.name, []).append(async_event(message))
             except EventRefused as refused:  # Lambda's Invoke would refuse it: IoT runs the error action
                 outgoing.append(error_action(f"Lambda Invoke failed: {refused}"))
-        if rule.queue_url is not None:
+
+        def send(action: str, destination: str, partition_key: str | None = None) -> None:
+            """The message as JSON to a queue or a stream; the error action, naming `action`, when it is not JSON
+            or when the queue or stream refuses it later."""
 
             def fallback(reason: str) -> Outgoing:
-                return error_action(f"SQS SendMessage failed: {reason}")
+                return error_action(f"{action} failed: {reason}")
 
             try:
                 body = json.dumps(message)
             except (RecursionError, ValueError, TypeError) as error:
-                outgoing.append(error_action(f"SQS SendMessage failed: the message is not JSON: {error!r}"))
+                outgoing.append(fallback(f"the message is not JSON: {error!r}"))
             else:
-                outgoing.append(Outgoing(index, rule.queue_url, body, fallback))
+                outgoing.append(Outgoing(index, destination, body, fallback, partition_key=partition_key))
+
+        if rule.queue_url is not None:
+            send("SQS SendMessage", rule.queue_url)
         if rule.stream is not None:
-            stream = rule.stream
-
-            def stream_fallback(reason: str) -> Outgoing:
-                return error_action(f"Kinesis PutRecord failed: {reason}")
-
-            try:
-                data = json.dumps(message)
-            except (RecursionError, ValueError, TypeError) as error:
-                outgoing.append(error_action(f"Kinesis PutRecord failed: the message is not JSON: {error!r}"))
-            else:
-                key = stream.key(topic, delivery.client_id)
-                outgoing.append(
-                    Outgoing(index, STREAM_PREFIX + stream.arn, data, stream_fallback, partition_key=key)
-                )
+            key = rule.stream.key(topic, delivery.client_id)
+            send("Kinesis PutRecord", STREAM_PREFIX + rule.stream.arn, partition_key=key)
 
     def _error_queue(self, rule: Rule, reason: str) -> str:
         if rule.error_queue_url is None:

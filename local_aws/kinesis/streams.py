@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from local_aws.sqlite_store import SqliteStore, read_elsewhere, transaction
 
 STORE_FILE = "ingest-stream.sqlite"  # in the sandbox folder
 # Kinesis's limit for a record's data before base64 ("Data payload size": 10 MiB, service-sizes-and-limits.html);
@@ -121,27 +122,14 @@ def lane_of(partition_key: str, shape: StreamShape) -> int:
     return shard * shape.parallelization + key % shape.parallelization
 
 
-class LocalStreams:
-    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
-
+class LocalStreams(SqliteStore):
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.clock = path, clock
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit survives a crash of this process (the WAL is in the OS's hands).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
+        self.clock = clock
         self._shapes: dict[str, StreamShape] = {}
         self._ids: dict[str, int] = {}
         self._extra_lanes: dict[str, list[int]] = {}
         self._depths: dict[str, int] = {}  # kept as records come and go (this connection is the only writer)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def declare(self, shape: StreamShape) -> None:
         """The stream as deployed. Its records stay where they were put: a changed shard count applies to new
@@ -185,8 +173,7 @@ class LocalStreams:
                 rows.append((i, (stream, lane // shape.parallelization, lane, key, data, now)))
         sequences: list[str | None] = [None] * len(records)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 # This connection is the store's only writer and holds the write lock: the next numbers are ours.
                 found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
                 first = (int(found[0]) if found else 0) + 1
@@ -197,10 +184,6 @@ class LocalStreams:
                 )
                 for n, (i, row) in enumerate(rows):
                     sequences[i] = sequence_number(row[1], first + n)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._depths[arn] += len(rows)
         return sequences, refused
 
@@ -232,8 +215,7 @@ class LocalStreams:
         """Every record of the lane up to `seq` is done: it is never delivered again (and is trimmed)."""
         stream = self._ids[arn]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 self._db.execute(
                     "INSERT INTO checkpoints (stream, lane, seq) VALUES (?, ?, ?) ON CONFLICT (stream, lane) "
                     "DO UPDATE SET seq = max(seq, excluded.seq)",
@@ -242,10 +224,6 @@ class LocalStreams:
                 deleted = self._db.execute(
                     "DELETE FROM records WHERE stream = ? AND lane = ? AND seq <= ?", (stream, lane, seq)
                 ).rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._depths[arn] -= int(deleted)
 
     def pending(self, arn: str) -> int:
@@ -264,13 +242,9 @@ def _pending(db: sqlite3.Connection, stream: int) -> int:
 def pending(path: Path, arn: str) -> int | None:
     """Records in a stream the rule runner plays and has not finished, read from another process; None when the
     store does not play it (no store yet, or a stream it never declared)."""
-    if not path.exists():
-        return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
+
+    def read(db: sqlite3.Connection) -> int | None:
         found = db.execute("SELECT id FROM streams WHERE arn = ?", (arn,)).fetchone()
         return None if found is None else _pending(db, int(found[0]))
-    except sqlite3.OperationalError:  # the runner has not made the tables yet
-        return None
-    finally:
-        db.close()
+
+    return read_elsewhere(path, read)

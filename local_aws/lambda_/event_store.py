@@ -19,13 +19,13 @@ event that failed is kept with it, for that destination's record.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from local_aws.sqlite_store import SqliteStore, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -63,42 +63,23 @@ class Retry:
     error: tuple[str, str] | None = None
 
 
-class EventStore:
-    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
-
+class EventStore(SqliteStore):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit survives a crash of this process (the WAL is in the OS's hands); only a crash of
-        # the machine itself could undo the last commits, as the broker's autosave could.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        super().__init__(path, (_SCHEMA,))
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
         if "error" not in columns:  # a store made before errors were kept
             self._db.execute("ALTER TABLE events ADD COLUMN error TEXT")
-        self._lock = threading.Lock()
         self._claimed: set[int] = set()
         # Kept as it changes (this connection is the store's only writer): counting the rows took the
         # lock from the writers for a scan of the table every time the runner wrote its stats.
         self._depth = int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
     def put(self, function: str, bodies: Sequence[str]) -> None:
         """Commit the events (JSON text each), all or none; raises when they could not be stored."""
         rows = [(function, body) for body in bodies]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 self._db.executemany("INSERT INTO events (function, body) VALUES (?, ?)", rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             self._depth += len(rows)
 
     def claim(self, limit: int, now: float | None = None) -> list[StoredEvent]:
@@ -106,8 +87,7 @@ class EventStore:
         an invocation on disk before it is handed out (`settle` puts back the count of one that was not run)."""
         now = time.time() if now is None else now
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 rows = self._db.execute(
                     "SELECT id, function, body, attempts, error FROM events WHERE due <= ? ORDER BY id LIMIT ?",
                     (now, limit + len(self._claimed)),
@@ -116,21 +96,16 @@ class EventStore:
                 self._db.executemany(
                     "UPDATE events SET attempts = attempts + 1 WHERE id = ?", [(row[0],) for row in found]
                 )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             self._claimed.update(row[0] for row in found)
         return [StoredEvent(row[0], row[1], row[2], row[3], _error(row[4])) for row in found]
 
     def done(self, event_ids: Sequence[int]) -> None:
         """Delivered, or kept by the on-failure destination: gone from the queue."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            deleted = self._db.executemany(
-                "DELETE FROM events WHERE id = ?", [(i,) for i in event_ids]
-            ).rowcount
-            self._db.execute("COMMIT")
+            with transaction(self._db):
+                deleted = self._db.executemany(
+                    "DELETE FROM events WHERE id = ?", [(i,) for i in event_ids]
+                ).rowcount
             self._depth -= deleted
             self._claimed.difference_update(event_ids)
 
@@ -139,8 +114,7 @@ class EventStore:
         of `again` due once more after its delay, with its count of invocations and its last error."""
         now = time.time()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 deleted = self._db.executemany(
                     "DELETE FROM events WHERE id = ?", [(i,) for i in done]
                 ).rowcount
@@ -151,10 +125,6 @@ class EventStore:
                         for r in again
                     ],
                 )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             self._depth -= deleted
             self._claimed.difference_update(done)
             self._claimed.difference_update(r.id for r in again)

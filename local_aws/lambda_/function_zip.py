@@ -3,8 +3,10 @@ function the rule runner plays in process knows exactly the kinds that were depl
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -12,6 +14,7 @@ from botocore.exceptions import ClientError
 from ingest_to_influxdb import kinds
 
 from local_aws.cloudformation.template import DeployedTemplate, TemplateError
+from reach.endpoints import environment_set
 
 KINDS_IN_ZIP = kinds.IN_ZIP  # where the deploy tool packs them and the function reads them
 
@@ -34,3 +37,15 @@ def write_packed_kinds(deployed: DeployedTemplate, root: Path, name: str = kinds
     path = root / name
     path.write_text(packed_kinds(deployed, logical_id))
     return path
+
+
+@contextlib.contextmanager
+def kinds_from(path: Path) -> Iterator[None]:
+    """The function, run in this process, reads its kinds from the packed file `path` (DEVICE_KINDS_FILE) for the
+    block, and as before after it."""
+    with environment_set({kinds.FILE_VARIABLE: str(path)}):
+        kinds.reset()
+        try:
+            yield
+        finally:
+            kinds.reset()  # read again at the next use, from the file named then

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from local_aws.sqlite_store import SqliteStore, read_elsewhere, transaction
 
 STORE_FILE = "ingest-queue.sqlite"  # in the sandbox folder
 MAX_MESSAGE_BYTES = 256 * 1024  # SQS's limit for one message
@@ -110,27 +111,14 @@ def _parse_handle(handle: str) -> tuple[int, int] | None:
     return int(seq), int(receives)
 
 
-class LocalQueues:
-    """Thread-safe: one connection behind a lock (SQLite has one writer at a time anyway)."""
-
+class LocalQueues(SqliteStore):
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.clock = path, clock
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit survives a crash of this process (the WAL is in the OS's hands), as the event store's.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
+        self.clock = clock
         self._policies: dict[str, QueuePolicy] = {}
         self._ids: dict[str, int] = {}  # each queue's number in the store (its rows carry that, not the URL)
         self._depths: dict[str, int] = {}
         self._message_id = _MessageIds()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def declare(self, policy: QueuePolicy) -> None:
         with self._lock:
@@ -168,7 +156,7 @@ class LocalQueues:
             ids.append(message_id)
             rows.append((queue, message_id, body, now, now))
         with self._lock:
-            with self._transaction():
+            with transaction(self._db):
                 self._db.executemany(
                     "INSERT INTO messages (queue, id, body, sent_ms, visible_ms) VALUES (?, ?, ?, ?, ?)", rows
                 )
@@ -180,7 +168,7 @@ class LocalQueues:
         policy, queue = self.policy(url), self._id(url)
         timeout = policy.visibility_timeout if visibility_timeout is None else visibility_timeout
         now = self._now_ms()
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             rows = self._db.execute(
                 "SELECT seq, id, body, sent_ms, receives, first_received_ms FROM messages "
                 "WHERE queue = ? AND visible_ms <= ? ORDER BY visible_ms, seq LIMIT ?",
@@ -207,7 +195,7 @@ class LocalQueues:
         queue = self._id(url)
         keys = [key for key in map(_parse_handle, receipt_handles) if key is not None]
         with self._lock:
-            with self._transaction():
+            with transaction(self._db):
                 deleted = int(
                     self._db.executemany(
                         "DELETE FROM messages WHERE queue = ? AND seq = ? AND receives = ?",
@@ -222,7 +210,7 @@ class LocalQueues:
         queue = self._id(url)
         keys = [key for key in map(_parse_handle, receipt_handles) if key is not None]
         due = self._now_ms() + int(seconds * 1000)
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             self._db.executemany(
                 "UPDATE messages SET visible_ms = ? WHERE queue = ? AND seq = ? AND receives = ?",
                 [(due, queue, seq, receives) for seq, receives in keys],
@@ -238,35 +226,15 @@ class LocalQueues:
         self.policy(url)  # a queue not declared is named
         return self._ids[url]
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
-
 
 def depth(path: Path, url: str) -> int | None:
     """The depth of a queue the rule runner plays, read from another process; None when the store does not
     play it (no store yet, or a queue it never declared: moto's)."""
-    if not path.exists():
-        return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
+
+    def read(db: sqlite3.Connection) -> int | None:
         found = db.execute("SELECT id FROM queues WHERE url = ?", (url,)).fetchone()
         if found is None:
             return None
         return int(db.execute("SELECT count(*) FROM messages WHERE queue = ?", found).fetchone()[0])
-    except sqlite3.OperationalError:  # the runner has not made the tables yet
-        return None
-    finally:
-        db.close()
+
+    return read_elsewhere(path, read)

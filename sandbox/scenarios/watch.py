@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -203,13 +202,7 @@ def run_watch(
         console.print(problem, soft_wrap=True, markup=False)
         return DOWN_STATUS
     endpoints, catalog = sandbox.endpoints(), load_catalog()
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=endpoints.aws.endpoint_url,
-        region_name=endpoints.aws.region,
-        aws_access_key_id=endpoints.aws.access_key_id,
-        aws_secret_access_key=endpoints.aws.secret_access_key,
-    )
+    sqs = endpoints.aws.client("sqs")
     reader_user = (
         endpoints.influxdb.users.reader
     )  # a short timeout: a frame a second, and a down store said soon

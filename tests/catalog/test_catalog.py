@@ -66,84 +66,76 @@ def test_optional_alert_and_silence() -> None:
     assert kind.silent_after_minutes == 15
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({"colour": "red"}, "temperature.yaml: colour: Extra inputs are not permitted"),
-        (
-            {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "units": "y"}}},
-            "fields.t.units: Extra",
-        ),
-        ({"name": "Temperature"}, "temperature.yaml: name: String should match pattern"),
-        ({"topic": "/rooms/#"}, "topic: String should match pattern"),
-        ({"fields": {}}, "fields: Dictionary should have at least 1 item"),
-        ({"measurement": "room climate"}, "measurement: String should match pattern"),
-        (
-            {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "alert": {"for_minutes": 5}}}},
-            "fields.t.alert: Value error, give 'above', 'below' or both",
-        ),
-        (
-            {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "alert": {"above": 1}}}},
-            "fields.t.alert.for_minutes: Field required",
-        ),
-        (
-            {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "range": {"min": 5, "max": 1}}}},
-            "fields.t.range: Value error, min (5.0) must be below max (1.0)",
-        ),
-        ({"tags": {"sensorID": {"attribute": "x"}}}, "sensorID: a field and a tag (or the sensorID tag)"),
-        (
-            {"downsampling": {"fields": ["humidity"]}},
-            "downsampling names fields the kind does not have: humidity",
-        ),
-        (
-            {"downsampling": {"fields": ["temperature"], "aggregates": ["median"]}},
-            "downsampling.aggregates.0",
-        ),
-        ({"silent_after_minutes": 0}, "silent_after_minutes: Input should be greater than or equal to 1"),
-        (
-            {"simulator": {"attributes": {"temp": {"type": "random_walk", "min": 1}}}},
-            "simulator.attributes.temp.max: Field required",
-        ),
-        (
-            {
-                "dashboard": {
-                    "uid": "t",
-                    "title": "T",
-                    "description": "d",
-                    "panels": [{"field": "x", "show": "mean_per_sensor"}],
-                }
-            },
-            "dashboard.panels[1]: 'x' is not one of the kind's fields",
-        ),
-        (
-            {
-                "dashboard": {
-                    "uid": "t",
-                    "title": "T",
-                    "description": "d",
-                    "panels": [{"field": "temperature", "show": "current_per_sensor"}],
-                }
-            },
-            "a current_per_sensor gauge needs a range",
-        ),
-        (
-            {
-                "dashboard": {
-                    "uid": "t",
-                    "title": "T",
-                    "description": "d",
-                    "panels": [{"field": "temperature", "show": "increase_per_tag"}],
-                }
-            },
-            "increase_per_tag needs dashboard.group_by",
-        ),
-    ],
-)
-def test_errors_name_the_file_and_the_key(change: dict[str, Any], expected: str) -> None:
-    with pytest.raises(CatalogError) as raised:
-        parse_kind({**MINIMAL, **change}, "temperature.yaml")
-    assert str(raised.value).startswith("temperature.yaml: ")
-    assert expected in str(raised.value)
+ERRORS: list[tuple[dict[str, Any], str]] = [
+    ({"colour": "red"}, "temperature.yaml: colour: Extra inputs are not permitted"),
+    (
+        {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "units": "y"}}},
+        "fields.t.units: Extra",
+    ),
+    ({"name": "Temperature"}, "temperature.yaml: name: String should match pattern"),
+    ({"topic": "/rooms/#"}, "topic: String should match pattern"),
+    ({"fields": {}}, "fields: Dictionary should have at least 1 item"),
+    ({"measurement": "room climate"}, "measurement: String should match pattern"),
+    (
+        {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "alert": {"for_minutes": 5}}}},
+        "fields.t.alert: Value error, give 'above', 'below' or both",
+    ),
+    (
+        {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "alert": {"above": 1}}}},
+        "fields.t.alert.for_minutes: Field required",
+    ),
+    (
+        {"fields": {"t": {"attribute": "t", "label": "T", "unit": "x", "range": {"min": 5, "max": 1}}}},
+        "fields.t.range: Value error, min (5.0) must be below max (1.0)",
+    ),
+    ({"tags": {"sensorID": {"attribute": "x"}}}, "sensorID: a field and a tag (or the sensorID tag)"),
+    (
+        {"downsampling": {"fields": ["humidity"]}},
+        "downsampling names fields the kind does not have: humidity",
+    ),
+    (
+        {"downsampling": {"fields": ["temperature"], "aggregates": ["median"]}},
+        "downsampling.aggregates.0",
+    ),
+    ({"silent_after_minutes": 0}, "silent_after_minutes: Input should be greater than or equal to 1"),
+    (
+        {"simulator": {"attributes": {"temp": {"type": "random_walk", "min": 1}}}},
+        "simulator.attributes.temp.max: Field required",
+    ),
+    (
+        {
+            "dashboard": {
+                "uid": "t",
+                "title": "T",
+                "description": "d",
+                "panels": [{"field": "x", "show": "mean_per_sensor"}],
+            }
+        },
+        "dashboard.panels[1]: 'x' is not one of the kind's fields",
+    ),
+    (
+        {
+            "dashboard": {
+                "uid": "t",
+                "title": "T",
+                "description": "d",
+                "panels": [{"field": "temperature", "show": "current_per_sensor"}],
+            }
+        },
+        "a current_per_sensor gauge needs a range",
+    ),
+    (
+        {
+            "dashboard": {
+                "uid": "t",
+                "title": "T",
+                "description": "d",
+                "panels": [{"field": "temperature", "show": "increase_per_tag"}],
+            }
+        },
+        "increase_per_tag needs dashboard.group_by",
+    ),
+]
 
 
 def test_a_file_must_be_named_after_its_kind(tmp_path: Path) -> None:
@@ -231,32 +223,32 @@ def test_a_kind_writes_to_influxdb_unless_it_names_its_sinks() -> None:
     assert parse_kind({**MINIMAL, "sinks": ["sql"]}, "temperature.yaml").sinks == (Sink.SQL,)
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({"sinks": ["sql", "sql"]}, "sinks: name each sink once"),
-        ({"sinks": ["postgres"]}, "sinks.0: Input should be 'influxdb' or 'sql'"),
-        ({"sinks": []}, "sinks: "),
-        ({"sinks": ["sql"], **_DASHBOARD}, "dashboard read InfluxDB: add influxdb to sinks"),
-        (
-            {"sinks": ["sql"], "downsampling": {"fields": ["temperature"], "aggregates": ["mean"]}},
-            "downsampling read InfluxDB",
-        ),
-        (
-            {
-                "sinks": ["sql"],
-                "fields": {
-                    "temperature": {
-                        **MINIMAL["fields"]["temperature"],
-                        "alert": {"above": 30, "for_minutes": 5},
-                    }
-                },
+SINK_ERRORS: list[tuple[dict[str, Any], str]] = [
+    ({"sinks": ["sql", "sql"]}, "sinks: name each sink once"),
+    ({"sinks": ["postgres"]}, "sinks.0: Input should be 'influxdb' or 'sql'"),
+    ({"sinks": []}, "sinks: "),
+    ({"sinks": ["sql"], **_DASHBOARD}, "dashboard read InfluxDB: add influxdb to sinks"),
+    (
+        {"sinks": ["sql"], "downsampling": {"fields": ["temperature"], "aggregates": ["mean"]}},
+        "downsampling read InfluxDB",
+    ),
+    (
+        {
+            "sinks": ["sql"],
+            "fields": {
+                "temperature": {
+                    **MINIMAL["fields"]["temperature"],
+                    "alert": {"above": 30, "for_minutes": 5},
+                }
             },
-            "alert read InfluxDB",
-        ),
-    ],
-)
-def test_sink_errors_name_the_file_and_the_key(change: dict[str, Any], expected: str) -> None:
+        },
+        "alert read InfluxDB",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), [*ERRORS, *SINK_ERRORS])
+def test_errors_name_the_file_and_the_key(change: dict[str, Any], expected: str) -> None:
     with pytest.raises(CatalogError) as raised:
         parse_kind({**MINIMAL, **change}, "temperature.yaml")
     assert str(raised.value).startswith("temperature.yaml: ")

@@ -9,16 +9,24 @@ from ingest_tools import smoke
 from tests.support.pipeline import Pipeline
 
 
-def test_smoke_passes_against_the_sandbox(direct_pipeline: Pipeline, tmp_path: Path) -> None:
+def _smoke(
+    environment: str, pipeline: Pipeline, tmp_path: Path, timeout: float | None = None
+) -> tuple[int, list[str]]:
+    """`make smoke` against the sandbox's local endpoints: its status and the lines it printed."""
     lines: list[str] = []
     status = smoke.run(
-        "demo",
-        local=direct_pipeline.sandbox.root,
+        environment,
+        local=pipeline.sandbox.root,
         keys=tmp_path / "keys",
         ca_file=None,
-        timeout=60,
+        timeout=timeout,
         print_line=lines.append,
     )
+    return status, lines
+
+
+def test_smoke_passes_against_the_sandbox(direct_pipeline: Pipeline, tmp_path: Path) -> None:
+    status, lines = _smoke("demo", direct_pipeline, tmp_path, timeout=60)
     assert status == 0, "\n".join(lines)
     assert lines[0].startswith("ok      stacks: ")
     assert lines[1] == "skipped grafana: no CloudFront locally"
@@ -31,14 +39,7 @@ def test_smoke_passes_against_the_sandbox(direct_pipeline: Pipeline, tmp_path: P
 def test_smoke_fails_with_what_to_do_when_the_stacks_are_missing(
     direct_pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    lines: list[str] = []
-    status = smoke.run(
-        "nosuchenv",
-        local=direct_pipeline.sandbox.root,
-        keys=tmp_path / "keys",
-        ca_file=None,
-        print_line=lines.append,
-    )
+    status, lines = _smoke("nosuchenv", direct_pipeline, tmp_path)
     assert status == 1
     assert lines[0].startswith("FAIL    stacks: nosuchenv-network is not deployed")
     assert "what to do: deploy them (make deploy-all ENVIRONMENT=nosuchenv)" in lines[0]

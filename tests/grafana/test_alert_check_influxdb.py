@@ -11,32 +11,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from catalog import Catalog, parse_kind
 from grafana import alert_check, alert_rules
 from reach.endpoints import Endpoints, endpoints_file
 from tests.support.alert_kinds import kind
+from tests.support.readings import write_lines
 
 
 def write(
     endpoints: Endpoints, measurement: str, sensor: str, readings: list[tuple[datetime, float]]
 ) -> None:
-    influx = endpoints.influxdb
     tags = f"sensorID={sensor},manufacturer=Acme,component_id=c-{sensor}"
-    body = "\n".join(
-        f"{measurement},{tags} level={v},other=1 {int(t.timestamp() * 1000)}" for t, v in readings
+    write_lines(
+        endpoints,
+        (f"{measurement},{tags} level={v},other=1 {int(t.timestamp() * 1000)}" for t, v in readings),
     )
-    response = requests.post(
-        f"{influx.url}/write",
-        params={"db": influx.database, "precision": "ms"},
-        auth=(influx.users.writer.username, influx.users.writer.password),
-        data=body.encode(),
-        timeout=30,
-        verify=influx.verify,
-    )
-    assert response.status_code == 204, response.text
 
 
 def every_30s(start: datetime, end: datetime, value: float) -> list[tuple[datetime, float]]:
@@ -66,24 +57,23 @@ def test_each_rule_fires_for_exactly_its_sensors_and_stops_when_they_recover(
     measurement, path = rules
     reader = alert_check.reader_for(endpoints)
     now = datetime.now(UTC).replace(microsecond=0)
-    write(endpoints, measurement, "hot", every_30s(now - timedelta(minutes=8), now, 95))
-    write(endpoints, measurement, "cold", every_30s(now - timedelta(minutes=8), now, 5))
-    write(endpoints, measurement, "fine", every_30s(now - timedelta(minutes=8), now, 50))
-    # Above only for the last minute: pending, not firing.
-    write(
-        endpoints,
-        measurement,
-        "warming",
-        every_30s(now - timedelta(minutes=8), now - timedelta(minutes=2), 50),
-    )
-    write(endpoints, measurement, "warming", every_30s(now - timedelta(minutes=1), now, 95))
-    # Hot, then nothing for 7 minutes: silent, and no threshold alert on an old reading.
-    write(
-        endpoints,
-        measurement,
-        "quiet",
-        every_30s(now - timedelta(minutes=30), now - timedelta(minutes=7), 95),
-    )
+    # sensor, from and until (minutes before now), value: every 30 s
+    runs = [
+        ("hot", 8, 0, 95),
+        ("cold", 8, 0, 5),
+        ("fine", 8, 0, 50),
+        ("warming", 8, 2, 50),  # above only for the last minute: pending, not firing
+        ("warming", 1, 0, 95),
+        # Hot, then nothing for 7 minutes: silent, and no threshold alert on an old reading.
+        ("quiet", 30, 7, 95),
+    ]
+    for sensor, start, end, value in runs:
+        write(
+            endpoints,
+            measurement,
+            sensor,
+            every_30s(now - timedelta(minutes=start), now - timedelta(minutes=end), value),
+        )
     # Sent two days ago: not a sensor of the last day, so not "silent". "never" never sent at all.
     write(endpoints, measurement, "gone", [(now - timedelta(days=2), 50)])
 

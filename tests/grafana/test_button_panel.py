@@ -6,13 +6,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-import requests
-
 from grafana import model
 from grafana.expand import TimeRange
 from grafana.render import query_panel
 from reach.endpoints import Endpoints
 from reach.influx import InfluxReader
+from tests.support.readings import write_lines
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -33,16 +32,7 @@ def test_presses_per_hour_per_endpoint_handle_a_reset(endpoints: Endpoints) -> N
         for endpoint, values in SEQUENCE.items()
         for minute, value in values
     ]
-    influx = endpoints.influxdb
-    response = requests.post(
-        f"{influx.url}/write",
-        params={"db": influx.database, "precision": "ms"},
-        auth=(influx.users.writer.username, influx.users.writer.password),
-        data="\n".join(lines).encode(),
-        timeout=30,
-        verify=influx.verify,
-    )
-    assert response.status_code == 204, response.text
+    write_lines(endpoints, lines)
     [board] = [d for d in model.load() if d.uid == "button-presses"]
     [panel] = board.panels
     reader = InfluxReader.of(endpoints)

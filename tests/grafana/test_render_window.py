@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 
 from catalog import load_catalog
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
@@ -28,7 +27,7 @@ from grafana.display import apply_renames
 from grafana.names import DISPLAY_NAME_SEPARATOR
 from grafana.panels import TOP_SENSORS
 from reach.endpoints import Endpoints
-from tests.support.readings import escape
+from tests.support.readings import escape, write_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METADATA = json.loads((PROJECT_ROOT / "sample-data" / "device-metadata.json").read_text())
@@ -97,17 +96,7 @@ def _write_run(endpoints: Endpoints, start: datetime) -> dict[str, str]:
         lines.append(
             f"ingest_health,kind=pressure,outcome=written,instance=t count=110 {start_ms + second * 1000}"
         )
-    influx = endpoints.influxdb
-    writer = influx.users.writer
-    response = requests.post(
-        f"{influx.url}/write",
-        params={"db": influx.database, "precision": "ms"},
-        auth=(writer.username, writer.password),
-        data="\n".join(lines).encode(),
-        timeout=30,
-        verify=influx.verify,
-    )
-    assert response.status_code == 204, response.text
+    write_lines(endpoints, lines)
     return names
 
 

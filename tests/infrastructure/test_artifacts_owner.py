@@ -4,32 +4,19 @@ moto does not check ExpectedBucketOwner, so the one answer S3 gives a wrong expe
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
-from rich.console import Console
 
 from infrastructure import artifacts
 from infrastructure.artifacts import ArtifactError
 from infrastructure.deploy import Deployer
-from reach.endpoints import Endpoints
+from tests.support.deployer import deployer
 
 OTHER_ACCOUNT = "111111111111"  # the account that took the name first
 NO_OWNER_PARAMETER = {"CreateBucket"}  # S3's only call here that takes no ExpectedBucketOwner
-
-
-@pytest.fixture
-def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) -> str:
-    return endpoints.aws.endpoint_url
-
-
-def deployer(endpoint: str, environment: str) -> Deployer:
-    return Deployer(
-        environment=environment, endpoint_url=endpoint, assume_yes=True, console=Console(file=io.StringIO())
-    )
 
 
 def record_calls(deployer: Deployer) -> list[tuple[str, dict[str, Any]]]:

@@ -3,28 +3,15 @@ the edge stack's CloudFront prefix list and VPC-origin group, and that environme
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import boto3
 import pytest
-from rich.console import Console
 
-from infrastructure.deploy import Deployer, DeployError
+from infrastructure.deploy import DeployError
 from infrastructure.stacks import edge, ingest
-from reach.endpoints import Endpoints
-
-
-@pytest.fixture
-def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) -> str:
-    return endpoints.aws.endpoint_url
-
-
-def deployer(endpoint: str, environment: str) -> Deployer:
-    return Deployer(
-        environment=environment, endpoint_url=endpoint, assume_yes=True, console=Console(file=io.StringIO())
-    )
+from tests.support.deployer import deployer
 
 
 def stack_with(endpoint: str, name: str, parameters: dict[str, str], outputs: dict[str, str]) -> None:

@@ -22,12 +22,6 @@ from infrastructure import compat
 from infrastructure.cli import main
 from infrastructure.deploy import INLINE_TEMPLATE_LIMIT, Deployer
 from infrastructure.registry import StackDefinition
-from reach.endpoints import Endpoints
-
-
-@pytest.fixture
-def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) -> str:
-    return endpoints.aws.endpoint_url
 
 
 def text(capsys: pytest.CaptureFixture[str]) -> str:

@@ -20,15 +20,9 @@ from botocore.exceptions import ClientError
 from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from infrastructure import artifacts, compat
 from infrastructure.cli import main
-from reach.endpoints import Endpoints
 from tests.support.kind_files import TEMPERATURE
 
 BELOW_INGEST = ("network", "cluster", "storage", "influxdb")
-
-
-@pytest.fixture
-def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) -> str:
-    return endpoints.aws.endpoint_url
 
 
 @pytest.fixture

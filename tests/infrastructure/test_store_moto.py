@@ -10,19 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import pytest
 
 from infrastructure import compat
 from infrastructure.cli import main
 from infrastructure.stacks import influxdb, influxdb_managed
-from reach.endpoints import Endpoints
 
 STACKS = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest", "webhook")
-
-
-@pytest.fixture
-def endpoint(endpoints: Endpoints, aws_env: dict[str, str], moto_reset: None) -> str:
-    return endpoints.aws.endpoint_url
 
 
 def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:

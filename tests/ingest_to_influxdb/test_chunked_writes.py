@@ -8,14 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import urllib3
 from ingest_to_influxdb import handler, ingestor
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.influx_writer import InfluxWriter
 from ingest_to_influxdb.secrets import SecretCredentials
 
 from local_aws.lambda_.events import sqs_batch_event as sqs_event
-from tests.support.function_env import FunctionEnv, ms, pressure
+from tests.support.function_env import FunctionEnv, ms, pressure, seed_text_pressure
 
 
 def test_a_batch_in_chunks_writes_refuses_and_rejects_each_reading_once(function: FunctionEnv) -> None:
@@ -23,15 +22,7 @@ def test_a_batch_in_chunks_writes_refuses_and_rejects_each_reading_once(function
     size = ingestor.MIN_CHUNK_READINGS
     # A day's shard of its own (within the 30-day retention) where pressureValue is text: a conflict.
     old = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=19)
-    admin = function.endpoints.influxdb.users.admin
-    ca_file = function.endpoints.influxdb.ca_file
-    response = urllib3.PoolManager(ca_certs=ca_file, cert_reqs="CERT_REQUIRED").request(
-        "POST",
-        f"{function.endpoints.influxdb.url}/write?db={function.endpoints.influxdb.database}&precision=ms",
-        body=f'pressure,sensorID=seed pressureValue="text" {ms(old)}'.encode(),
-        headers=urllib3.make_headers(basic_auth=f"{admin.username}:{admin.password}"),
-    )
-    assert response.status == 204, response.data
+    seed_text_pressure(function.endpoints, old)
     recent = datetime.now(UTC) - timedelta(minutes=5)
     readings = [pressure(f"{device}{n}", recent + timedelta(milliseconds=n)) for n in range(2 * size + 50)]
     readings[3] = pressure(

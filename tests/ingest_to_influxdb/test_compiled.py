@@ -22,20 +22,11 @@ from ingest_to_influxdb.kinds import parse_table
 from ingest_to_influxdb.validation import decode_fully, kind_of, validate_fully
 
 from tests.support.catalog_kinds import PACKED, TABLE
-from tests.support.function_env import FunctionEnv
+from tests.support.function_env import FunctionEnv, sample_pressure
 
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
 CHECKS = CompiledChecks(TABLE)
-USUAL = {
-    "pressure": 512,
-    "viscosity": 30.5,
-    "sensordatetime": "2026-11-22T10:00:00.123Z",
-    "deviceid": "bench1",
-    "clientid": "client-1",
-    "metakey": "123456789",
-    "topic": "/pressure/data",
-    "connection_clientid": None,
-}
+USUAL = {**sample_pressure(), "topic": "/pressure/data", "connection_clientid": None}
 
 
 def full(payload: object, topic: str | None = None) -> str:

@@ -12,17 +12,10 @@ from ingest_to_influxdb import handler
 from ingest_to_influxdb.emf import HOLD_VALUES, EmbeddedMetrics
 from ingest_to_influxdb.ingestor import BatchResult
 
+from tests.support.clock import Clock
 from tests.support.emf import extracted
 
 NAMESPACE = "IoTTelemetry"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-import urllib3
 from ingest_to_influxdb import handler
 from ingest_to_influxdb.config import Config
 from ingest_to_influxdb.errors import ConfigError
@@ -18,7 +17,7 @@ from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.metadata_store import MetadataStore
 
 from local_aws.lambda_.events import kinesis_batch_event, sqs_batch_event
-from tests.support.function_env import ACME, SHELF_01, FunctionEnv, ms, pressure
+from tests.support.function_env import ACME, SHELF_01, FunctionEnv, ms, pressure, seed_text_pressure
 
 
 def test_a_reading_of_each_kind_lands_once_enriched_at_the_device_time(function: FunctionEnv) -> None:
@@ -197,14 +196,7 @@ def test_a_point_influxdb_refuses_is_kept_and_the_others_are_written(function: F
     device = f"conflict{uuid.uuid4().hex[:6]}"
     # A day's shard of its own (within the 30-day retention), so the conflict touches no other test.
     old = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=20)
-    admin = function.endpoints.influxdb.users.admin
-    response = urllib3.PoolManager(ca_certs=function.endpoints.influxdb.ca_file).request(
-        "POST",
-        f"{function.endpoints.influxdb.url}/write?db=telemetry&precision=ms",
-        body=f'pressure,sensorID=seed pressureValue="text" {ms(old)}'.encode(),
-        headers=urllib3.make_headers(basic_auth=f"{admin.username}:{admin.password}"),
-    )
-    assert response.status == 204, response.data
+    seed_text_pressure(function.endpoints, old)
     recent = datetime.now(UTC) - timedelta(minutes=1)
     bodies = [
         json.dumps(pressure(f"{device}a", recent)),

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from ingest_tools.load_metadata import main
-from tests.support.function_env import PROJECT_ROOT, create_table
+from tests.support.function_env import ACME, PROJECT_ROOT, create_table
 
 TABLE = "loader-DeviceMetaData"
 SAMPLES = PROJECT_ROOT / "sample-data"
@@ -40,16 +40,7 @@ def test_the_sample_files_load_the_same_items(table: str) -> None:
     assert sorted(from_json) == sorted([*pressure, *(f"shelf-0{i}" for i in range(1, 6)), *webhook, *things])
     # A thing's item is the item its simulated payload names (device n takes the n-th metakey).
     assert {**from_json["pressure-0003"], "metakey": "123456792"} == from_json["123456792"]
-    assert from_json["123456789"] == {
-        "metakey": "123456789",
-        "manufacturer": "Acme Devices Ltd.",
-        "family": "sensors",
-        "component_id": "a1b2c3d4",
-        "calibration_date": "2020-09-25",
-        "line": "Line 1",
-        "machine": "Mixer 1",
-        "position": "inlet",
-    }
+    assert from_json["123456789"] == {"metakey": "123456789", **ACME}
 
 
 BAD_JSON = """[

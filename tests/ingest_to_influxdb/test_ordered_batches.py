@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
 from ingest_to_influxdb import ingestor as ingestor_module
@@ -45,7 +46,23 @@ class Sent:
         return self.answer
 
 
-class Store:
+Item = TypeVar("Item")
+
+
+class SendsAtOnce(Generic[Item]):
+    """A fake sink whose `send` writes at once: the write's answer, or its TransientError, is what it sent."""
+
+    def write(self, items: Sequence[Item], remaining: RemainingTime) -> dict[int, str]:
+        raise NotImplementedError
+
+    def send(self, items: Sequence[Item], remaining: RemainingTime) -> Sent:
+        try:
+            return Sent(self.write(items, remaining))
+        except TransientError as error:
+            return Sent(error)
+
+
+class Store(SendsAtOnce[str]):
     """Takes every write but the `failing` ones (counting from 1), which fail as an unreachable store does."""
 
     def __init__(self, failing: Collection[int] = ()) -> None:
@@ -60,12 +77,6 @@ class Store:
         for line in lines:
             (self.health if line.startswith("ingest_health") else self.points).append(line)
         return {}
-
-    def send(self, lines: Sequence[str], remaining: RemainingTime) -> Sent:
-        try:
-            return Sent(self.write(lines, remaining))
-        except TransientError as error:
-            return Sent(error)
 
 
 class RejectedQueue:
@@ -148,7 +159,7 @@ def test_when_the_last_write_fails_the_health_counts_only_what_was_written() -> 
     assert health_written(store) == size - 1
 
 
-class RowSink:
+class RowSink(SendsAtOnce[SinkRow]):
     """A row sink (the SQL sink's port) whose `fail_on`-th send (counting from 1) fails as a database down does."""
 
     def __init__(self, fail_on: int | None = None) -> None:
@@ -161,12 +172,6 @@ class RowSink:
             raise TransientError("database unavailable")
         self.rows.extend(rows)
         return {}
-
-    def send(self, rows: Sequence[SinkRow], remaining: RemainingTime) -> Sent:
-        try:
-            return Sent(self.write(rows, remaining))
-        except TransientError as error:
-            return Sent(error)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from ingest_to_influxdb.line_protocol import format_point
 from ingest_to_influxdb.validation import decode, decode_fully, validate, validate_fully
 
 from tests.support.catalog_kinds import PRESSURE, SHELF, TABLE
+from tests.support.function_env import sample_pressure
 
 NOW_MS = 1_795_388_884_000  # 2026-11-22T23:08:04Z
 MISSING = object()
@@ -109,17 +110,6 @@ METAKEYS = ["123456789", 123456789, "", "x" * 256, "x" * 257, "\ud800", "ö", Tr
 COMPILED = CompiledChecks(TABLE)
 
 
-def pressure_reading() -> dict[str, Any]:
-    return {
-        "pressure": 512,
-        "viscosity": 30.5,
-        "sensordatetime": "2026-11-22T10:00:00.123Z",
-        "deviceid": "bench1",
-        "clientid": "client-1",
-        "metakey": "123456789",
-    }
-
-
 def shelf_reading() -> dict[str, Any]:
     return {
         "count": 12,
@@ -178,7 +168,7 @@ def documents(kind: ReadingKind, base: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize(("kind", "base"), [(PRESSURE, pressure_reading()), (SHELF, shelf_reading())])
+@pytest.mark.parametrize(("kind", "base"), [(PRESSURE, sample_pressure()), (SHELF, shelf_reading())])
 def test_the_quick_checks_make_the_reading_the_full_checks_make(
     kind: ReadingKind, base: dict[str, Any]
 ) -> None:
@@ -205,7 +195,7 @@ def test_the_quick_checks_make_the_reading_the_full_checks_make(
 
 
 def payloads() -> list[object]:
-    usual = pressure_reading()
+    usual = sample_pressure()
     texts = [
         json.dumps(usual),
         json.dumps(usual).encode(),

@@ -21,6 +21,12 @@ def sqs() -> Iterator[object]:
         yield boto3.client("sqs", region_name="us-east-1")
 
 
+def _visible_and_hidden(client: Any, url: str) -> tuple[str, str]:
+    """SQS's approximate counts of the messages that may be received, and of those received and not deleted."""
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]
+
+
 def test_send_receive_delete_and_counts_match_sqs(sqs: object) -> None:
     client = boto3.client("sqs", region_name="us-east-1")
     url = client.create_queue(QueueName="q")["QueueUrl"]
@@ -28,14 +34,7 @@ def test_send_receive_delete_and_counts_match_sqs(sqs: object) -> None:
         QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)]
     )
     received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=4, VisibilityTimeout=30)["Messages"]
-    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (
-        attributes["ApproximateNumberOfMessages"],
-        attributes["ApproximateNumberOfMessagesNotVisible"],
-    ) == (
-        "6",
-        "4",
-    )
+    assert _visible_and_hidden(client, url) == ("6", "4")
     entries: list[Any] = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)]
     response = client.delete_message_batch(
         QueueUrl=url, Entries=[*entries, {"Id": "bad", "ReceiptHandle": "nope"}]
@@ -46,14 +45,7 @@ def test_send_receive_delete_and_counts_match_sqs(sqs: object) -> None:
         QueueUrl=url, Entries=entries[:1]
     )  # deleting twice is fine, as on SQS
     assert [s["Id"] for s in again["Successful"]] == ["0"]
-    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert (
-        attributes["ApproximateNumberOfMessages"],
-        attributes["ApproximateNumberOfMessagesNotVisible"],
-    ) == (
-        "6",
-        "0",
-    )
+    assert _visible_and_hidden(client, url) == ("6", "0")
 
 
 def test_a_message_received_twice_is_deleted_by_either_handle_and_only_once(sqs: object) -> None:
@@ -67,9 +59,7 @@ def test_a_message_received_twice_is_deleted_by_either_handle_and_only_once(sqs:
     assert [s["Id"] for s in response["Successful"]] == ["old"]
     again = client.delete_message_batch(QueueUrl=url, Entries=[{"Id": "new", "ReceiptHandle": second}])
     assert [s["Id"] for s in again["Successful"]] == ["new"]  # already deleted: fine, as on SQS
-    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert attributes["ApproximateNumberOfMessages"] == "0"
-    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert _visible_and_hidden(client, url) == ("0", "0")
 
 
 def test_a_certificate_id_is_the_sha256_of_its_der_as_iot_core_gives_it() -> None:

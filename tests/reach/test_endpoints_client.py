@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.source_tree import ROOT, file_strings, python_files, string_constants
+from tests.source_tree import ROOT, offending_files, python_files, string_constants
 
 CLIENT = ROOT / "reach" / "endpoints.py"
 # A parse of the file by hand (json.load(s) of something named endpoints), or a model read around load().
@@ -27,11 +27,7 @@ def offences(source: str, strings: Sequence[tuple[int, str]] | None = None) -> l
 def test_no_module_but_the_client_names_or_parses_endpoints_json() -> None:
     files = python_files(CLIENT, Path(__file__).resolve())
     assert len(files) > 50 and ROOT / "simulator" / "api.py" in files
-    problems = {
-        str(path.relative_to(ROOT)): found
-        for path in files
-        if (found := offences(path.read_text(), file_strings(path)))
-    }
+    problems = offending_files(files, offences)
     assert problems == {}, "read .sandbox/endpoints.json through reach.endpoints (Endpoints.load) only"
 
 

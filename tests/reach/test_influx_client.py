@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.source_tree import ROOT, file_strings, python_files, string_constants
+from tests.source_tree import ROOT, offending_files, python_files, string_constants
 
 HELPER = ROOT / "reach" / "influx.py"
 CLIENT = re.compile(r"\bInfluxDBClient\b|^\s*(from|import) influxdb\b", re.MULTILINE)
@@ -28,11 +28,7 @@ def test_no_module_but_the_helper_queries_influxdb() -> None:
         ROOT / "sandbox" / "scenarios" / "accounting.py" in files
         and ROOT / "tests" / "support" / "readings.py" in files
     )
-    problems = {
-        str(path.relative_to(ROOT)): found
-        for path in files
-        if (found := offences(path.read_text(), file_strings(path)))
-    }
+    problems = offending_files(files, offences)
     assert problems == {}, "query InfluxDB through reach.influx (query() or InfluxReader) only"
 
 

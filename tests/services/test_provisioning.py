@@ -25,6 +25,13 @@ def _yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def _start(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A service's start script under `sh`, with only `env`; what it printed, and its status."""
+    return subprocess.run(
+        ["sh", str(script), *args], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
 def _task(service: str) -> dict[str, Any]:
     task: dict[str, Any] = _yaml(SERVICES / service / "task.yaml")
     return task
@@ -107,9 +114,7 @@ def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_
     for path in sorted(build.DASHBOARDS_DIR.glob("*.json")):
         (dashboards_dir / path.name).write_text(path.read_text())
     script = SERVICES / "grafana" / "start.sh"
-    result = subprocess.run(
-        ["sh", str(script), "--flag"], env=env, capture_output=True, text=True, timeout=30, check=False
-    )
+    result = _start(script, env, "--flag")
     assert result.returncode == 0, result.stderr
     assert "grafana started with --flag" in result.stdout
     assert (
@@ -121,9 +126,7 @@ def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_
 
     for path in dashboards_dir.glob("*.json"):
         path.unlink()
-    refused = subprocess.run(
-        ["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False
-    )
+    refused = _start(script, env)
     assert refused.returncode == 1 and "fetch-files container copies them from S3" in refused.stderr
 
 
@@ -150,14 +153,7 @@ def test_grafana_verifies_the_ecs_store_against_its_ca_and_the_managed_store_aga
             "GRAFANA_DASHBOARDS_DIR": str(dashboards_dir),
             "GRAFANA_RUN": str(run),
         }
-        result = subprocess.run(
-            ["sh", str(SERVICES / "grafana" / "start.sh")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = _start(SERVICES / "grafana" / "start.sh", env)
         assert result.returncode == 0, result.stderr
         (influx,) = [
             d
@@ -183,14 +179,7 @@ def test_chronograf_adds_the_store_s_ca_to_go_s_roots(tmp_path: Path) -> None:
         "INFLUXDB_CA_CERTIFICATE": pem,
         "CHRONOGRAF_RUN": str(run),
     }
-    result = subprocess.run(
-        ["sh", str(SERVICES / "chronograf" / "start.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _start(SERVICES / "chronograf" / "start.sh", env)
     assert result.returncode == 0, result.stderr
     # The store's CA beside the system's roots (the OAuth provider's certificate is a public one).
     assert f"SSL_CERT_DIR={tmp_path}/influxdb-ca:/etc/ssl/certs" in result.stdout

@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+import urllib3
 from ingest_to_influxdb import handler
 from rich.console import Console
 
@@ -158,6 +159,18 @@ def pressure(device: str, when: datetime, **changes: Any) -> dict[str, Any]:
     return reading
 
 
+def sample_pressure() -> dict[str, Any]:
+    """The pressure reading the compiled and full checks' tests start from: a fixed time, the sample metakey."""
+    return {
+        "pressure": 512,
+        "viscosity": 30.5,
+        "sensordatetime": "2026-11-22T10:00:00.123Z",
+        "deviceid": "bench1",
+        "clientid": "client-1",
+        "metakey": "123456789",
+    }
+
+
 def replay(function: FunctionEnv, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     endpoints = function.endpoints.model_copy(
         update={"queues": {"dead_letter": function.dead_letter_url, "rejected": function.rejected_url}}
@@ -189,3 +202,17 @@ def iso(moment: datetime) -> str:
 
 def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def seed_text_pressure(endpoints: Endpoints, when: datetime) -> None:
+    """A pressureValue written as text at `when` (by the admin, over verified TLS): InfluxDB then refuses a number
+    in that field for good, a field type conflict, in that day's shard only."""
+    influxdb = endpoints.influxdb
+    admin = influxdb.users.admin
+    response = urllib3.PoolManager(ca_certs=influxdb.ca_file, cert_reqs="CERT_REQUIRED").request(
+        "POST",
+        f"{influxdb.url}/write?db={influxdb.database}&precision=ms",
+        body=f'pressure,sensorID=seed pressureValue="text" {ms(when)}'.encode(),
+        headers=urllib3.make_headers(basic_auth=f"{admin.username}:{admin.password}"),
+    )
+    assert response.status == 204, response.data

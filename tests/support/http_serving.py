@@ -1,24 +1,21 @@
-"""A test's HTTP stand-in served on a thread, and stopped within a twentieth of a second (http.server polls for
-its shutdown every half second by default: most of a pure test's time)."""
+"""A test's HTTP stand-in served for the length of a block (local_aws/serving.py: stopped within 50 ms)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import BaseServer
 from typing import TypeVar
 
-POLL_SECONDS = 0.05
+from local_aws.serving import serving_thread
+
 Server = TypeVar("Server", bound=BaseServer)
 
 
 @contextmanager
 def serving(server: Server) -> Iterator[Server]:
     """Serves `server` until the block ends, then shuts it down and closes its socket."""
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
-    )
+    thread = serving_thread(server)
     thread.start()
     try:
         yield server

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 from infrastructure import influx_tls, service_files
@@ -54,14 +53,7 @@ def secrets_client(endpoints: Endpoints) -> Any:
 
 def aws_client(endpoints: Endpoints, service: Any) -> Any:
     """A boto3 client of moto's server (the AWS cloud itself cannot run here)."""
-    aws = endpoints.aws
-    return boto3.client(
-        service,
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    return endpoints.aws.client(service)
 
 
 def create_secrets(client: Any, environment: str) -> None:

@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from local_aws.serving import serving_thread
+
 Flavour = Literal["v2", "v3"]
 SESSION_COOKIE = "influxdb-oss-session"
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024  # v3 / Timestream `max-http-request-size` default
@@ -181,12 +183,7 @@ class InfluxStandIn:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="influx-standin",
-            daemon=True,
-        )
+        self._thread = serving_thread(self._server, "influx-standin")
         self._thread.start()
         return self
 

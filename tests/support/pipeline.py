@@ -97,31 +97,34 @@ def pipeline_for(pipelines: dict[str, Pipeline], root: Path, ingest_path: str) -
     return pipelines[ingest_path]
 
 
+def _in_use(
+    pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory, ingest_path: str
+) -> Iterator[Pipeline]:
+    """The path's deployment, with the process's AWS settings pointing at its moto while the test runs."""
+    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp(f"e2e-{ingest_path}"), ingest_path)
+    with aws_environment(chosen.endpoints):
+        yield chosen
+
+
 @pytest.fixture(params=["direct", "queued"])
 def pipeline(
     request: pytest.FixtureRequest, pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp(f"e2e-{request.param}"), request.param)
-    with aws_environment(chosen.endpoints):
-        yield chosen
+    yield from _in_use(pipelines, tmp_path_factory, request.param)
 
 
 @pytest.fixture
 def direct_pipeline(
     pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp("e2e-direct"), "direct")
-    with aws_environment(chosen.endpoints):
-        yield chosen
+    yield from _in_use(pipelines, tmp_path_factory, "direct")
 
 
 @pytest.fixture
 def stream_pipeline(
     pipelines: dict[str, Pipeline], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    chosen = pipeline_for(pipelines, tmp_path_factory.mktemp("e2e-stream"), "stream")
-    with aws_environment(chosen.endpoints):
-        yield chosen
+    yield from _in_use(pipelines, tmp_path_factory, "stream")
 
 
 WRITER_SECRET = influxdb.secret_name("writer", "demo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,14 +91,18 @@ def lines(start_ms: int) -> list[str]:
 
 
 def write(endpoints: Endpoints, start_ms: int) -> None:
-    """Writes with the writer's credentials, as the ingest function does."""
+    write_lines(endpoints, lines(start_ms))
+
+
+def write_lines(endpoints: Endpoints, points: Iterable[str]) -> None:
+    """Line protocol (times in ms) written with the writer's credentials, as the ingest function writes."""
     influx = endpoints.influxdb
     writer = influx.users.writer
     response = requests.post(
         f"{influx.url}/write",
         params={"db": influx.database, "precision": "ms"},
         auth=(writer.username, writer.password),
-        data="\n".join(lines(start_ms)).encode(),
+        data="\n".join(points).encode(),
         timeout=30,
         verify=influx.verify,
     )

@@ -8,6 +8,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from local_aws.serving import serving_thread
+
 
 class ResponseUrl:
     def __init__(self) -> None:
@@ -38,9 +40,7 @@ class ResponseUrl:
                 self.end_headers()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = serving_thread(self._server)
         self._thread.start()
         return self
 

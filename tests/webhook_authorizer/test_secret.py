@@ -11,13 +11,7 @@ import pytest
 from webhook_authorizer import handler
 from webhook_authorizer.secret import REFRESH_FLOOR_SECONDS, CallbackSecret
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 @pytest.fixture
@@ -52,7 +46,7 @@ def test_the_current_secret_is_authorized_and_nothing_else(authorizer: None) -> 
 
 def test_through_a_rotation_both_the_new_and_the_previous_secret_pass(secret_arn: str) -> None:
     client = boto3.client("secretsmanager")
-    clock = Clock()
+    clock = Clock(1000.0)
     callback = CallbackSecret(client, secret_arn, clock)
     assert callback.matches("Bearer first")  # no AWSPREVIOUS yet: read without one
     client.put_secret_value(
@@ -71,7 +65,7 @@ def test_the_webhook_function_accepts_the_same_two_versions(secret_arn: str) -> 
     from webhook_to_influxdb.auth import MISSING, WRONG, SharedSecret
 
     shared = SharedSecret(boto3.client("secretsmanager"), secret_arn)
-    shared.secret.clock = Clock()
+    shared.secret.clock = Clock(1000.0)
     boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString="second")
     assert shared.refusal({"Authorization": "Bearer second"}) is None
     assert shared.refusal({"authorization": "Bearer first"}) is None

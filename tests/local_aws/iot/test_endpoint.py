@@ -23,6 +23,7 @@ from awsiot import mqtt_connection_builder
 from local_aws.iot.access import local_registry
 from local_aws.iot.ca import LocalCa
 from reach.endpoints import Endpoints
+from reach.mqtt import plain_connection
 from sandbox.cli import main as sandbox_cli
 from sandbox.manager.services import Sandbox
 from simulator.api import FleetGroup, run_groups
@@ -31,20 +32,6 @@ from simulator.provisioning import deprovision, provision
 from tests.support.device_policy import create_device_policy
 
 TIMEOUT = 10
-
-
-def _plain(
-    endpoints: Endpoints, client_id: str, username: str | None, password: str | None
-) -> mqtt.Connection:
-    return mqtt.Connection(
-        client=mqtt.Client(io.ClientBootstrap.get_or_create_static_default()),
-        host_name=endpoints.mqtt.host,
-        port=endpoints.mqtt.port,
-        client_id=client_id,
-        username=username,
-        password=password,
-        disable_metrics=True,
-    )
 
 
 def _connects(connection: mqtt.Connection) -> bool:
@@ -57,9 +44,9 @@ def _connects(connection: mqtt.Connection) -> bool:
 
 
 def test_the_plain_listener_lets_no_anonymous_client_in(endpoints: Endpoints) -> None:
-    assert not _connects(_plain(endpoints, "anonymous", None, None))
-    assert not _connects(_plain(endpoints, "guessing", endpoints.mqtt.username, "wrong-password"))
-    assert _connects(_plain(endpoints, "with-login", endpoints.mqtt.username, endpoints.mqtt.password))
+    assert not _connects(plain_connection(endpoints, "anonymous", (None, None)))
+    assert not _connects(plain_connection(endpoints, "guessing", (endpoints.mqtt.username, "wrong-password")))
+    assert _connects(plain_connection(endpoints, "with-login"))
 
 
 def test_the_password_file_and_keys_are_private(sandbox: Sandbox) -> None:
@@ -81,7 +68,7 @@ class Subscriber:
     def __init__(self, endpoints: Endpoints, name: str) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
-        self.connection = _plain(endpoints, name, endpoints.mqtt.username, endpoints.mqtt.password)
+        self.connection = plain_connection(endpoints, name)
         self.connection.on_message(self._on_message)
         self.connection.connect().result(timeout=TIMEOUT)
         self.connection.subscribe("#", mqtt.QoS.AT_LEAST_ONCE)[0].result(timeout=TIMEOUT)
@@ -118,6 +105,27 @@ class Devices:
     def connection(
         self, client_id: str, cert_of: str | None = None, cert: Path | None = None, key: Path | None = None
     ) -> mqtt.Connection:
+        """A clean session that reconnects within seconds."""
+        return self.mtls(
+            client_id,
+            cert_of,
+            cert,
+            key,
+            clean_session=True,
+            reconnect_min_timeout_secs=1,
+            reconnect_max_timeout_secs=2,
+        )
+
+    def mtls(
+        self,
+        client_id: str,
+        cert_of: str | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+        **options: Any,
+    ) -> mqtt.Connection:
+        """A connection to the mutual-TLS endpoint with a device's certificate and key (`cert_of`'s, else the
+        client id's), and awscrt's `options`."""
         folder = self.keys / (cert_of or client_id)
         return mqtt_connection_builder.mtls_from_path(
             endpoint=self.endpoints.mqtt.host,
@@ -126,9 +134,7 @@ class Devices:
             pri_key_filepath=str(key or folder / "private.key"),
             ca_filepath=self.ca_file,
             client_id=client_id,
-            clean_session=True,
-            reconnect_min_timeout_secs=1,
-            reconnect_max_timeout_secs=2,
+            **options,
         )
 
     def wait_until_connects(self, client_id: str) -> None:
@@ -210,14 +216,7 @@ def test_who_cannot_connect(devices: Devices, tmp_path: Path) -> None:
 
     # A certificate revoked with another tool than the simulator: `python -m sandbox access` applies it.
     certificate_id = (devices.keys / "pressure-0001" / "certificate.id").read_text().split()[0]
-    aws = devices.endpoints.aws
-    iot = boto3.client(
-        "iot",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    iot = devices.endpoints.aws.client("iot")
     iot.update_certificate(certificateId=certificate_id, newStatus="REVOKED")
     assert sandbox_cli(["access", "--root", str(devices.sandbox.root)]) == 0
     devices.wait_until_refused("pressure-0001")
@@ -262,15 +261,7 @@ def test_a_publish_the_policy_denies_gets_nothing_through_and_is_reported(
 
 def test_deprovisioning_removes_the_device_from_the_broker(devices: Devices) -> None:
     interrupted = threading.Event()
-    connection = mqtt_connection_builder.mtls_from_path(
-        endpoint=devices.endpoints.mqtt.host,
-        port=devices.endpoints.mqtt.tls_port,
-        cert_filepath=str(devices.keys / "pressure-0001" / "certificate.pem"),
-        pri_key_filepath=str(devices.keys / "pressure-0001" / "private.key"),
-        ca_filepath=devices.ca_file,
-        client_id="pressure-0001",
-        on_connection_interrupted=lambda *_, **__: interrupted.set(),
-    )
+    connection = devices.mtls("pressure-0001", on_connection_interrupted=lambda *_, **__: interrupted.set())
     connection.connect().result(timeout=TIMEOUT)
     keys_copy = devices.keys / "pressure-0001"  # deprovision removes it: the device keeps a copy
     cert, key = (keys_copy / "certificate.pem").read_bytes(), (keys_copy / "private.key").read_bytes()
@@ -307,13 +298,12 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknow
 ) -> None:
     """IoT Core refuses a payload over 128 KB; the broker must not acknowledge one and drop it."""
     largest, over = b"x" * (128 * 1024), b"x" * (128 * 1024 + 1)
-    login = (devices.endpoints.mqtt.username, devices.endpoints.mqtt.password)
     subscriber = Subscriber(devices.endpoints, "size-watcher")
     try:
         assert _published(devices.connection("pressure-0000"), largest)
         assert not _published(devices.connection("pressure-0000"), over)  # the device endpoint: exact
-        assert _published(_plain(devices.endpoints, "plain-largest", *login), largest)
-        assert not _published(_plain(devices.endpoints, "plain-200kb", *login), b"x" * 200_000)  # mosquitto
+        assert _published(plain_connection(devices.endpoints, "plain-largest"), largest)
+        assert not _published(plain_connection(devices.endpoints, "plain-200kb"), b"x" * 200_000)  # mosquitto
         seen = subscriber.wait_for(2)
         time.sleep(0.5)  # nothing else comes after the two that were taken
         seen = list(subscriber.messages)
@@ -323,13 +313,8 @@ def test_a_message_over_128_kb_is_refused_by_closing_the_connection_never_acknow
 
 
 def _with_will(devices: Devices, topic: str, retain: bool) -> mqtt.Connection:
-    return mqtt_connection_builder.mtls_from_path(
-        endpoint=devices.endpoints.mqtt.host,
-        port=devices.endpoints.mqtt.tls_port,
-        cert_filepath=str(devices.keys / "pressure-0000" / "certificate.pem"),
-        pri_key_filepath=str(devices.keys / "pressure-0000" / "private.key"),
-        ca_filepath=devices.ca_file,
-        client_id="pressure-0000",
+    return devices.mtls(
+        "pressure-0000",
         clean_session=True,
         will=mqtt.Will(topic=topic, qos=mqtt.QoS.AT_LEAST_ONCE, payload=b"gone", retain=retain),
     )
@@ -364,14 +349,7 @@ def test_a_string_not_equals_deny_is_enforced_and_an_unknown_operator_refused_at
 ) -> None:
     """A Deny under StringNotEquals once was skipped (failing open); a policy the endpoint cannot evaluate is now
     refused when the access rules are read from the registry, naming the policy and the operator."""
-    aws = devices.endpoints.aws
-    iot = boto3.client(
-        "iot",
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-        aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key,
-    )
+    iot = devices.endpoints.aws.client("iot")
     certificate_arn = (devices.keys / "pressure-0000" / "certificate.id").read_text().split()[1]
     statement = {"Effect": "Deny", "Action": "iot:Publish", "Resource": "*"}
     documents = {

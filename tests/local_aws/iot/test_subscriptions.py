@@ -12,24 +12,17 @@ from pathlib import Path
 
 import pytest
 from awscrt import mqtt5
-from rich.console import Console
 
 from local_aws.iot import mqtt_session as mqtt_intake
 from local_aws.iot.mqtt_session import Intake
 from local_aws.iot.subscriptions import SUBSCRIPTIONS_FILE, SubscriptionRecord, reconcile, unread_topics
-from reach.endpoints import (
-    AwsEndpoint,
-    Endpoints,
-    InfluxEndpoint,
-    InfluxUser,
-    InfluxUsers,
-    MqttEndpoint,
-    endpoints_file,
-)
+from reach.endpoints import endpoints_file
 from sandbox.scenarios.accounting import Accounting
 from sandbox.scenarios.demo import summary_table
 from simulator.api import FleetGroup, ToNoRule, no_rule_warning, readings_to_no_rule
 from simulator.fleet import FleetSummary
+from tests.support.rich_table import printed_rows
+from tests.support.stopped_sandbox import stopped_endpoints
 
 CLIENT_ID = "local-rules-demo-ingest"
 PRESSURE, SHELF, ROOMS = "/pressure/data", "/shelf/data", "/rooms/climate"
@@ -83,25 +76,12 @@ class FakeClient:
         return future
 
 
-def endpoints() -> Endpoints:
-    user = InfluxUser(username="u", password="p")
-    return Endpoints(
-        mqtt=MqttEndpoint(host="127.0.0.1", port=1, username="rules", password="secret"),
-        influxdb=InfluxEndpoint(
-            url="http://127.0.0.1:1",
-            database="telemetry",
-            users=InfluxUsers(admin=user, writer=user, reader=user),
-        ),
-        aws=AwsEndpoint(endpoint_url="http://127.0.0.1:1", region="us-east-1", account_id="123456789012"),
-    )
-
-
 def connect(
     root: Path, broker: Broker, topics: list[str], session_present: bool = True
 ) -> tuple[Intake, FakeClient]:
     """A runner's start: its intake connects (never to a network: the client is the stand-in)."""
     intake = Intake(
-        endpoints(),
+        stopped_endpoints(),
         CLIENT_ID,
         topics,
         lambda _: None,
@@ -212,17 +192,10 @@ def test_readings_to_no_rule_are_told_by_the_simulator_and_counted_apart_by_the_
 
     accounting = Accounting(sent=20, written=10, rejected=0, dead_letters=0, to_no_rule=10)
     assert accounting.settled and accounting.lost == 0
-    console = Console(width=240, record=True)
-    console.print(
-        summary_table(
-            accounting, {"received": 10}, {"pressure": 10, "shelf": 10}, {"shelf": 10}, 0, {"pressure": 10}
-        )
+    table = summary_table(
+        accounting, {"received": 10}, {"pressure": 10, "shelf": 10}, {"shelf": 10}, 0, {"pressure": 10}
     )
-    rows = {
-        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-        for line in console.export_text().splitlines()
-        if line.startswith("│")
-    }
+    rows = printed_rows(table, width=240)
     assert rows["to no rule (no deployed rule reads their topic: dropped by the broker)"] == ["10", "10", "0"]
     assert rows["lost = sent - written - rejected - dead letters - to no rule"] == ["0", "", ""]
 

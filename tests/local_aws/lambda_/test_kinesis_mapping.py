@@ -23,6 +23,7 @@ from local_aws.lambda_.kinesis_mapping import (
     StreamPoller,
 )
 from local_aws.lambda_.workers import FunctionSpec, InvocationError
+from tests.support.clock import Clock
 
 ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/demo-ingest"
 
@@ -54,14 +55,6 @@ class StandInS3:
 
     def put_object(self, Bucket: str, Key: str, Body: str) -> None:  # noqa: N803 (boto3's names)
         self.objects[f"{Bucket}/{Key}"] = Body
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _poller(

@@ -13,6 +13,7 @@ from local_aws.lambda_.function import LocalFunction
 from local_aws.lambda_.sqs_mapping import QueueMapping, QueuePoller
 from local_aws.lambda_.workers import FunctionSpec, InvocationError
 from local_aws.sqs.queues import LocalQueues, QueuePolicy
+from tests.support.clock import Clock
 
 URL, DEAD = "http://local/queue/ingest", "http://local/queue/dead"
 ARN = "arn:aws:sqs:us-east-1:123456789012:ingest"
@@ -40,14 +41,6 @@ class FakeSqs:
     def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:  # noqa: N803 (boto3's names)
         self.sent.append((QueueUrl, MessageBody))
         return {"MessageId": "1"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _poller(

@@ -9,17 +9,10 @@ import pytest
 
 from local_aws.sqs import queues as local_queues
 from local_aws.sqs.queues import MAX_MESSAGE_BYTES, LocalQueues, QueuePolicy
+from tests.support.clock import Clock
 
 URL = "http://127.0.0.1:1/123456789012/demo-ingest"
 POLICY = QueuePolicy(URL, "arn:aws:sqs:us-east-1:123456789012:demo-ingest", 30, 3, "http://dlq")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

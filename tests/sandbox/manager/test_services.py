@@ -10,7 +10,6 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,6 @@ from sandbox.manager.services import SERVICE_NAMES, Sandbox
 def _reader(endpoints: Endpoints, username: str, password: str) -> InfluxReader:
     influx = endpoints.influxdb
     return InfluxReader(influx.url, influx.database, username, password, ca_file=influx.ca_file)
-
-
-@pytest.fixture
-def own_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    """A second, private set of services for the tests that stop and break things."""
-    services = Sandbox(tmp_path / "sandbox")
-    try:
-        yield services
-    finally:
-        services.down()
 
 
 def test_all_three_services_answer(endpoints: Endpoints) -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rich.console import Console
 
 from catalog import load_catalog
 from catalog.loader import DEFAULT_FOLDER
@@ -14,6 +13,7 @@ from sandbox.cli import devices_per_kind
 from sandbox.manager.processes import SandboxError
 from sandbox.scenarios.accounting import Accounting, InFlight
 from sandbox.scenarios.demo import DemoOptions, summary_table, throughput_line
+from tests.support.rich_table import printed_rows
 
 
 def test_every_kind_that_can_be_simulated_is_in_the_fleet(tmp_path: Path) -> None:
@@ -40,13 +40,7 @@ def test_the_table_shows_every_kind() -> None:
         sent={"pressure": 20, "shelf": 10},
         written={"pressure": 19, "shelf": 10},
     )
-    console = Console(width=200, record=True)
-    console.print(table)
-    rows = {
-        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-        for line in console.export_text().splitlines()
-        if line.startswith("│")
-    }
+    rows = printed_rows(table, width=200)
     assert rows["written to InfluxDB (counted by a query)"] == ["29", "19", "10"]
     assert rows["sent (acknowledged by the broker)"] == ["30", "20", "10"]
     assert rows["lost = sent - written - rejected - dead letters"] == ["0", "", ""]

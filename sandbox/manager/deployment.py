@@ -20,7 +20,7 @@ from infrastructure.names import stack_name
 from infrastructure.stacks import influxdb, ingest, ingest_stream, relational, webhook
 from local_aws.apigateway import http_api
 from local_aws.runner import STATS_FILE
-from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints, WebhookEndpoint
+from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints, WebhookEndpoint, environment_set
 from sandbox.manager import processes
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
@@ -35,16 +35,8 @@ ROLES = ("admin", "writer", "reader")
 @contextmanager
 def aws_environment(endpoints: Endpoints) -> Iterator[None]:
     """Point boto3 (and anything it runs) at moto for the duration."""
-    saved = {name: os.environ.get(name) for name in endpoints.aws.env()}
-    os.environ.update(endpoints.aws.env())
-    try:
+    with environment_set(endpoints.aws.env()):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # moto's CloudFormation cannot update every stack of an older version of the templates in place (infrastructure/

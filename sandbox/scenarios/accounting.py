@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,8 @@ def count_points(
     """Points per measurement of the catalog's kinds whose device time lies in [since, until]."""
     window = f"time >= {int(since.timestamp() * 1000)}ms AND time <= {int(until.timestamp() * 1000)}ms"
     counts = {}
-    for measurement, field in measurements(catalog or load_catalog()).items():
-        series = influx.query(endpoints, f'SELECT count("{field}") FROM "{measurement}" WHERE {window}')
+    for measurement, point_field in measurements(catalog or load_catalog()).items():
+        series = influx.query(endpoints, f'SELECT count("{point_field}") FROM "{measurement}" WHERE {window}')
         counts[measurement] = int(series[0]["values"][0][1]) if series else 0
     return counts
 
@@ -56,6 +56,7 @@ class SinkAccount:
     expected: int  # readings of the kinds that write here which a sink of their kind took
     held: int  # ... which this sink holds (counted by a query)
     missing: int  # ... which wait on the dead letters for this sink (make replay writes them here)
+    held_by_kind: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -83,6 +84,7 @@ def sink_accounts(
                 expected=sum(taken[name] for name in kinds),
                 held=sum(held[sink].get(name, 0) for name in kinds),
                 missing=sum(missing.get((name, sink), 0) for name in kinds),
+                held_by_kind={name: held[sink].get(name, 0) for name in kinds},
             )
         )
     return taken, tuple(accounts)
@@ -220,6 +222,7 @@ class Accounting:
     # not have arrived, so it is neither sent nor lost.
     unacknowledged: int = 0
     sinks: tuple[SinkAccount, ...] = ()  # each sink's share of `written`
+    written_by_kind: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def lost_in_sinks(self) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 from ingest_to_influxdb.constants import METAKEY
+from ingest_to_influxdb.ingestor import SINK_LABELS
 from ingest_to_influxdb.kinds import INFLUXDB_SINK, SQL_SINK
 from rich.console import Console
 from rich.live import Live
@@ -195,8 +196,9 @@ def account(
     on_progress: Callable[[Accounting], None] = lambda _: None,
     to_no_rule: int = 0,
     unacknowledged: int = 0,
-) -> tuple[Accounting, dict[str, int]]:
-    """Count where every reading went (and the points written per measurement), waiting until nothing is in flight (or `drain_timeout` passes).
+) -> Accounting:
+    """Count where every reading went (per kind, and in each sink), waiting until nothing is in flight (or
+    `drain_timeout` passes).
 
     Settled means nothing is in flight and two counts a second apart agree; until then every reading
     not yet written, rejected or dead-lettered is shown where it is, never as lost."""
@@ -224,10 +226,11 @@ def account(
                 to_no_rule=to_no_rule,
                 unacknowledged=unacknowledged,
                 sinks=sinks,
+                written_by_kind=taken,
             )
             on_progress(current)
             if (current.in_flight.total == 0 and current == previous) or time.monotonic() >= deadline:
-                return current, points
+                return current
             previous = current
             time.sleep(1.0)
 
@@ -277,7 +280,8 @@ def summary_table(
     by_webhook: int = 0,
     to_no_rule: dict[str, int] | None = None,
 ) -> Table:
-    """The totals, and a column per kind (`sent` by kind, `written` by kind) where they are counted per kind."""
+    """The totals, and a column per kind (`sent`, `written`, and what each sink holds, by kind) where they are
+    counted per kind."""
     sent, written = sent or {}, written or {}
     table = Table(title="Where every reading went")
     table.add_column("")
@@ -293,7 +297,20 @@ def summary_table(
     row("sent (acknowledged by the broker)", accounting.sent, sent)
     row("  of them by webhook (acknowledged by the webhook gateway)", by_webhook)
     row("received by the IoT rules", stats.get("received", "?"))
-    row("written to InfluxDB (counted by a query)", accounting.written, written)
+    if not accounting.sinks or [account.sink for account in accounting.sinks] == [INFLUXDB_SINK]:
+        row("written to InfluxDB (counted by a query)", accounting.written, written)
+    else:
+        row("written (taken by a sink of their kind)", accounting.written, written)
+        for account in accounting.sinks:
+            label = SINK_LABELS.get(account.sink, account.sink)
+            row(f"  held by {label} (counted by a query)", account.held, dict(account.held_by_kind))
+            if account.missing:
+                row(f"  [yellow]missing in {label}, on the dead letters for make replay[/]", account.missing)
+            if account.lost:
+                row(
+                    f"[bold red]  lost in {label} (held by another sink only)[/]",
+                    f"[bold red]{account.lost}[/]",
+                )
     row("rejected (kept with their reason)", accounting.rejected)
     row("dead letters (kept for make replay)", accounting.dead_letters)
     if accounting.to_no_rule:
@@ -439,11 +456,11 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
                 f"({current.in_flight.describe()})"
             )
 
-        accounting, points = account(
+        accounting = account(
             sandbox, endpoints, sum(sent.values()), since, before, options.drain_timeout, show,
             sum(to_no_rule.values()),
         )  # fmt: skip
-    written = {kind.name: points.get(kind.measurement, 0) for kind in catalog if kind.name in sent}
+    written = {name: count for name, count in accounting.written_by_kind.items() if name in sent}
     console.print(
         summary_table(accounting, rule_runner_stats(sandbox), sent, written, by_webhook, to_no_rule)
     )

@@ -7,8 +7,10 @@ the dead letters, duplicated, or lost (none of those). It exits non-zero if anyt
 duplicated.
 
 The faults: influxd stopped; the AWS APIs (moto) frozen, because a stopped moto forgets every queue
-and table, which AWS never does; mosquitto stopped with SIGTERM; the rule runner restarted; and the
-rule runner killed with SIGKILL while influxd is down, so it dies holding a backlog.
+and table, which AWS never does; mosquitto stopped with SIGTERM; the rule runner restarted; the
+rule runner killed with SIGKILL while influxd is down, so it dies holding a backlog; and MariaDB (the
+SQL sink) stopped, while the kinds that write to it go on reaching InfluxDB. Each sink is counted: a
+reading one sink took must be in every other sink of its kind after the replay.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ class Drill:
         self.sandbox.stop_service("mosquitto")
         return lambda: self.sandbox.start_service("mosquitto")
 
+    def mariadb(self) -> Callable[[], None]:
+        self.sandbox.stop_service("mariadb")
+        return lambda: self.sandbox.start_service("mariadb")
+
     def rule_runner(self) -> Callable[[], None]:
         processes.stop(RULE_RUNNER, self.sandbox.pid_file(RULE_RUNNER))
         return self._start_runner
@@ -96,6 +102,7 @@ class Drill:
         "mosquitto": "mosquitto SIGTERM",
         "rule_runner": "runner restarted",
         "rule_runner_killed_with_a_backlog": "runner killed, influxd down",
+        "mariadb": "MariaDB stopped (SQL sink)",
     }
 
     def _pid(self, name: str) -> int:
@@ -148,11 +155,10 @@ class Drill:
             unacknowledged=unacknowledged,
         )  # fmt: skip
         self.replay()
-        accounting, _ = account(
+        return account(
             self.sandbox, endpoints, summary.acknowledged, since, before, options.drain_timeout,
             unacknowledged=unacknowledged,
         )  # fmt: skip
-        return accounting
 
     def replay(self) -> None:
         result = subprocess.run(
@@ -167,15 +173,22 @@ class Drill:
 
 def drill_table(path: str, results: dict[str, Accounting]) -> Table:
     table = Table(title=f"Fault drill, {path} path (after make replay)")
-    for column in ("fault", "sent", "written", "rejected", "dead", "in flight", "dup.", "lost"):
+    columns = ("fault", "sent", "written", "rejected", "dead", "in flight", "dup.", "lost", "lost per sink")
+    for column in columns:
         table.add_column(column, justify="left" if column == "fault" else "right", no_wrap=True)
     for fault, a in results.items():
-        bad = "bold red" if a.lost or a.duplicated or not a.settled else "green"
+        bad = "bold red" if failed(a) else "green"
+        per_sink = ", ".join(f"{account.sink} {account.lost}" for account in a.sinks)
         table.add_row(
             Drill.FAULTS[fault], str(a.sent), str(a.written), str(a.rejected), str(a.dead_letters),
-            str(a.in_flight.total), f"[{bad}]{a.duplicated}[/]", f"[{bad}]{a.lost}[/]",
+            str(a.in_flight.total), f"[{bad}]{a.duplicated}[/]", f"[{bad}]{a.lost}[/]", f"[{bad}]{per_sink}[/]",
         )  # fmt: skip
     return table
+
+
+def failed(a: Accounting) -> bool:
+    """Lost or doubled anywhere (a sink included), or not settled."""
+    return bool(a.lost or a.duplicated or a.lost_in_sinks or not a.settled)
 
 
 def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
@@ -192,10 +205,10 @@ def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
         results[fault] = drill.round(fault, console)
     wide = Console(file=console.file, width=max(console.width, 100))  # one line per fault, even in a log
     wide.print(drill_table(options.ingest_path, results))
-    failed = [f for f, a in results.items() if a.lost or a.duplicated or not a.settled]
-    if failed:
+    failures = [fault for fault, a in results.items() if failed(a)]
+    if failures:
         console.print(
-            f"[bold red]readings were lost, duplicated or still in flight[/] ({', '.join(failed)}): "
+            f"[bold red]readings were lost, duplicated or still in flight[/] ({', '.join(failures)}): "
             f"see {sandbox.root}/logs/, or give them longer with --drain-timeout"
         )
         return 1

@@ -13,7 +13,6 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -22,11 +21,13 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from catalog import load_catalog
 from catalog.units import display_unit
-from grafana import build, model
+from grafana import build, model, sql_charts
 from grafana.display import apply_renames
 from grafana.expand import TimeRange, expand, format_ms, interval_ms, panel_range
 from grafana.names import RP_1H
+from grafana.panel_data import Line, PanelData
 from grafana.panels import TOP_SENSORS
 from reach.endpoints import DEFAULT_PATH, Endpoints
 from reach.influx import InfluxReader, QueryError, Series
@@ -50,28 +51,6 @@ def _pyplot() -> ModuleType:
 
 
 DeadLetters = Callable[[], tuple[int | None, str]]
-
-
-@dataclass(frozen=True)
-class Line:
-    label: str
-    times_ms: list[int]
-    values: list[float | None]
-
-    @property
-    def last(self) -> float | None:
-        return next((v for v in reversed(self.values) if v is not None), None)
-
-
-@dataclass(frozen=True)
-class PanelData:
-    dashboard: str
-    panel: model.Panel
-    lines: list[Line]
-    interval_ms: int
-    start_ms: int
-    end_ms: int
-    note: str = ""  # why there is nothing to draw, said on the plot
 
 
 def label_for(alias: str, series: Series, column: str) -> str:
@@ -503,6 +482,12 @@ def picture(
     dashboards = model.load(dashboards_dir) if dashboards_dir else generated
     reader = InfluxReader.of(endpoints, "reader")
     data = collect(dashboards, reader, time_range, lambda: local_dead_letters(endpoints))
+    # The SQL sink's hourly charts, below the dashboards, when a kind writes there and the sandbox has one.
+    catalog = load_catalog()
+    charts = sql_charts.dashboard(catalog)
+    if charts is not None and endpoints.sql is not None:
+        dashboards = [*dashboards, charts]
+        data = [*data, *sql_charts.collect(endpoints, catalog, charts, time_range)]
     return data, draw(dashboards, data, out, subtitle)
 
 

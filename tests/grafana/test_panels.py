@@ -12,7 +12,8 @@ import pytest
 
 from grafana import model
 from grafana.expand import TimeRange, expand
-from grafana.render import Line, PanelData, collect
+from grafana.panel_data import Line, PanelData
+from grafana.render import collect
 from reach.endpoints import Endpoints
 from reach.influx import InfluxReader
 from tests.support import readings

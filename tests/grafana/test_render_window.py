@@ -25,6 +25,7 @@ from catalog.units import display_unit
 from grafana import model, render
 from grafana.display import apply_renames
 from grafana.names import DISPLAY_NAME_SEPARATOR
+from grafana.panel_data import Line, PanelData
 from grafana.panels import TOP_SENSORS
 from reach.endpoints import Endpoints
 from tests.support.readings import escape, write_lines
@@ -191,7 +192,7 @@ def test_the_window_is_the_run_when_a_start_is_given() -> None:
 
 
 def test_the_highest_latest_values_are_named_and_the_rest_are_others() -> None:
-    lines = [render.Line(f"s{n}", [0, 1], [float(n), float(100 - n)]) for n in range(12)]
+    lines = [Line(f"s{n}", [0, 1], [float(n), float(100 - n)]) for n in range(12)]
     named, others = render.ranked(lines, top=8)
     assert [line.label for line in named] == [f"s{n}" for n in range(8)]  # latest 100, 99, ...
     assert len(others) == 4 and render.others_label(others) == "4 others (grey)"
@@ -201,7 +202,7 @@ def test_the_highest_latest_values_are_named_and_the_rest_are_others() -> None:
 def test_one_value_per_series_only_when_the_interval_outlasts_the_window() -> None:
     panel = next(p for d in model.load() for p in d.panels if p.title == "Presses per hour per endpoint")
     hour = 3_600_000
-    short = render.PanelData("b", panel, [render.Line("e", [0], [3.0])], hour, 60_000, 90_000)
+    short = PanelData("b", panel, [Line("e", [0], [3.0])], hour, 60_000, 90_000)
     assert render.one_interval(short)
-    week = render.PanelData("b", panel, [render.Line("e", [0], [3.0])], hour, 0, 7 * 24 * hour)
+    week = PanelData("b", panel, [Line("e", [0], [3.0])], hour, 0, 7 * 24 * hour)
     assert not render.one_interval(week)

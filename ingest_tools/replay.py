@@ -12,7 +12,7 @@ others go back to the rejected queue with their current reason. A dead letter th
 reading (`missing_sinks`: a sink of its kind was down while the others took it) is written to those sinks only.
 
 Locally the ingest code runs in this process against the sandbox (InfluxDB from endpoints.json, the
-writer's credentials from its secret in moto; the SQL sink from SQL_RESOURCE_ARN, SQL_SECRET_ARN and SQL_DATABASE
+writer's credentials from its secret in moto; the SQL sink from the sandbox's, else from SQL_RESOURCE_ARN, SQL_SECRET_ARN and SQL_DATABASE
 when they are set, through the Data API boto3 reaches, AWS_ENDPOINT_URL_RDS_DATA for a local stand-in). On AWS (`--aws`) InfluxDB is reachable only inside the
 VPC, so each reading is handed to the deployed function itself.
 """
@@ -275,6 +275,8 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
         raise SystemExit(
             f"the writer's secret {secret_name} is not in the sandbox ({error}): run 'make demo'"
         ) from None
+    if local.sql is not None:  # the sandbox's SQL sink, through its local RDS Data API, as the rule runner gives it
+        os.environ.update(local.sql.function_environment())
     try:  # the SQL sink, when a kind the function carries writes to it
         sql = sql_config(os.environ, kinds.table().sinks)
     except ConfigError as error:

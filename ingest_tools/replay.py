@@ -12,8 +12,9 @@ others go back to the rejected queue with their current reason. A dead letter th
 reading (`missing_sinks`: a sink of its kind was down while the others took it) is written to those sinks only.
 
 Locally the ingest code runs in this process against the sandbox (InfluxDB from endpoints.json, the
-writer's credentials from its secret in moto; the SQL sink from the sandbox's, else from SQL_RESOURCE_ARN, SQL_SECRET_ARN and SQL_DATABASE
-when they are set, through the Data API boto3 reaches, AWS_ENDPOINT_URL_RDS_DATA for a local stand-in). On AWS (`--aws`) InfluxDB is reachable only inside the
+writer's credentials from its secret in moto; the SQL sink the sandbox's MariaDB through its local RDS Data API,
+else whatever SQL_RESOURCE_ARN, SQL_SECRET_ARN, SQL_DATABASE and AWS_ENDPOINT_URL_RDS_DATA name). On AWS (`--aws`)
+InfluxDB is reachable only inside the
 VPC, so each reading is handed to the deployed function itself.
 """
 

@@ -14,8 +14,7 @@ reading (`missing_sinks`: a sink of its kind was down while the others took it) 
 Locally the ingest code runs in this process against the sandbox (InfluxDB from endpoints.json, the
 writer's credentials from its secret in moto; the SQL sink the sandbox's MariaDB through its local RDS Data API,
 else whatever SQL_RESOURCE_ARN, SQL_SECRET_ARN, SQL_DATABASE and AWS_ENDPOINT_URL_RDS_DATA name). On AWS (`--aws`)
-InfluxDB is reachable only inside the
-VPC, so each reading is handed to the deployed function itself.
+InfluxDB is reachable only inside the VPC, so each reading is handed to the deployed function itself.
 """
 
 from __future__ import annotations

@@ -23,3 +23,12 @@ MQTT_MAX_PACKET_BYTES = IOT_MAX_PAYLOAD_BYTES + MQTT_PUBLISH_OVERHEAD_BYTES
 # action invokes asynchronously; an event source mapping's batch is a synchronous invocation.
 LAMBDA_ASYNC_MAX_PAYLOAD_BYTES = 1024 * 1024
 LAMBDA_SYNC_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+# The RDS Data API (Aurora User Guide, "Limitations"; API reference, BatchExecuteStatement): "the maximum size of
+# the HTTP request submitted through the Data API is 4 MiB"; "The response size limit is 1 MiB"; a call's statement
+# stops after 45 seconds unless continueAfterTimeout; "each transactional call runs within three minutes of the
+# previous one" or the transaction expires (troubleshooting).
+DATA_API_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DATA_API_MAX_RESPONSE_BYTES = 1024 * 1024
+DATA_API_STATEMENT_SECONDS = 45
+DATA_API_TRANSACTION_IDLE_SECONDS = 180

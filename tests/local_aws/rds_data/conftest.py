@@ -1,0 +1,75 @@
+"""A real MariaDB (this module's own, until the sandbox has one) and moto's Secrets Manager (the session's) behind
+the local RDS Data API: the secrets name MariaDB's master user, and a boto3 `rds-data` client calls the stand-in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local_aws.rds_data.server import DataApiServer, serve
+from reach.endpoints import Endpoints
+from tests.support.mariadb import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    CLUSTER_ARN,
+    MariaDb,
+    available,
+    aws_client,
+    free_port,
+    make_secret,
+    running_mariadb,
+)
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDb]:
+    if not available():
+        pytest.skip("mariadbd is not installed (make install)")
+    with running_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def secretsmanager(endpoints: Endpoints) -> Any:
+    return aws_client(endpoints, "secretsmanager")
+
+
+@pytest.fixture(scope="session")
+def master_secret(secretsmanager: Any, mariadb: MariaDb) -> str:
+    return make_secret(secretsmanager, ADMIN, ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def data_api_server(mariadb: MariaDb, secretsmanager: Any) -> Iterator[DataApiServer]:
+    server = serve(CLUSTER_ARN, mariadb.host, mariadb.port, secretsmanager)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rds_data(endpoints: Endpoints, data_api_server: DataApiServer) -> Any:
+    return aws_client(endpoints, "rds-data", data_api_server.url)
+
+
+@pytest.fixture
+def database(mariadb: MariaDb) -> Iterator[str]:
+    """A database of its own for the test, dropped after it."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with mariadb.admin() as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield name
+    finally:
+        with mariadb.admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def stopped_port() -> int:
+    """A port nothing listens on: MariaDB stopped."""
+    return free_port()

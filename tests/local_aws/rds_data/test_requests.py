@@ -335,3 +335,12 @@ def test_values_are_answered_as_the_data_api_writes_them() -> None:
     assert text_of(datetime(2026, 1, 2, 3, 4, 5, 120000)) == "2026-01-02 03:04:05.120"
     assert text_of(datetime(2026, 1, 2, 3, 4, 5, 123456)) == "2026-01-02 03:04:05.123456"
     assert text_of(timedelta(hours=30, seconds=1)) == "30:00:01"
+
+
+def test_every_parameter_set_of_a_batch_is_checked(bench: Bench) -> None:
+    good = [{"name": "v", "value": {"longValue": 1}}]
+    bad = [{"name": "v", "value": {"longValue": 1}, "typehint": "DATE"}]
+    body = {"resourceArn": CLUSTER, "secretArn": SECRET, "sql": "INSERT :v", "parameterSets": [good, good, bad]}
+    status, answer, code = bench.api.answer("/BatchExecute", json.dumps(body).encode())
+    assert (status, code) == (400, "BadRequestException") and "typehint" in json.loads(answer)["message"]
+    assert bench.connections == [], "nothing ran"

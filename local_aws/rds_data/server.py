@@ -223,6 +223,9 @@ class Pool:
             else:
                 self.give(login, connection)
             raise
+        except ApiError:  # the request's fault, found before anything ran: the connection is sound
+            self.give(login, connection)
+            raise
         except BaseException:
             _close(connection)
             raise

@@ -340,7 +340,19 @@ def test_values_are_answered_as_the_data_api_writes_them() -> None:
 def test_every_parameter_set_of_a_batch_is_checked(bench: Bench) -> None:
     good = [{"name": "v", "value": {"longValue": 1}}]
     bad = [{"name": "v", "value": {"longValue": 1}, "typehint": "DATE"}]
-    body = {"resourceArn": CLUSTER, "secretArn": SECRET, "sql": "INSERT :v", "parameterSets": [good, good, bad]}
+    body = {
+        "resourceArn": CLUSTER,
+        "secretArn": SECRET,
+        "sql": "INSERT :v",
+        "parameterSets": [good, good, bad],
+    }
     status, answer, code = bench.api.answer("/BatchExecute", json.dumps(body).encode())
     assert (status, code) == (400, "BadRequestException") and "typehint" in json.loads(answer)["message"]
     assert bench.connections == [], "nothing ran"
+
+
+def test_a_request_refused_before_it_runs_keeps_the_connection(bench: Bench) -> None:
+    body = {"resourceArn": CLUSTER, "secretArn": SECRET}
+    assert bench.api.answer("/Execute", json.dumps({**body, "sql": "SELECT :gone"}).encode())[0] == 400
+    assert bench.api.answer("/Execute", json.dumps({**body, "sql": "SELECT 1"}).encode())[0] == 200
+    assert len(bench.connections) == 1 and not bench.connections[0].closed

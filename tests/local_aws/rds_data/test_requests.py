@@ -356,3 +356,18 @@ def test_a_request_refused_before_it_runs_keeps_the_connection(bench: Bench) -> 
     assert bench.api.answer("/Execute", json.dumps({**body, "sql": "SELECT :gone"}).encode())[0] == 400
     assert bench.api.answer("/Execute", json.dumps({**body, "sql": "SELECT 1"}).encode())[0] == 200
     assert len(bench.connections) == 1 and not bench.connections[0].closed
+
+
+def test_a_transaction_idle_too_long_expires(bench: Bench) -> None:
+    bench.api.transactions.idle_seconds = 0.0
+    body = {"resourceArn": CLUSTER, "secretArn": SECRET}
+    status, answer, _ = bench.api.answer("/BeginTransaction", json.dumps(body).encode())
+    identifier = json.loads(answer)["transactionId"]
+    assert status == 200 and 0 < len(identifier) <= 192
+    status, answer, code = bench.api.answer(
+        "/Execute", json.dumps({**body, "sql": "INSERT 1", "transactionId": identifier}).encode()
+    )
+    assert (status, code) == (404, "TransactionNotFoundException") and "expired" in json.loads(answer)[
+        "message"
+    ]
+    assert bench.connections[-1].closed

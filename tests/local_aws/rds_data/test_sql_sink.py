@@ -4,6 +4,7 @@ function's `SqlSink`, hostile values, a value the database refuses, the hourly q
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -225,3 +226,16 @@ def test_a_stopped_database_leaves_the_readings_unwritten(
         assert "DatabaseUnavailableException" in str(unavailable.value)
     finally:
         server.stop()
+
+
+def test_concurrent_writers_share_the_pool(rds_data: Any, schema: Schema, mariadb: MariaDb) -> None:
+    """Lambda's concurrency: several containers write at once through the one Data API."""
+
+    def write(worker: int) -> dict[int, str]:
+        readings = [SinkRow("pressure", f"w{worker}", T0 + i, {"pressureValue": float(i)}, {"site": "s"})
+                    for i in range(50)]  # fmt: skip
+        return sink(rds_data, schema).write(readings, forever)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(write, range(8))) == [{}] * 8
+    assert rows(mariadb, schema, "SELECT COUNT(*), COUNT(DISTINCT sensor) FROM events") == [(400, 8)]

@@ -723,5 +723,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop.wait()
     server.stop()
-    print(f"rds-data stopped: {server.api.requests} requests, {server.api.sets} statements", flush=True)
+    print(
+        f"rds-data stopped: {server.api.requests} requests, {server.api.sets} statements, "
+        f"{server.api.pool.opened} connections opened",
+        flush=True,
+    )
     return 0

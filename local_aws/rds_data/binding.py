@@ -20,7 +20,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from local_aws.rds_data.errors import ApiError
+import botocore.session
+
+from local_aws.rds_data.errors import SERVICE, ApiError
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1  # the `BoxedLong` of the API: a Java long
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -29,6 +31,10 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
 # How JSON carries a double that is not finite (botocore writes them so).
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+_MODEL = botocore.session.get_session().get_service_model(SERVICE)
+PARAMETER_MEMBERS = frozenset(_MODEL.shape_for("SqlParameter").members)  # type: ignore[attr-defined]
+FIELD_MEMBERS = frozenset(_MODEL.shape_for("Field").members)  # type: ignore[attr-defined]
 
 Value = None | bool | int | float | str | bytes | Decimal | datetime | date | timedelta
 
@@ -145,6 +151,9 @@ def value(parameter: Mapping[str, Any]) -> tuple[str, Value]:
         raise ApiError("BadRequestException", "Every parameter needs a name")
     if not isinstance(field, dict):
         raise _bad(name, "has no value")
+    unknown = (set(parameter) - PARAMETER_MEMBERS) | (set(field) - FIELD_MEMBERS)
+    if unknown:
+        raise _bad(name, f"has unknown members: {', '.join(sorted(unknown))}")
     members = [(key, item) for key, item in field.items() if item is not None]
     if len(members) != 1:
         raise _bad(name, "must set exactly one member of its value")

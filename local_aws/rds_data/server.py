@@ -223,6 +223,9 @@ class Pool:
             else:
                 self.give(login, connection)
             raise
+        except ApiError:  # the request's fault, found before anything ran: the connection is sound
+            self.give(login, connection)
+            raise
         except BaseException:
             _close(connection)
             raise
@@ -455,7 +458,12 @@ class DataApi:
             _normalized_doubles(body["parameterSets"])
         shape = self.model.operation_model(operation).input_shape
         assert shape is not None  # every operation of the service takes a body
-        report = self.validator.validate(body, shape)
+        # The model checks the first parameter set; `binding.value` checks every set's members and types as
+        # it reads them (a 1,000-set batch is checked in a tenth of the time).
+        sets = body.get("parameterSets")
+        report = self.validator.validate(
+            {**body, "parameterSets": sets[:1]} if isinstance(sets, list) else body, shape
+        )
         problems = [report.generate_report()] if report.has_errors() else []
         for name, member in shape.members.items():
             limit = member.metadata.get("max")
@@ -715,5 +723,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop.wait()
     server.stop()
-    print(f"rds-data stopped: {server.api.requests} requests, {server.api.sets} statements", flush=True)
+    print(
+        f"rds-data stopped: {server.api.requests} requests, {server.api.sets} statements, "
+        f"{server.api.pool.opened} connections opened",
+        flush=True,
+    )
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pymysql
 from sql_setup.constants import PASSWORD_KEY, USERNAME_KEY
+from sql_setup.setup import Outcome
 
 from reach.endpoints import Endpoints
 
@@ -121,3 +122,14 @@ def make_secret(secretsmanager: Any, username: str, password: str) -> str:
     value = json.dumps({USERNAME_KEY: username, PASSWORD_KEY: password})
     name = f"rds-data-test-{uuid.uuid4().hex[:10]}"
     return str(secretsmanager.create_secret(Name=name, SecretString=value)["ARN"])
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The SQL sink's database, set up through the local Data API by `run_setup`, and its users' secrets."""
+
+    database: str
+    master: str
+    writer: str
+    reader: str
+    outcome: Outcome

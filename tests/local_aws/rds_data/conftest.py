@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sql_setup.setup import run_setup
 
 from local_aws.rds_data.server import DataApiServer, serve
 from reach.endpoints import Endpoints
@@ -16,6 +17,7 @@ from tests.support.mariadb import (
     ADMIN_PASSWORD,
     CLUSTER_ARN,
     MariaDb,
+    Schema,
     available,
     aws_client,
     free_port,
@@ -73,3 +75,20 @@ def database(mariadb: MariaDb) -> Iterator[str]:
 def stopped_port() -> int:
     """A port nothing listens on: MariaDB stopped."""
     return free_port()
+
+
+@pytest.fixture
+def schema(rds_data: Any, secretsmanager: Any, master_secret: str, mariadb: MariaDb) -> Iterator[Schema]:
+    suffix = uuid.uuid4().hex[:8]
+    database = f"telemetry_{suffix}"
+    writer = make_secret(secretsmanager, f"w_{suffix}", f"Writer-{suffix}-pass")
+    reader = make_secret(secretsmanager, f"r_{suffix}", f"Reader-{suffix}-pass")
+    outcome = run_setup(
+        rds_data, secretsmanager, CLUSTER_ARN, master_secret, writer, reader, database=database
+    )
+    try:
+        yield Schema(database, master_secret, writer, reader, outcome)
+    finally:
+        with mariadb.admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {database}")
+            cursor.execute(f"DROP USER IF EXISTS 'w_{suffix}'@'%', 'r_{suffix}'@'%'")

@@ -126,6 +126,8 @@ def test_every_type_is_read_as_its_value(field: dict[str, Any], hint: str | None
         ({"name": "p", "typeHint": "DECIMAL", "value": {"stringValue": "1,5"}}, "BadRequestException", "DECIMAL"),
         ({"name": "p", "typeHint": "UUID", "value": {"stringValue": "nope"}}, "BadRequestException", "UUID"),
         ({"value": {"longValue": 1}}, "BadRequestException", "name"),
+        ({"name": "p", "typehint": "DATE", "value": {"stringValue": "x"}}, "BadRequestException", "typehint"),
+        ({"name": "p", "value": {"textValue": "x"}}, "BadRequestException", "textValue"),
     ],
 )  # fmt: skip
 def test_a_value_the_api_refuses_is_refused_with_its_code(

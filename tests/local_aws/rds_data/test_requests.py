@@ -335,3 +335,39 @@ def test_values_are_answered_as_the_data_api_writes_them() -> None:
     assert text_of(datetime(2026, 1, 2, 3, 4, 5, 120000)) == "2026-01-02 03:04:05.120"
     assert text_of(datetime(2026, 1, 2, 3, 4, 5, 123456)) == "2026-01-02 03:04:05.123456"
     assert text_of(timedelta(hours=30, seconds=1)) == "30:00:01"
+
+
+def test_every_parameter_set_of_a_batch_is_checked(bench: Bench) -> None:
+    good = [{"name": "v", "value": {"longValue": 1}}]
+    bad = [{"name": "v", "value": {"longValue": 1}, "typehint": "DATE"}]
+    body = {
+        "resourceArn": CLUSTER,
+        "secretArn": SECRET,
+        "sql": "INSERT :v",
+        "parameterSets": [good, good, bad],
+    }
+    status, answer, code = bench.api.answer("/BatchExecute", json.dumps(body).encode())
+    assert (status, code) == (400, "BadRequestException") and "typehint" in json.loads(answer)["message"]
+    assert bench.connections == [], "nothing ran"
+
+
+def test_a_request_refused_before_it_runs_keeps_the_connection(bench: Bench) -> None:
+    body = {"resourceArn": CLUSTER, "secretArn": SECRET}
+    assert bench.api.answer("/Execute", json.dumps({**body, "sql": "SELECT :gone"}).encode())[0] == 400
+    assert bench.api.answer("/Execute", json.dumps({**body, "sql": "SELECT 1"}).encode())[0] == 200
+    assert len(bench.connections) == 1 and not bench.connections[0].closed
+
+
+def test_a_transaction_idle_too_long_expires(bench: Bench) -> None:
+    bench.api.transactions.idle_seconds = 0.0
+    body = {"resourceArn": CLUSTER, "secretArn": SECRET}
+    status, answer, _ = bench.api.answer("/BeginTransaction", json.dumps(body).encode())
+    identifier = json.loads(answer)["transactionId"]
+    assert status == 200 and 0 < len(identifier) <= 192
+    status, answer, code = bench.api.answer(
+        "/Execute", json.dumps({**body, "sql": "INSERT 1", "transactionId": identifier}).encode()
+    )
+    assert (status, code) == (404, "TransactionNotFoundException") and "expired" in json.loads(answer)[
+        "message"
+    ]
+    assert bench.connections[-1].closed

@@ -1,5 +1,5 @@
-"""A real MariaDB (this module's own, until the sandbox has one) and moto's Secrets Manager (the session's) behind
-the local RDS Data API: the secrets name MariaDB's master user, and a boto3 `rds-data` client calls the stand-in."""
+"""The session sandbox's MariaDB and moto's Secrets Manager behind an in-process local RDS Data API: the secrets
+name MariaDB's master user, and a boto3 `rds-data` client calls the stand-in."""
 
 from __future__ import annotations
 
@@ -12,26 +12,19 @@ from sql_setup.setup import run_setup
 
 from local_aws.rds_data.server import DataApiServer, serve
 from reach.endpoints import Endpoints
+from sandbox.manager import processes
 from tests.support.mariadb import (
-    ADMIN,
-    ADMIN_PASSWORD,
     CLUSTER_ARN,
     MariaDb,
     Schema,
-    available,
     aws_client,
-    free_port,
     make_secret,
-    running_mariadb,
 )
 
 
 @pytest.fixture(scope="session")
-def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDb]:
-    if not available():
-        pytest.skip("mariadbd is not installed (make install)")
-    with running_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
-        yield server
+def mariadb(endpoints: Endpoints) -> MariaDb:
+    return MariaDb.of(endpoints)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +34,7 @@ def secretsmanager(endpoints: Endpoints) -> Any:
 
 @pytest.fixture(scope="session")
 def master_secret(secretsmanager: Any, mariadb: MariaDb) -> str:
-    return make_secret(secretsmanager, ADMIN, ADMIN_PASSWORD)
+    return make_secret(secretsmanager, mariadb.admin_username, mariadb.admin_password)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +67,7 @@ def database(mariadb: MariaDb) -> Iterator[str]:
 @pytest.fixture
 def stopped_port() -> int:
     """A port nothing listens on: MariaDB stopped."""
-    return free_port()
+    return processes.free_port()
 
 
 @pytest.fixture

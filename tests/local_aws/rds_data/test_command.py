@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from reach.endpoints import Endpoints
-from tests.support.mariadb import CLUSTER_ARN, MariaDb, aws_client, free_port
+from sandbox.manager.processes import free_port
+from tests.support.mariadb import CLUSTER_ARN, MariaDb, aws_client
 
 
 def listening(port: int) -> bool:
@@ -52,7 +53,7 @@ def test_a_connection_the_database_closed_is_reopened(
 ) -> None:
     target = {"resourceArn": CLUSTER_ARN, "secretArn": master_secret}
     first = rds_data.execute_statement(**target, sql="SELECT CONNECTION_ID()")["records"][0][0]["longValue"]
-    with mariadb.root() as root, root.cursor() as cursor:
+    with mariadb.admin() as admin, admin.cursor() as cursor:
         cursor.execute(f"KILL {int(first)}")
     second = rds_data.execute_statement(**target, sql="SELECT CONNECTION_ID()")["records"][0][0]["longValue"]
     assert second != first

@@ -275,7 +275,8 @@ def local_config(deployment: Deployment, queues: dict[str, str], table: str | No
         raise SystemExit(
             f"the writer's secret {secret_name} is not in the sandbox ({error}): run 'make demo'"
         ) from None
-    if local.sql is not None:  # the sandbox's SQL sink, through its local RDS Data API, as the rule runner gives it
+    # The sandbox's SQL sink, through its local RDS Data API, as the rule runner gives it.
+    if local.sql is not None:
         os.environ.update(local.sql.function_environment())
     try:  # the SQL sink, when a kind the function carries writes to it
         sql = sql_config(os.environ, kinds.table().sinks)

@@ -25,9 +25,9 @@ from ingest_to_influxdb import environment, kinds
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.bench_kinds import influxdb_only_kinds
 from benchmarks.handler_cases import Context, provision
 from catalog import load_catalog
-from catalog.export import function_kinds
 from catalog.lwm2m import webhook_mapping_json
 from local_aws.apigateway.http_api import http_api_event
 from sandbox.manager.services import Sandbox
@@ -92,7 +92,7 @@ def main() -> int:
             )["QueueUrl"]
             os.environ[environment.LWM2M_MAPPING] = webhook_mapping_json(load_catalog())
             kinds_file = Path(folder) / kinds.PACKAGED_NAME  # as the deploy tool packs them into the zip
-            kinds_file.write_text(function_kinds(load_catalog()))
+            kinds_file.write_text(influxdb_only_kinds())
             os.environ[kinds.FILE_VARIABLE] = str(kinds_file)
             from webhook_to_influxdb import handler
 

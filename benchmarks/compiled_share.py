@@ -25,8 +25,8 @@ from ingest_to_influxdb.validation import decode_fully, kind_of, validate_fully
 from webhook_to_influxdb.deliveries import readings_of
 from webhook_to_influxdb.mapping import parse_mapping
 
+from benchmarks.bench_kinds import influxdb_only_kinds
 from catalog import load_catalog
-from catalog.export import function_kinds
 from catalog.lwm2m import webhook_mapping_json
 from local_aws.lambda_.function_zip import kinds_from
 from sandbox.scenarios.demo import DemoOptions
@@ -43,7 +43,7 @@ def packed_kinds() -> Iterator[kinds.KindTable]:
     """The catalog's kinds as the function reads them from its zip (DEVICE_KINDS_FILE), for this block."""
     with tempfile.TemporaryDirectory(prefix="compiled-share-") as folder:
         packed = Path(folder) / kinds.PACKAGED_NAME
-        packed.write_text(function_kinds(load_catalog()))
+        packed.write_text(influxdb_only_kinds())
         with kinds_from(packed):
             yield kinds.table()
 

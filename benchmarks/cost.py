@@ -689,8 +689,9 @@ def sql_section(model: Model) -> list[str]:
     lines = [
         "## The SQL sink (the relational stack)",
         "",
-        "Deployed only when a kind writes to SQL (`sinks: [influxdb, sql]`, docs/sql-sink.md); the tables above leave",
-        "it out. A reading of such a kind costs its pipeline as above, plus:",
+        "Deployed only when a kind writes to SQL (`sinks: [influxdb, sql]`, docs/sql-sink.md: the demo's pressure and",
+        "button kinds do); the tables above count its three secrets but leave the cluster out. A reading of such a",
+        "kind costs its pipeline as above, plus:",
         "",
     ]
     for title, header, rows in sql_tables(model):

@@ -29,8 +29,7 @@ import boto3
 import urllib3
 from ingest_to_influxdb import environment, kinds
 
-from catalog.export import function_kinds
-from catalog.loader import load_catalog
+from benchmarks.bench_kinds import influxdb_only_kinds
 from local_aws.lambda_.events import sqs_batch_event
 from reach.endpoints import Endpoints
 from sandbox.manager.services import Sandbox
@@ -159,7 +158,7 @@ def local_services(root: Path) -> Iterator[Endpoints]:
         os.environ.update(endpoints.aws.env())
         os.environ.update(provision(endpoints))
         packed = root / kinds.PACKAGED_NAME  # the kinds as the deploy tool packs them into the zip
-        packed.write_text(function_kinds(load_catalog()))
+        packed.write_text(influxdb_only_kinds())
         os.environ[kinds.FILE_VARIABLE] = str(packed)
         kinds.reset()
         handler.reset()

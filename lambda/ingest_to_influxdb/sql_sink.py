@@ -142,6 +142,11 @@ def is_data_error(message: str) -> bool:
     return _DATA_ERROR_WORDS.search(message) is not None
 
 
+# A DATETIME's range (MySQL 8 and MariaDB: '1000-01-01 00:00:00' to '9999-12-31 23:59:59'), in ms since 1970.
+FIRST_DATETIME_MS = -30_610_224_000_000
+LAST_DATETIME_MS = 253_402_300_799_999
+
+
 def misfit(row: SinkRow) -> str | None:
     """Why the row cannot be written as it is, without asking the database; None when it fits."""
     texts = (
@@ -158,6 +163,16 @@ def misfit(row: SinkRow) -> str | None:
             value.encode()
         except UnicodeEncodeError:
             return f"{what} is not valid Unicode text (a lone surrogate): SQL cannot store it"
+    for what, value in (("the sensor id", row.sensor_id), *(("a tag's name", name) for name in row.tags)):
+        if value[-1] == " ":  # (the keys' texts: a value's trailing spaces are kept, not compared)
+            return (
+                f"{what} {value!r} ends with a space: MySQL compares keys without trailing spaces (PAD SPACE), "
+                "so SQL would take it for the one without them"
+            )
+    if not FIRST_DATETIME_MS <= row.time_ms <= LAST_DATETIME_MS:
+        return (
+            f"the reading's time ({row.time_ms} ms since 1970) is outside a SQL DATETIME's years 1000 to 9999"
+        )
     for name, number in row.fields.items():
         if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
             return f"the field {name} is {number!r}: a SQL DOUBLE holds finite numbers only"

@@ -11,6 +11,8 @@ import pytest
 from ingest_to_influxdb import sql_schema
 from ingest_to_influxdb.ports import SinkRow
 from ingest_to_influxdb.sql_sink import (
+    FIRST_DATETIME_MS,
+    LAST_DATETIME_MS,
     MAX_REQUEST_BYTES,
     SqlSink,
     SqlUnavailable,
@@ -177,6 +179,12 @@ def test_a_value_the_database_refuses_is_found_and_refused_alone() -> None:
         (ROW._replace(tags={"site": "\ud800"}), "not valid Unicode"),
         (ROW._replace(fields={"pressureValue": math.nan}), "finite numbers only"),
         (ROW._replace(fields={"pressureValue": math.inf}), "finite numbers only"),
+        # MySQL's PAD SPACE collations would take "pump-1 " for "pump-1": the second overwrote the first's rows.
+        (ROW._replace(sensor_id="pump-1 "), "ends with a space"),
+        (ROW._replace(tags={"site ": "v"}), "ends with a space"),
+        # A DATETIME holds years 1000 to 9999; the Data API refuses the whole request for one outside.
+        (ROW._replace(time_ms=FIRST_DATETIME_MS - 1), "outside a SQL DATETIME's years"),
+        (ROW._replace(time_ms=LAST_DATETIME_MS + 1), "outside a SQL DATETIME's years"),
     ],
 )
 def test_what_cannot_fit_is_refused_before_anything_is_sent(row: SinkRow, reason: str) -> None:

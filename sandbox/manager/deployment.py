@@ -101,27 +101,37 @@ def create_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]:
     return arns
 
 
-def set_up_sql(endpoints: Endpoints, environment: str) -> Endpoints:
-    """The SQL sink's secrets in moto (`<env>/sql/<role>`, as the relational stack makes them on AWS) and its
-    set-up step run through the local RDS Data API, as the stack's custom resource runs it: the database, the
-    tables and the writer and reader users. Idempotent, so a returning sandbox keeps its rows."""
-    sql = endpoints.sql
-    if sql is None:
-        return endpoints
+def create_sql_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]:
+    """The SQL sink's users' secrets in moto (`<env>/sql/<role>`, as the relational stack makes them on AWS), with
+    the sandbox's passwords: their ARNs by role (none without a SQL sink)."""
+    if endpoints.sql is None:
+        return {}
     client = boto3.client("secretsmanager")
     arns = {}
-    for role, user in sql.users.items():
+    for role, user in endpoints.sql.users.items():
         value = json.dumps({USERNAME_KEY: user.username, PASSWORD_KEY: user.password})
         name = relational.secret_name(role, environment)
         try:
             arns[role] = client.create_secret(Name=name, SecretString=value)["ARN"]
         except client.exceptions.ResourceExistsException:
             arns[role] = client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+    return arns
+
+
+def set_up_sql(endpoints: Endpoints, environment: str) -> Endpoints:
+    """The SQL sink's secrets, and its set-up step run through the local RDS Data API, as the stack's custom
+    resource runs it: the database, the tables and the writer and reader users. Idempotent, so a returning
+    sandbox keeps its rows. Returns the endpoints with the secrets' ARNs."""
+    sql = endpoints.sql
+    if sql is None:
+        return endpoints
+    arns = create_sql_secrets(endpoints, environment)
     data_api = boto3.client("rds-data", endpoint_url=sql.data_api_url)
     try:
         run_setup(
-            data_api, client, sql.cluster_arn, arns["master"], arns["writer"], arns["reader"], sql.database
-        )
+            data_api, boto3.client("secretsmanager"), sql.cluster_arn, arns["master"], arns["writer"],
+            arns["reader"], sql.database,
+        )  # fmt: skip
     except SetupError as error:
         raise SandboxError(f"setting up the local SQL sink failed: {error}") from None
     return endpoints.model_copy(update={"sql": sql.model_copy(update={"secrets": arns})})

@@ -533,10 +533,10 @@ class Sandbox:
             f"ALTER USER {account} IDENTIFIED BY '{master.password}';"
             f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"
         )
-        result = subprocess.run(
+        result = subprocess.run(  # the statements on stdin: a password on a command line is anyone's to read
             [_require_binary("mariadb", SYSTEM_BINARIES), "--no-defaults", f"--socket={self._mariadb_socket()}",
-             f"--user={getpass.getuser()}", "--batch", "--execute", statements],
-            capture_output=True, text=True, timeout=60, check=False,
+             f"--user={getpass.getuser()}", "--batch"],
+            input=statements, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         if result.returncode != 0:
             raise SandboxError(

@@ -29,6 +29,7 @@ from infrastructure.stacks import influxdb
 from ingest_tools.load_metadata import load
 from reach import influx
 from reach.endpoints import Endpoints, endpoints_file
+from sandbox.manager.deployment import create_sql_secrets, set_up_sql
 
 # The sample metadata items (sample-data/device-metadata.json) that the tests load into the table.
 ACME = {
@@ -54,7 +55,9 @@ SHELF_01 = {
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the project, above tests/
 SAMPLE_METADATA = PROJECT_ROOT / "sample-data" / "device-metadata.json"
 TABLE = "test-DeviceMetaData"
-WRITER_SECRET = influxdb.secret_name("writer", "demo")
+ENVIRONMENT = "demo"
+WRITER_SECRET = influxdb.secret_name("writer", ENVIRONMENT)
+_sql_ready = False  # the SQL sink's schema and users made in this session's sandbox
 
 
 @dataclass
@@ -130,7 +133,16 @@ def function(
         Name=WRITER_SECRET,
         SecretString=json.dumps({"username": writer.username, "password": writer.password}),
     )["ARN"]
+    # The SQL sink (a kind of the catalog writes to it): the sandbox's MariaDB behind its local RDS Data API, set up
+    # once a session (its tables and users outlive moto's resets), with its secrets made again in this moto.
+    global _sql_ready
+    if not _sql_ready:
+        set_up_sql(endpoints, ENVIRONMENT)
+        _sql_ready = True
+    assert endpoints.sql is not None
+    sql = endpoints.sql.model_copy(update={"secrets": create_sql_secrets(endpoints, ENVIRONMENT)})
     env = {
+        **sql.function_environment(),
         **endpoints.influxdb.function_environment(),
         "INFLUXDB_DATABASE": endpoints.influxdb.database,
         "INFLUXDB_SECRET_ARN": secret_arn,

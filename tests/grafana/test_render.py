@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grafana import model, render
+from catalog import load_catalog
+from grafana import model, render, sql_charts
 from reach.endpoints import Endpoints, endpoints_file
 from tests.support import readings
 
@@ -23,6 +24,9 @@ def test_render_draws_one_plot_per_panel(endpoints: Endpoints, start: int, tmp_p
     now = datetime.fromtimestamp((start + 10 * readings.MINUTE_MS) / 1000, UTC)
     data = render.render(endpoints, out, "30m", now=now)
     panels = [(d.title, p.title) for d in model.load() for p in d.panels]
+    charts = sql_charts.dashboard(load_catalog())  # the SQL sink's hourly charts, last
+    assert charts is not None
+    panels += [(charts.title, p.title) for p in charts.panels]
     assert [(d.dashboard, d.panel.title) for d in data] == panels
     assert all(d.lines for d in data if d.panel.datasource_type == "influxdb"), "a panel drew no data"
     dead = next(d for d in data if d.panel.datasource_type == "cloudwatch")

@@ -41,6 +41,11 @@ def test_function_as_the_contract_names_it(templates: dict[str, Any]) -> None:
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
+        # the catalog's pressure and button write to SQL too (tests/infrastructure/test_relational_template.py)
+        "SQL_RESOURCE_ARN",
+        "SQL_SECRET_ARN",
+        "SQL_DATABASE",
+        "DEAD_LETTER_QUEUE_URL",
     }
     assert props["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
     invoke = one(templates["ingest"], "AWS::Lambda::EventInvokeConfig")

@@ -38,10 +38,10 @@ def sql_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 
 
 @pytest.fixture
-def plain() -> dict[str, dict[str, Any]]:
-    """The repository's catalog (no SQL), whatever another fixture of the test chose."""
+def plain(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """The repository's kinds with none writing to SQL, whatever another fixture of the test chose."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(FOLDER_VARIABLE, raising=False)
+        patch.setenv(FOLDER_VARIABLE, str(write_sql_catalog(tmp_path / "plain", ())))
         return {
             name: json.loads(all_stacks()[name].build().to_json())
             for name in ("relational", "ingest", "webhook")
@@ -218,9 +218,9 @@ def test_a_sql_kind_wires_the_functions_to_the_relational_stack_and_nothing_more
 
 
 def test_without_a_sql_kind_nothing_depends_on_it_and_deploy_all_leaves_it_out(
-    plain: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    plain: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(FOLDER_VARIABLE, raising=False)
+    monkeypatch.setenv(FOLDER_VARIABLE, str(write_sql_catalog(tmp_path / "plain", ())))
     stacks = all_stacks()
     assert relational.NAME not in stacks["ingest"].dependencies() + stacks["webhook"].dependencies()
     assert "no kind of the catalog writes to SQL" in stacks[relational.NAME].left_out_now()

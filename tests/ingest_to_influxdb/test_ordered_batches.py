@@ -174,13 +174,23 @@ class RowSink(SendsAtOnce[SinkRow]):
         return {}
 
 
-@pytest.fixture
-def pressure_to_both_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    path = packed_with_sinks(tmp_path, {"pressure": [kinds.INFLUXDB_SINK, kinds.SQL_SINK]})
-    monkeypatch.setenv(kinds.FILE_VARIABLE, str(path))
+def pressure_to(sinks: list[str], folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv(kinds.FILE_VARIABLE, str(packed_with_sinks(folder, {"pressure": sinks})))
     kinds.reset()
     yield
     kinds.reset()
+
+
+@pytest.fixture(autouse=True)
+def pressure_to_influxdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The kind these tests batch writes to InfluxDB alone (the catalog's writes to SQL too), unless a test
+    asks for both sinks."""
+    yield from pressure_to([kinds.INFLUXDB_SINK], tmp_path / "influxdb", monkeypatch)
+
+
+@pytest.fixture
+def pressure_to_both_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    yield from pressure_to([kinds.INFLUXDB_SINK, kinds.SQL_SINK], tmp_path, monkeypatch)
 
 
 @pytest.mark.usefixtures("pressure_to_both_sinks")

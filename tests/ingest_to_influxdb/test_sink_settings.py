@@ -29,9 +29,9 @@ def test_a_packed_kind_without_sinks_writes_to_influxdb() -> None:
         del kind["sinks"]
     table = parse_table(json.dumps(document))
     assert all(kind.sinks is DEFAULT_SINKS for kind in table.kinds) and table.sinks == {"influxdb"}
-    assert all(
-        kind.sinks is DEFAULT_SINKS for kind in parse_table(PACKED).kinds
-    )  # the fast path's one object
+    # the fast path's one object, for every kind that names InfluxDB alone (the catalog's shelf)
+    named = [kind for kind in parse_table(PACKED).kinds if kind.sinks == DEFAULT_SINKS]
+    assert named and all(kind.sinks is DEFAULT_SINKS for kind in named)
 
 
 @pytest.mark.parametrize("sinks", [["sql", "sql"], ["postgres"], [], "influxdb"])

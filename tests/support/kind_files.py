@@ -64,11 +64,12 @@ dashboard:
 
 def packed_with_sinks(folder: Path, sinks: dict[str, list[str]]) -> Path:
     """The function's packed kinds of the repository's catalog, with these kinds' sinks changed (a kind that
-    writes to SQL too, without changing device-kinds/)."""
+    writes to SQL, or not, without changing device-kinds/)."""
     packed = json.loads(function_kinds(load_catalog()))
     for kind in packed["kinds"]:
         if kind["name"] in sinks:
             kind["sinks"] = sinks[kind["name"]]
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "device_kinds.json"
     path.write_text(json.dumps(packed))
     return path

@@ -22,7 +22,7 @@ from infrastructure import artifacts, compat
 from infrastructure.cli import main
 from tests.support.kind_files import TEMPERATURE
 
-BELOW_INGEST = ("network", "cluster", "storage", "influxdb")
+BELOW_INGEST = ("network", "cluster", "storage", "influxdb", "relational")  # (the catalog writes to SQL)
 
 
 @pytest.fixture

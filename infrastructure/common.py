@@ -6,7 +6,20 @@ from typing import Any
 
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
-from troposphere import AWSObject, Output, Parameter, Ref, Sub, Tags, Template, ec2, iam, logs
+from troposphere import (
+    AWSObject,
+    GetAtt,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Tags,
+    Template,
+    awslambda,
+    ec2,
+    iam,
+    logs,
+)
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
 
@@ -163,3 +176,47 @@ def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role
     guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     assert isinstance(role, iam.Role)
     return role
+
+
+SETUP_RUNTIME = "python3.12"  # the set-up steps' functions (lambda/store_setup/, lambda/sql_setup/)
+CODE_BUCKET_PARAMETER = "CodeBucket"  # where a stack with a set-up step finds the functions' zip
+CODE_KEY_PARAMETER = "CodeKey"
+NO_DEAD_LETTERS = (
+    "CloudFormation invokes it for the custom resource and waits for its answer: a failure fails the stack "
+    "operation, which is where it must show, not in a dead-letter queue"
+)
+
+
+def setup_function(
+    logical_id: str,
+    name: Sub,
+    description: str,
+    handler: str,
+    role: iam.Role,
+    group: ec2.SecurityGroup,
+    log_group: logs.LogGroup,
+    kms_key_arn: Any,
+    subnets: list[Any],
+) -> awslambda.Function:
+    """The function behind a set-up step's custom resource: in the VPC's private subnets, one run at a time, from
+    the functions' zip; its failures go to CloudFormation, not to dead letters."""
+    function = awslambda.Function(
+        logical_id,
+        FunctionName=name,
+        Description=description,
+        Runtime=SETUP_RUNTIME,
+        Handler=handler,
+        Architectures=["arm64"],
+        Code=awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
+        Role=GetAtt(role, "Arn"),
+        MemorySize=256,
+        Timeout=300,
+        ReservedConcurrentExecutions=1,  # one set-up at a time
+        KmsKeyArn=kms_key_arn,
+        VpcConfig=awslambda.VPCConfig(SubnetIds=subnets, SecurityGroupIds=[Ref(group)]),
+        LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+    )
+    checkov_skip(function, CKV_AWS_116=NO_DEAD_LETTERS)
+    guard_skip(function, LAMBDA_DLQ_CHECK=NO_DEAD_LETTERS)
+    assert isinstance(function, awslambda.Function)
+    return function

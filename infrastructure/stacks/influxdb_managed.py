@@ -27,17 +27,18 @@ from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
 from store_setup import constants as setup
-from troposphere import GetAtt, Parameter, Ref, Sub, Template, awslambda, ec2, timestream
+from troposphere import GetAtt, Parameter, Ref, Sub, Template, ec2, timestream
 from troposphere.cloudformation import CustomResource
 
 from catalog import load_catalog
 from catalog.export import downsampled
 from infrastructure.common import (
+    CODE_BUCKET_PARAMETER,
+    CODE_KEY_PARAMETER,
     OPEN_HTTPS_EGRESS,
     cfn_nag_skip,
-    checkov_skip,
     create_log_group,
-    guard_skip,
+    setup_function,
     tags,
     tcp_rule,
     vpc_function_role,
@@ -54,9 +55,6 @@ SETUP_TYPE = "AWS::CloudFormation::CustomResource"
 # The setup step's code: lambda/store_setup/, shipped in the same zip as the ingest function (infrastructure/
 # artifacts.py); the deploy tool fills in CodeBucket and CodeKey of every stack that declares both.
 SETUP_HANDLER = setup.HANDLER
-SETUP_RUNTIME = "python3.12"
-CODE_BUCKET_PARAMETER = "CodeBucket"
-CODE_KEY_PARAMETER = "CodeKey"
 
 # The custom resource's properties: the names the set-up function declares (store_setup.constants).
 PROPERTY_URL = setup.URL
@@ -282,35 +280,20 @@ def create_setup(template: Template, store: ManagedStore) -> CustomResource:
     role.Condition = store.condition
     template.add_resource(role)
     group = create_setup_group(template, store)
-    function = template.add_resource(
-        awslambda.Function(
-            "StoreSetupFunction",
-            Condition=store.condition,
-            FunctionName=Sub("${EnvironmentName}-store-setup"),
-            Description="Makes the managed InfluxDB's buckets, DBRP mappings, retention and the writer's and "
-            "reader's tokens (idempotent)",
-            Runtime=SETUP_RUNTIME,
-            Handler=SETUP_HANDLER,
-            Architectures=["arm64"],
-            Code=awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
-            Role=GetAtt(role, "Arn"),
-            MemorySize=256,
-            Timeout=300,
-            ReservedConcurrentExecutions=1,  # one setup at a time
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
-            VpcConfig=awslambda.VPCConfig(
-                SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
-                SecurityGroupIds=[Ref(group)],
-            ),
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
-        )
+    function = setup_function(
+        "StoreSetupFunction",
+        Sub("${EnvironmentName}-store-setup"),
+        "Makes the managed InfluxDB's buckets, DBRP mappings, retention and the writer's and "
+        "reader's tokens (idempotent)",
+        SETUP_HANDLER,
+        role,
+        group,
+        log_group,
+        network.DATA_KEY_ARN.imported(),
+        [subnet.imported() for subnet in network.PRIVATE_SUBNETS],
     )
-    no_dead_letters = (
-        "CloudFormation invokes it for the custom resource and waits for its answer: a failure fails the stack "
-        "operation, which is where it must show, not in a dead-letter queue"
-    )
-    checkov_skip(function, CKV_AWS_116=no_dead_letters)
-    guard_skip(function, LAMBDA_DLQ_CHECK=no_dead_letters)
+    function.Condition = store.condition
+    template.add_resource(function)
     return template.add_resource(
         CustomResource(
             SETUP,

@@ -32,12 +32,14 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Statement
 from ingest_to_influxdb import environment, sql_schema
 from sql_setup import constants as setup
-from troposphere import Equals, GetAtt, If, Parameter, Ref, Sub, Template, awslambda, ec2, rds, secretsmanager
+from troposphere import Equals, GetAtt, If, Parameter, Ref, Sub, Template, ec2, rds, secretsmanager
 from troposphere.cloudformation import CustomResource
 
 from catalog import Catalog, load_catalog
 from catalog.schema import Sink
 from infrastructure.common import (
+    CODE_BUCKET_PARAMETER,
+    CODE_KEY_PARAMETER,
     MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
     add_output,
@@ -46,6 +48,7 @@ from infrastructure.common import (
     create_log_group,
     guard_skip,
     new_template,
+    setup_function,
     tags,
     vpc_function_role,
 )
@@ -68,9 +71,6 @@ WRITER = "WriterInstance"
 SETUP = "SqlSetup"
 # The generic custom-resource type (see influxdb_managed.SETUP_TYPE: moto skips it, infrastructure/compat.py).
 SETUP_TYPE = "AWS::CloudFormation::CustomResource"
-SETUP_RUNTIME = "python3.12"
-CODE_BUCKET_PARAMETER = "CodeBucket"
-CODE_KEY_PARAMETER = "CodeKey"
 MIN_CAPACITY_PARAMETER = "MinCapacity"
 MAX_CAPACITY_PARAMETER = "MaxCapacity"
 AUTO_PAUSE_PARAMETER = "SecondsUntilAutoPause"
@@ -430,34 +430,19 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
         )
     )
     cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
-    function = template.add_resource(
-        awslambda.Function(
-            "SqlSetupFunction",
-            FunctionName=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql-setup"),
-            Description="Creates the SQL sink's database, migrates its schema and makes the writer and reader "
-            "users (idempotent)",
-            Runtime=SETUP_RUNTIME,
-            Handler=setup.HANDLER,
-            Architectures=["arm64"],
-            Code=awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
-            Role=GetAtt(role, "Arn"),
-            MemorySize=256,
-            Timeout=300,
-            ReservedConcurrentExecutions=1,  # one set-up at a time
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
-            VpcConfig=awslambda.VPCConfig(
-                SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
-                SecurityGroupIds=[Ref(group)],
-            ),
-            LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
-        )
+    function = setup_function(
+        "SqlSetupFunction",
+        Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql-setup"),
+        "Creates the SQL sink's database, migrates its schema and makes the writer and reader "
+        "users (idempotent)",
+        setup.HANDLER,
+        role,
+        group,
+        log_group,
+        network.DATA_KEY_ARN.imported(),
+        [subnet.imported() for subnet in network.PRIVATE_SUBNETS],
     )
-    no_dead_letters = (
-        "CloudFormation invokes it for the custom resource and waits for its answer: a failure fails the stack "
-        "operation, which is where it must show, not in a dead-letter queue"
-    )
-    checkov_skip(function, CKV_AWS_116=no_dead_letters)
-    guard_skip(function, LAMBDA_DLQ_CHECK=no_dead_letters)
+    template.add_resource(function)
     return template.add_resource(
         CustomResource(
             SETUP,

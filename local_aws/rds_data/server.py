@@ -64,6 +64,7 @@ from local_aws.rds_data.errors import (
     database_error,
     is_connection_error,
 )
+from local_aws.serving import serving_thread
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"  # the sandbox's moto
@@ -639,9 +640,7 @@ class DataApiServer:
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="rds-data", daemon=True
-        )  # stops within 50 ms of `stop`
+        self._thread = serving_thread(self.server, "rds-data")
 
     @property
     def url(self) -> str:

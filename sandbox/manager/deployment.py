@@ -20,7 +20,14 @@ from infrastructure.names import stack_name
 from infrastructure.stacks import influxdb, ingest, ingest_stream, relational, webhook
 from local_aws.apigateway import http_api
 from local_aws.runner import STATS_FILE
-from reach.endpoints import STREAM_FAILURES_KEY, STREAM_KEY, Endpoints, WebhookEndpoint, environment_set
+from reach.endpoints import (
+    STREAM_FAILURES_KEY,
+    STREAM_KEY,
+    Endpoints,
+    Login,
+    WebhookEndpoint,
+    environment_set,
+)
 from sandbox.manager import processes
 from sandbox.manager.processes import SandboxError
 from sandbox.manager.services import Sandbox
@@ -92,13 +99,18 @@ def create_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]:
             raise SandboxError(
                 f"the stacks name the {role} user '{username}' but the local InfluxDB has '{user.username}'"
             )
-        value = json.dumps({"username": user.username, "password": user.password})
-        name = influxdb.secret_name(role, environment)
-        try:
-            arns[role] = client.create_secret(Name=name, SecretString=value)["ARN"]
-        except client.exceptions.ResourceExistsException:
-            arns[role] = client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        arns[role] = put_login(client, influxdb.secret_name(role, environment), user)
     return arns
+
+
+def put_login(client: Any, name: str, user: Login) -> str:
+    """A user's secret in moto, {"username", "password"} as the stacks' secrets hold it (made, or its value put
+    again): its ARN."""
+    value = json.dumps({USERNAME_KEY: user.username, PASSWORD_KEY: user.password})
+    try:
+        return str(client.create_secret(Name=name, SecretString=value)["ARN"])
+    except client.exceptions.ResourceExistsException:
+        return str(client.put_secret_value(SecretId=name, SecretString=value)["ARN"])
 
 
 def create_sql_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]:
@@ -107,15 +119,10 @@ def create_sql_secrets(endpoints: Endpoints, environment: str) -> dict[str, str]
     if endpoints.sql is None:
         return {}
     client = boto3.client("secretsmanager")
-    arns = {}
-    for role, user in endpoints.sql.users.items():
-        value = json.dumps({USERNAME_KEY: user.username, PASSWORD_KEY: user.password})
-        name = relational.secret_name(role, environment)
-        try:
-            arns[role] = client.create_secret(Name=name, SecretString=value)["ARN"]
-        except client.exceptions.ResourceExistsException:
-            arns[role] = client.put_secret_value(SecretId=name, SecretString=value)["ARN"]
-    return arns
+    return {
+        role: put_login(client, relational.secret_name(role, environment), user)
+        for role, user in endpoints.sql.users.items()
+    }
 
 
 def set_up_sql(endpoints: Endpoints, environment: str) -> Endpoints:

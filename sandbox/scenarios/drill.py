@@ -203,7 +203,7 @@ def run_drill(sandbox: Sandbox, options: DrillOptions, console: Console) -> int:
     for fault in faults:
         console.print(f"[bold]{Drill.FAULTS[fault]}[/]: {total} devices, {options.duration:.0f} s")
         results[fault] = drill.round(fault, console)
-    wide = Console(file=console.file, width=max(console.width, 100))  # one line per fault, even in a log
+    wide = Console(file=console.file, width=max(console.width, 130))  # one line per fault, even in a log
     wide.print(drill_table(options.ingest_path, results))
     failures = [fault for fault, a in results.items() if failed(a)]
     if failures:

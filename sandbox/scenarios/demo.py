@@ -501,6 +501,13 @@ def run_demo(sandbox: Sandbox, options: DemoOptions, console: Console) -> int:
         )
         console.print(f"[bold red]{problem}[/]: see {sandbox.root}/logs/")
         return 1
+    if accounting.settled and accounting.lost_in_sinks:
+        missing = ", ".join(f"{a.sink} {a.lost}" for a in accounting.sinks if a.lost)
+        console.print(
+            f"[bold red]readings another sink holds are not in every sink of their kind[/] ({missing}): "
+            f"see {sandbox.root}/logs/"
+        )
+        return 1
     if accounting.to_no_rule:
         console.print(
             f"[bold red]{accounting.to_no_rule} readings went to topics no deployed rule reads[/] (see above)"

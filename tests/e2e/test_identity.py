@@ -51,7 +51,10 @@ def test_through_the_real_broker_a_payload_cannot_choose_its_connection_identity
     direct_pipeline: Pipeline,
 ) -> None:
     pipeline = direct_pipeline
-    since = datetime.now(UTC)
+    # To the millisecond, as the readings carry their time: a reading sent within the same millisecond is not
+    # before the window.
+    now = datetime.now(UTC)
+    since = now.replace(microsecond=now.microsecond // 1000 * 1000)
     connection = plain_connection(pipeline.endpoints, "pressure-0001")
     connection.connect().result(timeout=10)
     try:

@@ -17,7 +17,10 @@ def test_every_reading_arrives_once_enriched_in_its_measurement(pipeline: Pipeli
     queues = pipeline.endpoints.queues
     before = {name: queue_depth(queues[name]) for name in ("rejected", "dead_letter")}
     received_before = rule_runner_stats(pipeline.sandbox).get("received", 0)
-    since = datetime.now(UTC)  # the devices stamp their readings with their clock, from now on
+    # The devices stamp their readings with their clock from now on, a kind that sends whole seconds up to a second
+    # early: the window opens a second back, after a second's pause, so no earlier test's reading falls in it.
+    time.sleep(1.0)
+    since = datetime.now(UTC) - timedelta(seconds=1)
     summary = run_groups(
         pipeline.sandbox.endpoints_path,
         [FleetGroup("pressure", PRESSURE_DEVICES), FleetGroup("shelf", SHELF_DEVICES)],

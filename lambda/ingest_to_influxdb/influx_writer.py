@@ -37,6 +37,7 @@ from ingest_to_influxdb.secrets import Credentials
 RETRY_DELAYS = (0.1, 0.3, 0.8)
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 10.0
+MAX_IDLE_STREAMS = 4  # keep-alive connections `send` keeps between writes (Ingestor has two in flight)
 SAFETY_MARGIN = 1.0  # seconds left to the invocation for reporting back
 # InfluxData: "The optimal batch size is 5000 lines of line protocol" (docs.influxdata.com/influxdb/v2/
 # write-data/best-practices/optimize-writes/); its 1.x hardware guide says batches of 5,000-10,000 lines.
@@ -154,8 +155,11 @@ class InfluxWriter:
         self._headers_for: Credentials | None = None
         self.retry_delays, self.sleep = retry_delays, sleep
         self.max_lines, self.max_bytes = max_lines, max_bytes
-        self._stream: http.client.HTTPConnection | None = None  # the connection of `send`
-        self._ca_certificate = ca_certificate  # `send`'s connection verifies the server as the pool does
+        # The keep-alive connections of `send` whose answer has been read: a write in flight holds its own, so
+        # two chunks can be on their way at once (each waits for InfluxDB's disk while the next is prepared).
+        self._idle_streams: list[http.client.HTTPConnection] = []
+        self._ca_certificate = ca_certificate  # `send`'s connections verify the server as the pool does
+        self._tls: ssl.SSLContext | None = None
 
     def write(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         """Indices of the lines InfluxDB refused for good, with its error; raises InfluxUnavailable."""
@@ -191,15 +195,15 @@ class InfluxWriter:
         body = "\n".join(lines).encode()
         if len(lines) > self.max_lines or len(body) > self.max_bytes:
             return SentWrite(self, lines, remaining, None)
+        connection = self._idle_streams.pop() if self._idle_streams else self._open_stream()
         try:
-            connection = self._stream or self._open_stream()
             timeout = max(0.5, min(READ_TIMEOUT, remaining() - SAFETY_MARGIN))
             connection.timeout = timeout  # (for the connection it opens now, and its answer:)
             if connection.sock is not None:
                 connection.sock.settimeout(timeout)
             connection.request("POST", self._path, body=body, headers=self._headers(self.credentials.get()))
         except (OSError, http.client.HTTPException):
-            self._close_stream()
+            connection.close()
             return SentWrite(self, lines, remaining, None)
         return SentWrite(self, lines, remaining, connection)
 
@@ -207,16 +211,17 @@ class InfluxWriter:
         url = parse_url(self.endpoint)
         if url.scheme == "https":
             # The certificate checked as the pool checks it: against the store's CA alone when one is given.
-            context = ssl.create_default_context(cadata=self._ca_certificate or None)
-            self._stream = http.client.HTTPSConnection(url.host or "", url.port, context=context)
-        else:
-            self._stream = http.client.HTTPConnection(url.host or "", url.port)
-        return self._stream
+            if self._tls is None:
+                self._tls = ssl.create_default_context(cadata=self._ca_certificate or None)
+            return http.client.HTTPSConnection(url.host or "", url.port, context=self._tls)
+        return http.client.HTTPConnection(url.host or "", url.port)
 
-    def _close_stream(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-        self._stream = None
+    def _idle(self, connection: http.client.HTTPConnection) -> None:
+        """A connection whose answer has been read, for the next `send`."""
+        if len(self._idle_streams) < MAX_IDLE_STREAMS:
+            self._idle_streams.append(connection)
+        else:
+            connection.close()
 
     def _halves(self, lines: Sequence[str], remaining: RemainingTime) -> dict[int, str]:
         middle = len(lines) // 2
@@ -299,14 +304,17 @@ class SentWrite:
     def result(self) -> dict[int, str]:
         """What `InfluxWriter.write` returns for the lines: {} when the store took them all at once."""
         if self.connection is not None:
+            connection, self.connection = self.connection, None
             try:
-                response = self.connection.getresponse()
+                response = connection.getresponse()
                 response.read()  # the whole answer, so the connection serves the next request
             except (OSError, http.client.HTTPException):
-                self.writer._close_stream()
+                connection.close()
             else:
+                if response.will_close:
+                    connection.close()
+                else:
+                    self.writer._idle(connection)
                 if response.status == 204:
                     return {}
-                if response.will_close:
-                    self.writer._close_stream()
         return self.writer.write(self.lines, self.remaining)

@@ -11,10 +11,11 @@ there. Without a dead-letter queue (or when it does not take the message) it is 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,10 +42,16 @@ from ingest_to_influxdb.validation import Reading, decode, kind_of, validate
 
 logger = logging.getLogger(__name__)
 MAX_CACHED_FORMATS = 50_000  # (metadata item, kind) pairs whose line format a container keeps
-# A batch is written in up to this many requests, each sent while the next chunk is prepared, of at least
+# A batch is written in up to this many requests, each sent while the next chunks are prepared, of at least
 # MIN_CHUNK_READINGS readings, so a small batch stays one request (as the direct path's single reading).
 WRITE_CHUNKS = 4
 MIN_CHUNK_READINGS = 200
+# Chunks on their way at once: a write's answer is read after the next WRITES_IN_FLIGHT - 1 chunks are sent, so
+# InfluxDB's time on it (about a millisecond of disk sync a request, then its lines) overlaps their preparation.
+WRITES_IN_FLIGHT = 2
+# The last chunk is written while the invocation waits (its answer counts in the health points it carries):
+# a tenth of the batch, so little of InfluxDB's time is left to wait for.
+LAST_CHUNK_SHARE = 10
 # How each sink is named in errors and rejections ("InfluxDB: ...", as before there were several sinks).
 SINK_LABELS = {INFLUXDB_SINK: "InfluxDB", SQL_SINK: "SQL"}
 MISSING_OUTCOME = (
@@ -99,6 +106,19 @@ class _Unavailable:
         )
 
 
+def chunk_ends(count: int) -> list[int]:
+    """Where a batch of `count` records is cut into chunks: the end of each (the last one `count`). A batch of
+    up to MIN_CHUNK_READINGS is one chunk; a larger one is up to WRITE_CHUNKS - 1 chunks of about equal size (of
+    at least MIN_CHUNK_READINGS when there are two or more), then a last one of a LAST_CHUNK_SHARE-th."""
+    if count <= MIN_CHUNK_READINGS:
+        return [count]
+    last = max(1, count // LAST_CHUNK_SHARE)
+    body = count - last
+    parts = max(1, min(WRITE_CHUNKS - 1, body // MIN_CHUNK_READINGS))
+    size = -(-body // parts)
+    return [*range(size, body, size), body, count]
+
+
 def _no_deadline() -> float:
     return 60.0
 
@@ -139,16 +159,19 @@ class Ingestor:
         now_ms = int(self.clock() * 1000)
         rejections: list[tuple[Record, Rejection]] = []
         refused: list[tuple[_Pending, str, str]] = []  # (item, sink, reason)
-        size = max(MIN_CHUNK_READINGS, -(-len(records) // WRITE_CHUNKS))
         partial: list[_Pending] = []  # readings some sinks hold: dead-lettered for the others at the end
         settled: list[_Pending] = []  # what was counted, in the batch's order (ordered batches only)
-        # A large batch goes in chunks: each is sent, and the sinks take it while the next one is checked and
-        # enriched; their answers are read after that. The last chunk goes with the health points.
-        pending = self._prepare(records[:size], now_ms, result, health, rejections)
-        for start in range(size, len(records), size):
-            sent = (pending, self._send(pending, remaining)) if pending else None
-            pending = self._prepare(records[start : start + size], now_ms, result, health, rejections)
-            if sent is not None:
+        # A large batch goes in chunks: each is sent, and the sinks take it while the next ones are checked and
+        # enriched; their answers are read after that, in order. The last chunk goes with the health points.
+        chunks = chunk_ends(len(records))
+        pending = self._prepare(records[: chunks[0]], now_ms, result, health, rejections)
+        in_flight: deque[tuple[list[_Pending], _Sent]] = deque()
+        for start, end in itertools.pairwise(chunks):
+            if pending:
+                in_flight.append((pending, self._send(pending, remaining)))
+            pending = self._prepare(records[start:end], now_ms, result, health, rejections)
+            while in_flight and (len(in_flight) >= WRITES_IN_FLIGHT or end == len(records)):
+                sent = in_flight.popleft()
                 self._settle(*sent, result, health, refused, partial)
                 if ordered:
                     settled.extend(sent[0])

@@ -59,8 +59,8 @@ def test_lines_sent_on_a_connection_the_store_closed_are_written_again(function:
     line = f"pressure,sensorID={device} pressureValue=1.0 {ms(datetime.now(UTC)) * 1_000_000}"
     assert writer.send([line], lambda: 30.0).result() == {}
     sent = writer.send([line.replace(device, f"{device}b")], lambda: 30.0)
-    assert writer._stream is not None and writer._stream.sock is not None
-    writer._stream.sock.close()  # as a store's idle timeout would, before the answer is read
+    assert sent.connection is not None and sent.connection.sock is not None
+    sent.connection.sock.close()  # as a store's idle timeout would, before the answer is read
     assert sent.result() == {}  # written again on the writer's pool
     rows = function.rows(f"SELECT pressureValue FROM pressure WHERE sensorID =~ /^{device}/")
     assert len(rows) == 2

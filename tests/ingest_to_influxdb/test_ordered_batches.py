@@ -107,24 +107,26 @@ def health_written(store: Store) -> int:
 
 @pytest.mark.parametrize("ordered", [True, False])
 def test_after_a_failed_chunk_an_ordered_batch_leaves_the_rest_to_the_retry(ordered: bool) -> None:
-    size = ingestor_module.MIN_CHUNK_READINGS
-    records = batch(3 * size, rejected_at={5, size + 5, 2 * size + 5})
+    count = 3 * ingestor_module.MIN_CHUNK_READINGS
+    first, second, _ = ingestor_module.chunk_ends(count)  # three chunks, each a write
+    records = batch(count, rejected_at={5, first + 5, second + 5})
     store, queue = Store(failing={2}), RejectedQueue()  # the second chunk's write fails
     result = Ingestor(Metadata(), store, queue).ingest(records, ordered=ordered)
 
-    failed = [r.id for r in records[size : 2 * size] if r.id != records[size + 5].id]
+    failed = [r.id for r in records[first:second] if r.id != records[first + 5].id]
     assert result.failed == failed
     rejected = [json.loads(body)["reading"]["deviceid"] for body in queue.bodies]
     if ordered:
         # Only what comes before the first failed record is done now: its rejection and its points.
         assert rejected == ["ordered5"]
-        assert result.written == Counter(pressure=size - 1)
+        assert result.written == Counter(pressure=first - 1)
         assert result.rejected == Counter(bad_field=1)
-        assert health_written(store) == size - 1
+        assert health_written(store) == first - 1
     else:  # an SQS batch: every record but the failed ones is done, once
-        assert sorted(rejected) == sorted(["ordered5", f"ordered{size + 5}", f"ordered{2 * size + 5}"])
-        assert result.written == Counter(pressure=2 * (size - 1))
-        assert health_written(store) == 2 * (size - 1)
+        assert sorted(rejected) == sorted(["ordered5", f"ordered{first + 5}", f"ordered{second + 5}"])
+        written = first - 1 + count - second - 1
+        assert result.written == Counter(pressure=written)
+        assert health_written(store) == written
 
 
 def test_an_ordered_batch_without_a_failure_is_done_whole() -> None:
@@ -149,14 +151,15 @@ def test_an_ordered_batch_whose_last_write_fails_sends_only_the_rejections_befor
 
 
 def test_when_the_last_write_fails_the_health_counts_only_what_was_written() -> None:
-    size = ingestor_module.MIN_CHUNK_READINGS
-    records = batch(2 * size, rejected_at={5})
+    count = 2 * ingestor_module.MIN_CHUNK_READINGS
+    first, _ = ingestor_module.chunk_ends(count)  # two chunks, each a write
+    records = batch(count, rejected_at={5})
     store, queue = Store(failing={2}), RejectedQueue()  # the first chunk is written, the last one fails
     result = Ingestor(Metadata(), store, queue).ingest(records, ordered=True)
-    assert result.failed == [r.id for r in records[size:]]
+    assert result.failed == [r.id for r in records[first:]]
     assert len(queue.bodies) == 1  # before the failure: rejected now
-    assert result.written == Counter(pressure=size - 1)
-    assert health_written(store) == size - 1
+    assert result.written == Counter(pressure=first - 1)
+    assert health_written(store) == first - 1
 
 
 class RowSink(SendsAtOnce[SinkRow]):
@@ -200,21 +203,38 @@ def test_after_a_chunk_no_sink_took_an_ordered_batch_counts_and_dead_letters_not
 ) -> None:
     """Chunk 2 reaches neither sink (retried whole); chunk 3 reaches SQL only (a dead letter for InfluxDB). In an
     ordered batch chunk 3 comes again with the retry: no dead letter now, and no sink counts it."""
-    size = ingestor_module.MIN_CHUNK_READINGS
-    records = batch(3 * size, rejected_at=())
+    count = 3 * ingestor_module.MIN_CHUNK_READINGS
+    first, second, _ = ingestor_module.chunk_ends(count)  # three chunks, each a write
+    records = batch(count, rejected_at=())
     store, rows = Store(failing={2, 3}), RowSink(fail_on=2)  # InfluxDB takes the first chunk only
     queue, dead_letters = RejectedQueue(), RejectedQueue()
     ingestor = Ingestor(Metadata(), store, queue, sinks={kinds.SQL_SINK: rows}, dead_letters=dead_letters)
     result = ingestor.ingest(records, ordered=ordered)
 
-    assert result.failed == [r.id for r in records[size : 2 * size]]
+    assert result.failed == [r.id for r in records[first:second]]
     if ordered:
         assert dead_letters.bodies == []
         assert result.dead_lettered == 0
-        assert result.written == Counter(pressure=size)
-        assert result.sink_written == Counter({kinds.INFLUXDB_SINK: size, kinds.SQL_SINK: size})
+        assert result.written == Counter(pressure=first)
+        assert result.sink_written == Counter({kinds.INFLUXDB_SINK: first, kinds.SQL_SINK: first})
     else:  # an SQS batch: chunk 3 is done now, InfluxDB's part of it on the dead letters
-        assert len(dead_letters.bodies) == size
+        assert len(dead_letters.bodies) == count - second
         assert json.loads(dead_letters.bodies[0])[MISSING_SINKS] == [kinds.INFLUXDB_SINK]
-        assert result.written == Counter(pressure=size)
-        assert result.sink_written == Counter({kinds.INFLUXDB_SINK: size, kinds.SQL_SINK: 2 * size})
+        assert result.written == Counter(pressure=first)
+        assert result.sink_written == Counter(
+            {kinds.INFLUXDB_SINK: first, kinds.SQL_SINK: first + count - second}
+        )
+
+
+@pytest.mark.parametrize("count", [1, 199, 200, 201, 450, 1_000, 10_000])
+def test_a_batch_is_cut_into_a_few_chunks_the_last_one_small(count: int) -> None:
+    ends = ingestor_module.chunk_ends(count)
+    sizes = [end - start for start, end in zip([0, *ends], ends, strict=False)]
+    assert ends[-1] == count and all(size > 0 for size in sizes)
+    assert len(ends) <= ingestor_module.WRITE_CHUNKS
+    if count <= ingestor_module.MIN_CHUNK_READINGS:
+        assert ends == [count]  # the direct path's single reading is one request
+    else:  # the write the invocation waits for is a tenth of the batch
+        assert sizes[-1] == count // ingestor_module.LAST_CHUNK_SHARE
+        if len(sizes) > 2:
+            assert min(sizes[:-1]) >= ingestor_module.MIN_CHUNK_READINGS

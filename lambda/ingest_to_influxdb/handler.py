@@ -109,6 +109,7 @@ def reset() -> None:
     global _ingestor
     _ingestor = None
     metrics.clear()
+    gc.unfreeze()  # what the last cold start set apart is collectable again (the next one sets apart its own)
 
 
 def publish_metrics(result: BatchResult) -> None:

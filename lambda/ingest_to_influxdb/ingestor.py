@@ -170,7 +170,7 @@ class Ingestor:
             if pending:
                 in_flight.append((pending, self._send(pending, remaining)))
             pending = self._prepare(records[start:end], now_ms, result, health, rejections)
-            while in_flight and (len(in_flight) >= WRITES_IN_FLIGHT or end == len(records)):
+            if len(in_flight) >= WRITES_IN_FLIGHT:
                 sent = in_flight.popleft()
                 self._settle(*sent, result, health, refused, partial)
                 if ordered:
@@ -179,16 +179,27 @@ class Ingestor:
             self._reject(rejections, result, health)
         # The last chunk: the other sinks first, so the health points InfluxDB gets with it count what they took.
         refused_here = self._answers(self._send_rows(pending, remaining), result, refused)
-        self._count_written([item for item in pending if not item.missing], health)
+        # The chunks still on their way count as written in those health points: the last chunk is sent before
+        # their answers are read (the invocation then waits for one write, not two). What they turn out to miss
+        # is corrected after.
+        ahead = [item for chunk, _ in in_flight for item in chunk]
+        self._count_written(ahead + [item for item in pending if not item.missing], health)
         self._count_missing(pending, health)
         now_ns = self._health_time_ns()
         influx = self._for_influxdb(pending)
         lines = [item.line for item in influx] + health_lines(health, self.instance, now_ns)
+        told = Counter(health)  # what the health points written with the last chunk say
+        started = time.perf_counter()
+        last_sent = self.writer.send(lines, remaining) if lines else None
+        while in_flight:
+            sent = in_flight.popleft()
+            self._settle(*sent, result, health, refused, partial, counted=True)
+            if ordered:
+                settled.extend(sent[0])
         health_written = False
-        if lines:
-            started = time.perf_counter()
+        if last_sent is not None:
             try:
-                last = self.writer.write(lines, remaining)
+                last = last_sent.result()
             except TransientError as error:
                 for item in influx:  # not written: a later health write must not count them as written
                     kind = item.reading.kind.name
@@ -219,7 +230,9 @@ class Ingestor:
         result.written = +result.written  # kinds with nothing written are left out
         if refusals:
             self._refused(refusals, result, health, remaining, now_ns)
-        elif ordered and (rejections or (health_written and result.failed)):
+        elif (ordered and (rejections or (health_written and result.failed))) or (
+            health_written and health != told
+        ):
             self._correct_health(health, remaining, now_ns)
         return result
 
@@ -398,20 +411,24 @@ class Ingestor:
         health: Counter[Outcome],
         refused: list[tuple[_Pending, str, str]],
         partial: list[_Pending],
+        counted: bool = False,
     ) -> None:
         """A sent chunk's answers: written where every sink took it (but what a sink refused for good), failed
-        or dead-lettered where one did not."""
+        or dead-lettered where one did not. `counted`: its readings count as written in `health` already."""
         refused_here = self._answers(sent, result, refused)
         held = [item for item in pending if not item.missing]
-        self._count_written(held, health)
+        if counted:
+            self._count_written([item for item in pending if item.missing], health, -1)
+        else:
+            self._count_written(held, health)
         self._count_missing(pending, health)
         result.written.update(item.reading.kind.name for item in held)
         self._place(pending, result, refused_here, partial)
 
     @staticmethod
-    def _count_written(pending: list[_Pending], health: Counter[Outcome]) -> None:
+    def _count_written(pending: list[_Pending], health: Counter[Outcome], sign: int = 1) -> None:
         for kind, count in Counter(item.reading.kind.name for item in pending).items():
-            health[Outcome(kind, "written")] += count
+            health[Outcome(kind, "written")] += sign * count
 
     def _health_time_ns(self) -> int:
         """A distinct timestamp per invocation of this container: health points of one series never overwrite

@@ -480,15 +480,20 @@ class Ingestor:
     def _enrich(self, pending: list[_Pending], result: BatchResult, health: Counter[Outcome]) -> None:
         keys = {item.reading.metakey for item in pending if item.reading.metakey is not None}
         items = self.metadata.get_many(keys) if keys else {}
+        # Per metakey and kind in this chunk: (line format, attributes left out, tags, whether metadata was missed).
+        made: dict[tuple[str | None, str], tuple[LineFormat, Counter[str], Mapping[str, str], bool]] = {}
         for item in pending:
             reading = item.reading
-            found = items.get(reading.metakey) if reading.metakey is not None else None
-            if found is None:
+            key = (reading.metakey, reading.kind.name)
+            enrichment = made.get(key)
+            if enrichment is None:
+                found = items.get(reading.metakey) if reading.metakey is not None else None
+                metakey = None if found is None else reading.metakey
+                enrichment = made[key] = (*self._format(metakey, found, reading.kind), found is None)
+            form, dropped, tags, missed = enrichment
+            if missed:
                 result.metadata_misses += 1
                 health[Outcome(reading.kind.name, "metadata_miss")] += 1
-            form, dropped, tags = self._format(
-                None if found is None else reading.metakey, found, reading.kind
-            )
             item.line = format_line(form, reading)
             item.tags = tags
             if dropped:

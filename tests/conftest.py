@@ -7,6 +7,7 @@ through the `sandbox` fixture) or `pure` (nothing but the Python process: `make 
 
 from __future__ import annotations
 
+import gc
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -40,6 +41,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)  # (again, for a module marked by hand: harmless)
         elif not item.get_closest_marker("processes"):
             item.add_marker(pytest.mark.pure)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the imports and the collection built (modules, test functions, their parameters) lives to the end of
+    the run: frozen, the collector leaves it out of every full collection."""
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

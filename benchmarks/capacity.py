@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from catalog.loader import load_yaml
 from infrastructure.stacks import cluster, influxdb, ingest, ingest_stream
 
 LIMITS = Path(__file__).with_name("limits.yaml")
@@ -107,7 +107,7 @@ class Limits(_Model):
 
 
 def load_limits(path: Path = LIMITS) -> Limits:
-    return Limits.model_validate(yaml.safe_load(path.read_text()))
+    return Limits.model_validate(load_yaml(path.read_text()))
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import capacity, capacity_report, platform_logs
-from catalog.loader import PROJECT_ROOT
+from catalog.loader import PROJECT_ROOT, load_yaml
 from infrastructure.stacks.influxdb import STORE_ECS, STORE_MANAGED
 from infrastructure.stacks.relational import MAX_CAPACITIES
 
@@ -151,7 +150,7 @@ class Stacks:
 
 
 def load_prices(path: Path = PRICES) -> PriceList:
-    return PriceList.model_validate(yaml.safe_load(path.read_text()))
+    return PriceList.model_validate(load_yaml(path.read_text()))
 
 
 def load_measured(path: Path = MEASURED) -> Measured:
@@ -175,17 +174,18 @@ def read_stacks() -> Stacks:
     from infrastructure.stacks.influxdb import IS_MANAGED_STORE
 
     stacks = all_stacks()
+    built = {name: stack.build() for name, stack in stacks.items()}  # once each: most of the time here
     resources: Counter[str] = Counter()
-    for stack in stacks.values():
+    for name, stack in stacks.items():
         if stack.left_out_when is not None and stack.left_out_now():
             continue  # not deployed for this catalog (the relational stack without a SQL kind): sql_sink prices it
         # At the default store (Store=ecs): the managed store's resources are the capacity model's to price.
         resources.update(
             r.resource_type
-            for r in stack.build().resources.values()
+            for r in built[name].resources.values()
             if getattr(r, "Condition", None) != IS_MANAGED_STORE
         )
-    ingest, cluster = stacks["ingest"].build(), stacks["cluster"].build()
+    ingest, cluster = built["ingest"], built["cluster"]
     functions = [r for r in ingest.resources.values() if r.resource_type == "AWS::Lambda::Function"]
     return Stacks(
         memory_mb=int(_default(ingest, "MemorySize")),
@@ -200,8 +200,8 @@ def read_stacks() -> Stacks:
         kinds=len(load_catalog().kinds),
         waf_rules=sum(
             len(r.properties.get("Rules", []))
-            for stack in stacks.values()
-            for r in stack.build().resources.values()
+            for template in built.values()
+            for r in template.resources.values()
             if r.resource_type == "AWS::WAFv2::WebACL"
         ),
         raw_retention_days=_raw_retention_days(),

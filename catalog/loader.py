@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -80,14 +81,23 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_SAFE_LOADER)
 
 
+@functools.lru_cache(maxsize=256)
+def _kind_of_text(text: str, source: str) -> DeviceKind:
+    """A kind file's text parsed and checked, once per text: the catalog is loaded again by every stack that reads
+    it (dozens of times a synth). A kind is frozen and nothing changes one: every load of the text shares it."""
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as error:
+        raise CatalogError(f"{source}: not valid YAML: {error}") from None
+    return parse_kind(data, source)
+
+
 def load_kind(path: Path) -> DeviceKind:
     try:
-        data = load_yaml(path.read_text())
+        text = path.read_text()
     except OSError as error:
         raise CatalogError(f"{path}: cannot read it: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise CatalogError(f"{path}: not valid YAML: {error}") from None
-    kind = parse_kind(data, str(path))
+    kind = _kind_of_text(text, str(path))
     if kind.name != path.stem:
         raise CatalogError(f"{path}: name: {kind.name!r} must match the file's name ({path.stem!r})")
     return kind

@@ -7,6 +7,7 @@ through the `sandbox` fixture) or `pure` (nothing but the Python process: `make 
 
 from __future__ import annotations
 
+import gc
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from catalog import load_catalog
 from catalog.export import function_kinds
 from infrastructure.deploy import synth
 from infrastructure.registry import StackDefinition, all_stacks
+from local_aws import serving
 from local_aws.lambda_.function_zip import kinds_from
 from reach.endpoints import Endpoints
 from sandbox.manager import processes
@@ -40,6 +42,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.services)  # (again, for a module marked by hand: harmless)
         elif not item.get_closest_marker("processes"):
             item.add_marker(pytest.mark.pure)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the imports and the collection built (modules, test functions, their parameters) lives to the end of
+    the run: frozen, the collector leaves it out of every full collection."""
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +74,15 @@ def packed_kinds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path.write_text(function_kinds(load_catalog()))
     with kinds_from(path):
         yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prompt_stops() -> Iterator[None]:
+    """The HTTP stand-ins served in the test process look for their shutdown every 5 ms instead of 50: the stop
+    of one was most of many a pure test's time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serving, "POLL_SECONDS", 0.005)
+        yield
 
 
 @pytest.fixture(scope="session")

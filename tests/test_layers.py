@@ -5,11 +5,10 @@ The layers, lowest first. A new package must be placed here before it may be imp
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 
-from tests.source_tree import ROOT, python_files, syntax_tree
+from tests.source_tree import ROOT, file_imports, imported, python_files
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     (
@@ -39,26 +38,16 @@ def package_of(path: Path) -> str:
     return parts[1] if parts[0] == "lambda" else parts[0]
 
 
-def imported(source: str | ast.AST) -> Iterator[tuple[int, str]]:
-    """Every absolute import of `source` (text or its tree) with its line, those inside functions included."""
-    for node in ast.walk(ast.parse(source) if isinstance(source, str) else source):
-        if isinstance(node, ast.Import):
-            yield from ((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.lineno, node.module
-            # `from sandbox import cli` names a module of the package
-            yield from ((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
-
-
 def floor(layers: tuple[tuple[str, ...], ...], name: str) -> int | None:
     return next((i for i, names in enumerate(layers) if name in names), None)
 
 
-def offences(path_package: str, inner: str | None, source: str | ast.AST) -> list[str]:
-    """The imports of one file that run up (or sideways within a floor of another package)."""
+def offences(path_package: str, inner: str | None, source: str | Sequence[tuple[int, str]]) -> list[str]:
+    """The imports of one file (its text, or its imports with their lines) that run up (or sideways within a
+    floor of another package)."""
     found = []
     own = floor(LAYERS, path_package)
-    for line, module in imported(source):
+    for line, module in imported(source) if isinstance(source, str) else source:
         parts = module.split(".")
         target = floor(LAYERS, parts[0])
         if target is None or parts[0] == path_package:
@@ -94,7 +83,7 @@ def test_imports_point_only_down() -> None:
         inner = None
         if package in INNER_LAYERS:
             inner = relative[1].removesuffix(".py")
-        if found := offences(package, inner, syntax_tree(path)):
+        if found := offences(package, inner, file_imports(path)):
             problems[str(path.relative_to(ROOT))] = found
     assert problems == {}, "an import runs up the layers (tests/test_layers.py says which way is down)"
 
@@ -120,7 +109,7 @@ def test_tests_import_helpers_from_support_not_from_other_tests() -> None:
             continue
         found = [
             f"line {line}: {module}"
-            for line, module in imported(syntax_tree(path))
+            for line, module in file_imports(path)
             if module.startswith("tests.") and not module.startswith(allowed) and module.count(".") > 1
         ]
         if found:

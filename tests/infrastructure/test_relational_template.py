@@ -30,22 +30,39 @@ def imported(export: Any) -> dict[str, Any]:
     return {IMPORT: {"Fn::Sub": export.template_name}}
 
 
-@pytest.fixture
-def sql_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
-    monkeypatch.setenv(FOLDER_VARIABLE, str(write_sql_catalog(tmp_path)))
-    stacks = all_stacks()
-    return {name: json.loads(stack.build().to_json()) for name, stack in stacks.items()}
+@pytest.fixture(scope="module")
+def sql_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sql_catalog(tmp_path_factory.mktemp("sql_catalog"))
 
 
-@pytest.fixture
-def plain(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """The repository's kinds with none writing to SQL, whatever another fixture of the test chose."""
+@pytest.fixture(scope="module")
+def sql_texts(sql_catalog: Path) -> dict[str, str]:
+    """Every stack's template over the SQL catalog, built once for the module (each test reads its own copy)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(FOLDER_VARIABLE, str(write_sql_catalog(tmp_path / "plain", ())))
-        return {
-            name: json.loads(all_stacks()[name].build().to_json())
-            for name in ("relational", "ingest", "webhook")
-        }
+        patch.setenv(FOLDER_VARIABLE, str(sql_catalog))
+        return {name: stack.build().to_json() for name, stack in all_stacks().items()}
+
+
+@pytest.fixture
+def sql_templates(
+    sql_catalog: Path, sql_texts: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, dict[str, Any]]:
+    monkeypatch.setenv(FOLDER_VARIABLE, str(sql_catalog))
+    return {name: json.loads(text) for name, text in sql_texts.items()}
+
+
+@pytest.fixture(scope="module")
+def plain_texts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The repository's kinds with none writing to SQL, whatever another fixture of the test chose: built once
+    for the module (each test reads its own copy)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(FOLDER_VARIABLE, str(write_sql_catalog(tmp_path_factory.mktemp("plain"), ())))
+        return {name: all_stacks()[name].build().to_json() for name in ("relational", "ingest", "webhook")}
+
+
+@pytest.fixture
+def plain(plain_texts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {name: json.loads(text) for name, text in plain_texts.items()}
 
 
 def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:

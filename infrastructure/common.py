@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
@@ -125,6 +126,16 @@ def tcp_rule(port: int, description: str, **peer: Any) -> ec2.SecurityGroupRule:
     return ec2.SecurityGroupRule(
         IpProtocol="tcp", FromPort=port, ToPort=port, Description=description, **peer
     )
+
+
+def allow(service: str, actions: Iterable[str], resources: list[Any]) -> Statement:
+    """One Allow statement: these actions of one service on these resources."""
+    return Statement(Effect=Allow, Action=[Action(service, a) for a in actions], Resource=resources)
+
+
+def write_logs(log_group: Any) -> Statement:
+    """What a function or task needs to write its own log group."""
+    return allow("logs", ("CreateLogStream", "PutLogEvents"), [GetAtt(log_group, "Arn")])
 
 
 def assume_role(service: str, source_arn: Sub | None = None) -> PolicyDocument:

@@ -11,13 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
 from infrastructure import images
-from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, create_log_group, guard_skip
+from infrastructure.common import (
+    INLINE_POLICY,
+    allow,
+    assume_role,
+    cfn_nag_skip,
+    create_log_group,
+    guard_skip,
+    write_logs,
+)
 from infrastructure.service_files import WHOLE_SECRET, TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
@@ -83,11 +90,7 @@ def create_roles(
     template: Template, spec: TaskSpec, wiring: ServiceWiring, log_group: Any
 ) -> tuple[iam.Role, iam.Role]:
     execution_statements = [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
+        write_logs(log_group),
     ]
     if wiring.secret_arns:
         execution_statements += [
@@ -96,11 +99,7 @@ def create_roles(
                 Action=[AwacsAction("secretsmanager", "GetSecretValue")],
                 Resource=list(wiring.secret_arns.values()),
             ),
-            Statement(
-                Effect=Allow,
-                Action=[AwacsAction("kms", "Decrypt")],
-                Resource=[network.DATA_KEY_ARN.imported()],
-            ),
+            allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
         ]
     execution = template.add_resource(
         iam.Role(

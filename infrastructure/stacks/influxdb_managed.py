@@ -23,9 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awacs import logs as logs_actions
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Statement
+from awacs.aws import Statement
 from store_setup import constants as setup
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ec2, timestream
 from troposphere.cloudformation import CustomResource
@@ -36,12 +34,14 @@ from infrastructure.common import (
     CODE_BUCKET_PARAMETER,
     CODE_KEY_PARAMETER,
     OPEN_HTTPS_EGRESS,
+    allow,
     cfn_nag_skip,
     create_log_group,
     setup_function,
     tags,
     tcp_rule,
     vpc_function_role,
+    write_logs,
 )
 from infrastructure.notifications import add_alarm
 from infrastructure.stacks import network
@@ -238,30 +238,13 @@ def create_setup_group(template: Template, store: ManagedStore) -> ec2.SecurityG
 def setup_statements(log_group: Any, store: ManagedStore) -> list[Statement]:
     """Least privilege: read the admin's secret, read and write the writer's and reader's."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[admin_secret_arn()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("secretsmanager", "GetSecretValue"),
-                AwacsAction("secretsmanager", "PutSecretValue"),
-            ],
-            Resource=[store.writer_secret, store.reader_secret],
+        write_logs(log_group),
+        allow("secretsmanager", ("GetSecretValue",), [admin_secret_arn()]),
+        allow(
+            "secretsmanager", ("GetSecretValue", "PutSecretValue"), [store.writer_secret, store.reader_secret]
         ),
         # The writer's and reader's secrets and the function's environment use the environment's key.
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
+        allow("kms", ("Decrypt", "GenerateDataKey"), [network.DATA_KEY_ARN.imported()]),
     ]
 
 

@@ -23,7 +23,6 @@ listen.
 
 from __future__ import annotations
 
-from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, PolicyDocument, Statement
 from ingest_to_influxdb import basic_ingest, environment, kinds
@@ -57,12 +56,14 @@ from infrastructure.common import (
     CONCURRENCY_PARAMETER,
     INLINE_POLICY,
     add_output,
+    allow,
     assume_role,
     checkov_skip,
     create_log_group,
     guard_skip,
     new_template,
     vpc_function_role,
+    write_logs,
 )
 from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import add_alarm
@@ -327,32 +328,12 @@ def create_function_role(
     ingest: sqs.Queue,
 ) -> iam.Role:
     statements = [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
-            Resource=[GetAtt(table, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[influxdb.secret_arn("writer").imported()],
-        ),
+        write_logs(log_group),
+        allow("dynamodb", ("GetItem", "BatchGetItem"), [GetAtt(table, "Arn")]),
+        allow("secretsmanager", ("GetSecretValue",), [influxdb.secret_arn("writer").imported()]),
         # The secret, the table, the queues and the environment are encrypted with the environment's key.
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("sqs", "SendMessage")],
-            Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")],
-        ),
+        allow("kms", ("Decrypt", "GenerateDataKey"), [network.DATA_KEY_ARN.imported()]),
+        allow("sqs", ("SendMessage",), [GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")]),
     ]
     if relational.writes_to_sql(load_catalog()):
         statements += relational.function_statements()
@@ -580,11 +561,7 @@ def create_rules(
                                     If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue")),
                                 ],
                             ),
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("kms", "GenerateDataKey"), AwacsAction("kms", "Decrypt")],
-                                Resource=[network.DATA_KEY_ARN.imported()],
-                            ),
+                            allow("kms", ("GenerateDataKey", "Decrypt"), [network.DATA_KEY_ARN.imported()]),
                             *ingest_stream.rule_statements(stream),
                         ],
                     ),

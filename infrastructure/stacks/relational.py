@@ -27,9 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from awacs import logs as logs_actions
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Statement
+from awacs.aws import Statement
 from ingest_to_influxdb import environment, sql_schema
 from sql_setup import constants as setup
 from troposphere import Equals, GetAtt, If, Parameter, Ref, Sub, Template, ec2, rds, secretsmanager
@@ -43,6 +41,7 @@ from infrastructure.common import (
     MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
     add_output,
+    allow,
     cfn_nag_skip,
     checkov_skip,
     create_log_group,
@@ -51,6 +50,7 @@ from infrastructure.common import (
     setup_function,
     tags,
     vpc_function_role,
+    write_logs,
 )
 from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.registry import StackDefinition
@@ -374,29 +374,10 @@ def setup_statements(log_group: object, secrets: dict[str, secretsmanager.Secret
     """Least privilege: run statements on this cluster only, read the three users' secrets (the Data API reads
     the master's with the caller's rights; the set-up reads the writer's and the reader's to create them)."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("rds-data", "ExecuteStatement"),
-                AwacsAction("rds-data", "BatchExecuteStatement"),
-            ],
-            Resource=[cluster_arn()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[Ref(secrets[role]) for role in ROLES],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
+        write_logs(log_group),
+        allow("rds-data", ("ExecuteStatement", "BatchExecuteStatement"), [cluster_arn()]),
+        allow("secretsmanager", ("GetSecretValue",), [Ref(secrets[role]) for role in ROLES]),
+        allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
     ]
 
 
@@ -513,19 +494,8 @@ def function_statements() -> list[Statement]:
     API and read the writer's secret (the Data API reads it with the caller's rights; the environment's key,
     which the functions may already use, decrypts it)."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("rds-data", "ExecuteStatement"),
-                AwacsAction("rds-data", "BatchExecuteStatement"),
-            ],
-            Resource=[CLUSTER_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[WRITER_SECRET_ARN.imported()],
-        ),
+        allow("rds-data", ("ExecuteStatement", "BatchExecuteStatement"), [CLUSTER_ARN.imported()]),
+        allow("secretsmanager", ("GetSecretValue",), [WRITER_SECRET_ARN.imported()]),
     ]
 
 

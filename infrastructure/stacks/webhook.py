@@ -20,9 +20,7 @@ deliveries.
 
 from __future__ import annotations
 
-from awacs import logs as logs_actions
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import PolicyDocument
 from ingest_to_influxdb import environment
 from troposphere import (
     GetAtt,
@@ -43,12 +41,14 @@ from infrastructure.common import (
     CONCURRENCY_PARAMETER,
     INLINE_POLICY,
     add_output,
+    allow,
     assume_role,
     checkov_skip,
     create_log_group,
     guard_skip,
     new_template,
     vpc_function_role,
+    write_logs,
 )
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
@@ -159,30 +159,14 @@ def create_secret(template: Template) -> secretsmanager.Secret:
 
 def create_role(template: Template, log_group: object, secret: secretsmanager.Secret) -> iam.Role:
     statements = [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
-            Resource=[ingest.METADATA_TABLE_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[influxdb.secret_arn("writer").imported(), Ref(secret)],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("sqs", "SendMessage")],
-            Resource=[ingest.REJECTED_QUEUE_ARN.imported(), ingest.DEAD_LETTER_QUEUE_ARN.imported()],
+        write_logs(log_group),
+        allow("dynamodb", ("GetItem", "BatchGetItem"), [ingest.METADATA_TABLE_ARN.imported()]),
+        allow("secretsmanager", ("GetSecretValue",), [influxdb.secret_arn("writer").imported(), Ref(secret)]),
+        allow("kms", ("Decrypt", "GenerateDataKey"), [network.DATA_KEY_ARN.imported()]),
+        allow(
+            "sqs",
+            ("SendMessage",),
+            [ingest.REJECTED_QUEUE_ARN.imported(), ingest.DEAD_LETTER_QUEUE_ARN.imported()],
         ),
     ]
     if relational.writes_to_sql(load_catalog()):
@@ -273,21 +257,9 @@ def create_authorizer_function(template: Template, secret: secretsmanager.Secret
                     PolicyDocument=PolicyDocument(
                         Version="2012-10-17",
                         Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                                Resource=[GetAtt(log_group, "Arn")],
-                            ),
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-                                Resource=[Ref(secret)],
-                            ),
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("kms", "Decrypt")],
-                                Resource=[network.DATA_KEY_ARN.imported()],
-                            ),
+                            write_logs(log_group),
+                            allow("secretsmanager", ("GetSecretValue",), [Ref(secret)]),
+                            allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
                         ],
                     ),
                 )

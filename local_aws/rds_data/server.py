@@ -64,7 +64,7 @@ from local_aws.rds_data.errors import (
     database_error,
     is_connection_error,
 )
-from local_aws.serving import serving_thread
+from local_aws.serving import ThreadedServer
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"  # the sandbox's moto
@@ -624,7 +624,7 @@ class DataApi:
         self.pool.close()
 
 
-class DataApiServer:
+class DataApiServer(ThreadedServer):
     def __init__(self, api: DataApi, host: str = HOST, port: int = 0) -> None:
         self.api = api
         served = self
@@ -641,23 +641,15 @@ class DataApiServer:
             def do_POST(self) -> None:
                 served.serve(self)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self._thread = serving_thread(self.server, "rds-data")
+        super().__init__(ThreadingHTTPServer((host, port), Handler), "rds-data")
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> DataApiServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
+        super().stop()
         self.api.close()
 
     def serve(self, request: BaseHTTPRequestHandler) -> None:

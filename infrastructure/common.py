@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
@@ -20,6 +21,7 @@ from troposphere import (
     ec2,
     iam,
     logs,
+    secretsmanager,
 )
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
@@ -112,6 +114,41 @@ CONCURRENCY_PARAMETER = (
 INLINE_POLICY = (
     "the role's policy is its own, not shared: it lives and is reviewed with the role, in the same template"
 )
+
+
+def add_user_secrets(
+    template: Template,
+    users: Mapping[str, str],
+    name: Callable[[str], str],
+    description: str,
+    kms_key_arn: Any,
+    keys: tuple[str, str],
+    password_rules: dict[str, Any],
+    **properties: Any,
+) -> dict[str, secretsmanager.Secret]:
+    """A secret a user (`users`: role -> username), `<Role>Secret` named `Sub(name(role))` and described by
+    `description` with {role} and {username}: JSON of the username and a password Secrets Manager makes by
+    `password_rules` (`keys`: the username's key and the password's). Rotated by hand (MANUAL_ROTATION)."""
+    username_key, password_key = keys
+    found = {}
+    for role, username in users.items():
+        secret = template.add_resource(
+            secretsmanager.Secret(
+                f"{role.capitalize()}Secret",
+                Name=Sub(name(role)),
+                Description=description.format(role=role, username=username),
+                KmsKeyId=kms_key_arn,
+                GenerateSecretString=secretsmanager.GenerateSecretString(
+                    SecretStringTemplate=json.dumps({username_key: username}),
+                    GenerateStringKey=password_key,
+                    **password_rules,
+                ),
+                **properties,
+            )
+        )
+        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
+        found[role] = secret
+    return found
 
 
 def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn: Any) -> logs.LogGroup:

@@ -17,19 +17,16 @@ Chronograf (each carries one of the client groups this stack exports).
 
 from __future__ import annotations
 
-import json
-
 from ingest_to_influxdb.constants import SYSTEM_ROOTS
 from store_setup import constants as store_constants
-from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
+from troposphere import And, Condition, Equals, If, Parameter, Ref, Template, ec2, secretsmanager, sns
 
 from infrastructure import influx_tls
 from infrastructure.common import (
-    MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
     add_output,
+    add_user_secrets,
     cfn_nag_skip,
-    guard_skip,
     new_template,
     tags,
     tcp_rule,
@@ -86,28 +83,21 @@ def secret_name(role: str, environment: str = f"${{{ENVIRONMENT_PARAMETER}}}") -
 
 
 def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
-    found = {}
-    for role, username in ROLES.items():
-        secret = template.add_resource(
-            secretsmanager.Secret(
-                f"{role.capitalize()}Secret",
-                Name=Sub(secret_name(role)),
-                Description=f"InfluxDB user {username} ({role}); JSON username and password",
-                KmsKeyId=network.DATA_KEY_ARN.imported(),
-                GenerateSecretString=secretsmanager.GenerateSecretString(
-                    SecretStringTemplate=json.dumps({"username": username}),
-                    GenerateStringKey="password",
-                    PasswordLength=32,
-                    ExcludePunctuation=True,  # the password travels in shell variables and URLs
-                ),
-                # The users live on the retained file system: their passwords must outlive the stack too.
-                DeletionPolicy="Retain",
-                UpdateReplacePolicy="Retain",
-            )
-        )
-        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
-        found[role] = secret
-    return found
+    return add_user_secrets(
+        template,
+        ROLES,
+        secret_name,
+        "InfluxDB user {username} ({role}); JSON username and password",
+        network.DATA_KEY_ARN.imported(),
+        ("username", "password"),
+        {
+            "PasswordLength": 32,
+            "ExcludePunctuation": True,
+        },  # the password travels in shell variables and URLs
+        # The users live on the retained file system: their passwords must outlive the stack too.
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+    )
 
 
 def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[str, ec2.SecurityGroup]]:

@@ -348,18 +348,10 @@ def create_function_role(
             PolicyDocument=PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Action=[
-                            AwacsAction("sqs", a)
-                            for a in (
-                                "ReceiveMessage",
-                                "DeleteMessage",
-                                "GetQueueAttributes",
-                                "ChangeMessageVisibility",
-                            )
-                        ],
-                        Resource=[GetAtt(ingest, "Arn")],
+                    allow(
+                        "sqs",
+                        ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"),
+                        [GetAtt(ingest, "Arn")],
                     )
                 ],
             ),

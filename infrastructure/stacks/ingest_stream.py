@@ -21,8 +21,7 @@ Kinesis refuses.
 
 from __future__ import annotations
 
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import PolicyDocument, Statement
 from troposphere import (
     Equals,
     GetAtt,
@@ -41,7 +40,7 @@ from troposphere import (
     sns,
 )
 
-from infrastructure.common import checkov_skip, guard_skip
+from infrastructure.common import allow, checkov_skip, guard_skip
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
 from infrastructure.retention import RETAIN
@@ -147,31 +146,20 @@ def add_function_access(
             PolicyDocument=PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Action=[
-                            AwacsAction("kinesis", a)
-                            for a in (
-                                "DescribeStream",
-                                "DescribeStreamSummary",
-                                "GetRecords",
-                                "GetShardIterator",
-                                "ListShards",
-                                "SubscribeToShard",
-                            )
-                        ],
-                        Resource=[GetAtt(stream, "Arn")],
+                    allow(
+                        "kinesis",
+                        (
+                            "DescribeStream",
+                            "DescribeStreamSummary",
+                            "GetRecords",
+                            "GetShardIterator",
+                            "ListShards",
+                            "SubscribeToShard",
+                        ),
+                        [GetAtt(stream, "Arn")],
                     ),
-                    Statement(
-                        Effect=Allow,
-                        Action=[AwacsAction("s3", "PutObject")],
-                        Resource=[Sub("${Bucket}/*", Bucket=GetAtt(bucket, "Arn"))],
-                    ),
-                    Statement(
-                        Effect=Allow,
-                        Action=[AwacsAction("s3", "ListBucket")],
-                        Resource=[GetAtt(bucket, "Arn")],
-                    ),
+                    allow("s3", ("PutObject",), [Sub("${Bucket}/*", Bucket=GetAtt(bucket, "Arn"))]),
+                    allow("s3", ("ListBucket",), [GetAtt(bucket, "Arn")]),
                 ],
             ),
         )
@@ -214,13 +202,7 @@ def rule_action(stream: kinesis.Stream, rule_role: iam.Role) -> iot.Action:
 
 def rule_statements(stream: kinesis.Stream) -> list[Statement]:
     """What the rules' role needs to put on the stream (the key's use is granted with the queues')."""
-    return [
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kinesis", "PutRecord")],
-            Resource=[If(IS_STREAM, GetAtt(stream, "Arn"), Ref("AWS::NoValue"))],
-        )
-    ]
+    return [allow("kinesis", ("PutRecord",), [If(IS_STREAM, GetAtt(stream, "Arn"), Ref("AWS::NoValue"))])]
 
 
 def create_alarm(template: Template, function: awslambda.Function, topic: sns.Topic) -> None:

@@ -24,7 +24,6 @@ protection (the `DeletionProtection` parameter) refuses a delete until it is tur
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from awacs.aws import Statement
@@ -38,9 +37,9 @@ from catalog.schema import Sink
 from infrastructure.common import (
     CODE_BUCKET_PARAMETER,
     CODE_KEY_PARAMETER,
-    MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
     add_output,
+    add_user_secrets,
     allow,
     cfn_nag_skip,
     checkov_skip,
@@ -49,6 +48,7 @@ from infrastructure.common import (
     new_template,
     setup_function,
     tags,
+    tcp_rule,
     vpc_function_role,
     write_logs,
 )
@@ -199,25 +199,15 @@ def create_parameters(template: Template) -> None:
 def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
     """The three users' secrets, {"username", "password"} as the Data API reads them. Not retained: the users
     live in the cluster, and the set-up step sets each password again from its secret on every deploy."""
-    found = {}
-    for role, username in ROLES.items():
-        secret = template.add_resource(
-            secretsmanager.Secret(
-                f"{role.capitalize()}Secret",
-                Name=Sub(secret_name(role)),
-                Description=f"MySQL user {username} of the SQL sink ({role}); JSON username and password",
-                KmsKeyId=network.DATA_KEY_ARN.imported(),
-                GenerateSecretString=secretsmanager.GenerateSecretString(
-                    SecretStringTemplate=json.dumps({setup.USERNAME_KEY: username}),
-                    GenerateStringKey=setup.PASSWORD_KEY,
-                    PasswordLength=PASSWORD_LENGTH,
-                    ExcludeCharacters=PASSWORD_EXCLUDED,
-                ),
-            )
-        )
-        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
-        found[role] = secret
-    return found
+    return add_user_secrets(
+        template,
+        ROLES,
+        secret_name,
+        "MySQL user {username} of the SQL sink ({role}); JSON username and password",
+        network.DATA_KEY_ARN.imported(),
+        (setup.USERNAME_KEY, setup.PASSWORD_KEY),
+        {"PasswordLength": PASSWORD_LENGTH, "ExcludeCharacters": PASSWORD_EXCLUDED},
+    )
 
 
 def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetGroup]:
@@ -399,13 +389,7 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
             GroupDescription="SQL set-up: HTTPS to the RDS Data API and Secrets Manager only",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=443,
-                    ToPort=443,
-                    CidrIp="0.0.0.0/0",
-                    Description="the RDS Data API and Secrets Manager over HTTPS",
-                )
+                tcp_rule(443, "the RDS Data API and Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
             ],
             Tags=tags("sql-setup"),
         )

@@ -200,20 +200,32 @@ VPC_FUNCTION_ENI_ACTIONS = (
 )
 
 
+def role_with_policy(
+    logical_id: str, trust: PolicyDocument, policy_name: str, statements: list[Statement], **properties: Any
+) -> iam.Role:
+    """A role with one inline policy of its own, with Guard told why it is inline (INLINE_POLICY)."""
+    role = iam.Role(
+        logical_id,
+        AssumeRolePolicyDocument=trust,
+        Policies=[
+            iam.Policy(
+                PolicyName=policy_name,
+                PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+            )
+        ],
+        **properties,
+    )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    return role
+
+
 def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role:
     """The `FunctionRole` of a function in the VPC: its own `statements` and the network-interface actions,
     with the reasons why those alone are on '*'."""
     eni = Statement(Effect=Allow, Action=[Action("ec2", a) for a in VPC_FUNCTION_ENI_ACTIONS], Resource=["*"])
     role = checkov_skip(
-        iam.Role(
-            "FunctionRole",
-            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName=policy_name,
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[*statements, eni]),
-                )
-            ],
+        role_with_policy(
+            "FunctionRole", assume_role("lambda.amazonaws.com"), policy_name, [*statements, eni]
         ),
         CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
         "permission for them; every other statement names its resource",
@@ -221,7 +233,6 @@ def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role
     cfn_nag_skip(
         role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     assert isinstance(role, iam.Role)
     return role
 

@@ -12,17 +12,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
+from awacs.aws import Allow, Condition, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
 from infrastructure import images
 from infrastructure.common import (
-    INLINE_POLICY,
     allow,
     assume_role,
     cfn_nag_skip,
     create_log_group,
-    guard_skip,
+    role_with_policy,
     write_logs,
 )
 from infrastructure.service_files import WHOLE_SECRET, TaskSpec
@@ -102,15 +101,11 @@ def create_roles(
             allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
         ]
     execution = template.add_resource(
-        iam.Role(
+        role_with_policy(
             logical(spec, "ExecutionRole"),
-            AssumeRolePolicyDocument=assume_role("ecs-tasks.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="start-task",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=execution_statements),
-                )
-            ],
+            assume_role("ecs-tasks.amazonaws.com"),
+            "start-task",
+            execution_statements,
         )
     )
     mount = Statement(
@@ -127,21 +122,13 @@ def create_roles(
         ),
     )
     task = template.add_resource(
-        iam.Role(
+        role_with_policy(
             logical(spec, "TaskRole"),
-            AssumeRolePolicyDocument=assume_role("ecs-tasks.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="task",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17", Statement=[mount, *wiring.task_statements]
-                    ),
-                )
-            ],
+            assume_role("ecs-tasks.amazonaws.com"),
+            "task",
+            [mount, *wiring.task_statements],
         )
     )
-    for role in (execution, task):
-        guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     if any(statement.Resource == ["*"] for statement in wiring.task_statements):
         cfn_nag_skip(
             task,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import Allow, Statement
 from troposphere import (
     Base64,
     GetAtt,
@@ -19,14 +19,13 @@ from troposphere import (
 )
 
 from infrastructure.common import (
-    INLINE_POLICY,
     OPEN_HTTPS_EGRESS,
     add_output,
     assume_role,
     cfn_nag_skip,
     checkov_skip,
-    guard_skip,
     new_template,
+    role_with_policy,
     tags,
     tcp_rule,
 )
@@ -146,15 +145,8 @@ def host_statements() -> list[Statement]:
 
 def create_instance_profile(template: Template) -> iam.InstanceProfile:
     role = template.add_resource(
-        iam.Role(
-            "HostRole",
-            AssumeRolePolicyDocument=assume_role("ec2.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="ecs-agent-and-session-manager",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=host_statements()),
-                )
-            ],
+        role_with_policy(
+            "HostRole", assume_role("ec2.amazonaws.com"), "ecs-agent-and-session-manager", host_statements()
         )
     )
     checkov_skip(
@@ -163,7 +155,6 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
         "neither has resource-level permissions; every other statement names the cluster or its instances",
     )
     cfn_nag_skip(role, W11="see the checkov note: the actions on '*' have no resource-level permissions")
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     return template.add_resource(iam.InstanceProfile("HostInstanceProfile", Roles=[Ref(role)]))
 
 

@@ -54,7 +54,6 @@ from catalog import Catalog, DeviceKind, load_catalog
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
-    INLINE_POLICY,
     add_output,
     allow,
     assume_role,
@@ -62,6 +61,7 @@ from infrastructure.common import (
     create_log_group,
     guard_skip,
     new_template,
+    role_with_policy,
     vpc_function_role,
     write_logs,
 )
@@ -529,39 +529,31 @@ def create_rules(
     stream: kinesis.Stream,
 ) -> None:
     role = template.add_resource(
-        iam.Role(
+        # Only this environment's rules may act through it (IoT sets aws:SourceArn to the rule's ARN:
+        # https://docs.aws.amazon.com/iot/latest/developerguide/iot-create-role.html).
+        role_with_policy(
             "RuleRole",
-            # Only this environment's rules may act through it (IoT sets aws:SourceArn to the rule's ARN:
-            # https://docs.aws.amazon.com/iot/latest/developerguide/iot-create-role.html).
-            AssumeRolePolicyDocument=assume_role(
+            assume_role(
                 "iot.amazonaws.com",
                 Sub(
                     f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/{rule_name_pattern()}"
                 ),
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="send-to-queues",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("sqs", "SendMessage")],
-                                Resource=[
-                                    GetAtt(dead_letters, "Arn"),
-                                    If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue")),
-                                ],
-                            ),
-                            allow("kms", ("GenerateDataKey", "Decrypt"), [network.DATA_KEY_ARN.imported()]),
-                            *ingest_stream.rule_statements(stream),
-                        ],
-                    ),
-                )
+            "send-to-queues",
+            [
+                Statement(
+                    Effect=Allow,
+                    Action=[AwacsAction("sqs", "SendMessage")],
+                    Resource=[
+                        GetAtt(dead_letters, "Arn"),
+                        If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue")),
+                    ],
+                ),
+                allow("kms", ("GenerateDataKey", "Decrypt"), [network.DATA_KEY_ARN.imported()]),
+                *ingest_stream.rule_statements(stream),
             ],
         )
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     for kind in catalog:
         logical = rule_logical_id(kind)
         action: AWSHelperFn = If(

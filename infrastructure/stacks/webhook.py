@@ -20,7 +20,6 @@ deliveries.
 
 from __future__ import annotations
 
-from awacs.aws import PolicyDocument
 from ingest_to_influxdb import environment
 from troposphere import (
     GetAtt,
@@ -39,7 +38,6 @@ from catalog.lwm2m import webhook_mapping_json
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
-    INLINE_POLICY,
     add_output,
     allow,
     assume_role,
@@ -47,6 +45,7 @@ from infrastructure.common import (
     create_log_group,
     guard_skip,
     new_template,
+    role_with_policy,
     vpc_function_role,
     write_logs,
 )
@@ -248,25 +247,17 @@ def create_authorizer_function(template: Template, secret: secretsmanager.Secret
         network.DATA_KEY_ARN.imported(),
     )
     role = template.add_resource(
-        iam.Role(
+        role_with_policy(
             "AuthorizerRole",
-            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="read-callback-secret",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            write_logs(log_group),
-                            allow("secretsmanager", ("GetSecretValue",), [Ref(secret)]),
-                            allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
-                        ],
-                    ),
-                )
+            assume_role("lambda.amazonaws.com"),
+            "read-callback-secret",
+            [
+                write_logs(log_group),
+                allow("secretsmanager", ("GetSecretValue",), [Ref(secret)]),
+                allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
             ],
         )
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     function = template.add_resource(
         awslambda.Function(
             "AuthorizerFunction",

@@ -175,6 +175,22 @@ def write_logs(log_group: Any) -> Statement:
     return allow("logs", ("CreateLogStream", "PutLogEvents"), [GetAtt(log_group, "Arn")])
 
 
+def tcp_ingress(
+    logical_id: str, group: Any, port: Any, description: str, **properties: Any
+) -> ec2.SecurityGroupIngress:
+    """One TCP port into `group` (its id) from one peer (CidrIp or SourceSecurityGroupId), as a resource of its own:
+    a rule on a condition, or on a group another template owns."""
+    return ec2.SecurityGroupIngress(
+        logical_id,
+        GroupId=group,
+        IpProtocol="tcp",
+        FromPort=port,
+        ToPort=port,
+        Description=description,
+        **properties,
+    )
+
+
 def assume_role(service: str, source_arn: Sub | None = None) -> PolicyDocument:
     """The trust policy that lets one AWS service assume a role; with `source_arn` (the resources of this
     account the service acts for, as the service sets aws:SourceArn), only on their behalf: the confused-deputy

@@ -38,6 +38,7 @@ from infrastructure.common import (
     guard_skip,
     new_template,
     tags,
+    tcp_ingress,
     tcp_rule,
 )
 from infrastructure.names import Export
@@ -343,15 +344,13 @@ def create_load_balancer(
         )
     )
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "VpcOriginIngress",
+            Ref(group),
+            80,
+            f"CloudFront's VPC origin ({VPC_ORIGIN_GROUP_NAME})",
             Condition=HAS_VPC_ORIGIN_GROUP,
-            GroupId=Ref(group),
-            IpProtocol="tcp",
-            FromPort=80,
-            ToPort=80,
             SourceSecurityGroupId=Ref(VPC_ORIGIN_GROUP_PARAMETER),
-            Description=f"CloudFront's VPC origin ({VPC_ORIGIN_GROUP_NAME})",
         )
     )
     balancer = template.add_resource(

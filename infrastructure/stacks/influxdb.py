@@ -29,6 +29,7 @@ from infrastructure.common import (
     cfn_nag_skip,
     new_template,
     tags,
+    tcp_ingress,
     tcp_rule,
 )
 from infrastructure.ecs_service import CPU_PARAMETER, MEMORY_PARAMETER, create_parameters
@@ -136,15 +137,13 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
     )
     cfn_nag_skip(server, W5=OPEN_HTTPS_EGRESS)
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "GraphiteIngress",
+            Ref(server),
+            GRAPHITE_PORT,
+            "Graphite plaintext from inside the VPC (it has no authentication)",
             Condition=HAS_GRAPHITE,
-            GroupId=Ref(server),
-            IpProtocol="tcp",
-            FromPort=GRAPHITE_PORT,
-            ToPort=GRAPHITE_PORT,
             CidrIp=network.VPC_CIDR.imported(),
-            Description="Graphite plaintext from inside the VPC (it has no authentication)",
         )
     )
     return server, clients

@@ -39,6 +39,7 @@ from infrastructure.common import (
     create_log_group,
     setup_function,
     tags,
+    tcp_ingress,
     tcp_rule,
     vpc_function_role,
     write_logs,
@@ -221,15 +222,13 @@ def create_setup_group(template: Template, store: ManagedStore) -> ec2.SecurityG
     )
     cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "StoreSetupIngress",
+            store.server_group,
+            store.port,
+            "InfluxDB from the store setup function",
             Condition=store.condition,
-            GroupId=store.server_group,
-            IpProtocol="tcp",
-            FromPort=store.port,
-            ToPort=store.port,
             SourceSecurityGroupId=Ref(group),
-            Description="InfluxDB from the store setup function",
         )
     )
     return group

@@ -30,6 +30,8 @@ from infrastructure.common import (
     guard_skip,
     role_with_policy,
     tags,
+    tcp_ingress,
+    tcp_rule,
 )
 from infrastructure.names import ENVIRONMENT_PARAMETER
 from infrastructure.stacks import network
@@ -150,13 +152,11 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
             GroupDescription="QuickSight VPC connection: MySQL to the SQL sink cluster only",
             VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=database.port,
-                    ToPort=database.port,
+                tcp_rule(
+                    database.port,
+                    "MySQL on the cluster",
                     DestinationSecurityGroupId=database.cluster_security_group,
-                    Description="MySQL on the cluster",
-                )
+                ),
             ],
             # QuickSight's network interfaces are not stateful: the answers need a rule of their own.
             SecurityGroupIngress=[
@@ -177,15 +177,13 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
         "answers come back on any port, and only from the cluster's group (QuickSight User Guide, VPC connections)",
     )
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "ClusterFromQuickSightIngress",
+            database.cluster_security_group,
+            database.port,
+            "MySQL from the QuickSight VPC connection",
             Condition=IS_ON,
-            GroupId=database.cluster_security_group,
-            IpProtocol="tcp",
-            FromPort=database.port,
-            ToPort=database.port,
             SourceSecurityGroupId=Ref(group),
-            Description="MySQL from the QuickSight VPC connection",
         )
     )
     return group

@@ -26,7 +26,6 @@ from infrastructure.common import (
     checkov_skip,
     new_template,
     role_with_policy,
-    tags,
     tcp_rule,
 )
 from infrastructure.names import Export
@@ -72,15 +71,14 @@ def create_parameters(template: Template) -> None:
 
 def create_host_security_group(template: Template) -> ec2.SecurityGroup:
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "HostSecurityGroup",
-            GroupDescription="ECS container instances: no inbound; tasks have their own groups (awsvpc)",
-            VpcId=network.VPC_ID.imported(),
+            "ECS container instances: no inbound; tasks have their own groups (awsvpc)",
+            "ecs-hosts",
             SecurityGroupEgress=[
                 tcp_rule(443, "ECS, SSM and the public image registries over HTTPS", CidrIp="0.0.0.0/0"),
                 tcp_rule(2049, "EFS inside the VPC", CidrIp=network.VPC_CIDR.imported()),
             ],
-            Tags=tags("ecs-hosts"),
         )
     )
     return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)

@@ -326,10 +326,10 @@ def create_load_balancer(
 ) -> tuple[elb.LoadBalancer, elb.Listener, ec2.SecurityGroup]:
     ports = sorted({service_files.load(service).port for service in WEB_SERVICES})
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "LoadBalancerSecurityGroup",
-            GroupDescription="Load balancer: HTTP only from CloudFront (its VPC origin, origin-facing prefix list)",
-            VpcId=network.VPC_ID.imported(),
+            "Load balancer: HTTP only from CloudFront (its VPC origin, origin-facing prefix list)",
+            "alb",
             SecurityGroupIngress=[
                 tcp_rule(
                     80, "CloudFront origin-facing servers", SourcePrefixListId=Ref(PREFIX_LIST_PARAMETER)
@@ -340,7 +340,6 @@ def create_load_balancer(
                 tcp_rule(port, "to the services' tasks in the VPC", CidrIp=network.VPC_CIDR.imported())
                 for port in ports
             ],
-            Tags=tags("alb"),
         )
     )
     template.add_resource(

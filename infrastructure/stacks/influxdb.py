@@ -28,7 +28,6 @@ from infrastructure.common import (
     add_user_secrets,
     cfn_nag_skip,
     new_template,
-    tags,
     tcp_ingress,
     tcp_rule,
 )
@@ -105,15 +104,14 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
     clients = {
         client: cfn_nag_skip(
             template.add_resource(
-                ec2.SecurityGroup(
+                network.security_group(
                     f"{client.capitalize()}ClientSecurityGroup",
-                    GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
-                    VpcId=network.VPC_ID.imported(),
+                    f"{client}: may reach InfluxDB on {PORT}",
+                    f"{client}-influx-client",
                     SecurityGroupEgress=[
                         tcp_rule(443, "AWS APIs and image registries over HTTPS", CidrIp="0.0.0.0/0"),
                         tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
                     ],
-                    Tags=tags(f"{client}-influx-client"),
                 )
             ),
             W5=OPEN_HTTPS_EGRESS,
@@ -121,10 +119,10 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
         for client in CLIENTS
     }
     server = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "InfluxdbSecurityGroup",
-            GroupDescription=f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
-            VpcId=network.VPC_ID.imported(),
+            f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
+            "influxdb",
             SecurityGroupIngress=[
                 tcp_rule(PORT, f"InfluxDB from {client}", SourceSecurityGroupId=Ref(group))
                 for client, group in clients.items()
@@ -132,7 +130,6 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
             SecurityGroupEgress=[
                 tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0"),
             ],
-            Tags=tags("influxdb"),
         )
     )
     cfn_nag_skip(server, W5=OPEN_HTTPS_EGRESS)

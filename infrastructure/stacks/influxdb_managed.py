@@ -208,16 +208,15 @@ def create_setup_group(template: Template, store: ManagedStore) -> ec2.SecurityG
     """The setup function's group: HTTPS to Secrets Manager (through the NAT gateways) and the store's port in
     the VPC; the store's group lets it in."""
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "StoreSetupSecurityGroup",
+            f"store setup: may reach the managed InfluxDB on {store.port}",
+            "store-setup",
             Condition=store.condition,
-            GroupDescription=f"store setup: may reach the managed InfluxDB on {store.port}",
-            VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
                 tcp_rule(443, "Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
                 tcp_rule(store.port, "the managed InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
             ],
-            Tags=tags("store-setup"),
         )
     )
     cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.aws import Action as AwacsAction
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, kms
@@ -34,6 +36,13 @@ CIDRS = {
     "PrivateSubnet1Cidr": "10.0.2.0/24",
     "PrivateSubnet2Cidr": "10.0.3.0/24",
 }
+
+
+def security_group(logical_id: str, description: str, name: str, **properties: Any) -> ec2.SecurityGroup:
+    """A security group in the environment's VPC, tagged `<env>-<name>`; `properties`: its rules (and Condition)."""
+    return ec2.SecurityGroup(
+        logical_id, GroupDescription=description, VpcId=VPC_ID.imported(), Tags=tags(name), **properties
+    )
 
 
 def create_parameters(template: Template) -> None:

@@ -214,10 +214,10 @@ def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetG
     """The cluster's group lets nothing in but QuickSight's VPC connection (when it is on): the functions and the
     set-up step reach it through the Data API, not on port 3306."""
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "ClusterSecurityGroup",
-            GroupDescription=f"Aurora MySQL of the SQL sink: {PORT} only from the QuickSight VPC connection",
-            VpcId=network.VPC_ID.imported(),
+            f"Aurora MySQL of the SQL sink: {PORT} only from the QuickSight VPC connection",
+            "sql",
             # No egress: the database calls out to nothing (this rule matches no traffic).
             SecurityGroupEgress=[
                 ec2.SecurityGroupRule(
@@ -228,7 +228,6 @@ def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetG
                     Description="no egress",
                 )
             ],
-            Tags=tags("sql"),
         )
     )
     guard_skip(
@@ -384,14 +383,13 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
     role.title = "SqlSetupRole"
     template.add_resource(role)
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "SqlSetupSecurityGroup",
-            GroupDescription="SQL set-up: HTTPS to the RDS Data API and Secrets Manager only",
-            VpcId=network.VPC_ID.imported(),
+            "SQL set-up: HTTPS to the RDS Data API and Secrets Manager only",
+            "sql-setup",
             SecurityGroupEgress=[
                 tcp_rule(443, "the RDS Data API and Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
             ],
-            Tags=tags("sql-setup"),
         )
     )
     cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)

@@ -29,7 +29,6 @@ from infrastructure.common import (
     checkov_skip,
     guard_skip,
     role_with_policy,
-    tags,
     tcp_ingress,
     tcp_rule,
 )
@@ -146,11 +145,11 @@ def named(id_property: str, identifier: str, name: str) -> dict[str, Any]:
 
 def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "QuickSightSecurityGroup",
+            "QuickSight VPC connection: MySQL to the SQL sink cluster only",
+            "quicksight",
             Condition=IS_ON,
-            GroupDescription="QuickSight VPC connection: MySQL to the SQL sink cluster only",
-            VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
                 tcp_rule(
                     database.port,
@@ -168,7 +167,6 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
                     Description="answers of the cluster (QuickSight interfaces are not stateful)",
                 )
             ],
-            Tags=tags("quicksight"),
         )
     )
     guard_skip(

@@ -262,6 +262,22 @@ NO_DEAD_LETTERS = (
 )
 
 
+def add_code_parameters(template: Template, of: str = "functions'", bucket_min_length: int = 1) -> None:
+    """CodeBucket and CodeKey: where the deploy tool put the zip of the stack's function (`of`: "function's") or
+    functions."""
+    for name, what, min_length in (
+        (CODE_BUCKET_PARAMETER, "Bucket", bucket_min_length),
+        (CODE_KEY_PARAMETER, "Key", 1),
+    ):
+        description = f"{what} of the {of} zip (the deploy tool fills it in)"
+        template.add_parameter(Parameter(name, Type="String", MinLength=min_length, Description=description))
+
+
+def function_code() -> awslambda.Code:
+    """The functions' zip, where the deploy tool put it (it fills in the CodeBucket and CodeKey parameters)."""
+    return awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER))
+
+
 def setup_function(
     logical_id: str,
     name: Sub,
@@ -282,7 +298,7 @@ def setup_function(
         Runtime=SETUP_RUNTIME,
         Handler=handler,
         Architectures=["arm64"],
-        Code=awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
+        Code=function_code(),
         Role=GetAtt(role, "Arn"),
         MemorySize=256,
         Timeout=300,

@@ -31,9 +31,8 @@ from troposphere.cloudformation import CustomResource
 from catalog import load_catalog
 from catalog.export import downsampled
 from infrastructure.common import (
-    CODE_BUCKET_PARAMETER,
-    CODE_KEY_PARAMETER,
     OPEN_HTTPS_EGRESS,
+    add_code_parameters,
     allow,
     cfn_nag_skip,
     create_log_group,
@@ -156,11 +155,7 @@ def add_parameters(template: Template, class_parameter: str, storage: str, gib: 
             "zone that takes over on failure; it serves no reads)",
         )
     )
-    for name, description in (
-        (CODE_BUCKET_PARAMETER, "Bucket of the functions' zip (the deploy tool fills it in)"),
-        (CODE_KEY_PARAMETER, "Key of the functions' zip (the deploy tool fills it in)"),
-    ):
-        template.add_parameter(Parameter(name, Type="String", MinLength=1, Description=description))
+    add_code_parameters(template)
 
 
 def instance_name() -> Sub:

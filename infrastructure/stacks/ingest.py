@@ -54,11 +54,13 @@ from catalog import Catalog, DeviceKind, load_catalog
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
+    add_code_parameters,
     add_output,
     allow,
     assume_role,
     checkov_skip,
     create_log_group,
+    function_code,
     guard_skip,
     new_template,
     role_with_policy,
@@ -169,22 +171,7 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
             )
         )
         template.add_condition(basic_ingest_condition(kind), Equals(Ref(kind.basic_ingest_parameter), "true"))
-    template.add_parameter(
-        Parameter(
-            "CodeBucket",
-            Type="String",
-            MinLength=3,
-            Description="Bucket of the function's zip (the deploy tool fills it in)",
-        )
-    )
-    template.add_parameter(
-        Parameter(
-            "CodeKey",
-            Type="String",
-            MinLength=1,
-            Description="Key of the function's zip (the deploy tool fills it in)",
-        )
-    )
+    add_code_parameters(template, "function's", bucket_min_length=3)
     template.add_parameter(
         Parameter(
             RESERVED_CONCURRENCY_PARAMETER,
@@ -416,7 +403,7 @@ def create_function(
             Runtime=RUNTIME,
             Handler=HANDLER,
             Architectures=[ARCHITECTURE],
-            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
+            Code=function_code(),
             Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),

@@ -35,9 +35,8 @@ from troposphere.cloudformation import CustomResource
 from catalog import Catalog, load_catalog
 from catalog.schema import Sink
 from infrastructure.common import (
-    CODE_BUCKET_PARAMETER,
-    CODE_KEY_PARAMETER,
     OPEN_HTTPS_EGRESS,
+    add_code_parameters,
     add_output,
     add_user_secrets,
     allow,
@@ -188,11 +187,7 @@ def create_parameters(template: Template) -> None:
             Description="Any new value runs the set-up step again (after a password was put in a user's secret)",
         )
     )
-    for name, description in (
-        (CODE_BUCKET_PARAMETER, "Bucket of the functions' zip (the deploy tool fills it in)"),
-        (CODE_KEY_PARAMETER, "Key of the functions' zip (the deploy tool fills it in)"),
-    ):
-        template.add_parameter(Parameter(name, Type="String", MinLength=1, Description=description))
+    add_code_parameters(template)
     template.add_condition(PAUSES, Equals(Ref(MIN_CAPACITY_PARAMETER), "0"))
 
 

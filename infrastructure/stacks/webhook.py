@@ -38,11 +38,13 @@ from catalog.lwm2m import webhook_mapping_json
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
+    add_code_parameters,
     add_output,
     allow,
     assume_role,
     checkov_skip,
     create_log_group,
+    function_code,
     guard_skip,
     new_template,
     role_with_policy,
@@ -78,11 +80,7 @@ ACCESS_LOG_FORMAT = (
 
 
 def create_parameters(template: Template) -> None:
-    for name, description in (
-        ("CodeBucket", "Bucket of the function's zip (the deploy tool fills it in)"),
-        ("CodeKey", "Key of the function's zip (the deploy tool fills it in)"),
-    ):
-        template.add_parameter(Parameter(name, Type="String", MinLength=1, Description=description))
+    add_code_parameters(template, "function's")
     template.add_parameter(
         Parameter(
             "ThrottleRate",
@@ -193,7 +191,7 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
             Runtime=ingest.RUNTIME,
             Handler=HANDLER,
             Architectures=["arm64"],
-            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
+            Code=function_code(),
             Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),
@@ -265,7 +263,7 @@ def create_authorizer_function(template: Template, secret: secretsmanager.Secret
             Runtime=ingest.RUNTIME,
             Handler=AUTHORIZER_HANDLER,
             Architectures=["arm64"],
-            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
+            Code=function_code(),
             Role=GetAtt(role, "Arn"),
             MemorySize=128,
             Timeout=AUTHORIZER_TIMEOUT_SECONDS,

@@ -253,6 +253,7 @@ def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role
     return role
 
 
+ARCHITECTURE = "arm64"  # of every function: the zip's wheels are fetched for it (infrastructure/artifacts.py)
 SETUP_RUNTIME = "python3.12"  # the set-up steps' functions (lambda/store_setup/, lambda/sql_setup/)
 CODE_BUCKET_PARAMETER = "CodeBucket"  # where a stack with a set-up step finds the functions' zip
 CODE_KEY_PARAMETER = "CodeKey"
@@ -278,6 +279,23 @@ def function_code() -> awslambda.Code:
     return awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER))
 
 
+def zip_function(
+    logical_id: str, runtime: str, handler: str, role: iam.Role, kms_key_arn: Any, **properties: Any
+) -> awslambda.Function:
+    """A function of the functions' zip (function_code) on ARCHITECTURE, acting with `role`, its environment
+    encrypted with `kms_key_arn`."""
+    return awslambda.Function(
+        logical_id,
+        Runtime=runtime,
+        Handler=handler,
+        Architectures=[ARCHITECTURE],
+        Code=function_code(),
+        Role=GetAtt(role, "Arn"),
+        KmsKeyArn=kms_key_arn,
+        **properties,
+    )
+
+
 def setup_function(
     logical_id: str,
     name: Sub,
@@ -291,19 +309,17 @@ def setup_function(
 ) -> awslambda.Function:
     """The function behind a set-up step's custom resource: in the VPC's private subnets, one run at a time, from
     the functions' zip; its failures go to CloudFormation, not to dead letters."""
-    function = awslambda.Function(
+    function = zip_function(
         logical_id,
+        SETUP_RUNTIME,
+        handler,
+        role,
+        kms_key_arn,
         FunctionName=name,
         Description=description,
-        Runtime=SETUP_RUNTIME,
-        Handler=handler,
-        Architectures=["arm64"],
-        Code=function_code(),
-        Role=GetAtt(role, "Arn"),
         MemorySize=256,
         Timeout=300,
         ReservedConcurrentExecutions=1,  # one set-up at a time
-        KmsKeyArn=kms_key_arn,
         VpcConfig=awslambda.VPCConfig(SubnetIds=subnets, SecurityGroupIds=[Ref(group)]),
         LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
     )

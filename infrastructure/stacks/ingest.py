@@ -60,12 +60,12 @@ from infrastructure.common import (
     assume_role,
     checkov_skip,
     create_log_group,
-    function_code,
     guard_skip,
     new_template,
     role_with_policy,
     vpc_function_role,
     write_logs,
+    zip_function,
 )
 from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import add_alarm
@@ -76,7 +76,6 @@ from infrastructure.stacks import influxdb, ingest_stream, network, relational
 NAME = "ingest"
 HANDLER = "ingest_to_influxdb.handler.lambda_handler"
 RUNTIME = "python3.12"
-ARCHITECTURE = "arm64"  # the function zip's wheels are fetched for it (infrastructure/artifacts.py)
 RULE_SQL_VERSION = "2016-03-23"
 FOURTEEN_DAYS = 14 * 24 * 3600
 # The function's timeout, in seconds: a list, so the ingest queue's visibility timeout can be derived from it.
@@ -396,19 +395,17 @@ def create_function(
     role = create_function_role(template, log_group, table, dead_letters, rejected, ingest)
     ingest_stream.add_function_access(template, role, *stream)
     function = template.add_resource(
-        awslambda.Function(
+        zip_function(
             "IngestFunction",
+            RUNTIME,
+            HANDLER,
+            role,
+            network.DATA_KEY_ARN.imported(),
             FunctionName=Sub("${EnvironmentName}-ingest"),
             Description="Validates readings, adds device metadata and writes them to InfluxDB",
-            Runtime=RUNTIME,
-            Handler=HANDLER,
-            Architectures=[ARCHITECTURE],
-            Code=function_code(),
-            Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),
             ReservedConcurrentExecutions=Ref(RESERVED_CONCURRENCY_PARAMETER),
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
             VpcConfig=awslambda.VPCConfig(
                 SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
                 SecurityGroupIds=[influxdb.client_security_group("ingest").imported()],

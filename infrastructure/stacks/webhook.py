@@ -44,12 +44,12 @@ from infrastructure.common import (
     assume_role,
     checkov_skip,
     create_log_group,
-    function_code,
     guard_skip,
     new_template,
     role_with_policy,
     vpc_function_role,
     write_logs,
+    zip_function,
 )
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
@@ -184,19 +184,17 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
     )
     role = create_role(template, log_group, secret)
     function = template.add_resource(
-        awslambda.Function(
+        zip_function(
             "WebhookFunction",
+            ingest.RUNTIME,
+            HANDLER,
+            role,
+            network.DATA_KEY_ARN.imported(),
             FunctionName=Sub("${EnvironmentName}-webhook"),
             Description="Device-management webhook: notifications to readings, through the ingest core to InfluxDB",
-            Runtime=ingest.RUNTIME,
-            Handler=HANDLER,
-            Architectures=["arm64"],
-            Code=function_code(),
-            Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),
             ReservedConcurrentExecutions=Ref("ReservedConcurrency"),
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
             VpcConfig=awslambda.VPCConfig(
                 SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
                 # The same reach as the ingest function: InfluxDB's port and the AWS APIs.
@@ -257,18 +255,16 @@ def create_authorizer_function(template: Template, secret: secretsmanager.Secret
         )
     )
     function = template.add_resource(
-        awslambda.Function(
+        zip_function(
             "AuthorizerFunction",
+            ingest.RUNTIME,
+            AUTHORIZER_HANDLER,
+            role,
+            network.DATA_KEY_ARN.imported(),
             Description="Webhook authorizer: is the delivery's Authorization header the callback's secret?",
-            Runtime=ingest.RUNTIME,
-            Handler=AUTHORIZER_HANDLER,
-            Architectures=["arm64"],
-            Code=function_code(),
-            Role=GetAtt(role, "Arn"),
             MemorySize=128,
             Timeout=AUTHORIZER_TIMEOUT_SECONDS,
             ReservedConcurrentExecutions=AUTHORIZER_CONCURRENCY,
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
             LoggingConfig=function_logging.logging_config(log_group),
             Environment=awslambda.Environment(Variables={environment.WEBHOOK_SECRET_ARN: Ref(secret)}),
         )

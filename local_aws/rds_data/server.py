@@ -567,20 +567,21 @@ class DataApi:
         return {"transactionId": self.transactions.start(login, connection)}
 
     def commit_transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        transaction = self.transactions.end(str(body["transactionId"]), "It was committed.")
-        try:
-            transaction.connection.commit()
-        finally:
-            _close(transaction.connection)
-        return {"transactionStatus": "Transaction Committed"}
+        return self._end_transaction(body, "It was committed.", lambda c: c.commit(), "Transaction Committed")
 
     def rollback_transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        transaction = self.transactions.end(str(body["transactionId"]), "It was rolled back.")
+        return self._end_transaction(body, "It was rolled back.", lambda c: c.rollback(), "Rollback Complete")
+
+    def _end_transaction(
+        self, body: dict[str, Any], why: str, finish: Callable[[Connection[Any]], None], status: str
+    ) -> dict[str, Any]:
+        """The transaction's end (`why`: what a later call on it is told), its connection closed either way."""
+        transaction = self.transactions.end(str(body["transactionId"]), why)
         try:
-            transaction.connection.rollback()
+            finish(transaction.connection)
         finally:
             _close(transaction.connection)
-        return {"transactionStatus": "Rollback Complete"}
+        return {"transactionStatus": status}
 
     def call(self, operation: str, raw: bytes) -> dict[str, Any]:
         """One request, its answer; raises ApiError."""

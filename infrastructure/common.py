@@ -235,6 +235,19 @@ def role_with_policy(
     return role
 
 
+def role_policy(
+    logical_id: str, role: iam.Role, policy_name: str, statements: list[Statement], **properties: Any
+) -> iam.PolicyType:
+    """A policy of its own on `role` (one a condition adds, or one the role's creator cannot know)."""
+    return iam.PolicyType(
+        logical_id,
+        PolicyName=policy_name,
+        Roles=[Ref(role)],
+        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+        **properties,
+    )
+
+
 def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role:
     """The `FunctionRole` of a function in the VPC: its own `statements` and the network-interface actions,
     with the reasons why those alone are on '*'."""

@@ -24,7 +24,7 @@ listen.
 from __future__ import annotations
 
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import Allow, Statement
 from ingest_to_influxdb import basic_ingest, environment, kinds
 from ingest_to_influxdb.identity import CONNECTION_FIELD, PRINCIPAL_FIELD
 from troposphere import (
@@ -62,6 +62,7 @@ from infrastructure.common import (
     create_log_group,
     guard_skip,
     new_template,
+    role_policy,
     role_with_policy,
     vpc_function_role,
     write_logs,
@@ -326,21 +327,18 @@ def create_function_role(
     role = vpc_function_role("ingest", statements)
     template.add_resource(role)
     template.add_resource(
-        iam.PolicyType(
+        role_policy(
             "FunctionQueuePolicy",
+            role,
+            "consume-ingest-queue",
+            [
+                allow(
+                    "sqs",
+                    ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"),
+                    [GetAtt(ingest, "Arn")],
+                )
+            ],
             Condition=IS_QUEUED,
-            PolicyName="consume-ingest-queue",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    allow(
-                        "sqs",
-                        ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"),
-                        [GetAtt(ingest, "Arn")],
-                    )
-                ],
-            ),
         )
     )
     return role

@@ -21,7 +21,7 @@ Kinesis refuses.
 
 from __future__ import annotations
 
-from awacs.aws import PolicyDocument, Statement
+from awacs.aws import Statement
 from troposphere import (
     Equals,
     GetAtt,
@@ -40,7 +40,7 @@ from troposphere import (
     sns,
 )
 
-from infrastructure.common import allow, checkov_skip, guard_skip
+from infrastructure.common import allow, checkov_skip, guard_skip, role_policy
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
 from infrastructure.retention import RETAIN
@@ -138,30 +138,27 @@ def add_function_access(
 ) -> None:
     """What the mapping needs of the function's role (Lambda reads the stream and writes the destination with it)."""
     template.add_resource(
-        iam.PolicyType(
+        role_policy(
             STREAM_POLICY,
-            Condition=IS_STREAM,
-            PolicyName="consume-ingest-stream",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    allow(
-                        "kinesis",
-                        (
-                            "DescribeStream",
-                            "DescribeStreamSummary",
-                            "GetRecords",
-                            "GetShardIterator",
-                            "ListShards",
-                            "SubscribeToShard",
-                        ),
-                        [GetAtt(stream, "Arn")],
+            role,
+            "consume-ingest-stream",
+            [
+                allow(
+                    "kinesis",
+                    (
+                        "DescribeStream",
+                        "DescribeStreamSummary",
+                        "GetRecords",
+                        "GetShardIterator",
+                        "ListShards",
+                        "SubscribeToShard",
                     ),
-                    allow("s3", ("PutObject",), [Sub("${Bucket}/*", Bucket=GetAtt(bucket, "Arn"))]),
-                    allow("s3", ("ListBucket",), [GetAtt(bucket, "Arn")]),
-                ],
-            ),
+                    [GetAtt(stream, "Arn")],
+                ),
+                allow("s3", ("PutObject",), [Sub("${Bucket}/*", Bucket=GetAtt(bucket, "Arn"))]),
+                allow("s3", ("ListBucket",), [GetAtt(bucket, "Arn")]),
+            ],
+            Condition=IS_STREAM,
         )
     )
 

@@ -59,13 +59,11 @@ def tag_values(name: str, label: str, query: str) -> dash.QueryVariable:
     )
 
 
-def legend() -> common.VizLegendOptions:
-    return (
-        common.VizLegendOptions()
-        .show_legend(True)
-        .display_mode(common_models.LegendDisplayMode.LIST)
-        .placement(common_models.LegendPlacement.BOTTOM)
-    )
+def legend(
+    mode: common_models.LegendDisplayMode = common_models.LegendDisplayMode.LIST,
+    placement: common_models.LegendPlacement = common_models.LegendPlacement.BOTTOM,
+) -> common.VizLegendOptions:
+    return common.VizLegendOptions().show_legend(True).display_mode(mode).placement(placement)
 
 
 # A per-sensor legend is a table beside the plot, highest latest value first: many sensors scroll, and the top
@@ -76,10 +74,7 @@ TOP_SENSORS = 8  # sensors the picture names; the rest are "others"
 
 def sensor_legend() -> common.VizLegendOptions:
     return (
-        common.VizLegendOptions()
-        .show_legend(True)
-        .display_mode(common_models.LegendDisplayMode.TABLE)
-        .placement(common_models.LegendPlacement.RIGHT)
+        legend(common_models.LegendDisplayMode.TABLE, common_models.LegendPlacement.RIGHT)
         .calcs(["lastNotNull"])
         .sort_by(LEGEND_SORT_BY)
         .sort_desc(True)

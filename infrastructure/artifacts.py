@@ -22,6 +22,7 @@ from ingest_to_influxdb import kinds
 from catalog import load_catalog
 from catalog.export import function_kinds
 from catalog.loader import PROJECT_ROOT
+from infrastructure.common import ARCHITECTURE
 from infrastructure.stacks import ingest
 
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
@@ -38,13 +39,13 @@ PACKAGES = (
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
 KINDS_FILE = kinds.IN_ZIP  # where lambda/ingest_to_influxdb/kinds.py looks for it
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
-# Lambda's runtime and architecture as the ingest stack declares them; only wheels that run there are taken (msgspec
+# Lambda's runtime and architecture as the stacks declare them; only wheels that run there are taken (msgspec
 # is compiled: its manylinux wheel for that CPU and CPython), no sources are built.
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 PYTHON_VERSION = ingest.RUNTIME.removeprefix("python")
 PIP_TARGET = [
     "--platform",
-    PLATFORMS[ingest.ARCHITECTURE],
+    PLATFORMS[ARCHITECTURE],
     "--implementation",
     "cp",
     "--python-version",
@@ -52,7 +53,7 @@ PIP_TARGET = [
     "--only-binary=:all:",
 ]
 # The wheels, downloaded once per runtime and architecture: a rebuild of the zip installs from here, offline.
-WHEELS_DIR = CACHE_DIR / "wheels" / f"{PLATFORMS[ingest.ARCHITECTURE]}-cp{PYTHON_VERSION.replace('.', '')}"
+WHEELS_DIR = CACHE_DIR / "wheels" / f"{PLATFORMS[ARCHITECTURE]}-cp{PYTHON_VERSION.replace('.', '')}"
 
 
 # S3's error codes (HEAD answers carry only the status): a wrong ExpectedBucketOwner is a 403.

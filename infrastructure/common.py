@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
@@ -19,6 +21,7 @@ from troposphere import (
     ec2,
     iam,
     logs,
+    secretsmanager,
 )
 
 from infrastructure.names import DEFAULT_ENVIRONMENT, ENVIRONMENT_PARAMETER, ENVIRONMENT_PATTERN, Export
@@ -113,6 +116,41 @@ INLINE_POLICY = (
 )
 
 
+def add_user_secrets(
+    template: Template,
+    users: Mapping[str, str],
+    name: Callable[[str], str],
+    description: str,
+    kms_key_arn: Any,
+    keys: tuple[str, str],
+    password_rules: dict[str, Any],
+    **properties: Any,
+) -> dict[str, secretsmanager.Secret]:
+    """A secret a user (`users`: role -> username), `<Role>Secret` named `Sub(name(role))` and described by
+    `description` with {role} and {username}: JSON of the username and a password Secrets Manager makes by
+    `password_rules` (`keys`: the username's key and the password's). Rotated by hand (MANUAL_ROTATION)."""
+    username_key, password_key = keys
+    found = {}
+    for role, username in users.items():
+        secret = template.add_resource(
+            secretsmanager.Secret(
+                f"{role.capitalize()}Secret",
+                Name=Sub(name(role)),
+                Description=description.format(role=role, username=username),
+                KmsKeyId=kms_key_arn,
+                GenerateSecretString=secretsmanager.GenerateSecretString(
+                    SecretStringTemplate=json.dumps({username_key: username}),
+                    GenerateStringKey=password_key,
+                    **password_rules,
+                ),
+                **properties,
+            )
+        )
+        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
+        found[role] = secret
+    return found
+
+
 def create_log_group(template: Template, logical_id: str, name: Sub, kms_key_arn: Any) -> logs.LogGroup:
     """A log group that expires and is encrypted with the environment's key."""
     return template.add_resource(
@@ -124,6 +162,32 @@ def tcp_rule(port: int, description: str, **peer: Any) -> ec2.SecurityGroupRule:
     """One TCP port to or from one peer: CidrIp, SourceSecurityGroupId or SourcePrefixListId."""
     return ec2.SecurityGroupRule(
         IpProtocol="tcp", FromPort=port, ToPort=port, Description=description, **peer
+    )
+
+
+def allow(service: str, actions: Iterable[str], resources: list[Any]) -> Statement:
+    """One Allow statement: these actions of one service on these resources."""
+    return Statement(Effect=Allow, Action=[Action(service, a) for a in actions], Resource=resources)
+
+
+def write_logs(log_group: Any) -> Statement:
+    """What a function or task needs to write its own log group."""
+    return allow("logs", ("CreateLogStream", "PutLogEvents"), [GetAtt(log_group, "Arn")])
+
+
+def tcp_ingress(
+    logical_id: str, group: Any, port: Any, description: str, **properties: Any
+) -> ec2.SecurityGroupIngress:
+    """One TCP port into `group` (its id) from one peer (CidrIp or SourceSecurityGroupId), as a resource of its own:
+    a rule on a condition, or on a group another template owns."""
+    return ec2.SecurityGroupIngress(
+        logical_id,
+        GroupId=group,
+        IpProtocol="tcp",
+        FromPort=port,
+        ToPort=port,
+        Description=description,
+        **properties,
     )
 
 
@@ -152,20 +216,45 @@ VPC_FUNCTION_ENI_ACTIONS = (
 )
 
 
+def role_with_policy(
+    logical_id: str, trust: PolicyDocument, policy_name: str, statements: list[Statement], **properties: Any
+) -> iam.Role:
+    """A role with one inline policy of its own, with Guard told why it is inline (INLINE_POLICY)."""
+    role = iam.Role(
+        logical_id,
+        AssumeRolePolicyDocument=trust,
+        Policies=[
+            iam.Policy(
+                PolicyName=policy_name,
+                PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+            )
+        ],
+        **properties,
+    )
+    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
+    return role
+
+
+def role_policy(
+    logical_id: str, role: iam.Role, policy_name: str, statements: list[Statement], **properties: Any
+) -> iam.PolicyType:
+    """A policy of its own on `role` (one a condition adds, or one the role's creator cannot know)."""
+    return iam.PolicyType(
+        logical_id,
+        PolicyName=policy_name,
+        Roles=[Ref(role)],
+        PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+        **properties,
+    )
+
+
 def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role:
     """The `FunctionRole` of a function in the VPC: its own `statements` and the network-interface actions,
     with the reasons why those alone are on '*'."""
     eni = Statement(Effect=Allow, Action=[Action("ec2", a) for a in VPC_FUNCTION_ENI_ACTIONS], Resource=["*"])
     role = checkov_skip(
-        iam.Role(
-            "FunctionRole",
-            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName=policy_name,
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[*statements, eni]),
-                )
-            ],
+        role_with_policy(
+            "FunctionRole", assume_role("lambda.amazonaws.com"), policy_name, [*statements, eni]
         ),
         CKV_AWS_111="only the network-interface actions of a VPC function are on '*': EC2 has no resource-level "
         "permission for them; every other statement names its resource",
@@ -173,11 +262,11 @@ def vpc_function_role(policy_name: str, statements: list[Statement]) -> iam.Role
     cfn_nag_skip(
         role, W11="see the checkov note: EC2's network-interface actions have no resource-level permission"
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     assert isinstance(role, iam.Role)
     return role
 
 
+ARCHITECTURE = "arm64"  # of every function: the zip's wheels are fetched for it (infrastructure/artifacts.py)
 SETUP_RUNTIME = "python3.12"  # the set-up steps' functions (lambda/store_setup/, lambda/sql_setup/)
 CODE_BUCKET_PARAMETER = "CodeBucket"  # where a stack with a set-up step finds the functions' zip
 CODE_KEY_PARAMETER = "CodeKey"
@@ -185,6 +274,39 @@ NO_DEAD_LETTERS = (
     "CloudFormation invokes it for the custom resource and waits for its answer: a failure fails the stack "
     "operation, which is where it must show, not in a dead-letter queue"
 )
+
+
+def add_code_parameters(template: Template, of: str = "functions'", bucket_min_length: int = 1) -> None:
+    """CodeBucket and CodeKey: where the deploy tool put the zip of the stack's function (`of`: "function's") or
+    functions."""
+    for name, what, min_length in (
+        (CODE_BUCKET_PARAMETER, "Bucket", bucket_min_length),
+        (CODE_KEY_PARAMETER, "Key", 1),
+    ):
+        description = f"{what} of the {of} zip (the deploy tool fills it in)"
+        template.add_parameter(Parameter(name, Type="String", MinLength=min_length, Description=description))
+
+
+def function_code() -> awslambda.Code:
+    """The functions' zip, where the deploy tool put it (it fills in the CodeBucket and CodeKey parameters)."""
+    return awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER))
+
+
+def zip_function(
+    logical_id: str, runtime: str, handler: str, role: iam.Role, kms_key_arn: Any, **properties: Any
+) -> awslambda.Function:
+    """A function of the functions' zip (function_code) on ARCHITECTURE, acting with `role`, its environment
+    encrypted with `kms_key_arn`."""
+    return awslambda.Function(
+        logical_id,
+        Runtime=runtime,
+        Handler=handler,
+        Architectures=[ARCHITECTURE],
+        Code=function_code(),
+        Role=GetAtt(role, "Arn"),
+        KmsKeyArn=kms_key_arn,
+        **properties,
+    )
 
 
 def setup_function(
@@ -200,19 +322,17 @@ def setup_function(
 ) -> awslambda.Function:
     """The function behind a set-up step's custom resource: in the VPC's private subnets, one run at a time, from
     the functions' zip; its failures go to CloudFormation, not to dead letters."""
-    function = awslambda.Function(
+    function = zip_function(
         logical_id,
+        SETUP_RUNTIME,
+        handler,
+        role,
+        kms_key_arn,
         FunctionName=name,
         Description=description,
-        Runtime=SETUP_RUNTIME,
-        Handler=handler,
-        Architectures=["arm64"],
-        Code=awslambda.Code(S3Bucket=Ref(CODE_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
-        Role=GetAtt(role, "Arn"),
         MemorySize=256,
         Timeout=300,
         ReservedConcurrentExecutions=1,  # one set-up at a time
-        KmsKeyArn=kms_key_arn,
         VpcConfig=awslambda.VPCConfig(SubnetIds=subnets, SecurityGroupIds=[Ref(group)]),
         LoggingConfig=awslambda.LoggingConfig(LogGroup=Ref(log_group)),
     )

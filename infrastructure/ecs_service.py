@@ -11,13 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Condition, PolicyDocument, Statement, StringEquals, StringLike
+from awacs.aws import Allow, Condition, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
 
 from infrastructure import images
-from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, create_log_group, guard_skip
+from infrastructure.common import (
+    allow,
+    assume_role,
+    cfn_nag_skip,
+    create_log_group,
+    role_with_policy,
+    write_logs,
+)
 from infrastructure.service_files import WHOLE_SECRET, TaskSpec
 from infrastructure.stacks import cluster, network, storage
 
@@ -83,11 +89,7 @@ def create_roles(
     template: Template, spec: TaskSpec, wiring: ServiceWiring, log_group: Any
 ) -> tuple[iam.Role, iam.Role]:
     execution_statements = [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
+        write_logs(log_group),
     ]
     if wiring.secret_arns:
         execution_statements += [
@@ -96,22 +98,14 @@ def create_roles(
                 Action=[AwacsAction("secretsmanager", "GetSecretValue")],
                 Resource=list(wiring.secret_arns.values()),
             ),
-            Statement(
-                Effect=Allow,
-                Action=[AwacsAction("kms", "Decrypt")],
-                Resource=[network.DATA_KEY_ARN.imported()],
-            ),
+            allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
         ]
     execution = template.add_resource(
-        iam.Role(
+        role_with_policy(
             logical(spec, "ExecutionRole"),
-            AssumeRolePolicyDocument=assume_role("ecs-tasks.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="start-task",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=execution_statements),
-                )
-            ],
+            assume_role("ecs-tasks.amazonaws.com"),
+            "start-task",
+            execution_statements,
         )
     )
     mount = Statement(
@@ -128,21 +122,13 @@ def create_roles(
         ),
     )
     task = template.add_resource(
-        iam.Role(
+        role_with_policy(
             logical(spec, "TaskRole"),
-            AssumeRolePolicyDocument=assume_role("ecs-tasks.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="task",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17", Statement=[mount, *wiring.task_statements]
-                    ),
-                )
-            ],
+            assume_role("ecs-tasks.amazonaws.com"),
+            "task",
+            [mount, *wiring.task_statements],
         )
     )
-    for role in (execution, task):
-        guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     if any(statement.Resource == ["*"] for statement in wiring.task_statements):
         cfn_nag_skip(
             task,

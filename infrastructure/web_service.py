@@ -25,10 +25,10 @@ from infrastructure.stacks import edge, influxdb, network
 
 def create_security_group(template: Template, service: str, port: int) -> ec2.SecurityGroup:
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "ServiceSecurityGroup",
-            GroupDescription=f"{service}: {port} only from the load balancer",
-            VpcId=network.VPC_ID.imported(),
+            f"{service}: {port} only from the load balancer",
+            service,
             SecurityGroupIngress=[
                 tcp_rule(
                     port,
@@ -39,7 +39,6 @@ def create_security_group(template: Template, service: str, port: int) -> ec2.Se
             SecurityGroupEgress=[
                 tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0")
             ],
-            Tags=tags(service),
         )
     )
     return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import threading
+from http.server import ThreadingHTTPServer
 from socketserver import BaseServer
+from typing import Self
 
 POLL_SECONDS = 0.05
 
@@ -14,3 +16,21 @@ def serving_thread(server: BaseServer, name: str | None = None) -> threading.Thr
     return threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, name=name, daemon=True
     )
+
+
+class ThreadedServer:
+    """An HTTP server on a daemon thread of its own, from `start()` to `stop()`."""
+
+    def __init__(self, server: ThreadingHTTPServer, name: str) -> None:
+        self.server = server
+        self.server.daemon_threads = True
+        self._thread = serving_thread(self.server, name)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(10)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import Allow, Statement
 from troposphere import (
     Base64,
     GetAtt,
@@ -19,15 +19,13 @@ from troposphere import (
 )
 
 from infrastructure.common import (
-    INLINE_POLICY,
     OPEN_HTTPS_EGRESS,
     add_output,
     assume_role,
     cfn_nag_skip,
     checkov_skip,
-    guard_skip,
     new_template,
-    tags,
+    role_with_policy,
     tcp_rule,
 )
 from infrastructure.names import Export
@@ -73,15 +71,14 @@ def create_parameters(template: Template) -> None:
 
 def create_host_security_group(template: Template) -> ec2.SecurityGroup:
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "HostSecurityGroup",
-            GroupDescription="ECS container instances: no inbound; tasks have their own groups (awsvpc)",
-            VpcId=network.VPC_ID.imported(),
+            "ECS container instances: no inbound; tasks have their own groups (awsvpc)",
+            "ecs-hosts",
             SecurityGroupEgress=[
                 tcp_rule(443, "ECS, SSM and the public image registries over HTTPS", CidrIp="0.0.0.0/0"),
                 tcp_rule(2049, "EFS inside the VPC", CidrIp=network.VPC_CIDR.imported()),
             ],
-            Tags=tags("ecs-hosts"),
         )
     )
     return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
@@ -146,15 +143,8 @@ def host_statements() -> list[Statement]:
 
 def create_instance_profile(template: Template) -> iam.InstanceProfile:
     role = template.add_resource(
-        iam.Role(
-            "HostRole",
-            AssumeRolePolicyDocument=assume_role("ec2.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="ecs-agent-and-session-manager",
-                    PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=host_statements()),
-                )
-            ],
+        role_with_policy(
+            "HostRole", assume_role("ec2.amazonaws.com"), "ecs-agent-and-session-manager", host_statements()
         )
     )
     checkov_skip(
@@ -163,7 +153,6 @@ def create_instance_profile(template: Template) -> iam.InstanceProfile:
         "neither has resource-level permissions; every other statement names the cluster or its instances",
     )
     cfn_nag_skip(role, W11="see the checkov note: the actions on '*' have no resource-level permissions")
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     return template.add_resource(iam.InstanceProfile("HostInstanceProfile", Roles=[Ref(role)]))
 
 

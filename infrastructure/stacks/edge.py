@@ -38,6 +38,7 @@ from infrastructure.common import (
     guard_skip,
     new_template,
     tags,
+    tcp_ingress,
     tcp_rule,
 )
 from infrastructure.names import Export
@@ -325,10 +326,10 @@ def create_load_balancer(
 ) -> tuple[elb.LoadBalancer, elb.Listener, ec2.SecurityGroup]:
     ports = sorted({service_files.load(service).port for service in WEB_SERVICES})
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "LoadBalancerSecurityGroup",
-            GroupDescription="Load balancer: HTTP only from CloudFront (its VPC origin, origin-facing prefix list)",
-            VpcId=network.VPC_ID.imported(),
+            "Load balancer: HTTP only from CloudFront (its VPC origin, origin-facing prefix list)",
+            "alb",
             SecurityGroupIngress=[
                 tcp_rule(
                     80, "CloudFront origin-facing servers", SourcePrefixListId=Ref(PREFIX_LIST_PARAMETER)
@@ -339,19 +340,16 @@ def create_load_balancer(
                 tcp_rule(port, "to the services' tasks in the VPC", CidrIp=network.VPC_CIDR.imported())
                 for port in ports
             ],
-            Tags=tags("alb"),
         )
     )
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "VpcOriginIngress",
+            Ref(group),
+            80,
+            f"CloudFront's VPC origin ({VPC_ORIGIN_GROUP_NAME})",
             Condition=HAS_VPC_ORIGIN_GROUP,
-            GroupId=Ref(group),
-            IpProtocol="tcp",
-            FromPort=80,
-            ToPort=80,
             SourceSecurityGroupId=Ref(VPC_ORIGIN_GROUP_PARAMETER),
-            Description=f"CloudFront's VPC origin ({VPC_ORIGIN_GROUP_NAME})",
         )
     )
     balancer = template.add_resource(

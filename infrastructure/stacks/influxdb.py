@@ -17,21 +17,18 @@ Chronograf (each carries one of the client groups this stack exports).
 
 from __future__ import annotations
 
-import json
-
 from ingest_to_influxdb.constants import SYSTEM_ROOTS
 from store_setup import constants as store_constants
-from troposphere import And, Condition, Equals, If, Parameter, Ref, Sub, Template, ec2, secretsmanager, sns
+from troposphere import And, Condition, Equals, If, Parameter, Ref, Template, ec2, secretsmanager, sns
 
 from infrastructure import influx_tls
 from infrastructure.common import (
-    MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
     add_output,
+    add_user_secrets,
     cfn_nag_skip,
-    guard_skip,
     new_template,
-    tags,
+    tcp_ingress,
     tcp_rule,
 )
 from infrastructure.ecs_service import CPU_PARAMETER, MEMORY_PARAMETER, create_parameters
@@ -86,43 +83,35 @@ def secret_name(role: str, environment: str = f"${{{ENVIRONMENT_PARAMETER}}}") -
 
 
 def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
-    found = {}
-    for role, username in ROLES.items():
-        secret = template.add_resource(
-            secretsmanager.Secret(
-                f"{role.capitalize()}Secret",
-                Name=Sub(secret_name(role)),
-                Description=f"InfluxDB user {username} ({role}); JSON username and password",
-                KmsKeyId=network.DATA_KEY_ARN.imported(),
-                GenerateSecretString=secretsmanager.GenerateSecretString(
-                    SecretStringTemplate=json.dumps({"username": username}),
-                    GenerateStringKey="password",
-                    PasswordLength=32,
-                    ExcludePunctuation=True,  # the password travels in shell variables and URLs
-                ),
-                # The users live on the retained file system: their passwords must outlive the stack too.
-                DeletionPolicy="Retain",
-                UpdateReplacePolicy="Retain",
-            )
-        )
-        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
-        found[role] = secret
-    return found
+    return add_user_secrets(
+        template,
+        ROLES,
+        secret_name,
+        "InfluxDB user {username} ({role}); JSON username and password",
+        network.DATA_KEY_ARN.imported(),
+        ("username", "password"),
+        {
+            "PasswordLength": 32,
+            "ExcludePunctuation": True,
+        },  # the password travels in shell variables and URLs
+        # The users live on the retained file system: their passwords must outlive the stack too.
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+    )
 
 
 def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[str, ec2.SecurityGroup]]:
     clients = {
         client: cfn_nag_skip(
             template.add_resource(
-                ec2.SecurityGroup(
+                network.security_group(
                     f"{client.capitalize()}ClientSecurityGroup",
-                    GroupDescription=f"{client}: may reach InfluxDB on {PORT}",
-                    VpcId=network.VPC_ID.imported(),
+                    f"{client}: may reach InfluxDB on {PORT}",
+                    f"{client}-influx-client",
                     SecurityGroupEgress=[
                         tcp_rule(443, "AWS APIs and image registries over HTTPS", CidrIp="0.0.0.0/0"),
                         tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
                     ],
-                    Tags=tags(f"{client}-influx-client"),
                 )
             ),
             W5=OPEN_HTTPS_EGRESS,
@@ -130,10 +119,10 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
         for client in CLIENTS
     }
     server = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "InfluxdbSecurityGroup",
-            GroupDescription=f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
-            VpcId=network.VPC_ID.imported(),
+            f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
+            "influxdb",
             SecurityGroupIngress=[
                 tcp_rule(PORT, f"InfluxDB from {client}", SourceSecurityGroupId=Ref(group))
                 for client, group in clients.items()
@@ -141,20 +130,17 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[
             SecurityGroupEgress=[
                 tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0"),
             ],
-            Tags=tags("influxdb"),
         )
     )
     cfn_nag_skip(server, W5=OPEN_HTTPS_EGRESS)
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "GraphiteIngress",
+            Ref(server),
+            GRAPHITE_PORT,
+            "Graphite plaintext from inside the VPC (it has no authentication)",
             Condition=HAS_GRAPHITE,
-            GroupId=Ref(server),
-            IpProtocol="tcp",
-            FromPort=GRAPHITE_PORT,
-            ToPort=GRAPHITE_PORT,
             CidrIp=network.VPC_CIDR.imported(),
-            Description="Graphite plaintext from inside the VPC (it has no authentication)",
         )
     )
     return server, clients

@@ -23,9 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awacs import logs as logs_actions
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Statement
+from awacs.aws import Statement
 from store_setup import constants as setup
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, ec2, timestream
 from troposphere.cloudformation import CustomResource
@@ -33,15 +31,17 @@ from troposphere.cloudformation import CustomResource
 from catalog import load_catalog
 from catalog.export import downsampled
 from infrastructure.common import (
-    CODE_BUCKET_PARAMETER,
-    CODE_KEY_PARAMETER,
     OPEN_HTTPS_EGRESS,
+    add_code_parameters,
+    allow,
     cfn_nag_skip,
     create_log_group,
     setup_function,
     tags,
+    tcp_ingress,
     tcp_rule,
     vpc_function_role,
+    write_logs,
 )
 from infrastructure.notifications import add_alarm
 from infrastructure.stacks import network
@@ -155,11 +155,7 @@ def add_parameters(template: Template, class_parameter: str, storage: str, gib: 
             "zone that takes over on failure; it serves no reads)",
         )
     )
-    for name, description in (
-        (CODE_BUCKET_PARAMETER, "Bucket of the functions' zip (the deploy tool fills it in)"),
-        (CODE_KEY_PARAMETER, "Key of the functions' zip (the deploy tool fills it in)"),
-    ):
-        template.add_parameter(Parameter(name, Type="String", MinLength=1, Description=description))
+    add_code_parameters(template)
 
 
 def instance_name() -> Sub:
@@ -207,29 +203,26 @@ def create_setup_group(template: Template, store: ManagedStore) -> ec2.SecurityG
     """The setup function's group: HTTPS to Secrets Manager (through the NAT gateways) and the store's port in
     the VPC; the store's group lets it in."""
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "StoreSetupSecurityGroup",
+            f"store setup: may reach the managed InfluxDB on {store.port}",
+            "store-setup",
             Condition=store.condition,
-            GroupDescription=f"store setup: may reach the managed InfluxDB on {store.port}",
-            VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
                 tcp_rule(443, "Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
                 tcp_rule(store.port, "the managed InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
             ],
-            Tags=tags("store-setup"),
         )
     )
     cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "StoreSetupIngress",
+            store.server_group,
+            store.port,
+            "InfluxDB from the store setup function",
             Condition=store.condition,
-            GroupId=store.server_group,
-            IpProtocol="tcp",
-            FromPort=store.port,
-            ToPort=store.port,
             SourceSecurityGroupId=Ref(group),
-            Description="InfluxDB from the store setup function",
         )
     )
     return group
@@ -238,30 +231,13 @@ def create_setup_group(template: Template, store: ManagedStore) -> ec2.SecurityG
 def setup_statements(log_group: Any, store: ManagedStore) -> list[Statement]:
     """Least privilege: read the admin's secret, read and write the writer's and reader's."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[admin_secret_arn()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("secretsmanager", "GetSecretValue"),
-                AwacsAction("secretsmanager", "PutSecretValue"),
-            ],
-            Resource=[store.writer_secret, store.reader_secret],
+        write_logs(log_group),
+        allow("secretsmanager", ("GetSecretValue",), [admin_secret_arn()]),
+        allow(
+            "secretsmanager", ("GetSecretValue", "PutSecretValue"), [store.writer_secret, store.reader_secret]
         ),
         # The writer's and reader's secrets and the function's environment use the environment's key.
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
+        allow("kms", ("Decrypt", "GenerateDataKey"), [network.DATA_KEY_ARN.imported()]),
     ]
 
 

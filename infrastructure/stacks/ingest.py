@@ -23,9 +23,8 @@ listen.
 
 from __future__ import annotations
 
-from awacs import logs as logs_actions
 from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import Allow, Statement
 from ingest_to_influxdb import basic_ingest, environment, kinds
 from ingest_to_influxdb.identity import CONNECTION_FIELD, PRINCIPAL_FIELD
 from troposphere import (
@@ -55,14 +54,19 @@ from catalog import Catalog, DeviceKind, load_catalog
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
-    INLINE_POLICY,
+    add_code_parameters,
     add_output,
+    allow,
     assume_role,
     checkov_skip,
     create_log_group,
     guard_skip,
     new_template,
+    role_policy,
+    role_with_policy,
     vpc_function_role,
+    write_logs,
+    zip_function,
 )
 from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.notifications import add_alarm
@@ -73,7 +77,6 @@ from infrastructure.stacks import influxdb, ingest_stream, network, relational
 NAME = "ingest"
 HANDLER = "ingest_to_influxdb.handler.lambda_handler"
 RUNTIME = "python3.12"
-ARCHITECTURE = "arm64"  # the function zip's wheels are fetched for it (infrastructure/artifacts.py)
 RULE_SQL_VERSION = "2016-03-23"
 FOURTEEN_DAYS = 14 * 24 * 3600
 # The function's timeout, in seconds: a list, so the ingest queue's visibility timeout can be derived from it.
@@ -168,22 +171,7 @@ def create_parameters(template: Template, catalog: Catalog) -> None:
             )
         )
         template.add_condition(basic_ingest_condition(kind), Equals(Ref(kind.basic_ingest_parameter), "true"))
-    template.add_parameter(
-        Parameter(
-            "CodeBucket",
-            Type="String",
-            MinLength=3,
-            Description="Bucket of the function's zip (the deploy tool fills it in)",
-        )
-    )
-    template.add_parameter(
-        Parameter(
-            "CodeKey",
-            Type="String",
-            MinLength=1,
-            Description="Key of the function's zip (the deploy tool fills it in)",
-        )
-    )
+    add_code_parameters(template, "function's", bucket_min_length=3)
     template.add_parameter(
         Parameter(
             RESERVED_CONCURRENCY_PARAMETER,
@@ -327,61 +315,30 @@ def create_function_role(
     ingest: sqs.Queue,
 ) -> iam.Role:
     statements = [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
-            Resource=[GetAtt(table, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[influxdb.secret_arn("writer").imported()],
-        ),
+        write_logs(log_group),
+        allow("dynamodb", ("GetItem", "BatchGetItem"), [GetAtt(table, "Arn")]),
+        allow("secretsmanager", ("GetSecretValue",), [influxdb.secret_arn("writer").imported()]),
         # The secret, the table, the queues and the environment are encrypted with the environment's key.
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("sqs", "SendMessage")],
-            Resource=[GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")],
-        ),
+        allow("kms", ("Decrypt", "GenerateDataKey"), [network.DATA_KEY_ARN.imported()]),
+        allow("sqs", ("SendMessage",), [GetAtt(rejected, "Arn"), GetAtt(dead_letters, "Arn")]),
     ]
     if relational.writes_to_sql(load_catalog()):
         statements += relational.function_statements()
     role = vpc_function_role("ingest", statements)
     template.add_resource(role)
     template.add_resource(
-        iam.PolicyType(
+        role_policy(
             "FunctionQueuePolicy",
+            role,
+            "consume-ingest-queue",
+            [
+                allow(
+                    "sqs",
+                    ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"),
+                    [GetAtt(ingest, "Arn")],
+                )
+            ],
             Condition=IS_QUEUED,
-            PolicyName="consume-ingest-queue",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Action=[
-                            AwacsAction("sqs", a)
-                            for a in (
-                                "ReceiveMessage",
-                                "DeleteMessage",
-                                "GetQueueAttributes",
-                                "ChangeMessageVisibility",
-                            )
-                        ],
-                        Resource=[GetAtt(ingest, "Arn")],
-                    )
-                ],
-            ),
         )
     )
     return role
@@ -436,19 +393,17 @@ def create_function(
     role = create_function_role(template, log_group, table, dead_letters, rejected, ingest)
     ingest_stream.add_function_access(template, role, *stream)
     function = template.add_resource(
-        awslambda.Function(
+        zip_function(
             "IngestFunction",
+            RUNTIME,
+            HANDLER,
+            role,
+            network.DATA_KEY_ARN.imported(),
             FunctionName=Sub("${EnvironmentName}-ingest"),
             Description="Validates readings, adds device metadata and writes them to InfluxDB",
-            Runtime=RUNTIME,
-            Handler=HANDLER,
-            Architectures=[ARCHITECTURE],
-            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
-            Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),
             ReservedConcurrentExecutions=Ref(RESERVED_CONCURRENCY_PARAMETER),
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
             VpcConfig=awslambda.VPCConfig(
                 SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
                 SecurityGroupIds=[influxdb.client_security_group("ingest").imported()],
@@ -556,43 +511,31 @@ def create_rules(
     stream: kinesis.Stream,
 ) -> None:
     role = template.add_resource(
-        iam.Role(
+        # Only this environment's rules may act through it (IoT sets aws:SourceArn to the rule's ARN:
+        # https://docs.aws.amazon.com/iot/latest/developerguide/iot-create-role.html).
+        role_with_policy(
             "RuleRole",
-            # Only this environment's rules may act through it (IoT sets aws:SourceArn to the rule's ARN:
-            # https://docs.aws.amazon.com/iot/latest/developerguide/iot-create-role.html).
-            AssumeRolePolicyDocument=assume_role(
+            assume_role(
                 "iot.amazonaws.com",
                 Sub(
                     f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/{rule_name_pattern()}"
                 ),
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="send-to-queues",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("sqs", "SendMessage")],
-                                Resource=[
-                                    GetAtt(dead_letters, "Arn"),
-                                    If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue")),
-                                ],
-                            ),
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("kms", "GenerateDataKey"), AwacsAction("kms", "Decrypt")],
-                                Resource=[network.DATA_KEY_ARN.imported()],
-                            ),
-                            *ingest_stream.rule_statements(stream),
-                        ],
-                    ),
-                )
+            "send-to-queues",
+            [
+                Statement(
+                    Effect=Allow,
+                    Action=[AwacsAction("sqs", "SendMessage")],
+                    Resource=[
+                        GetAtt(dead_letters, "Arn"),
+                        If(IS_QUEUED, GetAtt(ingest, "Arn"), Ref("AWS::NoValue")),
+                    ],
+                ),
+                allow("kms", ("GenerateDataKey", "Decrypt"), [network.DATA_KEY_ARN.imported()]),
+                *ingest_stream.rule_statements(stream),
             ],
         )
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     for kind in catalog:
         logical = rule_logical_id(kind)
         action: AWSHelperFn = If(

@@ -21,8 +21,7 @@ Kinesis refuses.
 
 from __future__ import annotations
 
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
+from awacs.aws import Statement
 from troposphere import (
     Equals,
     GetAtt,
@@ -41,7 +40,7 @@ from troposphere import (
     sns,
 )
 
-from infrastructure.common import checkov_skip, guard_skip
+from infrastructure.common import allow, checkov_skip, guard_skip, role_policy
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
 from infrastructure.retention import RETAIN
@@ -139,41 +138,27 @@ def add_function_access(
 ) -> None:
     """What the mapping needs of the function's role (Lambda reads the stream and writes the destination with it)."""
     template.add_resource(
-        iam.PolicyType(
+        role_policy(
             STREAM_POLICY,
+            role,
+            "consume-ingest-stream",
+            [
+                allow(
+                    "kinesis",
+                    (
+                        "DescribeStream",
+                        "DescribeStreamSummary",
+                        "GetRecords",
+                        "GetShardIterator",
+                        "ListShards",
+                        "SubscribeToShard",
+                    ),
+                    [GetAtt(stream, "Arn")],
+                ),
+                allow("s3", ("PutObject",), [Sub("${Bucket}/*", Bucket=GetAtt(bucket, "Arn"))]),
+                allow("s3", ("ListBucket",), [GetAtt(bucket, "Arn")]),
+            ],
             Condition=IS_STREAM,
-            PolicyName="consume-ingest-stream",
-            Roles=[Ref(role)],
-            PolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Action=[
-                            AwacsAction("kinesis", a)
-                            for a in (
-                                "DescribeStream",
-                                "DescribeStreamSummary",
-                                "GetRecords",
-                                "GetShardIterator",
-                                "ListShards",
-                                "SubscribeToShard",
-                            )
-                        ],
-                        Resource=[GetAtt(stream, "Arn")],
-                    ),
-                    Statement(
-                        Effect=Allow,
-                        Action=[AwacsAction("s3", "PutObject")],
-                        Resource=[Sub("${Bucket}/*", Bucket=GetAtt(bucket, "Arn"))],
-                    ),
-                    Statement(
-                        Effect=Allow,
-                        Action=[AwacsAction("s3", "ListBucket")],
-                        Resource=[GetAtt(bucket, "Arn")],
-                    ),
-                ],
-            ),
         )
     )
 
@@ -214,13 +199,7 @@ def rule_action(stream: kinesis.Stream, rule_role: iam.Role) -> iot.Action:
 
 def rule_statements(stream: kinesis.Stream) -> list[Statement]:
     """What the rules' role needs to put on the stream (the key's use is granted with the queues')."""
-    return [
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kinesis", "PutRecord")],
-            Resource=[If(IS_STREAM, GetAtt(stream, "Arn"), Ref("AWS::NoValue"))],
-        )
-    ]
+    return [allow("kinesis", ("PutRecord",), [If(IS_STREAM, GetAtt(stream, "Arn"), Ref("AWS::NoValue"))])]
 
 
 def create_alarm(template: Template, function: awslambda.Function, topic: sns.Topic) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from awacs import logs as logs_actions
+from typing import Any
+
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.aws import Action as AwacsAction
-from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, iam, kms
+from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, kms
 
 from infrastructure.common import (
-    INLINE_POLICY,
     add_output,
+    allow,
     assume_role,
     create_log_group,
     guard_skip,
     new_template,
+    role_with_policy,
     tags,
 )
 from infrastructure.names import Export
@@ -34,6 +36,13 @@ CIDRS = {
     "PrivateSubnet1Cidr": "10.0.2.0/24",
     "PrivateSubnet2Cidr": "10.0.3.0/24",
 }
+
+
+def security_group(logical_id: str, description: str, name: str, **properties: Any) -> ec2.SecurityGroup:
+    """A security group in the environment's VPC, tagged `<env>-<name>`; `properties`: its rules (and Condition)."""
+    return ec2.SecurityGroup(
+        logical_id, GroupDescription=description, VpcId=VPC_ID.imported(), Tags=tags(name), **properties
+    )
 
 
 def create_parameters(template: Template) -> None:
@@ -277,37 +286,23 @@ def create_flow_logs(template: Template, vpc: ec2.VPC, key: kms.Key) -> None:
     )
     retain(group)  # an audit record: it outlives the network, and expires by its retention
     role = template.add_resource(
-        iam.Role(
+        # Only this account's flow logs may act through it (the service sets aws:SourceArn to the flow log's
+        # ARN, whose id is not known before it exists:
+        # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html).
+        role_with_policy(
             "FlowLogRole",
-            # Only this account's flow logs may act through it (the service sets aws:SourceArn to the flow log's
-            # ARN, whose id is not known before it exists:
-            # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html).
-            AssumeRolePolicyDocument=assume_role(
+            assume_role(
                 "vpc-flow-logs.amazonaws.com",
                 Sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-flow-log/*"),
             ),
-            Policies=[
-                iam.Policy(
-                    PolicyName="write-flow-logs",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[
-                                    logs_actions.CreateLogStream,
-                                    logs_actions.PutLogEvents,
-                                    logs_actions.DescribeLogStreams,
-                                ],
-                                Resource=[GetAtt(group, "Arn")],
-                            )
-                        ],
-                    ),
+            "write-flow-logs",
+            [
+                allow(
+                    "logs", ("CreateLogStream", "PutLogEvents", "DescribeLogStreams"), [GetAtt(group, "Arn")]
                 )
             ],
         )
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     template.add_resource(
         ec2.FlowLog(
             "VpcFlowLog",

@@ -24,12 +24,9 @@ protection (the `DeletionProtection` parameter) refuses a delete until it is tur
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from awacs import logs as logs_actions
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, Statement
+from awacs.aws import Statement
 from ingest_to_influxdb import environment, sql_schema
 from sql_setup import constants as setup
 from troposphere import Equals, GetAtt, If, Parameter, Ref, Sub, Template, ec2, rds, secretsmanager
@@ -38,11 +35,11 @@ from troposphere.cloudformation import CustomResource
 from catalog import Catalog, load_catalog
 from catalog.schema import Sink
 from infrastructure.common import (
-    CODE_BUCKET_PARAMETER,
-    CODE_KEY_PARAMETER,
-    MANUAL_ROTATION,
     OPEN_HTTPS_EGRESS,
+    add_code_parameters,
     add_output,
+    add_user_secrets,
+    allow,
     cfn_nag_skip,
     checkov_skip,
     create_log_group,
@@ -50,7 +47,9 @@ from infrastructure.common import (
     new_template,
     setup_function,
     tags,
+    tcp_rule,
     vpc_function_role,
+    write_logs,
 )
 from infrastructure.names import ENVIRONMENT_PARAMETER, Export
 from infrastructure.registry import StackDefinition
@@ -188,46 +187,32 @@ def create_parameters(template: Template) -> None:
             Description="Any new value runs the set-up step again (after a password was put in a user's secret)",
         )
     )
-    for name, description in (
-        (CODE_BUCKET_PARAMETER, "Bucket of the functions' zip (the deploy tool fills it in)"),
-        (CODE_KEY_PARAMETER, "Key of the functions' zip (the deploy tool fills it in)"),
-    ):
-        template.add_parameter(Parameter(name, Type="String", MinLength=1, Description=description))
+    add_code_parameters(template)
     template.add_condition(PAUSES, Equals(Ref(MIN_CAPACITY_PARAMETER), "0"))
 
 
 def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
     """The three users' secrets, {"username", "password"} as the Data API reads them. Not retained: the users
     live in the cluster, and the set-up step sets each password again from its secret on every deploy."""
-    found = {}
-    for role, username in ROLES.items():
-        secret = template.add_resource(
-            secretsmanager.Secret(
-                f"{role.capitalize()}Secret",
-                Name=Sub(secret_name(role)),
-                Description=f"MySQL user {username} of the SQL sink ({role}); JSON username and password",
-                KmsKeyId=network.DATA_KEY_ARN.imported(),
-                GenerateSecretString=secretsmanager.GenerateSecretString(
-                    SecretStringTemplate=json.dumps({setup.USERNAME_KEY: username}),
-                    GenerateStringKey=setup.PASSWORD_KEY,
-                    PasswordLength=PASSWORD_LENGTH,
-                    ExcludeCharacters=PASSWORD_EXCLUDED,
-                ),
-            )
-        )
-        guard_skip(secret, SECRETSMANAGER_ROTATION_ENABLED_CHECK=MANUAL_ROTATION)
-        found[role] = secret
-    return found
+    return add_user_secrets(
+        template,
+        ROLES,
+        secret_name,
+        "MySQL user {username} of the SQL sink ({role}); JSON username and password",
+        network.DATA_KEY_ARN.imported(),
+        (setup.USERNAME_KEY, setup.PASSWORD_KEY),
+        {"PasswordLength": PASSWORD_LENGTH, "ExcludeCharacters": PASSWORD_EXCLUDED},
+    )
 
 
 def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetGroup]:
     """The cluster's group lets nothing in but QuickSight's VPC connection (when it is on): the functions and the
     set-up step reach it through the Data API, not on port 3306."""
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "ClusterSecurityGroup",
-            GroupDescription=f"Aurora MySQL of the SQL sink: {PORT} only from the QuickSight VPC connection",
-            VpcId=network.VPC_ID.imported(),
+            f"Aurora MySQL of the SQL sink: {PORT} only from the QuickSight VPC connection",
+            "sql",
             # No egress: the database calls out to nothing (this rule matches no traffic).
             SecurityGroupEgress=[
                 ec2.SecurityGroupRule(
@@ -238,7 +223,6 @@ def create_network(template: Template) -> tuple[ec2.SecurityGroup, rds.DBSubnetG
                     Description="no egress",
                 )
             ],
-            Tags=tags("sql"),
         )
     )
     guard_skip(
@@ -374,29 +358,10 @@ def setup_statements(log_group: object, secrets: dict[str, secretsmanager.Secret
     """Least privilege: run statements on this cluster only, read the three users' secrets (the Data API reads
     the master's with the caller's rights; the set-up reads the writer's and the reader's to create them)."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("rds-data", "ExecuteStatement"),
-                AwacsAction("rds-data", "BatchExecuteStatement"),
-            ],
-            Resource=[cluster_arn()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[Ref(secrets[role]) for role in ROLES],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
+        write_logs(log_group),
+        allow("rds-data", ("ExecuteStatement", "BatchExecuteStatement"), [cluster_arn()]),
+        allow("secretsmanager", ("GetSecretValue",), [Ref(secrets[role]) for role in ROLES]),
+        allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
     ]
 
 
@@ -413,20 +378,13 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
     role.title = "SqlSetupRole"
     template.add_resource(role)
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "SqlSetupSecurityGroup",
-            GroupDescription="SQL set-up: HTTPS to the RDS Data API and Secrets Manager only",
-            VpcId=network.VPC_ID.imported(),
+            "SQL set-up: HTTPS to the RDS Data API and Secrets Manager only",
+            "sql-setup",
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=443,
-                    ToPort=443,
-                    CidrIp="0.0.0.0/0",
-                    Description="the RDS Data API and Secrets Manager over HTTPS",
-                )
+                tcp_rule(443, "the RDS Data API and Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
             ],
-            Tags=tags("sql-setup"),
         )
     )
     cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
@@ -513,19 +471,8 @@ def function_statements() -> list[Statement]:
     API and read the writer's secret (the Data API reads it with the caller's rights; the environment's key,
     which the functions may already use, decrypts it)."""
     return [
-        Statement(
-            Effect=Allow,
-            Action=[
-                AwacsAction("rds-data", "ExecuteStatement"),
-                AwacsAction("rds-data", "BatchExecuteStatement"),
-            ],
-            Resource=[CLUSTER_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[WRITER_SECRET_ARN.imported()],
-        ),
+        allow("rds-data", ("ExecuteStatement", "BatchExecuteStatement"), [CLUSTER_ARN.imported()]),
+        allow("secretsmanager", ("GetSecretValue",), [WRITER_SECRET_ARN.imported()]),
     ]
 
 

@@ -17,14 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
 from ingest_to_influxdb import sql_schema
-from troposphere import And, Equals, GetAtt, If, Not, Parameter, Ref, Sub, Template, ec2, iam, quicksight
+from troposphere import And, Equals, GetAtt, If, Not, Parameter, Ref, Sub, Template, ec2, quicksight
 
 from catalog import Catalog
 from catalog.schema import Sink
-from infrastructure.common import INLINE_POLICY, assume_role, cfn_nag_skip, checkov_skip, guard_skip, tags
+from infrastructure.common import (
+    allow,
+    assume_role,
+    cfn_nag_skip,
+    checkov_skip,
+    guard_skip,
+    role_with_policy,
+    tcp_ingress,
+    tcp_rule,
+)
 from infrastructure.names import ENVIRONMENT_PARAMETER
 from infrastructure.stacks import network
 
@@ -125,21 +132,30 @@ def permissions(actions: tuple[str, ...]) -> Any:
     )
 
 
+def named(id_property: str, identifier: str, name: str) -> dict[str, Any]:
+    """What each QuickSight resource here has: it is there when QuickSight is on, in this account, with its id and
+    name after the environment's."""
+    return {
+        "Condition": IS_ON,
+        "AwsAccountId": Ref("AWS::AccountId"),
+        id_property: Sub(f"${{{ENVIRONMENT_PARAMETER}}}-{identifier}"),
+        "Name": Sub(f"${{{ENVIRONMENT_PARAMETER}}} {name}"),
+    }
+
+
 def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
     group = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "QuickSightSecurityGroup",
+            "QuickSight VPC connection: MySQL to the SQL sink cluster only",
+            "quicksight",
             Condition=IS_ON,
-            GroupDescription="QuickSight VPC connection: MySQL to the SQL sink cluster only",
-            VpcId=network.VPC_ID.imported(),
             SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=database.port,
-                    ToPort=database.port,
+                tcp_rule(
+                    database.port,
+                    "MySQL on the cluster",
                     DestinationSecurityGroupId=database.cluster_security_group,
-                    Description="MySQL on the cluster",
-                )
+                ),
             ],
             # QuickSight's network interfaces are not stateful: the answers need a rule of their own.
             SecurityGroupIngress=[
@@ -151,7 +167,6 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
                     Description="answers of the cluster (QuickSight interfaces are not stateful)",
                 )
             ],
-            Tags=tags("quicksight"),
         )
     )
     guard_skip(
@@ -160,15 +175,13 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
         "answers come back on any port, and only from the cluster's group (QuickSight User Guide, VPC connections)",
     )
     template.add_resource(
-        ec2.SecurityGroupIngress(
+        tcp_ingress(
             "ClusterFromQuickSightIngress",
+            database.cluster_security_group,
+            database.port,
+            "MySQL from the QuickSight VPC connection",
             Condition=IS_ON,
-            GroupId=database.cluster_security_group,
-            IpProtocol="tcp",
-            FromPort=database.port,
-            ToPort=database.port,
             SourceSecurityGroupId=Ref(group),
-            Description="MySQL from the QuickSight VPC connection",
         )
     )
     return group
@@ -176,38 +189,21 @@ def create_network(template: Template, database: Database) -> ec2.SecurityGroup:
 
 def create_vpc_connection(template: Template, group: ec2.SecurityGroup) -> quicksight.VPCConnection:
     role = template.add_resource(
-        iam.Role(
+        role_with_policy(
             "QuickSightVpcRole",
+            assume_role("quicksight.amazonaws.com"),
+            "vpc-connection-interfaces",
+            [allow("ec2", VPC_CONNECTION_ACTIONS, ["*"])],
             Condition=IS_ON,
-            AssumeRolePolicyDocument=assume_role("quicksight.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="vpc-connection-interfaces",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("ec2", a) for a in VPC_CONNECTION_ACTIONS],
-                                Resource=["*"],
-                            )
-                        ],
-                    ),
-                )
-            ],
         )
     )
     reason = "QuickSight's network-interface actions: EC2 has no resource-level permission for them"
     checkov_skip(role, CKV_AWS_111=reason)
     cfn_nag_skip(role, W11=reason)
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     return template.add_resource(
         quicksight.VPCConnection(
             "QuickSightVpcConnection",
-            Condition=IS_ON,
-            AwsAccountId=Ref("AWS::AccountId"),
-            VPCConnectionId=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql"),
-            Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}} SQL sink"),
+            **named("VPCConnectionId", "sql", "SQL sink"),
             RoleArn=GetAtt(role, "Arn"),
             SecurityGroupIds=[Ref(group)],
             SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
@@ -221,10 +217,7 @@ def create_data_source(
     return template.add_resource(
         quicksight.DataSource(
             "QuickSightDataSource",
-            Condition=IS_ON,
-            AwsAccountId=Ref("AWS::AccountId"),
-            DataSourceId=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql"),
-            Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}} SQL sink"),
+            **named("DataSourceId", "sql", "SQL sink"),
             Type="AURORA",
             DataSourceParameters=quicksight.DataSourceParameters(
                 AuroraParameters=quicksight.AuroraParameters(
@@ -247,10 +240,7 @@ def create_data_set(
     return template.add_resource(
         quicksight.DataSet(
             logical,
-            Condition=IS_ON,
-            AwsAccountId=Ref("AWS::AccountId"),
-            DataSetId=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql-{identifier}"),
-            Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}} {title}"),
+            **named("DataSetId", f"sql-{identifier}", title),
             ImportMode="DIRECT_QUERY",
             PhysicalTableMap={
                 identifier: quicksight.PhysicalTable(
@@ -362,10 +352,7 @@ def create(template: Template, catalog: Catalog, database: Database) -> None:
     template.add_resource(
         quicksight.Dashboard(
             "QuickSightDashboard",
-            Condition=IS_ON,
-            AwsAccountId=Ref("AWS::AccountId"),
-            DashboardId=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql-hourly"),
-            Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}} readings per hour"),
+            **named("DashboardId", "sql-hourly", "readings per hour"),
             Definition=definition,
             Permissions=permissions(DASHBOARD_ACTIONS),
         )

@@ -9,7 +9,7 @@ from awacs.aws import Action as AwacsAction
 from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from troposphere import Ref, Sub, Tags, Template, ec2, efs
 
-from infrastructure.common import add_output, new_template, tags, tcp_rule
+from infrastructure.common import add_output, new_template, tcp_rule
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
 from infrastructure.retention import RETAIN
@@ -38,21 +38,20 @@ def access_point_arn(service: str) -> Export:
 
 def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
     client = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "ClientSecurityGroup",
-            GroupDescription="Tasks of the cluster that mount EFS",
-            VpcId=network.VPC_ID.imported(),
+            "Tasks of the cluster that mount EFS",
+            "efs-clients",
             SecurityGroupEgress=[
                 tcp_rule(2049, "NFS to the mount targets", CidrIp=network.VPC_CIDR.imported())
             ],
-            Tags=tags("efs-clients"),
         )
     )
     mount = template.add_resource(
-        ec2.SecurityGroup(
+        network.security_group(
             "MountTargetSecurityGroup",
-            GroupDescription="EFS mount targets: NFS only from the cluster",
-            VpcId=network.VPC_ID.imported(),
+            "EFS mount targets: NFS only from the cluster",
+            "efs-mount-targets",
             SecurityGroupIngress=[
                 tcp_rule(
                     2049,
@@ -66,7 +65,6 @@ def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, ec2.S
                     IpProtocol="-1", CidrIp="127.0.0.1/32", Description="no outbound traffic"
                 )
             ],
-            Tags=tags("efs-mount-targets"),
         )
     )
     return client, mount

@@ -20,9 +20,6 @@ deliveries.
 
 from __future__ import annotations
 
-from awacs import logs as logs_actions
-from awacs.aws import Action as AwacsAction
-from awacs.aws import Allow, PolicyDocument, Statement
 from ingest_to_influxdb import environment
 from troposphere import (
     GetAtt,
@@ -41,14 +38,18 @@ from catalog.lwm2m import webhook_mapping_json
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
-    INLINE_POLICY,
+    add_code_parameters,
     add_output,
+    allow,
     assume_role,
     checkov_skip,
     create_log_group,
     guard_skip,
     new_template,
+    role_with_policy,
     vpc_function_role,
+    write_logs,
+    zip_function,
 )
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
@@ -79,11 +80,7 @@ ACCESS_LOG_FORMAT = (
 
 
 def create_parameters(template: Template) -> None:
-    for name, description in (
-        ("CodeBucket", "Bucket of the function's zip (the deploy tool fills it in)"),
-        ("CodeKey", "Key of the function's zip (the deploy tool fills it in)"),
-    ):
-        template.add_parameter(Parameter(name, Type="String", MinLength=1, Description=description))
+    add_code_parameters(template, "function's")
     template.add_parameter(
         Parameter(
             "ThrottleRate",
@@ -159,30 +156,14 @@ def create_secret(template: Template) -> secretsmanager.Secret:
 
 def create_role(template: Template, log_group: object, secret: secretsmanager.Secret) -> iam.Role:
     statements = [
-        Statement(
-            Effect=Allow,
-            Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-            Resource=[GetAtt(log_group, "Arn")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("dynamodb", "GetItem"), AwacsAction("dynamodb", "BatchGetItem")],
-            Resource=[ingest.METADATA_TABLE_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-            Resource=[influxdb.secret_arn("writer").imported(), Ref(secret)],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("kms", "Decrypt"), AwacsAction("kms", "GenerateDataKey")],
-            Resource=[network.DATA_KEY_ARN.imported()],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[AwacsAction("sqs", "SendMessage")],
-            Resource=[ingest.REJECTED_QUEUE_ARN.imported(), ingest.DEAD_LETTER_QUEUE_ARN.imported()],
+        write_logs(log_group),
+        allow("dynamodb", ("GetItem", "BatchGetItem"), [ingest.METADATA_TABLE_ARN.imported()]),
+        allow("secretsmanager", ("GetSecretValue",), [influxdb.secret_arn("writer").imported(), Ref(secret)]),
+        allow("kms", ("Decrypt", "GenerateDataKey"), [network.DATA_KEY_ARN.imported()]),
+        allow(
+            "sqs",
+            ("SendMessage",),
+            [ingest.REJECTED_QUEUE_ARN.imported(), ingest.DEAD_LETTER_QUEUE_ARN.imported()],
         ),
     ]
     if relational.writes_to_sql(load_catalog()):
@@ -203,19 +184,17 @@ def create_function(template: Template, secret: secretsmanager.Secret, mapping: 
     )
     role = create_role(template, log_group, secret)
     function = template.add_resource(
-        awslambda.Function(
+        zip_function(
             "WebhookFunction",
+            ingest.RUNTIME,
+            HANDLER,
+            role,
+            network.DATA_KEY_ARN.imported(),
             FunctionName=Sub("${EnvironmentName}-webhook"),
             Description="Device-management webhook: notifications to readings, through the ingest core to InfluxDB",
-            Runtime=ingest.RUNTIME,
-            Handler=HANDLER,
-            Architectures=["arm64"],
-            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
-            Role=GetAtt(role, "Arn"),
             MemorySize=Ref("MemorySize"),
             Timeout=Ref("Timeout"),
             ReservedConcurrentExecutions=Ref("ReservedConcurrency"),
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
             VpcConfig=awslambda.VPCConfig(
                 SubnetIds=[subnet.imported() for subnet in network.PRIVATE_SUBNETS],
                 # The same reach as the ingest function: InfluxDB's port and the AWS APIs.
@@ -264,50 +243,28 @@ def create_authorizer_function(template: Template, secret: secretsmanager.Secret
         network.DATA_KEY_ARN.imported(),
     )
     role = template.add_resource(
-        iam.Role(
+        role_with_policy(
             "AuthorizerRole",
-            AssumeRolePolicyDocument=assume_role("lambda.amazonaws.com"),
-            Policies=[
-                iam.Policy(
-                    PolicyName="read-callback-secret",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                                Resource=[GetAtt(log_group, "Arn")],
-                            ),
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("secretsmanager", "GetSecretValue")],
-                                Resource=[Ref(secret)],
-                            ),
-                            Statement(
-                                Effect=Allow,
-                                Action=[AwacsAction("kms", "Decrypt")],
-                                Resource=[network.DATA_KEY_ARN.imported()],
-                            ),
-                        ],
-                    ),
-                )
+            assume_role("lambda.amazonaws.com"),
+            "read-callback-secret",
+            [
+                write_logs(log_group),
+                allow("secretsmanager", ("GetSecretValue",), [Ref(secret)]),
+                allow("kms", ("Decrypt",), [network.DATA_KEY_ARN.imported()]),
             ],
         )
     )
-    guard_skip(role, IAM_NO_INLINE_POLICY_CHECK=INLINE_POLICY)
     function = template.add_resource(
-        awslambda.Function(
+        zip_function(
             "AuthorizerFunction",
+            ingest.RUNTIME,
+            AUTHORIZER_HANDLER,
+            role,
+            network.DATA_KEY_ARN.imported(),
             Description="Webhook authorizer: is the delivery's Authorization header the callback's secret?",
-            Runtime=ingest.RUNTIME,
-            Handler=AUTHORIZER_HANDLER,
-            Architectures=["arm64"],
-            Code=awslambda.Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
-            Role=GetAtt(role, "Arn"),
             MemorySize=128,
             Timeout=AUTHORIZER_TIMEOUT_SECONDS,
             ReservedConcurrentExecutions=AUTHORIZER_CONCURRENCY,
-            KmsKeyArn=network.DATA_KEY_ARN.imported(),
             LoggingConfig=function_logging.logging_config(log_group),
             Environment=awslambda.Environment(Variables={environment.WEBHOOK_SECRET_ARN: Ref(secret)}),
         )

@@ -179,6 +179,34 @@ def misfit(row: SinkRow) -> str | None:
     return None
 
 
+def tag_sets(row: SinkRow) -> list[ParameterSet]:
+    """INSERT_TAG's parameters for each of the row's tags."""
+    return [
+        [
+            text("sensor", row.sensor_id),
+            text("board", row.kind),
+            moment("ts", row.time_ms),
+            text("name", name),
+            text("value", value),
+        ]
+        for name, value in row.tags.items()
+    ]
+
+
+def event_sets(row: SinkRow) -> list[ParameterSet]:
+    """INSERT_EVENT's parameters for each of the row's fields."""
+    return [
+        [
+            moment("ts", row.time_ms),
+            double("value", float(number)),
+            text("board", row.kind),
+            text("sensor", row.sensor_id),
+            text("field", name),
+        ]
+        for name, number in row.fields.items()
+    ]
+
+
 def _size(parameters: ParameterSet) -> int:
     """The most JSON bytes the set can take in the request (each character escaped at worst)."""
     characters = sum(
@@ -259,48 +287,30 @@ class SqlSink:
     def write(self, lines: Sequence[SinkRow], remaining: RemainingTime) -> dict[int, str]:
         """The rows' tags, then their values; returns the rows refused for good (index -> reason); raises
         SqlUnavailable when the sink did not take them all (what it took is written again by a retry: upserts)."""
-        refused: dict[int, str] = {}
-        for i, row in enumerate(lines):
-            problem = misfit(row)
-            if problem is not None:
-                refused[i] = problem
-        tag_owners: list[int] = []
-        tag_sets: list[ParameterSet] = []
-        for i, row in enumerate(lines):
-            if i in refused:
-                continue
-            for name, value in row.tags.items():
-                tag_owners.append(i)
-                tag_sets.append(
-                    [
-                        text("sensor", row.sensor_id),
-                        text("board", row.kind),
-                        moment("ts", row.time_ms),
-                        text("name", name),
-                        text("value", value),
-                    ]
-                )
-        for index, reason in self._execute(sql_schema.INSERT_TAG, tag_sets, remaining).items():
-            refused.setdefault(tag_owners[index], reason)
-        event_owners: list[int] = []
-        event_sets: list[ParameterSet] = []
-        for i, row in enumerate(lines):
-            if i in refused:
-                continue
-            for name, number in row.fields.items():
-                event_owners.append(i)
-                event_sets.append(
-                    [
-                        moment("ts", row.time_ms),
-                        double("value", float(number)),
-                        text("board", row.kind),
-                        text("sensor", row.sensor_id),
-                        text("field", name),
-                    ]
-                )
-        for index, reason in self._execute(sql_schema.INSERT_EVENT, event_sets, remaining).items():
-            refused.setdefault(event_owners[index], reason)
+        refused = {i: problem for i, row in enumerate(lines) if (problem := misfit(row)) is not None}
+        self._insert(sql_schema.INSERT_TAG, tag_sets, lines, refused, remaining)
+        self._insert(sql_schema.INSERT_EVENT, event_sets, lines, refused, remaining)
         return refused
+
+    def _insert(
+        self,
+        sql: str,
+        sets_of: Callable[[SinkRow], list[ParameterSet]],
+        lines: Sequence[SinkRow],
+        refused: dict[int, str],
+        remaining: RemainingTime,
+    ) -> None:
+        """One statement over the sets of the rows not refused yet; a row one of whose sets the database refuses is
+        refused (added to `refused`)."""
+        owners: list[int] = []
+        sets: list[ParameterSet] = []
+        for i, row in enumerate(lines):
+            if i not in refused:
+                row_sets = sets_of(row)
+                owners += [i] * len(row_sets)
+                sets += row_sets
+        for index, reason in self._execute(sql, sets, remaining).items():
+            refused.setdefault(owners[index], reason)
 
     def _execute(self, sql: str, sets: Sequence[ParameterSet], remaining: RemainingTime) -> dict[int, str]:
         """Run the statement over the sets, request by request; the sets refused for good, with the reason."""

@@ -40,7 +40,7 @@ from local_aws.lambda_.function_zip import write_packed_kinds
 from local_aws.lambda_.workers import FunctionSpec, LambdaContext, load_handler
 from local_aws.limits import LAMBDA_SYNC_MAX_PAYLOAD_BYTES
 from local_aws.runner import local_overrides, play_stack, stack_parser
-from local_aws.serving import serving_thread
+from local_aws.serving import ThreadedServer
 from local_aws.sqs.addresses import queue_url
 
 STATS_FILE = "webhook-gateway.json"  # the gateway's address and counters, in the sandbox folder
@@ -245,7 +245,7 @@ class Stats:
             return {"requests": self.requests, "statuses": dict(self.statuses)}
 
 
-class WebhookGateway:
+class WebhookGateway(ThreadedServer):
     def __init__(self, route: Route, port: int = 0) -> None:
         self.route, self.stats = route, Stats()
         self.bucket = TokenBucket(route.rate, route.burst)
@@ -265,22 +265,11 @@ class WebhookGateway:
             def do_POST(self) -> None:
                 gateway.serve(self)
 
-        self.server = ThreadingHTTPServer((HOST, port), Handler)
-        self.server.daemon_threads = True
-        self._thread = serving_thread(self.server, "webhook-gateway")
+        super().__init__(ThreadingHTTPServer((HOST, port), Handler), "webhook-gateway")
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.server.server_address[1]}{self.route.path}"
-
-    def start(self) -> WebhookGateway:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
 
     def event(self, request: BaseHTTPRequestHandler, body: bytes) -> dict[str, Any]:
         return http_api_event(

@@ -64,7 +64,7 @@ from local_aws.rds_data.errors import (
     database_error,
     is_connection_error,
 )
-from local_aws.serving import serving_thread
+from local_aws.serving import ThreadedServer
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"  # the sandbox's moto
@@ -567,20 +567,21 @@ class DataApi:
         return {"transactionId": self.transactions.start(login, connection)}
 
     def commit_transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        transaction = self.transactions.end(str(body["transactionId"]), "It was committed.")
-        try:
-            transaction.connection.commit()
-        finally:
-            _close(transaction.connection)
-        return {"transactionStatus": "Transaction Committed"}
+        return self._end_transaction(body, "It was committed.", lambda c: c.commit(), "Transaction Committed")
 
     def rollback_transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        transaction = self.transactions.end(str(body["transactionId"]), "It was rolled back.")
+        return self._end_transaction(body, "It was rolled back.", lambda c: c.rollback(), "Rollback Complete")
+
+    def _end_transaction(
+        self, body: dict[str, Any], why: str, finish: Callable[[Connection[Any]], None], status: str
+    ) -> dict[str, Any]:
+        """The transaction's end (`why`: what a later call on it is told), its connection closed either way."""
+        transaction = self.transactions.end(str(body["transactionId"]), why)
         try:
-            transaction.connection.rollback()
+            finish(transaction.connection)
         finally:
             _close(transaction.connection)
-        return {"transactionStatus": "Rollback Complete"}
+        return {"transactionStatus": status}
 
     def call(self, operation: str, raw: bytes) -> dict[str, Any]:
         """One request, its answer; raises ApiError."""
@@ -624,7 +625,7 @@ class DataApi:
         self.pool.close()
 
 
-class DataApiServer:
+class DataApiServer(ThreadedServer):
     def __init__(self, api: DataApi, host: str = HOST, port: int = 0) -> None:
         self.api = api
         served = self
@@ -641,23 +642,15 @@ class DataApiServer:
             def do_POST(self) -> None:
                 served.serve(self)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self._thread = serving_thread(self.server, "rds-data")
+        super().__init__(ThreadingHTTPServer((host, port), Handler), "rds-data")
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> DataApiServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(10)
+        super().stop()
         self.api.close()
 
     def serve(self, request: BaseHTTPRequestHandler) -> None:

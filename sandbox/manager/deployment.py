@@ -190,27 +190,36 @@ def stream_queues(stack_name: str, outputs: dict[str, str], region: str, account
     }
 
 
-def start_rule_runner(sandbox: Sandbox, templates: Path, environment: str, writer_secret: str) -> None:
-    processes.stop(RULE_RUNNER, sandbox.pid_file(RULE_RUNNER))
-    stats = sandbox.root / STATS_FILE
+def start_stand_in(
+    sandbox: Sandbox,
+    name: str,
+    module: str,
+    stats: Path,
+    template: Path,
+    stack: str,
+    writer_secret: str,
+    *more: str,
+) -> None:
+    """A stand-in of local_aws (`module`) as a background process of the sandbox, playing `stack` from its
+    `template`; ready once it wrote its `stats` file."""
+    processes.stop(name, sandbox.pid_file(name))
     stats.unlink(missing_ok=True)
     processes.start(
-        RULE_RUNNER,
+        name,
         [
-            sys.executable, "-m", "local_aws.runner", "--root", str(sandbox.root),
-            "--template", str(templates / "ingest.json"), "--stack", stack_name(environment, ingest.NAME),
-            "--writer-secret", writer_secret,
+            sys.executable, "-m", module, "--root", str(sandbox.root), "--template", str(template),
+            "--stack", stack, "--writer-secret", writer_secret, *more,
         ],
-        pid_file=sandbox.pid_file(RULE_RUNNER),
-        log_file=sandbox.log_file(RULE_RUNNER),
+        pid_file=sandbox.pid_file(name),
+        log_file=sandbox.log_file(name),
         ready=stats.exists,
         timeout=60,
         env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'lambda'}"},
     )  # fmt: skip
 
 
-def rule_runner_stats(sandbox: Sandbox) -> dict[str, Any]:
-    path = sandbox.root / STATS_FILE
+def read_stats(path: Path) -> dict[str, Any]:
+    """A stand-in's stats file; {} while there is none (or it cannot be read)."""
     try:
         stats: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -218,37 +227,33 @@ def rule_runner_stats(sandbox: Sandbox) -> dict[str, Any]:
     return stats
 
 
+def start_rule_runner(sandbox: Sandbox, templates: Path, environment: str, writer_secret: str) -> None:
+    start_stand_in(
+        sandbox, RULE_RUNNER, "local_aws.runner", sandbox.root / STATS_FILE, templates / "ingest.json",
+        stack_name(environment, ingest.NAME), writer_secret,
+    )  # fmt: skip
+
+
+def rule_runner_stats(sandbox: Sandbox) -> dict[str, Any]:
+    return read_stats(sandbox.root / STATS_FILE)
+
+
 def start_webhook_gateway(
     sandbox: Sandbox, templates: Path, environment: str, writer_secret: str
 ) -> WebhookEndpoint:
     """The gateway as a background process of the sandbox; where it listens and the secret it expects."""
-    processes.stop(WEBHOOK_GATEWAY, sandbox.pid_file(WEBHOOK_GATEWAY))
-    stats = sandbox.root / http_api.STATS_FILE
-    stats.unlink(missing_ok=True)
     secret_name = f"{environment}/webhook/callback"
     http_api.create_callback_secret(secret_name)
-    processes.start(
-        WEBHOOK_GATEWAY,
-        [
-            sys.executable, "-m", "local_aws.apigateway.http_api", "--root", str(sandbox.root),
-            "--template", str(templates / "webhook.json"), "--stack", stack_name(environment, webhook.NAME),
-            "--writer-secret", writer_secret, "--callback-secret", secret_name,
-        ],
-        pid_file=sandbox.pid_file(WEBHOOK_GATEWAY),
-        log_file=sandbox.log_file(WEBHOOK_GATEWAY),
-        ready=stats.exists,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": f"{PROJECT_ROOT}:{PROJECT_ROOT / 'lambda'}"},
+    stats = sandbox.root / http_api.STATS_FILE
+    start_stand_in(
+        sandbox, WEBHOOK_GATEWAY, "local_aws.apigateway.http_api", stats, templates / "webhook.json",
+        stack_name(environment, webhook.NAME), writer_secret, "--callback-secret", secret_name,
     )  # fmt: skip
     return WebhookEndpoint(url=json.loads(stats.read_text())["url"], secret_name=secret_name)
 
 
 def webhook_gateway_stats(sandbox: Sandbox) -> dict[str, Any]:
-    try:
-        found: dict[str, Any] = json.loads((sandbox.root / http_api.STATS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return found
+    return read_stats(sandbox.root / http_api.STATS_FILE)
 
 
 def deploy_local(

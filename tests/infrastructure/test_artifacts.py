@@ -12,7 +12,7 @@ import pytest
 from catalog import load_catalog
 from catalog.export import function_kinds
 from infrastructure import artifacts
-from infrastructure.stacks import ingest
+from infrastructure.common import ARCHITECTURE
 
 TOOLS = ("replay", "load_metadata", "tooling")
 # Building the zip runs pip against the package registry: not a pure test.
@@ -43,7 +43,7 @@ def test_the_zip_carries_the_compiled_wheels_for_the_function_s_runtime_and_arch
     with zipfile.ZipFile(io.BytesIO(artifacts.build_zip().data)) as archive:
         names = archive.namelist()
     python = artifacts.PYTHON_VERSION.replace(".", "")
-    cpu = {"arm64": "aarch64", "x86_64": "x86_64"}[ingest.ARCHITECTURE]
+    cpu = {"arm64": "aarch64", "x86_64": "x86_64"}[ARCHITECTURE]
     assert f"msgspec/_core.cpython-{python}-{cpu}-linux-gnu.so" in names, [n for n in names if "msgspec" in n]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from infrastructure import artifacts
+from infrastructure.common import ARCHITECTURE
 from infrastructure.stacks import ingest
 
 
@@ -20,6 +21,6 @@ def test_every_function_of_the_zip_runs_where_its_wheels_were_built_for(template
                 continue  # inline code: no wheels
             found.append(f"{stack}.{name}")
             assert properties["Runtime"] == ingest.RUNTIME == f"python{artifacts.PYTHON_VERSION}", name
-            assert properties["Architectures"] == [ingest.ARCHITECTURE], name
-            assert artifacts.PLATFORMS[ingest.ARCHITECTURE] in artifacts.PIP_TARGET
+            assert properties["Architectures"] == [ARCHITECTURE], name
+            assert artifacts.PLATFORMS[ARCHITECTURE] in artifacts.PIP_TARGET
     assert any(f.startswith("ingest.") for f in found) and any(f.startswith("webhook.") for f in found), found

@@ -21,6 +21,7 @@ from catalog.loader import FOLDER_VARIABLE
 from infrastructure.cli import main
 from infrastructure.stacks import relational, relational_quicksight
 from reach.endpoints import Endpoints
+from tests.support.deployer import assert_destroyed, created_stacks
 from tests.support.sql_catalog import write_sql_catalog
 
 STACKS = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "relational", "ingest", "webhook")
@@ -41,10 +42,7 @@ def test_the_relational_stack_deploys_and_the_functions_follow_its_exports(
         return boto3.client(name, endpoint_url=endpoint)  # type: ignore[call-overload]
 
     cloudformation = client("cloudformation")
-    stacks = {s["StackName"]: s for s in cloudformation.describe_stacks()["Stacks"]}
-    assert {name: stacks[f"demo-{name}"]["StackStatus"] for name in STACKS} == dict.fromkeys(
-        STACKS, "CREATE_COMPLETE"
-    )
+    stacks = created_stacks(cloudformation, STACKS)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks["demo-relational"]["Outputs"]}
     assert outputs[relational.CLUSTER_ARN.output] == f"{relational.CLUSTER.lower()}.dbclusterarn.local"
     assert outputs[relational.DATABASE_NAME.output] == setup.DATABASE
@@ -70,9 +68,4 @@ def test_the_relational_stack_deploys_and_the_functions_follow_its_exports(
     assert [g for g in groups if g["Description"].startswith("QuickSight VPC connection")]
 
     assert main(["destroy", "--all", "--yes", "--endpoint-url", endpoint]) == 0
-    left = {
-        s["StackName"]
-        for s in cloudformation.describe_stacks()["Stacks"]
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
-    assert not left & {f"demo-{name}" for name in STACKS}
+    assert_destroyed(cloudformation, STACKS)

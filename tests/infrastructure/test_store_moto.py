@@ -14,6 +14,7 @@ import boto3
 from infrastructure import compat
 from infrastructure.cli import main
 from infrastructure.stacks import influxdb, influxdb_managed
+from tests.support.deployer import assert_destroyed, created_stacks
 
 STACKS = ("network", "cluster", "storage", "edge", "influxdb", "grafana", "chronograf", "ingest", "webhook")
 
@@ -35,10 +36,7 @@ def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:
         return boto3.client(name, endpoint_url=endpoint)  # type: ignore[call-overload]
 
     cloudformation = client("cloudformation")
-    stacks = {s["StackName"]: s for s in cloudformation.describe_stacks()["Stacks"]}
-    assert {name: stacks[f"demo-{name}"]["StackStatus"] for name in STACKS} == dict.fromkeys(
-        STACKS, "CREATE_COMPLETE"
-    )
+    stacks = created_stacks(cloudformation, STACKS)
     store = stacks["demo-influxdb"]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in store["Parameters"]}[
         influxdb.STORE_PARAMETER
@@ -83,12 +81,7 @@ def test_every_stack_deploys_with_the_managed_store(endpoint: str) -> None:
         assert reader == outputs["ReaderSecretArn"], service
 
     assert main(["destroy", "--all", "--yes", "--endpoint-url", endpoint]) == 0
-    left = {
-        s["StackName"]
-        for s in cloudformation.describe_stacks()["Stacks"]
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
-    assert not left & {f"demo-{name}" for name in STACKS}
+    assert_destroyed(cloudformation, STACKS)
 
 
 def test_the_managed_store_s_types_are_skipped_locally() -> None:

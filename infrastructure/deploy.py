@@ -21,6 +21,7 @@ from rich.table import Table
 
 from catalog import load_catalog
 from infrastructure import artifacts, compat, influx_tls, reattach, service_files
+from infrastructure.common import CODE_BUCKET_PARAMETER, CODE_KEY_PARAMETER
 from infrastructure.console import publish_console
 from infrastructure.names import ENVIRONMENT_PARAMETER, stack_name
 from infrastructure.registry import StackDefinition, all_stacks, dependents, deploy_order
@@ -35,7 +36,8 @@ EDGE = edge.NAME
 GRAFANA = "grafana"
 # CloudFormation takes a template of at most this many bytes inline (TemplateBody); a larger one through S3.
 INLINE_TEMPLATE_LIMIT = 51_200
-FUNCTION_CODE_PARAMETERS = {"CodeBucket", "CodeKey"}  # a stack of a function from the lambda/ zip
+# The parameters of a stack of a function from the lambda/ zip.
+FUNCTION_CODE_PARAMETERS = {CODE_BUCKET_PARAMETER, CODE_KEY_PARAMETER}
 
 
 class DeployError(RuntimeError):
@@ -172,7 +174,7 @@ class Deployer:
         artifact = artifacts.build_zip()
         self.store(artifact.key, artifact.data)
         self.console.print(f"function code: s3://{self.artifacts_bucket()}/{artifact.key}")
-        return {"CodeBucket": self.artifacts_bucket(), "CodeKey": artifact.key}
+        return {CODE_BUCKET_PARAMETER: self.artifacts_bucket(), CODE_KEY_PARAMETER: artifact.key}
 
     def dashboards(self) -> dict[str, str]:
         """Stores the dashboards under a prefix named by their content hash; the grafana task copies them

@@ -58,6 +58,71 @@ def tags(name: str) -> Tags:
     return Tags(Name=Sub(f"${{{ENVIRONMENT_PARAMETER}}}-{name}"), Environment=env())
 
 
+# The kinds of parameter the stacks declare: each declaration then says only what is its own (name, default,
+# bounds or choices, description). Properties left as None are left out of the template.
+def _add_parameter(template: Template, name: str, kind: str, **properties: Any) -> Parameter:
+    given = {key: value for key, value in properties.items() if value is not None}
+    parameter: Parameter = template.add_parameter(Parameter(name, Type=kind, **given))
+    return parameter
+
+
+def add_number_parameter(
+    template: Template,
+    name: str,
+    default: int,
+    least: int,
+    most: int | None = None,
+    description: str | None = None,
+    constraint: str | None = None,
+) -> Parameter:
+    """A Number from `least` to `most` (None: no upper bound); `constraint`: what CloudFormation says when it is
+    not."""
+    return _add_parameter(
+        template,
+        name,
+        "Number",
+        Default=default,
+        MinValue=least,
+        MaxValue=most,
+        ConstraintDescription=constraint,
+        Description=description,
+    )
+
+
+def add_choice_parameter(
+    template: Template, name: str, default: str, choices: Iterable[str], description: str
+) -> Parameter:
+    """A String that must be one of `choices` (in the order the console lists them)."""
+    return _add_parameter(
+        template, name, "String", Default=default, AllowedValues=list(choices), Description=description
+    )
+
+
+def add_flag_parameter(template: Template, name: str, description: str) -> Parameter:
+    """ "true" or "false", off unless set."""
+    return add_choice_parameter(template, name, "false", ("false", "true"), description)
+
+
+def add_string_parameter(
+    template: Template,
+    name: str,
+    description: str | None = None,
+    default: str | None = None,
+    pattern: str | None = None,
+    constraint: str | None = None,
+) -> Parameter:
+    """A String, matching `pattern` where given (`constraint`: what CloudFormation says when it does not)."""
+    return _add_parameter(
+        template,
+        name,
+        "String",
+        Default=default,
+        AllowedPattern=pattern,
+        ConstraintDescription=constraint,
+        Description=description,
+    )
+
+
 def add_output(template: Template, export: Export, value: Any, description: str) -> None:
     template.add_output(Output(export.output, Description=description, Value=value, Export=export.exported()))
 

@@ -11,7 +11,7 @@ from troposphere import GetAtt, Parameter, Ref, Template, ec2
 from troposphere import elasticloadbalancingv2 as elb
 
 from infrastructure import service_files
-from infrastructure.common import OPEN_HTTPS_EGRESS, cfn_nag_skip, new_template, tags, tcp_rule
+from infrastructure.common import new_template, tags, tcp_rule
 from infrastructure.ecs_service import (
     FetchedFiles,
     ServiceWiring,
@@ -24,11 +24,12 @@ from infrastructure.stacks import edge, influxdb, network
 
 
 def create_security_group(template: Template, service: str, port: int) -> ec2.SecurityGroup:
-    group = template.add_resource(
-        network.security_group(
+    return template.add_resource(
+        network.https_out_group(
             "ServiceSecurityGroup",
             f"{service}: {port} only from the load balancer",
             service,
+            "AWS APIs and the image registry over HTTPS",
             SecurityGroupIngress=[
                 tcp_rule(
                     port,
@@ -36,12 +37,8 @@ def create_security_group(template: Template, service: str, port: int) -> ec2.Se
                     SourceSecurityGroupId=edge.LOAD_BALANCER_SECURITY_GROUP.imported(),
                 )
             ],
-            SecurityGroupEgress=[
-                tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0")
-            ],
         )
     )
-    return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
 
 
 def create_routing(

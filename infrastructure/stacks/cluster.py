@@ -19,8 +19,9 @@ from troposphere import (
 )
 
 from infrastructure.common import (
-    OPEN_HTTPS_EGRESS,
+    add_number_parameter,
     add_output,
+    add_string_parameter,
     assume_role,
     cfn_nag_skip,
     checkov_skip,
@@ -47,18 +48,11 @@ ECS_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id
 
 
 def create_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            INSTANCE_TYPE_PARAMETER,
-            Type="String",
-            Default="t3.large",
-            AllowedPattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$",
-        )
+    add_string_parameter(
+        template, INSTANCE_TYPE_PARAMETER, default="t3.large", pattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$"
     )
-    template.add_parameter(
-        Parameter(DESIRED_CAPACITY_PARAMETER, Type="Number", Default=2, MinValue=1, MaxValue=10)
-    )
-    template.add_parameter(Parameter(MAX_SIZE_PARAMETER, Type="Number", Default=4, MinValue=1, MaxValue=10))
+    add_number_parameter(template, DESIRED_CAPACITY_PARAMETER, 2, 1, 10)
+    add_number_parameter(template, MAX_SIZE_PARAMETER, 4, 1, 10)
     template.add_parameter(
         Parameter(
             "EcsAmi",
@@ -70,18 +64,15 @@ def create_parameters(template: Template) -> None:
 
 
 def create_host_security_group(template: Template) -> ec2.SecurityGroup:
-    group = template.add_resource(
-        network.security_group(
+    return template.add_resource(
+        network.https_out_group(
             "HostSecurityGroup",
             "ECS container instances: no inbound; tasks have their own groups (awsvpc)",
             "ecs-hosts",
-            SecurityGroupEgress=[
-                tcp_rule(443, "ECS, SSM and the public image registries over HTTPS", CidrIp="0.0.0.0/0"),
-                tcp_rule(2049, "EFS inside the VPC", CidrIp=network.VPC_CIDR.imported()),
-            ],
+            "ECS, SSM and the public image registries over HTTPS",
+            tcp_rule(2049, "EFS inside the VPC", CidrIp=network.VPC_CIDR.imported()),
         )
     )
-    return cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
 
 
 def host_statements() -> list[Statement]:

@@ -13,7 +13,6 @@ from troposphere import (
     GetAtt,
     If,
     Not,
-    Parameter,
     Ref,
     Sub,
     Template,
@@ -32,7 +31,10 @@ from infrastructure.common import (
     MANUAL_ROTATION,
     NO_ACL,
     NO_OBJECT_LOCK,
+    add_choice_parameter,
+    add_number_parameter,
     add_output,
+    add_string_parameter,
     cfn_nag_skip,
     checkov_skip,
     guard_skip,
@@ -117,54 +119,44 @@ def s3_managed_encryption() -> s3.BucketEncryption:
 
 
 def create_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            PREFIX_LIST_PARAMETER,
-            Type="String",
-            Default="pl-3b927c52",
-            AllowedPattern="^pl-[0-9a-f]+$",
-            Description=f"Managed prefix list {PREFIX_LIST_NAME} in this region (the deploy tool looks it up; "
-            "the default is us-east-1's)",
-        )
+    add_string_parameter(
+        template,
+        PREFIX_LIST_PARAMETER,
+        f"Managed prefix list {PREFIX_LIST_NAME} in this region (the deploy tool looks it up; the default is "
+        "us-east-1's)",
+        default="pl-3b927c52",
+        pattern="^pl-[0-9a-f]+$",
     )
-    template.add_parameter(
-        Parameter(
-            VPC_ORIGIN_GROUP_PARAMETER,
-            Type="String",
-            Default="",
-            AllowedPattern="^(sg-[0-9a-f]+)?$",
-            Description=f"The {VPC_ORIGIN_GROUP_NAME} group CloudFront made in the VPC (the deploy tool looks it "
-            "up after the VPC origin exists and deploys again with it; empty: not made yet)",
-        )
+    add_string_parameter(
+        template,
+        VPC_ORIGIN_GROUP_PARAMETER,
+        f"The {VPC_ORIGIN_GROUP_NAME} group CloudFront made in the VPC (the deploy tool looks it up after the VPC "
+        "origin exists and deploys again with it; empty: not made yet)",
+        default="",
+        pattern="^(sg-[0-9a-f]+)?$",
     )
     template.add_condition(HAS_VPC_ORIGIN_GROUP, Not(Equals(Ref(VPC_ORIGIN_GROUP_PARAMETER), "")))
-    template.add_parameter(
-        Parameter(
-            "Waf",
-            Type="String",
-            Default="enabled",
-            AllowedValues=["enabled", "disabled"],
-            Description="A WAF web ACL on the distribution: rate limits per address, strict on the login paths "
-            "(about 8 USD a month plus 0.60 USD per million requests; CloudFront web ACLs exist only in us-east-1)",
-        )
+    add_choice_parameter(
+        template,
+        "Waf",
+        "enabled",
+        ("enabled", "disabled"),
+        "A WAF web ACL on the distribution: rate limits per address, strict on the login paths (about 8 USD a "
+        "month plus 0.60 USD per million requests; CloudFront web ACLs exist only in us-east-1)",
     )
-    template.add_parameter(
-        Parameter(
-            "LoginRateLimit",
-            Type="Number",
-            Default=100,
-            MinValue=10,
-            Description="Requests to the login paths one address may make in 5 minutes before it is blocked",
-        )
+    add_number_parameter(
+        template,
+        "LoginRateLimit",
+        100,
+        10,
+        description="Requests to the login paths one address may make in 5 minutes before it is blocked",
     )
-    template.add_parameter(
-        Parameter(
-            "RequestRateLimit",
-            Type="Number",
-            Default=3000,
-            MinValue=100,
-            Description="Requests of any kind one address may make in 5 minutes before it is blocked",
-        )
+    add_number_parameter(
+        template,
+        "RequestRateLimit",
+        3000,
+        100,
+        description="Requests of any kind one address may make in 5 minutes before it is blocked",
     )
     template.add_condition(HAS_WAF, Equals(Ref("Waf"), "enabled"))
     template.add_mapping(

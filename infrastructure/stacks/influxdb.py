@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from ingest_to_influxdb.constants import SYSTEM_ROOTS
 from store_setup import constants as store_constants
-from troposphere import And, Condition, Equals, If, Parameter, Ref, Template, ec2, secretsmanager, sns
+from troposphere import And, Condition, Equals, If, Ref, Template, ec2, secretsmanager, sns
 
 from infrastructure import influx_tls
 from infrastructure.common import (
-    OPEN_HTTPS_EGRESS,
+    add_choice_parameter,
+    add_flag_parameter,
     add_output,
+    add_string_parameter,
     add_user_secrets,
-    cfn_nag_skip,
     new_template,
     tcp_ingress,
     tcp_rule,
@@ -102,37 +103,29 @@ def create_secrets(template: Template) -> dict[str, secretsmanager.Secret]:
 
 def create_security_groups(template: Template) -> tuple[ec2.SecurityGroup, dict[str, ec2.SecurityGroup]]:
     clients = {
-        client: cfn_nag_skip(
-            template.add_resource(
-                network.security_group(
-                    f"{client.capitalize()}ClientSecurityGroup",
-                    f"{client}: may reach InfluxDB on {PORT}",
-                    f"{client}-influx-client",
-                    SecurityGroupEgress=[
-                        tcp_rule(443, "AWS APIs and image registries over HTTPS", CidrIp="0.0.0.0/0"),
-                        tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
-                    ],
-                )
-            ),
-            W5=OPEN_HTTPS_EGRESS,
+        client: template.add_resource(
+            network.https_out_group(
+                f"{client.capitalize()}ClientSecurityGroup",
+                f"{client}: may reach InfluxDB on {PORT}",
+                f"{client}-influx-client",
+                "AWS APIs and image registries over HTTPS",
+                tcp_rule(PORT, "InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
+            )
         )
         for client in CLIENTS
     }
     server = template.add_resource(
-        network.security_group(
+        network.https_out_group(
             "InfluxdbSecurityGroup",
             f"InfluxDB: {PORT} only from the ingest function, Grafana and Chronograf",
             "influxdb",
+            "AWS APIs and the image registry over HTTPS",
             SecurityGroupIngress=[
                 tcp_rule(PORT, f"InfluxDB from {client}", SourceSecurityGroupId=Ref(group))
                 for client, group in clients.items()
             ],
-            SecurityGroupEgress=[
-                tcp_rule(443, "AWS APIs and the image registry over HTTPS", CidrIp="0.0.0.0/0"),
-            ],
         )
     )
-    cfn_nag_skip(server, W5=OPEN_HTTPS_EGRESS)
     template.add_resource(
         tcp_ingress(
             "GraphiteIngress",
@@ -161,15 +154,13 @@ def create_alarm_topic(template: Template) -> sns.Topic:
 
 
 def add_store_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            STORE_PARAMETER,
-            Type="String",
-            Default=STORE_ECS,
-            AllowedValues=[STORE_ECS, STORE_MANAGED],
-            Description=f"{STORE_ECS}: InfluxDB 1.8 as one ECS task on EFS; {STORE_MANAGED}: an Amazon Timestream "
-            "for InfluxDB v2 DB instance (docs/scaling.md)",
-        )
+    add_choice_parameter(
+        template,
+        STORE_PARAMETER,
+        STORE_ECS,
+        (STORE_ECS, STORE_MANAGED),
+        f"{STORE_ECS}: InfluxDB 1.8 as one ECS task on EFS; {STORE_MANAGED}: an Amazon Timestream for InfluxDB "
+        "v2 DB instance (docs/scaling.md)",
     )
     template.add_condition(IS_ECS_STORE, Equals(Ref(STORE_PARAMETER), STORE_ECS))
     template.add_condition(IS_MANAGED_STORE, Equals(Ref(STORE_PARAMETER), STORE_MANAGED))
@@ -183,21 +174,17 @@ def add_store_parameters(template: Template) -> None:
 
 
 def add_tls_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            TLS_SECRET_PARAMETER,
-            Type="String",
-            AllowedPattern="arn:aws[a-z-]*:secretsmanager:.+",
-            Description="Secret of InfluxDB's server certificate, key and CA (the deploy tool makes it: "
-            "infrastructure/influx_tls.py)",
-        )
+    add_string_parameter(
+        template,
+        TLS_SECRET_PARAMETER,
+        "Secret of InfluxDB's server certificate, key and CA (the deploy tool makes it: "
+        "infrastructure/influx_tls.py)",
+        pattern="arn:aws[a-z-]*:secretsmanager:.+",
     )
-    template.add_parameter(
-        Parameter(
-            CA_CERTIFICATE_PARAMETER,
-            Type="String",
-            Description="PEM of the CA that signed InfluxDB's certificate (the deploy tool sets it)",
-        )
+    add_string_parameter(
+        template,
+        CA_CERTIFICATE_PARAMETER,
+        "PEM of the CA that signed InfluxDB's certificate (the deploy tool sets it)",
     )
 
 
@@ -232,15 +219,11 @@ def build() -> Template:
     )
     spec = influxdb_ecs.load_spec()
     create_parameters(template, spec, cpu=1024, memory=2048)
-    template.add_parameter(
-        Parameter(
-            "GraphiteListener",
-            Type="String",
-            Default="false",
-            AllowedValues=["false", "true"],
-            Description=f"true: InfluxDB also takes Graphite plaintext on {GRAPHITE_PORT}, from inside the VPC only "
-            f"(Store={STORE_ECS} only)",
-        )
+    add_flag_parameter(
+        template,
+        "GraphiteListener",
+        f"true: InfluxDB also takes Graphite plaintext on {GRAPHITE_PORT}, from inside the VPC only "
+        f"(Store={STORE_ECS} only)",
     )
     add_store_parameters(template)
     add_tls_parameters(template)

@@ -31,10 +31,8 @@ from troposphere.cloudformation import CustomResource
 from catalog import load_catalog
 from catalog.export import downsampled
 from infrastructure.common import (
-    OPEN_HTTPS_EGRESS,
     add_code_parameters,
     allow,
-    cfn_nag_skip,
     create_log_group,
     setup_function,
     tags,
@@ -203,18 +201,15 @@ def create_setup_group(template: Template, store: ManagedStore) -> ec2.SecurityG
     """The setup function's group: HTTPS to Secrets Manager (through the NAT gateways) and the store's port in
     the VPC; the store's group lets it in."""
     group = template.add_resource(
-        network.security_group(
+        network.https_out_group(
             "StoreSetupSecurityGroup",
             f"store setup: may reach the managed InfluxDB on {store.port}",
             "store-setup",
+            "Secrets Manager over HTTPS",
+            tcp_rule(store.port, "the managed InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
             Condition=store.condition,
-            SecurityGroupEgress=[
-                tcp_rule(443, "Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
-                tcp_rule(store.port, "the managed InfluxDB in the VPC", CidrIp=network.VPC_CIDR.imported()),
-            ],
         )
     )
-    cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
     template.add_resource(
         tcp_ingress(
             "StoreSetupIngress",

@@ -54,8 +54,12 @@ from catalog import Catalog, DeviceKind, load_catalog
 from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
+    add_choice_parameter,
     add_code_parameters,
+    add_flag_parameter,
+    add_number_parameter,
     add_output,
+    add_string_parameter,
     allow,
     assume_role,
     checkov_skip,
@@ -139,102 +143,67 @@ def visibility_timeout(function_timeout: int) -> int:
 
 
 def create_parameters(template: Template, catalog: Catalog) -> None:
-    template.add_parameter(
-        Parameter(
-            INGEST_PATH_PARAMETER,
-            Type="String",
-            Default="direct",
-            AllowedValues=list(INGEST_PATHS),
-            Description="direct: the rule invokes the function; queued: through an SQS queue, in batches; "
-            "stream: through a Kinesis data stream, in batches",
-        )
+    add_choice_parameter(
+        template,
+        INGEST_PATH_PARAMETER,
+        "direct",
+        INGEST_PATHS,
+        "direct: the rule invokes the function; queued: through an SQS queue, in batches; stream: through a "
+        "Kinesis data stream, in batches",
     )
     for kind in catalog:
-        template.add_parameter(
-            Parameter(
-                kind.topic_parameter,
-                Type="String",
-                Default=kind.topic,
-                AllowedPattern=TOPIC_PATTERN,
-                ConstraintDescription="an MQTT topic without wildcards, quotes, backslashes or spaces",
-                Description=f"MQTT topic of the {kind.name} readings (device-kinds/{kind.name}.yaml)",
-            )
+        add_string_parameter(
+            template,
+            kind.topic_parameter,
+            f"MQTT topic of the {kind.name} readings (device-kinds/{kind.name}.yaml)",
+            default=kind.topic,
+            pattern=TOPIC_PATTERN,
+            constraint="an MQTT topic without wildcards, quotes, backslashes or spaces",
         )
-        template.add_parameter(
-            Parameter(
-                kind.basic_ingest_parameter,
-                Type="String",
-                Default="false",
-                AllowedValues=["false", "true"],
-                Description=f"true: {kind.name} devices may publish to $aws/rules/<its rule>/... (Basic Ingest, "
-                "no messaging charge); provision them with --basic-ingest",
-            )
+        add_flag_parameter(
+            template,
+            kind.basic_ingest_parameter,
+            f"true: {kind.name} devices may publish to $aws/rules/<its rule>/... (Basic Ingest, no messaging "
+            "charge); provision them with --basic-ingest",
         )
         template.add_condition(basic_ingest_condition(kind), Equals(Ref(kind.basic_ingest_parameter), "true"))
     add_code_parameters(template, "function's", bucket_min_length=3)
-    template.add_parameter(
-        Parameter(
-            RESERVED_CONCURRENCY_PARAMETER,
-            Type="Number",
-            Default=10,
-            MinValue=1,
-            Description="Most concurrent invocations, so InfluxDB is not overrun",
-        )
+    add_number_parameter(
+        template,
+        RESERVED_CONCURRENCY_PARAMETER,
+        10,
+        1,
+        description="Most concurrent invocations, so InfluxDB is not overrun",
     )
-    template.add_parameter(Parameter("MemorySize", Type="Number", Default=256, MinValue=128, MaxValue=10240))
-    template.add_parameter(
-        Parameter(
-            "Timeout",
-            # A String of listed values: it keys the QueueVisibility mapping (moto's FindInMap, unlike
-            # CloudFormation, looks a Number parameter up as an integer and misses the mapping's keys).
-            Type="String",
-            Default="30",
-            AllowedValues=[str(t) for t in TIMEOUTS],
-            Description="The function's timeout in seconds (the ingest queue's visibility timeout follows it)",
-        )
+    add_number_parameter(template, "MemorySize", 256, 128, 10240)
+    # A String of listed values: it keys the QueueVisibility mapping (moto's FindInMap, unlike CloudFormation,
+    # looks a Number parameter up as an integer and misses the mapping's keys).
+    add_choice_parameter(
+        template,
+        "Timeout",
+        "30",
+        (str(t) for t in TIMEOUTS),
+        "The function's timeout in seconds (the ingest queue's visibility timeout follows it)",
     )
     template.add_mapping("QueueVisibility", {str(t): {"Seconds": visibility_timeout(t)} for t in TIMEOUTS})
-    template.add_parameter(
-        Parameter(
-            BATCH_SIZE_PARAMETER,
-            Type="Number",
-            Default=1000,
-            MinValue=1,
-            MaxValue=10000,
-            Description="Readings per batch on the queued and stream paths",
-        )
+    add_number_parameter(
+        template, BATCH_SIZE_PARAMETER, 1000, 1, 10000, "Readings per batch on the queued and stream paths"
     )
-    template.add_parameter(
-        Parameter(
-            QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
-            Type="Number",
-            Default=0,
-            MinValue=0,
-            MaxValue=1000,
-            ConstraintDescription="0 (no limit of its own) or 2-1000",
-            Description="Most concurrent batches the queued path's event source mapping runs (0: up to the"
-            " function's reserved concurrency)",
-        )
+    add_number_parameter(
+        template,
+        QUEUE_MAXIMUM_CONCURRENCY_PARAMETER,
+        0,
+        0,
+        1000,
+        "Most concurrent batches the queued path's event source mapping runs (0: up to the function's reserved "
+        "concurrency)",
+        constraint="0 (no limit of its own) or 2-1000",
     )
-    template.add_parameter(
-        Parameter(
-            "BatchWindowSeconds",
-            Type="Number",
-            Default=5,
-            MinValue=0,
-            MaxValue=300,
-            Description="How long the queued and stream paths gather a batch",
-        )
+    add_number_parameter(
+        template, "BatchWindowSeconds", 5, 0, 300, "How long the queued and stream paths gather a batch"
     )
-    template.add_parameter(Parameter("MetadataCacheTtlSeconds", Type="Number", Default=300, MinValue=0))
-    template.add_parameter(
-        Parameter(
-            "AlarmEmail",
-            Type="String",
-            Default="",
-            Description="Address the alarms are sent to (empty: none)",
-        )
-    )
+    add_number_parameter(template, "MetadataCacheTtlSeconds", 300, 0)
+    add_string_parameter(template, "AlarmEmail", "Address the alarms are sent to (empty: none)", default="")
     template.add_condition(IS_QUEUED, Equals(Ref(INGEST_PATH_PARAMETER), "queued"))
     template.add_condition(IS_DIRECT, Equals(Ref(INGEST_PATH_PARAMETER), "direct"))
     ingest_stream.add_parameters(template, INGEST_PATH_PARAMETER)

@@ -28,7 +28,6 @@ from troposphere import (
     If,
     Not,
     Output,
-    Parameter,
     Ref,
     Sub,
     Template,
@@ -40,7 +39,14 @@ from troposphere import (
     sns,
 )
 
-from infrastructure.common import allow, checkov_skip, guard_skip, role_policy
+from infrastructure.common import (
+    add_number_parameter,
+    add_string_parameter,
+    allow,
+    checkov_skip,
+    guard_skip,
+    role_policy,
+)
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
 from infrastructure.retention import RETAIN
@@ -61,27 +67,18 @@ MAXIMUM_RECORD_AGE_SECONDS = 6 * 3600  # as the direct path's MaximumEventAgeInS
 
 
 def add_parameters(template: Template, path_parameter: str) -> None:
-    template.add_parameter(
-        Parameter(
-            SHARD_COUNT_PARAMETER,
-            # A String: moto's CloudFormation reads a Number parameter as an integer, so the condition below
-            # (Equals to "0") never held there and the stream got 0 shards.
-            Type="String",
-            Default="0",
-            AllowedPattern=r"^(0|[1-9][0-9]{0,4})$",
-            ConstraintDescription="a whole number of shards, 0 for on demand",
-            Description="Shards of the stream path's stream (make capacity sizes them); 0: on demand",
-        )
+    # A String: moto's CloudFormation reads a Number parameter as an integer, so the condition below (Equals to
+    # "0") never held there and the stream got 0 shards.
+    add_string_parameter(
+        template,
+        SHARD_COUNT_PARAMETER,
+        "Shards of the stream path's stream (make capacity sizes them); 0: on demand",
+        default="0",
+        pattern=r"^(0|[1-9][0-9]{0,4})$",
+        constraint="a whole number of shards, 0 for on demand",
     )
-    template.add_parameter(
-        Parameter(
-            PARALLELIZATION_PARAMETER,
-            Type="Number",
-            Default=1,
-            MinValue=1,
-            MaxValue=10,
-            Description="Concurrent batches per shard on the stream path",
-        )
+    add_number_parameter(
+        template, PARALLELIZATION_PARAMETER, 1, 1, 10, "Concurrent batches per shard on the stream path"
     )
     template.add_condition(IS_STREAM, Equals(Ref(path_parameter), STREAM))
     template.add_condition(HAS_SHARD_COUNT, Not(Equals(Ref(SHARD_COUNT_PARAMETER), "0")))

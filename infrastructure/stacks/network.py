@@ -9,14 +9,17 @@ from awacs.aws import Action as AwacsAction
 from troposphere import GetAtt, GetAZs, Parameter, Ref, Select, Sub, Template, ec2, kms
 
 from infrastructure.common import (
+    OPEN_HTTPS_EGRESS,
     add_output,
     allow,
     assume_role,
+    cfn_nag_skip,
     create_log_group,
     guard_skip,
     new_template,
     role_with_policy,
     tags,
+    tcp_rule,
 )
 from infrastructure.names import Export
 from infrastructure.registry import StackDefinition
@@ -43,6 +46,22 @@ def security_group(logical_id: str, description: str, name: str, **properties: A
     return ec2.SecurityGroup(
         logical_id, GroupDescription=description, VpcId=VPC_ID.imported(), Tags=tags(name), **properties
     )
+
+
+def https_out_group(
+    logical_id: str,
+    description: str,
+    name: str,
+    https_to: str,
+    *more_egress: ec2.SecurityGroupRule,
+    **properties: Any,
+) -> ec2.SecurityGroup:
+    """A security group (security_group) that sends HTTPS anywhere, to `https_to` (its rule's description), and
+    `more_egress`, with cfn_nag told why 443 is open (OPEN_HTTPS_EGRESS)."""
+    egress = [tcp_rule(443, https_to, CidrIp="0.0.0.0/0"), *more_egress]
+    group = security_group(logical_id, description, name, SecurityGroupEgress=egress, **properties)
+    cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
+    return group
 
 
 def create_parameters(template: Template) -> None:

@@ -29,25 +29,25 @@ from typing import Any
 from awacs.aws import Statement
 from ingest_to_influxdb import environment, sql_schema
 from sql_setup import constants as setup
-from troposphere import Equals, GetAtt, If, Parameter, Ref, Sub, Template, ec2, rds, secretsmanager
+from troposphere import Equals, GetAtt, If, Ref, Sub, Template, ec2, rds, secretsmanager
 from troposphere.cloudformation import CustomResource
 
 from catalog import Catalog, load_catalog
 from catalog.schema import Sink
 from infrastructure.common import (
-    OPEN_HTTPS_EGRESS,
+    add_choice_parameter,
     add_code_parameters,
+    add_number_parameter,
     add_output,
+    add_string_parameter,
     add_user_secrets,
     allow,
-    cfn_nag_skip,
     checkov_skip,
     create_log_group,
     guard_skip,
     new_template,
     setup_function,
     tags,
-    tcp_rule,
     vpc_function_role,
     write_logs,
 )
@@ -130,62 +130,45 @@ def cluster_arn() -> GetAtt:
 
 
 def create_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            MIN_CAPACITY_PARAMETER,
-            Type="String",
-            Default="0",
-            AllowedValues=list(MIN_CAPACITIES),
-            Description="Least ACUs of the writer; 0: it pauses after SecondsUntilAutoPause without a connection "
-            "(no compute charge; the next statement waits about 15 s for it to resume)",
-        )
+    add_choice_parameter(
+        template,
+        MIN_CAPACITY_PARAMETER,
+        "0",
+        MIN_CAPACITIES,
+        "Least ACUs of the writer; 0: it pauses after SecondsUntilAutoPause without a connection "
+        "(no compute charge; the next statement waits about 15 s for it to resume)",
     )
-    template.add_parameter(
-        Parameter(
-            MAX_CAPACITY_PARAMETER,
-            Type="String",
-            Default="4",
-            AllowedValues=list(MAX_CAPACITIES),
-            Description="Most ACUs of the writer (1 ACU: about 2 GiB of memory)",
-        )
+    add_choice_parameter(
+        template,
+        MAX_CAPACITY_PARAMETER,
+        "4",
+        MAX_CAPACITIES,
+        "Most ACUs of the writer (1 ACU: about 2 GiB of memory)",
     )
-    template.add_parameter(
-        Parameter(
-            AUTO_PAUSE_PARAMETER,
-            Type="Number",
-            Default=600,
-            MinValue=300,
-            MaxValue=86400,
-            Description="MinCapacity 0: seconds without a connection before the writer pauses",
-        )
+    add_number_parameter(
+        template,
+        AUTO_PAUSE_PARAMETER,
+        600,
+        300,
+        86400,
+        "MinCapacity 0: seconds without a connection before the writer pauses",
     )
-    template.add_parameter(
-        Parameter(
-            DELETION_PROTECTION_PARAMETER,
-            Type="String",
-            Default="true",
-            AllowedValues=["true", "false"],
-            Description="true: RDS refuses to delete the cluster (deploy with false before destroy; a final "
-            "snapshot is taken then)",
-        )
+    add_choice_parameter(
+        template,
+        DELETION_PROTECTION_PARAMETER,
+        "true",
+        ("true", "false"),
+        "true: RDS refuses to delete the cluster (deploy with false before destroy; a final snapshot is taken "
+        "then)",
     )
-    template.add_parameter(
-        Parameter(
-            BACKUP_DAYS_PARAMETER,
-            Type="Number",
-            Default=7,
-            MinValue=1,
-            MaxValue=35,
-            Description="Days of continuous backup (point-in-time restore)",
-        )
+    add_number_parameter(
+        template, BACKUP_DAYS_PARAMETER, 7, 1, 35, "Days of continuous backup (point-in-time restore)"
     )
-    template.add_parameter(
-        Parameter(
-            SETUP_RUN_PARAMETER,
-            Type="String",
-            Default="1",
-            Description="Any new value runs the set-up step again (after a password was put in a user's secret)",
-        )
+    add_string_parameter(
+        template,
+        SETUP_RUN_PARAMETER,
+        "Any new value runs the set-up step again (after a password was put in a user's secret)",
+        default="1",
     )
     add_code_parameters(template)
     template.add_condition(PAUSES, Equals(Ref(MIN_CAPACITY_PARAMETER), "0"))
@@ -378,16 +361,13 @@ def create_setup(template: Template, secrets: dict[str, secretsmanager.Secret]) 
     role.title = "SqlSetupRole"
     template.add_resource(role)
     group = template.add_resource(
-        network.security_group(
+        network.https_out_group(
             "SqlSetupSecurityGroup",
             "SQL set-up: HTTPS to the RDS Data API and Secrets Manager only",
             "sql-setup",
-            SecurityGroupEgress=[
-                tcp_rule(443, "the RDS Data API and Secrets Manager over HTTPS", CidrIp="0.0.0.0/0"),
-            ],
+            "the RDS Data API and Secrets Manager over HTTPS",
         )
     )
-    cfn_nag_skip(group, W5=OPEN_HTTPS_EGRESS)
     function = setup_function(
         "SqlSetupFunction",
         Sub(f"${{{ENVIRONMENT_PARAMETER}}}-sql-setup"),

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest_to_influxdb import sql_schema
-from troposphere import And, Equals, GetAtt, If, Not, Parameter, Ref, Sub, Template, ec2, quicksight
+from troposphere import And, Equals, GetAtt, If, Not, Ref, Sub, Template, ec2, quicksight
 
 from catalog import Catalog
 from catalog.schema import Sink
 from infrastructure.common import (
+    add_flag_parameter,
+    add_string_parameter,
     allow,
     assume_role,
     cfn_nag_skip,
@@ -99,24 +101,18 @@ def webhook_kinds(catalog: Catalog) -> tuple[str, ...]:
 
 
 def add_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            PARAMETER,
-            Type="String",
-            Default="false",
-            AllowedValues=["false", "true"],
-            Description="true: QuickSight's VPC connection, data source, data sets and dashboard (the account "
-            "must have a QuickSight subscription)",
-        )
+    add_flag_parameter(
+        template,
+        PARAMETER,
+        "true: QuickSight's VPC connection, data source, data sets and dashboard (the account must have a "
+        "QuickSight subscription)",
     )
-    template.add_parameter(
-        Parameter(
-            PRINCIPAL_PARAMETER,
-            Type="String",
-            Default="",
-            AllowedPattern=r"^$|^arn:aws[a-z-]*:quicksight:.+",
-            Description="The QuickSight user or group ARN given the data source, data sets and dashboard",
-        )
+    add_string_parameter(
+        template,
+        PRINCIPAL_PARAMETER,
+        "The QuickSight user or group ARN given the data source, data sets and dashboard",
+        default="",
+        pattern=r"^$|^arn:aws[a-z-]*:quicksight:.+",
     )
     template.add_condition(IS_ON, Equals(Ref(PARAMETER), "true"))
     template.add_condition(

@@ -23,7 +23,6 @@ from __future__ import annotations
 from ingest_to_influxdb import environment
 from troposphere import (
     GetAtt,
-    Parameter,
     Ref,
     Sub,
     Template,
@@ -39,6 +38,7 @@ from infrastructure import function_logging
 from infrastructure.common import (
     CONCURRENCY_PARAMETER,
     add_code_parameters,
+    add_number_parameter,
     add_output,
     allow,
     assume_role,
@@ -81,54 +81,39 @@ ACCESS_LOG_FORMAT = (
 
 def create_parameters(template: Template) -> None:
     add_code_parameters(template, "function's")
-    template.add_parameter(
-        Parameter(
-            "ThrottleRate",
-            Type="Number",
-            Default=50,
-            MinValue=1,
-            Description="Deliveries per second the API accepts (each may hold thousands of notifications)",
-        )
+    add_number_parameter(
+        template,
+        "ThrottleRate",
+        50,
+        1,
+        description="Deliveries per second the API accepts (each may hold thousands of notifications)",
     )
-    template.add_parameter(Parameter("ThrottleBurst", Type="Number", Default=100, MinValue=1))
-    template.add_parameter(
-        Parameter(
-            "ReservedConcurrency",
-            Type="Number",
-            Default=5,
-            MinValue=1,
-            Description="Most concurrent deliveries in work, so InfluxDB is not overrun",
-        )
+    add_number_parameter(template, "ThrottleBurst", 100, 1)
+    add_number_parameter(
+        template,
+        "ReservedConcurrency",
+        5,
+        1,
+        description="Most concurrent deliveries in work, so InfluxDB is not overrun",
     )
-    template.add_parameter(
-        Parameter(
-            "AuthorizerCacheSeconds",
-            Type="Number",
-            Default=300,
-            MinValue=0,
-            MaxValue=3600,
-            Description="How long API Gateway keeps the authorizer's answer for one Authorization header value",
-        )
+    add_number_parameter(
+        template,
+        "AuthorizerCacheSeconds",
+        300,
+        0,
+        3600,
+        "How long API Gateway keeps the authorizer's answer for one Authorization header value",
     )
-    template.add_parameter(
-        Parameter(
-            "UnauthorizedThreshold",
-            Type="Number",
-            Default=1,
-            MinValue=1,
-            Description="Refused calls (4xx) in 5 minutes at which the UnauthorizedCalls alarm fires",
-        )
+    add_number_parameter(
+        template,
+        "UnauthorizedThreshold",
+        1,
+        1,
+        description="Refused calls (4xx) in 5 minutes at which the UnauthorizedCalls alarm fires",
     )
-    template.add_parameter(Parameter("MemorySize", Type="Number", Default=512, MinValue=128, MaxValue=10240))
-    template.add_parameter(
-        Parameter(
-            "Timeout",
-            Type="Number",
-            Default=20,
-            MinValue=3,
-            MaxValue=29,
-            Description="Seconds a delivery may take; API Gateway waits at most 30",
-        )
+    add_number_parameter(template, "MemorySize", 512, 128, 10240)
+    add_number_parameter(
+        template, "Timeout", 20, 3, 29, "Seconds a delivery may take; API Gateway waits at most 30"
     )
 
 

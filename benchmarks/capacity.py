@@ -251,6 +251,30 @@ def _direct(limits: Limits, inputs: Inputs, rate: float) -> PathPlan:
     )
 
 
+def _batched(
+    path: str,
+    inputs: Inputs,
+    rate: float,
+    per_invocation: float,
+    batch_size: int,
+    billed: float,
+    batches: int,
+) -> PathPlan:
+    """A path whose event source hands the function batches, `batches` at a time (the queued and stream paths,
+    which add what only they have)."""
+    return PathPlan(
+        path=path,
+        per_invocation=per_invocation,
+        batch_size=batch_size,
+        billed_seconds=billed,
+        invocations_per_second=rate / per_invocation,
+        # Lambda advises a reserved concurrency no lower than the event source's maximum.
+        concurrency=max(inputs.reserved_concurrency, batches),
+        event_source_concurrency=batches,
+        in_flight=None,
+    )
+
+
 def _queued_at(limits: Limits, inputs: Inputs, rate: float, batch_size: int) -> PathPlan:
     design = rate * limits.headroom
     per_invocation = max(1.0, min(float(batch_size), rate * inputs.batch_window_seconds))
@@ -258,17 +282,10 @@ def _queued_at(limits: Limits, inputs: Inputs, rate: float, batch_size: int) -> 
     fill_seconds = per_invocation / rate if rate else inputs.batch_window_seconds
     needed = math.ceil(design / per_invocation * billed)
     event_source = max(2, needed)  # MaximumConcurrency takes 2-1000
-    return PathPlan(
-        path=QUEUED,
-        per_invocation=per_invocation,
-        batch_size=batch_size,
-        billed_seconds=billed,
-        invocations_per_second=rate / per_invocation,
-        concurrency=max(inputs.reserved_concurrency, event_source),  # Lambda advises reserved >= maximum
-        event_source_concurrency=event_source,
-        # Little's law: each message waits for its batch to fill, then for the invocation.
-        in_flight=design * (fill_seconds + billed),
-    )
+    # Little's law: each message waits for its batch to fill, then for the invocation.
+    in_flight = design * (fill_seconds + billed)
+    plan = _batched(QUEUED, inputs, rate, per_invocation, batch_size, billed, event_source)
+    return replace(plan, in_flight=in_flight)
 
 
 def _queued(limits: Limits, inputs: Inputs, rate: float) -> PathPlan:
@@ -310,19 +327,9 @@ def _stream_at(limits: Limits, inputs: Inputs, rate: float, batch_size: int, sha
             factor = min(MAX_PARALLELIZATION, math.ceil(needed / shards))
         else:
             shards = math.ceil(needed / MAX_PARALLELIZATION)
-    lanes = shards * factor
-    return PathPlan(
-        path=STREAM,
-        per_invocation=per_invocation,
-        batch_size=batch_size,
-        billed_seconds=billed,
-        invocations_per_second=rate / per_invocation,
-        concurrency=max(inputs.reserved_concurrency, lanes),  # one batch at a time per lane
-        event_source_concurrency=lanes,
-        in_flight=None,
-        shards=shards,
-        parallelization=factor,
-    )
+    lanes = shards * factor  # one batch at a time per lane
+    plan = _batched(STREAM, inputs, rate, per_invocation, batch_size, billed, lanes)
+    return replace(plan, shards=shards, parallelization=factor)
 
 
 def stream_shards(limits: Limits, rate: float) -> int:

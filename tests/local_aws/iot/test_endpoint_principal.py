@@ -10,24 +10,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from infrastructure.certificate_authority import new_authority
-from local_aws.iot.access import Access, Principal, fingerprint
+from local_aws.iot.access import Access, fingerprint
 from local_aws.iot.endpoint import Gateway, GatewayConfig, principal_of
 from local_aws.iot.mqtt_wire import (
     CLIENT_ID_PROPERTY,
     MQTT5,
     PRINCIPAL_PROPERTY,
-    PUBLISH,
     Connect,
-    Cursor,
     Packet,
     Publish,
-    encode_varint,
     string,
     user_property,
 )
+from tests.support import iot_access
 from tests.support.device_policy import policy_document
+from tests.support.iot_access import ACCOUNT, REGION
+from tests.support.mqtt_packets import qos1_publish, user_properties
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
 TOPIC = "/pressure/data"
 
 
@@ -37,15 +36,6 @@ def _certificate() -> tuple[str, bytes]:
     return pem.decode(), der
 
 
-def _user_properties(properties: bytes) -> dict[str, str]:
-    cursor, found = Cursor(properties), {}
-    while cursor.offset < len(cursor.data):
-        assert cursor.varint() == 0x26
-        name = cursor.text()
-        found[name] = cursor.text()
-    return found
-
-
 def _gateway(principal: str, tmp_path: Path) -> Gateway:
     config = GatewayConfig(
         host="127.0.0.1", port=0, upstream_host="127.0.0.1", upstream_port=0, username="gateway",
@@ -53,10 +43,7 @@ def _gateway(principal: str, tmp_path: Path) -> Gateway:
         key_file=tmp_path / "key.pem", access_file=tmp_path / "access.json",
     )  # fmt: skip
     gateway = Gateway(config)
-    registered = Principal(
-        certificate_id=principal, certificate_arn=f"arn:aws:iot:{REGION}:{ACCOUNT}:cert/{principal}",
-        status="ACTIVE", things=["pressure-0000"], policies=[policy_document(REGION, ACCOUNT, TOPIC)],
-    )  # fmt: skip
+    registered = iot_access.principal(policy_document(REGION, ACCOUNT, TOPIC), certificate=principal)
     gateway.access = Access(region=REGION, account=ACCOUNT, principals={principal: registered})
     return gateway
 
@@ -75,10 +62,9 @@ def test_a_publish_is_stamped_with_the_connections_principal_not_the_devices_cla
     connection, why = gateway.access.connect(principal, "pressure-0000", None)
     assert connection is not None, why
     forged = user_property(PRINCIPAL_PROPERTY, "cd" * 32)
-    body = string(TOPIC.encode()) + b"\x00\x07" + encode_varint(len(forged)) + forged + b"{}"
-    relayed, denied = gateway._relayed(Packet(PUBLISH << 4 | 0x02, body), connection, principal, MQTT5)
+    relayed, denied = gateway._relayed(qos1_publish(TOPIC, forged), connection, principal, MQTT5)
     assert denied is None
-    stamped = _user_properties(Publish.parse(relayed, MQTT5).properties)
+    stamped = dict(user_properties(Publish.parse(relayed, MQTT5).properties))
     assert stamped == {CLIENT_ID_PROPERTY: "pressure-0000", PRINCIPAL_PROPERTY: principal}
 
 
@@ -86,7 +72,7 @@ def test_the_will_carries_the_principal_too() -> None:
     will = string(TOPIC.encode()) + string(b"gone")
     body = string(b"MQTT") + bytes([4, 0x04]) + b"\x00\x3c" + string(b"pressure-0000") + will
     upstream = Connect.parse(Connect.parse(Packet(1 << 4, body)).upstream("gateway", "secret", "ab" * 32))
-    assert _user_properties(upstream.will_properties) == {
+    assert dict(user_properties(upstream.will_properties)) == {
         CLIENT_ID_PROPERTY: "pressure-0000",
         PRINCIPAL_PROPERTY: "ab" * 32,
     }

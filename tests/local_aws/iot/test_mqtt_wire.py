@@ -16,31 +16,20 @@ from local_aws.iot.mqtt_wire import (
     SUBACK,
     SUBSCRIBE,
     Connect,
-    Cursor,
     Packet,
     Publish,
-    encode_varint,
     string,
     subscribe_filters,
     to_mqtt5,
     to_mqtt311,
     user_property,
 )
-
-
-def _user_properties(properties: bytes) -> list[tuple[str, str]]:
-    """The user properties of a property list (content without its length) that holds nothing else."""
-    cursor, found = Cursor(properties), []
-    while cursor.offset < len(cursor.data):
-        assert cursor.varint() == 0x26
-        found.append((cursor.text(), cursor.text()))
-    return found
+from tests.support.mqtt_packets import qos1_publish, user_properties
 
 
 def test_a_publish_is_stamped_and_a_forged_client_id_dropped() -> None:
     forged = user_property(CLIENT_ID_PROPERTY, "shelf-0000") + user_property("kept", "yes")
-    body = string(b"/pressure/data") + b"\x00\x07" + encode_varint(len(forged)) + forged + b"{}"
-    publish = Publish.parse(Packet(PUBLISH << 4 | 0x02, body), MQTT5)
+    publish = Publish.parse(qos1_publish("/pressure/data", forged), MQTT5)
     assert (publish.topic, publish.qos, publish.retain, publish.payload) == (
         "/pressure/data",
         1,
@@ -48,23 +37,22 @@ def test_a_publish_is_stamped_and_a_forged_client_id_dropped() -> None:
         b"{}",
     )
     relayed = Publish.parse(publish.stamped(PUBLISH << 4 | 0x02, "pressure-0000"), MQTT5)
-    assert _user_properties(relayed.properties) == [("kept", "yes"), (CLIENT_ID_PROPERTY, "pressure-0000")]
+    assert user_properties(relayed.properties) == [("kept", "yes"), (CLIENT_ID_PROPERTY, "pressure-0000")]
     assert relayed.payload == b"{}" and relayed.head == publish.head
 
 
 def test_a_publish_is_stamped_with_the_principal_and_a_forged_one_dropped() -> None:
     forged = user_property(PRINCIPAL_PROPERTY, "cd" * 32) + user_property("kept", "yes")
-    body = string(b"/pressure/data") + b"\x00\x07" + encode_varint(len(forged)) + forged + b"{}"
-    publish = Publish.parse(Packet(PUBLISH << 4 | 0x02, body), MQTT5)
+    publish = Publish.parse(qos1_publish("/pressure/data", forged), MQTT5)
     relayed = Publish.parse(publish.stamped(PUBLISH << 4 | 0x02, "pressure-0000", "ab" * 32), MQTT5)
-    assert _user_properties(relayed.properties) == [
+    assert user_properties(relayed.properties) == [
         ("kept", "yes"),
         (CLIENT_ID_PROPERTY, "pressure-0000"),
         (PRINCIPAL_PROPERTY, "ab" * 32),
     ]
     # Without a principal (no certificate), a forged one is still dropped and none is added.
     unstamped = Publish.parse(publish.stamped(PUBLISH << 4 | 0x02, "pressure-0000"), MQTT5)
-    assert _user_properties(unstamped.properties) == [("kept", "yes"), (CLIENT_ID_PROPERTY, "pressure-0000")]
+    assert user_properties(unstamped.properties) == [("kept", "yes"), (CLIENT_ID_PROPERTY, "pressure-0000")]
 
 
 def test_an_mqtt_3_1_1_device_is_carried_over_mqtt_5() -> None:
@@ -75,7 +63,7 @@ def test_an_mqtt_3_1_1_device_is_carried_over_mqtt_5() -> None:
     upstream = Connect.parse(connect.upstream("gateway", "secret"))
     assert upstream.level == MQTT5 and upstream.client_id == "pressure-0000"
     assert upstream.properties == b"\x11\xff\xff\xff\xff"  # a 3.1.1 kept session never expires
-    assert _user_properties(upstream.will_properties) == [(CLIENT_ID_PROPERTY, "pressure-0000")]
+    assert user_properties(upstream.will_properties) == [(CLIENT_ID_PROPERTY, "pressure-0000")]
     assert (upstream.will_topic, upstream.will_payload, upstream.will_retain) == (
         "/pressure/data",
         b"gone",

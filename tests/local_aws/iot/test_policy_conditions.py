@@ -12,33 +12,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from local_aws.iot.access import Access, Principal, Will
-from local_aws.iot.policy import (
-    LAST_WILL,
-    Connection,
-    PolicyError,
-    check_policy,
-    client_arn,
-    is_allowed,
-    topic_arn,
-)
+from local_aws.iot.access import Will
+from local_aws.iot.policy import LAST_WILL, Connection, PolicyError, check_policy, is_allowed
 from tests.support.device_policy import policy_document
+from tests.support.iot_access import ACCOUNT, ARN, REGION, as_client, connects, publishes, registry
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
-ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}"
 V = "2012-10-17"
-
-
-def _thing(client_id: str = "pressure-0000", attached: bool = True, **more: Any) -> Connection:
-    return Connection(client_id, client_id if attached else None, "c1", **more)
-
-
-def _access(*policies: dict[str, Any], thing: str = "pressure-0000") -> Access:
-    principal = Principal(
-        certificate_id="c1", certificate_arn=f"{ARN}:cert/c1", status="ACTIVE", things=[thing],
-        policies=list(policies),
-    )  # fmt: skip
-    return Access(region=REGION, account=ACCOUNT, principals={"fp": principal})
 
 
 def test_the_documented_connect_policy_denies_named_clients_and_admits_attached_things() -> None:
@@ -55,10 +34,10 @@ def test_the_documented_connect_policy_denies_named_clients_and_admits_attached_
         ],
     }  # fmt: skip
     check_policy(policy)
-    assert is_allowed([policy], "iot:Connect", client_arn(REGION, ACCOUNT, "thing1"), _thing("thing1"))
-    assert not is_allowed([policy], "iot:Connect", client_arn(REGION, ACCOUNT, "client1"), _thing("client1"))
-    unattached = _thing("thing1", attached=False)
-    assert not is_allowed([policy], "iot:Connect", client_arn(REGION, ACCOUNT, "thing1"), unattached)
+    assert connects([policy], as_client("thing1"))
+    assert not connects([policy], as_client("client1"))
+    unattached = as_client("thing1", attached=False)
+    assert not connects([policy], unattached)
 
 
 def test_the_documented_retained_will_policy_needs_last_will_in_the_connect_attributes() -> None:
@@ -74,7 +53,7 @@ def test_the_documented_retained_will_policy_needs_last_will_in_the_connect_attr
             {"Effect": "Allow", "Action": ["iot:Publish", "iot:RetainPublish"], "Resource": [f"{ARN}:topic/will"]},
         ],
     }  # fmt: skip
-    access = _access(policy, thing="device1")
+    access = registry(policy, thing="device1")
     assert access.connect("fp", "device1", None, will=Will("will", retain=True))[0] is not None
     assert access.connect("fp", "device1", None)[0] is not None  # no attribute at all: every one is LastWill
     refused, why = access.connect("fp", "device1", None, persistent=True)  # PersistentConnect is not allowed
@@ -82,11 +61,11 @@ def test_the_documented_retained_will_policy_needs_last_will_in_the_connect_attr
     refused, why = access.connect("fp", "device1", None, will=Will("elsewhere", retain=False))
     assert refused is None and "Last Will goes to 'elsewhere'" in why
     connection = Connection("device1", "device1", "c1", connect_attributes=(LAST_WILL,))
-    assert is_allowed([policy], "iot:Connect", client_arn(REGION, ACCOUNT, "device1"), connection)
+    assert connects([policy], connection)
 
 
 def test_a_device_s_will_to_another_kind_s_topic_is_refused_at_connect() -> None:
-    access = _access(policy_document(REGION, ACCOUNT, "/pressure/data"))
+    access = registry(policy_document(REGION, ACCOUNT, "/pressure/data"))
     assert (
         access.connect("fp", "pressure-0000", None, will=Will("/pressure/data", retain=False))[0] is not None
     )
@@ -103,16 +82,16 @@ def test_a_device_s_will_to_another_kind_s_topic_is_refused_at_connect() -> None
 def test_a_retained_publish_needs_retain_publish() -> None:
     """'Retained message policy examples': iot:Publish and iot:RetainPublish on the topic."""
     device = policy_document(REGION, ACCOUNT, "/pressure/data")
-    connection, _ = _access(device).connect("fp", "pressure-0000", None)
+    connection, _ = registry(device).connect("fp", "pressure-0000", None)
     assert connection is not None
-    assert _access(device).may_publish(connection, "/pressure/data")
-    assert not _access(device).may_publish(connection, "/pressure/data", retain=True)
+    assert registry(device).may_publish(connection, "/pressure/data")
+    assert not registry(device).may_publish(connection, "/pressure/data", retain=True)
     retaining = {
         "Version": V,
         "Statement": [{"Effect": "Allow", "Action": "iot:RetainPublish", "Resource": f"{ARN}:topic//pressure/data"}],
     }  # fmt: skip
-    assert _access(device, retaining).may_publish(connection, "/pressure/data", retain=True)
-    assert not _access(retaining).may_publish(connection, "/pressure/data", retain=True)  # and iot:Publish
+    assert registry(device, retaining).may_publish(connection, "/pressure/data", retain=True)
+    assert not registry(retaining).may_publish(connection, "/pressure/data", retain=True)  # and iot:Publish
 
 
 def test_a_deny_with_string_not_equals_is_enforced() -> None:
@@ -124,10 +103,9 @@ def test_a_deny_with_string_not_equals_is_enforced() -> None:
     }  # fmt: skip
     policies = [{"Version": V, "Statement": [allow, deny]}]
     check_policy(policies[0])
-    admin = topic_arn(REGION, ACCOUNT, "admin/reset")
-    assert not is_allowed(policies, "iot:Publish", admin, _thing("pressure-0000"))
-    assert is_allowed(policies, "iot:Publish", admin, _thing("operator-2"))
-    assert is_allowed(policies, "iot:Publish", topic_arn(REGION, ACCOUNT, "other"), _thing("pressure-0000"))
+    assert not publishes(policies, "admin/reset", as_client("pressure-0000"))
+    assert publishes(policies, "admin/reset", as_client("operator-2"))
+    assert publishes(policies, "other", as_client("pressure-0000"))
 
 
 def test_a_variable_in_a_condition_value_is_the_connection_s() -> None:
@@ -138,10 +116,10 @@ def test_a_variable_in_a_condition_value_is_the_connection_s() -> None:
     allow = {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"}
     policies = [{"Version": V, "Statement": [allow, deny]}]
     check_policy(policies[0])
-    assert is_allowed(policies, "iot:Publish", topic_arn(REGION, ACCOUNT, "t"), _thing("pressure-0000"))
+    assert publishes(policies, "t", as_client("pressure-0000"))
     # No thing attached: the variable has no value; a Deny that cannot be decided applies (fails closed).
-    unattached = _thing("pressure-0000", attached=False)
-    assert not is_allowed(policies, "iot:Publish", topic_arn(REGION, ACCOUNT, "t"), unattached)
+    unattached = as_client("pressure-0000", attached=False)
+    assert not publishes(policies, "t", unattached)
 
 
 def test_not_action_and_not_resource() -> None:
@@ -151,11 +129,11 @@ def test_not_action_and_not_resource() -> None:
     ]
     policies = [{"Version": V, "Statement": statements}]
     check_policy(policies[0])
-    thing = _thing()
-    assert is_allowed(policies, "iot:Publish", topic_arn(REGION, ACCOUNT, "allowed/x"), thing)
-    assert not is_allowed(policies, "iot:Publish", topic_arn(REGION, ACCOUNT, "other"), thing)
+    thing = as_client()
+    assert publishes(policies, "allowed/x", thing)
+    assert not publishes(policies, "other", thing)
     assert not is_allowed(policies, "iot:Subscribe", f"{ARN}:topicfilter/allowed/x", thing)
-    assert is_allowed(policies, "iot:Connect", client_arn(REGION, ACCOUNT, "pressure-0000"), thing)
+    assert connects(policies, thing)
 
 
 def test_other_operators_source_ip_and_absent_keys() -> None:
@@ -167,18 +145,16 @@ def test_other_operators_source_ip_and_absent_keys() -> None:
             ],
         }
         check_policy(policy)
-        return is_allowed(
-            [policy], "iot:Connect", client_arn(REGION, ACCOUNT, connection.client_id), connection
-        )
+        return connects([policy], connection)
 
-    local = _thing(source_ip="127.0.0.1")
+    local = as_client(source_ip="127.0.0.1")
     assert allowed({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}, local)
     assert not allowed({"NotIpAddress": {"aws:SourceIp": ["127.0.0.0/8"]}}, local)
     assert allowed({"StringLike": {"iot:ClientId": "pressure-*"}}, local)
     assert not allowed({"StringNotLike": {"iot:ClientId": "pressure-*"}}, local)
     assert allowed({"StringEqualsIgnoreCase": {"iot:clientid": "PRESSURE-0000"}}, local)  # keys: any case
-    assert allowed({"ArnLike": {"iot:ClientId": "arn:*:iot:*:*:*"}}, _thing("arn:aws:iot:r:1:client/x"))
-    assert not allowed({"ArnEquals": {"iot:ClientId": "arn:aws:iot:*:*:*"}}, _thing("not-an-arn"))
+    assert allowed({"ArnLike": {"iot:ClientId": "arn:*:iot:*:*:*"}}, as_client("arn:aws:iot:r:1:client/x"))
+    assert not allowed({"ArnEquals": {"iot:ClientId": "arn:aws:iot:*:*:*"}}, as_client("not-an-arn"))
     # An absent key: a positive operator fails, a negated one holds, IfExists holds, Null says so.
     assert not allowed({"StringEquals": {"iot:Certificate.Subject.CommonName": "x"}}, local)
     assert allowed({"StringNotEquals": {"iot:Certificate.Subject.CommonName": "x"}}, local)
@@ -186,10 +162,10 @@ def test_other_operators_source_ip_and_absent_keys() -> None:
     assert allowed({"Null": {"iot:Certificate.Subject.CommonName": "true"}}, local)
     assert allowed(
         {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}},
-        _thing(connect_attributes=("LastWill",)),
+        as_client(connect_attributes=("LastWill",)),
     )
     assert not allowed(
-        {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}}, _thing(connect_attributes=())
+        {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": "LastWill"}}, as_client(connect_attributes=())
     )
 
 
@@ -225,7 +201,7 @@ def test_what_cannot_be_evaluated_is_refused_at_load_naming_it(statement: dict[s
     ):
         check_policy(policy)
     with pytest.raises(ValidationError, match="statement 0"):
-        _access(policy)
+        registry(policy)
 
 
 def test_a_variable_needs_the_2012_version() -> None:

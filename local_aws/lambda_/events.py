@@ -15,27 +15,15 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import uuid4
 
+from local_aws.kinesis.streams import StreamRecord
 from local_aws.limits import LAMBDA_ASYNC_MAX_PAYLOAD_BYTES, LAMBDA_SYNC_MAX_PAYLOAD_BYTES
+from local_aws.sqs.queues import QueueMessage
 
 EXAMPLE_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:demo-ingest-queue"
-
-
-class SqsMessage(Protocol):
-    """What an SQS event's record is made from: a received message (`local_aws.sqs.queues.QueueMessage`)."""
-
-    @property
-    def message_id(self) -> str: ...
-    @property
-    def receipt_handle(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def attributes(self) -> dict[str, str]: ...
 
 
 class EventRefused(ValueError):
@@ -83,7 +71,7 @@ def failure_record(
     return f'{text[:-1]}, "requestPayload": {body}}}'
 
 
-def sqs_event(messages: Sequence[SqsMessage], queue_arn: str, region: str) -> dict[str, Any]:
+def sqs_event(messages: Sequence[QueueMessage], queue_arn: str, region: str) -> dict[str, Any]:
     """An SQS event-source mapping's event, in the shape Lambda documents ("Example Amazon SQS message event")."""
     return {
         "Records": [
@@ -103,33 +91,18 @@ def sqs_event(messages: Sequence[SqsMessage], queue_arn: str, region: str) -> di
     }
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """A message as first received, for an event made without a queue (a bench's, a test's)."""
-
-    message_id: str
-    body: str
-    sent_ms: int
-
-    @property
-    def receipt_handle(self) -> str:
-        return f"local-{self.message_id}"
-
-    @property
-    def attributes(self) -> dict[str, str]:
-        return {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": str(self.sent_ms),
-            "ApproximateFirstReceiveTimestamp": str(self.sent_ms),
-        }
-
-
 def sqs_batch_event(
     bodies: Sequence[str], queue_arn: str = EXAMPLE_QUEUE_ARN, region: str = "us-east-1"
 ) -> dict[str, Any]:
     """The event of a batch of newly sent messages with these bodies, as the event-source mapping makes it."""
     now = int(time.time() * 1000)
-    return sqs_event([_Sent(str(uuid4()), body, now) for body in bodies], queue_arn, region)
+    # Each as first received, the moment it was sent, with a handle no queue would give.
+    messages = [_first_received(str(uuid4()), body, now) for body in bodies]
+    return sqs_event(messages, queue_arn, region)
+
+
+def _first_received(message_id: str, body: str, now_ms: int) -> QueueMessage:
+    return QueueMessage(message_id, f"local-{message_id}", body, now_ms, 1, now_ms)
 
 
 def sized_batches(records: Sequence[dict[str, Any]], envelope: int = 64) -> list[list[dict[str, Any]]]:
@@ -156,23 +129,8 @@ def _longest(record: dict[str, Any]) -> int:
     return 2048 + sum(6 * len(value) for value in record.values() if isinstance(value, str))
 
 
-class KinesisRecordLike(Protocol):
-    """What a Kinesis event's record is made from: a record of the stream (`local_aws.kinesis.streams`)."""
-
-    @property
-    def partition_key(self) -> str: ...
-    @property
-    def data(self) -> bytes: ...
-    @property
-    def arrival_ms(self) -> int: ...
-    @property
-    def shard_id(self) -> str: ...
-    @property
-    def sequence_number(self) -> str: ...
-
-
 def kinesis_event(
-    records: Sequence[KinesisRecordLike], stream_arn: str, region: str, role_arn: str
+    records: Sequence[StreamRecord], stream_arn: str, region: str, role_arn: str
 ) -> dict[str, Any]:
     """A Kinesis event-source mapping's event, in the shape Lambda documents ("Example Kinesis record event"):
     the data base64-encoded, the arrival in seconds, the event id the shard and sequence number."""
@@ -249,31 +207,14 @@ EXAMPLE_STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/demo-ingest"
 EXAMPLE_ROLE_ARN = "arn:aws:iam::123456789012:role/demo-ingest"
 
 
-@dataclass(frozen=True)
-class _Put:
-    """A record as just put on shard 0, for an event made without a stream (a bench's, a test's)."""
-
-    partition_key: str
-    data: bytes
-    arrival_ms: int
-    index: int
-
-    @property
-    def shard_id(self) -> str:
-        return "shardId-000000000000"
-
-    @property
-    def sequence_number(self) -> str:
-        return f"49{0:06d}{self.index + 1:048d}"
-
-
 def kinesis_batch_event(
     bodies: Sequence[str | bytes], stream_arn: str = EXAMPLE_STREAM_ARN, region: str = "us-east-1"
 ) -> dict[str, Any]:
     """The event of a batch of newly put records with these data, as the stream's event-source mapping makes it."""
     now = int(time.time() * 1000)
+    # As just put on shard 0, in this order.
     records = [
-        _Put(f"device-{i}", body.encode() if isinstance(body, str) else body, now, i)
+        StreamRecord(i + 1, 0, f"device-{i}", body.encode() if isinstance(body, str) else body, now)
         for i, body in enumerate(bodies)
     ]
     return kinesis_event(records, stream_arn, region, EXAMPLE_ROLE_ARN)

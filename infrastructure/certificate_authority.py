@@ -147,22 +147,10 @@ class LocalCa:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-
-    @property
-    def ca_file(self) -> Path:
-        return self.folder / "ca.pem"
-
-    @property
-    def ca_key_file(self) -> Path:
-        return self.folder / "ca.key"
-
-    @property
-    def server_cert_file(self) -> Path:
-        return self.folder / "server.pem"
-
-    @property
-    def server_key_file(self) -> Path:
-        return self.folder / "server.key"
+        self.ca_file = folder / "ca.pem"
+        self.ca_key_file = folder / "ca.key"
+        self.server_cert_file = folder / "server.pem"
+        self.server_key_file = folder / "server.key"
 
     @property
     def ca_pem(self) -> str:

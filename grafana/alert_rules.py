@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,67 +296,63 @@ def rules_file(catalog: Catalog, previous: Collection[str] = ()) -> dict[str, An
     by_kind: dict[str, list[Rule]] = {}
     for rule in rules(catalog):
         by_kind.setdefault(rule.kind.name, []).append(rule)
-    document: dict[str, Any] = {
-        "apiVersion": 1,
-        "groups": [
+    document = _provisioning(
+        "groups",
+        *(
             {
-                "orgId": 1,
                 "name": name,
                 "folder": FOLDER,
                 "interval": f"{INTERVAL_SECONDS}s",
                 "rules": [provisioned_rule(rule) for rule in kind_rules],
             }
             for name, kind_rules in by_kind.items()
-        ],
-    }
+        ),
+    )
     retired = sorted(set(previous) - {rule.uid for kind_rules in by_kind.values() for rule in kind_rules})
     if retired:
-        document["deleteRules"] = [{"orgId": 1, "uid": uid} for uid in retired]
+        document["deleteRules"] = _of_the_organization({"uid": uid} for uid in retired)
     return document
+
+
+def _provisioning(section: str, *entries: dict[str, Any]) -> dict[str, Any]:
+    """A provisioning file of Grafana's (version 1) with its one section's entries."""
+    return {"apiVersion": 1, section: _of_the_organization(entries)}
+
+
+def _of_the_organization(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries, each of Grafana's one organization (orgId 1, first, as the committed files have it)."""
+    return [{"orgId": 1, **entry} for entry in entries]
 
 
 def contact_points_file() -> dict[str, Any]:
     """The SNS topic of the grafana stack; the task role may publish to it (and nothing else new)."""
-    return {
-        "apiVersion": 1,
-        "contactPoints": [
-            {
-                "orgId": 1,
-                "name": CONTACT_POINT,
-                "receivers": [
-                    {
-                        "uid": CONTACT_POINT,
-                        "type": "sns",
-                        "disableResolveMessage": False,
-                        "settings": {
-                            "topic_arn": f"${TOPIC_ARN_VARIABLE}",
-                            # No keys: the AWS SDK's default chain, i.e. the task role.
-                            "sigv4": {"region": f"${REGION_VARIABLE}"},
-                            "subject": '{{ template "default.title" . }}',
-                            "message": '{{ template "default.message" . }}',
-                        },
-                    }
-                ],
-            }
-        ],
+    receiver = {
+        "uid": CONTACT_POINT,
+        "type": "sns",
+        "disableResolveMessage": False,
+        "settings": {
+            "topic_arn": f"${TOPIC_ARN_VARIABLE}",
+            # No keys: the AWS SDK's default chain, i.e. the task role.
+            "sigv4": {"region": f"${REGION_VARIABLE}"},
+            "subject": '{{ template "default.title" . }}',
+            "message": '{{ template "default.message" . }}',
+        },
     }
+    return _provisioning("contactPoints", {"name": CONTACT_POINT, "receivers": [receiver]})
 
 
 def policies_file() -> dict[str, Any]:
     """Every alert to the SNS contact point, one notification per rule and kind, repeated while it fires."""
-    return {
-        "apiVersion": 1,
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": CONTACT_POINT,
-                "group_by": ["grafana_folder", "alertname", "kind"],
-                "group_wait": "30s",
-                "group_interval": "5m",
-                "repeat_interval": "4h",
-            }
-        ],
-    }
+    return _provisioning(
+        "policies",
+        {
+            "receiver": CONTACT_POINT,
+            "group_by": ["grafana_folder", "alertname", "kind"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+        },
+    )
 
 
 def _dump(model: dict[str, Any]) -> str:

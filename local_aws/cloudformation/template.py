@@ -8,6 +8,7 @@ about the rules is written twice by hand.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,11 @@ class DeployedTemplate:
             for logical_id, resource in self.resources.items()
             if resource.get("Type") == resource_type and self.is_created(logical_id)
         }
+
+    def properties_of_type(self, resource_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each created resource of the type (as `of_type`): its logical id and its properties, resolved."""
+        for logical_id, resource in self.of_type(resource_type).items():
+            yield logical_id, self.resolve(resource["Properties"])
 
     def _pseudo(self, name: str) -> str | None:
         return {

@@ -92,14 +92,11 @@ def stream_target(deployed: DeployedTemplate, name: str, action: dict[str, Any])
 
 
 def rules_from_template(
-    deployed: DeployedTemplate,
-    function: Callable[[Any], LocalFunction],
-    queue_url: Callable[[Any], str],
+    deployed: DeployedTemplate, function: Callable[[Any], LocalFunction], queue_url: Callable[[Any], str]
 ) -> list[Rule]:
     """Every enabled rule of the template; `function` gives the function a Lambda action names."""
     rules = []
-    for logical_id, resource in deployed.of_type("AWS::IoT::TopicRule").items():
-        props = deployed.resolve(resource["Properties"])
+    for logical_id, props in deployed.properties_of_type("AWS::IoT::TopicRule"):
         payload = props["TopicRulePayload"]
         name = str(props.get("RuleName", logical_id))
         if payload.get("RuleDisabled") is True:

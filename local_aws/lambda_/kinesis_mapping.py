@@ -69,8 +69,7 @@ def mappings_from_template(
 ) -> list[StreamMapping]:
     """Every Kinesis event-source mapping of the template, with the stream's shards and its destination bucket."""
     found = []
-    for resource in deployed.of_type("AWS::Lambda::EventSourceMapping").values():
-        props = deployed.resolve(resource["Properties"])
+    for _, props in deployed.properties_of_type("AWS::Lambda::EventSourceMapping"):
         source = props["EventSourceArn"]
         arn = deployed.physical(source)
         if not is_stream_arn(arn):

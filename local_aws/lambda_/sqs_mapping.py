@@ -45,14 +45,11 @@ class QueueMapping:
 
 
 def mappings_from_template(
-    deployed: DeployedTemplate,
-    function: Callable[[Any], LocalFunction],
-    queue_url: Callable[[Any], str],
+    deployed: DeployedTemplate, function: Callable[[Any], LocalFunction], queue_url: Callable[[Any], str]
 ) -> list[QueueMapping]:
     """Every SQS event-source mapping of the template; `function` gives the function a `FunctionName` names."""
     mappings = []
-    for resource in deployed.of_type("AWS::Lambda::EventSourceMapping").values():
-        props = deployed.resolve(resource["Properties"])
+    for _, props in deployed.properties_of_type("AWS::Lambda::EventSourceMapping"):
         source = props["EventSourceArn"]
         if not str(deployed.physical(source)).startswith("arn:aws:sqs:"):
             continue  # a stream's mapping (local_aws.lambda_.kinesis_mapping)

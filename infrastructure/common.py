@@ -99,7 +99,7 @@ def add_choice_parameter(
 
 
 def add_flag_parameter(template: Template, name: str, description: str) -> Parameter:
-    """ "true" or "false", off unless set."""
+    """A String, "false" (the default) or "true"."""
     return add_choice_parameter(template, name, "false", ("false", "true"), description)
 
 

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from catalog import load_catalog
-from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE, PROJECT_ROOT
+from catalog.loader import DEFAULT_FOLDER, PROJECT_ROOT
 from grafana import alert_rules, build
 from infrastructure import service_files
+from tests.support.kind_files import catalog_copy
 
 PROVIDER = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml"
 
@@ -24,10 +25,8 @@ PROVIDER = PROJECT_ROOT / "services" / "grafana" / "provisioning" / "dashboards"
 @pytest.fixture
 def without_shelf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """device-kinds/ with the shelf kind removed, as the catalog in use."""
-    folder = tmp_path / "kinds"
-    shutil.copytree(DEFAULT_FOLDER, folder)
+    folder = catalog_copy(tmp_path, monkeypatch)
     (folder / "shelf.yaml").unlink()
-    monkeypatch.setenv(FOLDER_VARIABLE, str(folder))
     return folder
 
 

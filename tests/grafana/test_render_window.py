@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from catalog import load_catalog
-from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 from catalog.units import display_unit
 from grafana import model, render
 from grafana.display import apply_renames
@@ -28,6 +26,7 @@ from grafana.names import DISPLAY_NAME_SEPARATOR
 from grafana.panel_data import Line, PanelData
 from grafana.panels import TOP_SENSORS
 from reach.endpoints import Endpoints
+from tests.support.kind_files import catalog_copy
 from tests.support.readings import escape, write_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +59,8 @@ UNKNOWN_SENSORS = (
 
 @pytest.fixture
 def kinds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "kinds"
-    shutil.copytree(DEFAULT_FOLDER, folder)
+    folder = catalog_copy(tmp_path, monkeypatch)
     (folder / "coolant.yaml").write_text(COOLANT)
-    monkeypatch.setenv(FOLDER_VARIABLE, str(folder))
     yield folder
 
 

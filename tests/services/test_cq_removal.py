@@ -3,16 +3,16 @@ queries at the next start (sandbox up, or the ECS task after a deploy); its poin
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import requests
 
-from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
+from catalog.loader import FOLDER_VARIABLE
 from reach.endpoints import Endpoints
 from sandbox.manager.services import run_influxdb_init
 from tests.support import readings
+from tests.support.kind_files import catalog_copy
 
 TANK = """\
 name: tank
@@ -30,10 +30,8 @@ def test_a_removed_kind_loses_its_continuous_queries_and_keeps_its_data(
     endpoints: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = readings.continuous_queries(endpoints)
-    folder = tmp_path / "kinds"
-    shutil.copytree(DEFAULT_FOLDER, folder)
+    folder = catalog_copy(tmp_path, monkeypatch)
     (folder / "tank.yaml").write_text(TANK)
-    monkeypatch.setenv(FOLDER_VARIABLE, str(folder))
     try:
         added = run_influxdb_init(endpoints)
         assert added.returncode == 0, added.stderr

@@ -1,15 +1,18 @@
-"""A kind file written to a folder, for the catalog's tests."""
+"""A kind file written to a folder, and a copy of the catalog to change, for the catalog's tests."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from catalog import load_catalog
 from catalog.export import function_kinds
+from catalog.loader import DEFAULT_FOLDER, FOLDER_VARIABLE
 
 MINIMAL: dict[str, Any] = {
     "name": "temperature",
@@ -19,6 +22,15 @@ MINIMAL: dict[str, Any] = {
     "sensor_id": ["deviceid", "clientid"],
     "fields": {"temperature": {"attribute": "temp", "label": "Temperature", "unit": "celsius"}},
 }
+
+
+def catalog_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of device-kinds/ (tmp_path/kinds), the catalog in use for the rest of the test: it may add or
+    remove kinds there."""
+    folder = tmp_path / "kinds"
+    shutil.copytree(DEFAULT_FOLDER, folder)
+    monkeypatch.setenv(FOLDER_VARIABLE, str(folder))
+    return folder
 
 
 def write_kind(folder: Path, data: dict[str, Any]) -> Path:

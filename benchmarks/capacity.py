@@ -36,18 +36,21 @@ BATCH_SIZES = (5_000, 2_000, 1_000)  # tried largest first; InfluxData advises 5
 BYTES_PER_GIB = 2**30
 
 
-class _Model(BaseModel):
+class FrozenModel(BaseModel):
+    """What the benchmarks read from their YAML and JSON files (limits, prices, measurements): read-only, and a
+    key the model does not know fails the load (a misspelt one is never ignored)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Quota(_Model):
+class Quota(FrozenModel):
     value: int
     adjustable: bool
     unit: str
     source: str
 
 
-class Band(_Model):
+class Band(FrozenModel):
     field_writes_per_second: int
     series: int
     cores: str
@@ -55,7 +58,7 @@ class Band(_Model):
     iops: str
 
 
-class Influx1Sizing(_Model):
+class Influx1Sizing(FrozenModel):
     source: str
     single_node_field_writes_per_second: int
     single_node_series: int
@@ -63,7 +66,7 @@ class Influx1Sizing(_Model):
     note: str
 
 
-class EcsSize(_Model):
+class EcsSize(FrozenModel):
     band: int
     cpu: int  # task CPU units (1,024 a vCPU)
     memory: int  # task MiB
@@ -72,7 +75,7 @@ class EcsSize(_Model):
     instance_memory_gib: int
 
 
-class ManagedClass(_Model):
+class ManagedClass(FrozenModel):
     name: str
     vcpu: int
     memory_gib: int
@@ -80,7 +83,7 @@ class ManagedClass(_Model):
     series: int | None = None
 
 
-class Timestream(_Model):
+class Timestream(FrozenModel):
     source: str
     storage_type: str
     storage_minimum_gib: int
@@ -88,7 +91,7 @@ class Timestream(_Model):
     note: str
 
 
-class Limits(_Model):
+class Limits(FrozenModel):
     read: str
     region: str
     headroom: float

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
@@ -47,11 +46,7 @@ TIMESTREAM_HOUR = "timestream_influxdb_hour."  # + the class
 TIMESTREAM_STORAGE = "timestream_influxdb_storage_gb_month"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Price(_Model):
+class Price(capacity.FrozenModel):
     usd: float
     unit: str
     source: str
@@ -72,7 +67,7 @@ class Price(_Model):
         return total / millions_a_month
 
 
-class Assumptions(_Model):
+class Assumptions(capacity.FrozenModel):
     lambda_full_vcpu_mb: int
     influxdb_bytes_per_reading: float
     efs_base_gb: float
@@ -83,7 +78,7 @@ class Assumptions(_Model):
     sql_rows_per_acu_second: float
 
 
-class PriceList(_Model):
+class PriceList(capacity.FrozenModel):
     region: str
     read: str
     hours_per_month: int
@@ -94,7 +89,7 @@ class PriceList(_Model):
         return self.prices[name].usd
 
 
-class HandlerTiming(_Model):
+class HandlerTiming(capacity.FrozenModel):
     """One handler case of `make bench`: wall and CPU seconds per invocation, bytes logged per invocation."""
 
     readings_per_invocation: int
@@ -103,7 +98,7 @@ class HandlerTiming(_Model):
     log_bytes_per_invocation: int
 
 
-class StoreCeiling(_Model):
+class StoreCeiling(capacity.FrozenModel):
     """`make bench`'s store case: what one core of influxd CPU writes, in points a second."""
 
     points_per_core_second: float
@@ -113,7 +108,7 @@ class StoreCeiling(_Model):
     measured: str
 
 
-class Measured(_Model):
+class Measured(capacity.FrozenModel):
     measured: str  # when the bench ran
     machine: str
     direct: HandlerTiming

@@ -13,10 +13,12 @@ from typing import Any
 
 from awacs.aws import Action as AwacsAction
 from awacs.aws import Allow, Condition, Statement, StringEquals, StringLike
-from troposphere import GetAtt, Parameter, Ref, Sub, Template, ecs, iam
+from troposphere import GetAtt, Ref, Sub, Template, ecs, iam
 
 from infrastructure import images
 from infrastructure.common import (
+    add_number_parameter,
+    add_string_parameter,
     allow,
     assume_role,
     cfn_nag_skip,
@@ -67,22 +69,16 @@ MEMORY_PARAMETER = "Memory"
 
 
 def create_parameters(template: Template, spec: TaskSpec, cpu: int, memory: int) -> None:
-    template.add_parameter(
-        Parameter(
-            "Image",
-            Type="String",
-            Default=spec.image,
-            AllowedPattern=images.REFERENCE,
-            ConstraintDescription="repository[:tag][@sha256:<64 hex digits>]",
-            Description="Container image (a digest pins it: name:tag@sha256:...)",
-        )
+    add_string_parameter(
+        template,
+        "Image",
+        "Container image (a digest pins it: name:tag@sha256:...)",
+        default=spec.image,
+        pattern=images.REFERENCE,
+        constraint="repository[:tag][@sha256:<64 hex digits>]",
     )
-    template.add_parameter(
-        Parameter(CPU_PARAMETER, Type="Number", Default=cpu, MinValue=128, Description="CPU units")
-    )
-    template.add_parameter(
-        Parameter(MEMORY_PARAMETER, Type="Number", Default=memory, MinValue=256, Description="MiB")
-    )
+    add_number_parameter(template, CPU_PARAMETER, cpu, 128, description="CPU units")
+    add_number_parameter(template, MEMORY_PARAMETER, memory, 256, description="MiB")
 
 
 def create_roles(

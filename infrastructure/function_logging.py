@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Parameter, Ref, Template, awslambda
+from troposphere import Ref, Template, awslambda
+
+from infrastructure.common import add_choice_parameter
 
 LOG_LEVEL_PARAMETER = "LogLevel"
 SYSTEM_LOG_LEVEL_PARAMETER = "SystemLogLevel"
@@ -34,23 +36,19 @@ class FunctionLoggingConfig(awslambda.LoggingConfig):  # type: ignore[misc]  # t
 
 
 def add_parameters(template: Template) -> None:
-    template.add_parameter(
-        Parameter(
-            LOG_LEVEL_PARAMETER,
-            Type="String",
-            Default=DEFAULT_LOG_LEVEL,
-            AllowedValues=list(APPLICATION_LEVELS),
-            Description="The function's log level (DEBUG shows every rejection's reason)",
-        )
+    add_choice_parameter(
+        template,
+        LOG_LEVEL_PARAMETER,
+        DEFAULT_LOG_LEVEL,
+        APPLICATION_LEVELS,
+        "The function's log level (DEBUG shows every rejection's reason)",
     )
-    template.add_parameter(
-        Parameter(
-            SYSTEM_LOG_LEVEL_PARAMETER,
-            Type="String",
-            Default=DEFAULT_SYSTEM_LOG_LEVEL,
-            AllowedValues=list(SYSTEM_LEVELS),
-            Description="Lambda's own log lines: WARN leaves out a successful invocation's START/END/REPORT",
-        )
+    add_choice_parameter(
+        template,
+        SYSTEM_LOG_LEVEL_PARAMETER,
+        DEFAULT_SYSTEM_LOG_LEVEL,
+        SYSTEM_LEVELS,
+        "Lambda's own log lines: WARN leaves out a successful invocation's START/END/REPORT",
     )
 
 

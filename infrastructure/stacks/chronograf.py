@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Parameter, Ref, Template
+from troposphere import Ref, Template
 
+from infrastructure.common import add_string_parameter
 from infrastructure.registry import StackDefinition
 from infrastructure.stacks import cluster, edge, influxdb, network, storage
 from infrastructure.web_service import build_web_service, reader_secret
@@ -33,32 +34,26 @@ OAUTH_DOMAINS = r"^[a-z0-9-]+(\.[a-z0-9-]+)+(,[a-z0-9-]+(\.[a-z0-9-]+)+)*$"
 def create_login_parameters(template: Template) -> dict[str, Any]:
     """The OAuth provider's endpoints and the secret with its client's credentials: no defaults, so no
     Chronograf without a login."""
-    template.add_parameter(
-        Parameter(
-            "OAuthSecretArn",
-            Type="String",
-            AllowedPattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
-            Description="Secrets Manager secret, JSON client_id, client_secret and token_secret (a random string "
-            "that signs Chronograf's session tokens)",
-        )
+    add_string_parameter(
+        template,
+        "OAuthSecretArn",
+        "Secrets Manager secret, JSON client_id, client_secret and token_secret (a random string that signs "
+        "Chronograf's session tokens)",
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
     )
     for name, description in (
         ("OAuthAuthUrl", "the provider's authorization endpoint"),
         ("OAuthTokenUrl", "the provider's token endpoint"),
         ("OAuthApiUrl", "the provider's user-info endpoint"),
     ):
-        template.add_parameter(
-            Parameter(name, Type="String", AllowedPattern=HTTPS_URL, Description=f"{description} (https)")
-        )
-    template.add_parameter(
-        Parameter(
-            "OAuthDomains",
-            Type="String",
-            # Required: an empty list would let in anyone the provider signs in (a public provider signs in anyone).
-            AllowedPattern=OAUTH_DOMAINS,
-            ConstraintDescription="one or more e-mail domains, comma-separated (example.com,example.org)",
-            Description="Only users whose e-mail is in these comma-separated domains may sign in (required)",
-        )
+        add_string_parameter(template, name, f"{description} (https)", pattern=HTTPS_URL)
+    # Required: an empty list would let in anyone the provider signs in (a public provider signs in anyone).
+    add_string_parameter(
+        template,
+        "OAuthDomains",
+        "Only users whose e-mail is in these comma-separated domains may sign in (required)",
+        pattern=OAUTH_DOMAINS,
+        constraint="one or more e-mail domains, comma-separated (example.com,example.org)",
     )
     return {OAUTH_SECRET_NAME: Ref("OAuthSecretArn")}
 

@@ -26,7 +26,16 @@ from ingest_to_influxdb import environment
 from troposphere import Equals, If, Not, Parameter, Ref, Sub, Template, ecs, s3
 
 from catalog.loader import PROJECT_ROOT
-from infrastructure.common import NO_OBJECT_LOCK, add_output, cfn_nag_skip, checkov_skip, env, guard_skip
+from infrastructure.common import (
+    NO_OBJECT_LOCK,
+    add_number_parameter,
+    add_output,
+    add_string_parameter,
+    cfn_nag_skip,
+    checkov_skip,
+    env,
+    guard_skip,
+)
 from infrastructure.ecs_service import FETCH_IMAGE, TMPFS_MIB, logical
 from infrastructure.names import Export
 from infrastructure.notifications import add_alarm
@@ -63,24 +72,20 @@ def create_parameters(template: Template) -> None:
             Description="Seconds between two InfluxDB backups (portable, to the backup bucket)",
         )
     )
-    template.add_parameter(
-        Parameter(
-            RETENTION_PARAMETER,
-            Type="Number",
-            Default=14,  # each backup is a full copy: 56 of them at the default interval
-            MinValue=1,
-            Description="Days a backup is kept in the bucket (then 7 more days as a non-current version)",
-        )
+    add_number_parameter(
+        template,
+        RETENTION_PARAMETER,
+        14,  # each backup is a full copy: 56 of them at the default interval
+        1,
+        description="Days a backup is kept in the bucket (then 7 more days as a non-current version)",
     )
-    template.add_parameter(
-        Parameter(
-            RESTORE_PARAMETER,
-            Type="String",
-            Default="",
-            AllowedPattern=r"^(s3://[a-z0-9.-]+/influxdb/[0-9TZ]+/)?$",
-            Description="s3://<backup bucket>/influxdb/<backup>/ to restore into the running InfluxDB once "
-            "(docs/deploying.md, Backups); empty: none",
-        )
+    add_string_parameter(
+        template,
+        RESTORE_PARAMETER,
+        "s3://<backup bucket>/influxdb/<backup>/ to restore into the running InfluxDB once (docs/deploying.md, "
+        "Backups); empty: none",
+        default="",
+        pattern=r"^(s3://[a-z0-9.-]+/influxdb/[0-9TZ]+/)?$",
     )
     template.add_condition(HAS_RESTORE, Not(Equals(Ref(RESTORE_PARAMETER), "")))
 

@@ -25,13 +25,15 @@ from typing import Any
 
 from awacs.aws import Statement
 from store_setup import constants as setup
-from troposphere import GetAtt, Parameter, Ref, Sub, Template, ec2, timestream
+from troposphere import GetAtt, Ref, Sub, Template, ec2, timestream
 from troposphere.cloudformation import CustomResource
 
 from catalog import load_catalog
 from catalog.export import downsampled
 from infrastructure.common import (
+    add_choice_parameter,
     add_code_parameters,
+    add_number_parameter,
     allow,
     create_log_group,
     setup_function,
@@ -114,44 +116,31 @@ class ManagedStore:
 
 
 def add_parameters(template: Template, class_parameter: str, storage: str, gib: str, deployment: str) -> None:
-    template.add_parameter(
-        Parameter(
-            class_parameter,
-            Type="String",
-            Default=DEFAULT_CLASS,
-            AllowedValues=list(INSTANCE_CLASSES),
-            Description="Store=timestream: the DB instance class (db.influx.medium: 1 vCPU, 8 GiB)",
-        )
+    add_choice_parameter(
+        template,
+        class_parameter,
+        DEFAULT_CLASS,
+        INSTANCE_CLASSES,
+        "Store=timestream: the DB instance class (db.influx.medium: 1 vCPU, 8 GiB)",
     )
-    template.add_parameter(
-        Parameter(
-            storage,
-            Type="String",
-            Default=STORAGE_TYPES[0],
-            AllowedValues=list(STORAGE_TYPES),
-            Description="Store=timestream: storage tier (IOPS included: T1 3,000, T2 12,000, T3 16,000; T2/T3 "
-            "need 400 GiB or more)",
-        )
+    add_choice_parameter(
+        template,
+        storage,
+        STORAGE_TYPES[0],
+        STORAGE_TYPES,
+        "Store=timestream: storage tier (IOPS included: T1 3,000, T2 12,000, T3 16,000; T2/T3 need 400 GiB or "
+        "more)",
     )
-    template.add_parameter(
-        Parameter(
-            gib,
-            Type="Number",
-            Default=MIN_STORAGE_GIB,
-            MinValue=MIN_STORAGE_GIB,
-            MaxValue=MAX_STORAGE_GIB,
-            Description="Store=timestream: storage in GiB",
-        )
+    add_number_parameter(
+        template, gib, MIN_STORAGE_GIB, MIN_STORAGE_GIB, MAX_STORAGE_GIB, "Store=timestream: storage in GiB"
     )
-    template.add_parameter(
-        Parameter(
-            deployment,
-            Type="String",
-            Default=DEPLOYMENT_TYPES[0],
-            AllowedValues=list(DEPLOYMENT_TYPES),
-            Description="Store=timestream: SINGLE_AZ, or WITH_MULTIAZ_STANDBY (a synchronous standby in a second "
-            "zone that takes over on failure; it serves no reads)",
-        )
+    add_choice_parameter(
+        template,
+        deployment,
+        DEPLOYMENT_TYPES[0],
+        DEPLOYMENT_TYPES,
+        "Store=timestream: SINGLE_AZ, or WITH_MULTIAZ_STANDBY (a synchronous standby in a second zone that takes "
+        "over on failure; it serves no reads)",
     )
     add_code_parameters(template)
 

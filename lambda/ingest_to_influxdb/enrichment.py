@@ -83,8 +83,9 @@ def line_format(metadata: Mapping[str, str], kind: ReadingKind) -> LineFormat:
 
 def format_line(line_format: LineFormat, reading: Reading) -> str:
     """The reading's line in a format made by `line_format` for its kind (the same line as `to_line`)."""
+    tags = reading.tags
     return line_format.line(
-        {**reading.tags, SENSOR_ID_TAG: reading.sensor_id},
+        {**tags, SENSOR_ID_TAG: reading.sensor_id} if tags else {SENSOR_ID_TAG: reading.sensor_id},
         reading.fields,
         reading.time_ms * NANOSECONDS_PER_MILLISECOND,
     )

@@ -55,12 +55,19 @@ def kinesis_data(record: dict[str, Any]) -> object:
         return data
 
 
+# A batch's records are made without the NamedTuple's Python-level __new__ (half the time, once per reading).
+_new_record = tuple.__new__
+
+
 def records_from_event(event: object) -> tuple[list[Record], bool]:
     """(records, is_batch): an SQS batch from the queued path, a Kinesis batch from the stream path (each record
     known by its sequence number, which a partial batch response names), or one reading from the IoT rule."""
     if is_sqs_event(event):
         assert isinstance(event, dict)
-        return [Record(str(r["messageId"]), r.get("body", "")) for r in event["Records"]], True
+        return [
+            _new_record(Record, (str(r["messageId"]), r.get("body", ""), None, None))
+            for r in event["Records"]
+        ], True
     if is_kinesis_event(event):
         assert isinstance(event, dict)
         return [Record(str(r["kinesis"]["sequenceNumber"]), kinesis_data(r)) for r in event["Records"]], True

@@ -46,6 +46,21 @@ def escape_key(text: str) -> str:
     return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
+# A point's own tag values (a sensor id) come again and again: each is escaped once per container.
+MAX_ESCAPED_VALUES = 100_000
+_escaped: dict[str, str] = {}
+
+
+def escape_value(text: str) -> str:
+    """`escape_key` of a tag value, remembered."""
+    found = _escaped.get(text)
+    if found is None:
+        if len(_escaped) >= MAX_ESCAPED_VALUES:
+            _escaped.clear()
+        found = _escaped[text] = escape_key(text)
+    return found
+
+
 def format_float(value: float) -> str:
     if not math.isfinite(value):
         raise ValueError(f"{value!r} cannot be an InfluxDB field")
@@ -119,9 +134,9 @@ def _line_function(
         ),
         finite=" and ".join(f"isfinite({v})" for v in fields),
         fields=", ".join(fields),
-        tags="".join(f"escape_key(tags[{name!r}]), " for name in tag_names),
+        tags="".join(f"escape(tags[{name!r}]), " for name in tag_names),
     )
-    scope: dict[str, Any] = {"isfinite": math.isfinite, "escape_key": escape_key}
+    scope: dict[str, Any] = {"isfinite": math.isfinite, "escape": escape_value}
     exec(compile(source, "<line format>", "exec"), scope)
     made: Callable[[str], Callable[[Mapping[str, str], Mapping[str, float], int], str]] = scope[
         "with_template"

@@ -194,6 +194,30 @@ def test_the_quick_checks_make_the_reading_the_full_checks_make(
     assert seen["compiled"] > 80 and seen["compiled from text"] > 80, seen
 
 
+@pytest.mark.parametrize("envelope", [None, PRESSURE.topic, SHELF.topic, "/no/such/kind", "x" * 300])
+def test_the_compiled_checks_pick_the_kind_the_full_checks_pick(envelope: str | None) -> None:
+    """The compiled checks read a text first as the envelope's kind: a reading that names its own topic (another
+    kind's, an unknown one, none, or not a text) is still taken as the kind `kind_of` picks, or left to them."""
+    seen: Counter[str] = Counter()
+    for base in (sample_pressure(), shelf_reading()):
+        for topic in (MISSING, None, PRESSURE.topic, SHELF.topic, "/no/such/kind", 12, ""):
+            document = with_value(base, "topic", topic)
+            for text in (json.dumps(document), json.dumps(document).encode()):
+                compiled = COMPILED.reading(text, envelope, NOW_MS)
+                expected = outcome(
+                    lambda t: validate_fully(
+                        decode_fully(t), validation.kind_of(decode_fully(t), envelope), NOW_MS
+                    ),
+                    text,
+                )
+                if compiled is not None:
+                    assert ("reading", repr(compiled)) == expected, (envelope, text)
+                    seen[compiled.kind.name] += 1
+                else:
+                    seen[expected[0]] += 1
+    assert seen[PRESSURE.name] >= 4 and seen[SHELF.name] >= 2, seen  # (one of them by its own topic)
+
+
 def payloads() -> list[object]:
     usual = sample_pressure()
     texts = [

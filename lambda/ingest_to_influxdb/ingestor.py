@@ -382,19 +382,21 @@ class Ingestor:
     ) -> list[_Pending]:
         """The chunk's readings, checked and enriched into lines; its rejections go to `rejections`."""
         pending: list[_Pending] = []
-        compiled = checks()
+        compiled = checks().reading
+        checked_in_python = 0
         for record in records:
             # The compiled checks take the usual reading; the Python checks decide the rest, with reasons.
-            reading = compiled.reading(record.payload, record.topic, now_ms)
+            reading = compiled(record.payload, record.topic, now_ms)
             if reading is not None:
-                result.compiled += 1
                 pending.append(_Pending(record, reading))
                 continue
+            checked_in_python += 1
             checked = self._check(record, now_ms)
             if isinstance(checked, Rejection):
                 rejections.append((record, checked))
             else:
                 pending.append(_Pending(record, checked))
+        result.compiled += len(records) - checked_in_python
         if pending:
             try:
                 self._enrich(pending, result, health)

@@ -65,9 +65,10 @@ def iso_epoch_ms(value: object, now_ms: int) -> int | None:
     ):
         return None
     try:
-        ms = _moment_ms(datetime.fromisoformat(value))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
+    ms = (moment - (_NAIVE_EPOCH if moment.tzinfo is None else _EPOCH)) // _ONE_MS  # _moment_ms, inlined
     return ms if EARLIEST_READING_MS <= ms <= now_ms + MAX_CLOCK_SKEW_MS else None
 
 

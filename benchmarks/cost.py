@@ -38,6 +38,14 @@ INFLUX_INIT = ROOT / "services" / "influxdb" / "init-influxdb.sh"
 SECONDS_PER_HOUR = 3600
 FLEETS = (20, 1_000, 10_000, 100_000)  # devices, one reading a second each
 PER_MILLION_FLEET = 1_000  # the fleet the per-million table is worked out for
+RULES_FLOOR = (
+    "IoT Core rules and actions"  # what every rule-based pipeline pays per reading, ours or IoT Core's own
+)
+MESSAGES = "IoT Core messages"
+# IoT Core's own InfluxDB rule action: writes line protocol to an InfluxDB V2 or V3 store (Timestream for
+# InfluxDB), batching, with no validation and no enrichment; priced as a rule and an action a message, the store
+# apart (https://docs.aws.amazon.com/iot/latest/developerguide/influxdb-rule-action.html).
+NATIVE_ACTION = "IoT Core's influxDB action (V2/V3 store)"
 SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage and per DeleteMessageBatch
 EMF_METRICS_PER_KIND = 1  # ReadingsWritten, per kind
 EMF_METRICS_FIXED = 4  # ReadingsFailed, MetadataMisses, MetadataAttributesDropped, WriteLatency (handler.py)
@@ -454,6 +462,33 @@ class Model:
         return {"readings": variable, "fixed": fixed, "total": variable + fixed, "unpriced": unpriced}
 
 
+def native_action_per_million(model: Model, devices: int, basic_ingest: bool) -> dict[str, float]:
+    """IoT Core's own InfluxDB action for a million readings: the messages (none with Basic Ingest) and the rule
+    and its action; no function, queue or logs (and none of their checks)."""
+    parts = model.per_million(PATHS[2] if basic_ingest else PATHS[0], devices)
+    return {MESSAGES: parts[MESSAGES], RULES_FLOOR: parts[RULES_FLOOR]}
+
+
+def largest_fleet_rows(model: Model) -> list[list[str]]:
+    """Per million readings at the largest fleet, everything on the data path (the store priced apart, the same
+    for every row), and its ratio to the rules-and-actions floor; IoT Core's own InfluxDB action beside it."""
+    fleet = FLEETS[-1]
+    rows: list[list[str]] = []
+    totals: list[tuple[str, float | None]] = []
+    for path in PATHS:
+        sized = model.for_fleet(path, fleet)
+        totals.append((path.name, None if sized is None else sum(sized.per_million(path, fleet).values())))
+    for basic in (False, True):
+        name = NATIVE_ACTION + (", Basic Ingest" if basic else "")
+        totals.append((name, sum(native_action_per_million(model, fleet, basic).values())))
+    floor = model.per_million(PATHS[0], fleet)[RULES_FLOOR]
+    for name, total in totals:
+        rows.append(
+            [name, "cannot carry it", "-"] if total is None else [name, _usd(total), f"{total / floor:.2f} x"]
+        )
+    return rows
+
+
 def _usd(value: float) -> str:
     if math.isnan(value):
         return "unpriced"
@@ -500,6 +535,11 @@ def tables(model: Model) -> list[tuple[str, list[str], list[list[str]]]]:
             deployments,
         ),
         (f"The fixed part, per month ({fleet:,} devices)", ["part", "per month"], fixed_rows),
+        (
+            f"Per million readings at {FLEETS[-1]:,} devices, beside IoT Core's own InfluxDB action",
+            ["path", "data path, per million (the store apart)", "x the rules-and-actions floor"],
+            largest_fleet_rows(model),
+        ),
     ]
 
 
@@ -563,6 +603,13 @@ def markdown(model: Model) -> str:
         " WARN: a successful invocation sends no START/END/REPORT; sizes from `benchmarks/lambda_log_lines.yaml`).",
         "- The fixed part dominates small fleets; IoT Core's messaging and rules dominate large ones,"
         " which is where Basic Ingest pays.",
+        f"- At {FLEETS[-1]:,} devices: every path's per-reading charges on the deployment `make capacity` chose,"
+        " the store priced apart (it is the same for every row), against the rules-and-actions floor that every"
+        " rule-based pipeline pays. IoT Core's own InfluxDB rule action pays that floor alone (and the messages"
+        " without Basic Ingest), but writes to InfluxDB V2 or V3 stores only and neither checks nor enriches a"
+        " reading: an invalid one is written or lost, not kept with its reason"
+        " (https://docs.aws.amazon.com/iot/latest/developerguide/influxdb-rule-action.html). The stream path"
+        " with Basic Ingest is this project's cheapest at that size.",
         f"- EFS holds InfluxDB's raw points for {s.raw_retention_days:g} days at about"
         f" {p.assumptions.influxdb_bytes_per_reading:g} bytes a reading, plus {p.assumptions.efs_base_gb:g} GB"
         " for the applications; NAT gateways also charge per GB processed (the gateway endpoints keep"

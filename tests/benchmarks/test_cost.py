@@ -18,9 +18,11 @@ from benchmarks.cost import (
     Price,
     PriceList,
     Stacks,
+    largest_fleet_rows,
     load_measured,
     load_prices,
     markdown,
+    native_action_per_million,
     read_stacks,
     sql_acus,
     sql_idle_per_month,
@@ -201,6 +203,26 @@ def test_the_stream_path_per_million_readings_by_hand() -> None:
     assert sized.readings_per_batch(20, stream=True) == 50  # 20/s over 2 shards for 5 s
     on_demand = MODEL.per_million(STREAM, 1000)  # no shards sized: on demand, a KB in and out a reading
     assert on_demand["Kinesis stream"] == pytest.approx(730 * 0.04 / month_millions + 1.024 * (0.08 + 0.04))
+
+
+def test_iot_core_s_own_influxdb_action_pays_the_messages_and_the_rule_alone() -> None:
+    assert native_action_per_million(MODEL, 1000, basic_ingest=False) == {
+        "IoT Core messages": pytest.approx(1.00),
+        "IoT Core rules and actions": pytest.approx(0.30),
+    }
+    assert sum(native_action_per_million(MODEL, 1000, basic_ingest=True).values()) == pytest.approx(0.30)
+
+
+def test_the_largest_fleet_s_rows_are_each_path_s_total_over_the_floor() -> None:
+    model = Model(load_prices(), read_stacks(), load_measured())
+    rows = {name: (total, ratio) for name, total, ratio in largest_fleet_rows(model)}
+    assert len(rows) == len(PATHS) + 2
+    floor = model.per_million(DIRECT, 100_000)["IoT Core rules and actions"]
+    sized = model.for_fleet(STREAM_BASIC, 100_000)
+    assert sized is not None
+    total = sum(sized.per_million(STREAM_BASIC, 100_000).values())
+    assert rows[STREAM_BASIC.name] == (f"${total:,.2f}", f"{total / floor:.2f} x")
+    assert rows["IoT Core's influxDB action (V2/V3 store), Basic Ingest"] == ("$0.30", "1.00 x")
 
 
 def test_sqs_tiers_lower_the_queue_s_price_past_100_billion_requests_a_month() -> None:

@@ -26,31 +26,12 @@ from grafana.names import DISPLAY_NAME_SEPARATOR
 from grafana.panel_data import Line, PanelData
 from grafana.panels import TOP_SENSORS
 from reach.endpoints import Endpoints
-from tests.support.kind_files import catalog_copy
+from tests.support.kind_files import add_kind_file, catalog_copy
 from tests.support.readings import escape, write_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METADATA = json.loads((PROJECT_ROOT / "sample-data" / "device-metadata.json").read_text())
 RUN_S = 30
-COOLANT = """\
-name: coolant
-description: Coolant loop of a machine.
-topic: /coolant/data
-measurement: coolant
-sensor_id: [deviceid]
-fields:
-  flow: {attribute: flow, label: Flow, unit: flowlpm, range: {min: 0, max: 40}}
-  temperature: {attribute: temp, label: Temperature, unit: celsius, range: {min: 10, max: 60}}
-dashboard:
-  uid: coolant
-  title: Coolant
-  description: Flow and temperature of the coolant loops, per sensor.
-  filters: [sensor]
-  panels:
-    - {field: flow, show: mean_per_sensor, width: 16}
-    - {field: flow, show: current_per_sensor, width: 8}
-    - {field: temperature, show: mean_per_sensor, width: 24}
-"""
 UNKNOWN_SENSORS = (
     "Qq0noMeta-0001",
     "Qq0noMeta-0002",
@@ -60,7 +41,7 @@ UNKNOWN_SENSORS = (
 @pytest.fixture
 def kinds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     folder = catalog_copy(tmp_path, monkeypatch)
-    (folder / "coolant.yaml").write_text(COOLANT)
+    add_kind_file(folder, "coolant")
     yield folder
 
 

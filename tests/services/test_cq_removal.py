@@ -12,18 +12,7 @@ from catalog.loader import FOLDER_VARIABLE
 from reach.endpoints import Endpoints
 from sandbox.manager.services import run_influxdb_init
 from tests.support import readings
-from tests.support.kind_files import catalog_copy
-
-TANK = """\
-name: tank
-description: Fill level of a tank.
-topic: /tank/data
-measurement: tank_level
-sensor_id: [deviceid]
-fields:
-  level: {attribute: level, label: Level, unit: percent}
-downsampling: {fields: [level]}
-"""
+from tests.support.kind_files import add_kind_file, catalog_copy
 
 
 def test_a_removed_kind_loses_its_continuous_queries_and_keeps_its_data(
@@ -31,7 +20,7 @@ def test_a_removed_kind_loses_its_continuous_queries_and_keeps_its_data(
 ) -> None:
     before = readings.continuous_queries(endpoints)
     folder = catalog_copy(tmp_path, monkeypatch)
-    (folder / "tank.yaml").write_text(TANK)
+    add_kind_file(folder, "tank")
     try:
         added = run_influxdb_init(endpoints)
         assert added.returncode == 0, added.stderr

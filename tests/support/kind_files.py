@@ -33,6 +33,14 @@ def catalog_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+KIND_FILES = Path(__file__).parent / "kinds"  # whole kind files some tests add to a catalog copy
+
+
+def add_kind_file(folder: Path, name: str) -> Path:
+    """tests/support/kinds/<name>.yaml, copied into a catalog folder."""
+    return Path(shutil.copy(KIND_FILES / f"{name}.yaml", folder / f"{name}.yaml"))
+
+
 def write_kind(folder: Path, data: dict[str, Any]) -> Path:
     path = folder / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -93,6 +93,7 @@ def test_sub_paths_and_security() -> None:
     assert _task("influxdb")["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
 
 
+@pytest.mark.processes  # runs the service's start script under sh
 def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_path: Path) -> None:
     """Runs the container command with the variables the task sets, the dashboards as the init container leaves
     them, and a stand-in for the image's /run.sh."""
@@ -130,6 +131,7 @@ def test_grafana_start_writes_provisioning_and_finds_the_fetched_dashboards(tmp_
     assert refused.returncode == 1 and "fetch-files container copies them from S3" in refused.stderr
 
 
+@pytest.mark.processes  # runs the service's start script under sh
 def test_grafana_verifies_the_ecs_store_against_its_ca_and_the_managed_store_against_the_roots(
     tmp_path: Path,
 ) -> None:
@@ -165,6 +167,7 @@ def test_grafana_verifies_the_ecs_store_against_its_ca_and_the_managed_store_aga
         assert influx["secureJsonData"]["tlsCACert"] == "$INFLUXDB_CA_CERTIFICATE"  # Grafana expands it
 
 
+@pytest.mark.processes  # runs the service's start script under sh
 def test_chronograf_adds_the_store_s_ca_to_go_s_roots(tmp_path: Path) -> None:
     run = tmp_path / "chronograf"
     run.write_text(

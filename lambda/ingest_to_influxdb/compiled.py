@@ -67,7 +67,7 @@ _TYPES = {FieldRule.FINITE_NUMBER: Number, FieldRule.NON_NEGATIVE_INTEGER: Count
 
 
 class _Topic(Struct):
-    """The one attribute that picks the kind, read alone when the envelope's kind is not the reading's."""
+    """The one attribute that picks the kind, read first (msgspec skips the others)."""
 
     topic: str | UnsetType | None = UNSET
 
@@ -169,19 +169,15 @@ def kind_decoder(kind: ReadingKind) -> KindDecoder | None:
         if attribute == TOPIC or wanted.setdefault(attribute, role) != role:
             return None
     # Struct attributes f0, f1, ... (the common ones first, as the reader expects) stand for the payload's
-    # attributes, whatever characters those hold; `topic` is read too, to tell whether this kind is the
-    # reading's (then one pass over the text does).
+    # attributes, whatever characters those hold.
     names = {f"f{n}": attribute for n, attribute in enumerate(wanted)}
     struct = msgspec.defstruct(
         f"{kind.name.title().replace('_', '')}Reading",
         [
-            *(
-                (name, wanted[attribute][0])
-                if wanted[attribute][1] is _REQUIRED
-                else (name, wanted[attribute][0], wanted[attribute][1])
-                for name, attribute in names.items()
-            ),
-            (TOPIC, str | UnsetType | None, UNSET),
+            (name, wanted[attribute][0])
+            if wanted[attribute][1] is _REQUIRED
+            else (name, wanted[attribute][0], wanted[attribute][1])
+            for name, attribute in names.items()
         ],
         rename=names,
         kw_only=True,  # required and optional attributes in any order
@@ -210,47 +206,31 @@ class CompiledChecks:
         kind = self.table.for_topic(topic)
         return None if kind is None else self._decoders[kind.name]
 
-    def _lookup(self, topic: object) -> KindDecoder | None:
-        """The decoder of the kind `validation.kind_of` picks for this topic (None: no kind, or not a topic)."""
-        if type(topic) is not str and topic is not None:
-            return None
-        decoder: KindDecoder | None = self._by_topic.get(topic, _UNKNOWN)
-        if decoder is _UNKNOWN:
-            assert isinstance(topic, str)
-            return None if len(topic) > MAX_TOPIC_LENGTH else self._decoder(topic)
-        return decoder
-
     def reading(self, payload: object, topic: str | None, now_ms: int) -> Reading | None:
         """The reading of a usual payload, or None: then the full checks decide."""
         try:
             if type(payload) is str or type(payload) is bytes:  # (not a subclass, nor a bytearray)
                 if not _small_and_shallow(payload):
                     return None
-                # The kind is the reading's topic's, else the envelope's, else the default: the envelope's is
-                # tried first (a reading seldom names another), and its Struct reads the reading's topic too.
-                guess = self._lookup(topic)
-                if guess is not None:
-                    try:
-                        decoded = guess.decoder.decode(payload)
-                    except msgspec.ValidationError:
-                        pass  # (perhaps as another kind's reading: its topic says)
-                    else:
-                        found = decoded.topic
-                        if found is UNSET or self._lookup(found) is guess:
-                            return guess.read(decoded, now_ms)
                 found = _TOPIC_DECODER.decode(payload).topic
-                decoder = self._lookup(topic if found is UNSET else found)
-                if decoder is None or decoder is guess:
-                    return None  # (no kind, or the guess was the kind and its Struct refused the reading)
-                return decoder.read(decoder.decoder.decode(payload), now_ms)
-            if type(payload) is dict:
+                chosen = topic if found is UNSET else found
+            elif type(payload) is dict:
                 if not small_flat_object(payload):
                     return None
-                decoder = self._lookup(payload.get(TOPIC, topic))
-                if decoder is None:
-                    return None
+                chosen = payload.get(TOPIC, topic)
+            else:
+                return None
+            # The kind `validation.kind_of` picks: the reading's topic, else the envelope's, else the default.
+            decoder: KindDecoder | None = (
+                self._by_topic.get(chosen, _UNKNOWN) if type(chosen) is str or chosen is None else None
+            )
+            if decoder is _UNKNOWN:
+                decoder = None if len(chosen) > MAX_TOPIC_LENGTH else self._decoder(chosen)  # type: ignore[arg-type]
+            if decoder is None:
+                return None
+            if isinstance(payload, dict):
                 return decoder.read(msgspec.convert(payload, decoder.struct), now_ms)
-            return None
+            return decoder.read(decoder.decoder.decode(payload), now_ms)
         except (msgspec.MsgspecError, ValueError, TypeError, OverflowError):
             return None  # whatever the payload holds, the full checks say what
 

@@ -112,9 +112,12 @@ class _Retry:
 
 @dataclass
 class _Failed:
-    """What one try of a batch left undone: the first failure at `index`, the `records` that failed, for `error`
-    (None: reported as partial failures); the function saw the batch up to `through` (its records that did not
-    fail are written, those after it were not tried)."""
+    """What one try of a batch left undone: the first failure at `index`, the `records` from it on, for `error`
+    (None: reported as partial failures); the function saw the batch up to `through` (its records before the
+    first failure are written, those after `through` were not tried). The records after the first failure go
+    with it even when the function did not name them: Lambda retries from the lowest failure, so the function
+    leaves them to the retry (ingest_to_influxdb.ingestor, ordered batches) and they may be in some sinks only;
+    and when the retries run out, Lambda's S3 destination gets the whole invocation's records."""
 
     index: int
     records: list[StreamRecord]
@@ -247,8 +250,7 @@ class StreamPoller:
             # Lambda: an empty, null or unknown identifier fails the whole batch.
             return _Failed(0, records, None, len(records) - 1)
         lowest = min(i for i in named if i is not None)
-        reported = {i for i in named if i is not None}
-        return _Failed(lowest, [r for i, r in enumerate(records) if i in reported], None, len(records) - 1)
+        return _Failed(lowest, records[lowest:], None, len(records) - 1)
 
     def discard(
         self,

@@ -394,12 +394,12 @@ class Model:
         )  # each container, each item, per TTL
         read_units = reads_per_second * (n / rate) * 0.5  # eventually consistent, items under 4 KB
         return {
-            "IoT Core messages": 0.0
+            MESSAGES: 0.0
             if path.basic_ingest
             else n
             / 1e6
             * p.prices["iot_message_per_million"].for_millions(rate * self.seconds_per_month / 1e6),
-            "IoT Core rules and actions": n
+            RULES_FLOOR: n
             / 1e6
             * (p.usd("iot_rule_triggered_per_million") + p.usd("iot_action_per_million")),
             "SQS requests": sqs_requests / 1e6 * p.prices["sqs_request_per_million"].for_millions(sqs_month),
@@ -765,7 +765,7 @@ def stream_break_even(model: Model) -> float:
 
 def basic_ingest_section(model: Model) -> list[str]:
     """What Basic Ingest saves, from the same model, and how to turn it on."""
-    saved_per_million = model.per_million(PATHS[0], PER_MILLION_FLEET)["IoT Core messages"]
+    saved_per_million = model.per_million(PATHS[0], PER_MILLION_FLEET)[MESSAGES]
     largest = FLEETS[-1]
     plain, basic = (model.fleet(p, largest).per_month(p, largest)["total"] for p in (PATHS[1], PATHS[3]))
     saved_per_month = plain - basic

@@ -14,6 +14,7 @@ The handler's modes run as a warm container does: metadata cached after the firs
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -28,14 +29,17 @@ from typing import Any
 import boto3
 import urllib3
 from ingest_to_influxdb import environment, kinds
+from ingest_to_influxdb.constants import METAKEY
+from ingest_to_influxdb.identity import CONNECTION_FIELD, PRINCIPAL_FIELD
 
 from benchmarks.bench_kinds import influxdb_only_kinds
+from catalog import load_catalog
 from local_aws.lambda_.events import sqs_batch_event
 from reach.endpoints import Endpoints
 from sandbox.manager.services import Sandbox
 
 DEVICES = 500
-METAKEYS = [str(n) for n in range(123456789, 123456799)]
+KIND = "pressure"
 SAMPLE_METADATA = Path(__file__).resolve().parent.parent / "sample-data" / "device-metadata.json"
 TABLE, QUEUE, SECRET = "bench-DeviceMetaData", "bench-rejected", "bench/influxdb/writer"
 CEILING_BATCH = 5_000
@@ -82,13 +86,30 @@ class Context:
         return 30_000
 
 
+def thing_name(device: int) -> str:
+    return f"bench-thing-{device:03d}"
+
+
+def thing_metadata() -> dict[str, dict[str, str]]:
+    """Each thing's metadata item (device n takes the n-th sample item, keyed by its thing name): over MQTT the
+    connection's client id is the thing's name, and its metadata item is the thing's (ingest_to_influxdb.identity)."""
+    samples = json.loads(SAMPLE_METADATA.read_text())
+    return {
+        thing_name(device): {**samples[device % len(samples)], METAKEY: thing_name(device)}
+        for device in range(DEVICES)
+    }
+
+
 class Readings:
-    """Distinct pressure readings (500 devices, each with a sample metakey), at advancing device times."""
+    """Distinct pressure readings of 500 things, at advancing device times, as the kind's IoT rule hands them to
+    the function: the device's payload, then what the rule's SQL adds (the topic, the connection's client id
+    and its principal: infrastructure/stacks/ingest.py, rule_sql)."""
 
     def __init__(self) -> None:
         self.start = datetime.now(UTC) - timedelta(hours=2)
         self.run = uuid.uuid4().hex[:6]
         self.n = 0
+        self.topic = load_catalog().kind(KIND).topic
 
     def next(self) -> dict[str, Any]:
         self.n += 1
@@ -101,25 +122,33 @@ class Readings:
             ),
             "deviceid": f"bench{self.run}{device}",
             "clientid": f"client-{device}",
-            "metakey": METAKEYS[device % len(METAKEYS)],
+            "topic": self.topic,
+            CONNECTION_FIELD: thing_name(device),
+            PRINCIPAL_FIELD: hashlib.sha256(
+                thing_name(device).encode()
+            ).hexdigest(),  # a certificate id's form
         }
 
     def lines(self, count: int) -> list[str]:
-        """`count` readings as the points the handler would write (enriched), formatted beforehand."""
-        from ingest_to_influxdb.enrichment import to_line
+        """`count` readings as the points the handler writes (enriched with their thing's metadata), formatted
+        beforehand: the ceiling's store writes the same points."""
+        from ingest_to_influxdb.enrichment import metadata_tags, to_line
         from ingest_to_influxdb.validation import decode, kind_of, validate
 
-        tags = {"location": "bench", "model": "P-100", "owner": "bench"}
+        items = thing_metadata()
         now_ms = int(time.time() * 1000)
         out = []
         for _ in range(count):
             document = decode(self.next())
-            out.append(to_line(validate(document, kind_of(document), now_ms), tags))
+            reading = validate(document, kind_of(document), now_ms)
+            assert reading.metakey is not None
+            tags, _ = metadata_tags(items[reading.metakey], reading.kind)
+            out.append(to_line(reading, tags))
         return out
 
 
 def provision(endpoints: Endpoints) -> dict[str, str]:
-    """The function's environment in moto: metadata table (sample items), rejected queue, writer secret."""
+    """The function's environment in moto: metadata table (an item per thing), rejected queue, writer secret."""
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(
         TableName=TABLE,
@@ -129,7 +158,7 @@ def provision(endpoints: Endpoints) -> dict[str, str]:
     )
     table = boto3.resource("dynamodb").Table(TABLE)
     with table.batch_writer() as writer:
-        for item in json.loads(SAMPLE_METADATA.read_text()):
+        for item in thing_metadata().values():
             writer.put_item(Item=item)
     queue = boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
     user = endpoints.influxdb.users.writer
@@ -186,9 +215,10 @@ def reference_style(endpoints: Endpoints, readings: Readings, count: int) -> Non
     url, headers = _write_url(endpoints)
     for _ in range(count):
         reading = readings.next()
-        item = dynamodb.get_item(TableName=TABLE, Key={"metakey": {"S": reading["metakey"]}})
-        tags = {k: str(next(iter(v.values()))) for k, v in item["Item"].items() if k != "metakey"}
-        tags["sensorID"] = f"{reading['deviceid']}-{reading['clientid']}"
+        thing = reading[CONNECTION_FIELD]
+        item = dynamodb.get_item(TableName=TABLE, Key={METAKEY: {"S": thing}})
+        tags = {k: str(next(iter(v.values()))) for k, v in item["Item"].items() if k != METAKEY}
+        tags["sensorID"] = thing
         fields = {"pressureValue": float(reading["pressure"]), "viscosity": float(reading["viscosity"])}
         line = format_point("pressure", tags, fields, time.time_ns())
         with urllib3.PoolManager(ca_certs=endpoints.influxdb.ca_file) as pool:

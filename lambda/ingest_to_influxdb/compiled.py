@@ -10,6 +10,11 @@ device's time (the same parsing as the full checks': msgspec's datetime rounds a
 The catalog's ranges are not checked: they are the dashboards' scale, and a reading outside them is written
 (catalog/schema.py, Range), so the packed catalog does not carry them.
 
+A batch's texts go through msgspec in one call (`readings`): joined into one JSON array and decoded as a list
+of a union of the kinds' Structs, each known by the `topic` the rule adds to every reading, once a guard has made
+sure the array's n-th object can only be the n-th text. A text that does not name its topic, or a batch the guard
+does not let through, is read text by text as before.
+
 `reading` answers None whenever it does not accept a payload: anything unusual (a number sent as text, a time
 in epoch seconds as a float, non-ASCII names, a nested or oversized payload, a kind whose attributes serve two
 roles, ...). The full checks then decide, so every rejection keeps its reason; whenever this returns a reading,
@@ -18,8 +23,11 @@ it is the one `validation.decode_fully` and `validate_fully` make (tests/ingest_
 
 from __future__ import annotations
 
+import functools
+import operator
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -85,6 +93,33 @@ def _small_and_shallow(text: str | bytes) -> bool:
             return False
         return len(text) <= MAX_PAYLOAD_BYTES and text.count("{") + text.count("[") <= MAX_NESTING_DEPTH
     return len(text) <= MAX_PAYLOAD_BYTES and text.count(b"{") + text.count(b"[") <= MAX_NESTING_DEPTH
+
+
+_FIRST = operator.itemgetter(0)
+
+
+def _joined(payloads: Sequence[object]) -> str | bytes | None:
+    """The texts as one JSON array, or None when they are not all texts (or all bytes) that can be so joined
+    (see `CompiledChecks.readings`). The size of each is checked here too, the depth by the count of "{"."""
+    kinds_of_payload = set(map(type, payloads))
+    if kinds_of_payload == {str}:
+        texts: Sequence[str] = payloads  # type: ignore[assignment]
+        if max(map(len, texts)) > MAX_PAYLOAD_BYTES or set(map(_FIRST, texts)) != {"{"}:
+            return None
+        text = "[" + ",".join(texts) + "]"
+        # (a str's isascii is a flag: no scan)
+        return text if text.isascii() and text.count("{") == len(texts) and text.count("[") == 1 else None
+    if kinds_of_payload == {bytes}:
+        data: Sequence[bytes] = payloads  # type: ignore[assignment]
+        if max(map(len, data)) > MAX_PAYLOAD_BYTES or set(map(_FIRST, data)) != {ord("{")}:
+            return None
+        joined = b"[" + b",".join(data) + b"]"
+        return (
+            joined
+            if joined.isascii() and joined.count(b"{") == len(data) and joined.count(b"[") == 1
+            else None
+        )
+    return None
 
 
 # The Python left after msgspec, written out per kind (a loop over the kind's attributes costs as much again):
@@ -156,6 +191,9 @@ class KindDecoder:
     struct: type[Struct]
     decoder: msgspec.json.Decoder[Any]
     read: Callable[[Any, int], Reading | None]
+    tagged: Callable[
+        [str], type[Struct]
+    ]  # the same Struct, known in a union by its `topic` (`CompiledChecks`)
 
 
 def kind_decoder(kind: ReadingKind) -> KindDecoder | None:
@@ -171,21 +209,39 @@ def kind_decoder(kind: ReadingKind) -> KindDecoder | None:
     # Struct attributes f0, f1, ... (the common ones first, as the reader expects) stand for the payload's
     # attributes, whatever characters those hold.
     names = {f"f{n}": attribute for n, attribute in enumerate(wanted)}
-    struct = msgspec.defstruct(
-        f"{kind.name.title().replace('_', '')}Reading",
-        [
-            (name, wanted[attribute][0])
-            if wanted[attribute][1] is _REQUIRED
-            else (name, wanted[attribute][0], wanted[attribute][1])
-            for name, attribute in names.items()
-        ],
-        rename=names,
-        kw_only=True,  # required and optional attributes in any order
-        frozen=True,
-        gc=False,  # no cycles: collected by reference counting alone, and made faster
-    )
+
+    def struct(tag: str | None = None) -> type[Struct]:
+        return msgspec.defstruct(
+            f"{kind.name.title().replace('_', '')}Reading",
+            [
+                (name, wanted[attribute][0])
+                if wanted[attribute][1] is _REQUIRED
+                else (name, wanted[attribute][0], wanted[attribute][1])
+                for name, attribute in names.items()
+            ],
+            rename=names,
+            kw_only=True,  # required and optional attributes in any order
+            frozen=True,
+            gc=False,  # no cycles: collected by reference counting alone, and made faster
+            tag_field=None if tag is None else TOPIC,
+            tag=tag,
+        )
+
+    untagged = struct()
     struct_name = {attribute: name for name, attribute in names.items()}
-    return KindDecoder(struct, msgspec.json.Decoder(struct), _reader(kind, struct_name))
+    return KindDecoder(
+        untagged,
+        msgspec.json.Decoder(untagged),
+        _reader(kind, struct_name),
+        struct,
+    )
+
+
+class _NoKind(Struct, tag_field=TOPIC, tag=""):
+    """A second member for the union of the batch decoder: msgspec checks a tag only in a union of several."""
+
+
+_SPLIT_AT = re.compile(r" - at `\$\[(\d+)\]")  # where in a list msgspec found what it could not take
 
 
 class CompiledChecks:
@@ -202,9 +258,60 @@ class CompiledChecks:
             if topic is None or len(topic) <= MAX_TOPIC_LENGTH
         }
 
+        # A batch's texts that each name their topic are decoded in one call: a union of every kind's Struct,
+        # each known by its topic (what `_by_topic` delivers), then read by its kind's reader.
+        tagged = {
+            decoder.tagged(topic): decoder.read
+            for topic, decoder in self._by_topic.items()
+            if topic is not None and decoder is not None
+        }
+        self._readers: dict[type[Struct], Callable[[Any, int], Reading | None]] = tagged
+        members: Any = functools.reduce(operator.or_, tagged, _NoKind)
+        self._batch = msgspec.json.Decoder(list[members])
+
     def _decoder(self, topic: str | None) -> KindDecoder | None:
         kind = self.table.for_topic(topic)
         return None if kind is None else self._decoders[kind.name]
+
+    def readings(
+        self, payloads: Sequence[object], topics: Sequence[str | None], now_ms: int
+    ) -> list[Reading | None]:
+        """`reading` of each payload, in order; texts that name their own topic are decoded in one call.
+
+        The texts are joined into one JSON array, which is taken only when it cannot be read but as the texts
+        one by one: ASCII, each text starting with "{", as many "{" in all as texts, and no "[" but the array's.
+        Every element decoded is an object, so each "{" opens one and none is nested or inside a string: the
+        n-th object is the n-th text. Where msgspec stops (an element it cannot take), the texts before it are
+        decoded again in one call and the rest one by one."""
+        count = len(payloads)
+        if count < 2:
+            return [self.reading(p, t, now_ms) for p, t in zip(payloads, topics, strict=True)]
+        joined = _joined(payloads)
+        if joined is None:
+            return [self.reading(p, t, now_ms) for p, t in zip(payloads, topics, strict=True)]
+        try:
+            decoded = self._batch.decode(joined)
+        except msgspec.ValidationError as error:
+            found = _SPLIT_AT.search(str(error))
+            stop = int(found.group(1)) if found else 0
+            head = self.readings(payloads[:stop], topics[:stop], now_ms) if stop > 1 else []
+            return head + [
+                self.reading(p, t, now_ms)
+                for p, t in zip(payloads[len(head) :], topics[len(head) :], strict=True)
+            ]
+        except msgspec.DecodeError:
+            return [self.reading(p, t, now_ms) for p, t in zip(payloads, topics, strict=True)]
+        readers = self._readers
+        out: list[Reading | None] = []
+        for document, payload, topic in zip(decoded, payloads, topics, strict=True):
+            read = readers.get(type(document))
+            try:
+                out.append(None if read is None else read(document, now_ms))
+            except (ValueError, TypeError, OverflowError):
+                out.append(None)
+            if read is None:  # `_NoKind`: an empty topic, which `reading` resolves as the table does
+                out[-1] = self.reading(payload, topic, now_ms)
+        return out
 
     def reading(self, payload: object, topic: str | None, now_ms: int) -> Reading | None:
         """The reading of a usual payload, or None: then the full checks decide."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import time
 import uuid
 from collections import Counter, deque
@@ -58,6 +59,7 @@ MISSING_OUTCOME = (
     "sink_missing"  # an ingest_health outcome: readings a sink did not take (its reason: the sink)
 )
 _NO_TAGS: Mapping[str, str] = {}
+_PAYLOAD, _TOPIC = operator.attrgetter("payload"), operator.attrgetter("topic")  # of a Record
 
 
 @dataclass
@@ -382,11 +384,10 @@ class Ingestor:
     ) -> list[_Pending]:
         """The chunk's readings, checked and enriched into lines; its rejections go to `rejections`."""
         pending: list[_Pending] = []
-        compiled = checks().reading
         checked_in_python = 0
-        for record in records:
-            # The compiled checks take the usual reading; the Python checks decide the rest, with reasons.
-            reading = compiled(record.payload, record.topic, now_ms)
+        # The compiled checks take the usual reading; the Python checks decide the rest, with reasons.
+        compiled = checks().readings(list(map(_PAYLOAD, records)), list(map(_TOPIC, records)), now_ms)
+        for record, reading in zip(records, compiled, strict=True):
             if reading is not None:
                 pending.append(_Pending(record, reading))
                 continue

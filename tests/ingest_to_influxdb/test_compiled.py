@@ -113,59 +113,116 @@ def test_the_kind_is_the_one_the_full_checks_choose() -> None:
         assert (reading and reading.kind.name) == expected, payload
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        text(deviceid="dev-1\n"),  # a regular expression's $ would take it
-        text(deviceid="dev\\1"),
-        text(deviceid="dev\\", clientid="x"),
-        text(deviceid="a\\", clientid="b"),
-        text(deviceid="ö"),
-        text(deviceid="x" * 128),
-        text(deviceid="x" * 129),
-        text(connection_clientid="thing-7"),
-        text(connection_clientid="n/a"),
-        text(connection_clientid="thing 7\t"),
-        text(connection_clientid="thing-7", deviceid=12, clientid=None),
-        text(endpoint="ep-1"),
-        text(endpoint="ep-1", connection_clientid="thing-7"),
-        text(metakey=123456789),
-        text(metakey="ö"),
-        text(metakey=""),
-        text(sensordatetime=1_795_341_600),
-        text(sensordatetime=1_795_341_600_123),
-        text(sensordatetime=1_795_341_600.5),
-        text(sensordatetime="1795341600"),
-        text(sensordatetime="2026-11-22t10:00:00z"),
-        text(sensordatetime="2026-11-22T10:00:00.999999999Z"),
-        text(sensordatetime=" 2026-11-22T10:00:00Z"),
-        text(pressure=True),
-        text(pressure="12"),
-        text(pressure=10**400),
-        text(pressure=2**53 + 1),
-        text(pressure=-0.0),
-        text(nested={"a": [1, {"b": [2]}]}),
-        '{"pressure": 1, "pressure": 2, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
-        ' "deviceid": "d", "clientid": "c"}',
-        '{"pres\\u0073ure": 1, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
-        ' "deviceid": "d", "clientid": "c"}',
-        '{"pressure": NaN, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
-        ' "deviceid": "d", "clientid": "c"}',
-        '{"pressure": 1, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "d",'
-        ' "clientid": "c", "note": "\\ud800"}',
-        "  " + text() + "\n",
-        text() + " x",
-        '{"a": ' * 40 + "1" + "}" * 40,
-        "[" + text() + "]",
-        text().encode("utf-16"),
-        b"\xef\xbb\xbf" + text().encode(),
-        json.dumps({**USUAL, "padding": "x" * (128 * 1024)}),
-        bytearray(text().encode()),
-    ],
-    ids=lambda p: repr(p)[-60:],
-)
+UNUSUAL: list[object] = [
+    text(deviceid="dev-1\n"),  # a regular expression's $ would take it
+    text(deviceid="dev\\1"),
+    text(deviceid="dev\\", clientid="x"),
+    text(deviceid="a\\", clientid="b"),
+    text(deviceid="ö"),
+    text(deviceid="x" * 128),
+    text(deviceid="x" * 129),
+    text(connection_clientid="thing-7"),
+    text(connection_clientid="n/a"),
+    text(connection_clientid="thing 7\t"),
+    text(connection_clientid="thing-7", deviceid=12, clientid=None),
+    text(endpoint="ep-1"),
+    text(endpoint="ep-1", connection_clientid="thing-7"),
+    text(metakey=123456789),
+    text(metakey="ö"),
+    text(metakey=""),
+    text(sensordatetime=1_795_341_600),
+    text(sensordatetime=1_795_341_600_123),
+    text(sensordatetime=1_795_341_600.5),
+    text(sensordatetime="1795341600"),
+    text(sensordatetime="2026-11-22t10:00:00z"),
+    text(sensordatetime="2026-11-22T10:00:00.999999999Z"),
+    text(sensordatetime=" 2026-11-22T10:00:00Z"),
+    text(pressure=True),
+    text(pressure="12"),
+    text(pressure=10**400),
+    text(pressure=2**53 + 1),
+    text(pressure=-0.0),
+    text(nested={"a": [1, {"b": [2]}]}),
+    '{"pressure": 1, "pressure": 2, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
+    ' "deviceid": "d", "clientid": "c"}',
+    '{"pres\\u0073ure": 1, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
+    ' "deviceid": "d", "clientid": "c"}',
+    '{"pressure": NaN, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z",'
+    ' "deviceid": "d", "clientid": "c"}',
+    '{"pressure": 1, "viscosity": 3, "sensordatetime": "2026-11-22T10:00:00Z", "deviceid": "d",'
+    ' "clientid": "c", "note": "\\ud800"}',
+    "  " + text() + "\n",
+    text() + " x",
+    '{"a": ' * 40 + "1" + "}" * 40,
+    "[" + text() + "]",
+    text().encode("utf-16"),
+    b"\xef\xbb\xbf" + text().encode(),
+    json.dumps({**USUAL, "padding": "x" * (128 * 1024)}),
+    bytearray(text().encode()),
+]
+
+
+@pytest.mark.parametrize("payload", UNUSUAL, ids=lambda p: repr(p)[-60:])
 def test_unusual_text_is_read_as_the_full_checks_read_it(payload: object) -> None:
     same_or_none(payload)
+
+
+def one_by_one(payloads: list[Any], topics: list[str | None]) -> list[str]:
+    return [repr(CHECKS.reading(p, t, NOW_MS)) for p, t in zip(payloads, topics, strict=True)]
+
+
+def batched(payloads: list[Any], topics: list[str | None]) -> list[str]:
+    return [repr(r) for r in CHECKS.readings(payloads, topics, NOW_MS)]
+
+
+def test_a_batch_is_read_as_each_of_its_texts_alone() -> None:
+    """`readings` decodes a batch's texts in one call: whatever the batch holds, each reading is the one
+    `reading` makes of its text alone (and so the full checks' one), in the batch's order."""
+    rng = random.Random(7)
+    shelf = json.dumps({**USUAL, "topic": "/shelf/data", "count": 3, "product_id": "p1"})
+    no_topic = json.dumps({k: v for k, v in USUAL.items() if k != "topic"})
+    usual = [text(deviceid=f"d{n}", pressure=500 + n) for n in range(20)] + [shelf, no_topic]
+    plain = [text(topic=""), text(topic="/unknown"), text(topic=None)]
+    batches: list[list[Any]] = [usual, [*usual, *plain], [text()] * 2]
+    for unusual in [*UNUSUAL, *plain]:
+        batch: list[Any] = [rng.choice(usual) for _ in range(30)]
+        batch.insert(rng.randrange(len(batch)), unusual)
+        batches.append(batch)
+    for _ in range(20):
+        batches.append(rng.sample(usual + UNUSUAL + plain, 25))
+    for batch in batches:
+        for payloads in (batch, [p.encode() if isinstance(p, str) else p for p in batch]):
+            topics = [rng.choice([None, None, "/shelf/data"]) for _ in payloads]
+            assert batched(payloads, topics) == one_by_one(payloads, topics)
+    taken = CHECKS.readings(usual, [None] * len(usual), NOW_MS)
+    assert all(taken) and [r.kind.name for r in taken if r][-2:] == ["shelf", "pressure"]
+
+
+def test_texts_that_join_into_other_readings_are_each_read_alone() -> None:
+    """Texts that are no reading each but make two readings once joined by a comma: the batch must not take
+    them as two (the second text's attributes would be the first record's)."""
+    first, second = text(deviceid="a"), text(deviceid="b", pressure=7)
+    cut = second.index(', "viscosity"')
+    cases = [
+        [first + ", " + second[:cut], second[cut + 1 :]],  # the second starts with a space
+        [first + ", " + second[:cut], second[cut + 2 :]],  # with a quote
+        [first[:-1] + "}, " + second[:cut], '"viscosity": 1}'],
+        [first, first + ", " + second[:cut], second[cut + 2 :], first],
+        [first + "]", "[" + first],
+    ]
+    for payloads in cases:
+        topics: list[str | None] = [None] * len(payloads)
+        assert batched(payloads, topics) == one_by_one(payloads, topics)
+        readings = CHECKS.readings(payloads, topics, NOW_MS)
+        assert [r is None for r in readings] == [p != first for p in payloads]
+
+
+def test_a_batch_with_a_text_msgspec_cannot_take_reads_the_others_as_well() -> None:
+    good = [text(deviceid=f"d{n}") for n in range(10)]
+    for bad in (text(pressure="high"), text(topic="/unknown"), text(sensordatetime=[1])):
+        payloads = [*good[:6], bad, *good[6:]]
+        readings = CHECKS.readings(payloads, [None] * len(payloads), NOW_MS)
+        assert [r is None for r in readings] == [False] * 6 + [True] + [False] * 4
 
 
 def test_fields_from_any_json_number_are_the_floats_of_the_full_checks() -> None:

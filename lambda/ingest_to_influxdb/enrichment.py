@@ -76,16 +76,14 @@ def line_format(metadata: Mapping[str, str], kind: ReadingKind) -> LineFormat:
     return LineFormat(
         kind.measurement,
         metadata,
-        {SENSOR_ID_TAG, *(tag.name for tag in kind.tags)},
+        [tag.name for tag in kind.tags],
         [field.name for field in kind.fields],
+        own_tag=SENSOR_ID_TAG,
     )
 
 
 def format_line(line_format: LineFormat, reading: Reading) -> str:
     """The reading's line in a format made by `line_format` for its kind (the same line as `to_line`)."""
-    tags = reading.tags
-    return line_format.line(
-        {**tags, SENSOR_ID_TAG: reading.sensor_id} if tags else {SENSOR_ID_TAG: reading.sensor_id},
-        reading.fields,
-        reading.time_ms * NANOSECONDS_PER_MILLISECOND,
+    return line_format.point(
+        reading.sensor_id, reading.tags, reading.fields, reading.time_ms * NANOSECONDS_PER_MILLISECOND
     )

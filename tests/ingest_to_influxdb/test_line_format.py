@@ -28,6 +28,16 @@ def test_percent_signs_and_braces_anywhere_come_out_as_they_went_in() -> None:
     assert form.line(tags, fields, 7) == format_point("m%s{}", {**constant, **tags}, fields, 7)
 
 
+def test_names_with_quotes_and_backslashes_and_a_tag_given_apart() -> None:
+    constant = {"c'1": 'v"1', "sensorID": "the constant's"}
+    form = LineFormat("m", constant, {'t"2', "it's", "sensorID"}, ["f\\1", "g'"], own_tag="sensorID")
+    tags = {'t"2': "x", "it's": "y \\z"}
+    fields = {"f\\1": 1.0, "g'": 2.5}
+    expected = format_point("m", {**constant, **tags, "sensorID": "dev 1"}, fields, 9)
+    assert form.point("dev 1", tags, fields, 9) == expected
+    assert form.line({**tags, "sensorID": "dev 1"}, fields, 9) == expected
+
+
 def test_format_line_is_to_line_for_each_kind() -> None:
     metadata = {"manufacturer": "Acme Devices Ltd.", "location": "Hall,2", "rating": "4.5"}
     pressure = validate(

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest_to_influxdb.compiled import checks
+from ingest_to_influxdb.constants import NANOSECONDS_PER_MILLISECOND
 from ingest_to_influxdb.dead_letters import dead_letter_body
-from ingest_to_influxdb.enrichment import format_line, line_format, metadata_tags
+from ingest_to_influxdb.enrichment import line_format, metadata_tags
 from ingest_to_influxdb.errors import InvalidReading, TransientError
 from ingest_to_influxdb.events import Record
 from ingest_to_influxdb.health import Outcome, health_lines
 from ingest_to_influxdb.kinds import DEFAULT_SINKS, INFLUXDB_SINK, SQL_SINK, ReadingKind
-from ingest_to_influxdb.line_protocol import LineFormat
+from ingest_to_influxdb.line_protocol import LineFormat, Point
 from ingest_to_influxdb.ports import (
     MetadataLookup,
     PointWriter,
@@ -483,22 +484,21 @@ class Ingestor:
     def _enrich(self, pending: list[_Pending], result: BatchResult, health: Counter[Outcome]) -> None:
         keys = {item.reading.metakey for item in pending if item.reading.metakey is not None}
         items = self.metadata.get_many(keys) if keys else {}
-        # Per metakey and kind in this chunk: (line format, attributes left out, tags, whether metadata was missed).
-        made: dict[tuple[str | None, str], tuple[LineFormat, Counter[str], Mapping[str, str], bool]] = {}
+        # Per metakey and kind in this chunk: (the point's line function, the metadata tags, the attributes
+        # left out, whether metadata was missed). The loop is per reading: the tuple is unpacked, not read by name.
+        made: dict[tuple[str | None, str], tuple[Point, Mapping[str, str], Counter[str], bool]] = {}
         for item in pending:
-            reading = item.reading
-            key = (reading.metakey, reading.kind.name)
-            enrichment = made.get(key)
+            kind, sensor_id, metakey, fields, tags, time_ms = item.reading
+            enrichment = made.get((metakey, kind.name))
             if enrichment is None:
-                found = items.get(reading.metakey) if reading.metakey is not None else None
-                metakey = None if found is None else reading.metakey
-                enrichment = made[key] = (*self._format(metakey, found, reading.kind), found is None)
-            form, dropped, tags, missed = enrichment
+                found = None if metakey is None else items.get(metakey)
+                form, dropped, metadata = self._format(None if found is None else metakey, found, kind)
+                enrichment = made[(metakey, kind.name)] = (form.point, metadata, dropped, found is None)
+            point, item.tags, dropped, missed = enrichment
+            item.line = point(sensor_id, tags, fields, time_ms * NANOSECONDS_PER_MILLISECOND)  # format_line's
             if missed:
                 result.metadata_misses += 1
-                health[Outcome(reading.kind.name, "metadata_miss")] += 1
-            item.line = format_line(form, reading)
-            item.tags = tags
+                health[Outcome(kind.name, "metadata_miss")] += 1
             if dropped:
                 result.dropped_attributes.update(dropped)
 

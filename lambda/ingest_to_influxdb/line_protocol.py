@@ -77,6 +77,10 @@ def format_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str,
     return f"{head}{tag_text} {field_text} {time_ns}"
 
 
+Point = Callable[[str, Mapping[str, str], Mapping[str, float], int], str]
+"""A point's line from (the value of the format's own tag, the other tags, the fields, the time in ns)."""
+
+
 class LineFormat:
     """Lines of points whose measurement, constant tags and names of the other tags and fields are known
     beforehand (a device's metadata and its kind): the constant part is escaped and sorted once, so each
@@ -85,7 +89,7 @@ class LineFormat:
     line: Callable[[Mapping[str, str], Mapping[str, float], int], str]
     """The point's line; `tags` and `fields` hold (at least) the names given to the format."""
 
-    point: Callable[[str, Mapping[str, str], Mapping[str, float], int], str]
+    point: Point
     """`line` with the value of the `own_tag` given apart (not in `tags`): a reading's sensor id, without a dict
     made per reading to hold it."""
 

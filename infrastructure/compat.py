@@ -15,6 +15,13 @@ synthesized. Each step answers one limitation of moto's CloudFormation (moto/clo
 - It updates a resource for a changed parameter only when the resource names it with `Ref`, not in an `Fn::Sub`
   text (`get_references_from_template`): a topic changed by parameter left the function's KIND_TOPICS as it was.
   `explicit_parameter_refs` adds the `Ref`s.
+- It keeps a resource an update removed among the stack's resources (ResourceMap.update deletes it but leaves it
+  in `_parsed_resources`), so a later update that brings the same logical id back finds it "made" and makes
+  nothing: a sandbox switched from the queued path to another and back had no ingest queue, and its rule runner
+  stopped on QueueDoesNotExist. Nor can such a stack be put right in place (its delete fails on what is lost, and
+  leaves exports behind). After a local deploy the deploy tool checks that the stack's queues, buckets and streams
+  exist (`lost_resources`) and, when one is lost, says so in one line with what to do: restart the sandbox, which
+  deploys every stack afresh.
 - It cannot import resources into a stack (no IMPORT change set): `attach_retained` names the retained
   resources a deploy takes back directly instead (infrastructure/reattach.py).
 - It answers DescribeKey with an internal error for a key its CloudFormation made (the key policy is kept as an
@@ -49,6 +56,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
 
 from infrastructure.reattach import Found
 
@@ -368,3 +377,39 @@ def release_route_tables(cloudformation: Any, ec2: Any, stack: str) -> int:
                 ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
         ec2.delete_route_table(RouteTableId=table["RouteTableId"])
     return len(ids)
+
+
+# How the deploy tool's error about such a stack begins: the sandbox restarts moto on it (sandbox/manager/deployment.py).
+MOTO_LOST = "the local AWS (moto) lost"
+
+
+def lost_resources(cloudformation: Any, client: Callable[[str], Any], stack: str) -> list[str]:
+    """The logical ids of the stack's SQS queues, S3 buckets and Kinesis streams that moto lists but no longer has
+    (see above)."""
+    lost = []
+    for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]:
+        check = _CHECKS.get(resource.get("ResourceType", ""))
+        if check is None or not resource.get("PhysicalResourceId"):
+            continue
+        try:
+            check(client, resource["PhysicalResourceId"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in _GONE:
+                raise
+            lost.append(str(resource["LogicalResourceId"]))
+    return lost
+
+
+# Per type: a call that fails when moto no longer has the resource of this physical id.
+_CHECKS: dict[str, Callable[[Callable[[str], Any], str], object]] = {
+    "AWS::SQS::Queue": lambda client, url: client("sqs").get_queue_attributes(QueueUrl=url),
+    "AWS::S3::Bucket": lambda client, name: client("s3").head_bucket(Bucket=name),
+    "AWS::Kinesis::Stream": lambda client, name: client("kinesis").describe_stream_summary(StreamName=name),
+}
+_GONE = {
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "404",
+    "NoSuchBucket",
+    "ResourceNotFoundException",
+}

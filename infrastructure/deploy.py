@@ -471,6 +471,7 @@ class Deployer:
         if existing is not None and self.unchanged(name, template, parameters, existing):
             self.console.print(f"{stack}: no changes")
             if self.local:
+                self.check_nothing_lost(name)  # an earlier update's loss
                 self.put_local_iot_policies(name)
             self.after_deploy(name)  # the console page may have changed without the template
             return "no changes"
@@ -498,10 +499,25 @@ class Deployer:
             ]
             raise DeployError(f"{stack} ended {status}:\n  " + "\n  ".join(r for r in reasons if r))
         self.console.print(f"[green]{stack}: {status}[/]")
+        if self.local and existing is not None:
+            self.check_nothing_lost(name)
         if self.local:
             self.put_local_iot_policies(name)
         self.after_deploy(name)
         return "deployed"
+
+    def check_nothing_lost(self, name: str) -> None:
+        """Local endpoint only: a stack that moto lists resources of that it no longer has (an update brought back
+        a resource an earlier update removed: infrastructure/compat.py, `lost_resources`) cannot be put right in
+        place; moto keeps its state in memory only, so a restart deploys every stack afresh."""
+        lost = compat.lost_resources(self.cloudformation, self.client, self.stack_name(name))
+        if lost:
+            raise DeployError(
+                f"{self.stack_name(name)}: {compat.MOTO_LOST} {', '.join(lost)} in an update (it does not "
+                "make again what an earlier update removed): run 'make down', then 'make demo' (or 'python -m "
+                "sandbox up'), which deploys the stacks afresh and keeps every reading the broker, the event store "
+                "and the queues hold"
+            )
 
     def after_deploy(self, name: str) -> None:
         """What a stack needs besides CloudFormation: the edge stack's console page, and, once CloudFront has made

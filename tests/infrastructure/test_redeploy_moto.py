@@ -89,6 +89,51 @@ def test_every_change_to_the_ingest_stack_deploys_the_first_time(endpoint: str, 
     assert deploy(endpoint, "ingest", "PressureTopic=/pressure/data") == 0  # and once more on the direct path
 
 
+def test_moto_does_not_make_again_what_an_update_removed(
+    endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Queued, then not, then queued again: moto lists the queue but never makes it again (a sandbox switched back
+    to the queued path had no ingest queue, and its rule runner stopped on QueueDoesNotExist). The deploy tool
+    finds it, and says in one line what to do (the sandbox does it: restarts moto, which deploys afresh)."""
+    client = boto3.client("cloudformation", endpoint_url=endpoint)
+
+    def local(queued: str) -> str:
+        return json.dumps(compat.local_template(conditional_template("policy"), {"Queued": queued}))
+
+    queued = [{"ParameterKey": "Queued", "ParameterValue": "yes"}]
+    client.create_stack(StackName="again", TemplateBody=local("yes"), Parameters=queued)
+    assert (
+        compat.lost_resources(client, lambda service: boto3.client(service, endpoint_url=endpoint), "again")
+        == []
+    )
+    client.update_stack(StackName="again", TemplateBody=local("no"))
+    client.update_stack(StackName="again", TemplateBody=local("yes"), Parameters=queued)
+    listed = client.describe_stack_resource(StackName="again", LogicalResourceId="Queue")[
+        "StackResourceDetail"
+    ]
+    with pytest.raises(ClientError, match="NonExistentQueue"):
+        boto3.client("sqs", endpoint_url=endpoint).get_queue_attributes(QueueUrl=listed["PhysicalResourceId"])
+    lost = compat.lost_resources(
+        client, lambda service: boto3.client(service, endpoint_url=endpoint), "again"
+    )
+    assert lost == ["Queue"]
+
+
+def test_a_deploy_that_leaves_moto_without_the_ingest_queue_says_what_to_do(
+    endpoint: str, kinds_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for stack in BELOW_INGEST:
+        assert deploy(endpoint, stack) == 0
+    for path in ("queued", "direct"):
+        assert deploy(endpoint, "ingest", f"IngestPath={path}") == 0
+    capsys.readouterr()
+    assert deploy(endpoint, "ingest", "IngestPath=queued") != 0
+    captured = capsys.readouterr()
+    printed = " ".join((captured.out + captured.err).split())
+    assert f"demo-ingest: {compat.MOTO_LOST} IngestQueue in an update" in printed
+    assert "run 'make down', then 'make demo'" in printed
+
+
 def conditional_template(queue_policy_name: str) -> dict[str, Any]:
     """A queue that exists only when Queued is "yes", and a policy of it under that condition."""
     return {

@@ -95,17 +95,17 @@ def test_moto_does_not_make_again_what_an_update_removed(
     """Queued, then not, then queued again: moto lists the queue but never makes it again (a sandbox switched back
     to the queued path had no ingest queue, and its rule runner stopped on QueueDoesNotExist). The deploy tool
     finds it, and says in one line what to do (the sandbox does it: restarts moto, which deploys afresh)."""
-    client = boto3.client("cloudformation", endpoint_url=endpoint)
+    client: Any = boto3.client("cloudformation", endpoint_url=endpoint)
+
+    def clients(service: str) -> Any:
+        return boto3.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
 
     def local(queued: str) -> str:
         return json.dumps(compat.local_template(conditional_template("policy"), {"Queued": queued}))
 
     queued = [{"ParameterKey": "Queued", "ParameterValue": "yes"}]
     client.create_stack(StackName="again", TemplateBody=local("yes"), Parameters=queued)
-    assert (
-        compat.lost_resources(client, lambda service: boto3.client(service, endpoint_url=endpoint), "again")
-        == []
-    )
+    assert compat.lost_resources(client, clients, "again") == []
     client.update_stack(StackName="again", TemplateBody=local("no"))
     client.update_stack(StackName="again", TemplateBody=local("yes"), Parameters=queued)
     listed = client.describe_stack_resource(StackName="again", LogicalResourceId="Queue")[
@@ -113,10 +113,7 @@ def test_moto_does_not_make_again_what_an_update_removed(
     ]
     with pytest.raises(ClientError, match="NonExistentQueue"):
         boto3.client("sqs", endpoint_url=endpoint).get_queue_attributes(QueueUrl=listed["PhysicalResourceId"])
-    lost = compat.lost_resources(
-        client, lambda service: boto3.client(service, endpoint_url=endpoint), "again"
-    )
-    assert lost == ["Queue"]
+    assert compat.lost_resources(client, clients, "again") == ["Queue"]
 
 
 def test_a_deploy_that_leaves_moto_without_the_ingest_queue_says_what_to_do(

@@ -279,9 +279,9 @@ class CompiledChecks:
         """`reading` of each payload, in order; texts that name their own topic are decoded in one call.
 
         The texts are joined into one JSON array, which is taken only when it cannot be read but as the texts
-        one by one: ASCII, each text starting with "{", as many "{" in all as texts, and no "[" but the array's.
-        Every element decoded is an object, so each "{" opens one and none is nested or inside a string: the
-        n-th object is the n-th text. Where msgspec stops (an element it cannot take), the texts before it are
+        one by one: ASCII, each text starting with "{", as many "{" in all as texts, no "[" but the array's, and
+        as many objects decoded as texts. Every element decoded is an object, so each "{" opens one and none is
+        nested or inside a string: the n-th object is the n-th text. Where msgspec stops (an element it cannot take), the texts before it are
         decoded again in one call and the rest one by one."""
         count = len(payloads)
         if count < 2:
@@ -300,6 +300,10 @@ class CompiledChecks:
                 for p, t in zip(payloads[len(head) :], topics[len(head) :], strict=True)
             ]
         except msgspec.DecodeError:
+            return [self.reading(p, t, now_ms) for p, t in zip(payloads, topics, strict=True)]
+        if (
+            len(decoded) != count
+        ):  # a "{" inside a string that began in the text before: not the texts' objects
             return [self.reading(p, t, now_ms) for p, t in zip(payloads, topics, strict=True)]
         readers = self._readers
         out: list[Reading | None] = []

@@ -209,6 +209,8 @@ def test_texts_that_join_into_other_readings_are_each_read_alone() -> None:
         [first[:-1] + "}, " + second[:cut], '"viscosity": 1}'],
         [first, first + ", " + second[:cut], second[cut + 2 :], first],
         [first + "]", "[" + first],
+        ['{"note": "', '{", ' + second[1:]],  # the second's "{" inside a string the first began: one object
+        [first, '{"note": "', '{", ' + second[1:], first],
     ]
     for payloads in cases:
         topics: list[str | None] = [None] * len(payloads)

@@ -272,7 +272,7 @@ def deploy_local(
         with aws_environment(endpoints):
             deploy_stacks(endpoints, environment, ingest_path, templates, parameters)
     except SandboxError as error:
-        if compat.MOTO_LOST not in str(error):
+        if compat.MOTO_LOST not in " ".join(str(error).split()):  # (as the deploy tool's console wrapped it)
             raise
         # moto cannot put such a stack right in place (infrastructure/compat.py); it keeps its state in memory only,
         # so restarted it takes every stack afresh, while the broker, the event store and the queues keep theirs.

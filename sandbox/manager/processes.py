@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -78,8 +79,33 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Linux's ephemeral range by default (/proc/sys/net/ipv4/ip_local_port_range): the source ports of outgoing
+# connections. A port is picked below it, and it stays free until its service binds it: a port `bind(0)` handed out
+# lay inside it, where a client's connection (a health check, boto3 to moto) could take it first ("port in use").
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+DEFAULT_EPHEMERAL_LOW = 32_768
+PICKED_PORTS = 12_000  # how far below the ephemeral range ports are picked
+_random = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return DEFAULT_EPHEMERAL_LOW
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A port no process listens on, below the ephemeral range (so no outgoing connection takes it meanwhile)."""
+    high = _ephemeral_low()
+    low = max(1_024, high - PICKED_PORTS)
+    for _ in range(100):
+        port = _random.randrange(low, high)
+        if port_is_free(port, host):
+            return port
+    with socket.socket(
+        socket.AF_INET, socket.SOCK_STREAM
+    ) as sock:  # a crowded range: whatever the kernel has
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 

@@ -120,6 +120,15 @@ def test_restarting_influxdb_keeps_port_and_data(own_sandbox: Sandbox) -> None:
     assert [v[1] for v in probe["values"]] == [1]
 
 
+def test_a_picked_port_is_free_and_below_the_ephemeral_range() -> None:
+    """A port bind(0) hands out is in the range outgoing connections take their source ports from: one did take a
+    sandbox's mosquitto port while the services before it started ("port ... is in use")."""
+    low = processes._ephemeral_low()
+    for _ in range(50):
+        port = processes.free_port()
+        assert port < low and processes.port_is_free(port)
+
+
 @pytest.mark.services  # up() starts the services before the one whose port is taken
 def test_a_port_in_use_gives_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as blocker:
